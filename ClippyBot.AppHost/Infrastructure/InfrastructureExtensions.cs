@@ -1,0 +1,82 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace ClippyBot.AppHost.Infrastructure;
+
+/// <summary>The data stores the services reference; identical names and connection strings in both modes.</summary>
+public sealed record ClippyBotInfrastructure(
+    InfrastructureMode Mode,
+    IResourceBuilder<IResourceWithConnectionString> IdentityDatabase,
+    IResourceBuilder<IResourceWithConnectionString> ApiDatabase,
+    IResourceBuilder<IResourceWithConnectionString> PluginsDatabase,
+    IResourceBuilder<IResourceWithConnectionString> Cache);
+
+public static class InfrastructureExtensions
+{
+    public const string PostgresName = "postgres";
+    public const string CacheName = "cache";
+
+    public static ClippyBotInfrastructure AddClippyBotInfrastructure(this IDistributedApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return InfrastructureModeResolver.Resolve(builder) switch
+        {
+            InfrastructureMode.Containers => AddContainers(builder),
+            _ => AddLocalProcesses(builder),
+        };
+    }
+
+    private static ClippyBotInfrastructure AddContainers(IDistributedApplicationBuilder builder)
+    {
+        var postgres = builder.AddPostgres(PostgresName).WithDataVolume("clippybot-postgres-data");
+        var cache = builder.AddRedis(CacheName);
+        return new(InfrastructureMode.Containers,
+            postgres.AddDatabase("identitydb"),
+            postgres.AddDatabase("apidb"),
+            postgres.AddDatabase("pluginsdb"),
+            cache);
+    }
+
+    private static ClippyBotInfrastructure AddLocalProcesses(IDistributedApplicationBuilder builder)
+    {
+        var options = LocalInfrastructureOptions.From(builder);
+        var repositoryRoot = Path.GetFullPath(Path.Combine(builder.AppHostDirectory, ".."));
+        var dataRoot = options.ResolveDataRoot(builder.AppHostDirectory);
+
+        var postgres = builder.AddLocalPostgres(PostgresName, options, dataRoot);
+        var cache = builder.AddLocalRedis(CacheName, options, dataRoot, repositoryRoot);
+        if (!options.Persistent)
+        {
+            builder.Services.AddHostedService(_ => new ThrowawayDataCleanup(dataRoot, postgres.Resource.Cluster));
+        }
+
+        return new(InfrastructureMode.Local,
+            postgres.AddDatabase("identitydb"),
+            postgres.AddDatabase("apidb"),
+            postgres.AddDatabase("pluginsdb"),
+            cache);
+    }
+
+    /// <summary>Removes a throwaway cluster when the AppHost stops.</summary>
+    private sealed class ThrowawayDataCleanup(string dataRoot, PostgresCluster cluster) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                cluster.Stop();
+                Directory.Delete(dataRoot, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Best effort: it is a temp folder.
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+            return Task.CompletedTask;
+        }
+    }
+}

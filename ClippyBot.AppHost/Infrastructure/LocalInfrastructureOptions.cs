@@ -1,0 +1,110 @@
+using Microsoft.Extensions.Configuration;
+using System.Net;
+using System.Net.Sockets;
+
+namespace ClippyBot.AppHost.Infrastructure;
+
+/// <summary>Settings of local mode, from the <c>LocalInfrastructure</c> configuration section.</summary>
+public sealed class LocalInfrastructureOptions
+{
+    public const string SectionName = "LocalInfrastructure";
+
+    /// <summary>Keep the PostgreSQL cluster between runs (under <see cref="DataDirectory"/>); false = a throwaway temp folder.</summary>
+    public bool Persistent { get; set; } = true;
+
+    /// <summary>Where persistent data lives; empty = <c>.clippybot/</c> at the repository root (git ignores it).</summary>
+    public string DataDirectory { get; set; } = "";
+
+    /// <summary>Folder with <c>postgres</c>, <c>initdb</c> and <c>pg_ctl</c>; empty = found automatically.</summary>
+    public string PostgresBinDirectory { get; set; } = "";
+
+    /// <summary>0 = a free port picked at start.</summary>
+    public int PostgresPort { get; set; }
+
+    /// <summary><c>auto</c> (redis-server when on PATH, else Garnet), <c>redis</c> or <c>garnet</c>.</summary>
+    public string RedisServer { get; set; } = "auto";
+
+    /// <summary>0 = a free port picked at start.</summary>
+    public int RedisPort { get; set; }
+
+    public static LocalInfrastructureOptions From(IDistributedApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var section = builder.Configuration.GetSection(SectionName);
+        var options = new LocalInfrastructureOptions
+        {
+            Persistent = ParseBool(section, nameof(Persistent), defaultValue: true),
+            DataDirectory = section[nameof(DataDirectory)] ?? "",
+            PostgresBinDirectory = section[nameof(PostgresBinDirectory)] ?? "",
+            PostgresPort = ParsePort(section, nameof(PostgresPort)),
+            RedisServer = string.IsNullOrWhiteSpace(section[nameof(RedisServer)]) ? "auto" : section[nameof(RedisServer)]!.Trim(),
+            RedisPort = ParsePort(section, nameof(RedisPort)),
+        };
+        RequirePortFree(options.PostgresPort, $"{SectionName}:{nameof(PostgresPort)}");
+        RequirePortFree(options.RedisPort, $"{SectionName}:{nameof(RedisPort)}");
+        return options;
+    }
+
+    private static bool ParseBool(IConfigurationSection section, string key, bool defaultValue)
+    {
+        var raw = section[key];
+        if (string.IsNullOrWhiteSpace(raw))
+        {
+            return defaultValue;
+        }
+        return bool.TryParse(raw, out var value)
+            ? value
+            : throw new InfrastructureConfigurationException($"{SectionName}:{key}='{raw}' is not true or false.");
+    }
+
+    private static int ParsePort(IConfigurationSection section, string key)
+    {
+        var raw = section[key];
+        if (string.IsNullOrWhiteSpace(raw))
+        {
+            return 0;
+        }
+        return int.TryParse(raw, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port <= 65535
+            ? port
+            : throw new InfrastructureConfigurationException($"{SectionName}:{key}='{raw}' is not a TCP port. Use 1–65535, or 0 to pick a free one.");
+    }
+
+    /// <summary>Resolves the data root, creating it; throwaway roots get a unique temp folder.</summary>
+    public string ResolveDataRoot(string appHostDirectory)
+    {
+        string root;
+        if (!Persistent)
+        {
+            root = Path.Combine(Path.GetTempPath(), "clippybot-" + Guid.NewGuid().ToString("N")[..12]);
+        }
+        else if (!string.IsNullOrWhiteSpace(DataDirectory))
+        {
+            root = Path.GetFullPath(DataDirectory);
+        }
+        else
+        {
+            root = Path.GetFullPath(Path.Combine(appHostDirectory, "..", ".clippybot"));
+        }
+        Directory.CreateDirectory(root);
+        return root;
+    }
+
+    private static void RequirePortFree(int port, string key)
+    {
+        if (port == 0)
+        {
+            return;
+        }
+        try
+        {
+            using var probe = new TcpListener(IPAddress.Loopback, port);
+            probe.Start();
+            probe.Stop();
+        }
+        catch (SocketException)
+        {
+            throw new InfrastructureConfigurationException(
+                $"Port {port} ({key}) is already in use. Stop what listens there (`ss -ltnp 'sport = :{port}'` shows it), choose another port, or set {key}=0 to pick a free one.");
+        }
+    }
+}

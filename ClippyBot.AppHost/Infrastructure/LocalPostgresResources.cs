@@ -1,0 +1,161 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Npgsql;
+
+namespace ClippyBot.AppHost.Infrastructure;
+
+/// <summary>A PostgreSQL server run from the machine's binaries; same name and connection-string shape as Aspire's container.</summary>
+public sealed class LocalPostgresServerResource(string name, string command, string workingDirectory, ParameterResource password, PostgresCluster cluster)
+    : ExecutableResource(name, command, workingDirectory), IResourceWithConnectionString
+{
+    internal const string EndpointName = "tcp";
+
+    public ParameterResource PasswordParameter { get; } = password;
+
+    public PostgresCluster Cluster { get; } = cluster;
+
+    public EndpointReference PrimaryEndpoint => field ??= new(this, EndpointName);
+
+    public ReferenceExpression ConnectionStringExpression => ReferenceExpression.Create(
+        $"Host={PrimaryEndpoint.Property(EndpointProperty.IPV4Host)};Port={PrimaryEndpoint.Property(EndpointProperty.Port)};Username={PostgresCluster.SuperUser};Password={PasswordParameter}");
+
+    internal List<LocalPostgresDatabaseResource> Databases { get; } = [];
+}
+
+/// <summary>A database inside <see cref="LocalPostgresServerResource"/>, created when the server first becomes healthy.</summary>
+public sealed class LocalPostgresDatabaseResource(string name, string databaseName, LocalPostgresServerResource parent)
+    : Resource(name), IResourceWithParent<LocalPostgresServerResource>, IResourceWithConnectionString
+{
+    public LocalPostgresServerResource Parent { get; } = parent;
+
+    public string DatabaseName { get; } = databaseName;
+
+    public ReferenceExpression ConnectionStringExpression => ReferenceExpression.Create($"{Parent};Database={DatabaseName}");
+}
+
+public static class LocalPostgresBuilderExtensions
+{
+    // SIGTERM asks PostgreSQL for a "smart" shutdown that waits for every pooled client to leave; the dashboard's Stop
+    // must take effect at once, so the supervisor turns TERM into INT (fast shutdown: roll back, disconnect, checkpoint).
+    private const string Supervisor = """
+        "$@" &
+        child=$!
+        trap 'kill -INT "$child" 2>/dev/null' TERM INT
+        status=0
+        while kill -0 "$child" 2>/dev/null; do wait "$child"; status=$?; done
+        exit $status
+        """;
+
+    private const string PortPlaceholder = "{port}";
+
+    public static IResourceBuilder<LocalPostgresServerResource> AddLocalPostgres(
+        this IDistributedApplicationBuilder builder, string name, LocalInfrastructureOptions options, string dataRoot)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
+
+        var cluster = PostgresCluster.Create(Path.Combine(dataRoot, "postgres"), options.PostgresBinDirectory);
+        var password = builder.AddParameter($"{name}-password", cluster.EnsureInitialized(), secret: true);
+        var server = new LocalPostgresServerResource(name, "/bin/bash", cluster.DataRoot, password.Resource, cluster);
+        var (fileName, serverArgs) = PostgresCluster.AsServiceUser(cluster.PostgresExecutable, cluster.ServerArguments(PortPlaceholder));
+
+        var healthKey = $"{name}_check";
+        builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(
+            healthKey, _ => new PostgresHealthCheck(server), failureStatus: null, tags: null));
+
+        var port = options.PostgresPort == 0 ? (int?)null : options.PostgresPort;
+        return builder.AddResource(server)
+            .WithEndpoint(name: LocalPostgresServerResource.EndpointName, scheme: "tcp", port: port, targetPort: port, isProxied: false)
+            .WithArgs(context =>
+            {
+                context.Args.Add("-c");
+                context.Args.Add(Supervisor);
+                context.Args.Add("clippybot-postgres");
+                context.Args.Add(fileName);
+                foreach (var arg in serverArgs)
+                {
+                    context.Args.Add(arg == PortPlaceholder ? server.PrimaryEndpoint.Property(EndpointProperty.TargetPort) : arg);
+                }
+            })
+            .WithHealthCheck(healthKey)
+            .OnBeforeResourceStarted((resource, _, _) =>
+            {
+                resource.Cluster.StopStaleServer();
+                return Task.CompletedTask;
+            })
+            .OnResourceReady(async (resource, readyEvent, ct) =>
+            {
+                var notifications = readyEvent.Services.GetRequiredService<ResourceNotificationService>();
+                foreach (var database in resource.Databases)
+                {
+                    await CreateDatabaseIfMissingAsync(resource, database.DatabaseName, ct);
+                    // Nothing else runs a database resource, so it says itself when it exists; health checks take over from here.
+                    await notifications.PublishUpdateAsync(database, s => s with
+                    {
+                        State = KnownResourceStates.Running,
+                        StartTimeStamp = DateTime.UtcNow,
+                    });
+                }
+            });
+    }
+
+    public static IResourceBuilder<LocalPostgresDatabaseResource> AddDatabase(
+        this IResourceBuilder<LocalPostgresServerResource> server, string name, string? databaseName = null)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        var database = new LocalPostgresDatabaseResource(name, databaseName ?? name, server.Resource);
+        server.Resource.Databases.Add(database);
+
+        var healthKey = $"{name}_check";
+        server.ApplicationBuilder.Services.AddHealthChecks().Add(new HealthCheckRegistration(
+            healthKey, _ => new PostgresHealthCheck(database), failureStatus: null, tags: null));
+        return server.ApplicationBuilder.AddResource(database)
+            .WithInitialState(new CustomResourceSnapshot
+            {
+                ResourceType = "PostgresDatabase",
+                State = KnownResourceStates.Waiting,
+                Properties = [new("DatabaseName", database.DatabaseName)],
+            })
+            .WithHealthCheck(healthKey);
+    }
+
+    private static async Task CreateDatabaseIfMissingAsync(LocalPostgresServerResource server, string databaseName, CancellationToken ct)
+    {
+        var connectionString = await server.ConnectionStringExpression.GetValueAsync(ct);
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync(ct);
+        await using var exists = new NpgsqlCommand("SELECT 1 FROM pg_database WHERE datname = @name", connection);
+        exists.Parameters.AddWithValue("name", databaseName);
+        if (await exists.ExecuteScalarAsync(ct) is not null)
+        {
+            return;
+        }
+        var quoted = "\"" + databaseName.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+        await using var create = new NpgsqlCommand($"CREATE DATABASE {quoted}", connection);
+        await create.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Opens a fresh (unpooled) connection, so a stopped server shows as unhealthy at once.</summary>
+    private sealed class PostgresHealthCheck(IResourceWithConnectionString resource) : IHealthCheck
+    {
+        public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                var connectionString = await resource.ConnectionStringExpression.GetValueAsync(cancellationToken);
+                var builder = new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, Timeout = 3 };
+                await using var connection = new NpgsqlConnection(builder.ConnectionString);
+                await connection.OpenAsync(cancellationToken);
+                await using var command = new NpgsqlCommand("SELECT 1", connection);
+                await command.ExecuteScalarAsync(cancellationToken);
+                return HealthCheckResult.Healthy();
+            }
+#pragma warning disable CA1031 // any failure means "not ready"
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                return HealthCheckResult.Unhealthy(ex.GetType().Name);
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+using ClippyBot.ServiceDefaults.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Microsoft.Extensions.Hosting;
+
+public static class DataExtensions
+{
+    /// <summary>The Redis-protocol resource every service shares (Redis or Garnet; the service cannot tell).</summary>
+    public const string CacheConnectionName = "cache";
+
+    /// <summary>
+    /// Registers the service's own PostgreSQL database (pooled DbContext, retries, health check, tracing) and applies its
+    /// EF Core migrations at start-up. Readiness stays unhealthy until the schema is current.
+    /// </summary>
+    public static IHostApplicationBuilder AddServiceDatabase<TContext>(this IHostApplicationBuilder builder, string connectionName)
+        where TContext : DbContext
+    {
+        builder.AddNpgsqlDbContext<TContext>(connectionName);
+
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<MigrationStatus<TContext>>();
+        builder.Services.AddHostedService<MigrationService<TContext>>();
+        builder.Services.AddHealthChecks()
+            .AddCheck<MigrationHealthCheck<TContext>>($"{connectionName}-migrations");
+        return builder;
+    }
+
+    /// <summary>Registers the shared Redis-protocol connection with its health check and tracing.</summary>
+    public static IHostApplicationBuilder AddServiceCache(this IHostApplicationBuilder builder)
+    {
+        builder.AddRedisClient(CacheConnectionName);
+        return builder;
+    }
+}

@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace ClippyBot.ServiceDefaults.Data;
+
+public static class MigrationTelemetry
+{
+    public const string SourceName = "ClippyBot.Migrations";
+    internal static readonly ActivitySource Source = new(SourceName);
+}
+
+/// <summary>Whether this process has brought <typeparamref name="TContext"/>'s schema up to date.</summary>
+public sealed class MigrationStatus<TContext> where TContext : DbContext
+{
+    private volatile bool _completed;
+
+    public bool Completed => _completed;
+
+    internal void MarkCompleted() => _completed = true;
+}
+
+/// <summary>
+/// Applies pending migrations in the background, retrying with capped exponential back-off while the database is
+/// unreachable, so a service started before its database recovers by itself instead of crash-looping.
+/// EF Core takes a database lock while migrating, so replicas starting together do not race.
+/// </summary>
+internal sealed partial class MigrationService<TContext>(
+    IServiceProvider services,
+    MigrationStatus<TContext> status,
+    TimeProvider time,
+    ILogger<MigrationService<TContext>> logger) : BackgroundService where TContext : DbContext
+{
+    private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(10);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(250);
+        for (var attempt = 1; ; attempt++)
+        {
+            using var activity = MigrationTelemetry.Source.StartActivity($"Migrate {typeof(TContext).Name}");
+            try
+            {
+                await using var scope = services.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<TContext>();
+                var pending = (await db.Database.GetPendingMigrationsAsync(stoppingToken)).ToList();
+                await db.Database.MigrateAsync(stoppingToken);
+                status.MarkCompleted();
+                LogMigrated(typeof(TContext).Name, pending.Count, attempt);
+                return;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // Any failure is retried; the service must not die because its database is late.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                activity?.SetStatus(ActivityStatusCode.Error);
+                // Only the exception type and its message: Npgsql messages name no credentials.
+                LogRetry(typeof(TContext).Name, attempt, ex.GetType().Name, ex.Message, delay.TotalSeconds);
+            }
+
+            try
+            {
+                await Task.Delay(delay, time, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxDelay.Ticks));
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Schema of {Context} is current ({Applied} migrations applied, attempt {Attempt})")]
+    private partial void LogMigrated(string context, int applied, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Migrating {Context} failed (attempt {Attempt}): {ErrorType}: {Error}; retrying in {DelaySeconds} s")]
+    private partial void LogRetry(string context, int attempt, string errorType, string error, double delaySeconds);
+}
+
+internal sealed class MigrationHealthCheck<TContext>(MigrationStatus<TContext> status) : IHealthCheck where TContext : DbContext
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(status.Completed
+            ? HealthCheckResult.Healthy()
+            : HealthCheckResult.Unhealthy("Schema migration has not completed yet."));
+}
