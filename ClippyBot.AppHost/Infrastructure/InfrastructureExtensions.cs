@@ -39,11 +39,13 @@ public static class InfrastructureExtensions
 
     private static ClippyBotInfrastructure AddLocalProcesses(IDistributedApplicationBuilder builder)
     {
+        // Every check that can fail runs before anything is written or started.
         var options = LocalInfrastructureOptions.From(builder);
+        var postgresBin = PostgresCluster.LocateBinaries(options.PostgresBinDirectory);
         var repositoryRoot = Path.GetFullPath(Path.Combine(builder.AppHostDirectory, ".."));
         var dataRoot = options.ResolveDataRoot(builder.AppHostDirectory);
 
-        var postgres = builder.AddLocalPostgres(PostgresName, options, dataRoot);
+        var postgres = builder.AddLocalPostgres(PostgresName, postgresBin, options.PostgresPort, dataRoot);
         var cache = builder.AddLocalRedis(CacheName, options, dataRoot, repositoryRoot);
         if (!options.Persistent)
         {

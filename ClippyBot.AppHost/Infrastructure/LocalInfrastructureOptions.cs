@@ -18,13 +18,13 @@ public sealed class LocalInfrastructureOptions
     /// <summary>Folder with <c>postgres</c>, <c>initdb</c> and <c>pg_ctl</c>; empty = found automatically.</summary>
     public string PostgresBinDirectory { get; set; } = "";
 
-    /// <summary>0 = a free port picked at start.</summary>
+    /// <summary>0 in configuration = a free port picked at start.</summary>
     public int PostgresPort { get; set; }
 
     /// <summary><c>auto</c> (redis-server when on PATH, else Garnet), <c>redis</c> or <c>garnet</c>.</summary>
     public string RedisServer { get; set; } = "auto";
 
-    /// <summary>0 = a free port picked at start.</summary>
+    /// <summary>0 in configuration = a free port picked at start.</summary>
     public int RedisPort { get; set; }
 
     public static LocalInfrastructureOptions From(IDistributedApplicationBuilder builder)
@@ -42,6 +42,10 @@ public sealed class LocalInfrastructureOptions
         };
         RequirePortFree(options.PostgresPort, $"{SectionName}:{nameof(PostgresPort)}");
         RequirePortFree(options.RedisPort, $"{SectionName}:{nameof(RedisPort)}");
+        // Ports are fixed for the AppHost's lifetime: a server restarted from the dashboard must come back where the
+        // services' connection strings point.
+        options.PostgresPort = options.PostgresPort == 0 ? FreePort() : options.PostgresPort;
+        options.RedisPort = options.RedisPort == 0 ? FreePort(exclude: options.PostgresPort) : options.RedisPort;
         return options;
     }
 
@@ -87,6 +91,21 @@ public sealed class LocalInfrastructureOptions
         }
         Directory.CreateDirectory(root);
         return root;
+    }
+
+    /// <summary>A loopback port nothing listens on right now.</summary>
+    public static int FreePort(int exclude = 0)
+    {
+        while (true)
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            if (port != exclude)
+            {
+                return port;
+            }
+        }
     }
 
     private static void RequirePortFree(int port, string key)

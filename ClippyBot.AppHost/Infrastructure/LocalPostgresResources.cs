@@ -49,12 +49,11 @@ public static class LocalPostgresBuilderExtensions
     private const string PortPlaceholder = "{port}";
 
     public static IResourceBuilder<LocalPostgresServerResource> AddLocalPostgres(
-        this IDistributedApplicationBuilder builder, string name, LocalInfrastructureOptions options, string dataRoot)
+        this IDistributedApplicationBuilder builder, string name, string binDirectory, int port, string dataRoot)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        ArgumentNullException.ThrowIfNull(options);
 
-        var cluster = PostgresCluster.Create(Path.Combine(dataRoot, "postgres"), options.PostgresBinDirectory);
+        var cluster = PostgresCluster.Create(Path.Combine(dataRoot, "postgres"), binDirectory);
         var password = builder.AddParameter($"{name}-password", cluster.EnsureInitialized(), secret: true);
         var server = new LocalPostgresServerResource(name, "/bin/bash", cluster.DataRoot, password.Resource, cluster);
         var (fileName, serverArgs) = PostgresCluster.AsServiceUser(cluster.PostgresExecutable, cluster.ServerArguments(PortPlaceholder));
@@ -63,7 +62,6 @@ public static class LocalPostgresBuilderExtensions
         builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(
             healthKey, _ => new PostgresHealthCheck(server), failureStatus: null, tags: null));
 
-        var port = options.PostgresPort == 0 ? (int?)null : options.PostgresPort;
         return builder.AddResource(server)
             .WithEndpoint(name: LocalPostgresServerResource.EndpointName, scheme: "tcp", port: port, targetPort: port, isProxied: false)
             .WithArgs(context =>

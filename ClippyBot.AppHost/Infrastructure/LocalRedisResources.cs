@@ -72,7 +72,7 @@ public static class LocalRedisBuilderExtensions
         builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(
             healthKey, _ => new RedisHealthCheck(resource), failureStatus: null, tags: null));
 
-        var port = options.RedisPort == 0 ? (int?)null : options.RedisPort;
+        var port = options.RedisPort;
         return builder.AddResource(resource)
             .WithEndpoint(name: LocalRedisResource.EndpointName, scheme: "tcp", port: port, targetPort: port, isProxied: false)
             .WithArgs(context =>

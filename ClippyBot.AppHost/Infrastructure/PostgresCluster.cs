@@ -33,16 +33,38 @@ public sealed class PostgresCluster
     public static bool RunningAsRoot => Environment.IsPrivilegedProcess;
 
     /// <summary>Finds the server binaries or fails with a message naming the fix.</summary>
-    public static PostgresCluster Create(string dataRoot, string? configuredBinDirectory = null)
+    public static PostgresCluster Create(string dataRoot, string binDirectory)
     {
         ArgumentException.ThrowIfNullOrEmpty(dataRoot);
-        var bin = LocateBinaries(configuredBinDirectory);
         Directory.CreateDirectory(dataRoot);
-        return new PostgresCluster(bin, Path.GetFullPath(dataRoot));
+        return new PostgresCluster(binDirectory, Path.GetFullPath(dataRoot));
     }
 
-    public static string LocateBinaries(string? configured)
+    public static string LocateBinaries(string? configured) => LocateBinaries(configured, DefaultCandidates());
+
+    /// <summary>Candidate folders in order of preference: Debian's versioned folders (newest first), PATH, common prefixes.</summary>
+    public static IEnumerable<string> DefaultCandidates()
     {
+        // Debian/Ubuntu keep server binaries out of PATH, one folder per major version.
+        const string debianRoot = "/usr/lib/postgresql";
+        if (Directory.Exists(debianRoot))
+        {
+            foreach (var dir in Directory.GetDirectories(debianRoot).OrderByDescending(d => int.TryParse(Path.GetFileName(d), out var v) ? v : 0))
+            {
+                yield return Path.Combine(dir, "bin");
+            }
+        }
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        {
+            yield return dir;
+        }
+        yield return "/usr/local/pgsql/bin";
+        yield return "/opt/homebrew/bin";
+    }
+
+    public static string LocateBinaries(string? configured, IEnumerable<string> candidates)
+    {
+        ArgumentNullException.ThrowIfNull(candidates);
         static bool HasServer(string? dir) =>
             !string.IsNullOrWhiteSpace(dir)
             && File.Exists(Path.Combine(dir, "postgres"))
@@ -56,18 +78,6 @@ public sealed class PostgresCluster
                 : throw new InfrastructureConfigurationException(
                     $"LocalInfrastructure:PostgresBinDirectory '{configured}' does not contain postgres, initdb and pg_ctl. Point it at the server's bin folder (`pg_config --bindir`).");
         }
-
-        var candidates = new List<string>();
-        // Debian/Ubuntu keep server binaries out of PATH, one folder per major version: newest first.
-        const string debianRoot = "/usr/lib/postgresql";
-        if (Directory.Exists(debianRoot))
-        {
-            candidates.AddRange(Directory.GetDirectories(debianRoot)
-                .OrderByDescending(d => int.TryParse(Path.GetFileName(d), out var v) ? v : 0)
-                .Select(d => Path.Combine(d, "bin")));
-        }
-        candidates.AddRange((Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries));
-        candidates.AddRange(["/usr/local/pgsql/bin", "/opt/homebrew/bin", "/usr/local/bin"]);
 
         return candidates.FirstOrDefault(HasServer)
             ?? throw new InfrastructureConfigurationException(

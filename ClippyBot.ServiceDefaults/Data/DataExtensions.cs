@@ -1,4 +1,5 @@
 using ClippyBot.ServiceDefaults.Data;
+using ClippyBot.ServiceDefaults.Health;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -16,12 +17,13 @@ public static class DataExtensions
     public static IHostApplicationBuilder AddServiceDatabase<TContext>(this IHostApplicationBuilder builder, string connectionName)
         where TContext : DbContext
     {
-        builder.AddNpgsqlDbContext<TContext>(connectionName);
+        builder.AddNpgsqlDbContext<TContext>(connectionName, settings => settings.DisableHealthChecks = true);
 
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<MigrationStatus<TContext>>();
         builder.Services.AddHostedService<MigrationService<TContext>>();
         builder.Services.AddHealthChecks()
+            .AddCheck<DatabaseHealthCheck<TContext>>(connectionName)
             .AddCheck<MigrationHealthCheck<TContext>>($"{connectionName}-migrations");
         return builder;
     }
@@ -29,7 +31,8 @@ public static class DataExtensions
     /// <summary>Registers the shared Redis-protocol connection with its health check and tracing.</summary>
     public static IHostApplicationBuilder AddServiceCache(this IHostApplicationBuilder builder)
     {
-        builder.AddRedisClient(CacheConnectionName);
+        builder.AddRedisClient(CacheConnectionName, settings => settings.DisableHealthChecks = true);
+        builder.Services.AddHealthChecks().AddCheck<RedisHealthCheck>(CacheConnectionName);
         return builder;
     }
 }

@@ -1,0 +1,44 @@
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace ClippyBot.Tests.Rig;
+
+/// <summary>
+/// Hosts one service in-process against the rig's real PostgreSQL and Redis. <typeparamref name="TEntryPoint"/> is
+/// any public type of the service's assembly (its DbContext), since every service's <c>Program</c> shares one name.
+/// </summary>
+public sealed class ServiceFactory<TEntryPoint>(IReadOnlyDictionary<string, string?> settings) : WebApplicationFactory<TEntryPoint>
+    where TEntryPoint : class
+{
+    public IReadOnlyDictionary<string, string?> Settings { get; } = settings;
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.UseEnvironment("Testing");
+        foreach (var (key, value) in Settings)
+        {
+            builder.UseSetting(key, value);
+        }
+    }
+}
+
+public static class ServiceFactory
+{
+    /// <summary>A factory whose service owns a fresh, empty database of its own.</summary>
+    public static async Task<ServiceFactory<TEntryPoint>> WithFreshDatabaseAsync<TEntryPoint>(
+        string connectionName, IReadOnlyDictionary<string, string?>? extra = null, CancellationToken ct = default)
+        where TEntryPoint : class
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            [$"ConnectionStrings:{connectionName}"] = await TestRig.Postgres.CreateDatabaseAsync(connectionName, ct),
+            ["ConnectionStrings:cache"] = TestRig.Redis.ConnectionString,
+        };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+        return new ServiceFactory<TEntryPoint>(settings);
+    }
+}

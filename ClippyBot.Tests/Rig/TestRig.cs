@@ -1,0 +1,34 @@
+namespace ClippyBot.Tests.Rig;
+
+/// <summary>
+/// Assembly-wide real infrastructure: one PostgreSQL cluster and one Redis-protocol server for the whole run, torn
+/// down at the end. No Docker, no mocks.
+/// </summary>
+[TestClass]
+public static class TestRig
+{
+    private static TestPostgres? s_postgres;
+    private static TestRedis? s_redis;
+
+    public static TestPostgres Postgres => s_postgres ?? throw new InvalidOperationException("The test rig has not started.");
+
+    public static TestRedis Redis => s_redis ?? throw new InvalidOperationException("The test rig has not started.");
+
+    [AssemblyInitialize]
+    public static async Task StartAsync(TestContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        s_redis = TestRedis.Start();
+        s_postgres = await TestPostgres.StartAsync(context.CancellationToken);
+    }
+
+    [AssemblyCleanup]
+    public static async Task StopAsync()
+    {
+        if (s_postgres is not null)
+        {
+            await s_postgres.DisposeAsync();
+        }
+        s_redis?.Dispose();
+    }
+}
