@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Aspire.Hosting.Testing;
+using ClippyBot.AppHost.Infrastructure;
+
+namespace ClippyBot.Tests.Foundation;
+
+/// <summary>Bad AppHost configuration fails at once with one message that names the fix; publish mode describes containers.</summary>
+[TestClass]
+public sealed class AppHostConfigurationTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
+    public async Task Unknown_infrastructure_mode_fails_fast_naming_the_valid_modes()
+    {
+        var error = await StartBuilderExpectingFailureAsync("--Infrastructure=kubernetes");
+
+        StringAssert.Contains(error.Message, "Unknown infrastructure mode 'kubernetes'");
+        StringAssert.Contains(error.Message, "--Infrastructure=local");
+    }
+
+    [TestMethod]
+    public async Task Postgres_bin_directory_without_server_binaries_fails_fast_naming_the_setting()
+    {
+        var empty = Directory.CreateTempSubdirectory("clippybot-nobin-");
+        try
+        {
+            var error = await StartBuilderExpectingFailureAsync("--Infrastructure=local", "--LocalInfrastructure:Persistent=false",
+                $"--LocalInfrastructure:PostgresBinDirectory={empty.FullName}");
+
+            StringAssert.Contains(error.Message, "does not contain postgres, initdb and pg_ctl");
+            StringAssert.Contains(error.Message, "pg_config --bindir");
+        }
+        finally
+        {
+            empty.Delete();
+        }
+    }
+
+    [TestMethod]
+    public void Missing_postgres_binaries_are_reported_with_the_install_command()
+    {
+        var empty = Directory.CreateTempSubdirectory("clippybot-nobin-");
+        try
+        {
+            var error = Assert.ThrowsExactly<InfrastructureConfigurationException>(
+                () => PostgresCluster.LocateBinaries(configured: null, candidates: [empty.FullName]));
+
+            StringAssert.Contains(error.Message, "apt-get install -y postgresql");
+            StringAssert.Contains(error.Message, "--Infrastructure=containers");
+        }
+        finally
+        {
+            empty.Delete();
+        }
+    }
+
+    [TestMethod]
+    public async Task Configured_port_already_in_use_fails_fast_naming_the_port()
+    {
+        using var occupant = new TcpListener(IPAddress.Loopback, 0);
+        occupant.Start();
+        var port = ((IPEndPoint)occupant.LocalEndpoint).Port;
+
+        var error = await StartBuilderExpectingFailureAsync("--Infrastructure=local", "--LocalInfrastructure:Persistent=false",
+            $"--LocalInfrastructure:PostgresPort={port}");
+
+        StringAssert.Contains(error.Message, $"Port {port} (LocalInfrastructure:PostgresPort) is already in use");
+    }
+
+    [TestMethod]
+    public async Task Publishing_a_manifest_describes_postgres_and_redis_as_containers_with_the_same_names()
+    {
+        var ct = TestContext.CancellationToken;
+        var output = Directory.CreateTempSubdirectory("clippybot-manifest-");
+        try
+        {
+            var appHost = typeof(InfrastructureExtensions).Assembly.Location;
+            var manifestPath = Path.Combine(output.FullName, "aspire-manifest.json");
+            using var process = Process.Start(new ProcessStartInfo("dotnet", [appHost, "--publisher", "manifest", "--output-path", manifestPath])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                WorkingDirectory = Path.GetDirectoryName(appHost)!,
+            })!;
+            var stdout = process.StandardOutput.ReadToEndAsync(ct);
+            var stderr = process.StandardError.ReadToEndAsync(ct);
+            await process.WaitForExitAsync(ct);
+            Assert.AreEqual(0, process.ExitCode, await stdout + await stderr);
+
+            using var manifest = JsonDocument.Parse(await File.ReadAllTextAsync(manifestPath, ct));
+            var resources = manifest.RootElement.GetProperty("resources");
+            Assert.AreEqual("container.v0", resources.GetProperty("postgres").GetProperty("type").GetString());
+            Assert.AreEqual("container.v0", resources.GetProperty("cache").GetProperty("type").GetString());
+            foreach (var database in new[] { "identitydb", "apidb", "pluginsdb" })
+            {
+                Assert.AreEqual("value.v0", resources.GetProperty(database).GetProperty("type").GetString());
+            }
+            foreach (var service in new[] { "identity", "api", "pluginhost" })
+            {
+                Assert.AreEqual("project.v0", resources.GetProperty(service).GetProperty("type").GetString());
+            }
+        }
+        finally
+        {
+            output.Delete(recursive: true);
+        }
+    }
+
+    private async Task<Exception> StartBuilderExpectingFailureAsync(params string[] args)
+    {
+        try
+        {
+            var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.ClippyBot_AppHost>(args, TestContext.CancellationToken);
+            await using var app = await builder.BuildAsync(TestContext.CancellationToken);
+        }
+#pragma warning disable CA1031 // the test inspects whatever came out
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            // The testing builder may wrap what the AppHost threw; the configuration error is what the user sees.
+            for (var current = ex; current is not null; current = current.InnerException)
+            {
+                if (current is InfrastructureConfigurationException)
+                {
+                    return current;
+                }
+            }
+            Assert.Fail($"Expected an {nameof(InfrastructureConfigurationException)}, got: {ex}");
+        }
+        Assert.Fail("The AppHost started despite bad configuration.");
+        return null!;
+    }
+}
