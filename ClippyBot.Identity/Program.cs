@@ -1,13 +1,19 @@
+using ClippyBot.Identity.Accounts;
 using ClippyBot.Identity.Data;
+using ClippyBot.Identity.Oidc;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddServiceDatabase<IdentityDataContext>("identitydb");
 builder.AddServiceCache();
+builder.AddAccounts();
+builder.AddOidcServer();
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.MapAccountPages();
+app.MapOidcEndpoints();
 
 app.Run();

@@ -1,12 +1,33 @@
+using ClippyBot.Identity.Accounts;
+using ClippyBot.Identity.Oidc;
 using ClippyBot.ServiceDefaults.Data;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Design;
 
 namespace ClippyBot.Identity.Data;
 
-/// <summary>The Identity service's own database (`identitydb`); no other service reads it.</summary>
-public sealed class IdentityDataContext(DbContextOptions<IdentityDataContext> options) : DbContext(options)
+/// <summary>The Identity service's own database (`identitydb`): users (ASP.NET Core Identity), OpenIddict's
+/// applications/authorizations/scopes/tokens, and signing keys. No other service reads it.</summary>
+public sealed class IdentityDataContext(DbContextOptions<IdentityDataContext> options)
+    : IdentityDbContext<ApplicationUser, IdentityRole<Guid>, Guid>(options)
 {
+    public DbSet<SigningKeyEntity> SigningKeys => Set<SigningKeyEntity>();
+
+    protected override void OnModelCreating(ModelBuilder builder)
+    {
+        base.OnModelCreating(builder);
+        builder.UseOpenIddict();
+        builder.Entity<SigningKeyEntity>(key =>
+        {
+            key.ToTable("SigningKeys");
+            key.HasKey(k => k.Id);
+            key.Property(k => k.Id).HasMaxLength(64);
+            key.Property(k => k.Algorithm).HasMaxLength(16);
+            key.Property(k => k.Use).HasMaxLength(8);
+        });
+    }
 }
 
 internal sealed class IdentityDataContextDesignTimeFactory : DesignTimeDbContextFactory<IdentityDataContext>, IDesignTimeDbContextFactory<IdentityDataContext>

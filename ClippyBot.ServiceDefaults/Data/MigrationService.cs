@@ -16,11 +16,14 @@ public static class MigrationTelemetry
 /// <summary>Whether this process has brought <typeparamref name="TContext"/>'s schema up to date.</summary>
 public sealed class MigrationStatus<TContext> where TContext : DbContext
 {
-    private volatile bool _completed;
+    private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public bool Completed => _completed;
+    public bool Completed => _completed.Task.IsCompleted;
 
-    internal void MarkCompleted() => _completed = true;
+    /// <summary>Completes once the schema is current; start-up work that needs the schema awaits it.</summary>
+    public Task WhenCompleted(CancellationToken ct) => _completed.Task.WaitAsync(ct);
+
+    internal void MarkCompleted() => _completed.TrySetResult();
 }
 
 /// <summary>

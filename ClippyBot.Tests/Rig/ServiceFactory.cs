@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ClippyBot.Tests.Rig;
 
@@ -7,7 +8,8 @@ namespace ClippyBot.Tests.Rig;
 /// Hosts one service in-process against the rig's real PostgreSQL and Redis. <typeparamref name="TEntryPoint"/> is
 /// any public type of the service's assembly (its DbContext), since every service's <c>Program</c> shares one name.
 /// </summary>
-public sealed class ServiceFactory<TEntryPoint>(IReadOnlyDictionary<string, string?> settings) : WebApplicationFactory<TEntryPoint>
+public sealed class ServiceFactory<TEntryPoint>(IReadOnlyDictionary<string, string?> settings, Action<IServiceCollection>? configureServices = null)
+    : WebApplicationFactory<TEntryPoint>
     where TEntryPoint : class
 {
     public IReadOnlyDictionary<string, string?> Settings { get; } = settings;
@@ -20,6 +22,10 @@ public sealed class ServiceFactory<TEntryPoint>(IReadOnlyDictionary<string, stri
         {
             builder.UseSetting(key, value);
         }
+        if (configureServices is not null)
+        {
+            builder.ConfigureServices(configureServices);
+        }
     }
 }
 
@@ -27,7 +33,8 @@ public static class ServiceFactory
 {
     /// <summary>A factory whose service owns a fresh, empty database of its own.</summary>
     public static async Task<ServiceFactory<TEntryPoint>> WithFreshDatabaseAsync<TEntryPoint>(
-        string connectionName, IReadOnlyDictionary<string, string?>? extra = null, CancellationToken ct = default)
+        string connectionName, IReadOnlyDictionary<string, string?>? extra = null,
+        Action<IServiceCollection>? configureServices = null, CancellationToken ct = default)
         where TEntryPoint : class
     {
         var settings = new Dictionary<string, string?>
@@ -39,6 +46,6 @@ public static class ServiceFactory
         {
             settings[key] = value;
         }
-        return new ServiceFactory<TEntryPoint>(settings);
+        return new ServiceFactory<TEntryPoint>(settings, configureServices);
     }
 }

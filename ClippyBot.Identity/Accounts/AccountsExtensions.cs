@@ -1,0 +1,80 @@
+using ClippyBot.Identity.Data;
+using Microsoft.AspNetCore.Identity;
+
+namespace ClippyBot.Identity.Accounts;
+
+/// <summary>Configuration section <c>Lockout</c>.</summary>
+public sealed class LockoutSettings
+{
+    public int MaxFailedAttempts { get; set; } = 5;
+
+    public TimeSpan Duration { get; set; } = TimeSpan.FromMinutes(15);
+}
+
+public static class AccountsExtensions
+{
+    public const string CookieName = "__Host-clippybot.identity";
+
+    public static IHostApplicationBuilder AddAccounts(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<PasswordHashingOptions>().Bind(builder.Configuration.GetSection(PasswordHashingOptions.SectionName))
+            .Validate(o => o.MemoryKiB >= 19_456 && o.Iterations >= 2 || o.MemoryKiB >= 47_104, "PasswordHashing must be at least OWASP's minimum (m=19 MiB,t=2 or m=46 MiB,t=1).")
+            .ValidateOnStart();
+        builder.Services.AddOptions<LoginThrottleOptions>().Bind(builder.Configuration.GetSection(LoginThrottleOptions.SectionName));
+        var lockout = builder.Configuration.GetSection("Lockout").Get<LockoutSettings>() ?? new LockoutSettings();
+
+        builder.Services.AddIdentity<ApplicationUser, IdentityRole<Guid>>(options =>
+            {
+                options.User.RequireUniqueEmail = true;
+                // Length and the common-password list are the whole policy (ASVS 5.0 §6.2): no composition rules.
+                options.Password.RequiredLength = PasswordPolicyValidator.MinimumLength;
+                options.Password.RequireDigit = false;
+                options.Password.RequireLowercase = false;
+                options.Password.RequireUppercase = false;
+                options.Password.RequireNonAlphanumeric = false;
+                options.Password.RequiredUniqueChars = 1;
+                options.Lockout.AllowedForNewUsers = true;
+                options.Lockout.MaxFailedAccessAttempts = lockout.MaxFailedAttempts;
+                options.Lockout.DefaultLockoutTimeSpan = lockout.Duration;
+                options.ClaimsIdentity.UserIdClaimType = OpenIddict.Abstractions.OpenIddictConstants.Claims.Subject;
+            })
+            .AddEntityFrameworkStores<IdentityDataContext>()
+            .AddDefaultTokenProviders()
+            .AddPasswordValidator<PasswordPolicyValidator>();
+        builder.Services.AddSingleton<IPasswordHasher<ApplicationUser>, Argon2idPasswordHasher<ApplicationUser>>();
+
+        builder.Services.ConfigureApplicationCookie(cookie =>
+        {
+            cookie.Cookie.Name = CookieName;
+            cookie.Cookie.HttpOnly = true;
+            cookie.Cookie.SecurePolicy = CookieSecurePolicy.Always;
+            cookie.Cookie.SameSite = SameSiteMode.Lax; // the authorize redirect from a client's site must carry it
+            cookie.LoginPath = "/account/login";
+            cookie.LogoutPath = "/account/logout";
+            cookie.AccessDeniedPath = "/account/login";
+            cookie.ExpireTimeSpan = TimeSpan.FromHours(8);
+            cookie.SlidingExpiration = true;
+        });
+        builder.Services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.FromMinutes(1));
+        builder.Services.AddAntiforgery(o =>
+        {
+            o.Cookie.Name = "__Host-clippybot.af";
+            o.Cookie.SecurePolicy = CookieSecurePolicy.Always;
+        });
+        builder.Services.AddSingleton<LoginThrottle>();
+        builder.Services.AddRazorPages(o =>
+        {
+            o.Conventions.AuthorizeFolder("/Account/Manage");
+        });
+        return builder;
+    }
+
+    public static WebApplication MapAccountPages(this WebApplication app)
+    {
+        app.UseStaticFiles();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapRazorPages();
+        return app;
+    }
+}

@@ -1,0 +1,133 @@
+using ClippyBot.Identity.Data;
+using ClippyBot.ServiceDefaults.Data;
+using Microsoft.Extensions.Options;
+using OpenIddict.Abstractions;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace ClippyBot.Identity.Oidc;
+
+/// <summary>Resource servers reachable through scopes, and what each scope grants access to.</summary>
+public static class OidcResources
+{
+    public const string Api = "clippybot-api";
+    public const string PluginHost = "clippybot-pluginhost";
+    public const string ApiScope = "api";
+    public const string PluginHostScope = "pluginhost";
+
+    public static readonly string[] UserScopes = [Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.OfflineAccess, ApiScope];
+}
+
+/// <summary>
+/// Brings the registered clients and scopes in line with configuration at start-up (after migrations). Secrets are
+/// stored through <see cref="ClippyApplicationManager{TApplication}"/>, i.e. as keyed hashes only.
+/// </summary>
+internal sealed partial class ClientSeeder(IServiceScopeFactory scopes, MigrationStatus<IdentityDataContext> migrations,
+    IOptions<OidcOptions> options, ILogger<ClientSeeder> logger) : BackgroundService
+{
+    private readonly TaskCompletionSource _seeded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task Seeded => _seeded.Task;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await migrations.WhenCompleted(stoppingToken);
+        await using var scope = scopes.CreateAsyncScope();
+        var applications = scope.ServiceProvider.GetRequiredService<IOpenIddictApplicationManager>();
+        var scopeManager = scope.ServiceProvider.GetRequiredService<IOpenIddictScopeManager>();
+
+        await UpsertScopeAsync(scopeManager, OidcResources.ApiScope, OidcResources.Api, stoppingToken);
+        await UpsertScopeAsync(scopeManager, OidcResources.PluginHostScope, OidcResources.PluginHost, stoppingToken);
+
+        foreach (var client in options.Value.Clients)
+        {
+            var descriptor = Describe(client);
+            var existing = await applications.FindByClientIdAsync(client.ClientId, stoppingToken);
+            if (existing is null)
+            {
+                await applications.CreateAsync(descriptor, stoppingToken);
+            }
+            else
+            {
+                await applications.UpdateAsync(existing, descriptor, stoppingToken);
+            }
+            LogSeeded(client.ClientId);
+        }
+        _seeded.TrySetResult();
+    }
+
+    private static async Task UpsertScopeAsync(IOpenIddictScopeManager manager, string name, string resource, CancellationToken ct)
+    {
+        var descriptor = new OpenIddictScopeDescriptor { Name = name, Resources = { resource } };
+        var existing = await manager.FindByNameAsync(name, ct);
+        if (existing is null)
+        {
+            await manager.CreateAsync(descriptor, ct);
+        }
+        else
+        {
+            await manager.UpdateAsync(existing, descriptor, ct);
+        }
+    }
+
+    internal static OpenIddictApplicationDescriptor Describe(OidcClientOptions client)
+    {
+        var confidential = !string.IsNullOrEmpty(client.ClientSecret);
+        var descriptor = new OpenIddictApplicationDescriptor
+        {
+            ClientId = client.ClientId,
+            ClientSecret = confidential ? client.ClientSecret : null,
+            ClientType = confidential ? ClientTypes.Confidential : ClientTypes.Public,
+            DisplayName = string.IsNullOrEmpty(client.DisplayName) ? client.ClientId : client.DisplayName,
+            ConsentType = ConsentTypes.Implicit,
+        };
+        foreach (var uri in client.RedirectUris)
+        {
+            descriptor.RedirectUris.Add(new Uri(uri, UriKind.Absolute));
+        }
+        foreach (var uri in client.PostLogoutRedirectUris)
+        {
+            descriptor.PostLogoutRedirectUris.Add(new Uri(uri, UriKind.Absolute));
+        }
+        foreach (var grant in client.GrantTypes)
+        {
+            descriptor.Permissions.Add(Permissions.Prefixes.GrantType + grant);
+            switch (grant)
+            {
+                case GrantTypes.AuthorizationCode:
+                    descriptor.Permissions.Add(Permissions.Endpoints.Authorization);
+                    descriptor.Permissions.Add(Permissions.Endpoints.EndSession);
+                    descriptor.Permissions.Add(Permissions.ResponseTypes.Code);
+                    // PKCE for every client that uses the code flow, public or not.
+                    descriptor.Requirements.Add(Requirements.Features.ProofKeyForCodeExchange);
+                    break;
+            }
+        }
+        if (client.GrantTypes.Count > 0)
+        {
+            descriptor.Permissions.Add(Permissions.Endpoints.Token);
+            descriptor.Permissions.Add(Permissions.Endpoints.Revocation);
+        }
+        if (client.Introspection)
+        {
+            descriptor.Permissions.Add(Permissions.Endpoints.Introspection);
+        }
+        foreach (var scope in client.Scopes)
+        {
+            descriptor.Permissions.Add(Permissions.Prefixes.Scope + scope);
+        }
+        return descriptor;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "OIDC client {ClientId} is registered")]
+    private partial void LogSeeded(string clientId);
+}
+
+/// <summary>Readiness waits until the configured clients exist, so no request meets an unknown client after a deploy.</summary>
+internal sealed class ClientsSeededHealthCheck(ClientSeeder seeder) : Microsoft.Extensions.Diagnostics.HealthChecks.IHealthCheck
+{
+    public Task<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult> CheckHealthAsync(
+        Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(seeder.Seeded.IsCompletedSuccessfully
+            ? Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy()
+            : Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Unhealthy("Clients are not registered yet."));
+}

@@ -1,0 +1,197 @@
+using System.Security.Claims;
+using ClippyBot.Identity.Accounts;
+using Microsoft.AspNetCore;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+using OpenIddict.Abstractions;
+using OpenIddict.Server.AspNetCore;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace ClippyBot.Identity.Oidc;
+
+/// <summary>The OpenID Connect endpoints whose decisions are ours (OpenIddict validates every request first).</summary>
+internal static class OidcEndpoints
+{
+    private const string Scheme = OpenIddictServerAspNetCoreDefaults.AuthenticationScheme;
+
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        app.MapMethods("/connect/authorize", [HttpMethods.Get, HttpMethods.Post], AuthorizeAsync).ExcludeFromDescription();
+        app.MapPost("/connect/token", TokenAsync).ExcludeFromDescription().DisableAntiforgery();
+        app.MapMethods("/connect/userinfo", [HttpMethods.Get, HttpMethods.Post], UserInfoAsync).ExcludeFromDescription().DisableAntiforgery();
+        app.MapMethods("/connect/endsession", [HttpMethods.Get, HttpMethods.Post], (Delegate)EndSessionAsync).ExcludeFromDescription().DisableAntiforgery();
+    }
+
+    private static async Task<IResult> AuthorizeAsync(HttpContext context, [AsParameters] OidcServices services)
+    {
+        var request = context.GetOpenIddictServerRequest() ?? throw new InvalidOperationException("Not an OpenID Connect request.");
+        var login = await context.AuthenticateAsync(IdentityConstants.ApplicationScheme);
+        var user = login.Succeeded ? await services.Users.GetUserAsync(login.Principal!) : null;
+
+        if (user is null || request.HasPromptValue(PromptValues.Login) || IsTooOld(login, request, services.Time))
+        {
+            if (request.HasPromptValue(PromptValues.None))
+            {
+                return Forbid(Errors.LoginRequired, "The user is not signed in.");
+            }
+            var returnUrl = context.Request.PathBase + context.Request.Path + QueryWithoutPrompt(context.Request);
+            return Results.Challenge(new AuthenticationProperties { RedirectUri = returnUrl }, [IdentityConstants.ApplicationScheme]);
+        }
+
+        var authTime = login.Properties?.IssuedUtc ?? services.Time.GetUtcNow();
+        var principal = await CreateUserPrincipalAsync(user, request.GetScopes(), authTime, login.Principal!, services);
+        return Results.SignIn(principal, properties: null, authenticationScheme: Scheme);
+    }
+
+    private static async Task<IResult> TokenAsync(HttpContext context, [AsParameters] OidcServices services)
+    {
+        var request = context.GetOpenIddictServerRequest() ?? throw new InvalidOperationException("Not an OpenID Connect request.");
+
+        if (request.IsClientCredentialsGrantType())
+        {
+            var identity = new ClaimsIdentity(Scheme, Claims.Name, Claims.Role);
+            identity.SetClaim(Claims.Subject, request.ClientId);
+            identity.SetScopes(request.GetScopes());
+            identity.SetResources(await ListResourcesAsync(services.Scopes, request.GetScopes()));
+            identity.SetDestinations(_ => [OpenIddictConstants.Destinations.AccessToken]);
+            return Results.SignIn(new ClaimsPrincipal(identity), properties: null, authenticationScheme: Scheme);
+        }
+
+        if (request.IsAuthorizationCodeGrantType() || request.IsRefreshTokenGrantType())
+        {
+            var result = await context.AuthenticateAsync(Scheme);
+            var previous = result.Principal ?? throw new InvalidOperationException("OpenIddict validated no principal.");
+            var user = await services.Users.FindByIdAsync(previous.GetClaim(Claims.Subject) ?? "");
+            // A changed security stamp (password change, reset, logout-everywhere) ends the login.
+            if (user is null || previous.GetClaim(SecurityStampClaim) != await services.Users.GetSecurityStampAsync(user))
+            {
+                return Forbid(Errors.InvalidGrant, "The login is no longer valid.");
+            }
+            var authTime = DateTimeOffset.FromUnixTimeSeconds(long.Parse(previous.GetClaim(Claims.AuthenticationTime) ?? "0", System.Globalization.CultureInfo.InvariantCulture));
+            if (services.Time.GetUtcNow() - authTime > services.Options.Value.RefreshTokenAbsoluteLifetime)
+            {
+                return Forbid(Errors.InvalidGrant, "The login has reached its maximum lifetime; sign in again.");
+            }
+            var principal = await CreateUserPrincipalAsync(user, previous.GetScopes(), authTime, previous, services);
+            return Results.SignIn(principal, properties: null, authenticationScheme: Scheme);
+        }
+
+        return Forbid(Errors.UnsupportedGrantType, "The grant type is not supported.");
+    }
+
+    private static async Task<IResult> UserInfoAsync(HttpContext context, [AsParameters] OidcServices services)
+    {
+        var result = await context.AuthenticateAsync(Scheme);
+        var user = result.Principal is null ? null : await services.Users.FindByIdAsync(result.Principal.GetClaim(Claims.Subject) ?? "");
+        if (user is null)
+        {
+            return Results.Challenge(
+                new AuthenticationProperties(new Dictionary<string, string?>
+                {
+                    [OpenIddictServerAspNetCoreConstants.Properties.Error] = Errors.InvalidToken,
+                    [OpenIddictServerAspNetCoreConstants.Properties.ErrorDescription] = "The token does not belong to a user.",
+                }),
+                [Scheme]);
+        }
+        var principal = result.Principal!;
+        var claims = new Dictionary<string, object>(StringComparer.Ordinal) { [Claims.Subject] = user.Id.ToString() };
+        if (principal.HasScope(Scopes.Email))
+        {
+            claims[Claims.Email] = user.Email ?? "";
+            claims[Claims.EmailVerified] = user.EmailConfirmed;
+        }
+        if (principal.HasScope(Scopes.Profile))
+        {
+            claims[Claims.Name] = user.UserName ?? "";
+        }
+        return Results.Ok(claims);
+    }
+
+    private static async Task<IResult> EndSessionAsync(HttpContext context)
+    {
+        await context.SignOutAsync(IdentityConstants.ApplicationScheme);
+        // OpenIddict redirects only to a post_logout_redirect_uri registered for the client.
+        return Results.SignOut(new AuthenticationProperties { RedirectUri = "/" }, [Scheme]);
+    }
+
+    internal const string SecurityStampClaim = "security_stamp";
+
+    private static async Task<ClaimsPrincipal> CreateUserPrincipalAsync(
+        ApplicationUser user, IEnumerable<string> scopes, DateTimeOffset authTime, ClaimsPrincipal source, OidcServices services)
+    {
+        var identity = new ClaimsIdentity(Scheme, Claims.Name, Claims.Role);
+        identity.SetClaim(Claims.Subject, user.Id.ToString())
+            .SetClaim(Claims.Email, user.Email)
+            .SetClaim(Claims.Name, user.UserName)
+            .SetClaim(Claims.AuthenticationTime, authTime.ToUnixTimeSeconds())
+            .SetClaim(SecurityStampClaim, await services.Users.GetSecurityStampAsync(user));
+        // How the user signed in, so resource servers can demand MFA: "pwd" now, "mfa"/"otp" once 2FA lands.
+        var amr = source.FindAll(Claims.AuthenticationMethodReference).Select(c => c.Value).ToList();
+        if (amr.Count == 0)
+        {
+            amr.Add(source.FindFirst("amr")?.Value ?? "pwd");
+        }
+        // RFC 8176: amr is a JSON array even with one value.
+        identity.AddClaim(new Claim(Claims.AuthenticationMethodReference,
+            System.Text.Json.JsonSerializer.Serialize(amr.Distinct(StringComparer.Ordinal)), JsonClaimValueTypes.JsonArray));
+
+        var scopeList = scopes.ToList();
+        identity.SetScopes(scopeList);
+        identity.SetResources(await ListResourcesAsync(services.Scopes, scopeList));
+        identity.SetDestinations(claim => DestinationsOf(claim, identity));
+        return new ClaimsPrincipal(identity);
+    }
+
+    private static IEnumerable<string> DestinationsOf(Claim claim, ClaimsIdentity identity) => claim.Type switch
+    {
+        Claims.Subject or Claims.AuthenticationMethodReference or Claims.AuthenticationTime => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
+        Claims.Name when identity.HasScope(Scopes.Profile) => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
+        Claims.Email when identity.HasScope(Scopes.Email) => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
+        // The stamp stays inside OpenIddict's own (encrypted) codes and refresh tokens.
+        _ => [],
+    };
+
+    private static async Task<List<string>> ListResourcesAsync(IOpenIddictScopeManager scopes, IEnumerable<string> names)
+    {
+        var resources = new List<string>();
+        await foreach (var resource in scopes.ListResourcesAsync([.. names]))
+        {
+            resources.Add(resource);
+        }
+        return resources;
+    }
+
+    private static bool IsTooOld(AuthenticateResult login, OpenIddictRequest request, TimeProvider time) =>
+        request.MaxAge is { } maxAge && login.Properties?.IssuedUtc is { } issued
+        && time.GetUtcNow() - issued > TimeSpan.FromSeconds(maxAge);
+
+    private static string QueryWithoutPrompt(HttpRequest request)
+    {
+        var pairs = request.HasFormContentType
+            ? request.Form.Where(p => p.Key != Parameters.Prompt).Select(p => (p.Key, p.Value.ToString()))
+            : request.Query.Where(p => p.Key != Parameters.Prompt).Select(p => (p.Key, p.Value.ToString()));
+        return QueryString.Create(pairs.Select(p => new KeyValuePair<string, string?>(p.Key, p.Item2))).ToString();
+    }
+
+    private static IResult Forbid(string error, string description) => Results.Forbid(
+        new AuthenticationProperties(new Dictionary<string, string?>
+        {
+            [OpenIddictServerAspNetCoreConstants.Properties.Error] = error,
+            [OpenIddictServerAspNetCoreConstants.Properties.ErrorDescription] = description,
+        }),
+        [Scheme]);
+}
+
+internal sealed class OidcServices(UserManager<ApplicationUser> users, IOpenIddictScopeManager scopes, TimeProvider time, IOptions<OidcOptions> options)
+{
+    public UserManager<ApplicationUser> Users { get; } = users;
+
+    public IOpenIddictScopeManager Scopes { get; } = scopes;
+
+    public TimeProvider Time { get; } = time;
+
+    public IOptions<OidcOptions> Options { get; } = options;
+}

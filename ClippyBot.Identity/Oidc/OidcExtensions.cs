@@ -1,0 +1,107 @@
+using ClippyBot.Identity.Crypto;
+using ClippyBot.Identity.Data;
+using Microsoft.Extensions.Options;
+using OpenIddict.Server;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace ClippyBot.Identity.Oidc;
+
+public static class OidcExtensions
+{
+    public static IHostApplicationBuilder AddOidcServer(this IHostApplicationBuilder builder)
+    {
+        var section = builder.Configuration.GetSection(OidcOptions.SectionName);
+        builder.Services.AddOptions<OidcOptions>().Bind(section)
+            .Validate(o => o.KeyEncryptionKey.Length >= OidcOptions.MinimumSecretLength, "Oidc:KeyEncryptionKey must be a random secret of at least 43 characters.")
+            .Validate(o => o.ClientSecretHashKey.Length >= OidcOptions.MinimumSecretLength, "Oidc:ClientSecretHashKey must be a random secret of at least 43 characters.")
+            .Validate(o => o.AccessTokenLifetime > TimeSpan.Zero && o.AccessTokenLifetime <= TimeSpan.FromMinutes(15), "Oidc:AccessTokenLifetime must be at most 15 minutes.")
+            .Validate(o => o.IdentityTokenLifetime > TimeSpan.Zero && o.IdentityTokenLifetime <= TimeSpan.FromMinutes(15), "Oidc:IdentityTokenLifetime must be at most 15 minutes.")
+            .ValidateOnStart();
+        var oidc = section.Get<OidcOptions>() ?? new OidcOptions();
+
+        builder.Services.AddSingleton<SigningKeyRing>();
+        builder.Services.AddSingleton(sp => new SecretHasher(OidcOptions.DeriveKey(sp.GetRequiredService<IOptions<OidcOptions>>().Value.ClientSecretHashKey, "client-secrets")));
+        builder.Services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>, ServerKeysSetup>();
+        builder.Services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>, ServerKeysChangeTokenSource>();
+        builder.Services.AddHostedService<KeyRingRefreshService>();
+        builder.Services.AddSingleton<ClientSeeder>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ClientSeeder>());
+        builder.Services.AddSingleton<RevocationMarkers>();
+        builder.Services.AddScoped<SessionRevoker>();
+        builder.Services.AddHealthChecks().AddCheck<ClientsSeededHealthCheck>("oidc-clients");
+
+        builder.Services.AddOpenIddict()
+            .AddCore(core =>
+            {
+                core.UseEntityFrameworkCore().UseDbContext<IdentityDataContext>();
+                core.ReplaceApplicationManager(typeof(ClippyApplicationManager<>));
+            })
+            .AddServer(server =>
+            {
+                server.SetAuthorizationEndpointUris("connect/authorize")
+                    .SetTokenEndpointUris("connect/token")
+                    .SetUserInfoEndpointUris("connect/userinfo")
+                    .SetIntrospectionEndpointUris("connect/introspect")
+                    .SetRevocationEndpointUris("connect/revoke")
+                    .SetEndSessionEndpointUris("connect/endsession")
+                    .SetJsonWebKeySetEndpointUris(".well-known/jwks");
+
+                // No implicit, hybrid or password grant: they are simply not enabled.
+                server.AllowAuthorizationCodeFlow()
+                    .AllowClientCredentialsFlow()
+                    .AllowRefreshTokenFlow()
+                    .RequireProofKeyForCodeExchange();
+
+                server.RegisterScopes([.. OidcResources.UserScopes, OidcResources.PluginHostScope]);
+
+                // Resource servers validate access tokens locally: signed JWTs, not encrypted ones.
+                server.DisableAccessTokenEncryption();
+                server.SetAccessTokenLifetime(oidc.AccessTokenLifetime)
+                    .SetIdentityTokenLifetime(oidc.IdentityTokenLifetime)
+                    .SetAuthorizationCodeLifetime(oidc.AuthorizationCodeLifetime)
+                    .SetRefreshTokenLifetime(oidc.RefreshTokenLifetime)
+                    .SetRefreshTokenReuseLeeway(oidc.RefreshTokenReuseLeeway);
+
+                // Only S256: "plain" PKCE gives no protection against a stolen code.
+                server.Configure(options =>
+                {
+                    options.CodeChallengeMethods.Clear();
+                    options.CodeChallengeMethods.Add(CodeChallengeMethods.Sha256);
+                });
+
+                // Unknown client and wrong secret must read the same, or the answer tells which client ids exist.
+                server.AddEventHandler<OpenIddictServerEvents.ApplyTokenResponseContext>(h => h.UseInlineHandler(c => UniformClientError(c.Response)).SetOrder(int.MinValue));
+                server.AddEventHandler<OpenIddictServerEvents.ApplyIntrospectionResponseContext>(h => h.UseInlineHandler(c => UniformClientError(c.Response)).SetOrder(int.MinValue));
+                server.AddEventHandler<OpenIddictServerEvents.ApplyRevocationResponseContext>(h => h.UseInlineHandler(c => UniformClientError(c.Response)).SetOrder(int.MinValue));
+
+                var aspNetCore = server.UseAspNetCore()
+                    .EnableAuthorizationEndpointPassthrough()
+                    .EnableTokenEndpointPassthrough()
+                    .EnableUserInfoEndpointPassthrough()
+                    .EnableEndSessionEndpointPassthrough()
+                    .EnableStatusCodePagesIntegration();
+                if (builder.Configuration.GetValue("Oidc:AllowHttp", builder.Environment.IsDevelopment() || builder.Environment.IsEnvironment("Testing")))
+                {
+                    // Local development and tests run on plain http behind no proxy; production terminates TLS 1.3.
+                    aspNetCore.DisableTransportSecurityRequirement();
+                }
+            });
+        return builder;
+    }
+
+    public static WebApplication MapOidcEndpoints(this WebApplication app)
+    {
+        OidcEndpoints.Map(app);
+        return app;
+    }
+
+    private static ValueTask UniformClientError(OpenIddict.Abstractions.OpenIddictResponse response)
+    {
+        if (response.Error == Errors.InvalidClient)
+        {
+            response.ErrorDescription = "Client authentication failed.";
+            response.ErrorUri = null;
+        }
+        return default;
+    }
+}

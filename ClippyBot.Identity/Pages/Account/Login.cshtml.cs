@@ -1,0 +1,83 @@
+using ClippyBot.Identity.Accounts;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+
+namespace ClippyBot.Identity.Pages.Account;
+
+public sealed class LoginModel(
+    SignInManager<ApplicationUser> signIn,
+    UserManager<ApplicationUser> users,
+    IPasswordHasher<ApplicationUser> hasher,
+    LoginThrottle throttle) : PageModel
+{
+    /// <summary>One text for unknown account, wrong password and locked account: none of them is revealed.</summary>
+    public const string GenericFailure = "The email or password is not right, or the account cannot sign in now.";
+
+    // Verified when the account does not exist or is locked, so those answers cost as much as a wrong password.
+    private static readonly Lazy<string> DummyHash = new(() => Crypto.Argon2id.Hash("not-a-real-password-0", new Crypto.Argon2idParameters()));
+
+    [BindProperty]
+    public string Email { get; set; } = "";
+
+    [BindProperty]
+    public string Password { get; set; } = "";
+
+    [BindProperty(SupportsGet = true)]
+    public string? ReturnUrl { get; set; }
+
+    public string? ErrorMessage { get; private set; }
+
+    public string? Notice { get; private set; }
+
+    public void OnGet(bool registered = false)
+    {
+        if (registered)
+        {
+            Notice = "Your account is ready. Sign in.";
+        }
+    }
+
+    public async Task<IActionResult> OnPostAsync()
+    {
+        if (!await throttle.TryAttemptAsync(HttpContext.Connection.RemoteIpAddress))
+        {
+            ErrorMessage = "Too many sign-in attempts from your network. Wait a few minutes and try again.";
+            return PageWithStatus(StatusCodes.Status429TooManyRequests);
+        }
+
+        var user = string.IsNullOrWhiteSpace(Email) ? null : await users.FindByEmailAsync(Email.Trim());
+        if (user is null)
+        {
+            hasher.VerifyHashedPassword(new ApplicationUser(), DummyHash.Value, Password ?? "");
+            return Failure();
+        }
+
+        var result = await signIn.PasswordSignInAsync(user, Password ?? "", isPersistent: false, lockoutOnFailure: true);
+        if (result.Succeeded)
+        {
+            return LocalRedirect(SafeReturnUrl());
+        }
+        if (result.IsLockedOut)
+        {
+            // Identity answers a locked account without hashing; pay the same cost as a wrong password.
+            hasher.VerifyHashedPassword(user, DummyHash.Value, Password ?? "");
+        }
+        return Failure();
+    }
+
+    private PageResult Failure()
+    {
+        ErrorMessage = GenericFailure;
+        Password = "";
+        return PageWithStatus(StatusCodes.Status200OK);
+    }
+
+    private PageResult PageWithStatus(int status)
+    {
+        Response.StatusCode = status;
+        return Page();
+    }
+
+    private string SafeReturnUrl() => !string.IsNullOrEmpty(ReturnUrl) && Url.IsLocalUrl(ReturnUrl) ? ReturnUrl : "/account/manage";
+}

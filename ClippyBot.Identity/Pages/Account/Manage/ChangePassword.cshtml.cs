@@ -1,0 +1,49 @@
+using ClippyBot.Identity.Accounts;
+using ClippyBot.Identity.Oidc;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+
+namespace ClippyBot.Identity.Pages.Account.Manage;
+
+public sealed class ChangePasswordModel(
+    UserManager<ApplicationUser> users,
+    SignInManager<ApplicationUser> signIn,
+    SessionRevoker revoker) : PageModel
+{
+    [BindProperty]
+    public string CurrentPassword { get; set; } = "";
+
+    [BindProperty]
+    public string NewPassword { get; set; } = "";
+
+    public bool Changed { get; private set; }
+
+    public void OnGet()
+    {
+    }
+
+    public async Task<IActionResult> OnPostAsync()
+    {
+        var user = await users.GetUserAsync(User);
+        if (user is null)
+        {
+            return Challenge();
+        }
+        var result = await users.ChangePasswordAsync(user, CurrentPassword ?? "", NewPassword ?? "");
+        CurrentPassword = NewPassword = "";
+        if (!result.Succeeded)
+        {
+            foreach (var error in result.Errors)
+            {
+                ModelState.AddModelError(string.Empty, error.Code == nameof(IdentityErrorDescriber.PasswordMismatch) ? "The current password is not right." : error.Description);
+            }
+            return Page();
+        }
+        // Every refresh token, authorization and other browser session dies; this browser gets a fresh cookie.
+        await revoker.RevokeAllAsync(user, HttpContext.RequestAborted);
+        await signIn.RefreshSignInAsync(user);
+        Changed = true;
+        return Page();
+    }
+}

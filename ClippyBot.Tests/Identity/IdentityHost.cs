@@ -1,0 +1,74 @@
+using System.Net;
+using System.Security.Cryptography;
+using ClippyBot.Identity.Data;
+using ClippyBot.Tests.Rig;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ClippyBot.Tests.Identity;
+
+/// <summary>The Identity service in-process on its own fresh database, with the clients the tests use.</summary>
+public static class IdentityHost
+{
+    public const string WebClient = "clippybot-web";
+    public const string WebRedirect = "https://app.test/callback";
+    public const string WebSignedOut = "https://app.test/signed-out";
+    public const string ServiceClient = "clippybot-api-service";
+    public const string ApiResourceClient = "clippybot-api";
+
+    public static readonly string ServiceSecret = RandomNumberGenerator.GetHexString(64);
+    public static readonly string ApiResourceSecret = RandomNumberGenerator.GetHexString(64);
+
+    public static async Task<ServiceFactory<IdentityDataContext>> StartAsync(
+        CancellationToken ct, IDictionary<string, string?>? overrides = null, Action<IServiceCollection>? configureServices = null)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Oidc:KeyEncryptionKey"] = RandomNumberGenerator.GetHexString(64),
+            ["Oidc:ClientSecretHashKey"] = RandomNumberGenerator.GetHexString(64),
+            ["Oidc:Clients:0:ClientId"] = WebClient,
+            ["Oidc:Clients:0:GrantTypes:0"] = "authorization_code",
+            ["Oidc:Clients:0:GrantTypes:1"] = "refresh_token",
+            ["Oidc:Clients:0:Scopes:0"] = "openid",
+            ["Oidc:Clients:0:Scopes:1"] = "profile",
+            ["Oidc:Clients:0:Scopes:2"] = "email",
+            ["Oidc:Clients:0:Scopes:3"] = "offline_access",
+            ["Oidc:Clients:0:Scopes:4"] = "api",
+            ["Oidc:Clients:0:RedirectUris:0"] = WebRedirect,
+            ["Oidc:Clients:0:PostLogoutRedirectUris:0"] = WebSignedOut,
+            ["Oidc:Clients:1:ClientId"] = ServiceClient,
+            ["Oidc:Clients:1:ClientSecret"] = ServiceSecret,
+            ["Oidc:Clients:1:GrantTypes:0"] = "client_credentials",
+            ["Oidc:Clients:1:Scopes:0"] = "pluginhost",
+            ["Oidc:Clients:2:ClientId"] = ApiResourceClient,
+            ["Oidc:Clients:2:ClientSecret"] = ApiResourceSecret,
+            ["Oidc:Clients:2:Introspection"] = "true",
+            // Generous per-IP throttle: every test client comes from the same address.
+            ["LoginThrottle:MaxAttemptsPerWindow"] = "1000",
+        };
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+        var factory = await ServiceFactory.WithFreshDatabaseAsync<IdentityDataContext>("identitydb", settings, configureServices, ct);
+        factory.ClientOptions.BaseAddress = new Uri("https://localhost");
+        factory.ClientOptions.AllowAutoRedirect = false;
+
+        using var probe = factory.CreateClient();
+        await Poll.UntilAsync(async () =>
+        {
+            using var response = await probe.GetAsync(new Uri("/health", UriKind.Relative), ct);
+            return response.StatusCode == HttpStatusCode.OK;
+        }, TimeSpan.FromSeconds(60), "identity healthy", ct);
+        return factory;
+    }
+
+    /// <summary>A browser-like client: cookies kept, redirects not followed, https.</summary>
+    public static HttpClient Browser(this WebApplicationFactory<IdentityDataContext> factory) =>
+        factory.CreateClient(new WebApplicationFactoryClientOptions
+        {
+            BaseAddress = new Uri("https://localhost"),
+            AllowAutoRedirect = false,
+            HandleCookies = true,
+        });
+}

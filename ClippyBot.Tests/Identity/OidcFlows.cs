@@ -1,0 +1,154 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.WebUtilities;
+
+namespace ClippyBot.Tests.Identity;
+
+/// <summary>What a relying party and a user's browser do, over real HTTP against the Identity service.</summary>
+public static partial class OidcFlows
+{
+    public const string UserScopes = "openid profile email offline_access api";
+
+    public sealed record Pkce(string Verifier, string Challenge)
+    {
+        public static Pkce Create()
+        {
+            var verifier = Base64Url(RandomNumberGenerator.GetBytes(32));
+            return new Pkce(verifier, Base64Url(SHA256.HashData(Encoding.ASCII.GetBytes(verifier))));
+        }
+    }
+
+    public static string NewEmail() => $"user-{Guid.NewGuid():N}@example.test";
+
+    public const string GoodPassword = "correct horse battery staple 42";
+
+    public static async Task<HttpResponseMessage> PostFormAsync(HttpClient browser, string pagePath, IDictionary<string, string> fields, CancellationToken ct)
+    {
+        using var page = await browser.GetAsync(new Uri(pagePath, UriKind.Relative), ct);
+        var html = await page.Content.ReadAsStringAsync(ct);
+        var token = AntiforgeryField().Match(html);
+        Assert.IsTrue(token.Success, $"No anti-forgery token on {pagePath}: {html}");
+        var form = new Dictionary<string, string>(fields) { ["__RequestVerificationToken"] = WebUtility.HtmlDecode(token.Groups[1].Value) };
+        using var content = new FormUrlEncodedContent(form);
+        return await browser.PostAsync(new Uri(pagePath, UriKind.Relative), content, ct);
+    }
+
+    public static async Task RegisterAsync(HttpClient browser, string email, string password, CancellationToken ct)
+    {
+        using var response = await PostFormAsync(browser, "/account/register", new Dictionary<string, string> { ["Email"] = email, ["Password"] = password }, ct);
+        Assert.AreEqual(HttpStatusCode.Redirect, response.StatusCode, await response.Content.ReadAsStringAsync(ct));
+    }
+
+    /// <summary>Posts the login form; returns the response (302 on success).</summary>
+    public static Task<HttpResponseMessage> LoginAsync(HttpClient browser, string email, string password, CancellationToken ct, string? returnUrl = null) =>
+        PostFormAsync(browser, "/account/login" + (returnUrl is null ? "" : "?ReturnUrl=" + Uri.EscapeDataString(returnUrl)),
+            new Dictionary<string, string> { ["Email"] = email, ["Password"] = password, ["ReturnUrl"] = returnUrl ?? "" }, ct);
+
+    public static string AuthorizeUrl(Pkce? pkce, string state, string redirectUri = IdentityHost.WebRedirect, string method = "S256", string scope = UserScopes) =>
+        QueryHelpers.AddQueryString("/connect/authorize", new Dictionary<string, string?>
+        {
+            ["client_id"] = IdentityHost.WebClient,
+            ["response_type"] = "code",
+            ["redirect_uri"] = redirectUri,
+            ["scope"] = scope,
+            ["state"] = state,
+            ["code_challenge"] = pkce?.Challenge,
+            ["code_challenge_method"] = pkce is null ? null : method,
+        }.Where(p => p.Value is not null).ToDictionary());
+
+    /// <summary>Authorize → login form → authorize again → code at the redirect URI.</summary>
+    public static async Task<string> SignInForCodeAsync(HttpClient browser, string email, string password, Pkce pkce, CancellationToken ct)
+    {
+        var state = Guid.NewGuid().ToString("N");
+        var authorize = AuthorizeUrl(pkce, state);
+        using var first = await browser.GetAsync(new Uri(authorize, UriKind.Relative), ct);
+        Assert.AreEqual(HttpStatusCode.Redirect, first.StatusCode, await first.Content.ReadAsStringAsync(ct));
+        StringAssert.StartsWith(first.Headers.Location!.AbsolutePath, "/account/login");
+        var returnUrl = QueryHelpers.ParseQuery(first.Headers.Location.Query)["ReturnUrl"].ToString();
+
+        using var login = await LoginAsync(browser, email, password, ct, returnUrl);
+        Assert.AreEqual(HttpStatusCode.Redirect, login.StatusCode, await login.Content.ReadAsStringAsync(ct));
+        Assert.AreEqual(returnUrl, login.Headers.Location!.OriginalString);
+
+        using var second = await browser.GetAsync(login.Headers.Location, ct);
+        Assert.AreEqual(HttpStatusCode.Redirect, second.StatusCode, await second.Content.ReadAsStringAsync(ct));
+        var callback = second.Headers.Location!;
+        StringAssert.StartsWith(callback.ToString(), IdentityHost.WebRedirect);
+        var query = QueryHelpers.ParseQuery(callback.Query);
+        Assert.AreEqual(state, query["state"].ToString());
+        return query["code"].ToString();
+    }
+
+    public static async Task<(HttpStatusCode Status, JsonElement Body)> TokenAsync(HttpClient client, IDictionary<string, string> form, CancellationToken ct)
+    {
+        using var content = new FormUrlEncodedContent(form);
+        using var response = await client.PostAsync(new Uri("/connect/token", UriKind.Relative), content, ct);
+        var json = await response.Content.ReadAsStringAsync(ct);
+        using var doc = JsonDocument.Parse(json);
+        return (response.StatusCode, doc.RootElement.Clone());
+    }
+
+    public static Task<(HttpStatusCode Status, JsonElement Body)> RedeemCodeAsync(HttpClient client, string code, Pkce pkce, CancellationToken ct) =>
+        TokenAsync(client, new Dictionary<string, string>
+        {
+            ["grant_type"] = "authorization_code",
+            ["client_id"] = IdentityHost.WebClient,
+            ["code"] = code,
+            ["redirect_uri"] = IdentityHost.WebRedirect,
+            ["code_verifier"] = pkce.Verifier,
+        }, ct);
+
+    public static Task<(HttpStatusCode Status, JsonElement Body)> RefreshAsync(HttpClient client, string refreshToken, CancellationToken ct) =>
+        TokenAsync(client, new Dictionary<string, string>
+        {
+            ["grant_type"] = "refresh_token",
+            ["client_id"] = IdentityHost.WebClient,
+            ["refresh_token"] = refreshToken,
+        }, ct);
+
+    public static Task<(HttpStatusCode Status, JsonElement Body)> ClientCredentialsAsync(HttpClient client, string clientId, string secret, CancellationToken ct, string scope = "pluginhost") =>
+        TokenAsync(client, new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = clientId,
+            ["client_secret"] = secret,
+            ["scope"] = scope,
+        }, ct);
+
+    public static async Task<bool> IsActiveAsync(HttpClient client, string token, CancellationToken ct)
+    {
+        using var content = new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["token"] = token,
+            ["client_id"] = IdentityHost.ApiResourceClient,
+            ["client_secret"] = IdentityHost.ApiResourceSecret,
+        });
+        using var response = await client.PostAsync(new Uri("/connect/introspect", UriKind.Relative), content, ct);
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
+        return doc.RootElement.GetProperty("active").GetBoolean();
+    }
+
+    /// <summary>Header and payload of a JWS, decoded without validation (validation is a separate assertion).</summary>
+    public static (JsonElement Header, JsonElement Payload) DecodeJwt(string jwt)
+    {
+        var parts = jwt.Split('.');
+        Assert.HasCount(3, parts, "a signed JWT has three parts");
+        using var header = JsonDocument.Parse(Base64UrlDecode(parts[0]));
+        using var payload = JsonDocument.Parse(Base64UrlDecode(parts[1]));
+        return (header.RootElement.Clone(), payload.RootElement.Clone());
+    }
+
+    public static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private static byte[] Base64UrlDecode(string text)
+    {
+        var s = text.Replace('-', '+').Replace('_', '/');
+        return Convert.FromBase64String(s + new string('=', (4 - s.Length % 4) % 4));
+    }
+
+    [GeneratedRegex("name=\"__RequestVerificationToken\" type=\"hidden\" value=\"([^\"]+)\"")]
+    private static partial Regex AntiforgeryField();
+}
