@@ -78,8 +78,7 @@ public static class OidcExtensions
                     .EnableAuthorizationEndpointPassthrough()
                     .EnableTokenEndpointPassthrough()
                     .EnableUserInfoEndpointPassthrough()
-                    .EnableEndSessionEndpointPassthrough()
-                    .EnableStatusCodePagesIntegration();
+                    .EnableEndSessionEndpointPassthrough();
                 if (builder.Configuration.GetValue("Oidc:AllowHttp", builder.Environment.IsDevelopment() || builder.Environment.IsEnvironment("Testing")))
                 {
                     // Local development and tests run on plain http behind no proxy; production terminates TLS 1.3.

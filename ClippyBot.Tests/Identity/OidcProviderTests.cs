@@ -85,6 +85,132 @@ public sealed class OidcProviderTests
         Assert.AreEqual(unknown.GetProperty("error_description").GetString(), wrong.GetProperty("error_description").GetString());
     }
 
+    [TestMethod]
+    public async Task Discovery_offers_only_code_client_credentials_and_refresh_grants_and_only_S256()
+    {
+        using var discovery = JsonDocument.Parse(await s_identity.CreateClient().GetStringAsync(new Uri("/.well-known/openid-configuration", UriKind.Relative), TestContext.CancellationToken));
+        var grants = discovery.RootElement.GetProperty("grant_types_supported").EnumerateArray().Select(e => e.GetString()).ToArray();
+        CollectionAssert.AreEquivalent(new[] { "authorization_code", "client_credentials", "refresh_token" }, grants);
+        var methods = discovery.RootElement.GetProperty("code_challenge_methods_supported").EnumerateArray().Select(e => e.GetString()).ToArray();
+        CollectionAssert.AreEqual(new[] { "S256" }, methods);
+        var responseTypes = discovery.RootElement.GetProperty("response_types_supported").EnumerateArray().Select(e => e.GetString()).ToArray();
+        CollectionAssert.AreEqual(new[] { "code" }, responseTypes);
+    }
+
+    [TestMethod]
+    [DataRow(false, "S256", DisplayName = "no code_challenge")]
+    [DataRow(true, "plain", DisplayName = "plain code_challenge_method")]
+    public async Task Authorization_requests_without_S256_pkce_are_refused(bool withChallenge, string method)
+    {
+        using var browser = s_identity.Browser();
+        var url = AuthorizeUrl(withChallenge ? Pkce.Create() : null, "state-1", method: method);
+
+        using var response = await browser.GetAsync(new Uri(url, UriKind.Relative), TestContext.CancellationToken);
+
+        // Refused before any login is offered, and no code can come of it.
+        Assert.AreEqual(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.IsNull(response.Headers.Location);
+        StringAssert.Contains(await response.Content.ReadAsStringAsync(TestContext.CancellationToken), "code_challenge");
+    }
+
+    [TestMethod]
+    [DataRow("https://evil.test/callback", DisplayName = "foreign host")]
+    [DataRow("https://app.test/callback/", DisplayName = "trailing slash")]
+    [DataRow("https://app.test/callback?x=1", DisplayName = "extra query")]
+    [DataRow("http://app.test/callback", DisplayName = "other scheme")]
+    public async Task Unregistered_redirect_uri_gets_an_error_page_and_no_redirect(string redirectUri)
+    {
+        using var browser = s_identity.Browser();
+        using var response = await browser.GetAsync(new Uri(AuthorizeUrl(Pkce.Create(), "s", redirectUri), UriKind.Relative), TestContext.CancellationToken);
+
+        Assert.AreEqual(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.IsNull(response.Headers.Location);
+        StringAssert.Contains(await response.Content.ReadAsStringAsync(TestContext.CancellationToken), "redirect_uri");
+    }
+
+    [TestMethod]
+    public async Task Replayed_code_is_refused_and_revokes_the_tokens_of_its_first_redemption()
+    {
+        var ct = TestContext.CancellationToken;
+        var (code, pkce) = await NewUserCodeAsync(ct);
+        var client = s_identity.CreateClient();
+        var (firstStatus, first) = await RedeemCodeAsync(client, code, pkce, ct);
+        Assert.AreEqual(HttpStatusCode.OK, firstStatus);
+
+        var (replayStatus, replay) = await RedeemCodeAsync(client, code, pkce, ct);
+
+        Assert.AreEqual(HttpStatusCode.BadRequest, replayStatus);
+        Assert.AreEqual("invalid_grant", replay.GetProperty("error").GetString());
+        Assert.IsFalse(await IsActiveAsync(client, first.GetProperty("refresh_token").GetString()!, ct), "refresh token from the first redemption");
+        Assert.IsFalse(await IsActiveAsync(client, first.GetProperty("access_token").GetString()!, ct), "access token from the first redemption");
+    }
+
+    [TestMethod]
+    public async Task Refresh_rotates_the_refresh_token_and_reuse_revokes_the_whole_chain()
+    {
+        var ct = TestContext.CancellationToken;
+        var (code, pkce) = await NewUserCodeAsync(ct);
+        var client = s_identity.CreateClient();
+        var (_, first) = await RedeemCodeAsync(client, code, pkce, ct);
+        var refresh1 = first.GetProperty("refresh_token").GetString()!;
+
+        var (status2, second) = await RefreshAsync(client, refresh1, ct);
+        Assert.AreEqual(HttpStatusCode.OK, status2, second.ToString());
+        var refresh2 = second.GetProperty("refresh_token").GetString()!;
+        Assert.AreNotEqual(refresh1, refresh2, "a new refresh token on every use");
+        var (_, secondAccess) = DecodeJwt(second.GetProperty("access_token").GetString()!);
+        Assert.AreEqual("clippybot-api", Audience(secondAccess));
+
+        // The old token again: reuse. The whole chain dies, including the newest token.
+        var (reuseStatus, reuse) = await RefreshAsync(client, refresh1, ct);
+        Assert.AreEqual(HttpStatusCode.BadRequest, reuseStatus);
+        Assert.AreEqual("invalid_grant", reuse.GetProperty("error").GetString());
+        var (afterStatus, _) = await RefreshAsync(client, refresh2, ct);
+        Assert.AreEqual(HttpStatusCode.BadRequest, afterStatus, "the newest refresh token of the chain is revoked too");
+        Assert.IsFalse(await IsActiveAsync(client, second.GetProperty("access_token").GetString()!, ct));
+    }
+
+    [TestMethod]
+    public async Task Changing_the_password_kills_every_refresh_token_and_publishes_a_revocation_marker()
+    {
+        var ct = TestContext.CancellationToken;
+        using var browser = s_identity.Browser();
+        var email = NewEmail();
+        await RegisterAsync(browser, email, GoodPassword, ct);
+        var pkce = Pkce.Create();
+        var code = await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct);
+        var client = s_identity.CreateClient();
+        var (_, tokens) = await RedeemCodeAsync(client, code, pkce, ct);
+        var subject = DecodeJwt(tokens.GetProperty("access_token").GetString()!).Payload.GetProperty("sub").GetString()!;
+
+        using var change = await PostFormAsync(browser, "/account/manage/password", new Dictionary<string, string>
+        {
+            ["CurrentPassword"] = GoodPassword,
+            ["NewPassword"] = "a brand new passphrase 2026",
+        }, ct);
+        Assert.AreEqual(HttpStatusCode.OK, change.StatusCode);
+        StringAssert.Contains(await change.Content.ReadAsStringAsync(ct), "Your password was changed");
+
+        var (status, refused) = await RefreshAsync(client, tokens.GetProperty("refresh_token").GetString()!, ct);
+        Assert.AreEqual(HttpStatusCode.BadRequest, status);
+        Assert.AreEqual("invalid_grant", refused.GetProperty("error").GetString());
+
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(TestRig.Redis.ConnectionString);
+        var marker = await redis.GetDatabase().StringGetAsync(ClippyBot.Identity.Oidc.RevocationMarkers.KeyPrefix + subject);
+        Assert.IsTrue(marker.HasValue, "revocation marker published");
+        var issuedAt = DecodeJwt(tokens.GetProperty("access_token").GetString()!).Payload.GetProperty("iat").GetInt64();
+        Assert.IsGreaterThanOrEqualTo(issuedAt, (long)marker);
+    }
+
+    private static async Task<(string Code, Pkce Pkce)> NewUserCodeAsync(CancellationToken ct)
+    {
+        using var browser = s_identity.Browser();
+        var email = NewEmail();
+        await RegisterAsync(browser, email, GoodPassword, ct);
+        var pkce = Pkce.Create();
+        return (await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct), pkce);
+    }
+
     private static string Audience(JsonElement payload) =>
         payload.GetProperty("aud").ValueKind == JsonValueKind.Array ? payload.GetProperty("aud")[0].GetString()! : payload.GetProperty("aud").GetString()!;
 
