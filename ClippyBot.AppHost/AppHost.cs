@@ -4,9 +4,13 @@ var builder = DistributedApplication.CreateBuilder(args);
 
 var infrastructure = builder.AddClippyBotInfrastructure();
 
+// The Api's own credentials for calling the PluginHost (client credentials grant).
+var apiServiceSecret = builder.AddParameter("api-service-client-secret", new GenerateParameterDefault { MinLength = 48, Special = false }, secret: true, persist: true);
+
 var identity = builder.AddProject<Projects.ClippyBot_Identity>("identity")
     .WithOwnDatabase(infrastructure.IdentityDatabase)
-    .WithCache(infrastructure.Cache);
+    .WithCache(infrastructure.Cache)
+    .WithIdentityConfiguration(apiServiceSecret);
 
 // Internal only: no external endpoint; the Api is its one caller.
 var pluginHost = builder.AddProject<Projects.ClippyBot_PluginHost>("pluginhost")
@@ -17,6 +21,7 @@ builder.AddProject<Projects.ClippyBot_Api>("api")
     .WithOwnDatabase(infrastructure.ApiDatabase)
     .WithCache(infrastructure.Cache)
     .WithReference(identity).WaitFor(identity)
+    .WithEnvironment("PluginHostClient__ClientSecret", apiServiceSecret)
     .WithReference(pluginHost).WaitFor(pluginHost);
 
 builder.Build().Run();

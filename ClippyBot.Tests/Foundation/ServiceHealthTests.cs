@@ -15,7 +15,7 @@ public sealed class ServiceHealthTests
     public TestContext TestContext { get; set; } = null!;
 
     [TestMethod]
-    public Task Identity_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<IdentityDataContext>("identitydb");
+    public Task Identity_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<IdentityDataContext>("identitydb", IdentitySettings(), "oidc-clients");
 
     [TestMethod]
     public Task Api_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<ApiDbContext>("apidb");
@@ -53,7 +53,7 @@ public sealed class ServiceHealthTests
     [TestMethod]
     public async Task Unknown_routes_answer_with_problem_details_and_no_server_header()
     {
-        await using var factory = await ServiceFactory.WithFreshDatabaseAsync<IdentityDataContext>("identitydb", ct: TestContext.CancellationToken);
+        await using var factory = await ServiceFactory.WithFreshDatabaseAsync<IdentityDataContext>("identitydb", IdentitySettings(), ct: TestContext.CancellationToken);
         using var client = factory.CreateClient();
 
         using var response = await client.GetAsync(new Uri("/no-such-thing", UriKind.Relative), TestContext.CancellationToken);
@@ -65,10 +65,17 @@ public sealed class ServiceHealthTests
         Assert.IsFalse(response.Headers.Contains("Server"));
     }
 
-    private async Task AssertMigratesAndReportsHealthyAsync<TEntryPoint>(string connectionName) where TEntryPoint : class
+    private static Dictionary<string, string?> IdentitySettings() => new()
+    {
+        ["Oidc:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
+        ["Oidc:ClientSecretHashKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
+    };
+
+    private async Task AssertMigratesAndReportsHealthyAsync<TEntryPoint>(string connectionName, IReadOnlyDictionary<string, string?>? settings = null, params string[] extraChecks)
+        where TEntryPoint : class
     {
         var ct = TestContext.CancellationToken;
-        await using var factory = await ServiceFactory.WithFreshDatabaseAsync<TEntryPoint>(connectionName, ct: ct);
+        await using var factory = await ServiceFactory.WithFreshDatabaseAsync<TEntryPoint>(connectionName, settings, ct: ct);
         using var client = factory.CreateClient();
 
         // Migration runs in the background; readiness must flip to healthy on its own.
@@ -81,7 +88,7 @@ public sealed class ServiceHealthTests
         }, TimeSpan.FromSeconds(60), $"{connectionName} service healthy", ct);
 
         var checks = ReadChecks(body);
-        CollectionAssert.AreEquivalent(new[] { connectionName, "cache", $"{connectionName}-migrations", "self" }, checks.Keys.ToArray());
+        CollectionAssert.AreEquivalent(new[] { connectionName, "cache", $"{connectionName}-migrations", "self" }.Concat(extraChecks).ToArray(), checks.Keys.ToArray());
         Assert.IsTrue(checks.Values.All(s => s == "Healthy"), body);
         AssertRevealsNothing(body, new NpgsqlConnectionStringBuilder(factory.Settings[$"ConnectionStrings:{connectionName}"]).Password!,
             TestRig.Postgres.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));

@@ -12,6 +12,9 @@ public sealed class Argon2idTests
 {
     private static readonly Argon2idParameters Owasp = new();
 
+    [ClassInitialize]
+    public static Task RequireReferenceToolAsync(TestContext _) => Rig.OsPackages.RequireCommandAsync("argon2", "argon2");
+
     [TestMethod]
     [DataRow("correct horse battery staple", DisplayName = "ASCII")]
     [DataRow("pässwörd mit ümläuten ✓ 密码", DisplayName = "non-ASCII (UTF-8 bytes)")]

@@ -1,0 +1,63 @@
+namespace ClippyBot.AppHost.Infrastructure;
+
+/// <summary>
+/// Secrets and OIDC clients the Identity service needs, generated once per developer machine (persisted in the AppHost's
+/// user secrets) and handed to the services that use them. In a deployment they come from the secret store.
+/// </summary>
+public static class IdentityConfiguration
+{
+    /// <summary>A public loopback client for trying the provider by hand (RFC 8252), documented in the README.</summary>
+    public const string DevClientId = "clippybot-dev";
+    public const string DevClientRedirect = "http://127.0.0.1:7890/callback";
+
+    private static readonly string[] UserScopes = ["openid", "profile", "email", "offline_access", "api"];
+
+    public static IResourceBuilder<ProjectResource> WithIdentityConfiguration(
+        this IResourceBuilder<ProjectResource> identity, IResourceBuilder<ParameterResource> apiServiceSecret)
+    {
+        ArgumentNullException.ThrowIfNull(identity);
+        var builder = identity.ApplicationBuilder;
+        var keyEncryptionKey = builder.AddParameter("identity-key-encryption-key", Generated(), secret: true, persist: true);
+        var clientSecretHashKey = builder.AddParameter("identity-client-secret-hash-key", Generated(), secret: true, persist: true);
+        var configured = builder.Configuration.GetSection("Identity:WebRedirectUris").GetChildren().Select(c => c.Value).OfType<string>().ToArray();
+        string[] webRedirects = configured.Length > 0 ? configured : ["http://localhost:5173/callback"];
+
+        identity.WithEnvironment("Oidc__KeyEncryptionKey", keyEncryptionKey)
+            .WithEnvironment("Oidc__ClientSecretHashKey", clientSecretHashKey);
+
+        var index = 0;
+        void Client(string id, string[] grants, string[] scopes, string[] redirects, IResourceBuilder<ParameterResource>? secret = null, bool introspection = false)
+        {
+            var prefix = $"Oidc__Clients__{index++}__";
+            identity.WithEnvironment(prefix + "ClientId", id);
+            for (var i = 0; i < grants.Length; i++)
+            {
+                identity.WithEnvironment($"{prefix}GrantTypes__{i}", grants[i]);
+            }
+            for (var i = 0; i < scopes.Length; i++)
+            {
+                identity.WithEnvironment($"{prefix}Scopes__{i}", scopes[i]);
+            }
+            for (var i = 0; i < redirects.Length; i++)
+            {
+                identity.WithEnvironment($"{prefix}RedirectUris__{i}", redirects[i]);
+                identity.WithEnvironment($"{prefix}PostLogoutRedirectUris__{i}", redirects[i]);
+            }
+            if (secret is not null)
+            {
+                identity.WithEnvironment(prefix + "ClientSecret", secret);
+            }
+            if (introspection)
+            {
+                identity.WithEnvironment(prefix + "Introspection", "true");
+            }
+        }
+
+        Client("clippybot-web", ["authorization_code", "refresh_token"], UserScopes, webRedirects);
+        Client(DevClientId, ["authorization_code", "refresh_token"], UserScopes, [DevClientRedirect]);
+        Client("clippybot-api-service", ["client_credentials"], ["pluginhost"], [], apiServiceSecret);
+        return identity;
+    }
+
+    private static GenerateParameterDefault Generated() => new() { MinLength = 48, Special = false };
+}
