@@ -1,0 +1,132 @@
+using System.Text.Json;
+using ClippyBot.Identity.Data;
+using ClippyBot.Identity.Oidc;
+using ClippyBot.Tests.Rig;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+using Npgsql;
+using static ClippyBot.Tests.Identity.OidcFlows;
+
+namespace ClippyBot.Tests.Identity;
+
+[TestClass]
+public sealed class KeyRotationTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
+    public async Task A_new_key_is_published_before_it_signs_and_the_old_one_stays_published_until_its_tokens_expire()
+    {
+        var ct = TestContext.CancellationToken;
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var identity = await IdentityHost.StartAsync(ct, new Dictionary<string, string?>
+        {
+            ["Oidc:SigningKeyRotationPeriod"] = "1.00:00:00",
+            ["Oidc:SigningKeyPublishAhead"] = "02:00:00",
+        }, services => services.AddSingleton<TimeProvider>(clock));
+        var ring = identity.Services.GetRequiredService<SigningKeyRing>();
+        var client = identity.CreateClient();
+
+        var tokenA = await ServiceTokenAsync(client, ct);
+        var kid1 = Kid(tokenA);
+        CollectionAssert.AreEqual(new[] { kid1 }, await JwksKidsAsync(client, ct));
+
+        // Inside the publish-ahead window: the successor appears in JWKS but does not sign yet.
+        clock.Advance(TimeSpan.FromHours(23));
+        await ring.RefreshAsync(ct);
+        var published = await JwksKidsAsync(client, ct);
+        Assert.HasCount(2, published);
+        var kid2 = published.Single(k => k != kid1);
+        Assert.AreEqual(kid1, Kid(await ServiceTokenAsync(client, ct)));
+
+        // Past the rotation: the successor signs, the old key is still published, and old tokens still validate.
+        clock.Advance(TimeSpan.FromHours(2));
+        await ring.RefreshAsync(ct);
+        var tokenC = await ServiceTokenAsync(client, ct);
+        Assert.AreEqual(kid2, Kid(tokenC));
+        CollectionAssert.Contains(await JwksKidsAsync(client, ct), kid1);
+        Assert.IsTrue(await SignatureValidAsync(client, tokenA, ct), "a token signed by the retired key validates against JWKS");
+        Assert.IsTrue(await SignatureValidAsync(client, tokenC, ct));
+
+        // Once every token the old key could have signed has expired (refresh tokens: 14 days), it is gone.
+        clock.Advance(TimeSpan.FromDays(15));
+        await ring.RefreshAsync(ct);
+        var later = await JwksKidsAsync(client, ct);
+        CollectionAssert.DoesNotContain(later, kid1);
+        Assert.IsFalse(await SignatureValidAsync(client, tokenA, ct));
+    }
+
+    [TestMethod]
+    public async Task Keys_are_stored_sealed_and_survive_a_restart()
+    {
+        var ct = TestContext.CancellationToken;
+        var kek = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64);
+        string kid;
+        string connectionString;
+        await using (var first = await IdentityHost.StartAsync(ct, new Dictionary<string, string?> { ["Oidc:KeyEncryptionKey"] = kek }))
+        {
+            kid = Kid(await ServiceTokenAsync(first.CreateClient(), ct));
+            connectionString = first.Settings["ConnectionStrings:identitydb"]!;
+        }
+
+        // Nothing in the row reads as a PEM/PKCS#8 key: the private key is AES-GCM ciphertext.
+        await using (var connection = new NpgsqlConnection(connectionString))
+        {
+            await connection.OpenAsync(ct);
+            await using var command = new NpgsqlCommand("""SELECT "ProtectedKey" FROM "SigningKeys" WHERE "Id" = @id""", connection);
+            command.Parameters.AddWithValue("id", kid);
+            var sealedKey = (byte[])(await command.ExecuteScalarAsync(ct))!;
+            Assert.AreEqual(1, sealedKey[0], "envelope version");
+            Assert.ThrowsExactly<System.Security.Cryptography.CryptographicException>(() =>
+                System.Security.Cryptography.ECDsa.Create().ImportPkcs8PrivateKey(sealedKey, out _));
+        }
+
+        var settings = new Dictionary<string, string?>(IdentityHostSettingsFor(connectionString)) { ["Oidc:KeyEncryptionKey"] = kek };
+        await using var second = new ServiceFactory<IdentityDataContext>(settings);
+        second.ClientOptions.BaseAddress = new Uri("https://localhost");
+        await Poll.UntilAsync(async () => (await second.CreateClient().GetAsync(new Uri("/health", UriKind.Relative), ct)).IsSuccessStatusCode, TimeSpan.FromSeconds(60), "restarted identity healthy", ct);
+        Assert.AreEqual(kid, Kid(await ServiceTokenAsync(second.CreateClient(), ct)), "the same persisted key signs after a restart");
+    }
+
+    private static Dictionary<string, string?> IdentityHostSettingsFor(string connectionString) => new()
+    {
+        ["ConnectionStrings:identitydb"] = connectionString,
+        ["ConnectionStrings:cache"] = TestRig.Redis.ConnectionString,
+        ["Oidc:ClientSecretHashKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
+        ["Oidc:Clients:0:ClientId"] = IdentityHost.ServiceClient,
+        ["Oidc:Clients:0:ClientSecret"] = IdentityHost.ServiceSecret,
+        ["Oidc:Clients:0:GrantTypes:0"] = "client_credentials",
+        ["Oidc:Clients:0:Scopes:0"] = "pluginhost",
+    };
+
+    private static async Task<string> ServiceTokenAsync(HttpClient client, CancellationToken ct)
+    {
+        var (status, body) = await ClientCredentialsAsync(client, IdentityHost.ServiceClient, IdentityHost.ServiceSecret, ct);
+        Assert.AreEqual(System.Net.HttpStatusCode.OK, status, body.ToString());
+        return body.GetProperty("access_token").GetString()!;
+    }
+
+    private static string Kid(string jwt) => DecodeJwt(jwt).Header.GetProperty("kid").GetString()!;
+
+    private static async Task<string[]> JwksKidsAsync(HttpClient client, CancellationToken ct)
+    {
+        using var jwks = JsonDocument.Parse(await client.GetStringAsync(new Uri("/.well-known/jwks", UriKind.Relative), ct));
+        return [.. jwks.RootElement.GetProperty("keys").EnumerateArray().Select(k => k.GetProperty("kid").GetString()!)];
+    }
+
+    /// <summary>Signature against the published JWKS only: the fake clock runs days ahead of token lifetimes.</summary>
+    private static async Task<bool> SignatureValidAsync(HttpClient client, string token, CancellationToken ct)
+    {
+        var jwks = new JsonWebKeySet(await client.GetStringAsync(new Uri("/.well-known/jwks", UriKind.Relative), ct));
+        var result = await new JsonWebTokenHandler().ValidateTokenAsync(token, new TokenValidationParameters
+        {
+            ValidateIssuer = false,
+            ValidateAudience = false,
+            ValidateLifetime = false,
+            IssuerSigningKeys = jwks.GetSigningKeys(),
+        });
+        return result.IsValid;
+    }
+}
