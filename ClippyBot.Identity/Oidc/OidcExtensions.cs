@@ -16,6 +16,9 @@ public static class OidcExtensions
             .Validate(o => o.ClientSecretHashKey.Length >= OidcOptions.MinimumSecretLength, "Oidc:ClientSecretHashKey must be a random secret of at least 43 characters.")
             .Validate(o => o.AccessTokenLifetime > TimeSpan.Zero && o.AccessTokenLifetime <= TimeSpan.FromMinutes(15), "Oidc:AccessTokenLifetime must be at most 15 minutes.")
             .Validate(o => o.IdentityTokenLifetime > TimeSpan.Zero && o.IdentityTokenLifetime <= TimeSpan.FromMinutes(15), "Oidc:IdentityTokenLifetime must be at most 15 minutes.")
+            .Validate(o => o.PruneInterval >= TimeSpan.FromMinutes(1) && o.PruneInterval <= TimeSpan.FromDays(7), "Oidc:PruneInterval must be between 1 minute and 7 days.")
+            .Validate(o => o.KeyRingRefreshInterval >= TimeSpan.FromSeconds(10) && o.KeyRingRefreshInterval <= TimeSpan.FromDays(1), "Oidc:KeyRingRefreshInterval must be between 10 seconds and 1 day.")
+            .Validate(o => o.SigningKeyPublishAhead < o.SigningKeyRotationPeriod, "Oidc:SigningKeyPublishAhead must be shorter than Oidc:SigningKeyRotationPeriod.")
             .ValidateOnStart();
         var oidc = section.Get<OidcOptions>() ?? new OidcOptions();
 
@@ -27,6 +30,8 @@ public static class OidcExtensions
         builder.Services.AddSingleton<ClientSeeder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ClientSeeder>());
         builder.Services.AddSingleton<RevocationMarkers>();
+        builder.Services.AddSingleton<TokenPruningService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<TokenPruningService>());
         builder.Services.AddScoped<SessionRevoker>();
         builder.Services.AddHealthChecks().AddCheck<ClientsSeededHealthCheck>("oidc-clients");
 

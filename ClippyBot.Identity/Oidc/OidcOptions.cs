@@ -43,6 +43,9 @@ public sealed class OidcOptions
     /// <summary>How often each replica re-reads the key ring (and rotates when due).</summary>
     public TimeSpan KeyRingRefreshInterval { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>How often expired token and authorization rows are deleted.</summary>
+    public TimeSpan PruneInterval { get; set; } = TimeSpan.FromHours(1);
+
     public List<OidcClientOptions> Clients { get; set; } = [];
 
     /// <summary>Keys stay published until every token they signed has expired; refresh tokens live longest.</summary>

@@ -90,6 +90,57 @@ public sealed class KeyRotationTests
         Assert.AreEqual(kid, Kid(await ServiceTokenAsync(second.CreateClient(), ct)), "the same persisted key signs after a restart");
     }
 
+    [TestMethod]
+    public async Task Pruning_deletes_token_rows_only_once_they_can_no_longer_matter()
+    {
+        var ct = TestContext.CancellationToken;
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        // OpenIddict's store judges expiry by the real clock: one-second tokens expire during the test.
+        await using var identity = await IdentityHost.StartAsync(ct, new Dictionary<string, string?>
+        {
+            ["Oidc:AccessTokenLifetime"] = "00:00:01",
+            ["Oidc:IdentityTokenLifetime"] = "00:00:01",
+        }, services => services.AddSingleton<TimeProvider>(clock));
+        var (code, pkce) = await NewUserCodeAsync(identity, ct);
+        var (_, tokens) = await RedeemCodeAsync(identity.CreateClient(), code, pkce, ct);
+        await RefreshAsync(identity.CreateClient(), tokens.GetProperty("refresh_token").GetString()!, ct);
+        var pruner = identity.Services.GetRequiredService<TokenPruningService>();
+
+        var rowsBefore = await CountTokensAsync(identity, ct);
+        Assert.IsGreaterThanOrEqualTo(3, rowsBefore);
+        var expiredBy = DateTimeOffset.UtcNow.AddSeconds(2);
+        await Poll.UntilAsync(() => Task.FromResult(DateTimeOffset.UtcNow > expiredBy), TimeSpan.FromSeconds(5), "one-second tokens expired", ct);
+
+        // Expired, but younger than the retention (the longest token lifetime): kept.
+        await pruner.PruneAsync(ct);
+        Assert.AreEqual(rowsBefore, await CountTokensAsync(identity, ct));
+
+        // Past the retention, every expired row goes; the live refresh token stays.
+        clock.Advance(TimeSpan.FromDays(15));
+        await Poll.UntilAsync(async () =>
+        {
+            await pruner.PruneAsync(ct);
+            return await CountTokensAsync(identity, ct) == 1;
+        }, TimeSpan.FromSeconds(15), "only the live refresh token left", ct);
+    }
+
+    private static async Task<long> CountTokensAsync(ServiceFactory<IdentityDataContext> identity, CancellationToken ct)
+    {
+        await using var connection = new NpgsqlConnection(identity.Settings["ConnectionStrings:identitydb"]);
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand("SELECT count(*) FROM \"OpenIddictTokens\"", connection);
+        return (long)(await command.ExecuteScalarAsync(ct))!;
+    }
+
+    private static async Task<(string Code, Pkce Pkce)> NewUserCodeAsync(ServiceFactory<IdentityDataContext> identity, CancellationToken ct)
+    {
+        using var browser = identity.Browser();
+        var email = NewEmail();
+        await RegisterAsync(browser, email, GoodPassword, ct);
+        var pkce = Pkce.Create();
+        return (await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct), pkce);
+    }
+
     private static Dictionary<string, string?> IdentityHostSettingsFor(string connectionString) => new()
     {
         ["ConnectionStrings:identitydb"] = connectionString,
