@@ -13,6 +13,7 @@ builder.AddOidcServer();
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.UseOidcCors();
 app.MapAccountPages();
 app.MapOidcEndpoints();
 

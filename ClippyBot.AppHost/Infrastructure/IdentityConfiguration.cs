@@ -26,7 +26,8 @@ public static class IdentityConfiguration
             .WithEnvironment("Oidc__ClientSecretHashKey", clientSecretHashKey);
 
         var index = 0;
-        void Client(string id, string[] grants, string[] scopes, string[] redirects, IResourceBuilder<ParameterResource>? secret = null, bool introspection = false)
+        void Client(string id, string[] grants, string[] scopes, string[] redirects, IResourceBuilder<ParameterResource>? secret = null,
+            bool introspection = false, bool refreshTokenInCookie = false)
         {
             var prefix = $"Oidc__Clients__{index++}__";
             identity.WithEnvironment(prefix + "ClientId", id);
@@ -51,9 +52,13 @@ public static class IdentityConfiguration
             {
                 identity.WithEnvironment(prefix + "Introspection", "true");
             }
+            if (refreshTokenInCookie)
+            {
+                identity.WithEnvironment(prefix + "RefreshTokenInCookie", "true");
+            }
         }
 
-        Client("clippybot-web", ["authorization_code", "refresh_token"], UserScopes, webRedirects);
+        Client("clippybot-web", ["authorization_code", "refresh_token"], UserScopes, webRedirects, refreshTokenInCookie: true);
         Client(DevClientId, ["authorization_code", "refresh_token"], UserScopes, [DevClientRedirect]);
         Client("clippybot-api-service", ["client_credentials"], ["pluginhost"], [], apiServiceSecret);
         return identity;

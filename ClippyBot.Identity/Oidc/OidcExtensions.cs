@@ -35,6 +35,13 @@ public static class OidcExtensions
         builder.Services.AddScoped<SessionRevoker>();
         builder.Services.AddHealthChecks().AddCheck<ClientsSeededHealthCheck>("oidc-clients");
 
+        // Browser clients that keep their refresh token in our cookie call the token endpoint cross-origin with credentials.
+        builder.Services.AddCors(cors => cors.AddPolicy(RefreshTokenCookie.CorsPolicy, policy => policy
+            .WithOrigins([.. RefreshTokenCookie.OriginsByClient(oidc).Values.SelectMany(o => o)])
+            .WithMethods(HttpMethods.Post)
+            .WithHeaders("Content-Type", RefreshTokenCookie.CsrfHeader)
+            .AllowCredentials()));
+
         builder.Services.AddOpenIddict()
             .AddCore(core =>
             {
@@ -79,6 +86,8 @@ public static class OidcExtensions
                 server.AddEventHandler<OpenIddictServerEvents.ApplyIntrospectionResponseContext>(h => h.UseInlineHandler(c => UniformClientError(c.Response)).SetOrder(int.MinValue));
                 server.AddEventHandler<OpenIddictServerEvents.ApplyRevocationResponseContext>(h => h.UseInlineHandler(c => UniformClientError(c.Response)).SetOrder(int.MinValue));
 
+                RefreshTokenCookie.Register(server);
+
                 var aspNetCore = server.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()
                     .EnableTokenEndpointPassthrough()
@@ -91,6 +100,13 @@ public static class OidcExtensions
                 }
             });
         return builder;
+    }
+
+    /// <summary>CORS for the token endpoint; must run before authentication, where OpenIddict answers.</summary>
+    public static WebApplication UseOidcCors(this WebApplication app)
+    {
+        app.UseWhen(c => c.Request.Path.StartsWithSegments("/connect/token"), branch => branch.UseCors(RefreshTokenCookie.CorsPolicy));
+        return app;
     }
 
     public static WebApplication MapOidcEndpoints(this WebApplication app)

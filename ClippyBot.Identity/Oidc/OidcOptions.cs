@@ -70,6 +70,9 @@ public sealed class OidcClientOptions
 
     public List<string> PostLogoutRedirectUris { get; set; } = [];
 
+    /// <summary>First-party browser client: its refresh token travels only in an HttpOnly cookie (see RefreshTokenCookie).</summary>
+    public bool RefreshTokenInCookie { get; set; }
+
     /// <summary>Resource servers: may introspect tokens issued for them.</summary>
     public bool Introspection { get; set; }
 }

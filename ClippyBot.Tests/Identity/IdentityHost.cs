@@ -10,7 +10,12 @@ namespace ClippyBot.Tests.Identity;
 /// <summary>The Identity service in-process on its own fresh database, with the clients the tests use.</summary>
 public static class IdentityHost
 {
+    /// <summary>First-party browser client: refresh token in a cookie.</summary>
     public const string WebClient = "clippybot-web";
+    public const string WebOrigin = "https://app.test";
+
+    /// <summary>Public client with standard (body) refresh tokens; most flow tests use it.</summary>
+    public const string DevClient = "clippybot-dev";
     public const string WebRedirect = "https://app.test/callback";
     public const string WebSignedOut = "https://app.test/signed-out";
     public const string ServiceClient = "clippybot-api-service";
@@ -36,6 +41,16 @@ public static class IdentityHost
             ["Oidc:Clients:0:Scopes:4"] = "api",
             ["Oidc:Clients:0:RedirectUris:0"] = WebRedirect,
             ["Oidc:Clients:0:PostLogoutRedirectUris:0"] = WebSignedOut,
+            ["Oidc:Clients:0:RefreshTokenInCookie"] = "true",
+            ["Oidc:Clients:3:ClientId"] = DevClient,
+            ["Oidc:Clients:3:GrantTypes:0"] = "authorization_code",
+            ["Oidc:Clients:3:GrantTypes:1"] = "refresh_token",
+            ["Oidc:Clients:3:Scopes:0"] = "openid",
+            ["Oidc:Clients:3:Scopes:1"] = "profile",
+            ["Oidc:Clients:3:Scopes:2"] = "email",
+            ["Oidc:Clients:3:Scopes:3"] = "offline_access",
+            ["Oidc:Clients:3:Scopes:4"] = "api",
+            ["Oidc:Clients:3:RedirectUris:0"] = WebRedirect,
             ["Oidc:Clients:1:ClientId"] = ServiceClient,
             ["Oidc:Clients:1:ClientSecret"] = ServiceSecret,
             ["Oidc:Clients:1:GrantTypes:0"] = "client_credentials",

@@ -47,10 +47,11 @@ public static partial class OidcFlows
         PostFormAsync(browser, "/account/login" + (returnUrl is null ? "" : "?ReturnUrl=" + Uri.EscapeDataString(returnUrl)),
             new Dictionary<string, string> { ["Email"] = email, ["Password"] = password, ["ReturnUrl"] = returnUrl ?? "" }, ct);
 
-    public static string AuthorizeUrl(Pkce? pkce, string state, string redirectUri = IdentityHost.WebRedirect, string method = "S256", string scope = UserScopes) =>
+    public static string AuthorizeUrl(Pkce? pkce, string state, string redirectUri = IdentityHost.WebRedirect, string method = "S256",
+        string scope = UserScopes, string clientId = IdentityHost.DevClient) =>
         QueryHelpers.AddQueryString("/connect/authorize", new Dictionary<string, string?>
         {
-            ["client_id"] = IdentityHost.WebClient,
+            ["client_id"] = clientId,
             ["response_type"] = "code",
             ["redirect_uri"] = redirectUri,
             ["scope"] = scope,
@@ -60,10 +61,11 @@ public static partial class OidcFlows
         }.Where(p => p.Value is not null).ToDictionary());
 
     /// <summary>Authorize → login form → authorize again → code at the redirect URI.</summary>
-    public static async Task<string> SignInForCodeAsync(HttpClient browser, string email, string password, Pkce pkce, CancellationToken ct)
+    public static async Task<string> SignInForCodeAsync(HttpClient browser, string email, string password, Pkce pkce, CancellationToken ct,
+        string clientId = IdentityHost.DevClient)
     {
         var state = Guid.NewGuid().ToString("N");
-        var authorize = AuthorizeUrl(pkce, state);
+        var authorize = AuthorizeUrl(pkce, state, clientId: clientId);
         using var first = await browser.GetAsync(new Uri(authorize, UriKind.Relative), ct);
         Assert.AreEqual(HttpStatusCode.Redirect, first.StatusCode, await first.Content.ReadAsStringAsync(ct));
         StringAssert.StartsWith(first.Headers.Location!.AbsolutePath, "/account/login");
@@ -91,11 +93,12 @@ public static partial class OidcFlows
         return (response.StatusCode, doc.RootElement.Clone());
     }
 
-    public static Task<(HttpStatusCode Status, JsonElement Body)> RedeemCodeAsync(HttpClient client, string code, Pkce pkce, CancellationToken ct) =>
+    public static Task<(HttpStatusCode Status, JsonElement Body)> RedeemCodeAsync(HttpClient client, string code, Pkce pkce, CancellationToken ct,
+        string clientId = IdentityHost.DevClient) =>
         TokenAsync(client, new Dictionary<string, string>
         {
             ["grant_type"] = "authorization_code",
-            ["client_id"] = IdentityHost.WebClient,
+            ["client_id"] = clientId,
             ["code"] = code,
             ["redirect_uri"] = IdentityHost.WebRedirect,
             ["code_verifier"] = pkce.Verifier,
@@ -105,7 +108,7 @@ public static partial class OidcFlows
         TokenAsync(client, new Dictionary<string, string>
         {
             ["grant_type"] = "refresh_token",
-            ["client_id"] = IdentityHost.WebClient,
+            ["client_id"] = IdentityHost.DevClient,
             ["refresh_token"] = refreshToken,
         }, ct);
 
