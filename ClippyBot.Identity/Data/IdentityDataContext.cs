@@ -1,5 +1,6 @@
 using ClippyBot.Identity.Accounts;
 using ClippyBot.Identity.Oidc;
+using ClippyBot.Identity.Sessions;
 using ClippyBot.ServiceDefaults.Data;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
@@ -15,6 +16,8 @@ public sealed class IdentityDataContext(DbContextOptions<IdentityDataContext> op
 {
     public DbSet<SigningKeyEntity> SigningKeys => Set<SigningKeyEntity>();
 
+    public DbSet<UserSession> UserSessions => Set<UserSession>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);
@@ -26,6 +29,16 @@ public sealed class IdentityDataContext(DbContextOptions<IdentityDataContext> op
             key.Property(k => k.Id).HasMaxLength(64);
             key.Property(k => k.Algorithm).HasMaxLength(16);
             key.Property(k => k.Use).HasMaxLength(8);
+        });
+        builder.Entity<UserSession>(session =>
+        {
+            session.ToTable("UserSessions");
+            session.HasKey(s => s.Id);
+            session.HasIndex(s => new { s.UserId, s.EndedAt });
+            session.Property(s => s.ClientId).HasMaxLength(100);
+            session.Property(s => s.AuthorizationId).HasMaxLength(100);
+            session.Property(s => s.UserAgent).HasMaxLength(256);
+            session.Property(s => s.IpAddress).HasMaxLength(64);
         });
     }
 }

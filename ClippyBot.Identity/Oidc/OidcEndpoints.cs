@@ -43,7 +43,9 @@ internal static class OidcEndpoints
 
         var authTime = login.Properties?.IssuedUtc ?? services.Time.GetUtcNow();
         var principal = await CreateUserPrincipalAsync(user, request.GetScopes(), authTime, login.Principal!, services);
-        return Results.SignIn(principal, properties: null, authenticationScheme: Scheme);
+        // Every login into a client is a session the user can see and end.
+        await services.Sessions.StartAsync((ClaimsIdentity)principal.Identity!, user.Id, request.ClientId!, context, context.RequestAborted);
+        return SignIn(principal);
     }
 
     private static async Task<IResult> TokenAsync(HttpContext context, [AsParameters] OidcServices services)
@@ -75,8 +77,14 @@ internal static class OidcEndpoints
             {
                 return Forbid(Errors.InvalidGrant, "The login has reached its maximum lifetime; sign in again.");
             }
+            var sessionId = previous.GetClaim(Sessions.SessionStore.SessionIdClaim);
+            if (!await services.Sessions.TouchAsync(sessionId, context.RequestAborted))
+            {
+                return Forbid(Errors.InvalidGrant, "The session has ended.");
+            }
             var principal = await CreateUserPrincipalAsync(user, previous.GetScopes(), authTime, previous, services);
-            return Results.SignIn(principal, properties: null, authenticationScheme: Scheme);
+            principal.SetClaim(Sessions.SessionStore.SessionIdClaim, sessionId);
+            return SignIn(principal);
         }
 
         return Forbid(Errors.UnsupportedGrantType, "The grant type is not supported.");
@@ -141,13 +149,21 @@ internal static class OidcEndpoints
         var scopeList = scopes.ToList();
         identity.SetScopes(scopeList);
         identity.SetResources(await ListResourcesAsync(services.Scopes, scopeList));
-        identity.SetDestinations(claim => DestinationsOf(claim, identity));
         return new ClaimsPrincipal(identity);
+    }
+
+    /// <summary>Decides where each claim goes only once every claim is there.</summary>
+    private static IResult SignIn(ClaimsPrincipal principal)
+    {
+        var identity = (ClaimsIdentity)principal.Identity!;
+        identity.SetDestinations(claim => DestinationsOf(claim, identity));
+        return Results.SignIn(principal, properties: null, authenticationScheme: Scheme);
     }
 
     private static IEnumerable<string> DestinationsOf(Claim claim, ClaimsIdentity identity) => claim.Type switch
     {
-        Claims.Subject or Claims.AuthenticationMethodReference or Claims.AuthenticationTime => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
+        Claims.Subject or Claims.AuthenticationMethodReference or Claims.AuthenticationTime or Sessions.SessionStore.SessionIdClaim
+            => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
         Claims.Name when identity.HasScope(Scopes.Profile) => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
         Claims.Email when identity.HasScope(Scopes.Email) => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
         // The stamp stays inside OpenIddict's own (encrypted) codes and refresh tokens.
@@ -185,8 +201,11 @@ internal static class OidcEndpoints
         [Scheme]);
 }
 
-internal sealed class OidcServices(UserManager<ApplicationUser> users, IOpenIddictScopeManager scopes, TimeProvider time, IOptions<OidcOptions> options)
+internal sealed class OidcServices(UserManager<ApplicationUser> users, IOpenIddictScopeManager scopes, TimeProvider time, IOptions<OidcOptions> options,
+    Sessions.SessionStore sessions)
 {
+    public Sessions.SessionStore Sessions { get; } = sessions;
+
     public UserManager<ApplicationUser> Users { get; } = users;
 
     public IOpenIddictScopeManager Scopes { get; } = scopes;

@@ -33,6 +33,7 @@ public static class OidcExtensions
         builder.Services.AddSingleton<TokenPruningService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TokenPruningService>());
         builder.Services.AddScoped<SessionRevoker>();
+        builder.Services.AddScoped<Sessions.SessionStore>();
         builder.Services.AddHealthChecks().AddCheck<ClientsSeededHealthCheck>("oidc-clients");
 
         // Browser clients that keep their refresh token in our cookie call the token endpoint cross-origin with credentials.

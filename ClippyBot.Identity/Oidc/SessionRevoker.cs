@@ -13,12 +13,14 @@ public sealed class SessionRevoker(
     IOpenIddictAuthorizationManager authorizations,
     IOpenIddictTokenManager tokens,
     UserManager<ApplicationUser> users,
+    Sessions.SessionStore sessions,
     RevocationMarkers markers)
 {
     public async Task RevokeAllAsync(ApplicationUser user, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(user);
         var subject = user.Id.ToString();
+        await sessions.EndAllAsync(user.Id, ct);
         await authorizations.RevokeBySubjectAsync(subject, ct);
         await tokens.RevokeBySubjectAsync(subject, ct);
         await users.UpdateSecurityStampAsync(user);

@@ -25,7 +25,8 @@ public static partial class OidcFlows
 
     public const string GoodPassword = "correct horse battery staple 42";
 
-    public static async Task<HttpResponseMessage> PostFormAsync(HttpClient browser, string pagePath, IDictionary<string, string> fields, CancellationToken ct)
+    public static async Task<HttpResponseMessage> PostFormAsync(HttpClient browser, string pagePath, IDictionary<string, string> fields, CancellationToken ct,
+        string? handler = null)
     {
         using var page = await browser.GetAsync(new Uri(pagePath, UriKind.Relative), ct);
         var html = await page.Content.ReadAsStringAsync(ct);
@@ -33,7 +34,7 @@ public static partial class OidcFlows
         Assert.IsTrue(token.Success, $"No anti-forgery token on {pagePath}: {html}");
         var form = new Dictionary<string, string>(fields) { ["__RequestVerificationToken"] = WebUtility.HtmlDecode(token.Groups[1].Value) };
         using var content = new FormUrlEncodedContent(form);
-        return await browser.PostAsync(new Uri(pagePath, UriKind.Relative), content, ct);
+        return await browser.PostAsync(new Uri(handler is null ? pagePath : $"{pagePath}?handler={handler}", UriKind.Relative), content, ct);
     }
 
     public static async Task RegisterAsync(HttpClient browser, string email, string password, CancellationToken ct)

@@ -1,0 +1,89 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using ClippyBot.Identity.Data;
+using ClippyBot.Identity.Oidc;
+using ClippyBot.Tests.Rig;
+using static ClippyBot.Tests.Identity.OidcFlows;
+
+namespace ClippyBot.Tests.Identity;
+
+[TestClass]
+public sealed partial class SessionTests
+{
+    private static ServiceFactory<IdentityDataContext> s_identity = null!;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    [ClassInitialize]
+    public static async Task StartAsync(TestContext context) => s_identity = await IdentityHost.StartAsync(context.CancellationToken);
+
+    [ClassCleanup]
+    public static async Task StopAsync() => await s_identity.DisposeAsync();
+
+    [TestMethod]
+    public async Task Each_login_is_a_listed_session_and_ending_one_kills_only_its_tokens()
+    {
+        var ct = TestContext.CancellationToken;
+        var email = NewEmail();
+        using var laptop = s_identity.Browser();
+        laptop.DefaultRequestHeaders.UserAgent.ParseAdd("LaptopBrowser/1.0");
+        await RegisterAsync(laptop, email, GoodPassword, ct);
+        var laptopTokens = await LoginAndRedeemAsync(laptop, email, ct);
+        using var phone = s_identity.Browser();
+        phone.DefaultRequestHeaders.UserAgent.ParseAdd("PhoneBrowser/2.0");
+        var phoneTokens = await LoginAndRedeemAsync(phone, email, ct);
+
+        var sid = DecodeJwt(laptopTokens.Access).Payload.GetProperty("sid").GetString()!;
+        Assert.AreEqual(sid, DecodeJwt(laptopTokens.Id).Payload.GetProperty("sid").GetString());
+
+        var page = await laptop.GetStringAsync(new Uri("/account/manage/sessions", UriKind.Relative), ct);
+        StringAssert.Contains(page, "LaptopBrowser/1.0");
+        StringAssert.Contains(page, "PhoneBrowser/2.0");
+        Assert.HasCount(2, SessionIds().Matches(page));
+
+        using var end = await PostFormAsync(laptop, "/account/manage/sessions", new Dictionary<string, string> { ["sessionId"] = sid }, ct, handler: "End");
+        Assert.AreEqual(HttpStatusCode.OK, end.StatusCode);
+
+        var (ended, _) = await RefreshAsync(s_identity.CreateClient(), laptopTokens.Refresh, ct);
+        Assert.AreEqual(HttpStatusCode.BadRequest, ended, "the ended session cannot refresh");
+        Assert.IsFalse(await IsActiveAsync(s_identity.CreateClient(), laptopTokens.Access, ct));
+        var (other, _) = await RefreshAsync(s_identity.CreateClient(), phoneTokens.Refresh, ct);
+        Assert.AreEqual(HttpStatusCode.OK, other, "the other session lives on");
+
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(TestRig.Redis.ConnectionString);
+        Assert.IsTrue(await redis.GetDatabase().KeyExistsAsync(RevocationMarkers.SessionKeyPrefix + sid));
+    }
+
+    [TestMethod]
+    public async Task Logging_out_from_all_devices_kills_every_session_and_the_browser_cookie()
+    {
+        var ct = TestContext.CancellationToken;
+        var email = NewEmail();
+        using var laptop = s_identity.Browser();
+        await RegisterAsync(laptop, email, GoodPassword, ct);
+        var first = await LoginAndRedeemAsync(laptop, email, ct);
+        using var phone = s_identity.Browser();
+        var second = await LoginAndRedeemAsync(phone, email, ct);
+
+        using var endAll = await PostFormAsync(laptop, "/account/manage/sessions", new Dictionary<string, string>(), ct, handler: "EndAll");
+        Assert.AreEqual(HttpStatusCode.Redirect, endAll.StatusCode);
+
+        Assert.AreEqual(HttpStatusCode.BadRequest, (await RefreshAsync(s_identity.CreateClient(), first.Refresh, ct)).Status);
+        Assert.AreEqual(HttpStatusCode.BadRequest, (await RefreshAsync(s_identity.CreateClient(), second.Refresh, ct)).Status);
+        using var manage = await laptop.GetAsync(new Uri("/account/manage", UriKind.Relative), ct);
+        Assert.AreEqual(HttpStatusCode.Redirect, manage.StatusCode, "this browser is signed out");
+        StringAssert.StartsWith(manage.Headers.Location!.AbsolutePath, "/account/login");
+    }
+
+    private static async Task<(string Access, string Id, string Refresh)> LoginAndRedeemAsync(HttpClient browser, string email, CancellationToken ct)
+    {
+        var pkce = Pkce.Create();
+        var code = await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct);
+        var (status, tokens) = await RedeemCodeAsync(s_identity.CreateClient(), code, pkce, ct);
+        Assert.AreEqual(HttpStatusCode.OK, status, tokens.ToString());
+        return (tokens.GetProperty("access_token").GetString()!, tokens.GetProperty("id_token").GetString()!, tokens.GetProperty("refresh_token").GetString()!);
+    }
+
+    [GeneratedRegex("data-session=\"[0-9a-f-]{36}\"")]
+    private static partial Regex SessionIds();
+}
