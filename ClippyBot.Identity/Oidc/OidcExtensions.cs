@@ -88,6 +88,7 @@ public static class OidcExtensions
                 server.AddEventHandler<OpenIddictServerEvents.ApplyRevocationResponseContext>(h => h.UseInlineHandler(c => UniformClientError(c.Response)).SetOrder(int.MinValue));
 
                 RefreshTokenCookie.Register(server);
+                TokenStoragePolicy.Register(server);
 
                 var aspNetCore = server.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()

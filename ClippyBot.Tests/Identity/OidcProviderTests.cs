@@ -72,6 +72,41 @@ public sealed class OidcProviderTests
     }
 
     [TestMethod]
+    public async Task Client_credentials_and_id_tokens_write_no_database_rows_while_user_access_tokens_do()
+    {
+        var ct = TestContext.CancellationToken;
+        var before = await CountTokenRowsAsync(ct);
+        await ClientCredentialsAsync(s_identity.CreateClient(), IdentityHost.ServiceClient, IdentityHost.ServiceSecret, ct);
+        await ClientCredentialsAsync(s_identity.CreateClient(), IdentityHost.ServiceClient, IdentityHost.ServiceSecret, ct);
+        Assert.AreEqual(before, await CountTokenRowsAsync(ct));
+
+        var (code, pkce) = await NewUserCodeAsync(ct);
+        await RedeemCodeAsync(s_identity.CreateClient(), code, pkce, ct);
+        using var connection = new Npgsql.NpgsqlConnection(s_identity.Settings["ConnectionStrings:identitydb"]);
+        await connection.OpenAsync(ct);
+        using var types = new Npgsql.NpgsqlCommand("SELECT DISTINCT \"Type\" FROM \"OpenIddictTokens\"", connection);
+        var stored = new List<string>();
+        using (var reader = await types.ExecuteReaderAsync(ct))
+        {
+            while (await reader.ReadAsync(ct))
+            {
+                stored.Add(reader.GetString(0));
+            }
+        }
+        CollectionAssert.Contains(stored, "urn:ietf:params:oauth:token-type:access_token");
+        CollectionAssert.Contains(stored, "urn:ietf:params:oauth:token-type:refresh_token");
+        CollectionAssert.DoesNotContain(stored, "urn:ietf:params:oauth:token-type:id_token");
+    }
+
+    private static async Task<long> CountTokenRowsAsync(CancellationToken ct)
+    {
+        using var connection = new Npgsql.NpgsqlConnection(s_identity.Settings["ConnectionStrings:identitydb"]);
+        await connection.OpenAsync(ct);
+        using var count = new Npgsql.NpgsqlCommand("SELECT count(*) FROM \"OpenIddictTokens\"", connection);
+        return (long)(await count.ExecuteScalarAsync(ct))!;
+    }
+
+    [TestMethod]
     public async Task Wrong_secret_and_unknown_client_get_the_same_invalid_client_answer()
     {
         var ct = TestContext.CancellationToken;
