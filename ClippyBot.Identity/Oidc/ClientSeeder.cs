@@ -15,6 +15,16 @@ public static class OidcResources
     public const string PluginHostScope = "pluginhost";
 
     public static readonly string[] UserScopes = [Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.OfflineAccess, ApiScope];
+
+    /// <summary>The scope → resource map, fixed in code: resolving it needs no database round trip per token.</summary>
+    public static readonly IReadOnlyDictionary<string, string> ResourceByScope = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        [ApiScope] = Api,
+        [PluginHostScope] = PluginHost,
+    };
+
+    public static List<string> ResourcesFor(IEnumerable<string> scopes) =>
+        [.. scopes.Select(s => ResourceByScope.GetValueOrDefault(s)).OfType<string>().Distinct(StringComparer.Ordinal)];
 }
 
 /// <summary>
@@ -35,8 +45,10 @@ internal sealed partial class ClientSeeder(IServiceScopeFactory scopes, Migratio
         var applications = scope.ServiceProvider.GetRequiredService<IOpenIddictApplicationManager>();
         var scopeManager = scope.ServiceProvider.GetRequiredService<IOpenIddictScopeManager>();
 
-        await UpsertScopeAsync(scopeManager, OidcResources.ApiScope, OidcResources.Api, stoppingToken);
-        await UpsertScopeAsync(scopeManager, OidcResources.PluginHostScope, OidcResources.PluginHost, stoppingToken);
+        foreach (var (scopeName, resource) in OidcResources.ResourceByScope)
+        {
+            await UpsertScopeAsync(scopeManager, scopeName, resource, stoppingToken);
+        }
 
         foreach (var client in options.Value.Clients)
         {

@@ -57,7 +57,7 @@ internal static class OidcEndpoints
             var identity = new ClaimsIdentity(Scheme, Claims.Name, Claims.Role);
             identity.SetClaim(Claims.Subject, request.ClientId);
             identity.SetScopes(request.GetScopes());
-            identity.SetResources(await ListResourcesAsync(services.Scopes, request.GetScopes()));
+            identity.SetResources(OidcResources.ResourcesFor(request.GetScopes()));
             identity.SetDestinations(_ => [OpenIddictConstants.Destinations.AccessToken]);
             return Results.SignIn(new ClaimsPrincipal(identity), properties: null, authenticationScheme: Scheme);
         }
@@ -148,7 +148,7 @@ internal static class OidcEndpoints
 
         var scopeList = scopes.ToList();
         identity.SetScopes(scopeList);
-        identity.SetResources(await ListResourcesAsync(services.Scopes, scopeList));
+        identity.SetResources(OidcResources.ResourcesFor(scopeList));
         return new ClaimsPrincipal(identity);
     }
 
@@ -169,16 +169,6 @@ internal static class OidcEndpoints
         // The stamp stays inside OpenIddict's own (encrypted) codes and refresh tokens.
         _ => [],
     };
-
-    private static async Task<List<string>> ListResourcesAsync(IOpenIddictScopeManager scopes, IEnumerable<string> names)
-    {
-        var resources = new List<string>();
-        await foreach (var resource in scopes.ListResourcesAsync([.. names]))
-        {
-            resources.Add(resource);
-        }
-        return resources;
-    }
 
     private static bool IsTooOld(AuthenticateResult login, OpenIddictRequest request, TimeProvider time) =>
         request.MaxAge is { } maxAge && login.Properties?.IssuedUtc is { } issued
@@ -201,14 +191,14 @@ internal static class OidcEndpoints
         [Scheme]);
 }
 
-internal sealed class OidcServices(UserManager<ApplicationUser> users, IOpenIddictScopeManager scopes, TimeProvider time, IOptions<OidcOptions> options,
-    Sessions.SessionStore sessions)
+/// <summary>Services of the user flows, resolved on first use: the client-credentials path touches none of them.</summary>
+internal sealed class OidcServices(IServiceProvider services, TimeProvider time, IOptions<OidcOptions> options)
 {
-    public Sessions.SessionStore Sessions { get; } = sessions;
+    public IServiceProvider Services { get; } = services;
 
-    public UserManager<ApplicationUser> Users { get; } = users;
+    public UserManager<ApplicationUser> Users => field ??= Services.GetRequiredService<UserManager<ApplicationUser>>();
 
-    public IOpenIddictScopeManager Scopes { get; } = scopes;
+    public Sessions.SessionStore Sessions => field ??= Services.GetRequiredService<Sessions.SessionStore>();
 
     public TimeProvider Time { get; } = time;
 
