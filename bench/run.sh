@@ -14,7 +14,7 @@ cleanup() {
   [ "${ok:-0}" = 1 ] || tail -20 "$work"/identity.log 2>/dev/null || true
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ -n "${pgbin:-}" ] && setpriv --reuid=postgres --regid=postgres --init-groups "$pgbin/pg_ctl" stop -D "$work/pg/data" -m fast >/dev/null 2>&1 || true
-  rm -rf "$work"
+  [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -32,7 +32,7 @@ pgport=$(free_port); redisport=$(free_port); idport=$(free_port); peerport=$(fre
 pgpass=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 mkdir -p "$work/pg" && echo "$pgpass" > "$work/pg/pw" && chown -R postgres:postgres "$work/pg" && chmod 755 "$work"
 setpriv --reuid=postgres --regid=postgres --init-groups "$pgbin/initdb" -D "$work/pg/data" -U postgres --pwfile "$work/pg/pw" --auth-host=scram-sha-256 --no-sync >/dev/null
-setpriv --reuid=postgres --regid=postgres --init-groups "$pgbin/postgres" -D "$work/pg/data" -p "$pgport" -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=200 >"$work/pg.log" 2>&1 &
+setpriv --reuid=postgres --regid=postgres --init-groups "$pgbin/postgres" -D "$work/pg/data" -p "$pgport" -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=200 ${PGARGS:-} >"$work/pg.log" 2>&1 &
 pids+=($!)
 dotnet tool run garnet-server -- --bind 127.0.0.1 --port "$redisport" -q --memory 256m --index 32m >"$work/garnet.log" 2>&1 &
 pids+=($!)
@@ -57,6 +57,10 @@ run() { # name url
   printf '%-34s %s\n' "$1" "$(BODY="$body" wrk -t2 -c"$connections" -d"$duration" -s bench/token.lua "$2" | grep RESULT | cut -d' ' -f2-)"
 }
 
+idpid=${pids[-1]}
+if [ -n "${PROFILE:-}" ]; then # developer aid: a CPU sample of the Identity service during its run
+  (sleep 6; "$PROFILE" collect -p "$idpid" --profile dotnet-sampled-thread-time --duration 00:00:06 -o "$work/identity.nettrace" >/dev/null 2>&1) &
+fi
 echo "client-credentials token issuance, wrk -t2 -c$connections -d$duration, $(nproc) cores"
 run "clippybot identity (ES256)" "http://127.0.0.1:$idport/connect/token"
 for alg in ES256 RS256; do

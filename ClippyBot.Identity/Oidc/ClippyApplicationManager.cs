@@ -1,4 +1,5 @@
 using ClippyBot.Identity.Crypto;
+using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 using OpenIddict.Abstractions;
 using OpenIddict.Core;
@@ -6,20 +7,65 @@ using OpenIddict.Core;
 namespace ClippyBot.Identity.Oidc;
 
 /// <summary>
-/// Client secrets are random 256-bit values: stored as an HMAC under a server key and compared in constant time,
-/// instead of OpenIddict's PBKDF2 (which adds nothing for random secrets and limits token throughput).
+/// OpenIddict's application manager with two changes that decide token throughput:
+/// <list type="bullet">
+/// <item>Client secrets are random 256-bit values: stored as an HMAC under a server key and compared in constant
+/// time, instead of PBKDF2 (which adds nothing for random secrets and costs milliseconds per request).</item>
+/// <item>Lookups by client id are served from a process-wide cache for <see cref="CacheLifetime"/> (OpenIddict's own
+/// entity cache lives only as long as one request), evicted at once on local changes; other replicas see a change
+/// within that lifetime.</item>
+/// </list>
 /// </summary>
 public sealed class ClippyApplicationManager<TApplication>(
     IOpenIddictApplicationCache<TApplication> cache,
     ILogger<OpenIddictApplicationManager<TApplication>> logger,
     IOptionsMonitor<OpenIddictCoreOptions> options,
     IOpenIddictApplicationStore<TApplication> store,
-    SecretHasher hasher) : OpenIddictApplicationManager<TApplication>(cache, logger, options, store)
+    SecretHasher hasher,
+    IMemoryCache applications) : OpenIddictApplicationManager<TApplication>(cache, logger, options, store)
     where TApplication : class
 {
+    public static readonly TimeSpan CacheLifetime = TimeSpan.FromSeconds(30);
+
+    private static string Key(string clientId) => "clippybot:oidc-app:" + clientId;
+
+    public override async ValueTask<TApplication?> FindByClientIdAsync(string identifier, CancellationToken cancellationToken = default)
+    {
+        if (applications.TryGetValue(Key(identifier), out TApplication? cached))
+        {
+            return cached;
+        }
+        var application = await base.FindByClientIdAsync(identifier, cancellationToken);
+        if (application is not null)
+        {
+            applications.Set(Key(identifier), application, CacheLifetime);
+        }
+        return application;
+    }
+
+    public override async ValueTask UpdateAsync(TApplication application, CancellationToken cancellationToken = default)
+    {
+        await base.UpdateAsync(application, cancellationToken);
+        await EvictAsync(application, cancellationToken);
+    }
+
+    public override async ValueTask DeleteAsync(TApplication application, CancellationToken cancellationToken = default)
+    {
+        await EvictAsync(application, cancellationToken);
+        await base.DeleteAsync(application, cancellationToken);
+    }
+
     protected override ValueTask<string> ObfuscateClientSecretAsync(string secret, CancellationToken cancellationToken = default) =>
         ValueTask.FromResult(hasher.Hash(secret));
 
     protected override ValueTask<bool> ValidateClientSecretAsync(string secret, string comparand, CancellationToken cancellationToken = default) =>
         ValueTask.FromResult(hasher.Verify(secret, comparand));
+
+    private async ValueTask EvictAsync(TApplication application, CancellationToken ct)
+    {
+        if (await GetClientIdAsync(application, ct) is { } clientId)
+        {
+            applications.Remove(Key(clientId));
+        }
+    }
 }
