@@ -62,6 +62,9 @@ public static class AccountsExtensions
             o.Cookie.SecurePolicy = CookieSecurePolicy.Always;
         });
         builder.Services.AddSingleton<LoginThrottle>();
+        builder.Services.AddScoped<Microsoft.AspNetCore.Authorization.IAuthorizationHandler, AdministratorHandler>();
+        builder.Services.AddAuthorizationBuilder()
+            .AddPolicy(AdministratorRequirement.PolicyName, p => p.RequireAuthenticatedUser().AddRequirements(new AdministratorRequirement()));
         builder.Services.AddRazorPages(o =>
         {
             o.Conventions.AuthorizeFolder("/Account/Manage");

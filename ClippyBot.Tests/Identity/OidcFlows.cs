@@ -29,12 +29,14 @@ public static partial class OidcFlows
         string? handler = null)
     {
         using var page = await browser.GetAsync(new Uri(pagePath, UriKind.Relative), ct);
+        Assert.AreEqual(HttpStatusCode.OK, page.StatusCode, $"GET {pagePath}");
         var html = await page.Content.ReadAsStringAsync(ct);
         var token = AntiforgeryField().Match(html);
         Assert.IsTrue(token.Success, $"No anti-forgery token on {pagePath}: {html}");
         var form = new Dictionary<string, string>(fields) { ["__RequestVerificationToken"] = WebUtility.HtmlDecode(token.Groups[1].Value) };
         using var content = new FormUrlEncodedContent(form);
-        return await browser.PostAsync(new Uri(handler is null ? pagePath : $"{pagePath}?handler={handler}", UriKind.Relative), content, ct);
+        var target = handler is null ? pagePath : $"{pagePath}{(pagePath.Contains('?', StringComparison.Ordinal) ? '&' : '?')}handler={handler}";
+        return await browser.PostAsync(new Uri(target, UriKind.Relative), content, ct);
     }
 
     public static async Task RegisterAsync(HttpClient browser, string email, string password, CancellationToken ct)

@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using ClippyBot.Identity.Data;
 using ClippyBot.Identity.Oidc;
 using ClippyBot.Tests.Rig;
+using Microsoft.Extensions.DependencyInjection;
 using static ClippyBot.Tests.Identity.OidcFlows;
 
 namespace ClippyBot.Tests.Identity;
@@ -11,11 +12,18 @@ namespace ClippyBot.Tests.Identity;
 public sealed partial class SessionTests
 {
     private static ServiceFactory<IdentityDataContext> s_identity = null!;
+    private static readonly string AdminEmail = NewEmail();
+    private static readonly string UnverifiedAdminEmail = NewEmail();
 
     public TestContext TestContext { get; set; } = null!;
 
     [ClassInitialize]
-    public static async Task StartAsync(TestContext context) => s_identity = await IdentityHost.StartAsync(context.CancellationToken);
+    public static async Task StartAsync(TestContext context) =>
+        s_identity = await IdentityHost.StartAsync(context.CancellationToken, new Dictionary<string, string?>
+        {
+            ["Identity:Administrators:0"] = AdminEmail,
+            ["Identity:Administrators:1"] = UnverifiedAdminEmail,
+        });
 
     [ClassCleanup]
     public static async Task StopAsync() => await s_identity.DisposeAsync();
@@ -73,6 +81,50 @@ public sealed partial class SessionTests
         using var manage = await laptop.GetAsync(new Uri("/account/manage", UriKind.Relative), ct);
         Assert.AreEqual(HttpStatusCode.Redirect, manage.StatusCode, "this browser is signed out");
         StringAssert.StartsWith(manage.Headers.Location!.AbsolutePath, "/account/login");
+    }
+
+    [TestMethod]
+    public async Task An_administrator_revokes_every_session_of_another_user_and_nobody_else_may()
+    {
+        var ct = TestContext.CancellationToken;
+        using var admin = s_identity.Browser();
+        await RegisterAsync(admin, AdminEmail, GoodPassword, ct);
+        await ConfirmEmailAsync(AdminEmail);
+        using var unverified = s_identity.Browser();
+        await RegisterAsync(unverified, UnverifiedAdminEmail, GoodPassword, ct);
+        var victimEmail = NewEmail();
+        using var victim = s_identity.Browser();
+        await RegisterAsync(victim, victimEmail, GoodPassword, ct);
+        var victimTokens = await LoginAndRedeemAsync(victim, victimEmail, ct);
+
+        // A listed address that is not verified proves nothing; an ordinary user is refused too.
+        using (var login = await LoginAsync(unverified, UnverifiedAdminEmail, GoodPassword, ct)) { }
+        using var refusedUnverified = await unverified.GetAsync(new Uri("/admin/users", UriKind.Relative), ct);
+        Assert.AreNotEqual(HttpStatusCode.OK, refusedUnverified.StatusCode);
+        using var refusedVictim = await victim.GetAsync(new Uri("/admin/users", UriKind.Relative), ct);
+        Assert.AreNotEqual(HttpStatusCode.OK, refusedVictim.StatusCode);
+
+        using (var login = await LoginAsync(admin, AdminEmail, GoodPassword, ct)) { Assert.AreEqual(HttpStatusCode.Redirect, login.StatusCode); }
+        var page = await admin.GetStringAsync(new Uri("/admin/users?email=" + Uri.EscapeDataString(victimEmail), UriKind.Relative), ct);
+        StringAssert.Contains(page, "1 active session");
+        var userId = Regex.Match(page, "name=\"userId\" value=\"([0-9a-f-]{36})\"").Groups[1].Value;
+
+        using var revoke = await PostFormAsync(admin, "/admin/users?email=" + Uri.EscapeDataString(victimEmail),
+            new Dictionary<string, string> { ["userId"] = userId }, ct, handler: "RevokeAll");
+        Assert.AreEqual(HttpStatusCode.OK, revoke.StatusCode);
+
+        Assert.AreEqual(HttpStatusCode.BadRequest, (await RefreshAsync(s_identity.CreateClient(), victimTokens.Refresh, ct)).Status);
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(TestRig.Redis.ConnectionString);
+        Assert.IsTrue(await redis.GetDatabase().KeyExistsAsync(RevocationMarkers.KeyPrefix + userId));
+    }
+
+    private static async Task ConfirmEmailAsync(string email)
+    {
+        await using var scope = s_identity.Services.CreateAsyncScope();
+        var users = scope.ServiceProvider.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<ClippyBot.Identity.Accounts.ApplicationUser>>();
+        var user = (await users.FindByEmailAsync(email))!;
+        user.EmailConfirmed = true;
+        await users.UpdateAsync(user);
     }
 
     private static async Task<(string Access, string Id, string Refresh)> LoginAndRedeemAsync(HttpClient browser, string email, CancellationToken ct)
