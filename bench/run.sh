@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Token-issuance benchmark, one command: `bench/run.sh` (as root on a machine of the project's kind).
-# Client-credentials tokens from ClippyBot.Identity (Release, real PostgreSQL + Garnet) and from the reference peer
-# node oidc-provider 9.13.3, back to back, same load: wrk, 16 connections, 2 threads, same signing algorithm.
+# Identity benchmarks, one command: `bench/run.sh` (as root on a machine of the project's kind).
+# 1. Client-credentials token issuance from ClippyBot.Identity (Release, real PostgreSQL + Garnet) and from the
+#    reference peer node oidc-provider 9.13.3, back to back, same load: wrk, 16 connections, 2 threads, same algorithm.
+# 2. Password logins per second through the real login form against the raw Argon2id rate at the same parameters.
 # Prints requests/s, p50/p99 latency and errors for each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ trap cleanup EXIT
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 (cd bench/peer && npm install --no-package-lock --no-audit --no-fund --silent)
 dotnet build ClippyBot.Identity -c Release -v q -nologo >/dev/null
+dotnet build bench/ClippyBot.Bench -c Release -v q -nologo >/dev/null
 dotnet tool restore >/dev/null
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -46,6 +48,7 @@ export Oidc__AllowHttp=true
 export Oidc__Clients__0__ClientId=clippybot-api-service Oidc__Clients__0__ClientSecret=$secret
 export Oidc__Clients__0__GrantTypes__0=client_credentials Oidc__Clients__0__Scopes__0=pluginhost
 export Logging__LogLevel__Default=Warning ASPNETCORE_ENVIRONMENT=Production
+export LoginThrottle__MaxAttemptsPerWindow=100000000
 for _ in $(seq 1 120); do PGPASSWORD=$pgpass psql -h 127.0.0.1 -p "$pgport" -U postgres -c 'CREATE DATABASE identitydb' >/dev/null 2>&1 && break; sleep 0.25; done
 dotnet ClippyBot.Identity/bin/Release/net10.0/ClippyBot.Identity.dll --urls "http://127.0.0.1:$idport" >"$work/identity.log" 2>&1 &
 pids+=($!)
@@ -53,13 +56,13 @@ wait_http "http://127.0.0.1:$idport/health"
 
 body="grant_type=client_credentials&client_id=clippybot-api-service&client_secret=$secret&scope=pluginhost"
 run() { # name url
-  BODY="$body" wrk -t2 -c"$connections" -d5s -s bench/token.lua "$2" >/dev/null # warm-up
-  printf '%-34s %s\n' "$1" "$(BODY="$body" wrk -t2 -c"$connections" -d"$duration" -s bench/token.lua "$2" | grep RESULT | cut -d' ' -f2-)"
+  BODY="$body" wrk -t2 -c"$connections" -d5s -s bench/post.lua "$2" >/dev/null # warm-up
+  printf '%-34s %s\n' "$1" "$(BODY="$body" wrk -t2 -c"$connections" -d"$duration" -s bench/post.lua "$2" | grep RESULT | cut -d' ' -f2-)"
 }
 
 idpid=${pids[-1]}
 if [ -n "${PROFILE:-}" ]; then # developer aid: a CPU sample of the Identity service during its run
-  (sleep 6; "$PROFILE" collect -p "$idpid" --profile dotnet-sampled-thread-time --duration 00:00:06 -o "$work/identity.nettrace" >/dev/null 2>&1) &
+  (sleep "${PROFILE_DELAY:-6}"; "$PROFILE" collect -p "$idpid" --profile dotnet-sampled-thread-time --duration 00:00:06 -o "$work/identity.nettrace" >/dev/null 2>&1) &
 fi
 echo "client-credentials token issuance, wrk -t2 -c$connections -d$duration, $(nproc) cores"
 run "clippybot identity (ES256)" "http://127.0.0.1:$idport/connect/token"
@@ -70,4 +73,28 @@ for alg in ES256 RS256; do
   run "node oidc-provider 9.13.3 ($alg)" "http://127.0.0.1:$peerport/token"
   kill $peer; wait $peer 2>/dev/null || true
 done
+
+echo
+echo "password logins (Argon2id m=19456 KiB, t=2, p=1), wrk -t2 -c8 -d$duration vs raw hashing on $(nproc) threads"
+base="http://127.0.0.1:$idport"
+# A form's anti-forgery cookie and token, read by hand: curl will not keep a Secure __Host- cookie from plain http.
+form() { # path -> sets af_cookie, af_token
+  local headers body
+  headers=$(mktemp -p "$work"); body=$(curl -fs -D "$headers" "$base$1")
+  af_cookie=$(grep -io 'set-cookie: [^=]*clippybot.af=[^;]*' "$headers" | head -1 | cut -d' ' -f2)
+  af_token=$(grep -o 'name="__RequestVerificationToken" type="hidden" value="[^"]*"' <<<"$body" | head -1 | sed 's/.*value="//; s/"$//')
+}
+urlencode() { python3 -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
+email="bench-$(date +%s)@example.test"; password="bench password 1234"
+form /account/register
+curl -fs -o /dev/null -H "Cookie: $af_cookie" -d "Email=$(urlencode "$email")&Password=$(urlencode "$password")&__RequestVerificationToken=$(urlencode "$af_token")" "$base/account/register"
+form /account/login
+cookie=$af_cookie
+login_body="Email=$(urlencode "$email")&Password=$(urlencode "$password")&__RequestVerificationToken=$(urlencode "$af_token")"
+status=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" -d "$login_body" "$base/account/login")
+[ "$status" = 302 ] || { echo "login check answered $status, expected 302" >&2; exit 1; }
+BODY="$login_body" COOKIE="$cookie" wrk -t2 -c8 -d5s -s bench/post.lua "$base/account/login" >/dev/null
+printf '%-34s %s\n' "login form (POST /account/login)" "$(BODY="$login_body" COOKIE="$cookie" wrk -t2 -c"${LOGIN_CONNECTIONS:-8}" -d"$duration" -s bench/post.lua "$base/account/login" | grep RESULT | cut -d' ' -f2-)"
+kill "$idpid"; wait "$idpid" 2>/dev/null || true
+printf '%-34s %s\n' "raw Argon2id (same parameters)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll argon2 "${duration%s}" | cut -d' ' -f2-)"
 ok=1

@@ -1,4 +1,5 @@
 using ClippyBot.Identity.Data;
+using ClippyBot.Identity.Oidc;
 using Microsoft.AspNetCore.Identity;
 
 namespace ClippyBot.Identity.Accounts;
@@ -56,10 +57,13 @@ public static class AccountsExtensions
             cookie.SlidingExpiration = true;
         });
         builder.Services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.FromMinutes(1));
+        // Antiforgery refuses to issue a Secure-only cookie over plain http, so local http development uses a
+        // same-as-request cookie without the __Host- prefix (which requires Secure); https always gets __Host-.
+        var plainHttp = builder.AllowsPlainHttp();
         builder.Services.AddAntiforgery(o =>
         {
-            o.Cookie.Name = "__Host-clippybot.af";
-            o.Cookie.SecurePolicy = CookieSecurePolicy.Always;
+            o.Cookie.Name = plainHttp ? "clippybot.af" : "__Host-clippybot.af";
+            o.Cookie.SecurePolicy = plainHttp ? CookieSecurePolicy.SameAsRequest : CookieSecurePolicy.Always;
         });
         builder.Services.AddSingleton<LoginThrottle>();
         builder.Services.AddScoped<Microsoft.AspNetCore.Authorization.IAuthorizationHandler, AdministratorHandler>();

@@ -20,15 +20,43 @@ public sealed class PasswordHashingOptions
 /// ASP.NET Core Identity's hasher backed by Argon2id. Hashes made with weaker parameters than configured still verify
 /// and report <see cref="PasswordVerificationResult.SuccessRehashNeeded"/>, so Identity upgrades them at the next login.
 /// </summary>
+/// <remarks>
+/// At most one hash per core runs at a time: Argon2id is memory-hard, and more concurrent 19 MiB hashes than cores
+/// only evict each other from the caches (slower for everyone) and multiply memory use under a login burst.
+/// </remarks>
 public sealed class Argon2idPasswordHasher<TUser>(IOptions<PasswordHashingOptions> options) : IPasswordHasher<TUser> where TUser : class
 {
+    private static readonly SemaphoreSlim Cores = new(Environment.ProcessorCount, Environment.ProcessorCount);
+
     private readonly Argon2idParameters _parameters = options.Value.ToParameters();
 
-    public string HashPassword(TUser user, string password) => Argon2id.Hash(password, _parameters);
+    public string HashPassword(TUser user, string password)
+    {
+        Cores.Wait();
+        try
+        {
+            return Argon2id.Hash(password, _parameters);
+        }
+        finally
+        {
+            Cores.Release();
+        }
+    }
 
     public PasswordVerificationResult VerifyHashedPassword(TUser user, string hashedPassword, string providedPassword)
     {
-        if (!Argon2id.Verify(hashedPassword, providedPassword, out var stored))
+        bool verified;
+        Argon2idParameters? stored;
+        Cores.Wait();
+        try
+        {
+            verified = Argon2id.Verify(hashedPassword, providedPassword, out stored);
+        }
+        finally
+        {
+            Cores.Release();
+        }
+        if (!verified)
         {
             return PasswordVerificationResult.Failed;
         }

@@ -1,0 +1,34 @@
+using System.Diagnostics;
+using System.Globalization;
+using ClippyBot.Identity.Crypto;
+
+// Raw Argon2id rate with the service's own primitive and parameters, one hashing loop per core:
+// the ceiling that password logins are compared against (bench/run.sh).
+// Usage: ClippyBot.Bench argon2 [seconds] [memoryKiB] [iterations]
+if (args.Length == 0 || args[0] != "argon2")
+{
+    Console.Error.WriteLine("usage: ClippyBot.Bench argon2 [seconds=10] [memoryKiB=19456] [iterations=2]");
+    return 2;
+}
+var seconds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10;
+var parameters = new Argon2idParameters(
+    args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 19_456,
+    args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 2);
+var hash = Argon2id.Hash("bench password 1234", parameters);
+Argon2id.Verify(hash, "bench password 1234", out _); // warm-up
+
+long count = 0;
+var stopwatch = Stopwatch.StartNew();
+var deadline = TimeSpan.FromSeconds(seconds);
+var workers = Enumerable.Range(0, Environment.ProcessorCount).Select(worker => Task.Run(() =>
+{
+    while (stopwatch.Elapsed < deadline)
+    {
+        Argon2id.Verify(hash, "bench password 1234", out _);
+        Interlocked.Increment(ref count);
+    }
+})).ToArray();
+await Task.WhenAll(workers);
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+    $"RESULT rps={count / stopwatch.Elapsed.TotalSeconds:0.0} threads={Environment.ProcessorCount} m={parameters.MemoryKiB} t={parameters.Iterations}"));
+return 0;
