@@ -13,7 +13,8 @@ namespace ClippyBot.Identity.Oidc;
 /// time, instead of PBKDF2 (which adds nothing for random secrets and costs milliseconds per request).</item>
 /// <item>Lookups by client id are served from a process-wide cache for <see cref="CacheLifetime"/> (OpenIddict's own
 /// entity cache lives only as long as one request), evicted at once on local changes; other replicas see a change
-/// within that lifetime.</item>
+/// within that lifetime. Unknown client ids are cached as unknown too, so "no such client" costs what "wrong secret"
+/// costs and the response time does not tell which client ids exist.</item>
 /// </list>
 /// </summary>
 public sealed class ClippyApplicationManager<TApplication>(
@@ -27,19 +28,18 @@ public sealed class ClippyApplicationManager<TApplication>(
 {
     public static readonly TimeSpan CacheLifetime = TimeSpan.FromSeconds(30);
 
+    private static readonly object Unknown = new();
+
     private static string Key(string clientId) => "clippybot:oidc-app:" + clientId;
 
     public override async ValueTask<TApplication?> FindByClientIdAsync(string identifier, CancellationToken cancellationToken = default)
     {
-        if (applications.TryGetValue(Key(identifier), out TApplication? cached))
+        if (applications.TryGetValue(Key(identifier), out object? cached))
         {
-            return cached;
+            return cached as TApplication;
         }
         var application = await base.FindByClientIdAsync(identifier, cancellationToken);
-        if (application is not null)
-        {
-            applications.Set(Key(identifier), application, CacheLifetime);
-        }
+        applications.Set(Key(identifier), (object?)application ?? Unknown, CacheLifetime);
         return application;
     }
 
@@ -60,6 +60,19 @@ public sealed class ClippyApplicationManager<TApplication>(
 
     protected override ValueTask<bool> ValidateClientSecretAsync(string secret, string comparand, CancellationToken cancellationToken = default) =>
         ValueTask.FromResult(hasher.Verify(secret, comparand));
+
+    // Every creation path ends in one of these two; a cached "unknown" for the new client id must go.
+    public override async ValueTask CreateAsync(TApplication application, CancellationToken cancellationToken = default)
+    {
+        await base.CreateAsync(application, cancellationToken);
+        await EvictAsync(application, cancellationToken);
+    }
+
+    public override async ValueTask CreateAsync(TApplication application, string? secret, CancellationToken cancellationToken = default)
+    {
+        await base.CreateAsync(application, secret, cancellationToken);
+        await EvictAsync(application, cancellationToken);
+    }
 
     private async ValueTask EvictAsync(TApplication application, CancellationToken ct)
     {

@@ -1,0 +1,139 @@
+using System.Net;
+using ClippyBot.Identity.Data;
+using ClippyBot.Tests.Rig;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using static ClippyBot.Tests.Identity.OidcFlows;
+
+namespace ClippyBot.Tests.Identity;
+
+/// <summary>Revocation, end-session, absolute login lifetime and the per-IP login throttle.</summary>
+[TestClass]
+public sealed class ProtocolEdgeTests
+{
+    private static readonly FakeTimeProvider Clock = new(DateTimeOffset.UtcNow);
+    private static ServiceFactory<IdentityDataContext> s_identity = null!;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    [ClassInitialize]
+    public static async Task StartAsync(TestContext context) =>
+        s_identity = await IdentityHost.StartAsync(context.CancellationToken, new Dictionary<string, string?>
+        {
+            ["Oidc:RefreshTokenAbsoluteLifetime"] = "01:00:00",
+            ["LoginThrottle:MaxAttemptsPerWindow"] = "1000",
+        }, services => services.AddSingleton<TimeProvider>(Clock));
+
+    [ClassCleanup]
+    public static async Task StopAsync() => await s_identity.DisposeAsync();
+
+    [TestMethod]
+    public async Task A_revoked_refresh_token_no_longer_refreshes()
+    {
+        var ct = TestContext.CancellationToken;
+        var tokens = await NewLoginAsync(ct);
+        using var revoke = new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["token"] = tokens.Refresh,
+            ["token_type_hint"] = "refresh_token",
+            ["client_id"] = IdentityHost.DevClient,
+        });
+        using var response = await s_identity.CreateClient().PostAsync(new Uri("/connect/revoke", UriKind.Relative), revoke, ct);
+        Assert.AreEqual(HttpStatusCode.OK, response.StatusCode);
+
+        var (status, body) = await RefreshAsync(s_identity.CreateClient(), tokens.Refresh, ct);
+        Assert.AreEqual(HttpStatusCode.BadRequest, status);
+        Assert.AreEqual("invalid_grant", body.GetProperty("error").GetString());
+    }
+
+    [TestMethod]
+    public async Task A_login_cannot_be_refreshed_past_its_absolute_lifetime()
+    {
+        var ct = TestContext.CancellationToken;
+        var tokens = await NewLoginAsync(ct);
+        var (early, second) = await RefreshAsync(s_identity.CreateClient(), tokens.Refresh, ct);
+        Assert.AreEqual(HttpStatusCode.OK, early);
+
+        // The clock only moves forward; the other tests here do not depend on where it stands.
+        Clock.Advance(TimeSpan.FromHours(2));
+        var (status, body) = await RefreshAsync(s_identity.CreateClient(), second.GetProperty("refresh_token").GetString()!, ct);
+        Assert.AreEqual(HttpStatusCode.BadRequest, status);
+        StringAssert.Contains(body.GetProperty("error_description").GetString(), "maximum lifetime");
+    }
+
+    [TestMethod]
+    public async Task End_session_signs_out_and_redirects_only_to_a_registered_post_logout_uri()
+    {
+        var ct = TestContext.CancellationToken;
+        using var browser = s_identity.Browser();
+        var email = NewEmail();
+        await RegisterAsync(browser, email, GoodPassword, ct);
+        var pkce = Pkce.Create();
+        var code = await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct, IdentityHost.WebClient);
+
+        using var foreign = await browser.GetAsync(new Uri(QueryHelpers.AddQueryString("/connect/endsession", new Dictionary<string, string?>
+        {
+            ["client_id"] = IdentityHost.WebClient,
+            ["post_logout_redirect_uri"] = "https://evil.test/bye",
+        }), UriKind.Relative), ct);
+        Assert.AreEqual(HttpStatusCode.BadRequest, foreign.StatusCode);
+        Assert.IsNull(foreign.Headers.Location);
+
+        using var registered = await browser.GetAsync(new Uri(QueryHelpers.AddQueryString("/connect/endsession", new Dictionary<string, string?>
+        {
+            ["client_id"] = IdentityHost.WebClient,
+            ["post_logout_redirect_uri"] = IdentityHost.WebSignedOut,
+            ["state"] = "bye",
+        }), UriKind.Relative), ct);
+        Assert.AreEqual(HttpStatusCode.Redirect, registered.StatusCode);
+        StringAssert.StartsWith(registered.Headers.Location!.ToString(), IdentityHost.WebSignedOut);
+
+        // The browser session is gone: authorizing again asks for the password.
+        using var again = await browser.GetAsync(new Uri(AuthorizeUrl(Pkce.Create(), "s", clientId: IdentityHost.WebClient), UriKind.Relative), ct);
+        StringAssert.StartsWith(again.Headers.Location!.AbsolutePath, "/account/login");
+        Assert.IsFalse(string.IsNullOrEmpty(code));
+    }
+
+    private static async Task<(string Access, string Refresh)> NewLoginAsync(CancellationToken ct)
+    {
+        using var browser = s_identity.Browser();
+        var email = NewEmail();
+        await RegisterAsync(browser, email, GoodPassword, ct);
+        var pkce = Pkce.Create();
+        var code = await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct);
+        var (status, tokens) = await RedeemCodeAsync(s_identity.CreateClient(), code, pkce, ct);
+        Assert.AreEqual(HttpStatusCode.OK, status, tokens.ToString());
+        return (tokens.GetProperty("access_token").GetString()!, tokens.GetProperty("refresh_token").GetString()!);
+    }
+}
+
+[TestClass]
+public sealed class LoginThrottleTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
+    public async Task Too_many_login_attempts_from_one_address_are_refused_with_429_even_for_the_right_password()
+    {
+        var ct = TestContext.CancellationToken;
+        await using var identity = await IdentityHost.StartAsync(ct, new Dictionary<string, string?>
+        {
+            ["LoginThrottle:MaxAttemptsPerWindow"] = "3",
+            ["LoginThrottle:Window"] = "00:10:00",
+        });
+        using var browser = identity.Browser();
+        var email = NewEmail();
+        await RegisterAsync(browser, email, GoodPassword, ct);
+
+        for (var i = 0; i < 3; i++)
+        {
+            using var attempt = await LoginAsync(browser, NewEmail(), "guessing passwords", ct);
+            Assert.AreEqual(HttpStatusCode.OK, attempt.StatusCode);
+        }
+        using var throttled = await LoginAsync(browser, email, GoodPassword, ct);
+
+        Assert.AreEqual(HttpStatusCode.TooManyRequests, throttled.StatusCode);
+        StringAssert.Contains(await throttled.Content.ReadAsStringAsync(ct), "Too many sign-in attempts");
+    }
+}
