@@ -132,15 +132,6 @@ public sealed class KeyRotationTests
         return (long)(await command.ExecuteScalarAsync(ct))!;
     }
 
-    private static async Task<(string Code, Pkce Pkce)> NewUserCodeAsync(ServiceFactory<IdentityDataContext> identity, CancellationToken ct)
-    {
-        using var browser = identity.Browser();
-        var email = NewEmail();
-        await RegisterAsync(browser, email, GoodPassword, ct);
-        var pkce = Pkce.Create();
-        return (await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct), pkce);
-    }
-
     private static Dictionary<string, string?> IdentityHostSettingsFor(string connectionString) => new()
     {
         ["ConnectionStrings:identitydb"] = connectionString,

@@ -3,6 +3,8 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using ClippyBot.Identity.Data;
+using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.WebUtilities;
 
 namespace ClippyBot.Tests.Identity;
@@ -85,6 +87,26 @@ public static partial class OidcFlows
         var query = QueryHelpers.ParseQuery(callback.Query);
         Assert.AreEqual(state, query["state"].ToString());
         return query["code"].ToString();
+    }
+
+    /// <summary>A new user signs in through <paramref name="clientId"/>; returns the code the client receives.</summary>
+    public static async Task<(string Code, Pkce Pkce)> NewUserCodeAsync(
+        WebApplicationFactory<IdentityDataContext> identity, CancellationToken ct, string clientId = IdentityHost.DevClient)
+    {
+        using var browser = identity.Browser();
+        var email = NewEmail();
+        await RegisterAsync(browser, email, GoodPassword, ct);
+        var pkce = Pkce.Create();
+        return (await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct, clientId), pkce);
+    }
+
+    /// <summary>A new user's login redeemed by the body-refresh client: access, ID and refresh token.</summary>
+    public static async Task<(string Access, string Id, string Refresh)> NewLoginAsync(WebApplicationFactory<IdentityDataContext> identity, CancellationToken ct)
+    {
+        var (code, pkce) = await NewUserCodeAsync(identity, ct);
+        var (status, tokens) = await RedeemCodeAsync(identity.CreateClient(), code, pkce, ct);
+        Assert.AreEqual(HttpStatusCode.OK, status, tokens.ToString());
+        return (tokens.GetProperty("access_token").GetString()!, tokens.GetProperty("id_token").GetString()!, tokens.GetProperty("refresh_token").GetString()!);
     }
 
     public static async Task<(HttpStatusCode Status, JsonElement Body)> TokenAsync(HttpClient client, IDictionary<string, string> form, CancellationToken ct)

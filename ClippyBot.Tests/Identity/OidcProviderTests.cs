@@ -80,7 +80,7 @@ public sealed class OidcProviderTests
         await ClientCredentialsAsync(s_identity.CreateClient(), IdentityHost.ServiceClient, IdentityHost.ServiceSecret, ct);
         Assert.AreEqual(before, await CountTokenRowsAsync(ct));
 
-        var (code, pkce) = await NewUserCodeAsync(ct);
+        var (code, pkce) = await NewUserCodeAsync(s_identity, ct);
         await RedeemCodeAsync(s_identity.CreateClient(), code, pkce, ct);
         using var connection = new Npgsql.NpgsqlConnection(s_identity.Settings["ConnectionStrings:identitydb"]);
         await connection.OpenAsync(ct);
@@ -167,7 +167,7 @@ public sealed class OidcProviderTests
     public async Task Replayed_code_is_refused_and_revokes_the_tokens_of_its_first_redemption()
     {
         var ct = TestContext.CancellationToken;
-        var (code, pkce) = await NewUserCodeAsync(ct);
+        var (code, pkce) = await NewUserCodeAsync(s_identity, ct);
         var client = s_identity.CreateClient();
         var (firstStatus, first) = await RedeemCodeAsync(client, code, pkce, ct);
         Assert.AreEqual(HttpStatusCode.OK, firstStatus);
@@ -184,7 +184,7 @@ public sealed class OidcProviderTests
     public async Task Refresh_rotates_the_refresh_token_and_reuse_revokes_the_whole_chain()
     {
         var ct = TestContext.CancellationToken;
-        var (code, pkce) = await NewUserCodeAsync(ct);
+        var (code, pkce) = await NewUserCodeAsync(s_identity, ct);
         var client = s_identity.CreateClient();
         var (_, first) = await RedeemCodeAsync(client, code, pkce, ct);
         var refresh1 = first.GetProperty("refresh_token").GetString()!;
@@ -235,15 +235,6 @@ public sealed class OidcProviderTests
         Assert.IsTrue(marker.HasValue, "revocation marker published");
         var issuedAt = DecodeJwt(tokens.GetProperty("access_token").GetString()!).Payload.GetProperty("iat").GetInt64();
         Assert.IsGreaterThanOrEqualTo(issuedAt, (long)marker);
-    }
-
-    private static async Task<(string Code, Pkce Pkce)> NewUserCodeAsync(CancellationToken ct)
-    {
-        using var browser = s_identity.Browser();
-        var email = NewEmail();
-        await RegisterAsync(browser, email, GoodPassword, ct);
-        var pkce = Pkce.Create();
-        return (await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct), pkce);
     }
 
     private static string Audience(JsonElement payload) =>

@@ -32,7 +32,7 @@ public sealed class ProtocolEdgeTests
     public async Task A_revoked_refresh_token_no_longer_refreshes()
     {
         var ct = TestContext.CancellationToken;
-        var tokens = await NewLoginAsync(ct);
+        var tokens = await NewLoginAsync(s_identity, ct);
         using var revoke = new FormUrlEncodedContent(new Dictionary<string, string>
         {
             ["token"] = tokens.Refresh,
@@ -51,7 +51,7 @@ public sealed class ProtocolEdgeTests
     public async Task A_login_cannot_be_refreshed_past_its_absolute_lifetime()
     {
         var ct = TestContext.CancellationToken;
-        var tokens = await NewLoginAsync(ct);
+        var tokens = await NewLoginAsync(s_identity, ct);
         var (early, second) = await RefreshAsync(s_identity.CreateClient(), tokens.Refresh, ct);
         Assert.AreEqual(HttpStatusCode.OK, early);
 
@@ -95,17 +95,6 @@ public sealed class ProtocolEdgeTests
         Assert.IsFalse(string.IsNullOrEmpty(code));
     }
 
-    private static async Task<(string Access, string Refresh)> NewLoginAsync(CancellationToken ct)
-    {
-        using var browser = s_identity.Browser();
-        var email = NewEmail();
-        await RegisterAsync(browser, email, GoodPassword, ct);
-        var pkce = Pkce.Create();
-        var code = await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct);
-        var (status, tokens) = await RedeemCodeAsync(s_identity.CreateClient(), code, pkce, ct);
-        Assert.AreEqual(HttpStatusCode.OK, status, tokens.ToString());
-        return (tokens.GetProperty("access_token").GetString()!, tokens.GetProperty("refresh_token").GetString()!);
-    }
 }
 
 [TestClass]
