@@ -94,7 +94,7 @@ login_body="Email=$(urlencode "$email")&Password=$(urlencode "$password")&__Requ
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" -d "$login_body" "$base/account/login")
 [ "$status" = 302 ] || { echo "login check answered $status, expected 302" >&2; exit 1; }
 BODY="$login_body" COOKIE="$cookie" wrk -t2 -c8 -d5s -s bench/post.lua "$base/account/login" >/dev/null
-printf '%-34s %s\n' "login form (POST /account/login)" "$(BODY="$login_body" COOKIE="$cookie" wrk -t2 -c"${LOGIN_CONNECTIONS:-8}" -d"$duration" -s bench/post.lua "$base/account/login" | grep RESULT | cut -d' ' -f2-)"
+printf '%-34s %s\n' "login form (POST /account/login)" "$(BODY="$login_body" COOKIE="$cookie" wrk -t"$(( ${LOGIN_CONNECTIONS:-8} < 2 ? 1 : 2 ))" -c"${LOGIN_CONNECTIONS:-8}" -d"$duration" -s bench/post.lua "$base/account/login" | grep RESULT | cut -d' ' -f2-)"
 kill "$idpid"; wait "$idpid" 2>/dev/null || true
 printf '%-34s %s\n' "raw Argon2id (same parameters)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll argon2 "${duration%s}" | cut -d' ' -f2-)"
 ok=1

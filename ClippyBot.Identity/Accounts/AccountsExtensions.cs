@@ -40,6 +40,7 @@ public static class AccountsExtensions
                 options.ClaimsIdentity.UserIdClaimType = OpenIddict.Abstractions.OpenIddictConstants.Claims.Subject;
             })
             .AddEntityFrameworkStores<IdentityDataContext>()
+            .AddUserManager<ClippyUserManager>()
             .AddDefaultTokenProviders()
             .AddPasswordValidator<PasswordPolicyValidator>();
         builder.Services.AddSingleton<IPasswordHasher<ApplicationUser>, Argon2idPasswordHasher<ApplicationUser>>();

@@ -22,7 +22,9 @@ public sealed class PasswordHashingOptions
 /// </summary>
 /// <remarks>
 /// At most one hash per core runs at a time: Argon2id is memory-hard, and more concurrent 19 MiB hashes than cores
-/// only evict each other from the caches (slower for everyone) and multiply memory use under a login burst.
+/// only evict each other from the caches and multiply memory use under a login burst. Callers on the request path use
+/// <see cref="VerifyHashedPasswordAsync"/>, which queues without holding a thread-pool thread, so requests that wait for
+/// the database keep flowing while the cores hash.
 /// </remarks>
 public sealed class Argon2idPasswordHasher<TUser>(IOptions<PasswordHashingOptions> options) : IPasswordHasher<TUser> where TUser : class
 {
@@ -45,18 +47,33 @@ public sealed class Argon2idPasswordHasher<TUser>(IOptions<PasswordHashingOption
 
     public PasswordVerificationResult VerifyHashedPassword(TUser user, string hashedPassword, string providedPassword)
     {
-        bool verified;
-        Argon2idParameters? stored;
         Cores.Wait();
         try
         {
-            verified = Argon2id.Verify(hashedPassword, providedPassword, out stored);
+            return Verify(hashedPassword, providedPassword);
         }
         finally
         {
             Cores.Release();
         }
-        if (!verified)
+    }
+
+    public async Task<PasswordVerificationResult> VerifyHashedPasswordAsync(string hashedPassword, string providedPassword, CancellationToken ct)
+    {
+        await Cores.WaitAsync(ct);
+        try
+        {
+            return Verify(hashedPassword, providedPassword);
+        }
+        finally
+        {
+            Cores.Release();
+        }
+    }
+
+    private PasswordVerificationResult Verify(string hashedPassword, string providedPassword)
+    {
+        if (!Argon2id.Verify(hashedPassword, providedPassword, out var stored))
         {
             return PasswordVerificationResult.Failed;
         }

@@ -49,7 +49,7 @@ public sealed class LoginModel(
         var user = string.IsNullOrWhiteSpace(Email) ? null : await users.FindByEmailAsync(Email.Trim());
         if (user is null)
         {
-            hasher.VerifyHashedPassword(new ApplicationUser(), DummyHash.Value, Password ?? "");
+            await VerifyDummyAsync();
             return Failure();
         }
 
@@ -61,10 +61,14 @@ public sealed class LoginModel(
         if (result.IsLockedOut)
         {
             // Identity answers a locked account without hashing; pay the same cost as a wrong password.
-            hasher.VerifyHashedPassword(user, DummyHash.Value, Password ?? "");
+            await VerifyDummyAsync();
         }
         return Failure();
     }
+
+    private Task<PasswordVerificationResult> VerifyDummyAsync() => hasher is Argon2idPasswordHasher<ApplicationUser> argon2
+        ? argon2.VerifyHashedPasswordAsync(DummyHash.Value, Password ?? "", HttpContext.RequestAborted)
+        : Task.FromResult(hasher.VerifyHashedPassword(new ApplicationUser(), DummyHash.Value, Password ?? ""));
 
     private PageResult Failure()
     {
