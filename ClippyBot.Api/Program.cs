@@ -1,13 +1,18 @@
+using ClippyBot.Api.Authentication;
 using ClippyBot.Api.Data;
+using ClippyBot.Api.Caller;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddServiceDatabase<ApiDbContext>("apidb");
 builder.AddServiceCache();
+builder.AddApiAuthentication();
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.UseApiAuthentication();
+app.MapCallerApi();
 
 app.Run();

@@ -1,0 +1,93 @@
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.IdentityModel.Tokens;
+using StackExchange.Redis;
+
+namespace ClippyBot.Api.Authentication;
+
+/// <summary>
+/// Bearer access tokens from Identity, validated locally: signature against Identity's JWKS (found by service
+/// discovery), issuer from its discovery document, audience <c>clippybot-api</c>, type <c>at+jwt</c>, lifetime with
+/// 30 s of skew. Then the revocation markers: a token of a revoked login is refused within a second of the event.
+/// Every endpoint requires an authenticated caller unless it says otherwise.
+/// </summary>
+public static class AuthenticationExtensions
+{
+    public const string Audience = "clippybot-api";
+
+    public static IHostApplicationBuilder AddApiAuthentication(this IHostApplicationBuilder builder)
+    {
+        var metadata = builder.Configuration["Identity:MetadataAddress"] ?? "https+http://identity/.well-known/openid-configuration";
+        var plainHttp = builder.Configuration.GetValue("Identity:AllowHttp", builder.Environment.IsDevelopment() || builder.Environment.IsEnvironment("Testing"));
+
+        builder.Services.AddHttpClient("identity-metadata");
+        builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        builder.Services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
+            .Configure<IHttpClientFactory>((options, clients) =>
+            {
+                options.MetadataAddress = metadata;
+                // Service discovery resolves "identity"; the resilience handler retries a flaky JWKS fetch.
+                options.Backchannel = clients.CreateClient("identity-metadata");
+                options.RequireHttpsMetadata = !plainHttp;
+                options.MapInboundClaims = false;
+                options.TokenValidationParameters = new TokenValidationParameters
+                {
+                    ValidAudience = Audience,
+                    ValidTypes = ["at+jwt"],
+                    ClockSkew = TimeSpan.FromSeconds(30),
+                    NameClaimType = "name",
+                    RequireExpirationTime = true,
+                    RequireSignedTokens = true,
+                };
+            });
+        builder.Services.AddAuthorizationBuilder()
+            .SetFallbackPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());
+        builder.Services.AddSingleton<RevocationMarkers>();
+        return builder;
+    }
+
+    public static WebApplication UseApiAuthentication(this WebApplication app)
+    {
+        app.UseAuthentication();
+        app.Use(RejectRevokedAsync);
+        app.UseAuthorization();
+        return app;
+    }
+
+    /// <summary>
+    /// Fail closed: when Redis cannot say whether a token was revoked, the request is refused (503) rather than trusting
+    /// the token — otherwise "log out everywhere" would not hold while Redis is down, which is exactly when an attacker
+    /// would try. Redis is also where rate limits live, so the Api cannot serve safely without it anyway.
+    /// </summary>
+    private static async Task RejectRevokedAsync(HttpContext context, RequestDelegate next)
+    {
+        if (context.User.Identity?.IsAuthenticated == true)
+        {
+            bool revoked;
+            try
+            {
+                revoked = await context.RequestServices.GetRequiredService<RevocationMarkers>().IsRevokedAsync(context.User);
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                await Results.Problem(
+                    statusCode: StatusCodes.Status503ServiceUnavailable,
+                    title: "Token revocation status unavailable",
+                    detail: "The request cannot be authorized right now; retry shortly.",
+                    type: "https://clippybot.dev/problems/revocation-unavailable").ExecuteAsync(context);
+                return;
+            }
+            if (revoked)
+            {
+                context.Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\", error_description=\"The token has been revoked\"";
+                await Results.Problem(
+                    statusCode: StatusCodes.Status401Unauthorized,
+                    title: "Token revoked",
+                    detail: "This sign-in has ended; sign in again.",
+                    type: "https://clippybot.dev/problems/token-revoked").ExecuteAsync(context);
+                return;
+            }
+        }
+        await next(context);
+    }
+}

@@ -1,0 +1,175 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using ClippyBot.AppHost.Infrastructure;
+using ClippyBot.Api.Data;
+using ClippyBot.Identity.Data;
+using ClippyBot.Tests.Identity;
+using ClippyBot.Tests.Rig;
+using Microsoft.Extensions.DependencyInjection;
+using static ClippyBot.Tests.Identity.OidcFlows;
+
+namespace ClippyBot.Tests.Api;
+
+/// <summary>The Api accepts Identity's access tokens for it and nothing else, and drops revoked logins at once.</summary>
+[TestClass]
+public sealed class ApiAuthenticationTests
+{
+    private static ServiceFactory<IdentityDataContext> s_identity = null!;
+    private static ServiceFactory<ApiDbContext> s_api = null!;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    [ClassInitialize]
+    public static async Task StartAsync(TestContext context)
+    {
+        s_identity = await IdentityHost.StartAsync(context.CancellationToken);
+        s_api = await StartApiAsync(TestRig.Redis.ConnectionString, context.CancellationToken);
+    }
+
+    [ClassCleanup]
+    public static async Task StopAsync()
+    {
+        await s_api.DisposeAsync();
+        await s_identity.DisposeAsync();
+    }
+
+    [TestMethod]
+    public async Task A_users_access_token_is_accepted_and_says_who_and_how_they_signed_in()
+    {
+        var ct = TestContext.CancellationToken;
+        var tokens = await NewLoginAsync(s_identity, ct);
+
+        using var response = await GetMeAsync(tokens.Access, ct);
+
+        Assert.AreEqual(HttpStatusCode.OK, response.StatusCode);
+        using var me = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
+        Assert.AreEqual(DecodeJwt(tokens.Access).Payload.GetProperty("sub").GetString(), me.RootElement.GetProperty("subject").GetString());
+        CollectionAssert.Contains(me.RootElement.GetProperty("authenticationMethods").EnumerateArray().Select(e => e.GetString()).ToArray(), "pwd");
+    }
+
+    [TestMethod]
+    [DataRow(null, DisplayName = "no token")]
+    [DataRow("not-a-jwt", DisplayName = "garbage")]
+    [DataRow("eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0.eyJzdWIiOiJ4IiwiYXVkIjoiY2xpcHB5Ym90LWFwaSJ9.", DisplayName = "alg none")]
+    public async Task Requests_without_a_valid_token_get_401(string? token)
+    {
+        using var response = await GetMeAsync(token, TestContext.CancellationToken);
+        Assert.AreEqual(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    [TestMethod]
+    public async Task A_token_for_another_audience_is_refused()
+    {
+        var ct = TestContext.CancellationToken;
+        var (_, body) = await ClientCredentialsAsync(s_identity.CreateClient(), IdentityHost.ServiceClient, IdentityHost.ServiceSecret, ct);
+
+        using var response = await GetMeAsync(body.GetProperty("access_token").GetString(), ct);
+
+        Assert.AreEqual(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    [TestMethod]
+    public async Task After_a_password_change_the_old_access_token_is_refused_at_once()
+    {
+        var ct = TestContext.CancellationToken;
+        using var browser = s_identity.Browser();
+        var email = NewEmail();
+        await RegisterAsync(browser, email, GoodPassword, ct);
+        var pkce = Pkce.Create();
+        var code = await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct);
+        var (_, tokens) = await RedeemCodeAsync(s_identity.CreateClient(), code, pkce, ct);
+        var access = tokens.GetProperty("access_token").GetString()!;
+        using (var before = await GetMeAsync(access, ct))
+        {
+            Assert.AreEqual(HttpStatusCode.OK, before.StatusCode);
+        }
+
+        // Tokens issued in the same second as the marker would still pass (markers have one-second resolution).
+        await Poll.UntilAsync(() => Task.FromResult(DateTimeOffset.UtcNow.ToUnixTimeSeconds() > DecodeJwt(access).Payload.GetProperty("iat").GetInt64()),
+            TimeSpan.FromSeconds(3), "next second", ct);
+        using var change = await PostFormAsync(browser, "/account/manage/password", new Dictionary<string, string>
+        {
+            ["CurrentPassword"] = GoodPassword,
+            ["NewPassword"] = "another long passphrase 77",
+        }, ct);
+        Assert.AreEqual(HttpStatusCode.OK, change.StatusCode);
+
+        using var after = await GetMeAsync(access, ct);
+        Assert.AreEqual(HttpStatusCode.Unauthorized, after.StatusCode);
+        Assert.AreEqual("application/problem+json", after.Content.Headers.ContentType?.MediaType);
+        StringAssert.Contains(after.Headers.WwwAuthenticate.ToString(), "invalid_token");
+    }
+
+    [TestMethod]
+    public async Task Ending_one_session_refuses_only_that_sessions_access_token()
+    {
+        var ct = TestContext.CancellationToken;
+        var email = NewEmail();
+        using var laptop = s_identity.Browser();
+        await RegisterAsync(laptop, email, GoodPassword, ct);
+        var first = await RedeemAsync(laptop, email, ct);
+        using var phone = s_identity.Browser();
+        var second = await RedeemAsync(phone, email, ct);
+        var sid = DecodeJwt(first).Payload.GetProperty("sid").GetString()!;
+
+        using var end = await PostFormAsync(laptop, "/account/manage/sessions", new Dictionary<string, string> { ["sessionId"] = sid }, ct, handler: "End");
+        Assert.AreEqual(HttpStatusCode.OK, end.StatusCode);
+
+        using var ended = await GetMeAsync(first, ct);
+        using var other = await GetMeAsync(second, ct);
+        Assert.AreEqual(HttpStatusCode.Unauthorized, ended.StatusCode);
+        Assert.AreEqual(HttpStatusCode.OK, other.StatusCode);
+    }
+
+    [TestMethod]
+    public async Task When_redis_cannot_answer_authenticated_requests_fail_closed_with_503()
+    {
+        var ct = TestContext.CancellationToken;
+        var deadRedis = $"127.0.0.1:{LocalInfrastructureOptions.FreePort()},connectTimeout=300,asyncTimeout=300,syncTimeout=300";
+        await using var api = await StartApiAsync(deadRedis, ct, waitHealthy: false);
+        var tokens = await NewLoginAsync(s_identity, ct);
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/me");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", tokens.Access);
+        using var response = await api.CreateClient().SendAsync(request, ct);
+
+        Assert.AreEqual(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        StringAssert.Contains(await response.Content.ReadAsStringAsync(ct), "revocation-unavailable");
+    }
+
+    private static async Task<string> RedeemAsync(HttpClient browser, string email, CancellationToken ct)
+    {
+        var pkce = Pkce.Create();
+        var code = await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct);
+        var (_, tokens) = await RedeemCodeAsync(s_identity.CreateClient(), code, pkce, ct);
+        return tokens.GetProperty("access_token").GetString()!;
+    }
+
+    private static async Task<HttpResponseMessage> GetMeAsync(string? accessToken, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/me");
+        if (accessToken is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
+        }
+        return await s_api.CreateClient().SendAsync(request, ct);
+    }
+
+    /// <summary>The Api in-process; its JWKS/discovery requests go to the in-process Identity.</summary>
+    private static async Task<ServiceFactory<ApiDbContext>> StartApiAsync(string redis, CancellationToken ct, bool waitHealthy = true)
+    {
+        var factory = await ServiceFactory.WithFreshDatabaseAsync<ApiDbContext>("apidb", new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:cache"] = redis,
+            ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration",
+        }, services => services.AddHttpClient("identity-metadata").ConfigurePrimaryHttpMessageHandler(() => s_identity.Server.CreateHandler()), ct);
+        if (waitHealthy)
+        {
+            using var probe = factory.CreateClient();
+            await Poll.UntilAsync(async () => (await probe.GetAsync(new Uri("/health", UriKind.Relative), ct)).IsSuccessStatusCode,
+                TimeSpan.FromSeconds(60), "api healthy", ct);
+        }
+        return factory;
+    }
+}
