@@ -1,5 +1,7 @@
+using ClippyBot.Api;
 using ClippyBot.Api.Authentication;
 using ClippyBot.Api.Data;
+using ClippyBot.Api.Workspaces;
 using ClippyBot.Api.Caller;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -7,12 +9,15 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddServiceDatabase<ApiDbContext>("apidb");
 builder.AddServiceCache();
+builder.AddApiConventions();
 builder.AddApiAuthentication();
+builder.AddWorkspaces();
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
 app.UseApiAuthentication();
 app.MapCallerApi();
+app.MapWorkspacesApi();
 
 app.Run();

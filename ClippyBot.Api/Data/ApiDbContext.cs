@@ -1,3 +1,4 @@
+using ClippyBot.Api.Workspaces;
 using ClippyBot.ServiceDefaults.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Design;
@@ -7,6 +8,38 @@ namespace ClippyBot.Api.Data;
 /// <summary>The Api service's own database (`apidb`); no other service reads it.</summary>
 public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbContext(options)
 {
+    public DbSet<Workspace> Workspaces => Set<Workspace>();
+
+    public DbSet<Membership> Memberships => Set<Membership>();
+
+    public DbSet<Invitation> Invitations => Set<Invitation>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.Entity<Workspace>(w =>
+        {
+            w.HasKey(x => x.Id);
+            w.Property(x => x.Name).HasMaxLength(WorkspaceEndpoints.MaxNameLength);
+            w.HasMany(x => x.Members).WithOne(m => m.Workspace).HasForeignKey(m => m.WorkspaceId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<Membership>(m =>
+        {
+            m.HasKey(x => new { x.WorkspaceId, x.UserId });
+            m.HasIndex(x => x.UserId);
+            m.Property(x => x.UserId).HasMaxLength(100);
+            m.Property(x => x.Email).HasMaxLength(254);
+            m.Property(x => x.Role).HasConversion<string>().HasMaxLength(16);
+        });
+        modelBuilder.Entity<Invitation>(i =>
+        {
+            i.HasKey(x => x.Id);
+            i.HasIndex(x => x.TokenHash).IsUnique();
+            i.Property(x => x.Email).HasMaxLength(254);
+            i.Property(x => x.InvitedBy).HasMaxLength(100);
+            i.Property(x => x.Role).HasConversion<string>().HasMaxLength(16);
+            i.HasOne<Workspace>().WithMany().HasForeignKey(x => x.WorkspaceId).OnDelete(DeleteBehavior.Cascade);
+        });
+    }
 }
 
 internal sealed class ApiDbContextDesignTimeFactory : DesignTimeDbContextFactory<ApiDbContext>, IDesignTimeDbContextFactory<ApiDbContext>

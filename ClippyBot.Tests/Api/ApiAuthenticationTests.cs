@@ -24,7 +24,7 @@ public sealed class ApiAuthenticationTests
     public static async Task StartAsync(TestContext context)
     {
         s_identity = await IdentityHost.StartAsync(context.CancellationToken);
-        s_api = await StartApiAsync(TestRig.Redis.ConnectionString, context.CancellationToken);
+        s_api = await ApiHost.StartAsync(s_identity, TestRig.Redis.ConnectionString, context.CancellationToken);
     }
 
     [ClassCleanup]
@@ -127,7 +127,7 @@ public sealed class ApiAuthenticationTests
     {
         var ct = TestContext.CancellationToken;
         var deadRedis = $"127.0.0.1:{LocalInfrastructureOptions.FreePort()},connectTimeout=300,asyncTimeout=300,syncTimeout=300";
-        await using var api = await StartApiAsync(deadRedis, ct, waitHealthy: false);
+        await using var api = await ApiHost.StartAsync(s_identity, deadRedis, ct, waitHealthy: false);
         var tokens = await NewLoginAsync(s_identity, ct);
 
         using var request = new HttpRequestMessage(HttpMethod.Get, "/api/me");
@@ -154,22 +154,5 @@ public sealed class ApiAuthenticationTests
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
         }
         return await s_api.CreateClient().SendAsync(request, ct);
-    }
-
-    /// <summary>The Api in-process; its JWKS/discovery requests go to the in-process Identity.</summary>
-    private static async Task<ServiceFactory<ApiDbContext>> StartApiAsync(string redis, CancellationToken ct, bool waitHealthy = true)
-    {
-        var factory = await ServiceFactory.WithFreshDatabaseAsync<ApiDbContext>("apidb", new Dictionary<string, string?>
-        {
-            ["ConnectionStrings:cache"] = redis,
-            ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration",
-        }, services => services.AddHttpClient("identity-metadata").ConfigurePrimaryHttpMessageHandler(() => s_identity.Server.CreateHandler()), ct);
-        if (waitHealthy)
-        {
-            using var probe = factory.CreateClient();
-            await Poll.UntilAsync(async () => (await probe.GetAsync(new Uri("/health", UriKind.Relative), ct)).IsSuccessStatusCode,
-                TimeSpan.FromSeconds(60), "api healthy", ct);
-        }
-        return factory;
     }
 }

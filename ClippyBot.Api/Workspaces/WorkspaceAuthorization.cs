@@ -1,0 +1,118 @@
+using System.Security.Claims;
+using ClippyBot.Api.Data;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Authorization.Policy;
+using Microsoft.EntityFrameworkCore;
+
+namespace ClippyBot.Api.Workspaces;
+
+/// <summary>Endpoint metadata: the permission a workspace endpoint needs (checked before the body is even read).</summary>
+public sealed class PermissionRequirement(Permission? permission) : IAuthorizationRequirement
+{
+    /// <summary>Null: membership alone is enough (e.g. leaving).</summary>
+    public Permission? Permission { get; } = permission;
+}
+
+/// <summary>Why a workspace request was refused; decides between 404 (not a member) and 403 problem types.</summary>
+public enum WorkspaceDenial
+{
+    NotMember,
+    MissingPermission,
+    MfaRequired,
+}
+
+public sealed class WorkspaceAuthorizationFailure(WorkspaceDenial denial, Permission? permission) : AuthorizationFailureReason(WorkspaceHandlerMarker.Instance, denial.ToString())
+{
+    public WorkspaceDenial Denial { get; } = denial;
+
+    public Permission? Permission { get; } = permission;
+}
+
+internal sealed class WorkspaceHandlerMarker : IAuthorizationHandler
+{
+    public static readonly WorkspaceHandlerMarker Instance = new();
+
+    public Task HandleAsync(AuthorizationHandlerContext context) => Task.CompletedTask;
+}
+
+/// <summary>Loads the caller's membership of the route's workspace and applies the matrix and the MFA policy.</summary>
+internal sealed class PermissionHandler(ApiDbContext db) : AuthorizationHandler<PermissionRequirement>
+{
+    protected override async Task HandleRequirementAsync(AuthorizationHandlerContext context, PermissionRequirement requirement)
+    {
+        if (context.Resource is not HttpContext http
+            || !Guid.TryParse(http.GetRouteValue("workspaceId")?.ToString(), out var workspaceId)
+            || context.User.FindFirstValue("sub") is not { } userId)
+        {
+            context.Fail(new WorkspaceAuthorizationFailure(WorkspaceDenial.NotMember, requirement.Permission));
+            return;
+        }
+        var membership = await db.Memberships.AsNoTracking()
+            .Where(m => m.WorkspaceId == workspaceId && m.UserId == userId)
+            .Select(m => new { m.Role, m.Workspace.RequireMfaForAdmins })
+            .SingleOrDefaultAsync(http.RequestAborted);
+        if (membership is null)
+        {
+            context.Fail(new WorkspaceAuthorizationFailure(WorkspaceDenial.NotMember, requirement.Permission));
+        }
+        else if (requirement.Permission is { } needed && !RolePermissions.Grants(membership.Role, needed))
+        {
+            context.Fail(new WorkspaceAuthorizationFailure(WorkspaceDenial.MissingPermission, requirement.Permission));
+        }
+        else if (membership.RequireMfaForAdmins && membership.Role is WorkspaceRole.Owner or WorkspaceRole.Admin
+                 && !context.User.FindAll("amr").Any(c => c.Value is "mfa" or "otp"))
+        {
+            context.Fail(new WorkspaceAuthorizationFailure(WorkspaceDenial.MfaRequired, requirement.Permission));
+        }
+        else
+        {
+            http.Items[typeof(WorkspaceRole)] = membership.Role;
+            context.Succeed(requirement);
+        }
+    }
+}
+
+/// <summary>
+/// Turns workspace authorization failures into problem details: a non-member gets 404 exactly like a workspace that does
+/// not exist, so ids reveal nothing; a member without the permission gets 403; MFA policy gets its own problem type.
+/// </summary>
+internal sealed class WorkspaceAuthorizationResultHandler : IAuthorizationMiddlewareResultHandler
+{
+    private readonly AuthorizationMiddlewareResultHandler _default = new();
+
+    public async Task HandleAsync(RequestDelegate next, HttpContext context, AuthorizationPolicy policy, PolicyAuthorizationResult authorizeResult)
+    {
+        var failure = authorizeResult.AuthorizationFailure?.FailureReasons.OfType<WorkspaceAuthorizationFailure>().FirstOrDefault();
+        if (!authorizeResult.Forbidden || failure is null)
+        {
+            await _default.HandleAsync(next, context, policy, authorizeResult);
+            return;
+        }
+        var result = failure.Denial switch
+        {
+            WorkspaceDenial.NotMember => Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Workspace not found",
+                type: "https://clippybot.dev/problems/workspace-not-found"),
+            WorkspaceDenial.MfaRequired => Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Two-factor sign-in required",
+                detail: "This workspace requires owners and admins to sign in with a second factor.", type: "https://clippybot.dev/problems/mfa-required"),
+            _ => Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Permission denied",
+                detail: $"Your role in this workspace does not include '{failure.Permission}'.", type: "https://clippybot.dev/problems/permission-denied"),
+        };
+        await result.ExecuteAsync(context);
+    }
+}
+
+public static class PermissionEndpointExtensions
+{
+    /// <summary>Declares the workspace permission an endpoint needs; the route must carry <c>{workspaceId}</c>.</summary>
+    public static TBuilder RequirePermission<TBuilder>(this TBuilder builder, Permission permission) where TBuilder : IEndpointConventionBuilder =>
+        builder.RequireAuthorization(policy => policy.RequireAuthenticatedUser().AddRequirements(new PermissionRequirement(permission)))
+            .WithMetadata(new RequiredPermissionMetadata(permission));
+
+    /// <summary>Any member of the route's workspace, whatever the role.</summary>
+    public static TBuilder RequireMembership<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.RequireAuthorization(policy => policy.RequireAuthenticatedUser().AddRequirements(new PermissionRequirement(null)))
+            .WithMetadata(new RequiredPermissionMetadata(null));
+}
+
+/// <summary>Lets tests and docs enumerate which endpoint needs which permission (null: membership only).</summary>
+public sealed record RequiredPermissionMetadata(Permission? Permission);

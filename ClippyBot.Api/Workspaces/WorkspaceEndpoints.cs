@@ -1,0 +1,270 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using ClippyBot.Api.Data;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
+
+namespace ClippyBot.Api.Workspaces;
+
+public static class WorkspaceEndpoints
+{
+    public const int MaxNameLength = 100;
+    public static readonly TimeSpan InvitationLifetime = TimeSpan.FromDays(7);
+
+    public sealed record CreateWorkspaceRequest(string? Name);
+    public sealed record UpdateWorkspaceRequest(string? Name, bool? RequireMfaForAdmins);
+    public sealed record DeleteWorkspaceRequest(string? ConfirmName);
+    public sealed record WorkspaceResponse(Guid Id, string Name, bool RequireMfaForAdmins, WorkspaceRole Role);
+    public sealed record MemberResponse(string UserId, string Email, WorkspaceRole Role, DateTimeOffset JoinedAt);
+    public sealed record ChangeRoleRequest(WorkspaceRole? Role);
+    public sealed record InviteRequest(string? Email, WorkspaceRole? Role);
+    public sealed record InvitationResponse(Guid Id, string Email, WorkspaceRole Role, DateTimeOffset ExpiresAt, string Token);
+    public sealed record AcceptInvitationRequest(string? Token);
+
+    public static IEndpointRouteBuilder MapWorkspacesApi(this IEndpointRouteBuilder app)
+    {
+        var workspaces = app.MapGroup("/api/workspaces").WithTags("Workspaces");
+        workspaces.MapPost("/", CreateAsync);
+        workspaces.MapGet("/", ListMineAsync);
+
+        var workspace = workspaces.MapGroup("/{workspaceId:guid}");
+        workspace.MapGet("/", GetAsync).RequirePermission(Permission.DataRead);
+        workspace.MapPatch("/", UpdateAsync).RequirePermission(Permission.WorkspaceSettings);
+        workspace.MapDelete("/", DeleteAsync).RequirePermission(Permission.WorkspaceDelete);
+        workspace.MapGet("/members", ListMembersAsync).RequirePermission(Permission.DataRead);
+        workspace.MapPut("/members/{userId}", ChangeRoleAsync).RequirePermission(Permission.MemberManagement);
+        workspace.MapDelete("/members/{userId}", RemoveMemberAsync).RequirePermission(Permission.MemberManagement);
+        workspace.MapPost("/leave", LeaveAsync).RequireMembership();
+        workspace.MapPost("/invitations", InviteAsync).RequirePermission(Permission.MemberManagement);
+
+        app.MapPost("/api/invitations/accept", AcceptAsync).WithTags("Workspaces");
+        return app;
+    }
+
+    private static async Task<Results<Created<WorkspaceResponse>, ValidationProblem>> CreateAsync(
+        CreateWorkspaceRequest request, ClaimsPrincipal user, [AsParameters] WorkspaceServices services)
+    {
+        if (ValidateName(request.Name) is { } problem)
+        {
+            return problem;
+        }
+        var now = services.Time.GetUtcNow();
+        var workspace = new Workspace { Id = Guid.CreateVersion7(), Name = request.Name!.Trim(), CreatedAt = now };
+        workspace.Members.Add(new Membership { UserId = Subject(user), Email = user.FindFirstValue("email") ?? "", Role = WorkspaceRole.Owner, JoinedAt = now });
+        services.Db.Workspaces.Add(workspace);
+        await services.Db.SaveChangesAsync();
+        return TypedResults.Created($"/api/workspaces/{workspace.Id}", new WorkspaceResponse(workspace.Id, workspace.Name, false, WorkspaceRole.Owner));
+    }
+
+    private static async Task<Ok<List<WorkspaceResponse>>> ListMineAsync(ClaimsPrincipal user, [AsParameters] WorkspaceServices services)
+    {
+        var subject = Subject(user);
+        var mine = await services.Db.Memberships.AsNoTracking()
+            .Where(m => m.UserId == subject)
+            .OrderBy(m => m.Workspace.Name)
+            .Select(m => new WorkspaceResponse(m.WorkspaceId, m.Workspace.Name, m.Workspace.RequireMfaForAdmins, m.Role))
+            .ToListAsync();
+        return TypedResults.Ok(mine);
+    }
+
+    private static async Task<Ok<WorkspaceResponse>> GetAsync(Guid workspaceId, HttpContext http, [AsParameters] WorkspaceServices services)
+    {
+        var workspace = await services.Db.Workspaces.AsNoTracking().SingleAsync(w => w.Id == workspaceId);
+        return TypedResults.Ok(new WorkspaceResponse(workspace.Id, workspace.Name, workspace.RequireMfaForAdmins, CallerRole(http)));
+    }
+
+    private static async Task<Results<Ok<WorkspaceResponse>, ValidationProblem>> UpdateAsync(
+        Guid workspaceId, UpdateWorkspaceRequest request, HttpContext http, [AsParameters] WorkspaceServices services)
+    {
+        if (request.Name is not null && ValidateName(request.Name) is { } problem)
+        {
+            return problem;
+        }
+        var workspace = await services.Db.Workspaces.SingleAsync(w => w.Id == workspaceId);
+        workspace.Name = request.Name?.Trim() ?? workspace.Name;
+        workspace.RequireMfaForAdmins = request.RequireMfaForAdmins ?? workspace.RequireMfaForAdmins;
+        await services.Db.SaveChangesAsync();
+        return TypedResults.Ok(new WorkspaceResponse(workspace.Id, workspace.Name, workspace.RequireMfaForAdmins, CallerRole(http)));
+    }
+
+    private static async Task<Results<NoContent, ValidationProblem>> DeleteAsync(
+        Guid workspaceId, [FromBody] DeleteWorkspaceRequest request, [AsParameters] WorkspaceServices services)
+    {
+        var workspace = await services.Db.Workspaces.SingleAsync(w => w.Id == workspaceId);
+        // Deleting is irreversible: the caller repeats the workspace's name, as on the confirmation screen.
+        if (!string.Equals(request.ConfirmName?.Trim(), workspace.Name, StringComparison.Ordinal))
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                [nameof(DeleteWorkspaceRequest.ConfirmName)] = ["Type the workspace's exact name to confirm deletion."],
+            });
+        }
+        services.Db.Workspaces.Remove(workspace);
+        await services.Db.SaveChangesAsync();
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<Ok<List<MemberResponse>>> ListMembersAsync(Guid workspaceId, [AsParameters] WorkspaceServices services) =>
+        TypedResults.Ok(await services.Db.Memberships.AsNoTracking()
+            .Where(m => m.WorkspaceId == workspaceId)
+            .OrderBy(m => m.JoinedAt)
+            .Select(m => new MemberResponse(m.UserId, m.Email, m.Role, m.JoinedAt))
+            .ToListAsync());
+
+    private static async Task<Results<Ok<MemberResponse>, NotFound<ProblemDetails>, ProblemHttpResult, ValidationProblem>> ChangeRoleAsync(
+        Guid workspaceId, string userId, ChangeRoleRequest request, HttpContext http, [AsParameters] WorkspaceServices services)
+    {
+        if (request.Role is not { } role || !Enum.IsDefined(role))
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["role"] = ["Choose owner, admin, member, viewer or billing."] });
+        }
+        var member = await services.Db.Memberships.SingleOrDefaultAsync(m => m.WorkspaceId == workspaceId && m.UserId == userId);
+        if (member is null)
+        {
+            return MemberNotFound();
+        }
+        // Only owners make or unmake owners.
+        if ((role == WorkspaceRole.Owner || member.Role == WorkspaceRole.Owner) && CallerRole(http) != WorkspaceRole.Owner)
+        {
+            return OwnersOnly();
+        }
+        if (member.Role == WorkspaceRole.Owner && role != WorkspaceRole.Owner && await IsLastOwnerAsync(services.Db, workspaceId))
+        {
+            return LastOwner();
+        }
+        member.Role = role;
+        await services.Db.SaveChangesAsync();
+        return TypedResults.Ok(new MemberResponse(member.UserId, member.Email, member.Role, member.JoinedAt));
+    }
+
+    private static async Task<Results<NoContent, NotFound<ProblemDetails>, ProblemHttpResult>> RemoveMemberAsync(
+        Guid workspaceId, string userId, HttpContext http, [AsParameters] WorkspaceServices services)
+    {
+        var member = await services.Db.Memberships.SingleOrDefaultAsync(m => m.WorkspaceId == workspaceId && m.UserId == userId);
+        if (member is null)
+        {
+            return MemberNotFound();
+        }
+        if (member.Role == WorkspaceRole.Owner && CallerRole(http) != WorkspaceRole.Owner)
+        {
+            return OwnersOnly();
+        }
+        if (member.Role == WorkspaceRole.Owner && await IsLastOwnerAsync(services.Db, workspaceId))
+        {
+            return LastOwner();
+        }
+        services.Db.Memberships.Remove(member);
+        await services.Db.SaveChangesAsync();
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> LeaveAsync(Guid workspaceId, ClaimsPrincipal user, [AsParameters] WorkspaceServices services)
+    {
+        var subject = Subject(user);
+        var member = await services.Db.Memberships.SingleAsync(m => m.WorkspaceId == workspaceId && m.UserId == subject);
+        if (member.Role == WorkspaceRole.Owner && await IsLastOwnerAsync(services.Db, workspaceId))
+        {
+            return LastOwner();
+        }
+        services.Db.Memberships.Remove(member);
+        await services.Db.SaveChangesAsync();
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<Results<Created<InvitationResponse>, ProblemHttpResult, ValidationProblem>> InviteAsync(
+        Guid workspaceId, InviteRequest request, ClaimsPrincipal user, HttpContext http, [AsParameters] WorkspaceServices services)
+    {
+        var errors = new Dictionary<string, string[]>();
+        var email = request.Email?.Trim() ?? "";
+        if (email.Length is 0 or > 254 || !System.Net.Mail.MailAddress.TryCreate(email, out _))
+        {
+            errors["email"] = ["Enter the invitee's email address."];
+        }
+        if (request.Role is not { } role || !Enum.IsDefined(role))
+        {
+            errors["role"] = ["Choose owner, admin, member, viewer or billing."];
+            role = default;
+        }
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+        if (role == WorkspaceRole.Owner && CallerRole(http) != WorkspaceRole.Owner)
+        {
+            return OwnersOnly();
+        }
+        var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var invitation = new Invitation
+        {
+            Id = Guid.CreateVersion7(),
+            WorkspaceId = workspaceId,
+            Email = email,
+            Role = role,
+            TokenHash = SHA256.HashData(Encoding.UTF8.GetBytes(token)),
+            InvitedBy = Subject(user),
+            ExpiresAt = services.Time.GetUtcNow() + InvitationLifetime,
+        };
+        services.Db.Invitations.Add(invitation);
+        await services.Db.SaveChangesAsync();
+        // The token is returned once; email delivery joins when mail lands (account-security issue).
+        return TypedResults.Created($"/api/workspaces/{workspaceId}/invitations/{invitation.Id}",
+            new InvitationResponse(invitation.Id, email, role, invitation.ExpiresAt, token));
+    }
+
+    private static async Task<Results<Ok<WorkspaceResponse>, ProblemHttpResult>> AcceptAsync(
+        AcceptInvitationRequest request, ClaimsPrincipal user, [AsParameters] WorkspaceServices services)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(request.Token ?? ""));
+        var invitation = await services.Db.Invitations.SingleOrDefaultAsync(i => i.TokenHash == hash);
+        var email = user.FindFirstValue("email");
+        // One answer for unknown, used, expired or someone else's invitation.
+        if (invitation is null || invitation.AcceptedAt is not null || invitation.ExpiresAt <= services.Time.GetUtcNow()
+            || email is null || !string.Equals(email, invitation.Email, StringComparison.OrdinalIgnoreCase))
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invitation not valid",
+                detail: "This invitation does not exist, has expired, was already used, or was sent to another address.",
+                type: "https://clippybot.dev/problems/invitation-invalid");
+        }
+        var subject = Subject(user);
+        var now = services.Time.GetUtcNow();
+        invitation.AcceptedAt = now;
+        var existing = await services.Db.Memberships.SingleOrDefaultAsync(m => m.WorkspaceId == invitation.WorkspaceId && m.UserId == subject);
+        if (existing is null)
+        {
+            services.Db.Memberships.Add(new Membership { WorkspaceId = invitation.WorkspaceId, UserId = subject, Email = email, Role = invitation.Role, JoinedAt = now });
+        }
+        await services.Db.SaveChangesAsync();
+        var workspace = await services.Db.Workspaces.AsNoTracking().SingleAsync(w => w.Id == invitation.WorkspaceId);
+        return TypedResults.Ok(new WorkspaceResponse(workspace.Id, workspace.Name, workspace.RequireMfaForAdmins, existing?.Role ?? invitation.Role));
+    }
+
+    private static ValidationProblem? ValidateName(string? name) =>
+        string.IsNullOrWhiteSpace(name) || name.Trim().Length > MaxNameLength
+            ? TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["name"] = [$"Give the workspace a name of 1–{MaxNameLength} characters."] })
+            : null;
+
+    private static Task<bool> IsLastOwnerAsync(ApiDbContext db, Guid workspaceId) =>
+        db.Memberships.CountAsync(m => m.WorkspaceId == workspaceId && m.Role == WorkspaceRole.Owner).ContinueWith(t => t.Result <= 1, TaskScheduler.Default);
+
+    private static string Subject(ClaimsPrincipal user) => user.FindFirstValue("sub") ?? throw new InvalidOperationException("No subject.");
+
+    private static WorkspaceRole CallerRole(HttpContext http) => (WorkspaceRole)http.Items[typeof(WorkspaceRole)]!;
+
+    private static NotFound<ProblemDetails> MemberNotFound() =>
+        TypedResults.NotFound(new ProblemDetails { Status = 404, Title = "Member not found", Type = "https://clippybot.dev/problems/member-not-found" });
+
+    private static ProblemHttpResult OwnersOnly() => TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Owners only",
+        detail: "Only owners can make, change or remove owners.", type: "https://clippybot.dev/problems/owners-only");
+
+    private static ProblemHttpResult LastOwner() => TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Last owner",
+        detail: "A workspace always keeps at least one owner; make someone else owner first.", type: "https://clippybot.dev/problems/last-owner");
+}
+
+public sealed class WorkspaceServices(ApiDbContext db, TimeProvider time)
+{
+    public ApiDbContext Db { get; } = db;
+
+    public TimeProvider Time { get; } = time;
+}

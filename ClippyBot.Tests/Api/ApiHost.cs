@@ -1,0 +1,48 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using ClippyBot.Api.Data;
+using ClippyBot.Identity.Data;
+using ClippyBot.Tests.Identity;
+using ClippyBot.Tests.Rig;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ClippyBot.Tests.Api;
+
+/// <summary>The Api in-process, trusting an in-process Identity: its discovery and JWKS requests go there.</summary>
+public static class ApiHost
+{
+    public static async Task<ServiceFactory<ApiDbContext>> StartAsync(ServiceFactory<IdentityDataContext> identity, string redis, CancellationToken ct, bool waitHealthy = true)
+    {
+        var factory = await ServiceFactory.WithFreshDatabaseAsync<ApiDbContext>("apidb", new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:cache"] = redis,
+            ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration",
+        }, services => services.AddHttpClient("identity-metadata").ConfigurePrimaryHttpMessageHandler(() => identity.Server.CreateHandler()), ct);
+        if (waitHealthy)
+        {
+            using var probe = factory.CreateClient();
+            await Poll.UntilAsync(async () => (await probe.GetAsync(new Uri("/health", UriKind.Relative), ct)).IsSuccessStatusCode,
+                TimeSpan.FromSeconds(60), "api healthy", ct);
+        }
+        return factory;
+    }
+
+    /// <summary>An Api client acting as a freshly registered user (returns the user's email too).</summary>
+    public static async Task<(HttpClient Client, string Email, string Subject)> NewUserAsync(
+        ServiceFactory<IdentityDataContext> identity, ServiceFactory<ApiDbContext> api, CancellationToken ct)
+    {
+        using var browser = identity.Browser();
+        var email = OidcFlows.NewEmail();
+        await OidcFlows.RegisterAsync(browser, email, OidcFlows.GoodPassword, ct);
+        var pkce = OidcFlows.Pkce.Create();
+        var code = await OidcFlows.SignInForCodeAsync(browser, email, OidcFlows.GoodPassword, pkce, ct);
+        var (_, tokens) = await OidcFlows.RedeemCodeAsync(identity.CreateClient(), code, pkce, ct);
+        var access = tokens.GetProperty("access_token").GetString()!;
+        var client = api.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", access);
+        return (client, email, OidcFlows.DecodeJwt(access).Payload.GetProperty("sub").GetString()!);
+    }
+
+    public static Task<HttpResponseMessage> SendJsonAsync(this HttpClient client, HttpMethod method, string path, object? body, CancellationToken ct) =>
+        client.SendAsync(new HttpRequestMessage(method, path) { Content = body is null ? null : JsonContent.Create(body) }, ct);
+}
