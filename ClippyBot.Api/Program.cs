@@ -1,4 +1,5 @@
 using ClippyBot.Api;
+using ClippyBot.Api.ApiKeys;
 using ClippyBot.Api.Authentication;
 using ClippyBot.Api.Data;
 using ClippyBot.Api.Workspaces;
@@ -11,6 +12,7 @@ builder.AddServiceDatabase<ApiDbContext>("apidb");
 builder.AddServiceCache();
 builder.AddApiConventions();
 builder.AddApiAuthentication();
+builder.AddApiKeys();
 builder.AddWorkspaces();
 
 var app = builder.Build();
@@ -19,5 +21,6 @@ app.MapDefaultEndpoints();
 app.UseApiAuthentication();
 app.MapCallerApi();
 app.MapWorkspacesApi();
+app.MapApiKeysApi();
 
 app.Run();

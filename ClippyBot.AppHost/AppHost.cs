@@ -22,6 +22,7 @@ builder.AddProject<Projects.ClippyBot_Api>("api")
     .WithCache(infrastructure.Cache)
     .WithReference(identity).WaitFor(identity)
     .WithEnvironment("PluginHostClient__ClientSecret", apiServiceSecret)
+    .WithEnvironment("ApiKeys__HashKey", builder.AddParameter("api-key-hash-key", new GenerateParameterDefault { MinLength = 48, Special = false }, secret: true, persist: true))
     .WithReference(pluginHost).WaitFor(pluginHost);
 
 builder.Build().Run();

@@ -14,6 +14,7 @@ namespace ClippyBot.Api.Authentication;
 public static class AuthenticationExtensions
 {
     public const string Audience = "clippybot-api";
+    public const string CallerScheme = "Caller";
 
     public static IHostApplicationBuilder AddApiAuthentication(this IHostApplicationBuilder builder)
     {
@@ -21,7 +22,13 @@ public static class AuthenticationExtensions
         var plainHttp = builder.Configuration.GetValue("Identity:AllowHttp", builder.Environment.IsDevelopment() || builder.Environment.IsEnvironment("Testing"));
 
         builder.Services.AddHttpClient("identity-metadata");
-        builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
+        // One entry point: a workspace API key ("Bearer cbk_…") goes to its handler, everything else is a JWT.
+        builder.Services.AddAuthentication(CallerScheme)
+            .AddPolicyScheme(CallerScheme, "Access token or API key", o => o.ForwardDefaultSelector = http =>
+                http.Request.Headers.Authorization.ToString().StartsWith("Bearer " + ApiKeys.ApiKeySecrets.Prefix, StringComparison.Ordinal)
+                    ? ApiKeys.ApiKeyClaims.Scheme
+                    : JwtBearerDefaults.AuthenticationScheme)
+            .AddJwtBearer();
         builder.Services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
             .Configure<IHttpClientFactory>((options, clients) =>
             {
@@ -40,8 +47,10 @@ public static class AuthenticationExtensions
                     RequireSignedTokens = true,
                 };
             });
+        // Endpoints outside a workspace are for people: an API key acts only inside its own workspace.
         builder.Services.AddAuthorizationBuilder()
-            .SetFallbackPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());
+            .SetFallbackPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser()
+                .RequireAssertion(c => !ApiKeys.ApiKeyClaims.IsApiKey(c.User)).Build());
         builder.Services.AddSingleton<RevocationMarkers>();
         return builder;
     }
@@ -61,7 +70,8 @@ public static class AuthenticationExtensions
     /// </summary>
     private static async Task RejectRevokedAsync(HttpContext context, RequestDelegate next)
     {
-        if (context.User.Identity?.IsAuthenticated == true)
+        // API keys are revoked in the database (checked by their handler); markers are about users' logins.
+        if (context.User.Identity?.IsAuthenticated == true && !ApiKeys.ApiKeyClaims.IsApiKey(context.User))
         {
             bool revoked;
             try

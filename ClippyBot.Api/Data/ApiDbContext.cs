@@ -1,3 +1,4 @@
+using ClippyBot.Api.ApiKeys;
 using ClippyBot.Api.Workspaces;
 using ClippyBot.ServiceDefaults.Data;
 using Microsoft.EntityFrameworkCore;
@@ -13,6 +14,8 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
     public DbSet<Membership> Memberships => Set<Membership>();
 
     public DbSet<Invitation> Invitations => Set<Invitation>();
+
+    public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -38,6 +41,17 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
             i.Property(x => x.InvitedBy).HasMaxLength(100);
             i.Property(x => x.Role).HasConversion<string>().HasMaxLength(16);
             i.HasOne<Workspace>().WithMany().HasForeignKey(x => x.WorkspaceId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<ApiKey>(k =>
+        {
+            k.HasKey(x => x.Id);
+            k.HasIndex(x => x.PublicId).IsUnique();
+            k.Property(x => x.PublicId).HasMaxLength(16);
+            k.Property(x => x.Name).HasMaxLength(ApiKeyEndpoints.MaxNameLength);
+            k.Property(x => x.CreatedBy).HasMaxLength(100);
+            k.Property(x => x.LastUsedIp).HasMaxLength(64);
+            k.PrimitiveCollection(x => x.Scopes).ElementType().HasConversion<string>();
+            k.HasOne<Workspace>().WithMany().HasForeignKey(x => x.WorkspaceId).OnDelete(DeleteBehavior.Cascade);
         });
     }
 }

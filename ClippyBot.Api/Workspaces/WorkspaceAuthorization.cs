@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using ClippyBot.Api.ApiKeys;
 using ClippyBot.Api.Data;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Authorization.Policy;
@@ -40,9 +41,17 @@ internal sealed class PermissionHandler(ApiDbContext db) : AuthorizationHandler<
 {
     protected override async Task HandleRequirementAsync(AuthorizationHandlerContext context, PermissionRequirement requirement)
     {
-        if (context.Resource is not HttpContext http
-            || !Guid.TryParse(http.GetRouteValue("workspaceId")?.ToString(), out var workspaceId)
-            || context.User.FindFirstValue("sub") is not { } userId)
+        if (context.Resource is not HttpContext http || !Guid.TryParse(http.GetRouteValue("workspaceId")?.ToString(), out var workspaceId))
+        {
+            context.Fail(new WorkspaceAuthorizationFailure(WorkspaceDenial.NotMember, requirement.Permission));
+            return;
+        }
+        if (context.User.IsApiKey())
+        {
+            AuthorizeApiKey(context, requirement, workspaceId);
+            return;
+        }
+        if (context.User.FindFirstValue("sub") is not { } userId)
         {
             context.Fail(new WorkspaceAuthorizationFailure(WorkspaceDenial.NotMember, requirement.Permission));
             return;
@@ -67,6 +76,23 @@ internal sealed class PermissionHandler(ApiDbContext db) : AuthorizationHandler<
         else
         {
             http.Items[typeof(WorkspaceRole)] = membership.Role;
+            context.Succeed(requirement);
+        }
+    }
+
+    /// <summary>A key acts only in its own workspace (elsewhere: 404, like any outsider) and only within its scopes.</summary>
+    private static void AuthorizeApiKey(AuthorizationHandlerContext context, PermissionRequirement requirement, Guid workspaceId)
+    {
+        if (context.User.FindFirstValue(ApiKeyClaims.WorkspaceId) != workspaceId.ToString())
+        {
+            context.Fail(new WorkspaceAuthorizationFailure(WorkspaceDenial.NotMember, requirement.Permission));
+        }
+        else if (requirement.Permission is not { } needed || !context.User.HasClaim(ApiKeyClaims.Scope, needed.ToString()))
+        {
+            context.Fail(new WorkspaceAuthorizationFailure(WorkspaceDenial.MissingPermission, requirement.Permission));
+        }
+        else
+        {
             context.Succeed(requirement);
         }
     }

@@ -16,7 +16,8 @@ public static class WorkspaceEndpoints
     public sealed record CreateWorkspaceRequest(string? Name);
     public sealed record UpdateWorkspaceRequest(string? Name, bool? RequireMfaForAdmins);
     public sealed record DeleteWorkspaceRequest(string? ConfirmName);
-    public sealed record WorkspaceResponse(Guid Id, string Name, bool RequireMfaForAdmins, WorkspaceRole Role);
+    /// <summary><paramref name="Role"/> is the caller's role; null for an API key, which has scopes instead.</summary>
+    public sealed record WorkspaceResponse(Guid Id, string Name, bool RequireMfaForAdmins, WorkspaceRole? Role);
     public sealed record MemberResponse(string UserId, string Email, WorkspaceRole Role, DateTimeOffset JoinedAt);
     public sealed record ChangeRoleRequest(WorkspaceRole? Role);
     public sealed record InviteRequest(string? Email, WorkspaceRole? Role);
@@ -250,7 +251,7 @@ public static class WorkspaceEndpoints
 
     private static string Subject(ClaimsPrincipal user) => user.FindFirstValue("sub") ?? throw new InvalidOperationException("No subject.");
 
-    private static WorkspaceRole CallerRole(HttpContext http) => (WorkspaceRole)http.Items[typeof(WorkspaceRole)]!;
+    private static WorkspaceRole? CallerRole(HttpContext http) => http.Items[typeof(WorkspaceRole)] as WorkspaceRole?;
 
     private static NotFound<ProblemDetails> MemberNotFound() =>
         TypedResults.NotFound(new ProblemDetails { Status = 404, Title = "Member not found", Type = "https://clippybot.dev/problems/member-not-found" });

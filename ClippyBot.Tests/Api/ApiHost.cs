@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Builder;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using ClippyBot.Api.Data;
@@ -11,13 +12,22 @@ namespace ClippyBot.Tests.Api;
 /// <summary>The Api in-process, trusting an in-process Identity: its discovery and JWKS requests go there.</summary>
 public static class ApiHost
 {
-    public static async Task<ServiceFactory<ApiDbContext>> StartAsync(ServiceFactory<IdentityDataContext> identity, string redis, CancellationToken ct, bool waitHealthy = true)
+    public static readonly string ApiKeyHashKey = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64);
+
+    public static async Task<ServiceFactory<ApiDbContext>> StartAsync(ServiceFactory<IdentityDataContext> identity, string redis, CancellationToken ct,
+        bool waitHealthy = true, Action<IServiceCollection>? configureServices = null)
     {
         var factory = await ServiceFactory.WithFreshDatabaseAsync<ApiDbContext>("apidb", new Dictionary<string, string?>
         {
             ["ConnectionStrings:cache"] = redis,
             ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration",
-        }, services => services.AddHttpClient("identity-metadata").ConfigurePrimaryHttpMessageHandler(() => identity.Server.CreateHandler()), ct);
+            ["ApiKeys:HashKey"] = ApiKeyHashKey,
+        }, services =>
+        {
+            services.AddHttpClient("identity-metadata").ConfigurePrimaryHttpMessageHandler(() => identity.Server.CreateHandler());
+            services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter, LoopbackPeer>();
+            configureServices?.Invoke(services);
+        }, ct);
         if (waitHealthy)
         {
             using var probe = factory.CreateClient();
@@ -45,4 +55,18 @@ public static class ApiHost
 
     public static Task<HttpResponseMessage> SendJsonAsync(this HttpClient client, HttpMethod method, string path, object? body, CancellationToken ct) =>
         client.SendAsync(new HttpRequestMessage(method, path) { Content = body is null ? null : JsonContent.Create(body) }, ct);
+
+    /// <summary>TestServer requests have no peer address; a real socket on this machine would be loopback.</summary>
+    private sealed class LoopbackPeer : Microsoft.AspNetCore.Hosting.IStartupFilter
+    {
+        public Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> Configure(Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> next) => app =>
+        {
+            app.Use((context, nextMiddleware) =>
+            {
+                context.Connection.RemoteIpAddress ??= System.Net.IPAddress.Loopback;
+                return nextMiddleware(context);
+            });
+            next(app);
+        };
+    }
 }

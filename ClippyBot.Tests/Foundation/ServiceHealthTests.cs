@@ -18,7 +18,7 @@ public sealed class ServiceHealthTests
     public Task Identity_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<IdentityDataContext>("identitydb", IdentitySettings(), "oidc-clients");
 
     [TestMethod]
-    public Task Api_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<ApiDbContext>("apidb");
+    public Task Api_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<ApiDbContext>("apidb", ApiSettings());
 
     [TestMethod]
     public Task PluginHost_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<PluginsDbContext>("pluginsdb");
@@ -32,6 +32,7 @@ public sealed class ServiceHealthTests
         {
             ["ConnectionStrings:apidb"] = $"Host=127.0.0.1;Port={deadPort};Database=apidb;Username=postgres;Password={secret};Timeout=2",
             ["ConnectionStrings:cache"] = $"127.0.0.1:{deadPort},password={secret},connectTimeout=1000",
+            ["ApiKeys:HashKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
         });
         using var client = factory.CreateClient();
 
@@ -65,6 +66,11 @@ public sealed class ServiceHealthTests
         Assert.IsFalse(response.Headers.Contains("Server"));
     }
 
+    private static Dictionary<string, string?> ApiSettings() => new()
+    {
+        ["ApiKeys:HashKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
+    };
+
     private static Dictionary<string, string?> IdentitySettings() => new()
     {
         ["Oidc:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
@@ -95,7 +101,7 @@ public sealed class ServiceHealthTests
 
         await using var connection = new NpgsqlConnection(factory.Settings[$"ConnectionStrings:{connectionName}"]);
         await connection.OpenAsync(ct);
-        await using var command = new NpgsqlCommand("""SELECT "MigrationId" FROM "__EFMigrationsHistory" """, connection);
+        await using var command = new NpgsqlCommand("""SELECT "MigrationId" FROM "__EFMigrationsHistory" ORDER BY "MigrationId" LIMIT 1""", connection);
         var applied = (string?)await command.ExecuteScalarAsync(ct);
         StringAssert.EndsWith(applied, "_InitialSchema");
     }
