@@ -2,6 +2,7 @@ using ClippyBot.Api;
 using ClippyBot.Api.ApiKeys;
 using ClippyBot.Api.Authentication;
 using ClippyBot.Api.Data;
+using ClippyBot.Api.RateLimiting;
 using ClippyBot.Api.Workspaces;
 using ClippyBot.Api.Caller;
 
@@ -13,12 +14,15 @@ builder.AddServiceCache();
 builder.AddApiConventions();
 builder.AddApiAuthentication();
 builder.AddApiKeys();
+builder.AddApiRateLimits();
 builder.AddWorkspaces();
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
 app.UseApiAuthentication();
+app.UseApiRateLimits();
+app.UseAuthorization();
 app.MapCallerApi();
 app.MapWorkspacesApi();
 app.MapApiKeysApi();

@@ -19,7 +19,7 @@ public static class ApiKeyEndpoints
     public static IEndpointRouteBuilder MapApiKeysApi(this IEndpointRouteBuilder app)
     {
         var keys = app.MapGroup("/api/workspaces/{workspaceId:guid}/api-keys").WithTags("API keys").RequirePermission(Permission.ApiKeyManagement);
-        keys.MapPost("/", CreateAsync);
+        keys.MapPost("/", CreateAsync).RequireRateLimiting(RateLimiting.RateLimitingExtensions.SensitivePolicy);
         keys.MapGet("/", ListAsync);
         keys.MapDelete("/{keyId:guid}", RevokeAsync);
         return app;

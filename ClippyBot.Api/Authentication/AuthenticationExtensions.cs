@@ -55,11 +55,11 @@ public static class AuthenticationExtensions
         return builder;
     }
 
+    /// <summary>Authentication and the revocation check; authorization comes after rate limiting (see Program).</summary>
     public static WebApplication UseApiAuthentication(this WebApplication app)
     {
         app.UseAuthentication();
         app.Use(RejectRevokedAsync);
-        app.UseAuthorization();
         return app;
     }
 

@@ -2,6 +2,7 @@ using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text;
 using ClippyBot.Api.Data;
+using ClippyBot.Api.RateLimiting;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
@@ -27,20 +28,20 @@ public static class WorkspaceEndpoints
     public static IEndpointRouteBuilder MapWorkspacesApi(this IEndpointRouteBuilder app)
     {
         var workspaces = app.MapGroup("/api/workspaces").WithTags("Workspaces");
-        workspaces.MapPost("/", CreateAsync);
+        workspaces.MapPost("/", CreateAsync).RequireRateLimiting(RateLimitingExtensions.SensitivePolicy);
         workspaces.MapGet("/", ListMineAsync);
 
         var workspace = workspaces.MapGroup("/{workspaceId:guid}");
         workspace.MapGet("/", GetAsync).RequirePermission(Permission.DataRead);
         workspace.MapPatch("/", UpdateAsync).RequirePermission(Permission.WorkspaceSettings);
-        workspace.MapDelete("/", DeleteAsync).RequirePermission(Permission.WorkspaceDelete);
+        workspace.MapDelete("/", DeleteAsync).RequirePermission(Permission.WorkspaceDelete).RequireRateLimiting(RateLimitingExtensions.SensitivePolicy);
         workspace.MapGet("/members", ListMembersAsync).RequirePermission(Permission.DataRead);
         workspace.MapPut("/members/{userId}", ChangeRoleAsync).RequirePermission(Permission.MemberManagement);
         workspace.MapDelete("/members/{userId}", RemoveMemberAsync).RequirePermission(Permission.MemberManagement);
         workspace.MapPost("/leave", LeaveAsync).RequireMembership();
-        workspace.MapPost("/invitations", InviteAsync).RequirePermission(Permission.MemberManagement);
+        workspace.MapPost("/invitations", InviteAsync).RequirePermission(Permission.MemberManagement).RequireRateLimiting(RateLimitingExtensions.SensitivePolicy);
 
-        app.MapPost("/api/invitations/accept", AcceptAsync).WithTags("Workspaces");
+        app.MapPost("/api/invitations/accept", AcceptAsync).WithTags("Workspaces").RequireRateLimiting(RateLimitingExtensions.SensitivePolicy);
         return app;
     }
 

@@ -15,26 +15,46 @@ public static class ApiHost
     public static readonly string ApiKeyHashKey = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64);
 
     public static async Task<ServiceFactory<ApiDbContext>> StartAsync(ServiceFactory<IdentityDataContext> identity, string redis, CancellationToken ct,
-        bool waitHealthy = true, Action<IServiceCollection>? configureServices = null)
+        bool waitHealthy = true, Action<IServiceCollection>? configureServices = null, IReadOnlyDictionary<string, string?>? settings = null)
     {
-        var factory = await ServiceFactory.WithFreshDatabaseAsync<ApiDbContext>("apidb", new Dictionary<string, string?>
+        var all = new Dictionary<string, string?>
         {
             ["ConnectionStrings:cache"] = redis,
             ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration",
             ["ApiKeys:HashKey"] = ApiKeyHashKey,
-        }, services =>
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
-            services.AddHttpClient("identity-metadata").ConfigurePrimaryHttpMessageHandler(() => identity.Server.CreateHandler());
-            services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter, LoopbackPeer>();
-            configureServices?.Invoke(services);
-        }, ct);
+            all[key] = value;
+        }
+        var factory = await ServiceFactory.WithFreshDatabaseAsync<ApiDbContext>("apidb", all, Services(identity, configureServices), ct);
         if (waitHealthy)
         {
-            using var probe = factory.CreateClient();
-            await Poll.UntilAsync(async () => (await probe.GetAsync(new Uri("/health", UriKind.Relative), ct)).IsSuccessStatusCode,
-                TimeSpan.FromSeconds(60), "api healthy", ct);
+            await WaitHealthyAsync(factory, ct);
         }
         return factory;
+    }
+
+    /// <summary>A second replica of <paramref name="first"/>: same database, same Redis, same settings.</summary>
+    public static async Task<ServiceFactory<ApiDbContext>> StartReplicaAsync(ServiceFactory<IdentityDataContext> identity, ServiceFactory<ApiDbContext> first, CancellationToken ct)
+    {
+        var replica = new ServiceFactory<ApiDbContext>(first.Settings, Services(identity, null));
+        await WaitHealthyAsync(replica, ct);
+        return replica;
+    }
+
+    private static Action<IServiceCollection> Services(ServiceFactory<IdentityDataContext> identity, Action<IServiceCollection>? more) => services =>
+    {
+        services.AddHttpClient("identity-metadata").ConfigurePrimaryHttpMessageHandler(() => identity.Server.CreateHandler());
+        services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter, LoopbackPeer>();
+        more?.Invoke(services);
+    };
+
+    private static async Task WaitHealthyAsync(ServiceFactory<ApiDbContext> factory, CancellationToken ct)
+    {
+        using var probe = factory.CreateClient();
+        await Poll.UntilAsync(async () => (await probe.GetAsync(new Uri("/health", UriKind.Relative), ct)).IsSuccessStatusCode,
+            TimeSpan.FromSeconds(60), "api healthy", ct);
     }
 
     /// <summary>An Api client acting as a freshly registered user (returns the user's email too).</summary>
