@@ -1,5 +1,6 @@
 using ClippyBot.Api;
 using ClippyBot.Api.ApiKeys;
+using ClippyBot.Api.Audit;
 using ClippyBot.Api.Authentication;
 using ClippyBot.Api.Data;
 using ClippyBot.Api.RateLimiting;
@@ -16,6 +17,7 @@ builder.AddApiAuthentication();
 builder.AddApiKeys();
 builder.AddApiRateLimits();
 builder.AddWorkspaces();
+builder.AddAudit();
 
 var app = builder.Build();
 
@@ -26,5 +28,6 @@ app.UseAuthorization();
 app.MapCallerApi();
 app.MapWorkspacesApi();
 app.MapApiKeysApi();
+app.MapAuditApi();
 
 app.Run();

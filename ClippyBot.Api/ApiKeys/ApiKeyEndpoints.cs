@@ -78,6 +78,7 @@ public static class ApiKeyEndpoints
         };
         services.Db.ApiKeys.Add(apiKey);
         await services.Db.SaveChangesAsync();
+        await services.Audit.RecordAsync(workspaceId, "api_key.created", $"{apiKey.Id}:{apiKey.Name}:{string.Join(',', scopes)}");
         return TypedResults.Created($"/api/workspaces/{workspaceId}/api-keys/{apiKey.Id}", new CreatedApiKeyResponse(ToResponse(apiKey), key));
     }
 
@@ -92,6 +93,10 @@ public static class ApiKeyEndpoints
         // Revocation takes effect on the next request: every request looks the key up.
         var revoked = await services.Db.ApiKeys.Where(k => k.Id == keyId && k.WorkspaceId == workspaceId && k.RevokedAt == null)
             .ExecuteUpdateAsync(s => s.SetProperty(k => k.RevokedAt, services.Time.GetUtcNow()));
+        if (revoked == 1)
+        {
+            await services.Audit.RecordAsync(workspaceId, "api_key.revoked", keyId.ToString());
+        }
         return revoked == 1
             ? TypedResults.NoContent()
             : TypedResults.NotFound(new ProblemDetails { Status = 404, Title = "API key not found", Type = "https://clippybot.dev/problems/api-key-not-found" });
@@ -100,8 +105,10 @@ public static class ApiKeyEndpoints
     private static ApiKeyResponse ToResponse(ApiKey k) => new(k.Id, k.Name, k.Scopes, k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt, k.LastUsedIp);
 }
 
-public sealed class ApiKeyServices(ApiDbContext db, ApiKeySecrets secrets, TimeProvider time)
+public sealed class ApiKeyServices(ApiDbContext db, ApiKeySecrets secrets, TimeProvider time, Audit.AuditLog audit)
 {
+    public Audit.AuditLog Audit { get; } = audit;
+
     public ApiDbContext Db { get; } = db;
 
     public ApiKeySecrets Secrets { get; } = secrets;

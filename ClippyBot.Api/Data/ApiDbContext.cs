@@ -1,4 +1,5 @@
 using ClippyBot.Api.ApiKeys;
+using ClippyBot.Api.Audit;
 using ClippyBot.Api.Workspaces;
 using ClippyBot.ServiceDefaults.Data;
 using Microsoft.EntityFrameworkCore;
@@ -16,6 +17,8 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
     public DbSet<Invitation> Invitations => Set<Invitation>();
 
     public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
+
+    public DbSet<AuditEntry> AuditEntries => Set<AuditEntry>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -52,6 +55,18 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
             k.Property(x => x.LastUsedIp).HasMaxLength(64);
             k.PrimitiveCollection(x => x.Scopes).ElementType().HasConversion<string>();
             k.HasOne<Workspace>().WithMany().HasForeignKey(x => x.WorkspaceId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<AuditEntry>(a =>
+        {
+            // No foreign key: the log outlives a deleted workspace.
+            a.HasKey(x => x.Id);
+            a.HasIndex(x => new { x.ChainId, x.Id });
+            a.Property(x => x.ActorType).HasMaxLength(16);
+            a.Property(x => x.ActorId).HasMaxLength(100);
+            a.Property(x => x.Action).HasMaxLength(64);
+            a.Property(x => x.Target).HasMaxLength(200);
+            a.Property(x => x.Outcome).HasMaxLength(16);
+            a.Property(x => x.IpAddress).HasMaxLength(64);
         });
     }
 }

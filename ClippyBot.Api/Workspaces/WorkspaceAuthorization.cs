@@ -114,6 +114,12 @@ internal sealed class WorkspaceAuthorizationResultHandler : IAuthorizationMiddle
             await _default.HandleAsync(next, context, policy, authorizeResult);
             return;
         }
+        if (failure.Denial != WorkspaceDenial.NotMember && Guid.TryParse(context.GetRouteValue("workspaceId")?.ToString(), out var workspaceId))
+        {
+            // A member refused is a security event of that workspace (outsiders get 404 and leave no trace in its log).
+            await context.RequestServices.GetRequiredService<Audit.AuditLog>().RecordAsync(workspaceId, "authorization.denied",
+                $"{context.Request.Method} {context.Request.Path} needs {failure.Permission?.ToString() ?? "membership"}", "denied", context.RequestAborted);
+        }
         var result = failure.Denial switch
         {
             WorkspaceDenial.NotMember => Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Workspace not found",

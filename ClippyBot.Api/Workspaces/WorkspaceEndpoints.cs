@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text;
+using ClippyBot.Api.Audit;
 using ClippyBot.Api.Data;
 using ClippyBot.Api.RateLimiting;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -57,6 +58,7 @@ public static class WorkspaceEndpoints
         workspace.Members.Add(new Membership { UserId = Subject(user), Email = user.FindFirstValue("email") ?? "", Role = WorkspaceRole.Owner, JoinedAt = now });
         services.Db.Workspaces.Add(workspace);
         await services.Db.SaveChangesAsync();
+        await services.Audit.RecordAsync(workspace.Id, "workspace.created", workspace.Name);
         return TypedResults.Created($"/api/workspaces/{workspace.Id}", new WorkspaceResponse(workspace.Id, workspace.Name, false, WorkspaceRole.Owner));
     }
 
@@ -88,6 +90,7 @@ public static class WorkspaceEndpoints
         workspace.Name = request.Name?.Trim() ?? workspace.Name;
         workspace.RequireMfaForAdmins = request.RequireMfaForAdmins ?? workspace.RequireMfaForAdmins;
         await services.Db.SaveChangesAsync();
+        await services.Audit.RecordAsync(workspaceId, "workspace.updated", $"name={workspace.Name};requireMfaForAdmins={workspace.RequireMfaForAdmins}");
         return TypedResults.Ok(new WorkspaceResponse(workspace.Id, workspace.Name, workspace.RequireMfaForAdmins, CallerRole(http)));
     }
 
@@ -105,6 +108,7 @@ public static class WorkspaceEndpoints
         }
         services.Db.Workspaces.Remove(workspace);
         await services.Db.SaveChangesAsync();
+        await services.Audit.RecordAsync(workspaceId, "workspace.deleted", workspace.Name);
         return TypedResults.NoContent();
     }
 
@@ -136,8 +140,10 @@ public static class WorkspaceEndpoints
         {
             return LastOwner();
         }
+        var previousRole = member.Role;
         member.Role = role;
         await services.Db.SaveChangesAsync();
+        await services.Audit.RecordAsync(workspaceId, "member.role_changed", $"{member.UserId}:{previousRole}->{role}");
         return TypedResults.Ok(new MemberResponse(member.UserId, member.Email, member.Role, member.JoinedAt));
     }
 
@@ -159,6 +165,7 @@ public static class WorkspaceEndpoints
         }
         services.Db.Memberships.Remove(member);
         await services.Db.SaveChangesAsync();
+        await services.Audit.RecordAsync(workspaceId, "member.removed", member.UserId);
         return TypedResults.NoContent();
     }
 
@@ -172,6 +179,7 @@ public static class WorkspaceEndpoints
         }
         services.Db.Memberships.Remove(member);
         await services.Db.SaveChangesAsync();
+        await services.Audit.RecordAsync(workspaceId, "member.left", subject);
         return TypedResults.NoContent();
     }
 
@@ -210,6 +218,7 @@ public static class WorkspaceEndpoints
         };
         services.Db.Invitations.Add(invitation);
         await services.Db.SaveChangesAsync();
+        await services.Audit.RecordAsync(workspaceId, "invitation.created", $"{email}:{role}");
         // The token is returned once; email delivery joins when mail lands (account-security issue).
         return TypedResults.Created($"/api/workspaces/{workspaceId}/invitations/{invitation.Id}",
             new InvitationResponse(invitation.Id, email, role, invitation.ExpiresAt, token));
@@ -238,6 +247,7 @@ public static class WorkspaceEndpoints
             services.Db.Memberships.Add(new Membership { WorkspaceId = invitation.WorkspaceId, UserId = subject, Email = email, Role = invitation.Role, JoinedAt = now });
         }
         await services.Db.SaveChangesAsync();
+        await services.Audit.RecordAsync(invitation.WorkspaceId, "invitation.accepted", $"{subject}:{invitation.Role}");
         var workspace = await services.Db.Workspaces.AsNoTracking().SingleAsync(w => w.Id == invitation.WorkspaceId);
         return TypedResults.Ok(new WorkspaceResponse(workspace.Id, workspace.Name, workspace.RequireMfaForAdmins, existing?.Role ?? invitation.Role));
     }
@@ -264,9 +274,11 @@ public static class WorkspaceEndpoints
         detail: "A workspace always keeps at least one owner; make someone else owner first.", type: "https://clippybot.dev/problems/last-owner");
 }
 
-public sealed class WorkspaceServices(ApiDbContext db, TimeProvider time)
+public sealed class WorkspaceServices(ApiDbContext db, TimeProvider time, AuditLog audit)
 {
     public ApiDbContext Db { get; } = db;
 
     public TimeProvider Time { get; } = time;
+
+    public AuditLog Audit { get; } = audit;
 }

@@ -1,0 +1,34 @@
+namespace ClippyBot.Api.Audit;
+
+/// <summary>
+/// One security event: who (actor), what (action, target), when, from where, outcome. Entries of one workspace form a
+/// hash chain: <see cref="Hash"/> = SHA-256(previous hash ‖ canonical form of this entry), so editing, removing or
+/// reordering any entry breaks every link after it. The table also refuses UPDATE and DELETE (trigger).
+/// </summary>
+public sealed class AuditEntry
+{
+    public long Id { get; set; }
+
+    /// <summary>The chain this entry belongs to: a workspace, or <see cref="Guid.Empty"/> for platform events.</summary>
+    public Guid ChainId { get; set; }
+
+    public DateTimeOffset At { get; set; }
+
+    /// <summary><c>user</c>, <c>api_key</c> or <c>system</c>.</summary>
+    public required string ActorType { get; set; }
+
+    public required string ActorId { get; set; }
+
+    public required string Action { get; set; }
+
+    public string Target { get; set; } = "";
+
+    /// <summary><c>success</c> or <c>denied</c>.</summary>
+    public required string Outcome { get; set; }
+
+    public string IpAddress { get; set; } = "";
+
+    public required byte[] PreviousHash { get; set; }
+
+    public required byte[] Hash { get; set; }
+}

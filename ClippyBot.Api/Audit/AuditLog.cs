@@ -1,0 +1,85 @@
+using System.Globalization;
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using ClippyBot.Api.ApiKeys;
+using ClippyBot.Api.Data;
+using Microsoft.EntityFrameworkCore;
+
+namespace ClippyBot.Api.Audit;
+
+/// <summary>Appends to and verifies the hash-chained audit log (one home for the chain rules).</summary>
+public sealed class AuditLog(ApiDbContext db, TimeProvider time, IHttpContextAccessor http)
+{
+    private static readonly byte[] Genesis = new byte[32];
+
+    /// <summary>Appends an event by the current caller to the chain of <paramref name="workspaceId"/>.</summary>
+    public async Task RecordAsync(Guid? workspaceId, string action, string target, string outcome = "success", CancellationToken ct = default)
+    {
+        var context = http.HttpContext;
+        var user = context?.User;
+        var (actorType, actorId) = user?.Identity?.IsAuthenticated == true
+            ? user.IsApiKey() ? ("api_key", user.FindFirstValue(ApiKeyClaims.KeyId)!) : ("user", user.FindFirstValue("sub")!)
+            : ("system", "clippybot-api");
+        var chain = workspaceId ?? Guid.Empty;
+
+        var strategy = db.Database.CreateExecutionStrategy();
+        await strategy.ExecuteAsync(async () =>
+        {
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            // Appends to one chain are serialised, so every entry links to the one before it.
+            await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtextextended({chain.ToString()}, 0))", ct);
+            var previous = await db.AuditEntries.Where(e => e.ChainId == chain).OrderByDescending(e => e.Id).Select(e => e.Hash).FirstOrDefaultAsync(ct) ?? Genesis;
+            var entry = new AuditEntry
+            {
+                ChainId = chain,
+                // Postgres keeps microseconds: truncate now, so the hash covers exactly what is stored.
+                At = Truncate(time.GetUtcNow()),
+                ActorType = actorType,
+                ActorId = actorId,
+                Action = action,
+                Target = target,
+                Outcome = outcome,
+                IpAddress = context?.Connection.RemoteIpAddress?.ToString() ?? "",
+                PreviousHash = previous,
+                Hash = [],
+            };
+            entry.Hash = ComputeHash(previous, entry);
+            db.AuditEntries.Add(entry);
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+        });
+    }
+
+    /// <summary>Walks a chain from the start; returns the id of the first entry whose link does not hold, or null.</summary>
+    public async Task<long?> FindFirstBrokenLinkAsync(Guid chainId, CancellationToken ct)
+    {
+        var previous = Genesis;
+        await foreach (var entry in db.AuditEntries.AsNoTracking().Where(e => e.ChainId == chainId).OrderBy(e => e.Id).AsAsyncEnumerable().WithCancellation(ct))
+        {
+            if (!CryptographicOperations.FixedTimeEquals(entry.PreviousHash, previous)
+                || !CryptographicOperations.FixedTimeEquals(entry.Hash, ComputeHash(previous, entry)))
+            {
+                return entry.Id;
+            }
+            previous = entry.Hash;
+        }
+        return null;
+    }
+
+    private static byte[] ComputeHash(byte[] previous, AuditEntry e)
+    {
+        // Length-prefixed fields: no two different entries share a canonical form.
+        var canonical = new StringBuilder();
+        foreach (var field in new[]
+        {
+            e.ChainId.ToString(), e.At.UtcTicks.ToString(CultureInfo.InvariantCulture), e.ActorType, e.ActorId, e.Action, e.Target, e.Outcome, e.IpAddress,
+        })
+        {
+            canonical.Append(field.Length.ToString(CultureInfo.InvariantCulture)).Append(':').Append(field).Append('|');
+        }
+        return SHA256.HashData([.. previous, .. Encoding.UTF8.GetBytes(canonical.ToString())]);
+    }
+
+    private static DateTimeOffset Truncate(DateTimeOffset value) => new(value.UtcTicks - value.UtcTicks % 10, TimeSpan.Zero);
+}

@@ -1,0 +1,105 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using ClippyBot.Api.Data;
+using ClippyBot.Identity.Data;
+using ClippyBot.Tests.Identity;
+using ClippyBot.Tests.Rig;
+using Npgsql;
+
+namespace ClippyBot.Tests.Api;
+
+[TestClass]
+public sealed class AuditLogTests
+{
+    private static ServiceFactory<IdentityDataContext> s_identity = null!;
+    private static ServiceFactory<ApiDbContext> s_api = null!;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    [ClassInitialize]
+    public static async Task StartAsync(TestContext context)
+    {
+        s_identity = await IdentityHost.StartAsync(context.CancellationToken);
+        s_api = await ApiHost.StartAsync(s_identity, TestRig.Redis.ConnectionString, context.CancellationToken);
+    }
+
+    [ClassCleanup]
+    public static async Task StopAsync()
+    {
+        await s_api.DisposeAsync();
+        await s_identity.DisposeAsync();
+    }
+
+    [TestMethod]
+    public async Task Security_events_are_logged_with_actor_and_outcome_and_the_chain_verifies()
+    {
+        var ct = TestContext.CancellationToken;
+        var (owner, workspaceId, viewer) = await WorkspaceWithEventsAsync(ct);
+
+        var page = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit", ct);
+        var actions = page.GetProperty("entries").EnumerateArray().Select(e => e.GetProperty("action").GetString()).ToList();
+        CollectionAssert.IsSubsetOf(new[] { "workspace.created", "invitation.created", "invitation.accepted", "api_key.created", "api_key.revoked", "authorization.denied" }, actions);
+        var created = page.GetProperty("entries").EnumerateArray().Single(e => e.GetProperty("action").GetString() == "workspace.created");
+        Assert.AreEqual(owner.Subject, created.GetProperty("actorId").GetString());
+        Assert.AreEqual("127.0.0.1", created.GetProperty("ipAddress").GetString());
+        var denied = page.GetProperty("entries").EnumerateArray().Single(e => e.GetProperty("action").GetString() == "authorization.denied");
+        Assert.AreEqual("denied", denied.GetProperty("outcome").GetString());
+        Assert.AreEqual(viewer.Subject, denied.GetProperty("actorId").GetString());
+
+        var verification = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit/verify", ct);
+        Assert.IsTrue(verification.GetProperty("intact").GetBoolean());
+
+        var filtered = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit?action=api_key.created&pageSize=1", ct);
+        Assert.AreEqual(1, filtered.GetProperty("entries").GetArrayLength());
+    }
+
+    [TestMethod]
+    public async Task The_database_refuses_edits_and_an_edit_made_anyway_is_found_by_verification()
+    {
+        var ct = TestContext.CancellationToken;
+        var (owner, workspaceId, _) = await WorkspaceWithEventsAsync(ct);
+        var page = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit", ct);
+        var target = page.GetProperty("entries").EnumerateArray().Single(e => e.GetProperty("action").GetString() == "api_key.created").GetProperty("id").GetInt64();
+
+        await using var connection = new NpgsqlConnection(s_api.Settings["ConnectionStrings:apidb"]);
+        await connection.OpenAsync(ct);
+        await using (var edit = new NpgsqlCommand("UPDATE \"AuditEntries\" SET \"Target\" = 'nothing happened' WHERE \"Id\" = @id", connection))
+        {
+            edit.Parameters.AddWithValue("id", target);
+            await Assert.ThrowsExactlyAsync<PostgresException>(() => edit.ExecuteNonQueryAsync(ct));
+        }
+        // Someone with the power to switch the trigger off edits the row: the chain still tells.
+        await using (var tamper = new NpgsqlCommand(
+            "SET session_replication_role = replica; UPDATE \"AuditEntries\" SET \"Target\" = 'nothing happened' WHERE \"Id\" = @id; SET session_replication_role = origin;", connection))
+        {
+            tamper.Parameters.AddWithValue("id", target);
+            await tamper.ExecuteNonQueryAsync(ct);
+        }
+
+        var verification = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit/verify", ct);
+        Assert.IsFalse(verification.GetProperty("intact").GetBoolean());
+        Assert.AreEqual(target, verification.GetProperty("firstBrokenEntryId").GetInt64());
+    }
+
+    private static async Task<((HttpClient Client, string Email, string Subject) Owner, Guid WorkspaceId, (HttpClient Client, string Email, string Subject) Viewer)> WorkspaceWithEventsAsync(CancellationToken ct)
+    {
+        var owner = await ApiHost.NewUserAsync(s_identity, s_api, ct);
+        using var create = await owner.Client.SendJsonAsync(HttpMethod.Post, "/api/workspaces", new { name = "Audited" }, ct);
+        var workspaceId = (await create.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("id").GetGuid();
+
+        var viewer = await ApiHost.NewUserAsync(s_identity, s_api, ct);
+        using var invite = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/invitations", new { email = viewer.Email, role = "viewer" }, ct);
+        var token = (await invite.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("token").GetString();
+        using var accept = await viewer.Client.SendJsonAsync(HttpMethod.Post, "/api/invitations/accept", new { token }, ct);
+        Assert.AreEqual(HttpStatusCode.OK, accept.StatusCode);
+
+        using var key = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/api-keys", new { name = "ci", scopes = new[] { "dataRead" } }, ct);
+        var keyId = (await key.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("apiKey").GetProperty("id").GetGuid();
+        using var revoke = await owner.Client.DeleteAsync(new Uri($"/api/workspaces/{workspaceId}/api-keys/{keyId}", UriKind.Relative), ct);
+
+        using var denied = await viewer.Client.GetAsync(new Uri($"/api/workspaces/{workspaceId}/audit", UriKind.Relative), ct);
+        Assert.AreEqual(HttpStatusCode.Forbidden, denied.StatusCode, "viewers do not read the audit log");
+        return (owner, workspaceId, viewer);
+    }
+}
