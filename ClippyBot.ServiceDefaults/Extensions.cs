@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using ClippyBot.ServiceDefaults.Data;
+using ClippyBot.ServiceDefaults.Edge;
 using ClippyBot.ServiceDefaults.Health;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry;
@@ -37,6 +38,7 @@ public static class ServiceDefaultsExtensions
         });
 
         builder.Services.AddProblemDetails();
+        builder.AddEdgeHardening();
         // The server header only helps fingerprinting.
         builder.Services.Configure<KestrelServerOptions>(o => o.AddServerHeader = false);
         return builder;
@@ -85,6 +87,7 @@ public static class ServiceDefaultsExtensions
     /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
+        app.UseEdgeHardening();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
 

@@ -1,0 +1,91 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace ClippyBot.ServiceDefaults.Edge;
+
+/// <summary>Configuration section <c>Edge</c>.</summary>
+public sealed class EdgeOptions
+{
+    public const string SectionName = "Edge";
+
+    /// <summary>Largest request body accepted (bytes); endpoints that need more (file uploads) raise it for themselves.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Content-Security-Policy: APIs serve no active content; services with pages override it.</summary>
+    public string ContentSecurityPolicy { get; set; } = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+    public string SecurityContact { get; set; } = "mailto:[email protected]";
+
+    public string SecurityPolicyUrl { get; set; } = "https://clippybot.dev/security";
+}
+
+/// <summary>
+/// Seed §2.1/§4.1/§7 at every service's edge: security headers on every response (error pages included, hence
+/// <c>OnStarting</c>), a request-body cap, HSTS outside development (with loopback no longer exempt), and RFC 9116
+/// <c>/.well-known/security.txt</c>.
+/// </summary>
+public static class EdgeHardening
+{
+    public static IHostApplicationBuilder AddEdgeHardening(this IHostApplicationBuilder builder)
+    {
+        var section = builder.Configuration.GetSection(EdgeOptions.SectionName);
+        builder.Services.Configure<EdgeOptions>(section);
+        var maxBody = section.GetValue(nameof(EdgeOptions.MaxRequestBodyBytes), new EdgeOptions().MaxRequestBodyBytes);
+        builder.Services.Configure<KestrelServerOptions>(o => o.Limits.MaxRequestBodySize = maxBody);
+        builder.Services.AddHsts(o =>
+        {
+            o.MaxAge = TimeSpan.FromDays(365);
+            o.IncludeSubDomains = true;
+            o.ExcludedHosts.Clear();
+        });
+        return builder;
+    }
+
+    public static WebApplication UseEdgeHardening(this WebApplication app)
+    {
+        var options = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EdgeOptions>>().Value;
+        app.Use((context, next) =>
+        {
+            context.Response.OnStarting(() =>
+            {
+                var headers = context.Response.Headers;
+                headers.XContentTypeOptions = "nosniff";
+                headers["Referrer-Policy"] = "no-referrer";
+                headers.XFrameOptions = "DENY";
+                headers["Cross-Origin-Opener-Policy"] = "same-origin";
+                headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()";
+                if (!headers.ContainsKey("Content-Security-Policy"))
+                {
+                    headers.ContentSecurityPolicy = options.ContentSecurityPolicy;
+                }
+                return Task.CompletedTask;
+            });
+            // Declared bodies over the cap are refused before anything reads them (Kestrel also caps streamed bodies).
+            var limit = context.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.Http.Metadata.IRequestSizeLimitMetadata>()?.MaxRequestBodySize
+                ?? options.MaxRequestBodyBytes;
+            if (context.Request.ContentLength > limit)
+            {
+                return Results.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Request body too large",
+                    detail: $"This endpoint accepts at most {limit} bytes.", type: "https://clippybot.dev/problems/body-too-large").ExecuteAsync(context);
+            }
+            return next(context);
+        });
+        if (!app.Environment.IsDevelopment() && !app.Environment.IsEnvironment("Testing"))
+        {
+            app.UseHsts();
+        }
+        app.MapGet("/.well-known/security.txt", (TimeProvider time) =>
+        {
+            // RFC 9116 §2.5.5: Expires must be less than a year ahead; computed per request, it never goes stale.
+            var expires = time.GetUtcNow().AddDays(180).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+            var text = $"Contact: {options.SecurityContact}\nExpires: {expires}\nPolicy: {options.SecurityPolicyUrl}\nPreferred-Languages: en\n";
+            return Results.Text(text, "text/plain; charset=utf-8");
+        }).AllowAnonymous().ExcludeFromDescription();
+        return app;
+    }
+}

@@ -1,0 +1,87 @@
+using System.Globalization;
+using System.Net;
+using ClippyBot.Api.Data;
+using ClippyBot.Identity.Data;
+using ClippyBot.Tests.Api;
+using ClippyBot.Tests.Identity;
+using ClippyBot.Tests.Rig;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace ClippyBot.Tests.Foundation;
+
+/// <summary>Security headers on every response — successes and errors — and RFC 9116 security.txt on the public services.</summary>
+[TestClass]
+public sealed class EdgeTests
+{
+    private static ServiceFactory<IdentityDataContext> s_identity = null!;
+    private static ServiceFactory<ApiDbContext> s_api = null!;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    [ClassInitialize]
+    public static async Task StartAsync(TestContext context)
+    {
+        s_identity = await IdentityHost.StartAsync(context.CancellationToken);
+        s_api = await ApiHost.StartAsync(s_identity, TestRig.Redis.ConnectionString, context.CancellationToken);
+    }
+
+    [ClassCleanup]
+    public static async Task StopAsync()
+    {
+        await s_api.DisposeAsync();
+        await s_identity.DisposeAsync();
+    }
+
+    [TestMethod]
+    [DataRow("api", "/health", HttpStatusCode.OK)]
+    [DataRow("api", "/api/me", HttpStatusCode.Unauthorized)]
+    [DataRow("api", "/nothing-here", HttpStatusCode.Unauthorized)]
+    [DataRow("identity", "/account/login", HttpStatusCode.OK)]
+    [DataRow("identity", "/nothing-here", HttpStatusCode.NotFound)]
+    public async Task Every_response_carries_the_security_headers(string service, string path, HttpStatusCode expected)
+    {
+        using var response = await Client(service).GetAsync(new Uri(path, UriKind.Relative), TestContext.CancellationToken);
+
+        Assert.AreEqual(expected, response.StatusCode);
+        Assert.AreEqual("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
+        Assert.AreEqual("no-referrer", response.Headers.GetValues("Referrer-Policy").Single());
+        Assert.AreEqual("DENY", response.Headers.GetValues("X-Frame-Options").Single());
+        var csp = response.Headers.GetValues("Content-Security-Policy").Single();
+        StringAssert.Contains(csp, "frame-ancestors 'none'");
+        if (service == "identity")
+        {
+            StringAssert.Contains(csp, "script-src 'none'", "pages run no script at all");
+        }
+        else
+        {
+            StringAssert.StartsWith(csp, "default-src 'none'");
+        }
+    }
+
+    [TestMethod]
+    [DataRow("api")]
+    [DataRow("identity")]
+    public async Task Security_txt_follows_RFC_9116_with_an_expiry_under_a_year_ahead(string service)
+    {
+        var text = await Client(service).GetStringAsync(new Uri("/.well-known/security.txt", UriKind.Relative), TestContext.CancellationToken);
+        var fields = text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(": ", 2)).ToDictionary(p => p[0], p => p[1]);
+
+        StringAssert.StartsWith(fields["Contact"], "mailto:");
+        Assert.IsTrue(fields.ContainsKey("Policy"));
+        Assert.AreEqual("en", fields["Preferred-Languages"]);
+        var expires = DateTimeOffset.Parse(fields["Expires"], CultureInfo.InvariantCulture);
+        Assert.IsTrue(expires > DateTimeOffset.UtcNow && expires < DateTimeOffset.UtcNow.AddYears(1), fields["Expires"]);
+    }
+
+    [TestMethod]
+    public async Task A_request_body_over_the_limit_is_refused()
+    {
+        using var client = s_api.CreateClient();
+        using var content = new StringContent(new string('x', 2 * 1024 * 1024), System.Text.Encoding.UTF8, "application/json");
+        using var response = await client.PostAsync(new Uri("/api/workspaces", UriKind.Relative), content, TestContext.CancellationToken);
+
+        Assert.AreEqual(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+    }
+
+    private static HttpClient Client(string service) => service == "api" ? s_api.CreateClient() : s_identity.CreateClient();
+}
