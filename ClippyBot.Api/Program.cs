@@ -3,6 +3,7 @@ using ClippyBot.Api.ApiKeys;
 using ClippyBot.Api.Audit;
 using ClippyBot.Api.Authentication;
 using ClippyBot.Api.Data;
+using ClippyBot.Api.OpenApi;
 using ClippyBot.Api.RateLimiting;
 using ClippyBot.Api.Workspaces;
 using ClippyBot.Api.Caller;
@@ -18,6 +19,7 @@ builder.AddApiKeys();
 builder.AddApiRateLimits();
 builder.AddWorkspaces();
 builder.AddAudit();
+builder.AddApiDocumentation();
 
 var app = builder.Build();
 
@@ -29,5 +31,6 @@ app.MapCallerApi();
 app.MapWorkspacesApi();
 app.MapApiKeysApi();
 app.MapAuditApi();
+app.MapApiDocumentation();
 
 app.Run();
