@@ -15,30 +15,21 @@ namespace ClippyBot.Tests.Api;
 [TestClass]
 public sealed class ApiAuthenticationTests
 {
-    private static ServiceFactory<IdentityDataContext> s_identity = null!;
-    private static ServiceFactory<ApiDbContext> s_api = null!;
+    private static ApiTestbed s_testbed = null!;
 
     public TestContext TestContext { get; set; } = null!;
 
     [ClassInitialize]
-    public static async Task StartAsync(TestContext context)
-    {
-        s_identity = await IdentityHost.StartAsync(context.CancellationToken);
-        s_api = await ApiHost.StartAsync(s_identity, TestRig.Redis.ConnectionString, context.CancellationToken);
-    }
+    public static async Task StartAsync(TestContext context) => s_testbed = await ApiTestbed.StartAsync(context.CancellationToken);
 
     [ClassCleanup]
-    public static async Task StopAsync()
-    {
-        await s_api.DisposeAsync();
-        await s_identity.DisposeAsync();
-    }
+    public static async Task StopAsync() => await s_testbed.DisposeAsync();
 
     [TestMethod]
     public async Task A_users_access_token_is_accepted_and_says_who_and_how_they_signed_in()
     {
         var ct = TestContext.CancellationToken;
-        var tokens = await NewLoginAsync(s_identity, ct);
+        var tokens = await NewLoginAsync(s_testbed.Identity, ct);
 
         using var response = await GetMeAsync(tokens.Access, ct);
 
@@ -62,7 +53,7 @@ public sealed class ApiAuthenticationTests
     public async Task A_token_for_another_audience_is_refused()
     {
         var ct = TestContext.CancellationToken;
-        var (_, body) = await ClientCredentialsAsync(s_identity.CreateClient(), IdentityHost.ServiceClient, IdentityHost.ServiceSecret, ct);
+        var (_, body) = await ClientCredentialsAsync(s_testbed.Identity.CreateClient(), IdentityHost.ServiceClient, IdentityHost.ServiceSecret, ct);
 
         using var response = await GetMeAsync(body.GetProperty("access_token").GetString(), ct);
 
@@ -73,12 +64,12 @@ public sealed class ApiAuthenticationTests
     public async Task After_a_password_change_the_old_access_token_is_refused_at_once()
     {
         var ct = TestContext.CancellationToken;
-        using var browser = s_identity.Browser();
+        using var browser = s_testbed.Identity.Browser();
         var email = NewEmail();
         await RegisterAsync(browser, email, GoodPassword, ct);
         var pkce = Pkce.Create();
         var code = await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct);
-        var (_, tokens) = await RedeemCodeAsync(s_identity.CreateClient(), code, pkce, ct);
+        var (_, tokens) = await RedeemCodeAsync(s_testbed.Identity.CreateClient(), code, pkce, ct);
         var access = tokens.GetProperty("access_token").GetString()!;
         using (var before = await GetMeAsync(access, ct))
         {
@@ -106,10 +97,10 @@ public sealed class ApiAuthenticationTests
     {
         var ct = TestContext.CancellationToken;
         var email = NewEmail();
-        using var laptop = s_identity.Browser();
+        using var laptop = s_testbed.Identity.Browser();
         await RegisterAsync(laptop, email, GoodPassword, ct);
         var first = await RedeemAsync(laptop, email, ct);
-        using var phone = s_identity.Browser();
+        using var phone = s_testbed.Identity.Browser();
         var second = await RedeemAsync(phone, email, ct);
         var sid = DecodeJwt(first).Payload.GetProperty("sid").GetString()!;
 
@@ -127,8 +118,8 @@ public sealed class ApiAuthenticationTests
     {
         var ct = TestContext.CancellationToken;
         var deadRedis = $"127.0.0.1:{LocalInfrastructureOptions.FreePort()},connectTimeout=300,asyncTimeout=300,syncTimeout=300";
-        await using var api = await ApiHost.StartAsync(s_identity, deadRedis, ct, waitHealthy: false);
-        var tokens = await NewLoginAsync(s_identity, ct);
+        await using var api = await ApiHost.StartAsync(s_testbed.Identity, deadRedis, ct, waitHealthy: false);
+        var tokens = await NewLoginAsync(s_testbed.Identity, ct);
 
         using var request = new HttpRequestMessage(HttpMethod.Get, "/api/me");
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", tokens.Access);
@@ -142,7 +133,7 @@ public sealed class ApiAuthenticationTests
     {
         var pkce = Pkce.Create();
         var code = await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct);
-        var (_, tokens) = await RedeemCodeAsync(s_identity.CreateClient(), code, pkce, ct);
+        var (_, tokens) = await RedeemCodeAsync(s_testbed.Identity.CreateClient(), code, pkce, ct);
         return tokens.GetProperty("access_token").GetString()!;
     }
 
@@ -153,6 +144,6 @@ public sealed class ApiAuthenticationTests
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
         }
-        return await s_api.CreateClient().SendAsync(request, ct);
+        return await s_testbed.Api.CreateClient().SendAsync(request, ct);
     }
 }

@@ -90,3 +90,60 @@ public static class ApiHost
         };
     }
 }
+
+/// <summary>
+/// Identity and the Api started together for one test class, with the steps most Api tests share (new users,
+/// workspaces, invitations). Each class owns its stack: fresh databases, nothing shared with other classes.
+/// </summary>
+public sealed class ApiTestbed : IAsyncDisposable
+{
+    private ApiTestbed(ServiceFactory<IdentityDataContext> identity, ServiceFactory<ApiDbContext> api)
+    {
+        Identity = identity;
+        Api = api;
+    }
+
+    public ServiceFactory<IdentityDataContext> Identity { get; }
+
+    public ServiceFactory<ApiDbContext> Api { get; }
+
+    public static async Task<ApiTestbed> StartAsync(CancellationToken ct, Action<IServiceCollection>? apiServices = null,
+        IReadOnlyDictionary<string, string?>? apiSettings = null)
+    {
+        var identity = await IdentityHost.StartAsync(ct);
+        var api = await ApiHost.StartAsync(identity, TestRig.Redis.ConnectionString, ct, configureServices: apiServices, settings: apiSettings);
+        return new ApiTestbed(identity, api);
+    }
+
+    public Task<(HttpClient Client, string Email, string Subject)> NewUserAsync(CancellationToken ct) => ApiHost.NewUserAsync(Identity, Api, ct);
+
+    public static async Task<Guid> CreateWorkspaceAsync(HttpClient client, string name, CancellationToken ct)
+    {
+        using var response = await client.SendJsonAsync(HttpMethod.Post, "/api/workspaces", new { name }, ct);
+        Assert.AreEqual(System.Net.HttpStatusCode.Created, response.StatusCode, await response.Content.ReadAsStringAsync(ct));
+        return (await response.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>(ct)).GetProperty("id").GetGuid();
+    }
+
+    public static async Task<string> InviteAsync(HttpClient owner, Guid workspaceId, string email, string role, CancellationToken ct)
+    {
+        using var response = await owner.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/invitations", new { email, role }, ct);
+        Assert.AreEqual(System.Net.HttpStatusCode.Created, response.StatusCode, await response.Content.ReadAsStringAsync(ct));
+        return (await response.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>(ct)).GetProperty("token").GetString()!;
+    }
+
+    /// <summary>A new user invited into the workspace with <paramref name="role"/>, who accepts.</summary>
+    public async Task<(HttpClient Client, string Email, string Subject)> JoinAsync(HttpClient owner, Guid workspaceId, string role, CancellationToken ct)
+    {
+        var user = await NewUserAsync(ct);
+        var token = await InviteAsync(owner, workspaceId, user.Email, role, ct);
+        using var accept = await user.Client.SendJsonAsync(HttpMethod.Post, "/api/invitations/accept", new { token }, ct);
+        Assert.AreEqual(System.Net.HttpStatusCode.OK, accept.StatusCode, await accept.Content.ReadAsStringAsync(ct));
+        return user;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Api.DisposeAsync();
+        await Identity.DisposeAsync();
+    }
+}

@@ -16,33 +16,24 @@ namespace ClippyBot.Tests.Api;
 public sealed class ApiKeyTests
 {
     private static readonly FakeTimeProvider Clock = new(DateTimeOffset.UtcNow);
-    private static ServiceFactory<IdentityDataContext> s_identity = null!;
-    private static ServiceFactory<ApiDbContext> s_api = null!;
+    private static ApiTestbed s_testbed = null!;
 
     public TestContext TestContext { get; set; } = null!;
 
     [ClassInitialize]
-    public static async Task StartAsync(TestContext context)
-    {
-        s_identity = await IdentityHost.StartAsync(context.CancellationToken);
-        s_api = await ApiHost.StartAsync(s_identity, TestRig.Redis.ConnectionString, context.CancellationToken,
-            configureServices: services => services.AddSingleton<TimeProvider>(Clock));
-    }
+    public static async Task StartAsync(TestContext context) =>
+        s_testbed = await ApiTestbed.StartAsync(context.CancellationToken, services => services.AddSingleton<TimeProvider>(Clock));
 
     [ClassCleanup]
-    public static async Task StopAsync()
-    {
-        await s_api.DisposeAsync();
-        await s_identity.DisposeAsync();
-    }
+    public static async Task StopAsync() => await s_testbed.DisposeAsync();
 
     [TestMethod]
     public async Task A_key_is_shown_once_in_a_scannable_format_and_acts_only_in_its_workspace_within_its_scopes()
     {
         var ct = TestContext.CancellationToken;
-        var owner = await ApiHost.NewUserAsync(s_identity, s_api, ct);
-        var workspaceId = await CreateWorkspaceAsync(owner.Client, "Keys", ct);
-        var otherWorkspace = await CreateWorkspaceAsync(owner.Client, "Other", ct);
+        var owner = await s_testbed.NewUserAsync(ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Keys", ct);
+        var otherWorkspace = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Other", ct);
 
         var (keyId, key) = await CreateKeyAsync(owner.Client, workspaceId, ["dataRead"], null, ct);
         StringAssert.Matches(key, new System.Text.RegularExpressions.Regex("^cbk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$"));
@@ -66,7 +57,7 @@ public sealed class ApiKeyTests
         Assert.IsFalse(string.IsNullOrEmpty(entry.GetProperty("lastUsedIp").GetString()));
 
         // A database dump of the key row holds no usable secret.
-        await using var connection = new NpgsqlConnection(s_api.Settings["ConnectionStrings:apidb"]);
+        await using var connection = new NpgsqlConnection(s_testbed.Api.Settings["ConnectionStrings:apidb"]);
         await connection.OpenAsync(ct);
         await using var dump = new NpgsqlCommand("SELECT row_to_json(k)::text FROM \"ApiKeys\" k", connection);
         var rows = (string)(await dump.ExecuteScalarAsync(ct))!;
@@ -77,10 +68,10 @@ public sealed class ApiKeyTests
     public async Task Keys_cannot_exceed_their_creators_role_and_members_cannot_create_keys()
     {
         var ct = TestContext.CancellationToken;
-        var owner = await ApiHost.NewUserAsync(s_identity, s_api, ct);
-        var workspaceId = await CreateWorkspaceAsync(owner.Client, "Limits", ct);
-        var admin = await JoinAsync(owner.Client, workspaceId, "admin", ct);
-        var member = await JoinAsync(owner.Client, workspaceId, "member", ct);
+        var owner = await s_testbed.NewUserAsync(ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Limits", ct);
+        var admin = (await s_testbed.JoinAsync(owner.Client, workspaceId, "admin", ct)).Client;
+        var member = (await s_testbed.JoinAsync(owner.Client, workspaceId, "member", ct)).Client;
 
         using var beyond = await admin.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/api-keys",
             new { name = "billing", scopes = new[] { "billingDetails" } }, ct);
@@ -96,8 +87,8 @@ public sealed class ApiKeyTests
     public async Task Revoked_and_expired_keys_are_refused_at_once_with_their_own_problem_types()
     {
         var ct = TestContext.CancellationToken;
-        var owner = await ApiHost.NewUserAsync(s_identity, s_api, ct);
-        var workspaceId = await CreateWorkspaceAsync(owner.Client, "Lifecycle", ct);
+        var owner = await s_testbed.NewUserAsync(ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Lifecycle", ct);
         var (revokedId, revokedKey) = await CreateKeyAsync(owner.Client, workspaceId, ["dataRead"], null, ct);
         var (_, expiringKey) = await CreateKeyAsync(owner.Client, workspaceId, ["dataRead"], Clock.GetUtcNow().AddHours(1), ct);
 
@@ -122,7 +113,7 @@ public sealed class ApiKeyTests
 
     private static HttpClient KeyClient(string key)
     {
-        var client = s_api.CreateClient();
+        var client = s_testbed.Api.CreateClient();
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
         return client;
     }
@@ -135,20 +126,4 @@ public sealed class ApiKeyTests
         return (body.GetProperty("apiKey").GetProperty("id").GetGuid(), body.GetProperty("key").GetString()!);
     }
 
-    private static async Task<Guid> CreateWorkspaceAsync(HttpClient client, string name, CancellationToken ct)
-    {
-        using var response = await client.SendJsonAsync(HttpMethod.Post, "/api/workspaces", new { name }, ct);
-        Assert.AreEqual(HttpStatusCode.Created, response.StatusCode, await response.Content.ReadAsStringAsync(ct));
-        return (await response.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("id").GetGuid();
-    }
-
-    private static async Task<HttpClient> JoinAsync(HttpClient owner, Guid workspaceId, string role, CancellationToken ct)
-    {
-        var user = await ApiHost.NewUserAsync(s_identity, s_api, ct);
-        using var invite = await owner.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/invitations", new { email = user.Email, role }, ct);
-        var token = (await invite.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("token").GetString();
-        using var accept = await user.Client.SendJsonAsync(HttpMethod.Post, "/api/invitations/accept", new { token }, ct);
-        Assert.AreEqual(HttpStatusCode.OK, accept.StatusCode);
-        return user.Client;
-    }
 }

@@ -12,24 +12,15 @@ namespace ClippyBot.Tests.Api;
 [TestClass]
 public sealed class AuditLogTests
 {
-    private static ServiceFactory<IdentityDataContext> s_identity = null!;
-    private static ServiceFactory<ApiDbContext> s_api = null!;
+    private static ApiTestbed s_testbed = null!;
 
     public TestContext TestContext { get; set; } = null!;
 
     [ClassInitialize]
-    public static async Task StartAsync(TestContext context)
-    {
-        s_identity = await IdentityHost.StartAsync(context.CancellationToken);
-        s_api = await ApiHost.StartAsync(s_identity, TestRig.Redis.ConnectionString, context.CancellationToken);
-    }
+    public static async Task StartAsync(TestContext context) => s_testbed = await ApiTestbed.StartAsync(context.CancellationToken);
 
     [ClassCleanup]
-    public static async Task StopAsync()
-    {
-        await s_api.DisposeAsync();
-        await s_identity.DisposeAsync();
-    }
+    public static async Task StopAsync() => await s_testbed.DisposeAsync();
 
     [TestMethod]
     public async Task Security_events_are_logged_with_actor_and_outcome_and_the_chain_verifies()
@@ -62,7 +53,7 @@ public sealed class AuditLogTests
         var page = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit", ct);
         var target = page.GetProperty("entries").EnumerateArray().Single(e => e.GetProperty("action").GetString() == "api_key.created").GetProperty("id").GetInt64();
 
-        await using var connection = new NpgsqlConnection(s_api.Settings["ConnectionStrings:apidb"]);
+        await using var connection = new NpgsqlConnection(s_testbed.Api.Settings["ConnectionStrings:apidb"]);
         await connection.OpenAsync(ct);
         await using (var edit = new NpgsqlCommand("UPDATE \"AuditEntries\" SET \"Target\" = 'nothing happened' WHERE \"Id\" = @id", connection))
         {
@@ -84,15 +75,9 @@ public sealed class AuditLogTests
 
     private static async Task<((HttpClient Client, string Email, string Subject) Owner, Guid WorkspaceId, (HttpClient Client, string Email, string Subject) Viewer)> WorkspaceWithEventsAsync(CancellationToken ct)
     {
-        var owner = await ApiHost.NewUserAsync(s_identity, s_api, ct);
-        using var create = await owner.Client.SendJsonAsync(HttpMethod.Post, "/api/workspaces", new { name = "Audited" }, ct);
-        var workspaceId = (await create.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("id").GetGuid();
-
-        var viewer = await ApiHost.NewUserAsync(s_identity, s_api, ct);
-        using var invite = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/invitations", new { email = viewer.Email, role = "viewer" }, ct);
-        var token = (await invite.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("token").GetString();
-        using var accept = await viewer.Client.SendJsonAsync(HttpMethod.Post, "/api/invitations/accept", new { token }, ct);
-        Assert.AreEqual(HttpStatusCode.OK, accept.StatusCode);
+        var owner = await s_testbed.NewUserAsync(ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Audited", ct);
+        var viewer = await s_testbed.JoinAsync(owner.Client, workspaceId, "viewer", ct);
 
         using var key = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/api-keys", new { name = "ci", scopes = new[] { "dataRead" } }, ct);
         var keyId = (await key.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("apiKey").GetProperty("id").GetGuid();

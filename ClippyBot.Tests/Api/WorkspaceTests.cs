@@ -14,40 +14,31 @@ namespace ClippyBot.Tests.Api;
 [TestClass]
 public sealed class WorkspaceTests
 {
-    private static ServiceFactory<IdentityDataContext> s_identity = null!;
-    private static ServiceFactory<ApiDbContext> s_api = null!;
+    private static ApiTestbed s_testbed = null!;
 
     public TestContext TestContext { get; set; } = null!;
 
     [ClassInitialize]
-    public static async Task StartAsync(TestContext context)
-    {
-        s_identity = await IdentityHost.StartAsync(context.CancellationToken);
-        s_api = await ApiHost.StartAsync(s_identity, TestRig.Redis.ConnectionString, context.CancellationToken);
-    }
+    public static async Task StartAsync(TestContext context) => s_testbed = await ApiTestbed.StartAsync(context.CancellationToken);
 
     [ClassCleanup]
-    public static async Task StopAsync()
-    {
-        await s_api.DisposeAsync();
-        await s_identity.DisposeAsync();
-    }
+    public static async Task StopAsync() => await s_testbed.DisposeAsync();
 
     [TestMethod]
     public async Task Every_role_on_every_workspace_endpoint_gets_exactly_what_the_matrix_grants_and_outsiders_get_404()
     {
         var ct = TestContext.CancellationToken;
-        var owner = await ApiHost.NewUserAsync(s_identity, s_api, ct);
-        var workspaceId = await CreateWorkspaceAsync(owner.Client, "Matrix", ct);
+        var owner = await s_testbed.NewUserAsync(ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Matrix", ct);
         var callers = new Dictionary<string, HttpClient> { ["owner"] = owner.Client };
         foreach (var role in new[] { WorkspaceRole.Admin, WorkspaceRole.Member, WorkspaceRole.Viewer, WorkspaceRole.Billing })
         {
-            callers[role.ToString().ToLowerInvariant()] = (await JoinAsync(owner.Client, workspaceId, role, ct)).Client;
+            callers[role.ToString().ToLowerInvariant()] = (await s_testbed.JoinAsync(owner.Client, workspaceId, role.ToString().ToLowerInvariant(), ct)).Client;
         }
-        var outsider = await ApiHost.NewUserAsync(s_identity, s_api, ct);
+        var outsider = await s_testbed.NewUserAsync(ct);
 
         // Every endpoint that declares a workspace permission, found from the app's own routing table; "leave" last.
-        var endpoints = s_api.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+        var endpoints = s_testbed.Api.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
             .Select(e => (Endpoint: e, Meta: e.Metadata.GetMetadata<RequiredPermissionMetadata>()))
             .Where(e => e.Meta is not null)
             .SelectMany(e => e.Endpoint.Metadata.GetMetadata<HttpMethodMetadata>()!.HttpMethods.Select(m => (Method: m, Pattern: e.Endpoint.RoutePattern.RawText!, e.Meta!.Permission)))
@@ -91,10 +82,10 @@ public sealed class WorkspaceTests
     public async Task A_guessed_or_foreign_workspace_id_looks_exactly_like_a_missing_one()
     {
         var ct = TestContext.CancellationToken;
-        var alice = await ApiHost.NewUserAsync(s_identity, s_api, ct);
-        var bob = await ApiHost.NewUserAsync(s_identity, s_api, ct);
-        var alicesWorkspace = await CreateWorkspaceAsync(alice.Client, "Alice's", ct);
-        await CreateWorkspaceAsync(bob.Client, "Bob's", ct);
+        var alice = await s_testbed.NewUserAsync(ct);
+        var bob = await s_testbed.NewUserAsync(ct);
+        var alicesWorkspace = await ApiTestbed.CreateWorkspaceAsync(alice.Client, "Alice's", ct);
+        await ApiTestbed.CreateWorkspaceAsync(bob.Client, "Bob's", ct);
 
         using var foreign = await bob.Client.GetAsync(new Uri($"/api/workspaces/{alicesWorkspace}", UriKind.Relative), ct);
         using var missing = await bob.Client.GetAsync(new Uri($"/api/workspaces/{Guid.NewGuid()}", UriKind.Relative), ct);
@@ -110,9 +101,9 @@ public sealed class WorkspaceTests
     public async Task A_workspace_always_keeps_an_owner_and_only_owners_make_owners()
     {
         var ct = TestContext.CancellationToken;
-        var owner = await ApiHost.NewUserAsync(s_identity, s_api, ct);
-        var workspaceId = await CreateWorkspaceAsync(owner.Client, "Owned", ct);
-        var admin = await JoinAsync(owner.Client, workspaceId, WorkspaceRole.Admin, ct);
+        var owner = await s_testbed.NewUserAsync(ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Owned", ct);
+        var admin = await s_testbed.JoinAsync(owner.Client, workspaceId, "admin", ct);
 
         using var leave = await owner.Client.PostAsync(new Uri($"/api/workspaces/{workspaceId}/leave", UriKind.Relative), null, ct);
         Assert.AreEqual(HttpStatusCode.Conflict, leave.StatusCode);
@@ -136,8 +127,8 @@ public sealed class WorkspaceTests
     public async Task Deleting_needs_the_exact_name_and_then_the_workspace_is_gone()
     {
         var ct = TestContext.CancellationToken;
-        var owner = await ApiHost.NewUserAsync(s_identity, s_api, ct);
-        var workspaceId = await CreateWorkspaceAsync(owner.Client, "Doomed", ct);
+        var owner = await s_testbed.NewUserAsync(ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Doomed", ct);
 
         using var wrong = await owner.Client.SendJsonAsync(HttpMethod.Delete, $"/api/workspaces/{workspaceId}", new { confirmName = "doomed" }, ct);
         Assert.AreEqual(HttpStatusCode.BadRequest, wrong.StatusCode);
@@ -151,11 +142,11 @@ public sealed class WorkspaceTests
     public async Task An_invitation_works_once_and_only_for_the_invited_address()
     {
         var ct = TestContext.CancellationToken;
-        var owner = await ApiHost.NewUserAsync(s_identity, s_api, ct);
-        var workspaceId = await CreateWorkspaceAsync(owner.Client, "Invites", ct);
-        var invitee = await ApiHost.NewUserAsync(s_identity, s_api, ct);
-        var stranger = await ApiHost.NewUserAsync(s_identity, s_api, ct);
-        var token = await InviteAsync(owner.Client, workspaceId, invitee.Email, WorkspaceRole.Viewer, ct);
+        var owner = await s_testbed.NewUserAsync(ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Invites", ct);
+        var invitee = await s_testbed.NewUserAsync(ct);
+        var stranger = await s_testbed.NewUserAsync(ct);
+        var token = await ApiTestbed.InviteAsync(owner.Client, workspaceId, invitee.Email, "viewer", ct);
 
         using var wrongPerson = await stranger.Client.SendJsonAsync(HttpMethod.Post, "/api/invitations/accept", new { token }, ct);
         Assert.AreEqual(HttpStatusCode.BadRequest, wrongPerson.StatusCode);
@@ -170,9 +161,9 @@ public sealed class WorkspaceTests
     public async Task With_the_mfa_policy_on_owners_without_a_second_factor_are_refused_with_a_clear_problem()
     {
         var ct = TestContext.CancellationToken;
-        var owner = await ApiHost.NewUserAsync(s_identity, s_api, ct);
-        var workspaceId = await CreateWorkspaceAsync(owner.Client, "Strict", ct);
-        var member = await JoinAsync(owner.Client, workspaceId, WorkspaceRole.Member, ct);
+        var owner = await s_testbed.NewUserAsync(ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Strict", ct);
+        var member = await s_testbed.JoinAsync(owner.Client, workspaceId, "member", ct);
 
         using var turnOn = await owner.Client.SendJsonAsync(HttpMethod.Patch, $"/api/workspaces/{workspaceId}", new { requireMfaForAdmins = true }, ct);
         Assert.AreEqual(HttpStatusCode.OK, turnOn.StatusCode);
@@ -188,34 +179,11 @@ public sealed class WorkspaceTests
     public async Task Bad_input_gets_validation_problems_naming_the_field()
     {
         var ct = TestContext.CancellationToken;
-        var owner = await ApiHost.NewUserAsync(s_identity, s_api, ct);
+        var owner = await s_testbed.NewUserAsync(ct);
         using var noName = await owner.Client.SendJsonAsync(HttpMethod.Post, "/api/workspaces", new { name = "  " }, ct);
         Assert.AreEqual(HttpStatusCode.BadRequest, noName.StatusCode);
         using var problem = JsonDocument.Parse(await noName.Content.ReadAsStringAsync(ct));
         Assert.IsTrue(problem.RootElement.GetProperty("errors").TryGetProperty("name", out _));
-    }
-
-    private static async Task<Guid> CreateWorkspaceAsync(HttpClient client, string name, CancellationToken ct)
-    {
-        using var response = await client.SendJsonAsync(HttpMethod.Post, "/api/workspaces", new { name }, ct);
-        Assert.AreEqual(HttpStatusCode.Created, response.StatusCode, await response.Content.ReadAsStringAsync(ct));
-        return (await response.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("id").GetGuid();
-    }
-
-    private static async Task<string> InviteAsync(HttpClient owner, Guid workspaceId, string email, WorkspaceRole role, CancellationToken ct)
-    {
-        using var response = await owner.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/invitations", new { email, role = role.ToString() }, ct);
-        Assert.AreEqual(HttpStatusCode.Created, response.StatusCode, await response.Content.ReadAsStringAsync(ct));
-        return (await response.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("token").GetString()!;
-    }
-
-    private static async Task<(HttpClient Client, string Email, string Subject)> JoinAsync(HttpClient owner, Guid workspaceId, WorkspaceRole role, CancellationToken ct)
-    {
-        var user = await ApiHost.NewUserAsync(s_identity, s_api, ct);
-        var token = await InviteAsync(owner, workspaceId, user.Email, role, ct);
-        using var accept = await user.Client.SendJsonAsync(HttpMethod.Post, "/api/invitations/accept", new { token }, ct);
-        Assert.AreEqual(HttpStatusCode.OK, accept.StatusCode, await accept.Content.ReadAsStringAsync(ct));
-        return user;
     }
 
     private static async Task<string?> ProblemTypeAsync(HttpResponseMessage response, CancellationToken ct)

@@ -13,24 +13,15 @@ namespace ClippyBot.Tests.Foundation;
 [TestClass]
 public sealed class EdgeTests
 {
-    private static ServiceFactory<IdentityDataContext> s_identity = null!;
-    private static ServiceFactory<ApiDbContext> s_api = null!;
+    private static ApiTestbed s_testbed = null!;
 
     public TestContext TestContext { get; set; } = null!;
 
     [ClassInitialize]
-    public static async Task StartAsync(TestContext context)
-    {
-        s_identity = await IdentityHost.StartAsync(context.CancellationToken);
-        s_api = await ApiHost.StartAsync(s_identity, TestRig.Redis.ConnectionString, context.CancellationToken);
-    }
+    public static async Task StartAsync(TestContext context) => s_testbed = await ApiTestbed.StartAsync(context.CancellationToken);
 
     [ClassCleanup]
-    public static async Task StopAsync()
-    {
-        await s_api.DisposeAsync();
-        await s_identity.DisposeAsync();
-    }
+    public static async Task StopAsync() => await s_testbed.DisposeAsync();
 
     [TestMethod]
     [DataRow("api", "/health", HttpStatusCode.OK)]
@@ -76,12 +67,12 @@ public sealed class EdgeTests
     [TestMethod]
     public async Task A_request_body_over_the_limit_is_refused()
     {
-        using var client = s_api.CreateClient();
+        using var client = s_testbed.Api.CreateClient();
         using var content = new StringContent(new string('x', 2 * 1024 * 1024), System.Text.Encoding.UTF8, "application/json");
         using var response = await client.PostAsync(new Uri("/api/workspaces", UriKind.Relative), content, TestContext.CancellationToken);
 
         Assert.AreEqual(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
     }
 
-    private static HttpClient Client(string service) => service == "api" ? s_api.CreateClient() : s_identity.CreateClient();
+    private static HttpClient Client(string service) => service == "api" ? s_testbed.Api.CreateClient() : s_testbed.Identity.CreateClient();
 }
