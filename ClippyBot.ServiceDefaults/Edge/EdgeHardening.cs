@@ -36,7 +36,12 @@ public static class EdgeHardening
         var section = builder.Configuration.GetSection(EdgeOptions.SectionName);
         builder.Services.Configure<EdgeOptions>(section);
         var maxBody = section.GetValue(nameof(EdgeOptions.MaxRequestBodyBytes), new EdgeOptions().MaxRequestBodyBytes);
-        builder.Services.Configure<KestrelServerOptions>(o => o.Limits.MaxRequestBodySize = maxBody);
+        builder.Services.Configure<KestrelServerOptions>(o =>
+        {
+            o.Limits.MaxRequestBodySize = maxBody;
+            // Seed §2.1: TLS 1.3 only on every HTTPS endpoint; a TLS 1.2 (or older) client fails the handshake.
+            o.ConfigureHttpsDefaults(https => https.SslProtocols = System.Security.Authentication.SslProtocols.Tls13);
+        });
         builder.Services.AddHsts(o =>
         {
             o.MaxAge = TimeSpan.FromDays(365);
