@@ -38,6 +38,7 @@ public static class ServiceDefaultsExtensions
         });
 
         builder.Services.AddProblemDetails();
+        builder.Services.AddSingleton<ClippyBot.ServiceDefaults.SecurityMetrics>();
         builder.AddEdgeHardening();
         // The server header only helps fingerprinting.
         builder.Services.Configure<KestrelServerOptions>(o => o.AddServerHeader = false);
@@ -54,6 +55,7 @@ public static class ServiceDefaultsExtensions
 
         builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
+                .AddMeter(ClippyBot.ServiceDefaults.SecurityMetrics.MeterName)
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation())

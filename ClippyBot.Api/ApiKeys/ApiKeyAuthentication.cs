@@ -92,6 +92,7 @@ internal sealed class ApiKeyAuthenticationHandler(
 
     private AuthenticateResult Fail(string type, string detail)
     {
+        Context.RequestServices.GetRequiredService<ClippyBot.ServiceDefaults.SecurityMetrics>().AuthenticationFailed(type.Replace('-', '_'));
         Context.Items[FailureKey] = (type, detail);
         return AuthenticateResult.Fail(detail);
     }

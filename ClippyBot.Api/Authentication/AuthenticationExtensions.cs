@@ -37,6 +37,14 @@ public static class AuthenticationExtensions
                 options.Backchannel = clients.CreateClient("identity-metadata");
                 options.RequireHttpsMetadata = !plainHttp;
                 options.MapInboundClaims = false;
+                options.Events = new JwtBearerEvents
+                {
+                    OnAuthenticationFailed = c =>
+                    {
+                        c.HttpContext.RequestServices.GetRequiredService<ClippyBot.ServiceDefaults.SecurityMetrics>().AuthenticationFailed("token_invalid");
+                        return Task.CompletedTask;
+                    },
+                };
                 options.TokenValidationParameters = new TokenValidationParameters
                 {
                     ValidAudience = Audience,
@@ -89,6 +97,7 @@ public static class AuthenticationExtensions
             }
             if (revoked)
             {
+                context.RequestServices.GetRequiredService<ClippyBot.ServiceDefaults.SecurityMetrics>().AuthenticationFailed("token_revoked");
                 context.Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\", error_description=\"The token has been revoked\"";
                 await Results.Problem(
                     statusCode: StatusCodes.Status401Unauthorized,

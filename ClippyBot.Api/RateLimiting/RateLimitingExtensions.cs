@@ -67,6 +67,8 @@ public static class RateLimitingExtensions
             limiter.AddPolicy(SensitivePolicy, http => Partition(http, $"{options.KeyPrefix}:sensitive:{Caller(http).Key}", options.Sensitive));
             limiter.OnRejected = async (context, ct) =>
             {
+                var sensitive = context.HttpContext.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.RateLimiting.EnableRateLimitingAttribute>()?.PolicyName;
+                context.HttpContext.RequestServices.GetRequiredService<ClippyBot.ServiceDefaults.SecurityMetrics>().RateLimited(sensitive ?? "global");
                 if (context.Lease.TryGetMetadata(RateLimitMetadataName.RetryAfter, out var seconds))
                 {
                     context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);

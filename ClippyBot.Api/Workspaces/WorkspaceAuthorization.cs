@@ -114,6 +114,7 @@ internal sealed class WorkspaceAuthorizationResultHandler : IAuthorizationMiddle
             await _default.HandleAsync(next, context, policy, authorizeResult);
             return;
         }
+        context.RequestServices.GetRequiredService<ClippyBot.ServiceDefaults.SecurityMetrics>().AuthorizationDenied(failure.Denial.ToString());
         if (failure.Denial != WorkspaceDenial.NotMember && Guid.TryParse(context.GetRouteValue("workspaceId")?.ToString(), out var workspaceId))
         {
             // A member refused is a security event of that workspace (outsiders get 404 and leave no trace in its log).

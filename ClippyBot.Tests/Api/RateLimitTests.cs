@@ -4,6 +4,7 @@ using ClippyBot.Api.Data;
 using ClippyBot.Identity.Data;
 using ClippyBot.Tests.Identity;
 using ClippyBot.Tests.Rig;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ClippyBot.Tests.Api;
 
@@ -48,6 +49,25 @@ public sealed class RateLimitTests
     public async Task Anonymous_requests_from_one_address_are_limited_across_both_replicas_with_retry_after()
     {
         var ct = TestContext.CancellationToken;
+        // The refusals also show up as OpenTelemetry security metrics of these two replicas.
+        var meterScopes = new object[]
+        {
+            s_replicaA.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+            s_replicaB.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(),
+        };
+        long measured = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Name == "clippybot.security.rate_limited" && meterScopes.Contains(instrument.Meter.Scope))
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref measured, value));
+        listener.Start();
         var statuses = new List<HttpStatusCode>();
         HttpResponseMessage? refused = null;
         for (var i = 0; i < 8; i++)
@@ -65,6 +85,7 @@ public sealed class RateLimitTests
         Assert.IsTrue(int.Parse(refused.Headers.GetValues("Retry-After").Single(), System.Globalization.CultureInfo.InvariantCulture) > 0);
         StringAssert.Contains(await refused.Content.ReadAsStringAsync(ct), "rate-limited");
         Assert.AreEqual("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+        Assert.AreEqual(statuses.Count(s => s == HttpStatusCode.TooManyRequests), Interlocked.Read(ref measured));
     }
 
     [TestMethod]

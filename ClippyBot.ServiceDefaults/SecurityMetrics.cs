@@ -1,0 +1,34 @@
+using System.Diagnostics.Metrics;
+
+namespace ClippyBot.ServiceDefaults;
+
+/// <summary>
+/// Security counters every service reports through OpenTelemetry (the dashboard's Metrics page shows them), tagged
+/// with a low-cardinality <c>reason</c>: authentication failures, authorization denials, rate-limit refusals.
+/// </summary>
+public sealed class SecurityMetrics : IDisposable
+{
+    public const string MeterName = "ClippyBot.Security";
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _authenticationFailures;
+    private readonly Counter<long> _authorizationDenials;
+    private readonly Counter<long> _rateLimited;
+
+    public SecurityMetrics(IMeterFactory meters)
+    {
+        ArgumentNullException.ThrowIfNull(meters);
+        _meter = meters.Create(MeterName);
+        _authenticationFailures = _meter.CreateCounter<long>("clippybot.security.authentication_failures", description: "Requests refused because the caller could not be authenticated.");
+        _authorizationDenials = _meter.CreateCounter<long>("clippybot.security.authorization_denials", description: "Authenticated requests refused for lack of permission (403) or membership (404).");
+        _rateLimited = _meter.CreateCounter<long>("clippybot.security.rate_limited", description: "Requests refused by a rate limit (429).");
+    }
+
+    public void AuthenticationFailed(string reason) => _authenticationFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void AuthorizationDenied(string reason) => _authorizationDenials.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void RateLimited(string policy) => _rateLimited.Add(1, new KeyValuePair<string, object?>("policy", policy));
+
+    public void Dispose() => _meter.Dispose();
+}
