@@ -14,6 +14,7 @@ builder.AddServiceDefaults();
 builder.AddServiceDatabase<ApiDbContext>("apidb");
 builder.AddServiceCache();
 builder.AddApiConventions();
+builder.AddApiCors();
 builder.AddApiAuthentication();
 builder.AddApiKeys();
 builder.AddApiRateLimits();
@@ -24,6 +25,7 @@ builder.AddApiDocumentation();
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.UseApiCors();
 app.UseApiAuthentication();
 app.UseApiRateLimits();
 app.UseAuthorization();

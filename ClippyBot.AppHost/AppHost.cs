@@ -12,7 +12,7 @@ var identity = builder.AddProject<Projects.ClippyBot_Identity>("identity")
     .WithCache(infrastructure.Cache)
     .WithIdentityConfiguration(apiServiceSecret);
 
-// Internal only: no external endpoint; the Api is its one caller.
+// Runs plugins; the Api is its one caller (no public ingress is configured for it).
 var pluginHost = builder.AddProject<Projects.ClippyBot_PluginHost>("pluginhost")
     .WithOwnDatabase(infrastructure.PluginsDatabase)
     .WithCache(infrastructure.Cache);
@@ -22,6 +22,7 @@ builder.AddProject<Projects.ClippyBot_Api>("api")
     .WithCache(infrastructure.Cache)
     .WithReference(identity).WaitFor(identity)
     .WithEnvironment("PluginHostClient__ClientSecret", apiServiceSecret)
+    .WithWebAppOrigins()
     .WithEnvironment("ApiKeys__HashKey", builder.AddParameter("api-key-hash-key", new GenerateParameterDefault { MinLength = 48, Special = false }, secret: true, persist: true))
     .WithReference(pluginHost).WaitFor(pluginHost);
 

@@ -19,8 +19,7 @@ public static class IdentityConfiguration
         var builder = identity.ApplicationBuilder;
         var keyEncryptionKey = builder.AddParameter("identity-key-encryption-key", Generated(), secret: true, persist: true);
         var clientSecretHashKey = builder.AddParameter("identity-client-secret-hash-key", Generated(), secret: true, persist: true);
-        var configured = builder.Configuration.GetSection("Identity:WebRedirectUris").GetChildren().Select(c => c.Value).OfType<string>().ToArray();
-        string[] webRedirects = configured.Length > 0 ? configured : ["http://localhost:5173/callback"];
+        var webRedirects = WebRedirectUris(builder);
 
         identity.WithEnvironment("Oidc__KeyEncryptionKey", keyEncryptionKey)
             .WithEnvironment("Oidc__ClientSecretHashKey", clientSecretHashKey);
@@ -62,6 +61,26 @@ public static class IdentityConfiguration
         Client(DevClientId, ["authorization_code", "refresh_token"], UserScopes, [DevClientRedirect]);
         Client("clippybot-api-service", ["client_credentials"], ["pluginhost"], [], apiServiceSecret);
         return identity;
+    }
+
+    /// <summary>The first-party web app's redirect URIs (<c>Identity:WebRedirectUris</c>), default a local Vite dev server.</summary>
+    public static string[] WebRedirectUris(IDistributedApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var configured = builder.Configuration.GetSection("Identity:WebRedirectUris").GetChildren().Select(c => c.Value).OfType<string>().ToArray();
+        return configured.Length > 0 ? configured : ["http://localhost:5173/callback"];
+    }
+
+    /// <summary>Passes the web app's origins to a service as <c>Api:AllowedOrigins</c> (its CORS allow-list).</summary>
+    public static IResourceBuilder<ProjectResource> WithWebAppOrigins(this IResourceBuilder<ProjectResource> service)
+    {
+        ArgumentNullException.ThrowIfNull(service);
+        var origins = WebRedirectUris(service.ApplicationBuilder).Select(u => new Uri(u).GetLeftPart(UriPartial.Authority)).Distinct().ToArray();
+        for (var i = 0; i < origins.Length; i++)
+        {
+            service.WithEnvironment($"Api__AllowedOrigins__{i}", origins[i]);
+        }
+        return service;
     }
 
     private static GenerateParameterDefault Generated() => new() { MinLength = 48, Special = false };

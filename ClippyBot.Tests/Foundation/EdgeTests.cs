@@ -18,7 +18,10 @@ public sealed class EdgeTests
     public TestContext TestContext { get; set; } = null!;
 
     [ClassInitialize]
-    public static async Task StartAsync(TestContext context) => s_testbed = await ApiTestbed.StartAsync(context.CancellationToken);
+    public static async Task StartAsync(TestContext context) =>
+        s_testbed = await ApiTestbed.StartAsync(context.CancellationToken, apiSettings: new Dictionary<string, string?> { ["Api:AllowedOrigins:0"] = WebOrigin });
+
+    private const string WebOrigin = "https://app.test";
 
     [ClassCleanup]
     public static async Task StopAsync() => await s_testbed.DisposeAsync();
@@ -72,6 +75,21 @@ public sealed class EdgeTests
         using var response = await client.PostAsync(new Uri("/api/workspaces", UriKind.Relative), content, TestContext.CancellationToken);
 
         Assert.AreEqual(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+    }
+
+    [TestMethod]
+    [DataRow(WebOrigin, true)]
+    [DataRow("https://evil.test", false)]
+    public async Task Only_the_web_apps_origin_may_call_the_Api_from_a_browser(string origin, bool allowed)
+    {
+        using var preflight = new HttpRequestMessage(HttpMethod.Options, "/api/workspaces");
+        preflight.Headers.Add("Origin", origin);
+        preflight.Headers.Add("Access-Control-Request-Method", "POST");
+        preflight.Headers.Add("Access-Control-Request-Headers", "authorization,content-type");
+        using var response = await s_testbed.Api.CreateClient().SendAsync(preflight, TestContext.CancellationToken);
+
+        Assert.AreEqual(allowed, response.Headers.Contains("Access-Control-Allow-Origin"));
+        Assert.IsFalse(response.Headers.Contains("Access-Control-Allow-Credentials"), "bearer tokens only, never cookies");
     }
 
     private static HttpClient Client(string service) => service == "api" ? s_testbed.Api.CreateClient() : s_testbed.Identity.CreateClient();
