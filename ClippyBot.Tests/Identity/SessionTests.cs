@@ -116,6 +116,17 @@ public sealed partial class SessionTests
         Assert.AreEqual(HttpStatusCode.BadRequest, (await RefreshAsync(s_identity.CreateClient(), victimTokens.Refresh, ct)).Status);
         await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(TestRig.Redis.ConnectionString);
         Assert.IsTrue(await redis.GetDatabase().KeyExistsAsync(RevocationMarkers.KeyPrefix + userId));
+
+        // Containment: lock the account — even the right password no longer signs in, until unlocked.
+        using var lockAccount = await PostFormAsync(admin, "/admin/users?email=" + Uri.EscapeDataString(victimEmail),
+            new Dictionary<string, string> { ["userId"] = userId }, ct, handler: "Lock");
+        Assert.AreEqual(HttpStatusCode.OK, lockAccount.StatusCode);
+        using var lockedLogin = await LoginAsync(s_identity.Browser(), victimEmail, GoodPassword, ct);
+        Assert.AreEqual(HttpStatusCode.OK, lockedLogin.StatusCode, "the login form is shown again, not a redirect");
+        using var unlock = await PostFormAsync(admin, "/admin/users?email=" + Uri.EscapeDataString(victimEmail),
+            new Dictionary<string, string> { ["userId"] = userId }, ct, handler: "Unlock");
+        using var unlockedLogin = await LoginAsync(s_identity.Browser(), victimEmail, GoodPassword, ct);
+        Assert.AreEqual(HttpStatusCode.Redirect, unlockedLogin.StatusCode);
     }
 
     private static async Task ConfirmEmailAsync(string email)

@@ -44,6 +44,38 @@ public sealed partial class UsersModel(UserManager<ApplicationUser> users, Sessi
         return Page();
     }
 
+    /// <summary>Containment: the account cannot sign in until unlocked, and every session ends now.</summary>
+    public async Task<IActionResult> OnPostLockAsync(Guid userId)
+    {
+        var target = await users.FindByIdAsync(userId.ToString());
+        if (target is null)
+        {
+            return NotFound();
+        }
+        await users.SetLockoutEnabledAsync(target, true);
+        await users.SetLockoutEndDateAsync(target, DateTimeOffset.MaxValue);
+        await revoker.RevokeAllAsync(target, HttpContext.RequestAborted);
+        LogLocked(users.GetUserId(User) ?? "?", target.Id);
+        Notice = "The account is locked and every session has been revoked.";
+        await LoadAsync(target);
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostUnlockAsync(Guid userId)
+    {
+        var target = await users.FindByIdAsync(userId.ToString());
+        if (target is null)
+        {
+            return NotFound();
+        }
+        await users.SetLockoutEndDateAsync(target, null);
+        await users.ResetAccessFailedCountAsync(target);
+        LogUnlocked(users.GetUserId(User) ?? "?", target.Id);
+        Notice = "The account is unlocked.";
+        await LoadAsync(target);
+        return Page();
+    }
+
     private async Task LoadAsync(ApplicationUser? user)
     {
         Found = user;
@@ -57,4 +89,10 @@ public sealed partial class UsersModel(UserManager<ApplicationUser> users, Sessi
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Administrator {AdminId} revoked every session of user {UserId}")]
     private partial void LogRevoked(string adminId, Guid userId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Administrator {AdminId} locked user {UserId} and revoked every session")]
+    private partial void LogLocked(string adminId, Guid userId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Administrator {AdminId} unlocked user {UserId}")]
+    private partial void LogUnlocked(string adminId, Guid userId);
 }
