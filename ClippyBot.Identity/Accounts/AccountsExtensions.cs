@@ -1,5 +1,6 @@
 using ClippyBot.Identity.Data;
 using ClippyBot.Identity.Oidc;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
 
 namespace ClippyBot.Identity.Accounts;
@@ -67,6 +68,13 @@ public static class AccountsExtensions
             o.Cookie.SecurePolicy = plainHttp ? CookieSecurePolicy.SameAsRequest : CookieSecurePolicy.Always;
         });
         builder.Services.AddSingleton<LoginThrottle>();
+        // Cookies must open on every replica and survive restarts: one sealed key ring in identitydb.
+        builder.Services.AddDataProtection()
+            .SetApplicationName("clippybot-identity")
+            .PersistKeysToDbContext<IdentityDataContext>();
+        builder.Services.AddSingleton<Microsoft.Extensions.Options.IConfigureOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>>(sp =>
+            new Microsoft.Extensions.Options.ConfigureOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>(o =>
+                o.XmlEncryptor = new Crypto.SealedXmlEncryptor(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<Oidc.OidcOptions>>())));
         builder.Services.AddScoped<Microsoft.AspNetCore.Authorization.IAuthorizationHandler, AdministratorHandler>();
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(AdministratorRequirement.PolicyName, p => p.RequireAuthenticatedUser().AddRequirements(new AdministratorRequirement()));

@@ -2,6 +2,7 @@ using ClippyBot.Identity.Accounts;
 using ClippyBot.Identity.Oidc;
 using ClippyBot.Identity.Sessions;
 using ClippyBot.ServiceDefaults.Data;
+using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
@@ -12,8 +13,11 @@ namespace ClippyBot.Identity.Data;
 /// <summary>The Identity service's own database (`identitydb`): users (ASP.NET Core Identity), OpenIddict's
 /// applications/authorizations/scopes/tokens, and signing keys. No other service reads it.</summary>
 public sealed class IdentityDataContext(DbContextOptions<IdentityDataContext> options)
-    : IdentityDbContext<ApplicationUser, IdentityRole<Guid>, Guid>(options)
+    : IdentityDbContext<ApplicationUser, IdentityRole<Guid>, Guid>(options), IDataProtectionKeyContext
 {
+    /// <summary>Data Protection's key ring, each key sealed (see Crypto/SealedXmlEncryption).</summary>
+    public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
+
     public DbSet<SigningKeyEntity> SigningKeys => Set<SigningKeyEntity>();
 
     public DbSet<UserSession> UserSessions => Set<UserSession>();
