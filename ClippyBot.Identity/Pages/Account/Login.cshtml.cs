@@ -14,8 +14,9 @@ public sealed class LoginModel(
     /// <summary>One text for unknown account, wrong password and locked account: none of them is revealed.</summary>
     public const string GenericFailure = "The email or password is not right, or the account cannot sign in now.";
 
-    // Verified when the account does not exist or is locked, so those answers cost as much as a wrong password.
-    private static readonly Lazy<string> DummyHash = new(() => Crypto.Argon2id.Hash("not-a-real-password-0", new Crypto.Argon2idParameters()));
+    // Verified when the account does not exist or is locked, so those answers cost as much as a wrong password;
+    // made by the configured hasher, so it costs exactly what a real hash costs.
+    private static string? s_dummyHash;
 
     [BindProperty]
     public string Email { get; set; } = "";
@@ -66,9 +67,13 @@ public sealed class LoginModel(
         return Failure();
     }
 
-    private Task<PasswordVerificationResult> VerifyDummyAsync() => hasher is Argon2idPasswordHasher<ApplicationUser> argon2
-        ? argon2.VerifyHashedPasswordAsync(DummyHash.Value, Password ?? "", HttpContext.RequestAborted)
-        : Task.FromResult(hasher.VerifyHashedPassword(new ApplicationUser(), DummyHash.Value, Password ?? ""));
+    private Task<PasswordVerificationResult> VerifyDummyAsync()
+    {
+        var dummy = s_dummyHash ??= hasher.HashPassword(new ApplicationUser(), "not-a-real-password-0");
+        return hasher is Argon2idPasswordHasher<ApplicationUser> argon2
+            ? argon2.VerifyHashedPasswordAsync(dummy, Password ?? "", HttpContext.RequestAborted)
+            : Task.FromResult(hasher.VerifyHashedPassword(new ApplicationUser(), dummy, Password ?? ""));
+    }
 
     private PageResult Failure()
     {
