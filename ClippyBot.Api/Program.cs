@@ -1,6 +1,7 @@
 using ClippyBot.Api;
 using ClippyBot.Api.ApiKeys;
 using ClippyBot.Api.Audit;
+using ClippyBot.Api.Bench;
 using ClippyBot.Api.Authentication;
 using ClippyBot.Api.Data;
 using ClippyBot.Api.OpenApi;
@@ -34,5 +35,6 @@ app.MapWorkspacesApi();
 app.MapApiKeysApi();
 app.MapAuditApi();
 app.MapApiDocumentation();
+app.MapBenchApi();
 
 app.Run();

@@ -2,7 +2,9 @@
 # Identity benchmarks, one command: `bench/run.sh` (as root on a machine of the project's kind).
 # 1. Client-credentials token issuance from ClippyBot.Identity (Release, real PostgreSQL + Garnet) and from the
 #    reference peer node oidc-provider 9.13.3, back to back, same load: wrk, 16 connections, 2 threads, same algorithm.
-# 2. Password logins per second through the real login form against the raw Argon2id rate at the same parameters.
+# 2. Api security overhead: an authorized workspace read (JWT validation + revocation check + rate limit + permission
+#    check + the indexed query) and the same read with an API key, against the same query with no authentication.
+# 3. Password logins per second through the real login form against the raw Argon2id rate at the same parameters.
 # Prints requests/s, p50/p99 latency and errors for each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +25,7 @@ command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteract
 (cd bench/peer && npm install --no-package-lock --no-audit --no-fund --silent)
 dotnet build ClippyBot.Identity -c Release -v q -nologo >/dev/null
 dotnet build bench/ClippyBot.Bench -c Release -v q -nologo >/dev/null
+dotnet build ClippyBot.Api -c Release -v q -nologo >/dev/null
 dotnet tool restore >/dev/null
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -36,7 +39,7 @@ mkdir -p "$work/pg" && echo "$pgpass" > "$work/pg/pw" && chown -R postgres:postg
 setpriv --reuid=postgres --regid=postgres --init-groups "$pgbin/initdb" -D "$work/pg/data" -U postgres --pwfile "$work/pg/pw" --auth-host=scram-sha-256 --no-sync >/dev/null
 setpriv --reuid=postgres --regid=postgres --init-groups "$pgbin/postgres" -D "$work/pg/data" -p "$pgport" -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=200 ${PGARGS:-} >"$work/pg.log" 2>&1 &
 pids+=($!)
-dotnet tool run garnet-server -- --bind 127.0.0.1 --port "$redisport" -q --memory 256m --index 32m >"$work/garnet.log" 2>&1 &
+dotnet tool run garnet-server -- --bind 127.0.0.1 --port "$redisport" --lua true -q --memory 256m --index 32m >"$work/garnet.log" 2>&1 &
 pids+=($!)
 
 secret=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
@@ -47,9 +50,12 @@ export Oidc__ClientSecretHashKey=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-
 export Oidc__AllowHttp=true
 export Oidc__Clients__0__ClientId=clippybot-api-service Oidc__Clients__0__ClientSecret=$secret
 export Oidc__Clients__0__GrantTypes__0=client_credentials Oidc__Clients__0__Scopes__0=pluginhost
+export Oidc__Clients__1__ClientId=bench-web Oidc__Clients__1__GrantTypes__0=authorization_code Oidc__Clients__1__RedirectUris__0=http://127.0.0.1:7890/callback
+export Oidc__Clients__1__Scopes__0=openid Oidc__Clients__1__Scopes__1=email Oidc__Clients__1__Scopes__2=api
 export Logging__LogLevel__Default=Warning ASPNETCORE_ENVIRONMENT=Production
 export LoginThrottle__MaxAttemptsPerWindow=100000000
 for _ in $(seq 1 120); do PGPASSWORD=$pgpass psql -h 127.0.0.1 -p "$pgport" -U postgres -c 'CREATE DATABASE identitydb' >/dev/null 2>&1 && break; sleep 0.25; done
+PGPASSWORD=$pgpass psql -h 127.0.0.1 -p "$pgport" -U postgres -c 'CREATE DATABASE apidb' >/dev/null
 dotnet ClippyBot.Identity/bin/Release/net10.0/ClippyBot.Identity.dll --urls "http://127.0.0.1:$idport" >"$work/identity.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$idport/health"
@@ -73,6 +79,40 @@ for alg in ES256 RS256; do
   run "node oidc-provider 9.13.3 ($alg)" "http://127.0.0.1:$peerport/token"
   kill $peer; wait $peer 2>/dev/null || true
 done
+
+echo
+echo "api security overhead: GET one workspace, wrk -t2 -c$connections -d$duration"
+apiport=$(free_port)
+ConnectionStrings__apidb="Host=127.0.0.1;Port=$pgport;Username=postgres;Password=$pgpass;Database=apidb" \
+Identity__MetadataAddress="http://localhost:$idport/.well-known/openid-configuration" Identity__AllowHttp=true \
+ApiKeys__HashKey=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9') Bench__UnauthenticatedWorkspaceRead=true \
+RateLimits__Anonymous__PermitLimit=1000000000 RateLimits__Authenticated__PermitLimit=1000000000 \
+  dotnet ClippyBot.Api/bin/Release/net10.0/ClippyBot.Api.dll --urls "http://127.0.0.1:$apiport" >"$work/api.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$apiport/health"
+ib="http://localhost:$idport"; jar="$work/jar"
+tok() { grep -o 'name="__RequestVerificationToken" type="hidden" value="[^"]*"' | head -1 | sed 's/.*value="//; s/"$//'; }
+uemail="api-$(date +%s)@example.test"; upw="bench password 1234"
+t=$(curl -s -c "$jar" -b "$jar" "$ib/account/register" | tok)
+curl -s -o /dev/null -c "$jar" -b "$jar" --data-urlencode "Email=$uemail" --data-urlencode "Password=$upw" --data-urlencode "__RequestVerificationToken=$t" "$ib/account/register"
+verifier=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+challenge=$(printf %s "$verifier" | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=')
+authz="/connect/authorize?client_id=bench-web&response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%3A7890%2Fcallback&scope=openid%20email%20api&state=s&code_challenge=$challenge&code_challenge_method=S256"
+t=$(curl -s -c "$jar" -b "$jar" "$ib/account/login" | tok)
+curl -s -o /dev/null -c "$jar" -b "$jar" --data-urlencode "Email=$uemail" --data-urlencode "Password=$upw" --data-urlencode "ReturnUrl=$authz" --data-urlencode "__RequestVerificationToken=$t" "$ib/account/login"
+code=$(curl -s -o /dev/null -w "%{redirect_url}" -c "$jar" -b "$jar" "$ib$authz" | sed 's/.*code=\([^&]*\).*/\1/')
+at=$(curl -s "$ib/connect/token" -d grant_type=authorization_code -d client_id=bench-web -d "code=$code" -d redirect_uri=http://127.0.0.1:7890/callback -d "code_verifier=$verifier" | python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
+ab="http://127.0.0.1:$apiport"
+ws=$(curl -s -H "Authorization: Bearer $at" -H "Content-Type: application/json" -d '{"name":"bench"}' "$ab/api/workspaces" | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
+key=$(curl -s -H "Authorization: Bearer $at" -H "Content-Type: application/json" -d '{"name":"bench","scopes":["dataRead"]}' "$ab/api/workspaces/$ws/api-keys" | python3 -c 'import sys,json; print(json.load(sys.stdin)["key"])')
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "$ab/api/workspaces/$ws")" = 200 ] || { echo "api key read failed" >&2; exit 1; }
+get() { # name auth url
+  AUTH="$2" wrk -t2 -c"$connections" -d5s -s bench/get.lua "$3" >/dev/null
+  printf '%-34s %s\n' "$1" "$(AUTH="$2" wrk -t2 -c"$connections" -d"$duration" -s bench/get.lua "$3" | grep RESULT | cut -d' ' -f2-)"
+}
+get "no authentication (same query)" "" "$ab/bench/workspaces/$ws"
+get "JWT (user, owner)" "Bearer $at" "$ab/api/workspaces/$ws"
+get "API key (dataRead)" "Bearer $key" "$ab/api/workspaces/$ws"
 
 echo
 echo "password logins (Argon2id m=19456 KiB, t=2, p=1), wrk -t2 -c8 -d$duration vs raw hashing on $(nproc) threads"
