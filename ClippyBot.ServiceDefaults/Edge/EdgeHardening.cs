@@ -22,6 +22,12 @@ public sealed class EdgeOptions
     public string SecurityContact { get; set; } = "mailto:[email protected]";
 
     public string SecurityPolicyUrl { get; set; } = "https://clippybot.dev/security";
+
+    /// <summary>
+    /// Reverse proxies (CIDR, e.g. the CDN's ranges or the ingress) whose <c>X-Forwarded-For</c>/<c>-Proto</c> are believed.
+    /// Empty: forwarded headers are ignored — otherwise any client could pick the address that per-IP limits count.
+    /// </summary>
+    public List<string> TrustedProxies { get; set; } = [];
 }
 
 /// <summary>
@@ -42,6 +48,18 @@ public static class EdgeHardening
             // Seed §2.1: TLS 1.3 only on every HTTPS endpoint; a TLS 1.2 (or older) client fails the handshake.
             o.ConfigureHttpsDefaults(https => https.SslProtocols = System.Security.Authentication.SslProtocols.Tls13);
         });
+        var proxies = section.GetSection(nameof(EdgeOptions.TrustedProxies)).GetChildren().Select(c => c.Value).OfType<string>().ToList();
+        builder.Services.Configure<Microsoft.AspNetCore.Builder.ForwardedHeadersOptions>(o =>
+        {
+            o.ForwardedHeaders = Microsoft.AspNetCore.HttpOverrides.ForwardedHeaders.XForwardedFor | Microsoft.AspNetCore.HttpOverrides.ForwardedHeaders.XForwardedProto;
+            // The framework trusts loopback by default (and anyone when both lists are empty); we trust exactly what is configured.
+            o.KnownProxies.Clear();
+            o.KnownIPNetworks.Clear();
+            foreach (var proxy in proxies)
+            {
+                o.KnownIPNetworks.Add(System.Net.IPNetwork.Parse(proxy.Contains('/', StringComparison.Ordinal) ? proxy : proxy + (proxy.Contains(':', StringComparison.Ordinal) ? "/128" : "/32")));
+            }
+        });
         builder.Services.AddHsts(o =>
         {
             o.MaxAge = TimeSpan.FromDays(365);
@@ -54,6 +72,11 @@ public static class EdgeHardening
     public static WebApplication UseEdgeHardening(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EdgeOptions>>().Value;
+        // With no proxy configured the middleware would believe any sender, so it is not used at all.
+        if (options.TrustedProxies.Count > 0)
+        {
+            app.UseForwardedHeaders();
+        }
         app.Use((context, next) =>
         {
             context.Response.OnStarting(() =>
