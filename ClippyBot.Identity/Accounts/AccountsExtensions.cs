@@ -75,6 +75,10 @@ public static class AccountsExtensions
         builder.Services.AddSingleton<Microsoft.Extensions.Options.IConfigureOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>>(sp =>
             new Microsoft.Extensions.Options.ConfigureOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>(o =>
                 o.XmlEncryptor = new Crypto.SealedXmlEncryptor(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<Oidc.OidcOptions>>())));
+        builder.Services.AddSingleton<Microsoft.Extensions.Options.IPostConfigureOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>>(sp =>
+            new Microsoft.Extensions.Options.PostConfigureOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>(null, o =>
+                o.XmlRepository = new Crypto.MigratedXmlRepository(o.XmlRepository!,
+                    sp.GetRequiredService<ClippyBot.ServiceDefaults.Data.MigrationStatus<IdentityDataContext>>())));
         builder.Services.AddScoped<Microsoft.AspNetCore.Authorization.IAuthorizationHandler, AdministratorHandler>();
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(AdministratorRequirement.PolicyName, p => p.RequireAuthenticatedUser().AddRequirements(new AdministratorRequirement()));
