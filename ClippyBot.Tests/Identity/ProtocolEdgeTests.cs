@@ -63,6 +63,27 @@ public sealed class ProtocolEdgeTests
     }
 
     [TestMethod]
+    public async Task End_session_accepts_the_id_token_as_hint()
+    {
+        var ct = TestContext.CancellationToken;
+        using var browser = s_identity.Browser();
+        var email = NewEmail();
+        await RegisterAsync(browser, email, GoodPassword, ct);
+        var pkce = Pkce.Create();
+        var code = await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct, IdentityHost.WebClient);
+        var (_, tokens) = await RedeemCodeAsync(s_identity.CreateClient(), code, pkce, ct, IdentityHost.WebClient);
+
+        using var response = await browser.GetAsync(new Uri(QueryHelpers.AddQueryString("/connect/endsession", new Dictionary<string, string?>
+        {
+            ["id_token_hint"] = tokens.GetProperty("id_token").GetString(),
+            ["post_logout_redirect_uri"] = IdentityHost.WebSignedOut,
+        }), UriKind.Relative), ct);
+
+        Assert.AreEqual(HttpStatusCode.Redirect, response.StatusCode, await response.Content.ReadAsStringAsync(ct));
+        StringAssert.StartsWith(response.Headers.Location!.ToString(), IdentityHost.WebSignedOut);
+    }
+
+    [TestMethod]
     public async Task End_session_signs_out_and_redirects_only_to_a_registered_post_logout_uri()
     {
         var ct = TestContext.CancellationToken;
