@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using ClippyBot.ServiceDefaults;
 using StackExchange.Redis;
 
 namespace ClippyBot.Api.Authentication;
@@ -9,9 +10,6 @@ namespace ClippyBot.Api.Authentication;
 /// </summary>
 public sealed class RevocationMarkers(IConnectionMultiplexer redis)
 {
-    private const string RevokedBeforePrefix = "clippybot:revoked-before:";
-    private const string RevokedSessionPrefix = "clippybot:revoked-session:";
-
     /// <summary>True when the token was issued before its subject's revocation time or its session was ended.</summary>
     /// <exception cref="RedisException">Redis cannot answer; the caller fails closed.</exception>
     public async Task<bool> IsRevokedAsync(ClaimsPrincipal principal)
@@ -24,7 +22,7 @@ public sealed class RevocationMarkers(IConnectionMultiplexer redis)
         }
         var sessionId = principal.FindFirstValue("sid");
         var values = await redis.GetDatabase().StringGetAsync(
-            [RevokedBeforePrefix + subject, RevokedSessionPrefix + (sessionId ?? "none")]);
+            [RevocationKeys.RevokedBefore(subject), RevocationKeys.RevokedSession(sessionId ?? "none")]);
         var revokedBefore = values[0];
         return (revokedBefore.HasValue && long.TryParse(revokedBefore.ToString(), out var marker) && issuedAt < marker)
             || (sessionId is not null && values[1].HasValue);

@@ -59,7 +59,7 @@ public sealed partial class SessionTests
         Assert.AreEqual(HttpStatusCode.OK, other, "the other session lives on");
 
         await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(TestRig.Redis.ConnectionString);
-        Assert.IsTrue(await redis.GetDatabase().KeyExistsAsync(RevocationMarkers.SessionKeyPrefix + sid));
+        Assert.IsTrue(await redis.GetDatabase().KeyExistsAsync(ClippyBot.ServiceDefaults.RevocationKeys.RevokedSession(sid)));
     }
 
     [TestMethod]
@@ -115,7 +115,7 @@ public sealed partial class SessionTests
 
         Assert.AreEqual(HttpStatusCode.BadRequest, (await RefreshAsync(s_identity.CreateClient(), victimTokens.Refresh, ct)).Status);
         await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(TestRig.Redis.ConnectionString);
-        Assert.IsTrue(await redis.GetDatabase().KeyExistsAsync(RevocationMarkers.KeyPrefix + userId));
+        Assert.IsTrue(await redis.GetDatabase().KeyExistsAsync(ClippyBot.ServiceDefaults.RevocationKeys.RevokedBefore(userId)));
 
         // Containment: lock the account — even the right password no longer signs in, until unlocked.
         using var lockAccount = await PostFormAsync(admin, "/admin/users?email=" + Uri.EscapeDataString(victimEmail),
