@@ -137,15 +137,20 @@ public sealed class SigningKeyRing(IServiceScopeFactory scopes, MigrationStatus<
             .OrderByDescending(k => k.ActivatesAt <= now && now < k.RetiresAt)
             .ThenByDescending(k => k.ActivatesAt)
             .ToList();
+        var encryption = live.Where(k => k.Use == EncryptionUse).OrderBy(k => k.ActivatesAt).First();
+        var fingerprint = string.Join(',', published.Select(k => $"{k.Id}:{(k.ActivatesAt <= now && now < k.RetiresAt ? "active" : "published")}")) + "|" + encryption.Id;
+        // Nothing changed (the usual 5-minute refresh): keep the keys already loaded instead of unsealing them again.
+        if (_current is { } current && current.Fingerprint == fingerprint)
+        {
+            return current;
+        }
         var signingKeys = published.Select(k =>
         {
             var ecdsa = ECDsa.Create();
             ecdsa.ImportPkcs8PrivateKey(_protector.Open(k.ProtectedKey, SigningUse, k.Id), out _);
             return new ECDsaSecurityKey(ecdsa) { KeyId = k.Id };
         }).ToList();
-        var encryption = live.Where(k => k.Use == EncryptionUse).OrderBy(k => k.ActivatesAt).First();
         var encryptionKey = new SymmetricSecurityKey(_protector.Open(encryption.ProtectedKey, EncryptionUse, encryption.Id)) { KeyId = encryption.Id };
-        var fingerprint = string.Join(',', published.Select(k => $"{k.Id}:{(k.ActivatesAt <= now && now < k.RetiresAt ? "active" : "published")}")) + "|" + encryption.Id;
         return new KeyRingSnapshot(signingKeys, encryptionKey, fingerprint);
     }
 
