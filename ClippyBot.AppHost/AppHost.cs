@@ -5,7 +5,7 @@ var builder = DistributedApplication.CreateBuilder(args);
 var infrastructure = builder.AddClippyBotInfrastructure();
 
 // The Api's own credentials for calling the PluginHost (client credentials grant).
-var apiServiceSecret = builder.AddParameter("api-service-client-secret", new GenerateParameterDefault { MinLength = 48, Special = false }, secret: true, persist: true);
+var apiServiceSecret = builder.AddGeneratedSecret("api-service-client-secret");
 
 var identity = builder.AddProject<Projects.ClippyBot_Identity>("identity")
     .WithOwnDatabase(infrastructure.IdentityDatabase)
@@ -23,7 +23,7 @@ builder.AddProject<Projects.ClippyBot_Api>("api")
     .WithReference(identity).WaitFor(identity)
     .WithEnvironment("PluginHostClient__ClientSecret", apiServiceSecret)
     .WithWebAppOrigins()
-    .WithEnvironment("ApiKeys__HashKey", builder.AddParameter("api-key-hash-key", new GenerateParameterDefault { MinLength = 48, Special = false }, secret: true, persist: true))
+    .WithEnvironment("ApiKeys__HashKey", builder.AddGeneratedSecret("api-key-hash-key"))
     .WithReference(pluginHost).WaitFor(pluginHost);
 
 builder.Build().Run();

@@ -17,8 +17,8 @@ public static class IdentityConfiguration
     {
         ArgumentNullException.ThrowIfNull(identity);
         var builder = identity.ApplicationBuilder;
-        var keyEncryptionKey = builder.AddParameter("identity-key-encryption-key", Generated(), secret: true, persist: true);
-        var clientSecretHashKey = builder.AddParameter("identity-client-secret-hash-key", Generated(), secret: true, persist: true);
+        var keyEncryptionKey = builder.AddGeneratedSecret("identity-key-encryption-key");
+        var clientSecretHashKey = builder.AddGeneratedSecret("identity-client-secret-hash-key");
         var webRedirects = WebRedirectUris(builder);
 
         identity.WithEnvironment("Oidc__KeyEncryptionKey", keyEncryptionKey)
@@ -83,5 +83,10 @@ public static class IdentityConfiguration
         return service;
     }
 
-    private static GenerateParameterDefault Generated() => new() { MinLength = 48, Special = false };
+    /// <summary>
+    /// A random secret (48 letters and digits, ≈ 285 bits) generated once per developer machine and kept in the AppHost's
+    /// user secrets, so keys sealed with it stay readable across runs.
+    /// </summary>
+    public static IResourceBuilder<ParameterResource> AddGeneratedSecret(this IDistributedApplicationBuilder builder, string name) =>
+        builder.AddParameter(name, new GenerateParameterDefault { MinLength = 48, Special = false }, secret: true, persist: true);
 }
