@@ -19,7 +19,7 @@ public static class AuthenticationExtensions
     public static IHostApplicationBuilder AddApiAuthentication(this IHostApplicationBuilder builder)
     {
         var metadata = builder.Configuration["Identity:MetadataAddress"] ?? "https+http://identity/.well-known/openid-configuration";
-        var plainHttp = builder.Configuration.GetValue("Identity:AllowHttp", builder.Environment.IsDevelopment() || builder.Environment.IsEnvironment("Testing"));
+        var plainHttp = builder.AllowsPlainHttp("Identity:AllowHttp");
 
         builder.Services.AddHttpClient("identity-metadata");
         // One entry point: a workspace API key ("Bearer cbk_…") goes to its handler, everything else is a JWT.

@@ -46,7 +46,7 @@ public static class OpenApiExtensions
 
     public static WebApplication MapApiDocumentation(this WebApplication app)
     {
-        if (app.Environment.IsDevelopment() || app.Environment.IsEnvironment("Testing"))
+        if (app.Environment.IsLocal())
         {
             app.MapOpenApi().AllowAnonymous();
             // The reference UI is a script page; it gets its own (development-only) policy instead of the API's "none".

@@ -61,7 +61,7 @@ public static class AccountsExtensions
         builder.Services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.FromMinutes(1));
         // Antiforgery refuses to issue a Secure-only cookie over plain http, so local http development uses a
         // same-as-request cookie without the __Host- prefix (which requires Secure); https always gets __Host-.
-        var plainHttp = builder.AllowsPlainHttp();
+        var plainHttp = builder.AllowsPlainHttp("Oidc:AllowHttp");
         builder.Services.AddAntiforgery(o =>
         {
             o.Cookie.Name = plainHttp ? "clippybot.af" : "__Host-clippybot.af";

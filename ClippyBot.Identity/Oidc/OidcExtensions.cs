@@ -95,7 +95,7 @@ public static class OidcExtensions
                     .EnableTokenEndpointPassthrough()
                     .EnableUserInfoEndpointPassthrough()
                     .EnableEndSessionEndpointPassthrough();
-                if (builder.AllowsPlainHttp())
+                if (builder.AllowsPlainHttp("Oidc:AllowHttp"))
                 {
                     // Local development and tests run on plain http behind no proxy; production terminates TLS 1.3.
                     aspNetCore.DisableTransportSecurityRequirement();
@@ -103,13 +103,6 @@ public static class OidcExtensions
             });
         return builder;
     }
-
-    /// <summary>
-    /// Local development (the AppHost) and tests talk plain http; production terminates TLS 1.3 in front of us.
-    /// <c>Oidc:AllowHttp</c> overrides the default (on in Development and Testing only).
-    /// </summary>
-    public static bool AllowsPlainHttp(this IHostApplicationBuilder builder) =>
-        builder.Configuration.GetValue("Oidc:AllowHttp", builder.Environment.IsDevelopment() || builder.Environment.IsEnvironment("Testing"));
 
     /// <summary>CORS for the token endpoint; must run before authentication, where OpenIddict answers.</summary>
     public static WebApplication UseOidcCors(this WebApplication app)

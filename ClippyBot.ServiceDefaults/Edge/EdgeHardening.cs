@@ -103,7 +103,7 @@ public static class EdgeHardening
             }
             return next(context);
         });
-        if (!app.Environment.IsDevelopment() && !app.Environment.IsEnvironment("Testing"))
+        if (!app.Environment.IsLocal())
         {
             app.UseHsts();
         }
