@@ -65,10 +65,7 @@ public sealed class ApiAuthenticationTests
     {
         var ct = TestContext.CancellationToken;
         using var browser = s_testbed.Identity.Browser();
-        var email = NewEmail();
-        await RegisterAsync(browser, email, GoodPassword, ct);
-        var pkce = Pkce.Create();
-        var code = await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct);
+        var (_, code, pkce) = await RegisterAndSignInAsync(browser, ct);
         var (_, tokens) = await RedeemCodeAsync(s_testbed.Identity.CreateClient(), code, pkce, ct);
         var access = tokens.GetProperty("access_token").GetString()!;
         using (var before = await GetMeAsync(access, ct))

@@ -89,15 +89,23 @@ public static partial class OidcFlows
         return query["code"].ToString();
     }
 
+    /// <summary>In <paramref name="browser"/>, a new user registers and signs in through <paramref name="clientId"/>.</summary>
+    public static async Task<(string Email, string Code, Pkce Pkce)> RegisterAndSignInAsync(HttpClient browser, CancellationToken ct,
+        string clientId = IdentityHost.DevClient)
+    {
+        var email = NewEmail();
+        await RegisterAsync(browser, email, GoodPassword, ct);
+        var pkce = Pkce.Create();
+        return (email, await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct, clientId), pkce);
+    }
+
     /// <summary>A new user signs in through <paramref name="clientId"/>; returns the code the client receives.</summary>
     public static async Task<(string Code, Pkce Pkce)> NewUserCodeAsync(
         WebApplicationFactory<IdentityDataContext> identity, CancellationToken ct, string clientId = IdentityHost.DevClient)
     {
         using var browser = identity.Browser();
-        var email = NewEmail();
-        await RegisterAsync(browser, email, GoodPassword, ct);
-        var pkce = Pkce.Create();
-        return (await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct, clientId), pkce);
+        var (_, code, pkce) = await RegisterAndSignInAsync(browser, ct, clientId);
+        return (code, pkce);
     }
 
     /// <summary>A new user's login redeemed by the body-refresh client: access, ID and refresh token.</summary>

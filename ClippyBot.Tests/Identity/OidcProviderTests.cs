@@ -26,11 +26,7 @@ public sealed class OidcProviderTests
     {
         var ct = TestContext.CancellationToken;
         using var browser = s_identity.Browser();
-        var email = NewEmail();
-        await RegisterAsync(browser, email, GoodPassword, ct);
-        var pkce = Pkce.Create();
-
-        var code = await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct);
+        var (email, code, pkce) = await RegisterAndSignInAsync(browser, ct);
         var (status, tokens) = await RedeemCodeAsync(s_identity.CreateClient(), code, pkce, ct);
 
         Assert.AreEqual(HttpStatusCode.OK, status, tokens.ToString());
@@ -210,10 +206,7 @@ public sealed class OidcProviderTests
     {
         var ct = TestContext.CancellationToken;
         using var browser = s_identity.Browser();
-        var email = NewEmail();
-        await RegisterAsync(browser, email, GoodPassword, ct);
-        var pkce = Pkce.Create();
-        var code = await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct);
+        var (_, code, pkce) = await RegisterAndSignInAsync(browser, ct);
         var client = s_identity.CreateClient();
         var (_, tokens) = await RedeemCodeAsync(client, code, pkce, ct);
         var subject = DecodeJwt(tokens.GetProperty("access_token").GetString()!).Payload.GetProperty("sub").GetString()!;

@@ -67,10 +67,7 @@ public sealed class ProtocolEdgeTests
     {
         var ct = TestContext.CancellationToken;
         using var browser = s_identity.Browser();
-        var email = NewEmail();
-        await RegisterAsync(browser, email, GoodPassword, ct);
-        var pkce = Pkce.Create();
-        var code = await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct, IdentityHost.WebClient);
+        var (_, code, pkce) = await RegisterAndSignInAsync(browser, ct, IdentityHost.WebClient);
         var (_, tokens) = await RedeemCodeAsync(s_identity.CreateClient(), code, pkce, ct, IdentityHost.WebClient);
 
         using var response = await browser.GetAsync(new Uri(QueryHelpers.AddQueryString("/connect/endsession", new Dictionary<string, string?>
@@ -88,10 +85,7 @@ public sealed class ProtocolEdgeTests
     {
         var ct = TestContext.CancellationToken;
         using var browser = s_identity.Browser();
-        var email = NewEmail();
-        await RegisterAsync(browser, email, GoodPassword, ct);
-        var pkce = Pkce.Create();
-        var code = await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct, IdentityHost.WebClient);
+        var (_, code, pkce) = await RegisterAndSignInAsync(browser, ct, IdentityHost.WebClient);
 
         using var foreign = await browser.GetAsync(new Uri(QueryHelpers.AddQueryString("/connect/endsession", new Dictionary<string, string?>
         {
