@@ -8,16 +8,19 @@ var infrastructure = builder.AddClippyBotInfrastructure();
 var apiServiceSecret = builder.AddGeneratedSecret("api-service-client-secret");
 
 var identity = builder.AddProject<Projects.ClippyBot_Identity>("identity")
+    .WithDevelopmentTls(infrastructure.Certificates)
     .WithOwnDatabase(infrastructure.IdentityDatabase)
     .WithCache(infrastructure.Cache)
     .WithIdentityConfiguration(apiServiceSecret);
 
 // Runs plugins; the Api is its one caller (no public ingress is configured for it).
 var pluginHost = builder.AddProject<Projects.ClippyBot_PluginHost>("pluginhost")
+    .WithDevelopmentTls(infrastructure.Certificates)
     .WithOwnDatabase(infrastructure.PluginsDatabase)
     .WithCache(infrastructure.Cache);
 
 builder.AddProject<Projects.ClippyBot_Api>("api")
+    .WithDevelopmentTls(infrastructure.Certificates)
     .WithOwnDatabase(infrastructure.ApiDatabase)
     .WithCache(infrastructure.Cache)
     .WithReference(identity).WaitFor(identity)

@@ -39,6 +39,10 @@ public static class ServiceDefaultsExtensions
 
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton<ClippyBot.ServiceDefaults.SecurityMetrics>();
+        if (builder.Configuration[PrivateCertificateAuthority.TrustedCaFileKey] is { Length: > 0 } caFile)
+        {
+            builder.Services.TrustForOutgoingHttps(PrivateCertificateAuthority.Load(caFile));
+        }
         builder.AddEdgeHardening();
         // The server header only helps fingerprinting.
         builder.Services.Configure<KestrelServerOptions>(o => o.AddServerHeader = false);

@@ -1,3 +1,4 @@
+using ClippyBot.ServiceDefaults.Edge;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -9,7 +10,8 @@ public sealed record ClippyBotInfrastructure(
     IResourceBuilder<IResourceWithConnectionString> IdentityDatabase,
     IResourceBuilder<IResourceWithConnectionString> ApiDatabase,
     IResourceBuilder<IResourceWithConnectionString> PluginsDatabase,
-    IResourceBuilder<IResourceWithConnectionString> Cache);
+    IResourceBuilder<IResourceWithConnectionString> Cache,
+    DevelopmentCertificates? Certificates);
 
 public static class InfrastructureExtensions
 {
@@ -30,11 +32,13 @@ public static class InfrastructureExtensions
     {
         var postgres = builder.AddPostgres(PostgresName).WithDataVolume("clippybot-postgres-data");
         var cache = builder.AddRedis(CacheName);
+        var dataRoot = LocalInfrastructureOptions.DefaultDataRoot(builder.AppHostDirectory);
         return new(InfrastructureMode.Containers,
             postgres.AddDatabase("identitydb"),
             postgres.AddDatabase("apidb"),
             postgres.AddDatabase("pluginsdb"),
-            cache);
+            cache,
+            builder.AddDevelopmentCertificates(dataRoot));
     }
 
     private static ClippyBotInfrastructure AddLocalProcesses(IDistributedApplicationBuilder builder)
@@ -56,7 +60,23 @@ public static class InfrastructureExtensions
             postgres.AddDatabase("identitydb"),
             postgres.AddDatabase("apidb"),
             postgres.AddDatabase("pluginsdb"),
-            cache);
+            cache,
+            builder.AddDevelopmentCertificates(dataRoot));
+    }
+
+    /// <summary>
+    /// Run mode: the local CA and server certificate (see <see cref="DevelopmentCertificates"/>), and the AppHost's own
+    /// HttpClients (health checks, tests' clients) trust the CA. Publish mode: none — deployments bring their own certificates.
+    /// </summary>
+    private static DevelopmentCertificates? AddDevelopmentCertificates(this IDistributedApplicationBuilder builder, string dataRoot)
+    {
+        if (builder.ExecutionContext.IsPublishMode)
+        {
+            return null;
+        }
+        var certificates = DevelopmentCertificates.Ensure(Path.Combine(dataRoot, "tls"), TimeProvider.System);
+        builder.Services.TrustForOutgoingHttps(certificates.LoadCaCertificate());
+        return certificates;
     }
 
     /// <summary>Removes a throwaway cluster when the AppHost stops.</summary>

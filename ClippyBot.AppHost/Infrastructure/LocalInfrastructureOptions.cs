@@ -87,11 +87,14 @@ public sealed class LocalInfrastructureOptions
         }
         else
         {
-            root = Path.GetFullPath(Path.Combine(appHostDirectory, "..", ".clippybot"));
+            root = DefaultDataRoot(appHostDirectory);
         }
         Directory.CreateDirectory(root);
         return root;
     }
+
+    /// <summary><c>.clippybot/</c> at the repository root.</summary>
+    public static string DefaultDataRoot(string appHostDirectory) => Path.GetFullPath(Path.Combine(appHostDirectory, "..", ".clippybot"));
 
     /// <summary>A loopback port nothing listens on right now.</summary>
     public static int FreePort(int exclude = 0)

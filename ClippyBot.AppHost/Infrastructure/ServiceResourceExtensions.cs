@@ -10,4 +10,24 @@ public static class ServiceResourceExtensions
     public static IResourceBuilder<ProjectResource> WithCache(
         this IResourceBuilder<ProjectResource> service, IResourceBuilder<IResourceWithConnectionString> cache) =>
         service.WithReference(cache).WaitFor(cache);
+
+    /// <summary>
+    /// The service listens on HTTPS only (its launch profile), presenting the AppHost's development server certificate, and
+    /// trusts the development CA for calls to the other services. Aspire's own developer-certificate wiring is switched off
+    /// so there is exactly one source of the certificate.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithDevelopmentTls(
+        this IResourceBuilder<ProjectResource> service, DevelopmentCertificates? certificates)
+    {
+        if (certificates is null)
+        {
+            return service;
+        }
+#pragma warning disable ASPIRECERTIFICATES001 // Evaluation API; the alternative is two certificate sources fighting over Kestrel's settings.
+        return service.WithoutHttpsCertificate()
+#pragma warning restore ASPIRECERTIFICATES001
+            .WithEnvironment("Kestrel__Certificates__Default__Path", certificates.ServerCertificatePath)
+            .WithEnvironment("Kestrel__Certificates__Default__KeyPath", certificates.ServerKeyPath)
+            .WithEnvironment("Tls__TrustedCaFile", certificates.CaCertificatePath);
+    }
 }

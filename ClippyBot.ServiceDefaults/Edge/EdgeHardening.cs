@@ -103,6 +103,7 @@ public static class EdgeHardening
             }
             return next(context);
         });
+        app.UseHttpsEnforcement();
         if (!app.Environment.IsLocal())
         {
             app.UseHsts();

@@ -2,6 +2,8 @@ using System.Net;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
+using ClippyBot.ServiceDefaults.Edge;
+using ClippyBot.Tests.Identity;
 using ClippyBot.Tests.Rig;
 
 namespace ClippyBot.Tests.Foundation;
@@ -18,7 +20,7 @@ public sealed class AppHostEndToEndTests
 
     [TestMethod]
     [Timeout(300_000, CooperativeCancellation = true)]
-    public async Task Local_mode_brings_every_resource_up_healthy_and_health_follows_postgres_stop_and_start()
+    public async Task Local_mode_brings_every_resource_up_healthy_over_TLS_and_health_follows_postgres_stop_and_start()
     {
         var ct = TestContext.CancellationToken;
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.ClippyBot_AppHost>(
@@ -33,13 +35,35 @@ public sealed class AppHostEndToEndTests
             await app.ResourceNotifications.WaitForResourceHealthyAsync(resource, ct).WaitAsync(TimeSpan.FromMinutes(2), ct);
         }
 
+        // The services present the AppHost's development certificate; this test trusts its CA and nothing else extra.
+        var identityResource = builder.Resources.OfType<ProjectResource>().Single(r => r.Name == "identity");
+#pragma warning disable CS0618 // Its replacement (ExecutionConfigurationBuilder) is marked for evaluation only; this reads one variable.
+        var environment = await identityResource.GetEnvironmentVariableValuesAsync(DistributedApplicationOperation.Run);
+#pragma warning restore CS0618
+        using var ca = PrivateCertificateAuthority.Load(environment["Tls__TrustedCaFile"]);
         // Plain clients: the resilience handler of Aspire's test clients would retry the 503s we want to see.
-        var clients = Services.ToDictionary(s => s, s => new HttpClient { BaseAddress = app.GetEndpoint(s, "http"), Timeout = TimeSpan.FromSeconds(10) });
+        var clients = Services.ToDictionary(s => s, s => new HttpClient(TrustingHandler(ca)) { BaseAddress = app.GetEndpoint(s, "https"), Timeout = TimeSpan.FromSeconds(10) });
         try
         {
             foreach (var (name, client) in clients)
             {
                 Assert.AreEqual(HttpStatusCode.OK, await HealthStatusAsync(client, ct), $"{name} /health after start");
+                // Only TLS listens: a plain-http request to the same port gets no HTTP answer.
+                var plain = new UriBuilder(client.BaseAddress!) { Scheme = "http" }.Uri;
+                using var plainClient = new HttpClient { BaseAddress = plain, Timeout = TimeSpan.FromSeconds(10) };
+                await Assert.ThrowsAsync<HttpRequestException>(() => plainClient.GetAsync(new Uri("/health", UriKind.Relative), ct), $"{name} answered plain http");
+            }
+
+            // Service to service over TLS: the Api validates a user's token against Identity's JWKS fetched over https.
+            using (var browser = new HttpClient(TrustingHandler(ca, new System.Net.CookieContainer())) { BaseAddress = clients["identity"].BaseAddress })
+            {
+                var (_, code, pkce) = await OidcFlows.RegisterAndSignInAsync(browser, ct, redirectUri: DevClientRedirect);
+                var (status, tokens) = await OidcFlows.RedeemCodeAsync(clients["identity"], code, pkce, ct, redirectUri: DevClientRedirect);
+                Assert.AreEqual(HttpStatusCode.OK, status, tokens.ToString());
+                using var me = new HttpRequestMessage(HttpMethod.Get, new Uri("/api/me", UriKind.Relative));
+                me.Headers.Authorization = new("Bearer", tokens.GetProperty("access_token").GetString());
+                using var answer = await clients["api"].SendAsync(me, ct);
+                Assert.AreEqual(HttpStatusCode.OK, answer.StatusCode, await answer.Content.ReadAsStringAsync(ct));
             }
 
             await app.ResourceCommands.ExecuteCommandAsync("postgres", KnownResourceCommands.StopCommand, ct);
@@ -64,6 +88,16 @@ public sealed class AppHostEndToEndTests
             }
         }
     }
+
+    private const string DevClientRedirect = ClippyBot.AppHost.Infrastructure.IdentityConfiguration.DevClientRedirect;
+
+    private static SocketsHttpHandler TrustingHandler(System.Security.Cryptography.X509Certificates.X509Certificate2 ca, System.Net.CookieContainer? cookies = null) => new()
+    {
+        SslOptions = { RemoteCertificateValidationCallback = (_, certificate, _, errors) => PrivateCertificateAuthority.IsTrusted(ca, certificate, errors) },
+        AllowAutoRedirect = false,
+        UseCookies = cookies is not null,
+        CookieContainer = cookies ?? new System.Net.CookieContainer(),
+    };
 
     private static async Task<HttpStatusCode> HealthStatusAsync(HttpClient client, CancellationToken ct)
     {

@@ -67,10 +67,10 @@ public static partial class OidcFlows
 
     /// <summary>Authorize → login form → authorize again → code at the redirect URI.</summary>
     public static async Task<string> SignInForCodeAsync(HttpClient browser, string email, string password, Pkce pkce, CancellationToken ct,
-        string clientId = IdentityHost.DevClient)
+        string clientId = IdentityHost.DevClient, string redirectUri = IdentityHost.WebRedirect)
     {
         var state = Guid.NewGuid().ToString("N");
-        var authorize = AuthorizeUrl(pkce, state, clientId: clientId);
+        var authorize = AuthorizeUrl(pkce, state, redirectUri, clientId: clientId);
         using var first = await browser.GetAsync(new Uri(authorize, UriKind.Relative), ct);
         Assert.AreEqual(HttpStatusCode.Redirect, first.StatusCode, await first.Content.ReadAsStringAsync(ct));
         StringAssert.StartsWith(first.Headers.Location!.AbsolutePath, "/account/login");
@@ -83,7 +83,7 @@ public static partial class OidcFlows
         using var second = await browser.GetAsync(login.Headers.Location, ct);
         Assert.AreEqual(HttpStatusCode.Redirect, second.StatusCode, await second.Content.ReadAsStringAsync(ct));
         var callback = second.Headers.Location!;
-        StringAssert.StartsWith(callback.ToString(), IdentityHost.WebRedirect);
+        StringAssert.StartsWith(callback.ToString(), redirectUri);
         var query = QueryHelpers.ParseQuery(callback.Query);
         Assert.AreEqual(state, query["state"].ToString());
         return query["code"].ToString();
@@ -91,12 +91,12 @@ public static partial class OidcFlows
 
     /// <summary>In <paramref name="browser"/>, a new user registers and signs in through <paramref name="clientId"/>.</summary>
     public static async Task<(string Email, string Code, Pkce Pkce)> RegisterAndSignInAsync(HttpClient browser, CancellationToken ct,
-        string clientId = IdentityHost.DevClient)
+        string clientId = IdentityHost.DevClient, string redirectUri = IdentityHost.WebRedirect)
     {
         var email = NewEmail();
         await RegisterAsync(browser, email, GoodPassword, ct);
         var pkce = Pkce.Create();
-        return (email, await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct, clientId), pkce);
+        return (email, await SignInForCodeAsync(browser, email, GoodPassword, pkce, ct, clientId, redirectUri), pkce);
     }
 
     /// <summary>A new user signs in through <paramref name="clientId"/>; returns the code the client receives.</summary>
@@ -127,13 +127,13 @@ public static partial class OidcFlows
     }
 
     public static Task<(HttpStatusCode Status, JsonElement Body)> RedeemCodeAsync(HttpClient client, string code, Pkce pkce, CancellationToken ct,
-        string clientId = IdentityHost.DevClient) =>
+        string clientId = IdentityHost.DevClient, string redirectUri = IdentityHost.WebRedirect) =>
         TokenAsync(client, new Dictionary<string, string>
         {
             ["grant_type"] = "authorization_code",
             ["client_id"] = clientId,
             ["code"] = code,
-            ["redirect_uri"] = IdentityHost.WebRedirect,
+            ["redirect_uri"] = redirectUri,
             ["code_verifier"] = pkce.Verifier,
         }, ct);
 
