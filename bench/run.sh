@@ -53,6 +53,8 @@ export Oidc__Clients__0__GrantTypes__0=client_credentials Oidc__Clients__0__Scop
 export Oidc__Clients__1__ClientId=bench-web Oidc__Clients__1__GrantTypes__0=authorization_code Oidc__Clients__1__RedirectUris__0=http://127.0.0.1:7890/callback
 export Oidc__Clients__1__Scopes__0=openid Oidc__Clients__1__Scopes__1=email Oidc__Clients__1__Scopes__2=api
 export Logging__LogLevel__Default=Warning ASPNETCORE_ENVIRONMENT=Production
+# Loopback http, as behind a TLS-terminating proxy: the figures measure the services, not TLS.
+export Edge__RequireHttps=false
 export LoginThrottle__MaxAttemptsPerWindow=100000000
 for _ in $(seq 1 120); do PGPASSWORD=$pgpass psql -h 127.0.0.1 -p "$pgport" -U postgres -c 'CREATE DATABASE identitydb' >/dev/null 2>&1 && break; sleep 0.25; done
 PGPASSWORD=$pgpass psql -h 127.0.0.1 -p "$pgport" -U postgres -c 'CREATE DATABASE apidb' >/dev/null
