@@ -8,6 +8,7 @@ using ClippyBot.Api.OpenApi;
 using ClippyBot.Api.RateLimiting;
 using ClippyBot.Api.Workspaces;
 using ClippyBot.Api.Caller;
+using ClippyBot.Api.Containment;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -21,6 +22,7 @@ builder.AddApiKeys();
 builder.AddApiRateLimits();
 builder.AddWorkspaces();
 builder.AddAudit();
+builder.AddContainment();
 builder.AddApiDocumentation();
 
 var app = builder.Build();
@@ -34,6 +36,7 @@ app.MapCallerApi();
 app.MapWorkspacesApi();
 app.MapApiKeysApi();
 app.MapAuditApi();
+app.MapContainmentApi();
 app.MapApiDocumentation();
 app.MapBenchApi();
 

@@ -4,7 +4,7 @@ var builder = DistributedApplication.CreateBuilder(args);
 
 var infrastructure = builder.AddClippyBotInfrastructure();
 
-// The Api's own credentials for calling the PluginHost (client credentials grant).
+// The Api's own credentials (client credentials grant) for calling Identity's containment API and the PluginHost.
 var apiServiceSecret = builder.AddGeneratedSecret("api-service-client-secret");
 
 var identity = builder.AddProject<Projects.ClippyBot_Identity>("identity")
@@ -24,7 +24,7 @@ builder.AddProject<Projects.ClippyBot_Api>("api")
     .WithOwnDatabase(infrastructure.ApiDatabase)
     .WithCache(infrastructure.Cache)
     .WithReference(identity).WaitFor(identity)
-    .WithEnvironment("PluginHostClient__ClientSecret", apiServiceSecret)
+    .WithEnvironment("ServiceClient__ClientSecret", apiServiceSecret)
     .WithWebAppOrigins()
     .WithEnvironment("ApiKeys__HashKey", builder.AddGeneratedSecret("api-key-hash-key"))
     .WithReference(pluginHost).WaitFor(pluginHost);

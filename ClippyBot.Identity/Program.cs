@@ -1,4 +1,5 @@
 using ClippyBot.Identity.Accounts;
+using ClippyBot.Identity.Containment;
 using ClippyBot.Identity.Data;
 using ClippyBot.Identity.Oidc;
 
@@ -9,6 +10,7 @@ builder.AddServiceDatabase<IdentityDataContext>("identitydb");
 builder.AddServiceCache();
 builder.AddAccounts();
 builder.AddOidcServer();
+builder.AddContainment();
 
 var app = builder.Build();
 
@@ -16,5 +18,6 @@ app.MapDefaultEndpoints();
 app.UseOidcCors();
 app.MapAccountPages();
 app.MapOidcEndpoints();
+app.MapContainmentApi();
 
 app.Run();

@@ -13,6 +13,9 @@ public static class AuditEndpoints
     public sealed record AuditPage(IReadOnlyList<AuditEntryResponse> Entries, long? NextBefore);
     public sealed record AuditVerification(bool Intact, long? FirstBrokenEntryId);
 
+    /// <summary>Paging and exact-match filters of an audit read (query string).</summary>
+    public sealed record AuditQuery(long? Before, int? PageSize, string? Action, string? ActorId, string? Outcome);
+
     public static IHostApplicationBuilder AddAudit(this IHostApplicationBuilder builder)
     {
         builder.Services.AddHttpContextAccessor();
@@ -28,16 +31,21 @@ public static class AuditEndpoints
         return app;
     }
 
-    /// <summary>Newest first, keyset-paged by <paramref name="before"/> (an entry id); optional exact filters.</summary>
-    private static async Task<Results<Ok<AuditPage>, ValidationProblem>> ListAsync(
-        Guid workspaceId, ApiDbContext db, long? before, int? pageSize, string? action, string? actorId, string? outcome)
+    private static Task<Results<Ok<AuditPage>, ValidationProblem>> ListAsync(Guid workspaceId, ApiDbContext db, [AsParameters] AuditQuery query) =>
+        ReadChainAsync(db, workspaceId, query);
+
+    private static Task<Ok<AuditVerification>> VerifyAsync(Guid workspaceId, AuditLog log, CancellationToken ct) => VerifyChainAsync(log, workspaceId, ct);
+
+    /// <summary>One chain (a workspace, or the platform's), newest first, keyset-paged by <c>before</c> (an entry id); optional exact filters.</summary>
+    internal static async Task<Results<Ok<AuditPage>, ValidationProblem>> ReadChainAsync(ApiDbContext db, Guid chainId, AuditQuery filter)
     {
+        var (before, pageSize, action, actorId, outcome) = filter;
         var size = pageSize ?? 50;
         if (size is < 1 or > MaxPageSize)
         {
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["pageSize"] = [$"Use 1–{MaxPageSize}."] });
         }
-        var query = db.AuditEntries.AsNoTracking().Where(e => e.ChainId == workspaceId);
+        var query = db.AuditEntries.AsNoTracking().Where(e => e.ChainId == chainId);
         if (before is { } b)
         {
             query = query.Where(e => e.Id < b);
@@ -62,9 +70,9 @@ public static class AuditEndpoints
         return TypedResults.Ok(new AuditPage(page, more ? page[^1].Id : null));
     }
 
-    private static async Task<Ok<AuditVerification>> VerifyAsync(Guid workspaceId, AuditLog log, CancellationToken ct)
+    internal static async Task<Ok<AuditVerification>> VerifyChainAsync(AuditLog log, Guid chainId, CancellationToken ct)
     {
-        var broken = await log.FindFirstBrokenLinkAsync(workspaceId, ct);
+        var broken = await log.FindFirstBrokenLinkAsync(chainId, ct);
         return TypedResults.Ok(new AuditVerification(broken is null, broken));
     }
 }

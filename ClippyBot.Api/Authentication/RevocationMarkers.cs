@@ -24,7 +24,8 @@ public sealed class RevocationMarkers(IConnectionMultiplexer redis)
         var values = await redis.GetDatabase().StringGetAsync(
             [RevocationKeys.RevokedBefore(subject), RevocationKeys.RevokedSession(sessionId ?? "none")]);
         var revokedBefore = values[0];
-        return (revokedBefore.HasValue && long.TryParse(revokedBefore.ToString(), out var marker) && issuedAt < marker)
+        // iat has whole seconds: a token from the event's own second may predate the event, so it is refused too (see docs/revocation.md).
+        return (revokedBefore.HasValue && long.TryParse(revokedBefore.ToString(), out var marker) && issuedAt <= marker)
             || (sessionId is not null && values[1].HasValue);
     }
 }

@@ -59,7 +59,7 @@ public static class IdentityConfiguration
 
         Client("clippybot-web", ["authorization_code", "refresh_token"], UserScopes, webRedirects, refreshTokenInCookie: true);
         Client(DevClientId, ["authorization_code", "refresh_token"], UserScopes, [DevClientRedirect]);
-        Client("clippybot-api-service", ["client_credentials"], ["pluginhost"], [], apiServiceSecret);
+        Client("clippybot-api-service", ["client_credentials"], ["pluginhost", "identity.containment"], [], apiServiceSecret);
         return identity;
     }
 

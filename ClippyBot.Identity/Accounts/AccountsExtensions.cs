@@ -79,6 +79,7 @@ public static class AccountsExtensions
             new Microsoft.Extensions.Options.PostConfigureOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>(null, o =>
                 o.XmlRepository = new Crypto.MigratedXmlRepository(o.XmlRepository!,
                     sp.GetRequiredService<ClippyBot.ServiceDefaults.Data.MigrationStatus<IdentityDataContext>>())));
+        builder.Services.AddScoped<Administrators>();
         builder.Services.AddScoped<Microsoft.AspNetCore.Authorization.IAuthorizationHandler, AdministratorHandler>();
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(AdministratorRequirement.PolicyName, p => p.RequireAuthenticatedUser().AddRequirements(new AdministratorRequirement()));

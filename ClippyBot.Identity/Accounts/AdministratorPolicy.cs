@@ -14,18 +14,25 @@ public sealed class AdministratorRequirement : IAuthorizationRequirement
     public const string RoleName = "identity-admin";
 }
 
-internal sealed class AdministratorHandler(UserManager<ApplicationUser> users, IConfiguration configuration)
+/// <summary>Who is an administrator — one rule for the admin pages and for the role claim in access tokens.</summary>
+public sealed class Administrators(UserManager<ApplicationUser> users, IConfiguration configuration)
+{
+    public async Task<bool> IsAdministratorAsync(ApplicationUser user)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        var configured = configuration.GetSection("Identity:Administrators").GetChildren().Select(c => c.Value).OfType<string>();
+        return await users.IsInRoleAsync(user, AdministratorRequirement.RoleName)
+               || (user.EmailConfirmed && configured.Contains(user.Email, StringComparer.OrdinalIgnoreCase));
+    }
+}
+
+internal sealed class AdministratorHandler(UserManager<ApplicationUser> users, Administrators administrators)
     : AuthorizationHandler<AdministratorRequirement>
 {
     protected override async Task HandleRequirementAsync(AuthorizationHandlerContext context, AdministratorRequirement requirement)
     {
-        if (context.User.Identity?.IsAuthenticated != true || await users.GetUserAsync(context.User) is not { } user)
-        {
-            return;
-        }
-        var configured = configuration.GetSection("Identity:Administrators").GetChildren().Select(c => c.Value).OfType<string>();
-        if (await users.IsInRoleAsync(user, AdministratorRequirement.RoleName)
-            || (user.EmailConfirmed && configured.Contains(user.Email, StringComparer.OrdinalIgnoreCase)))
+        if (context.User.Identity?.IsAuthenticated == true && await users.GetUserAsync(context.User) is { } user
+            && await administrators.IsAdministratorAsync(user))
         {
             context.Succeed(requirement);
         }

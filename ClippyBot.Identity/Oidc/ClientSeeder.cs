@@ -14,6 +14,10 @@ public static class OidcResources
     public const string ApiScope = "api";
     public const string PluginHostScope = "pluginhost";
 
+    /// <summary>Identity itself as a resource: its internal containment API (lock accounts, end sessions) for services.</summary>
+    public const string Identity = "clippybot-identity";
+    public const string ContainmentScope = "identity.containment";
+
     public static readonly string[] UserScopes = [Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.OfflineAccess, ApiScope];
 
     /// <summary>The scope → resource map, fixed in code: resolving it needs no database round trip per token.</summary>
@@ -21,6 +25,7 @@ public static class OidcResources
     {
         [ApiScope] = Api,
         [PluginHostScope] = PluginHost,
+        [ContainmentScope] = Identity,
     };
 
     public static List<string> ResourcesFor(IEnumerable<string> scopes) =>

@@ -84,6 +84,7 @@ internal static class OidcEndpoints
             }
             var principal = await CreateUserPrincipalAsync(user, previous.GetScopes(), authTime, previous, services);
             principal.SetClaim(Sessions.SessionStore.SessionIdClaim, sessionId);
+            await services.Services.GetRequiredService<RevocationMarkers>().WaitUntilPastMarkerAsync(user.Id.ToString(), context.RequestAborted);
             return SignIn(principal);
         }
 
@@ -147,6 +148,12 @@ internal static class OidcEndpoints
             System.Text.Json.JsonSerializer.Serialize(amr.Distinct(StringComparer.Ordinal)), JsonClaimValueTypes.JsonArray));
 
         var scopeList = scopes.ToList();
+        // Resource servers see platform administrators by role; re-evaluated whenever a token is issued or refreshed.
+        if (scopeList.Contains(OidcResources.ApiScope, StringComparer.Ordinal)
+            && await services.Services.GetRequiredService<Administrators>().IsAdministratorAsync(user))
+        {
+            identity.AddClaim(new Claim(Claims.Role, ClippyBot.ServiceDefaults.PlatformRoles.Administrator));
+        }
         identity.SetScopes(scopeList);
         identity.SetResources(OidcResources.ResourcesFor(scopeList));
         return new ClaimsPrincipal(identity);
@@ -166,6 +173,7 @@ internal static class OidcEndpoints
             => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
         Claims.Name when identity.HasScope(Scopes.Profile) => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
         Claims.Email when identity.HasScope(Scopes.Email) => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
+        Claims.Role => [OpenIddictConstants.Destinations.AccessToken],
         // The stamp stays inside OpenIddict's own (encrypted) codes and refresh tokens.
         _ => [],
     };

@@ -65,7 +65,7 @@ public static class OidcExtensions
                     .AllowRefreshTokenFlow()
                     .RequireProofKeyForCodeExchange();
 
-                server.RegisterScopes([.. OidcResources.UserScopes, OidcResources.PluginHostScope]);
+                server.RegisterScopes([.. OidcResources.UserScopes, OidcResources.PluginHostScope, OidcResources.ContainmentScope]);
 
                 // Resource servers validate access tokens locally: signed JWTs, not encrypted ones.
                 server.DisableAccessTokenEncryption();
@@ -100,6 +100,13 @@ public static class OidcExtensions
                     // Local development and tests run on plain http behind no proxy; production terminates TLS 1.3.
                     aspNetCore.DisableTransportSecurityRequirement();
                 }
+            })
+            // Identity is also a resource server for its own internal API (containment), validating its own tokens in-process.
+            .AddValidation(validation =>
+            {
+                validation.UseLocalServer();
+                validation.AddAudiences(OidcResources.Identity);
+                validation.UseAspNetCore();
             });
         return builder;
     }

@@ -10,6 +10,24 @@ public sealed class RevocationMarkers(IConnectionMultiplexer redis, TimeProvider
 
     public Task PublishSessionAsync(string sessionId) => SetMarkerAsync(RevocationKeys.RevokedSession(sessionId));
 
+    /// <summary>
+    /// Resource servers refuse a token whose <c>iat</c> is not later than the subject's marker (whole seconds). A token
+    /// minted in the marker's own second would be refused for its whole life, so issuance right after a revocation waits
+    /// for the next second — under a second, and only then; otherwise this is one Redis read.
+    /// </summary>
+    public async Task WaitUntilPastMarkerAsync(string subject, CancellationToken ct)
+    {
+        var value = await redis.GetDatabase().StringGetAsync(RevocationKeys.RevokedBefore(subject));
+        if (value.HasValue && long.TryParse(value.ToString(), out var marker))
+        {
+            var wait = DateTimeOffset.FromUnixTimeSeconds(marker + 1) - time.GetUtcNow();
+            if (wait > TimeSpan.Zero && wait <= TimeSpan.FromSeconds(2))
+            {
+                await Task.Delay(wait, time, ct);
+            }
+        }
+    }
+
     // Outlives every access token issued before the event, then expires by itself.
     private Task<bool> SetMarkerAsync(RedisKey key) =>
         redis.GetDatabase().StringSetAsync(key, time.GetUtcNow().ToUnixTimeSeconds(), options.Value.AccessTokenLifetime + TimeSpan.FromMinutes(5));

@@ -22,6 +22,8 @@ public static class ApiHost
             ["ConnectionStrings:cache"] = redis,
             ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration",
             ["ApiKeys:HashKey"] = ApiKeyHashKey,
+            ["ServiceClient:IdentityAddress"] = "https://localhost",
+            ["ServiceClient:ClientSecret"] = IdentityHost.ServiceSecret,
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
@@ -46,6 +48,7 @@ public static class ApiHost
     private static Action<IServiceCollection> Services(ServiceFactory<IdentityDataContext> identity, Action<IServiceCollection>? more) => services =>
     {
         services.AddHttpClient("identity-metadata").ConfigurePrimaryHttpMessageHandler(() => identity.Server.CreateHandler());
+        services.AddHttpClient(ClippyBot.Api.Containment.IdentityServiceClient.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => identity.Server.CreateHandler());
         services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter, LoopbackPeer>();
         more?.Invoke(services);
     };
@@ -108,9 +111,9 @@ public sealed class ApiTestbed : IAsyncDisposable
     public ServiceFactory<ApiDbContext> Api { get; }
 
     public static async Task<ApiTestbed> StartAsync(CancellationToken ct, Action<IServiceCollection>? apiServices = null,
-        IReadOnlyDictionary<string, string?>? apiSettings = null)
+        IReadOnlyDictionary<string, string?>? apiSettings = null, IDictionary<string, string?>? identitySettings = null)
     {
-        var identity = await IdentityHost.StartAsync(ct);
+        var identity = await IdentityHost.StartAsync(ct, identitySettings);
         var api = await ApiHost.StartAsync(identity, TestRig.Redis.ConnectionString, ct, configureServices: apiServices, settings: apiSettings);
         return new ApiTestbed(identity, api);
     }
@@ -139,6 +142,22 @@ public sealed class ApiTestbed : IAsyncDisposable
         using var accept = await user.Client.SendJsonAsync(HttpMethod.Post, "/api/invitations/accept", new { token }, ct);
         Assert.AreEqual(System.Net.HttpStatusCode.OK, accept.StatusCode, await accept.Content.ReadAsStringAsync(ct));
         return user;
+    }
+
+    public static async Task<(Guid Id, string Key)> CreateApiKeyAsync(HttpClient owner, Guid workspaceId, string[] scopes, DateTimeOffset? expiresAt, CancellationToken ct)
+    {
+        using var response = await owner.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/api-keys", new { name = "ci", scopes, expiresAt }, ct);
+        Assert.AreEqual(System.Net.HttpStatusCode.Created, response.StatusCode, await response.Content.ReadAsStringAsync(ct));
+        var body = await response.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>(ct);
+        return (body.GetProperty("apiKey").GetProperty("id").GetGuid(), body.GetProperty("key").GetString()!);
+    }
+
+    /// <summary>An Api client presenting <paramref name="key"/>.</summary>
+    public HttpClient KeyClient(string key)
+    {
+        var client = Api.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return client;
     }
 
     public async ValueTask DisposeAsync()

@@ -35,7 +35,7 @@ public sealed class ApiKeyTests
         var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Keys", ct);
         var otherWorkspace = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Other", ct);
 
-        var (keyId, key) = await CreateKeyAsync(owner.Client, workspaceId, ["dataRead"], null, ct);
+        var (keyId, key) = await ApiTestbed.CreateApiKeyAsync(owner.Client, workspaceId, ["dataRead"], null, ct);
         StringAssert.Matches(key, new System.Text.RegularExpressions.Regex("^cbk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$"));
         var listed = await owner.Client.GetStringAsync(new Uri($"/api/workspaces/{workspaceId}/api-keys", UriKind.Relative), ct);
         Assert.IsFalse(listed.Contains(key[^43..], StringComparison.Ordinal), "the secret is never shown again");
@@ -89,8 +89,8 @@ public sealed class ApiKeyTests
         var ct = TestContext.CancellationToken;
         var owner = await s_testbed.NewUserAsync(ct);
         var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Lifecycle", ct);
-        var (revokedId, revokedKey) = await CreateKeyAsync(owner.Client, workspaceId, ["dataRead"], null, ct);
-        var (_, expiringKey) = await CreateKeyAsync(owner.Client, workspaceId, ["dataRead"], Clock.GetUtcNow().AddHours(1), ct);
+        var (revokedId, revokedKey) = await ApiTestbed.CreateApiKeyAsync(owner.Client, workspaceId, ["dataRead"], null, ct);
+        var (_, expiringKey) = await ApiTestbed.CreateApiKeyAsync(owner.Client, workspaceId, ["dataRead"], Clock.GetUtcNow().AddHours(1), ct);
 
         using var revoke = await owner.Client.DeleteAsync(new Uri($"/api/workspaces/{workspaceId}/api-keys/{revokedId}", UriKind.Relative), ct);
         Assert.AreEqual(HttpStatusCode.NoContent, revoke.StatusCode);
@@ -111,19 +111,7 @@ public sealed class ApiKeyTests
         StringAssert.Contains(await wrong.Content.ReadAsStringAsync(ct), "api-key-invalid");
     }
 
-    private static HttpClient KeyClient(string key)
-    {
-        var client = s_testbed.Api.CreateClient();
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        return client;
-    }
+    private static HttpClient KeyClient(string key) => s_testbed.KeyClient(key);
 
-    private static async Task<(Guid Id, string Key)> CreateKeyAsync(HttpClient owner, Guid workspaceId, string[] scopes, DateTimeOffset? expiresAt, CancellationToken ct)
-    {
-        using var response = await owner.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/api-keys", new { name = "ci", scopes, expiresAt }, ct);
-        Assert.AreEqual(HttpStatusCode.Created, response.StatusCode, await response.Content.ReadAsStringAsync(ct));
-        var body = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
-        return (body.GetProperty("apiKey").GetProperty("id").GetGuid(), body.GetProperty("key").GetString()!);
-    }
 
 }

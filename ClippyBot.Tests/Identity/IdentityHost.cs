@@ -55,6 +55,7 @@ public static class IdentityHost
             ["Oidc:Clients:1:ClientSecret"] = ServiceSecret,
             ["Oidc:Clients:1:GrantTypes:0"] = "client_credentials",
             ["Oidc:Clients:1:Scopes:0"] = "pluginhost",
+            ["Oidc:Clients:1:Scopes:1"] = "identity.containment",
             ["Oidc:Clients:2:ClientId"] = ApiResourceClient,
             ["Oidc:Clients:2:ClientSecret"] = ApiResourceSecret,
             ["Oidc:Clients:2:Introspection"] = "true",
@@ -79,6 +80,16 @@ public static class IdentityHost
     }
 
     /// <summary>A browser-like client: cookies kept, redirects not followed, https.</summary>
+    /// <summary>Marks the account's address verified, as the emailed link would.</summary>
+    public static async Task ConfirmEmailAsync(this WebApplicationFactory<IdentityDataContext> factory, string email)
+    {
+        await using var scope = factory.Services.CreateAsyncScope();
+        var users = scope.ServiceProvider.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<ClippyBot.Identity.Accounts.ApplicationUser>>();
+        var user = (await users.FindByEmailAsync(email))!;
+        user.EmailConfirmed = true;
+        await users.UpdateAsync(user);
+    }
+
     public static HttpClient Browser(this WebApplicationFactory<IdentityDataContext> factory) =>
         factory.CreateClient(new WebApplicationFactoryClientOptions
         {

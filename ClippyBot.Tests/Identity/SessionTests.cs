@@ -129,14 +129,7 @@ public sealed partial class SessionTests
         Assert.AreEqual(HttpStatusCode.Redirect, unlockedLogin.StatusCode);
     }
 
-    private static async Task ConfirmEmailAsync(string email)
-    {
-        await using var scope = s_identity.Services.CreateAsyncScope();
-        var users = scope.ServiceProvider.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<ClippyBot.Identity.Accounts.ApplicationUser>>();
-        var user = (await users.FindByEmailAsync(email))!;
-        user.EmailConfirmed = true;
-        await users.UpdateAsync(user);
-    }
+    private static Task ConfirmEmailAsync(string email) => s_identity.ConfirmEmailAsync(email);
 
     private static async Task<(string Access, string Id, string Refresh)> LoginAndRedeemAsync(HttpClient browser, string email, CancellationToken ct)
     {

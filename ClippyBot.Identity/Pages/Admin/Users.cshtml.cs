@@ -9,7 +9,7 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 namespace ClippyBot.Identity.Pages.Admin;
 
 [Authorize(Policy = AdministratorRequirement.PolicyName)]
-public sealed partial class UsersModel(UserManager<ApplicationUser> users, SessionStore sessions, SessionRevoker revoker, ILogger<UsersModel> logger) : PageModel
+public sealed partial class UsersModel(UserManager<ApplicationUser> users, SessionStore sessions, ClippyBot.Identity.Containment.AccountContainment containment, ILogger<UsersModel> logger) : PageModel
 {
     [BindProperty(SupportsGet = true)]
     public string? Email { get; set; }
@@ -37,7 +37,7 @@ public sealed partial class UsersModel(UserManager<ApplicationUser> users, Sessi
         {
             return NotFound();
         }
-        await revoker.RevokeAllAsync(target, HttpContext.RequestAborted);
+        await containment.RevokeSessionsAsync(target, HttpContext.RequestAborted);
         LogRevoked(users.GetUserId(User) ?? "?", target.Id);
         Notice = "Every session of this account has been revoked.";
         await LoadAsync(target);
@@ -52,9 +52,7 @@ public sealed partial class UsersModel(UserManager<ApplicationUser> users, Sessi
         {
             return NotFound();
         }
-        await users.SetLockoutEnabledAsync(target, true);
-        await users.SetLockoutEndDateAsync(target, DateTimeOffset.MaxValue);
-        await revoker.RevokeAllAsync(target, HttpContext.RequestAborted);
+        await containment.LockAsync(target, HttpContext.RequestAborted);
         LogLocked(users.GetUserId(User) ?? "?", target.Id);
         Notice = "The account is locked and every session has been revoked.";
         await LoadAsync(target);
@@ -68,8 +66,7 @@ public sealed partial class UsersModel(UserManager<ApplicationUser> users, Sessi
         {
             return NotFound();
         }
-        await users.SetLockoutEndDateAsync(target, null);
-        await users.ResetAccessFailedCountAsync(target);
+        await containment.UnlockAsync(target);
         LogUnlocked(users.GetUserId(User) ?? "?", target.Id);
         Notice = "The account is unlocked.";
         await LoadAsync(target);

@@ -1,0 +1,139 @@
+using System.Security.Claims;
+using ClippyBot.Api.ApiKeys;
+using ClippyBot.Api.Audit;
+using ClippyBot.Api.Data;
+using ClippyBot.ServiceDefaults;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+
+namespace ClippyBot.Api.Containment;
+
+/// <summary>
+/// Seed §6 containment for platform administrators (role <see cref="PlatformRoles.Administrator"/> in their access token):
+/// lock an account, end every session of one account or of every member of a workspace, disable any API key. Account
+/// actions are carried out by Identity (which owns accounts and sessions, and publishes the revocation markers every
+/// resource server checks on the next request); key actions here. Each action, including failed ones, is written to the
+/// platform audit chain, and workspace actions to the workspace's chain as well.
+/// </summary>
+public static class ContainmentEndpoints
+{
+    public const string PolicyName = "platform-admin";
+
+    public sealed record RevokedSessionsResponse(int Revoked, IReadOnlyList<Guid> UnknownUsers);
+
+    public static IHostApplicationBuilder AddContainment(this IHostApplicationBuilder builder)
+    {
+        builder.Services.Configure<ServiceClientOptions>(builder.Configuration.GetSection(ServiceClientOptions.SectionName));
+        builder.Services.AddSingleton<ServiceTokenCache>();
+        builder.Services.AddHttpClient<IdentityServiceClient>(IdentityServiceClient.HttpClientName);
+        builder.Services.AddAuthorizationBuilder().AddPolicy(PolicyName, policy => policy
+            .RequireAuthenticatedUser()
+            .RequireAssertion(c => !c.User.IsApiKey() && c.User.HasClaim("role", PlatformRoles.Administrator)));
+        return builder;
+    }
+
+    public static IEndpointRouteBuilder MapContainmentApi(this IEndpointRouteBuilder app)
+    {
+        var admin = app.MapGroup("/api/admin").WithTags("Containment").RequireAuthorization(PolicyName)
+            .RequireRateLimiting(RateLimiting.RateLimitingExtensions.SensitivePolicy);
+        admin.MapPost("/users/{userId:guid}/lock", LockAsync);
+        admin.MapPost("/users/{userId:guid}/unlock", UnlockAsync);
+        admin.MapPost("/users/{userId:guid}/revoke-sessions", RevokeUserSessionsAsync);
+        admin.MapPost("/workspaces/{workspaceId:guid}/revoke-sessions", RevokeWorkspaceSessionsAsync);
+        admin.MapPost("/api-keys/{keyId:guid}/disable", DisableApiKeyAsync);
+        admin.MapGet("/audit", (ApiDbContext db, [AsParameters] AuditEndpoints.AuditQuery query) => AuditEndpoints.ReadChainAsync(db, Guid.Empty, query));
+        admin.MapGet("/audit/verify", (AuditLog log, CancellationToken ct) => AuditEndpoints.VerifyChainAsync(log, Guid.Empty, ct));
+        return app;
+    }
+
+    private static Task<Results<NoContent, ProblemHttpResult>> LockAsync(Guid userId, [AsParameters] ContainmentServices services, CancellationToken ct) =>
+        AccountActionAsync(userId, "account.locked", services, (identity, actor) => identity.LockAsync(userId, actor, ct), ct);
+
+    private static Task<Results<NoContent, ProblemHttpResult>> UnlockAsync(Guid userId, [AsParameters] ContainmentServices services, CancellationToken ct) =>
+        AccountActionAsync(userId, "account.unlocked", services, (identity, actor) => identity.UnlockAsync(userId, actor, ct), ct);
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> RevokeUserSessionsAsync(Guid userId, [AsParameters] ContainmentServices services, CancellationToken ct) =>
+        await AccountActionAsync(userId, "account.sessions_revoked", services,
+            async (identity, actor) => (await identity.RevokeSessionsAsync([userId], actor, ct)).Revoked == 1, ct);
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> AccountActionAsync(Guid userId, string action, ContainmentServices services,
+        Func<IdentityServiceClient, string, Task<bool>> act, CancellationToken ct)
+    {
+        try
+        {
+            if (!await act(services.Identity, services.Actor))
+            {
+                await services.Audit.RecordAsync(null, action, userId.ToString(), "not_found", ct);
+                return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Unknown account",
+                    detail: $"Identity has no account with id {userId}.", type: "https://clippybot.dev/problems/unknown-account");
+            }
+        }
+        catch (IdentityUnavailableException e)
+        {
+            await services.Audit.RecordAsync(null, action, userId.ToString(), "failed", ct);
+            return IdentityUnavailable(e);
+        }
+        await services.Audit.RecordAsync(null, action, userId.ToString(), ct: ct);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<Results<Ok<RevokedSessionsResponse>, ProblemHttpResult>> RevokeWorkspaceSessionsAsync(
+        Guid workspaceId, [AsParameters] ContainmentServices services, CancellationToken ct)
+    {
+        if (!await services.Db.Workspaces.AnyAsync(w => w.Id == workspaceId, ct))
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Workspace not found", type: "https://clippybot.dev/problems/workspace-not-found");
+        }
+        var members = await services.Db.Memberships.Where(m => m.WorkspaceId == workspaceId).Select(m => m.UserId).ToListAsync(ct);
+        var userIds = members.Select(id => Guid.TryParse(id, out var g) ? g : (Guid?)null).OfType<Guid>().ToList();
+        IdentityServiceClient.RevokeSessionsResult result;
+        try
+        {
+            result = await services.Identity.RevokeSessionsAsync(userIds, services.Actor, ct);
+        }
+        catch (IdentityUnavailableException e)
+        {
+            await services.Audit.RecordAsync(workspaceId, "workspace.sessions_revoked", workspaceId.ToString(), "failed", ct);
+            await services.Audit.RecordAsync(null, "workspace.sessions_revoked", workspaceId.ToString(), "failed", ct);
+            return IdentityUnavailable(e);
+        }
+        await services.Audit.RecordAsync(workspaceId, "workspace.sessions_revoked", workspaceId.ToString(), ct: ct);
+        await services.Audit.RecordAsync(null, "workspace.sessions_revoked", workspaceId.ToString(), ct: ct);
+        return TypedResults.Ok(new RevokedSessionsResponse(result.Revoked, result.Unknown));
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> DisableApiKeyAsync(Guid keyId, [AsParameters] ContainmentServices services, CancellationToken ct)
+    {
+        var key = await services.Db.ApiKeys.AsNoTracking().Where(k => k.Id == keyId).Select(k => new { k.WorkspaceId, k.RevokedAt }).SingleOrDefaultAsync(ct);
+        if (key is null)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "API key not found", type: "https://clippybot.dev/problems/api-key-not-found");
+        }
+        // Every request looks its key up, so the next one with this key is refused. Disabling twice is not an error.
+        await services.Db.ApiKeys.Where(k => k.Id == keyId && k.RevokedAt == null)
+            .ExecuteUpdateAsync(s => s.SetProperty(k => k.RevokedAt, services.Time.GetUtcNow()), ct);
+        await services.Audit.RecordAsync(key.WorkspaceId, "api_key.disabled_by_platform", keyId.ToString(), ct: ct);
+        await services.Audit.RecordAsync(null, "api_key.disabled_by_platform", keyId.ToString(), ct: ct);
+        return TypedResults.NoContent();
+    }
+
+    private static ProblemHttpResult IdentityUnavailable(IdentityUnavailableException e) => TypedResults.Problem(
+        statusCode: StatusCodes.Status502BadGateway, title: "Identity did not carry out the action",
+        detail: e.Message + " Nothing was changed by this request; retry it.", type: "https://clippybot.dev/problems/identity-unavailable");
+}
+
+public sealed class ContainmentServices(ApiDbContext db, AuditLog audit, IdentityServiceClient identity, TimeProvider time, HttpContext context)
+{
+    public ApiDbContext Db { get; } = db;
+
+    public AuditLog Audit { get; } = audit;
+
+    public IdentityServiceClient Identity { get; } = identity;
+
+    public TimeProvider Time { get; } = time;
+
+    public HttpContext Context { get; } = context;
+
+    /// <summary>The administrator's subject, passed to Identity for its log.</summary>
+    public string Actor => Context.User.FindFirstValue("sub") ?? "unknown";
+}
