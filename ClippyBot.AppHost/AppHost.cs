@@ -3,6 +3,7 @@ using ClippyBot.AppHost.Infrastructure;
 var builder = DistributedApplication.CreateBuilder(args);
 
 var infrastructure = builder.AddClippyBotInfrastructure();
+var mail = builder.AddDevelopmentMailServer();
 
 // The Api's own credentials (client credentials grant) for calling Identity's containment API and the PluginHost.
 var apiServiceSecret = builder.AddGeneratedSecret("api-service-client-secret");
@@ -11,6 +12,7 @@ var identity = builder.AddProject<Projects.ClippyBot_Identity>("identity")
     .WithDevelopmentTls(infrastructure.Certificates)
     .WithOwnDatabase(infrastructure.IdentityDatabase)
     .WithCache(infrastructure.Cache)
+    .WithDevelopmentMail(mail)
     .WithIdentityConfiguration(apiServiceSecret);
 
 // Runs plugins; the Api is its one caller (no public ingress is configured for it).

@@ -1,4 +1,5 @@
 using ClippyBot.Identity.Accounts;
+using ClippyBot.Identity.AccountSecurity;
 using ClippyBot.Identity.Containment;
 using ClippyBot.Identity.Data;
 using ClippyBot.Identity.Oidc;
@@ -9,6 +10,7 @@ builder.AddServiceDefaults();
 builder.AddServiceDatabase<IdentityDataContext>("identitydb");
 builder.AddServiceCache();
 builder.AddAccounts();
+builder.AddAccountSecurity();
 builder.AddOidcServer();
 builder.AddContainment();
 

@@ -14,6 +14,7 @@ public sealed class SecurityMetrics : IDisposable
     private readonly Counter<long> _authenticationFailures;
     private readonly Counter<long> _authorizationDenials;
     private readonly Counter<long> _rateLimited;
+    private readonly Counter<long> _emails;
 
     public SecurityMetrics(IMeterFactory meters)
     {
@@ -22,7 +23,11 @@ public sealed class SecurityMetrics : IDisposable
         _authenticationFailures = _meter.CreateCounter<long>("clippybot.security.authentication_failures", description: "Requests refused because the caller could not be authenticated.");
         _authorizationDenials = _meter.CreateCounter<long>("clippybot.security.authorization_denials", description: "Authenticated requests refused for lack of permission (403) or membership (404).");
         _rateLimited = _meter.CreateCounter<long>("clippybot.security.rate_limited", description: "Requests refused by a rate limit (429).");
+        _emails = _meter.CreateCounter<long>("clippybot.security.emails", description: "Security emails (verification, reset, notices) delivered or given up, by template.");
     }
+
+    public void EmailSent(string kind, bool delivered) => _emails.Add(1,
+        new KeyValuePair<string, object?>("kind", kind), new KeyValuePair<string, object?>("outcome", delivered ? "delivered" : "failed"));
 
     public void AuthenticationFailed(string reason) => _authenticationFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
 

@@ -22,11 +22,13 @@ public static class IdentityConfiguration
         var webRedirects = WebRedirectUris(builder);
 
         identity.WithEnvironment("Oidc__KeyEncryptionKey", keyEncryptionKey)
-            .WithEnvironment("Oidc__ClientSecretHashKey", clientSecretHashKey);
+            .WithEnvironment("Oidc__ClientSecretHashKey", clientSecretHashKey)
+            // Links in account emails point at Identity's own public endpoint, never at a request's Host header.
+            .WithEnvironment("AccountSecurity__PublicBaseUrl", identity.GetEndpoint("https"));
 
         var index = 0;
         void Client(string id, string[] grants, string[] scopes, string[] redirects, IResourceBuilder<ParameterResource>? secret = null,
-            bool introspection = false, bool refreshTokenInCookie = false)
+            bool introspection = false, bool refreshTokenInCookie = false, bool firstParty = false)
         {
             var prefix = $"Oidc__Clients__{index++}__";
             identity.WithEnvironment(prefix + "ClientId", id);
@@ -55,10 +57,14 @@ public static class IdentityConfiguration
             {
                 identity.WithEnvironment(prefix + "RefreshTokenInCookie", "true");
             }
+            if (firstParty)
+            {
+                identity.WithEnvironment(prefix + "FirstParty", "true");
+            }
         }
 
-        Client("clippybot-web", ["authorization_code", "refresh_token"], UserScopes, webRedirects, refreshTokenInCookie: true);
-        Client(DevClientId, ["authorization_code", "refresh_token"], UserScopes, [DevClientRedirect]);
+        Client("clippybot-web", ["authorization_code", "refresh_token"], UserScopes, webRedirects, refreshTokenInCookie: true, firstParty: true);
+        Client(DevClientId, ["authorization_code", "refresh_token"], UserScopes, [DevClientRedirect], firstParty: true);
         Client("clippybot-api-service", ["client_credentials"], ["pluginhost", "identity.containment"], [], apiServiceSecret);
         return identity;
     }

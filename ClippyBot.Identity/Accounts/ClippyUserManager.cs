@@ -28,4 +28,18 @@ public sealed class ClippyUserManager(
             ? PasswordVerificationResult.Failed
             : await argon2.VerifyHashedPasswordAsync(hash, password, CancellationToken);
     }
+
+    /// <summary>Checks a new password against the policy without changing anything (so a reset token is spent only on success).</summary>
+    public Task<IdentityResult> ValidateNewPasswordAsync(ApplicationUser user, string password) => ValidatePasswordAsync(user, password);
+
+    /// <summary>
+    /// Sets a new password in one update (hash and security stamp together), for a reset proven by an emailed token —
+    /// unlike remove-then-add, a failure can never leave the account without a password.
+    /// </summary>
+    public async Task<IdentityResult> ReplacePasswordAsync(ApplicationUser user, string newPassword)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        var result = await UpdatePasswordHash(user, newPassword, validatePassword: true);
+        return result.Succeeded ? await UpdateUserAsync(user) : result;
+    }
 }

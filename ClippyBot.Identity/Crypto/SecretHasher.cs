@@ -37,6 +37,9 @@ public sealed class SecretHasher
         return expected is not null && CryptographicOperations.FixedTimeEquals(actual, expected);
     }
 
+    /// <summary>The keyed hash itself, for finding a row by its secret (single-use tokens, recovery codes).</summary>
+    public byte[] Fingerprint(string secret) => Mac(secret);
+
     private byte[] Mac(string secret) => HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes(secret));
 
     private static byte[]? TryDecode(string text)

@@ -22,6 +22,12 @@ public sealed class IdentityDataContext(DbContextOptions<IdentityDataContext> op
 
     public DbSet<UserSession> UserSessions => Set<UserSession>();
 
+    public DbSet<AccountSecurity.AccountToken> AccountTokens => Set<AccountSecurity.AccountToken>();
+
+    public DbSet<AccountSecurity.RecoveryCode> RecoveryCodes => Set<AccountSecurity.RecoveryCode>();
+
+    public DbSet<AccountSecurity.SecurityEvent> SecurityEvents => Set<AccountSecurity.SecurityEvent>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);
@@ -43,6 +49,31 @@ public sealed class IdentityDataContext(DbContextOptions<IdentityDataContext> op
             session.Property(s => s.AuthorizationId).HasMaxLength(100);
             session.Property(s => s.UserAgent).HasMaxLength(256);
             session.Property(s => s.IpAddress).HasMaxLength(64);
+        });
+        builder.Entity<AccountSecurity.AccountToken>(token =>
+        {
+            token.ToTable("AccountTokens");
+            token.HasKey(t => t.Id);
+            token.HasIndex(t => t.Hash).IsUnique();
+            token.HasIndex(t => new { t.UserId, t.Purpose });
+            token.Property(t => t.Purpose).HasMaxLength(32);
+            token.HasOne<ApplicationUser>().WithMany().HasForeignKey(t => t.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+        builder.Entity<AccountSecurity.RecoveryCode>(code =>
+        {
+            code.ToTable("RecoveryCodes");
+            code.HasKey(c => c.Id);
+            code.HasIndex(c => new { c.UserId, c.Hash }).IsUnique();
+            code.HasOne<ApplicationUser>().WithMany().HasForeignKey(c => c.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+        builder.Entity<AccountSecurity.SecurityEvent>(entry =>
+        {
+            entry.ToTable("SecurityEvents");
+            entry.HasKey(e => e.Id);
+            entry.HasIndex(e => new { e.UserId, e.Id });
+            entry.Property(e => e.Kind).HasMaxLength(40);
+            entry.Property(e => e.IpAddress).HasMaxLength(64);
+            entry.HasOne<ApplicationUser>().WithMany().HasForeignKey(e => e.UserId).OnDelete(DeleteBehavior.Cascade);
         });
     }
 }

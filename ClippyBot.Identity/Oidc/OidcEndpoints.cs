@@ -41,6 +41,18 @@ internal static class OidcEndpoints
             return Results.Challenge(new AuthenticationProperties { RedirectUri = returnUrl }, [IdentityConstants.ApplicationScheme]);
         }
 
+        // An unverified address may sign in only to first-party clients: a third party would trust an address nobody proved.
+        if (!user.EmailConfirmed && services.AccountSecurity.Value.RequireVerifiedEmailForThirdPartyClients
+            && services.Options.Value.Clients.FirstOrDefault(c => c.ClientId == request.ClientId) is not { FirstParty: true })
+        {
+            if (request.HasPromptValue(PromptValues.None))
+            {
+                return Forbid(Errors.AccessDenied, "The account's email address is not verified.");
+            }
+            var returnUrl = context.Request.PathBase + context.Request.Path + QueryWithoutPrompt(context.Request);
+            return Results.Redirect("/account/confirm-email-required?ReturnUrl=" + Uri.EscapeDataString(returnUrl));
+        }
+
         var authTime = login.Properties?.IssuedUtc ?? services.Time.GetUtcNow();
         var principal = await CreateUserPrincipalAsync(user, request.GetScopes(), authTime, login.Principal!, services);
         // Every login into a client is a session the user can see and end.
@@ -211,4 +223,6 @@ internal sealed class OidcServices(IServiceProvider services, TimeProvider time,
     public TimeProvider Time { get; } = time;
 
     public IOptions<OidcOptions> Options { get; } = options;
+
+    public IOptions<AccountSecurity.AccountSecurityOptions> AccountSecurity => field ??= Services.GetRequiredService<IOptions<AccountSecurity.AccountSecurityOptions>>();
 }

@@ -75,4 +75,7 @@ public sealed class OidcClientOptions
 
     /// <summary>Resource servers: may introspect tokens issued for them.</summary>
     public bool Introspection { get; set; }
+
+    /// <summary>ClippyBot's own app (or tool): accounts with an unverified address may sign in to it. Others are third parties.</summary>
+    public bool FirstParty { get; set; }
 }

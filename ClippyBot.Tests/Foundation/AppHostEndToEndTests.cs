@@ -14,7 +14,7 @@ namespace ClippyBot.Tests.Foundation;
 public sealed class AppHostEndToEndTests
 {
     private static readonly string[] Services = ["identity", "api", "pluginhost"];
-    private static readonly string[] Infrastructure = ["postgres", "cache", "identitydb", "apidb", "pluginsdb"];
+    private static readonly string[] Infrastructure = ["postgres", "cache", "mail", "identitydb", "apidb", "pluginsdb"];
 
     public TestContext TestContext { get; set; } = null!;
 
@@ -57,13 +57,25 @@ public sealed class AppHostEndToEndTests
             // Service to service over TLS: the Api validates a user's token against Identity's JWKS fetched over https.
             using (var browser = new HttpClient(TrustingHandler(ca, new System.Net.CookieContainer())) { BaseAddress = clients["identity"].BaseAddress })
             {
-                var (_, code, pkce) = await OidcFlows.RegisterAndSignInAsync(browser, ct, redirectUri: DevClientRedirect);
+                var (email, code, pkce) = await OidcFlows.RegisterAndSignInAsync(browser, ct, redirectUri: DevClientRedirect);
                 var (status, tokens) = await OidcFlows.RedeemCodeAsync(clients["identity"], code, pkce, ct, redirectUri: DevClientRedirect);
                 Assert.AreEqual(HttpStatusCode.OK, status, tokens.ToString());
                 using var me = new HttpRequestMessage(HttpMethod.Get, new Uri("/api/me", UriKind.Relative));
                 me.Headers.Authorization = new("Bearer", tokens.GetProperty("access_token").GetString());
                 using var answer = await clients["api"].SendAsync(me, ct);
                 Assert.AreEqual(HttpStatusCode.OK, answer.StatusCode, await answer.Content.ReadAsStringAsync(ct));
+
+                // The verification mail reached the development inbox, linking to Identity's public https address.
+                using var inbox = new HttpClient { BaseAddress = app.GetEndpoint("mail", "http") };
+                var link = "";
+                await Poll.UntilAsync(async () =>
+                {
+                    var listing = await inbox.GetStringAsync(new Uri($"/api/messages?searchTerms={Uri.EscapeDataString(email)}", UriKind.Relative), ct);
+                    var id = System.Text.Json.JsonDocument.Parse(listing).RootElement.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("id").GetString()).FirstOrDefault();
+                    link = id is null ? "" : await inbox.GetStringAsync(new Uri($"/api/messages/{id}/plaintext", UriKind.Relative), ct);
+                    return id is not null;
+                }, TimeSpan.FromSeconds(30), "verification mail in the inbox", ct);
+                StringAssert.Contains(link, clients["identity"].BaseAddress!.GetLeftPart(UriPartial.Authority) + "/account/confirm-email?token=");
             }
 
             await app.ResourceCommands.ExecuteCommandAsync("postgres", KnownResourceCommands.StopCommand, ct);

@@ -19,6 +19,7 @@ public static class IdentityHost
     public const string WebRedirect = "https://app.test/callback";
     public const string WebSignedOut = "https://app.test/signed-out";
     public const string ServiceClient = "clippybot-api-service";
+    public const string ThirdPartyClient = "partner-app";
     public const string ApiResourceClient = "clippybot-api";
 
     public static readonly string ServiceSecret = RandomNumberGenerator.GetHexString(64);
@@ -42,6 +43,7 @@ public static class IdentityHost
             ["Oidc:Clients:0:RedirectUris:0"] = WebRedirect,
             ["Oidc:Clients:0:PostLogoutRedirectUris:0"] = WebSignedOut,
             ["Oidc:Clients:0:RefreshTokenInCookie"] = "true",
+            ["Oidc:Clients:0:FirstParty"] = "true",
             ["Oidc:Clients:3:ClientId"] = DevClient,
             ["Oidc:Clients:3:GrantTypes:0"] = "authorization_code",
             ["Oidc:Clients:3:GrantTypes:1"] = "refresh_token",
@@ -51,6 +53,12 @@ public static class IdentityHost
             ["Oidc:Clients:3:Scopes:3"] = "offline_access",
             ["Oidc:Clients:3:Scopes:4"] = "api",
             ["Oidc:Clients:3:RedirectUris:0"] = WebRedirect,
+            ["Oidc:Clients:3:FirstParty"] = "true",
+            ["Oidc:Clients:4:ClientId"] = ThirdPartyClient,
+            ["Oidc:Clients:4:GrantTypes:0"] = "authorization_code",
+            ["Oidc:Clients:4:Scopes:0"] = "openid",
+            ["Oidc:Clients:4:Scopes:1"] = "api",
+            ["Oidc:Clients:4:RedirectUris:0"] = WebRedirect,
             ["Oidc:Clients:1:ClientId"] = ServiceClient,
             ["Oidc:Clients:1:ClientSecret"] = ServiceSecret,
             ["Oidc:Clients:1:GrantTypes:0"] = "client_credentials",

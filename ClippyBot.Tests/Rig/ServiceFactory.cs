@@ -18,6 +18,11 @@ public sealed class ServiceFactory<TEntryPoint>(IReadOnlyDictionary<string, stri
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.UseEnvironment("Testing");
+        // Every service delivers mail to the rig's SMTP server unless a test says otherwise.
+        foreach (var (key, value) in TestRig.Smtp.ServiceSettings.Where(s => !Settings.ContainsKey(s.Key)))
+        {
+            builder.UseSetting(key, value);
+        }
         foreach (var (key, value) in Settings)
         {
             builder.UseSetting(key, value);
@@ -42,6 +47,7 @@ public static class ServiceFactory
             [$"ConnectionStrings:{connectionName}"] = await TestRig.Postgres.CreateDatabaseAsync(connectionName, ct),
             ["ConnectionStrings:cache"] = TestRig.Redis.ConnectionString,
         };
+
         foreach (var (key, value) in extra ?? new Dictionary<string, string?>())
         {
             settings[key] = value;

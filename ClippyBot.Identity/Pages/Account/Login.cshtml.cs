@@ -9,7 +9,8 @@ public sealed class LoginModel(
     SignInManager<ApplicationUser> signIn,
     UserManager<ApplicationUser> users,
     IPasswordHasher<ApplicationUser> hasher,
-    LoginThrottle throttle) : PageModel
+    LoginThrottle throttle,
+    AccountSecurity.SecondFactorLogin secondFactor) : PageModel
 {
     /// <summary>One text for unknown account, wrong password and locked account: none of them is revealed.</summary>
     public const string GenericFailure = "The email or password is not right, or the account cannot sign in now.";
@@ -35,7 +36,7 @@ public sealed class LoginModel(
     {
         if (registered)
         {
-            Notice = "Your account is ready. Sign in.";
+            Notice = "Your account is ready. We sent you an email to confirm your address; you can sign in now.";
         }
     }
 
@@ -54,9 +55,16 @@ public sealed class LoginModel(
             return Failure();
         }
 
-        var result = await signIn.PasswordSignInAsync(user, Password ?? "", isPersistent: false, lockoutOnFailure: true);
+        var result = await signIn.CheckPasswordSignInAsync(user, Password ?? "", lockoutOnFailure: true);
         if (result.Succeeded)
         {
+            if (user.TwoFactorEnabled)
+            {
+                // The password step is remembered for a few minutes in its own cookie; no session exists until the second factor.
+                await secondFactor.BeginAsync(HttpContext, user);
+                return RedirectToPage("LoginTwoFactor", new { ReturnUrl });
+            }
+            await signIn.SignInWithClaimsAsync(user, isPersistent: false, [new System.Security.Claims.Claim("amr", "pwd")]);
             return LocalRedirect(SafeReturnUrl());
         }
         if (result.IsLockedOut)

@@ -1,4 +1,5 @@
 using ClippyBot.Identity.Accounts;
+using ClippyBot.Identity.AccountSecurity;
 using ClippyBot.Identity.Oidc;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
@@ -9,7 +10,10 @@ namespace ClippyBot.Identity.Pages.Account.Manage;
 public sealed class ChangePasswordModel(
     UserManager<ApplicationUser> users,
     SignInManager<ApplicationUser> signIn,
-    SessionRevoker revoker) : PageModel
+    SessionRevoker revoker,
+    AccountTokens tokens,
+    AccountMail mail,
+    SecurityLog log) : PageModel
 {
     [BindProperty]
     public string CurrentPassword { get; set; } = "";
@@ -43,6 +47,11 @@ public sealed class ChangePasswordModel(
         // Every refresh token, authorization and other browser session dies; this browser gets a fresh cookie.
         await revoker.RevokeAllAsync(user, HttpContext.RequestAborted);
         await signIn.RefreshSignInAsync(user);
+        // A reset link mailed before the change must not undo it.
+        await tokens.RevokeAllAsync(user.Id, AccountTokenPurpose.ResetPassword, HttpContext.RequestAborted);
+        await log.RecordAsync(user.Id, SecurityEventKind.PasswordChanged, HttpContext.RequestAborted);
+        mail.Notice(user.Email!, "password-changed", "Your ClippyBot password was changed",
+            "The password of your ClippyBot account was just changed from its account page. Every other session was signed out.");
         Changed = true;
         return Page();
     }

@@ -1,0 +1,62 @@
+using System.Text.Encodings.Web;
+using ClippyBot.ServiceDefaults.Email;
+using Microsoft.AspNetCore.Http.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace ClippyBot.Identity.AccountSecurity;
+
+/// <summary>The account emails, each in text and HTML, queued on the outbox. Links point at the configured public origin.</summary>
+public sealed class AccountMail(EmailOutbox outbox, IOptions<AccountSecurityOptions> options, IHttpContextAccessor http, IHostEnvironment environment)
+{
+    public void VerifyEmail(string to, string token) => Send(to, "verify-email", "Confirm your email address",
+        "Confirm that this address is yours to finish setting up your ClippyBot account.",
+        ("Confirm my address", Link("/account/confirm-email", token)),
+        $"The link works once and expires in {Hours(options.Value.EmailVerificationLifetime)} hours. If you did not create an account, ignore this message.");
+
+    public void ResetPassword(string to, string token) => Send(to, "reset-password", "Reset your ClippyBot password",
+        "Someone — hopefully you — asked to reset the password of your ClippyBot account.",
+        ("Choose a new password", Link("/account/reset-password", token)),
+        $"The link works once and expires in {Hours(options.Value.PasswordResetLifetime)} hours; asking again replaces it. If it was not you, ignore this message: your password stays as it is.");
+
+    /// <summary>Sent instead of a verification mail when someone registers an address that already has an account.</summary>
+    public void AccountExists(string to) => Send(to, "account-exists", "Someone tried to register with your address",
+        "Someone tried to create a ClippyBot account with this address, which already has one. Nothing was changed.",
+        ("Reset my password", Link("/account/forgot-password", null)),
+        "If it was you, sign in or reset your password. If not, you can ignore this message.");
+
+    public void Notice(string to, string kind, string subject, string what) => Send(to, kind, subject, what,
+        ("Review my account", Link("/account/manage", null)),
+        "If this was not you, reset your password now and contact support: someone may have access to your account.");
+
+    private void Send(string to, string kind, string subject, string lead, (string Label, string Url) action, string footer)
+    {
+        var html = HtmlEncoder.Default;
+        var text = $"{lead}\n\n{action.Label}: {action.Url}\n\n{footer}\n\n— ClippyBot\n";
+        var body = $"""
+            <!DOCTYPE html><html lang="en"><body style="font-family:sans-serif;line-height:1.5">
+            <p>{html.Encode(lead)}</p>
+            <p><a href="{html.Encode(action.Url)}">{html.Encode(action.Label)}</a></p>
+            <p style="color:#555">{html.Encode(footer)}</p>
+            <p>— ClippyBot</p>
+            </body></html>
+            """;
+        outbox.TryEnqueue(new EmailMessage(to, kind, subject, text, body));
+    }
+
+    private string Link(string path, string? token)
+    {
+        var origin = options.Value.PublicBaseUrl;
+        if (string.IsNullOrWhiteSpace(origin))
+        {
+            // Only local development may fall back to the request's own origin (see AccountSecurityOptions.PublicBaseUrl).
+            var request = http.HttpContext?.Request;
+            origin = environment.IsLocal() && request is not null
+                ? UriHelper.BuildAbsolute(request.Scheme, request.Host)
+                : throw new InvalidOperationException("AccountSecurity:PublicBaseUrl is not set; links in emails cannot be built.");
+        }
+        var url = origin.TrimEnd('/') + path;
+        return token is null ? url : $"{url}?token={Uri.EscapeDataString(token)}";
+    }
+
+    private static int Hours(TimeSpan lifetime) => (int)Math.Round(lifetime.TotalHours);
+}

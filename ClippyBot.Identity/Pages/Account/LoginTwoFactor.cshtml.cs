@@ -1,0 +1,77 @@
+using ClippyBot.Identity.Accounts;
+using ClippyBot.Identity.AccountSecurity;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+
+namespace ClippyBot.Identity.Pages.Account;
+
+/// <summary>
+/// The second step of a login: a TOTP code (each time step once) or a recovery code (each once). Failures count toward
+/// the account's lockout and the network's sign-in throttle, like wrong passwords.
+/// </summary>
+public sealed class LoginTwoFactorModel(
+    SecondFactorLogin login, TwoFactor twoFactor, UserManager<ApplicationUser> users, LoginThrottle throttle,
+    SecurityLog log, AccountMail mail) : PageModel
+{
+    public const string GenericFailure = "That code is not right, was already used, or the account cannot sign in now.";
+
+    [BindProperty]
+    public string Code { get; set; } = "";
+
+    [BindProperty(SupportsGet = true)]
+    public string? ReturnUrl { get; set; }
+
+    public string? ErrorMessage { get; private set; }
+
+    public async Task<IActionResult> OnGetAsync() =>
+        await login.PendingUserAsync() is null ? RedirectToPage("Login", new { ReturnUrl }) : Page();
+
+    public async Task<IActionResult> OnPostAsync()
+    {
+        var ct = HttpContext.RequestAborted;
+        var user = await login.PendingUserAsync();
+        if (user is null)
+        {
+            return RedirectToPage("Login", new { ReturnUrl });
+        }
+        var code = Code ?? "";
+        Code = "";
+        if (!await throttle.TryAttemptAsync(HttpContext.Connection.RemoteIpAddress))
+        {
+            ErrorMessage = "Too many attempts from your network. Wait a few minutes and try again.";
+            Response.StatusCode = StatusCodes.Status429TooManyRequests;
+            return Page();
+        }
+        if (await users.IsLockedOutAsync(user))
+        {
+            ErrorMessage = GenericFailure;
+            return Page();
+        }
+
+        var digits = code.Count(char.IsAsciiDigit) == code.Count(c => !char.IsWhiteSpace(c));
+        if (digits && await twoFactor.VerifyCodeAsync(user, code, ct))
+        {
+            await users.ResetAccessFailedCountAsync(user);
+            await login.CompleteAsync(HttpContext, user, "otp");
+            return LocalRedirect(SafeReturnUrl());
+        }
+        if (!digits && await twoFactor.RedeemRecoveryCodeAsync(user, code, ct))
+        {
+            await users.ResetAccessFailedCountAsync(user);
+            await log.RecordAsync(user.Id, SecurityEventKind.RecoveryCodeUsed, ct);
+            var remaining = await twoFactor.RemainingRecoveryCodesAsync(user.Id, ct);
+            mail.Notice(user.Email!, "recovery-code-used", "A recovery code was used to sign in",
+                $"Someone signed in to your ClippyBot account with one of its recovery codes. {remaining} unused codes are left; make a new set from your account page when they run low.");
+            await login.CompleteAsync(HttpContext, user);
+            return LocalRedirect(SafeReturnUrl());
+        }
+
+        await users.AccessFailedAsync(user);
+        await log.RecordAsync(user.Id, SecurityEventKind.SecondFactorFailed, ct);
+        ErrorMessage = GenericFailure;
+        return Page();
+    }
+
+    private string SafeReturnUrl() => !string.IsNullOrEmpty(ReturnUrl) && Url.IsLocalUrl(ReturnUrl) ? ReturnUrl : "/account/manage";
+}
