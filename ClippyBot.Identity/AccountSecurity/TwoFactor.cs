@@ -87,11 +87,12 @@ public sealed class TwoFactor(IdentityDataContext db, AccountSecrets secrets, Ti
         ArgumentNullException.ThrowIfNull(user);
         var codes = Enumerable.Range(0, RecoveryCodeCount).Select(_ => NewRecoveryCode()).ToList();
         var now = time.GetUtcNow();
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
-        await db.RecoveryCodes.Where(c => c.UserId == user.Id).ExecuteDeleteAsync(ct);
-        db.RecoveryCodes.AddRange(codes.Select(c => new RecoveryCode { UserId = user.Id, Hash = secrets.Hasher.Fingerprint(NormalizeRecoveryCode(c)!), CreatedAt = now }));
-        await db.SaveChangesAsync(ct);
-        await tx.CommitAsync(ct);
+        await InTransactionAsync(async () =>
+        {
+            await db.RecoveryCodes.Where(c => c.UserId == user.Id).ExecuteDeleteAsync(ct);
+            db.RecoveryCodes.AddRange(codes.Select(c => new RecoveryCode { UserId = user.Id, Hash = secrets.Hasher.Fingerprint(NormalizeRecoveryCode(c)!), CreatedAt = now }));
+            await db.SaveChangesAsync(ct);
+        }, ct);
         return codes;
     }
 
@@ -99,16 +100,27 @@ public sealed class TwoFactor(IdentityDataContext db, AccountSecrets secrets, Ti
     public async Task DisableAsync(ApplicationUser user, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(user);
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
-        await db.RecoveryCodes.Where(c => c.UserId == user.Id).ExecuteDeleteAsync(ct);
-        await db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(s => s
-            .SetProperty(u => u.TwoFactorEnabled, false)
-            .SetProperty(u => u.TotpSecret, (byte[]?)null)
-            .SetProperty(u => u.TotpLastStep, 0L)
-            .SetProperty(u => u.ConcurrencyStamp, Guid.NewGuid().ToString()), ct);
-        await tx.CommitAsync(ct);
+        await InTransactionAsync(async () =>
+        {
+            await db.RecoveryCodes.Where(c => c.UserId == user.Id).ExecuteDeleteAsync(ct);
+            await db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(s => s
+                .SetProperty(u => u.TwoFactorEnabled, false)
+                .SetProperty(u => u.TotpSecret, (byte[]?)null)
+                .SetProperty(u => u.TotpLastStep, 0L)
+                .SetProperty(u => u.ConcurrencyStamp, Guid.NewGuid().ToString()), ct);
+        }, ct);
         user.TwoFactorEnabled = false;
     }
+
+    /// <summary>All or nothing, under the connection's retrying execution strategy (which retries the whole unit).</summary>
+    private Task InTransactionAsync(Func<Task> work, CancellationToken ct) =>
+        db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        {
+            db.ChangeTracker.Clear();
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            await work();
+            await tx.CommitAsync(ct);
+        });
 
     /// <summary>80 random bits as 16 base32 characters in four groups: <c>abcd-efgh-ijkl-mnop</c>.</summary>
     private static string NewRecoveryCode()

@@ -58,7 +58,22 @@ public static class AccountsExtensions
             cookie.ExpireTimeSpan = TimeSpan.FromHours(8);
             cookie.SlidingExpiration = true;
         });
-        builder.Services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.FromMinutes(1));
+        // Every request re-checks the security stamp (one indexed read): a password reset, lock or "sign out everywhere"
+        // ends other browsers' sessions at their next click, not up to an interval later.
+        builder.Services.Configure<SecurityStampValidatorOptions>(o =>
+        {
+            o.ValidationInterval = TimeSpan.Zero;
+            // The re-created principal must still say how the user signed in (amr: pwd, otp, mfa), or 2FA would be forgotten.
+            o.OnRefreshingPrincipal = context =>
+            {
+                var methods = context.CurrentPrincipal?.FindAll("amr").Select(c => c.Value).ToList() ?? [];
+                if (context.NewPrincipal?.Identity is System.Security.Claims.ClaimsIdentity identity && !identity.HasClaim(c => c.Type == "amr"))
+                {
+                    identity.AddClaims(methods.Select(m => new System.Security.Claims.Claim("amr", m)));
+                }
+                return Task.CompletedTask;
+            };
+        });
         // Antiforgery refuses to issue a Secure-only cookie over plain http, so local http development uses a
         // same-as-request cookie without the __Host- prefix (which requires Secure); https always gets __Host-.
         var plainHttp = builder.AllowsPlainHttp("Oidc:AllowHttp");

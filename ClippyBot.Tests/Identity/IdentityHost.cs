@@ -87,7 +87,6 @@ public static class IdentityHost
         return factory;
     }
 
-    /// <summary>A browser-like client: cookies kept, redirects not followed, https.</summary>
     /// <summary>Marks the account's address verified, as the emailed link would.</summary>
     public static async Task ConfirmEmailAsync(this WebApplicationFactory<IdentityDataContext> factory, string email)
     {
@@ -98,6 +97,7 @@ public static class IdentityHost
         await users.UpdateAsync(user);
     }
 
+    /// <summary>A browser-like client: cookies kept, redirects not followed, https.</summary>
     public static HttpClient Browser(this WebApplicationFactory<IdentityDataContext> factory) =>
         factory.CreateClient(new WebApplicationFactoryClientOptions
         {

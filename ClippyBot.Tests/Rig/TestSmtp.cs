@@ -33,9 +33,10 @@ public sealed class TestSmtp : IDisposable
         ["Email:FirstRetryDelay"] = "00:00:00.200",
     };
 
-    public static async Task<TestSmtp> StartAsync(CancellationToken ct)
+    /// <summary>Starts smtp4dev; <paramref name="smtpPort"/> 0 = a free port.</summary>
+    public static async Task<TestSmtp> StartAsync(CancellationToken ct, int smtpPort = 0)
     {
-        var smtpPort = LocalInfrastructureOptions.FreePort();
+        smtpPort = smtpPort == 0 ? LocalInfrastructureOptions.FreePort() : smtpPort;
         var webPort = LocalInfrastructureOptions.FreePort(exclude: smtpPort);
         var start = new ProcessStartInfo("dotnet")
         {
