@@ -28,6 +28,20 @@ public static class IdentityHost
     public static async Task<ServiceFactory<IdentityDataContext>> StartAsync(
         CancellationToken ct, IDictionary<string, string?>? overrides = null, Action<IServiceCollection>? configureServices = null)
     {
+        var factory = await CreateAsync(ct, overrides, configureServices);
+        using var probe = factory.CreateClient();
+        await Poll.UntilAsync(async () =>
+        {
+            using var response = await probe.GetAsync(new Uri("/health", UriKind.Relative), ct);
+            return response.StatusCode == HttpStatusCode.OK;
+        }, TimeSpan.FromSeconds(60), "identity healthy", ct);
+        return factory;
+    }
+
+    /// <summary>Identity configured on a fresh database, not started yet (so a test may still choose Kestrel).</summary>
+    public static async Task<ServiceFactory<IdentityDataContext>> CreateAsync(
+        CancellationToken ct, IDictionary<string, string?>? overrides = null, Action<IServiceCollection>? configureServices = null)
+    {
         var settings = new Dictionary<string, string?>
         {
             ["Oidc:KeyEncryptionKey"] = RandomNumberGenerator.GetHexString(64),
@@ -77,13 +91,6 @@ public static class IdentityHost
         var factory = await ServiceFactory.WithFreshDatabaseAsync<IdentityDataContext>("identitydb", settings, configureServices, ct);
         factory.ClientOptions.BaseAddress = new Uri("https://localhost");
         factory.ClientOptions.AllowAutoRedirect = false;
-
-        using var probe = factory.CreateClient();
-        await Poll.UntilAsync(async () =>
-        {
-            using var response = await probe.GetAsync(new Uri("/health", UriKind.Relative), ct);
-            return response.StatusCode == HttpStatusCode.OK;
-        }, TimeSpan.FromSeconds(60), "identity healthy", ct);
         return factory;
     }
 
