@@ -28,6 +28,7 @@ builder.AddProject<Projects.ClippyBot_Api>("api")
     .WithReference(identity).WaitFor(identity)
     .WithEnvironment("ServiceClient__ClientSecret", apiServiceSecret)
     .WithWebAppOrigins()
+    .WithDevelopmentMail(mail)
     .WithEnvironment("ApiKeys__HashKey", builder.AddGeneratedSecret("api-key-hash-key"))
     .WithReference(pluginHost).WaitFor(pluginHost);
 

@@ -23,7 +23,7 @@ public static class WorkspaceEndpoints
     public sealed record MemberResponse(string UserId, string Email, WorkspaceRole Role, DateTimeOffset JoinedAt);
     public sealed record ChangeRoleRequest(WorkspaceRole? Role);
     public sealed record InviteRequest(string? Email, WorkspaceRole? Role);
-    public sealed record InvitationResponse(Guid Id, string Email, WorkspaceRole Role, DateTimeOffset ExpiresAt, string Token);
+    public sealed record InvitationResponse(Guid Id, string Email, WorkspaceRole Role, DateTimeOffset ExpiresAt);
     public sealed record AcceptInvitationRequest(string? Token);
 
     public static IEndpointRouteBuilder MapWorkspacesApi(this IEndpointRouteBuilder app)
@@ -184,7 +184,7 @@ public static class WorkspaceEndpoints
     }
 
     private static async Task<Results<Created<InvitationResponse>, ProblemHttpResult, ValidationProblem>> InviteAsync(
-        Guid workspaceId, InviteRequest request, ClaimsPrincipal user, HttpContext http, [AsParameters] WorkspaceServices services)
+        Guid workspaceId, InviteRequest request, ClaimsPrincipal user, HttpContext http, [AsParameters] WorkspaceServices services, InvitationMail invitations)
     {
         var errors = new Dictionary<string, string[]>();
         var email = request.Email?.Trim() ?? "";
@@ -219,9 +219,10 @@ public static class WorkspaceEndpoints
         services.Db.Invitations.Add(invitation);
         await services.Db.SaveChangesAsync();
         await services.Audit.RecordAsync(workspaceId, "invitation.created", $"{email}:{role}");
-        // The token is returned once; email delivery joins when mail lands (account-security issue).
+        var workspaceName = await services.Db.Workspaces.Where(w => w.Id == workspaceId).Select(w => w.Name).SingleAsync();
+        invitations.Send(email, workspaceName, role, token, invitation.ExpiresAt);
         return TypedResults.Created($"/api/workspaces/{workspaceId}/invitations/{invitation.Id}",
-            new InvitationResponse(invitation.Id, email, role, invitation.ExpiresAt, token));
+            new InvitationResponse(invitation.Id, email, role, invitation.ExpiresAt));
     }
 
     private static async Task<Results<Ok<WorkspaceResponse>, ProblemHttpResult>> AcceptAsync(
@@ -237,6 +238,13 @@ public static class WorkspaceEndpoints
             return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invitation not valid",
                 detail: "This invitation does not exist, has expired, was already used, or was sent to another address.",
                 type: "https://clippybot.dev/problems/invitation-invalid");
+        }
+        // The address in the token must be proven: otherwise anyone could register the invitee's address and join.
+        if (!string.Equals(user.FindFirstValue("email_verified"), "true", StringComparison.OrdinalIgnoreCase))
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Email address not verified",
+                detail: "Confirm your email address with the link Identity sent you, sign in again, then accept the invitation.",
+                type: "https://clippybot.dev/problems/email-unverified");
         }
         var subject = Subject(user);
         var now = services.Time.GetUtcNow();

@@ -1,3 +1,4 @@
+using ClippyBot.ServiceDefaults.Email;
 using Microsoft.AspNetCore.Authorization;
 
 namespace ClippyBot.Api.Workspaces;
@@ -8,6 +9,12 @@ public static class WorkspacesExtensions
     {
         builder.Services.AddScoped<IAuthorizationHandler, PermissionHandler>();
         builder.Services.AddSingleton<IAuthorizationMiddlewareResultHandler, WorkspaceAuthorizationResultHandler>();
+        builder.AddEmail();
+        builder.Services.AddOptions<InvitationOptions>().Bind(builder.Configuration.GetSection(InvitationOptions.SectionName))
+            .Validate(o => Uri.TryCreate(o.AcceptUrl, UriKind.Absolute, out var u) && (u.Scheme == Uri.UriSchemeHttps || builder.Environment.IsLocal()),
+                "Invitations:AcceptUrl must be the web app's https page that accepts invitations (it receives ?token=…).")
+            .ValidateOnStart();
+        builder.Services.AddScoped<InvitationMail>();
         return builder;
     }
 }

@@ -77,7 +77,7 @@ public static class IdentityConfiguration
         return configured.Length > 0 ? configured : ["http://localhost:5173/callback"];
     }
 
-    /// <summary>Passes the web app's origins to a service as <c>Api:AllowedOrigins</c> (its CORS allow-list).</summary>
+    /// <summary>Passes the web app's origins to a service as <c>Api:AllowedOrigins</c> (its CORS allow-list) and its invitation page.</summary>
     public static IResourceBuilder<ProjectResource> WithWebAppOrigins(this IResourceBuilder<ProjectResource> service)
     {
         ArgumentNullException.ThrowIfNull(service);
@@ -86,7 +86,8 @@ public static class IdentityConfiguration
         {
             service.WithEnvironment($"Api__AllowedOrigins__{i}", origins[i]);
         }
-        return service;
+        // Invitation emails link to the web app's accept page.
+        return service.WithEnvironment("Invitations__AcceptUrl", origins[0] + "/invitations/accept");
     }
 
     /// <summary>

@@ -146,6 +146,7 @@ internal static class OidcEndpoints
         var identity = new ClaimsIdentity(Scheme, Claims.Name, Claims.Role);
         identity.SetClaim(Claims.Subject, user.Id.ToString())
             .SetClaim(Claims.Email, user.Email)
+            .SetClaim(Claims.EmailVerified, user.EmailConfirmed)
             .SetClaim(Claims.Name, user.UserName)
             .SetClaim(Claims.AuthenticationTime, authTime.ToUnixTimeSeconds())
             .SetClaim(SecurityStampClaim, await services.Users.GetSecurityStampAsync(user));
@@ -184,7 +185,7 @@ internal static class OidcEndpoints
         Claims.Subject or Claims.AuthenticationMethodReference or Claims.AuthenticationTime or Sessions.SessionStore.SessionIdClaim
             => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
         Claims.Name when identity.HasScope(Scopes.Profile) => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
-        Claims.Email when identity.HasScope(Scopes.Email) => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
+        Claims.Email or Claims.EmailVerified when identity.HasScope(Scopes.Email) => [OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken],
         Claims.Role => [OpenIddictConstants.Destinations.AccessToken],
         // The stamp stays inside OpenIddict's own (encrypted) codes and refresh tokens.
         _ => [],

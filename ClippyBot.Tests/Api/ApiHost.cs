@@ -62,11 +62,16 @@ public static class ApiHost
 
     /// <summary>An Api client acting as a freshly registered user (returns the user's email too).</summary>
     public static async Task<(HttpClient Client, string Email, string Subject)> NewUserAsync(
-        ServiceFactory<IdentityDataContext> identity, ServiceFactory<ApiDbContext> api, CancellationToken ct)
+        ServiceFactory<IdentityDataContext> identity, ServiceFactory<ApiDbContext> api, CancellationToken ct, bool verified = true)
     {
         using var browser = identity.Browser();
         var email = OidcFlows.NewEmail();
         await OidcFlows.RegisterAsync(browser, email, OidcFlows.GoodPassword, ct);
+        // A verified address, as after following the emailed link (invitations require it).
+        if (verified)
+        {
+            await identity.ConfirmEmailAsync(email);
+        }
         var pkce = OidcFlows.Pkce.Create();
         var code = await OidcFlows.SignInForCodeAsync(browser, email, OidcFlows.GoodPassword, pkce, ct);
         var (_, tokens) = await OidcFlows.RedeemCodeAsync(identity.CreateClient(), code, pkce, ct);
@@ -118,7 +123,23 @@ public sealed class ApiTestbed : IAsyncDisposable
         return new ApiTestbed(identity, api);
     }
 
-    public Task<(HttpClient Client, string Email, string Subject)> NewUserAsync(CancellationToken ct) => ApiHost.NewUserAsync(Identity, Api, ct);
+    public Task<(HttpClient Client, string Email, string Subject)> NewUserAsync(CancellationToken ct, bool verified = true) =>
+        ApiHost.NewUserAsync(Identity, Api, ct, verified);
+
+    /// <summary>The user turns on TOTP at Identity and signs in again with a code: an Api client whose token says <c>amr: otp, mfa</c>.</summary>
+    public async Task<HttpClient> WithTwoFactorAsync(string email, CancellationToken ct)
+    {
+        using var browser = Identity.Browser();
+        using (await OidcFlows.LoginAsync(browser, email, OidcFlows.GoodPassword, ct))
+        {
+        }
+        var (secret, _) = await AccountFlows.EnrolTwoFactorAsync(browser, TimeProvider.System, ct);
+        var code = ClippyBot.Identity.Crypto.Totp.Compute(secret, DateTimeOffset.UtcNow.AddSeconds(30));
+        var tokens = await AccountFlows.SignInWithSecondFactorForTokensAsync(Identity, email, code, ct);
+        var client = Api.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", tokens.GetProperty("access_token").GetString());
+        return client;
+    }
 
     public static async Task<Guid> CreateWorkspaceAsync(HttpClient client, string name, CancellationToken ct)
     {
@@ -127,11 +148,15 @@ public sealed class ApiTestbed : IAsyncDisposable
         return (await response.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>(ct)).GetProperty("id").GetGuid();
     }
 
+    /// <summary>Invites <paramref name="email"/>; returns the token from the invitation mail (the Api never returns it to the inviter).</summary>
     public static async Task<string> InviteAsync(HttpClient owner, Guid workspaceId, string email, string role, CancellationToken ct)
     {
+        var before = (await TestRig.Smtp.MessagesToAsync(email, ct)).Count(m => m.Subject.StartsWith("Invitation to", StringComparison.Ordinal));
         using var response = await owner.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/invitations", new { email, role }, ct);
         Assert.AreEqual(System.Net.HttpStatusCode.Created, response.StatusCode, await response.Content.ReadAsStringAsync(ct));
-        return (await response.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>(ct)).GetProperty("token").GetString()!;
+        Assert.IsFalse((await response.Content.ReadAsStringAsync(ct)).Contains("token", StringComparison.OrdinalIgnoreCase), "the inviter never sees the token");
+        var mail = await TestRig.Smtp.WaitForAsync(email, "Invitation to", ct, count: before + 1);
+        return Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(TestSmtp.LinkIn(mail, "/invitations/accept").Query)["token"].ToString();
     }
 
     /// <summary>A new user invited into the workspace with <paramref name="role"/>, who accepts.</summary>

@@ -173,6 +173,28 @@ public sealed class WorkspaceTests
         Assert.AreEqual("https://clippybot.dev/problems/mfa-required", await ProblemTypeAsync(ownerNow, ct));
         using var memberNow = await member.Client.GetAsync(new Uri($"/api/workspaces/{workspaceId}", UriKind.Relative), ct);
         Assert.AreEqual(HttpStatusCode.OK, memberNow.StatusCode, "the policy is for owners and admins");
+
+        // The owner turns on TOTP at Identity and signs in with a code: the new token's amr satisfies the policy.
+        using var withTotp = await s_testbed.WithTwoFactorAsync(owner.Email, ct);
+        using var ownerWithTotp = await withTotp.GetAsync(new Uri($"/api/workspaces/{workspaceId}", UriKind.Relative), ct);
+        Assert.AreEqual(HttpStatusCode.OK, ownerWithTotp.StatusCode);
+    }
+
+    [TestMethod]
+    public async Task Accepting_an_invitation_needs_a_verified_address_and_the_inviter_never_sees_the_token()
+    {
+        var ct = TestContext.CancellationToken;
+        var owner = await s_testbed.NewUserAsync(ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Verified only", ct);
+        var unverified = await s_testbed.NewUserAsync(ct, verified: false);
+        var token = await ApiTestbed.InviteAsync(owner.Client, workspaceId, unverified.Email, "member", ct);
+
+        using var refused = await unverified.Client.SendJsonAsync(HttpMethod.Post, "/api/invitations/accept", new { token }, ct);
+        Assert.AreEqual(HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.AreEqual("https://clippybot.dev/problems/email-unverified", await ProblemTypeAsync(refused, ct));
+        var mail = (await TestRig.Smtp.MessagesToAsync(unverified.Email, ct)).Single(m => m.Subject.StartsWith("Invitation to", StringComparison.Ordinal));
+        StringAssert.Contains(mail.Subject, "Verified only");
+        StringAssert.Contains(mail.Html, "/invitations/accept?token=");
     }
 
     [TestMethod]

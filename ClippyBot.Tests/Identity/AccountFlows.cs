@@ -49,6 +49,25 @@ public static partial class AccountFlows
         PostFormAsync(browser, "/account/login/two-factor" + (returnUrl is null ? "" : "?ReturnUrl=" + Uri.EscapeDataString(returnUrl)),
             new Dictionary<string, string> { ["Code"] = code, ["ReturnUrl"] = returnUrl ?? "" }, ct);
 
+    /// <summary>A client signs <paramref name="email"/> in with password and <paramref name="code"/>; returns the redeemed tokens.</summary>
+    public static async Task<System.Text.Json.JsonElement> SignInWithSecondFactorForTokensAsync(
+        WebApplicationFactory<IdentityDataContext> identity, string email, string code, CancellationToken ct)
+    {
+        using var device = identity.Browser();
+        var pkce = Pkce.Create();
+        using var authorize = await device.GetAsync(new Uri(AuthorizeUrl(pkce, "s"), UriKind.Relative), ct);
+        var returnUrl = QueryHelpers.ParseQuery(authorize.Headers.Location!.Query)["ReturnUrl"].ToString();
+        using var password = await PasswordStepAsync(device, email, GoodPassword, ct, returnUrl);
+        Assert.AreEqual("/account/login/two-factor", password.Headers.Location!.OriginalString.Split('?')[0], "the password alone is not a session");
+        using var second = await SecondFactorAsync(device, code, ct, returnUrl);
+        Assert.AreEqual(HttpStatusCode.Redirect, second.StatusCode, await second.Content.ReadAsStringAsync(ct));
+        using var callback = await device.GetAsync(second.Headers.Location, ct);
+        var authCode = QueryHelpers.ParseQuery(callback.Headers.Location!.Query)["code"].ToString();
+        var (status, tokens) = await RedeemCodeAsync(identity.CreateClient(), authCode, pkce, ct);
+        Assert.AreEqual(HttpStatusCode.OK, status, tokens.ToString());
+        return tokens;
+    }
+
     [GeneratedRegex("id=\"totp-secret\">([A-Z2-7]+)<")]
     private static partial Regex SecretOnPage();
 
