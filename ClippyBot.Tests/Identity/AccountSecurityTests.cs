@@ -263,6 +263,32 @@ public sealed class AccountSecurityTests
         Assert.AreEqual("/account/manage", login.Headers.Location!.OriginalString, "the password alone signs in again");
     }
 
+    [TestMethod]
+    public async Task After_turning_two_factor_on_the_user_can_end_every_other_session_and_stays_signed_in_here()
+    {
+        using var browser = s_identity.Browser();
+        var (email, _) = await RegisterWithMailAsync(browser, Ct);
+        using var otherDevice = s_identity.Browser();
+        var pkce = Pkce.Create();
+        var code = await SignInForCodeAsync(otherDevice, email, GoodPassword, pkce, Ct);
+        var (_, otherTokens) = await RedeemCodeAsync(s_identity.CreateClient(), code, pkce, Ct);
+        using (await LoginAsync(browser, email, GoodPassword, Ct))
+        {
+        }
+        await EnrolTwoFactorAsync(browser, TimeProvider.System, Ct);
+
+        using var ended = await PostFormAsync(browser, "/account/manage/two-factor", new Dictionary<string, string>(), Ct, handler: "EndOtherSessions");
+        StringAssert.Contains(await ended.Content.ReadAsStringAsync(Ct), "Every other session was signed out");
+
+        var (refresh, _) = await RefreshAsync(s_identity.CreateClient(), otherTokens.GetProperty("refresh_token").GetString()!, Ct);
+        Assert.AreEqual(HttpStatusCode.BadRequest, refresh, "the other device's login is over");
+        using var otherPage = await otherDevice.GetAsync(new Uri("/account/manage", UriKind.Relative), Ct);
+        Assert.AreEqual(HttpStatusCode.Redirect, otherPage.StatusCode, "the other browser is signed out");
+        using var here = await browser.GetAsync(new Uri("/account/manage", UriKind.Relative), Ct);
+        Assert.AreEqual(HttpStatusCode.OK, here.StatusCode, "this browser stays signed in");
+        StringAssert.Contains(await here.Content.ReadAsStringAsync(Ct), "Other sessions signed out");
+    }
+
     private async Task<string> ForgotAsync(string email)
     {
         using var response = await PostFormAsync(s_identity.Browser(), "/account/forgot-password", new Dictionary<string, string> { ["Email"] = email }, Ct);
