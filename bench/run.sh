@@ -55,6 +55,9 @@ export Oidc__Clients__1__Scopes__0=openid Oidc__Clients__1__Scopes__1=email Oidc
 export Logging__LogLevel__Default=Warning ASPNETCORE_ENVIRONMENT=Production
 # Loopback http, as behind a TLS-terminating proxy: the figures measure the services, not TLS.
 export Edge__RequireHttps=false
+# Production settings need a mail relay and public URLs; nothing here waits for mail (a closed port: delivery retries in
+# the background and gives up).
+export Email__Host=127.0.0.1 Email__Port=9 AccountSecurity__PublicBaseUrl=https://127.0.0.1 Invitations__AcceptUrl=https://app.invalid/invitations/accept
 export LoginThrottle__MaxAttemptsPerWindow=100000000
 for _ in $(seq 1 120); do PGPASSWORD=$pgpass psql -h 127.0.0.1 -p "$pgport" -U postgres -c 'CREATE DATABASE identitydb' >/dev/null 2>&1 && break; sleep 0.25; done
 PGPASSWORD=$pgpass psql -h 127.0.0.1 -p "$pgport" -U postgres -c 'CREATE DATABASE apidb' >/dev/null

@@ -60,6 +60,7 @@ public static class AuthenticationExtensions
             .SetFallbackPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser()
                 .RequireAssertion(c => !ApiKeys.ApiKeyClaims.IsApiKey(c.User)).Build());
         builder.Services.AddSingleton<RevocationMarkers>();
+        builder.Services.AddSingleton<Audit.LoginObserver>();
         return builder;
     }
 
@@ -106,6 +107,7 @@ public static class AuthenticationExtensions
                     type: "https://clippybot.dev/problems/token-revoked").ExecuteAsync(context);
                 return;
             }
+            await context.RequestServices.GetRequiredService<Audit.LoginObserver>().ObserveAsync(context);
         }
         await next(context);
     }

@@ -188,6 +188,23 @@ public sealed class ContainmentTests
         Assert.IsTrue(verification.GetProperty("intact").GetBoolean());
     }
 
+    [TestMethod]
+    public async Task Each_login_seen_by_the_Api_is_audited_once_with_who_and_from_where()
+    {
+        var ct = TestContext.CancellationToken;
+        var user = await s_testbed.NewUserAsync(ct);
+        Assert.AreEqual(HttpStatusCode.OK, await StatusAsync(user.Client, "/api/me"));
+        Assert.AreEqual(HttpStatusCode.OK, await StatusAsync(user.Client, "/api/me"));
+        using var browser = s_testbed.Identity.Browser();
+        using var secondSession = await SignInAsync(browser, user.Email, ct);
+        Assert.AreEqual(HttpStatusCode.OK, await StatusAsync(secondSession, "/api/me"));
+
+        var page = await s_admin.GetFromJsonAsync<JsonElement>($"/api/admin/audit?action=login.seen&actorId={user.Subject}", ct);
+        var entries = page.GetProperty("entries").EnumerateArray().ToList();
+        Assert.HasCount(2, entries, "one entry per session, not per request");
+        Assert.IsTrue(entries.All(e => e.GetProperty("ipAddress").GetString() == "127.0.0.1" && e.GetProperty("outcome").GetString() == "success"));
+    }
+
     private static async Task<HttpClient> SignInAsync(HttpClient browser, string email, CancellationToken ct)
     {
         var pkce = OidcFlows.Pkce.Create();
