@@ -8,7 +8,9 @@ using ClippyBot.Api.OpenApi;
 using ClippyBot.Api.RateLimiting;
 using ClippyBot.Api.Workspaces;
 using ClippyBot.Api.Caller;
+using ClippyBot.Api.Connections;
 using ClippyBot.Api.Containment;
+using ClippyBot.Api.Encryption;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -23,6 +25,8 @@ builder.AddApiRateLimits();
 builder.AddWorkspaces();
 builder.AddAudit();
 builder.AddContainment();
+builder.AddEncryption();
+builder.AddConnections();
 builder.AddApiDocumentation();
 
 var app = builder.Build();
@@ -37,6 +41,8 @@ app.MapWorkspacesApi();
 app.MapApiKeysApi();
 app.MapAuditApi();
 app.MapContainmentApi();
+app.MapEncryptionApi();
+app.MapConnectionsApi();
 app.MapApiDocumentation();
 app.MapBenchApi();
 

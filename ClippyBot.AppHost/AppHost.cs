@@ -30,6 +30,7 @@ builder.AddProject<Projects.ClippyBot_Api>("api")
     .WithWebAppOrigins()
     .WithDevelopmentMail(mail)
     .WithEnvironment("ApiKeys__HashKey", builder.AddGeneratedSecret("api-key-hash-key"))
+    .WithEnvironment("Encryption__KeyEncryptionKey", builder.AddGeneratedSecret("api-key-encryption-key"))
     .WithReference(pluginHost).WaitFor(pluginHost);
 
 builder.Build().Run();

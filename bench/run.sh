@@ -51,12 +51,13 @@ export Oidc__AllowHttp=true
 export Oidc__Clients__0__ClientId=clippybot-api-service Oidc__Clients__0__ClientSecret=$secret
 export Oidc__Clients__0__GrantTypes__0=client_credentials Oidc__Clients__0__Scopes__0=pluginhost
 export Oidc__Clients__1__ClientId=bench-web Oidc__Clients__1__GrantTypes__0=authorization_code Oidc__Clients__1__RedirectUris__0=http://127.0.0.1:7890/callback
-export Oidc__Clients__1__Scopes__0=openid Oidc__Clients__1__Scopes__1=email Oidc__Clients__1__Scopes__2=api
+export Oidc__Clients__1__Scopes__0=openid Oidc__Clients__1__Scopes__1=email Oidc__Clients__1__Scopes__2=api Oidc__Clients__1__FirstParty=true
 export Logging__LogLevel__Default=Warning ASPNETCORE_ENVIRONMENT=Production
 # Loopback http, as behind a TLS-terminating proxy: the figures measure the services, not TLS.
 export Edge__RequireHttps=false
 # Production settings need a mail relay and public URLs; nothing here waits for mail (a closed port: delivery retries in
 # the background and gives up).
+export Encryption__KeyEncryptionKey=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 export Email__Host=127.0.0.1 Email__Port=9 AccountSecurity__PublicBaseUrl=https://127.0.0.1 Invitations__AcceptUrl=https://app.invalid/invitations/accept
 export LoginThrottle__MaxAttemptsPerWindow=100000000
 for _ in $(seq 1 120); do PGPASSWORD=$pgpass psql -h 127.0.0.1 -p "$pgport" -U postgres -c 'CREATE DATABASE identitydb' >/dev/null 2>&1 && break; sleep 0.25; done

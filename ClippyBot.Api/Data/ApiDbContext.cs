@@ -20,6 +20,12 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
 
     public DbSet<AuditEntry> AuditEntries => Set<AuditEntry>();
 
+    public DbSet<Encryption.DataKey> DataKeys => Set<Encryption.DataKey>();
+
+    public DbSet<Encryption.ReencryptionRun> ReencryptionRuns => Set<Encryption.ReencryptionRun>();
+
+    public DbSet<Connections.OAuthConnection> OAuthConnections => Set<Connections.OAuthConnection>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Workspace>(w =>
@@ -55,6 +61,26 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
             k.Property(x => x.LastUsedIp).HasMaxLength(64);
             k.PrimitiveCollection(x => x.Scopes).ElementType().HasConversion<string>();
             k.HasOne<Workspace>().WithMany().HasForeignKey(x => x.WorkspaceId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<Encryption.DataKey>(k =>
+        {
+            k.HasKey(x => x.Id);
+            k.Property(x => x.KekId).HasMaxLength(64);
+        });
+        modelBuilder.Entity<Encryption.ReencryptionRun>(r =>
+        {
+            r.HasKey(x => x.Id);
+            r.Property(x => x.Stage).HasMaxLength(64);
+            r.HasIndex(x => x.CompletedAt);
+        });
+        modelBuilder.Entity<Connections.OAuthConnection>(c =>
+        {
+            c.HasKey(x => x.Id);
+            c.HasIndex(x => new { x.WorkspaceId, x.CreatedAt });
+            c.HasIndex(x => x.KeyId);
+            c.Property(x => x.Provider).HasMaxLength(64);
+            c.Property(x => x.CreatedBy).HasMaxLength(100);
+            c.HasOne<Workspace>().WithMany().HasForeignKey(x => x.WorkspaceId).OnDelete(DeleteBehavior.Cascade);
         });
         modelBuilder.Entity<AuditEntry>(a =>
         {

@@ -13,6 +13,7 @@ namespace ClippyBot.Tests.Api;
 public static class ApiHost
 {
     public static readonly string ApiKeyHashKey = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64);
+    public static readonly string EncryptionKey = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64);
 
     public static async Task<ServiceFactory<ApiDbContext>> StartAsync(ServiceFactory<IdentityDataContext> identity, string redis, CancellationToken ct,
         bool waitHealthy = true, Action<IServiceCollection>? configureServices = null, IReadOnlyDictionary<string, string?>? settings = null)
@@ -22,6 +23,7 @@ public static class ApiHost
             ["ConnectionStrings:cache"] = redis,
             ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration",
             ["ApiKeys:HashKey"] = ApiKeyHashKey,
+            ["Encryption:KeyEncryptionKey"] = EncryptionKey,
             ["ServiceClient:IdentityAddress"] = "https://localhost",
             ["ServiceClient:ClientSecret"] = IdentityHost.ServiceSecret,
         };
@@ -62,10 +64,10 @@ public static class ApiHost
 
     /// <summary>An Api client acting as a freshly registered user (returns the user's email too).</summary>
     public static async Task<(HttpClient Client, string Email, string Subject)> NewUserAsync(
-        ServiceFactory<IdentityDataContext> identity, ServiceFactory<ApiDbContext> api, CancellationToken ct, bool verified = true)
+        ServiceFactory<IdentityDataContext> identity, ServiceFactory<ApiDbContext> api, CancellationToken ct, bool verified = true, string? email = null)
     {
         using var browser = identity.Browser();
-        var email = OidcFlows.NewEmail();
+        email ??= OidcFlows.NewEmail();
         await OidcFlows.RegisterAsync(browser, email, OidcFlows.GoodPassword, ct);
         // A verified address, as after following the emailed link (invitations require it).
         if (verified)
@@ -123,8 +125,36 @@ public sealed class ApiTestbed : IAsyncDisposable
         return new ApiTestbed(identity, api);
     }
 
-    public Task<(HttpClient Client, string Email, string Subject)> NewUserAsync(CancellationToken ct, bool verified = true) =>
-        ApiHost.NewUserAsync(Identity, Api, ct, verified);
+    /// <summary>
+    /// Identity and the Api with one platform administrator signed in (<see cref="Admin"/>): an address listed in
+    /// <c>Identity:Administrators</c>, verified, whose access token therefore carries <c>role: platform-admin</c>.
+    /// </summary>
+    public static async Task<ApiTestbed> StartWithAdminAsync(CancellationToken ct, IReadOnlyDictionary<string, string?>? apiSettings = null)
+    {
+        var adminEmail = OidcFlows.NewEmail();
+        var testbed = await StartAsync(ct, apiSettings: apiSettings, identitySettings: new Dictionary<string, string?> { ["Identity:Administrators:0"] = adminEmail });
+        testbed.Admin = (await testbed.NewUserAsync(ct, email: adminEmail)).Client;
+        return testbed;
+    }
+
+    /// <summary>The platform administrator's Api client (only after <see cref="StartWithAdminAsync"/>).</summary>
+    public HttpClient Admin { get; private set; } = null!;
+
+    /// <summary>An Api client of <paramref name="email"/>, who signs in again (a new session).</summary>
+    public async Task<HttpClient> SignInAgainAsync(string email, CancellationToken ct)
+    {
+        using var browser = Identity.Browser();
+        var pkce = OidcFlows.Pkce.Create();
+        var code = await OidcFlows.SignInForCodeAsync(browser, email, OidcFlows.GoodPassword, pkce, ct);
+        var (status, tokens) = await OidcFlows.RedeemCodeAsync(Identity.CreateClient(), code, pkce, ct);
+        Assert.AreEqual(System.Net.HttpStatusCode.OK, status, tokens.ToString());
+        var client = Api.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", tokens.GetProperty("access_token").GetString());
+        return client;
+    }
+
+    public Task<(HttpClient Client, string Email, string Subject)> NewUserAsync(CancellationToken ct, bool verified = true, string? email = null) =>
+        ApiHost.NewUserAsync(Identity, Api, ct, verified, email);
 
     /// <summary>The user turns on TOTP at Identity and signs in again with a code: an Api client whose token says <c>amr: otp, mfa</c>.</summary>
     public async Task<HttpClient> WithTwoFactorAsync(string email, CancellationToken ct)
@@ -187,6 +217,7 @@ public sealed class ApiTestbed : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        Admin?.Dispose();
         await Api.DisposeAsync();
         await Identity.DisposeAsync();
     }

@@ -15,7 +15,6 @@ namespace ClippyBot.Tests.Api;
 [TestClass]
 public sealed class ContainmentTests
 {
-    private static readonly string AdminEmail = OidcFlows.NewEmail();
     private static ApiTestbed s_testbed = null!;
     private static HttpClient s_admin = null!;
 
@@ -24,20 +23,12 @@ public sealed class ContainmentTests
     [ClassInitialize]
     public static async Task StartAsync(TestContext context)
     {
-        var ct = context.CancellationToken;
-        s_testbed = await ApiTestbed.StartAsync(ct, identitySettings: new Dictionary<string, string?> { ["Identity:Administrators:0"] = AdminEmail });
-        using var browser = s_testbed.Identity.Browser();
-        await OidcFlows.RegisterAsync(browser, AdminEmail, OidcFlows.GoodPassword, ct);
-        await s_testbed.Identity.ConfirmEmailAsync(AdminEmail);
-        s_admin = await SignInAsync(browser, AdminEmail, ct);
+        s_testbed = await ApiTestbed.StartWithAdminAsync(context.CancellationToken);
+        s_admin = s_testbed.Admin;
     }
 
     [ClassCleanup]
-    public static async Task StopAsync()
-    {
-        s_admin.Dispose();
-        await s_testbed.DisposeAsync();
-    }
+    public static async Task StopAsync() => await s_testbed.DisposeAsync();
 
     [TestMethod]
     public async Task Locking_an_account_refuses_its_token_on_the_next_request_and_its_sign_in_until_unlocked()
@@ -98,8 +89,7 @@ public sealed class ContainmentTests
         AssertAudited(await PlatformAuditAsync(ct), "workspace.sessions_revoked", workspaceId.ToString(), "success");
 
         // The members sign in again and find the action in their workspace's own log.
-        using var browser = s_testbed.Identity.Browser();
-        using var ownerAgain = await SignInAsync(browser, owner.Email, ct);
+        using var ownerAgain = await s_testbed.SignInAgainAsync(owner.Email, ct);
         var workspaceAudit = await ownerAgain.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit?action=workspace.sessions_revoked", ct);
         Assert.AreEqual(1, workspaceAudit.GetProperty("entries").GetArrayLength());
     }
@@ -195,25 +185,13 @@ public sealed class ContainmentTests
         var user = await s_testbed.NewUserAsync(ct);
         Assert.AreEqual(HttpStatusCode.OK, await StatusAsync(user.Client, "/api/me"));
         Assert.AreEqual(HttpStatusCode.OK, await StatusAsync(user.Client, "/api/me"));
-        using var browser = s_testbed.Identity.Browser();
-        using var secondSession = await SignInAsync(browser, user.Email, ct);
+        using var secondSession = await s_testbed.SignInAgainAsync(user.Email, ct);
         Assert.AreEqual(HttpStatusCode.OK, await StatusAsync(secondSession, "/api/me"));
 
         var page = await s_admin.GetFromJsonAsync<JsonElement>($"/api/admin/audit?action=login.seen&actorId={user.Subject}", ct);
         var entries = page.GetProperty("entries").EnumerateArray().ToList();
         Assert.HasCount(2, entries, "one entry per session, not per request");
         Assert.IsTrue(entries.All(e => e.GetProperty("ipAddress").GetString() == "127.0.0.1" && e.GetProperty("outcome").GetString() == "success"));
-    }
-
-    private static async Task<HttpClient> SignInAsync(HttpClient browser, string email, CancellationToken ct)
-    {
-        var pkce = OidcFlows.Pkce.Create();
-        var code = await OidcFlows.SignInForCodeAsync(browser, email, OidcFlows.GoodPassword, pkce, ct);
-        var (status, tokens) = await OidcFlows.RedeemCodeAsync(s_testbed.Identity.CreateClient(), code, pkce, ct);
-        Assert.AreEqual(HttpStatusCode.OK, status, tokens.ToString());
-        var client = s_testbed.Api.CreateClient();
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", tokens.GetProperty("access_token").GetString());
-        return client;
     }
 
     private async Task<HttpStatusCode> StatusAsync(HttpClient client, string path)

@@ -33,6 +33,7 @@ public sealed class ServiceHealthTests
             ["ConnectionStrings:apidb"] = $"Host=127.0.0.1;Port={deadPort};Database=apidb;Username=postgres;Password={secret};Timeout=2",
             ["ConnectionStrings:cache"] = $"127.0.0.1:{deadPort},password={secret},connectTimeout=1000",
             ["ApiKeys:HashKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
+            ["Encryption:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
         });
         using var client = factory.CreateClient();
 
@@ -69,6 +70,7 @@ public sealed class ServiceHealthTests
     private static Dictionary<string, string?> ApiSettings() => new()
     {
         ["ApiKeys:HashKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
+        ["Encryption:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
     };
 
     private static Dictionary<string, string?> IdentitySettings() => new()
