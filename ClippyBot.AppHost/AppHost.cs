@@ -19,6 +19,7 @@ var identity = builder.AddProject<Projects.ClippyBot_Identity>("identity")
 var pluginHost = builder.AddProject<Projects.ClippyBot_PluginHost>("pluginhost")
     .WithDevelopmentTls(infrastructure.Certificates)
     .WithOwnDatabase(infrastructure.PluginsDatabase)
+    .WithEnvironment("Encryption__KeyEncryptionKey", builder.AddGeneratedSecret("pluginhost-key-encryption-key"))
     .WithCache(infrastructure.Cache);
 
 builder.AddProject<Projects.ClippyBot_Api>("api")

@@ -1,10 +1,12 @@
 using ClippyBot.PluginHost.Data;
+using ClippyBot.ServiceDefaults.Data;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddServiceDatabase<PluginsDbContext>("pluginsdb");
 builder.AddServiceCache();
+builder.AddSealedDataProtection<PluginsDbContext>("pluginhost", "Encryption:KeyEncryptionKey");
 
 var app = builder.Build();
 

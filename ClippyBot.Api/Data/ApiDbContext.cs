@@ -2,14 +2,18 @@ using ClippyBot.Api.ApiKeys;
 using ClippyBot.Api.Audit;
 using ClippyBot.Api.Workspaces;
 using ClippyBot.ServiceDefaults.Data;
+using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Design;
 
 namespace ClippyBot.Api.Data;
 
 /// <summary>The Api service's own database (`apidb`); no other service reads it.</summary>
-public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbContext(options)
+public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbContext(options), IDataProtectionKeyContext
 {
+    /// <summary>Data Protection's key ring, each key sealed (see ServiceDefaults' SealedDataProtection).</summary>
+    public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
+
     public DbSet<Workspace> Workspaces => Set<Workspace>();
 
     public DbSet<Membership> Memberships => Set<Membership>();

@@ -1,3 +1,4 @@
+using ClippyBot.ServiceDefaults.Crypto;
 using ClippyBot.Identity.Crypto;
 using ClippyBot.Identity.Oidc;
 
@@ -14,7 +15,7 @@ public sealed class AccountSecrets(Microsoft.Extensions.Options.IOptions<OidcOpt
 
     public SecretHasher Hasher { get; } = new(OidcOptions.DeriveKey(options.Value.ClientSecretHashKey, "account-tokens"));
 
-    private KeyProtector Protector { get; } = new(OidcOptions.DeriveKey(options.Value.KeyEncryptionKey, "totp-secrets"));
+    private KeyProtector Protector { get; } = new(OidcOptions.DeriveKey(options.Value.KeyEncryptionKey, "totp-secrets"), OidcOptions.Scope);
 
     public byte[] SealTotpSecret(byte[] secret, Guid userId) => Protector.Seal(secret, TotpPurpose, userId.ToString());
 

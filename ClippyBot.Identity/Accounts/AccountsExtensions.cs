@@ -1,6 +1,6 @@
 using ClippyBot.Identity.Data;
 using ClippyBot.Identity.Oidc;
-using Microsoft.AspNetCore.DataProtection;
+using ClippyBot.ServiceDefaults.Data;
 using Microsoft.AspNetCore.Identity;
 
 namespace ClippyBot.Identity.Accounts;
@@ -84,16 +84,7 @@ public static class AccountsExtensions
         });
         builder.Services.AddSingleton<LoginThrottle>();
         // Cookies must open on every replica and survive restarts: one sealed key ring in identitydb.
-        builder.Services.AddDataProtection()
-            .SetApplicationName("clippybot-identity")
-            .PersistKeysToDbContext<IdentityDataContext>();
-        builder.Services.AddSingleton<Microsoft.Extensions.Options.IConfigureOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>>(sp =>
-            new Microsoft.Extensions.Options.ConfigureOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>(o =>
-                o.XmlEncryptor = new Crypto.SealedXmlEncryptor(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<Oidc.OidcOptions>>())));
-        builder.Services.AddSingleton<Microsoft.Extensions.Options.IPostConfigureOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>>(sp =>
-            new Microsoft.Extensions.Options.PostConfigureOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>(null, o =>
-                o.XmlRepository = new Crypto.MigratedXmlRepository(o.XmlRepository!,
-                    sp.GetRequiredService<ClippyBot.ServiceDefaults.Data.MigrationStatus<IdentityDataContext>>())));
+        builder.AddSealedDataProtection<IdentityDataContext>("identity", "Oidc:KeyEncryptionKey");
         builder.Services.AddScoped<Administrators>();
         builder.Services.AddScoped<Microsoft.AspNetCore.Authorization.IAuthorizationHandler, AdministratorHandler>();
         builder.Services.AddAuthorizationBuilder()

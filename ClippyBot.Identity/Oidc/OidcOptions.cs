@@ -14,10 +14,11 @@ public sealed class OidcOptions
 
     public const int MinimumSecretLength = 43;
 
+    /// <summary>Identity's scope in derived keys and sealed values' associated data.</summary>
+    public const string Scope = "clippybot-identity";
+
     /// <summary>Derives a 32-byte key for one purpose from a configured secret.</summary>
-    public static byte[] DeriveKey(string secret, string purpose) =>
-        System.Security.Cryptography.HKDF.DeriveKey(System.Security.Cryptography.HashAlgorithmName.SHA256,
-            System.Text.Encoding.UTF8.GetBytes(secret), 32, info: System.Text.Encoding.UTF8.GetBytes("clippybot-identity/" + purpose));
+    public static byte[] DeriveKey(string secret, string purpose) => ClippyBot.ServiceDefaults.Crypto.KeyProtector.DeriveKey(secret, Scope, purpose);
 
     public TimeSpan AccessTokenLifetime { get; set; } = TimeSpan.FromMinutes(15);
 

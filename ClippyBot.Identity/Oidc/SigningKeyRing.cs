@@ -1,3 +1,4 @@
+using ClippyBot.ServiceDefaults.Crypto;
 using System.Security.Cryptography;
 using ClippyBot.Identity.Crypto;
 using ClippyBot.Identity.Data;
@@ -25,7 +26,7 @@ public sealed class SigningKeyRing(IServiceScopeFactory scopes, MigrationStatus<
     private const long AdvisoryLockId = 0x436C697070794B31; // "ClippyK1"
 
     private readonly OidcOptions _options = options.Value;
-    private readonly KeyProtector _protector = new(OidcOptions.DeriveKey(options.Value.KeyEncryptionKey, "key-encryption"));
+    private readonly KeyProtector _protector = new(OidcOptions.DeriveKey(options.Value.KeyEncryptionKey, "key-encryption"), OidcOptions.Scope);
     private readonly SemaphoreSlim _gate = new(1, 1);
     private volatile KeyRingSnapshot? _current;
     private CancellationTokenSource _changed = new();

@@ -21,7 +21,7 @@ public sealed class ServiceHealthTests
     public Task Api_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<ApiDbContext>("apidb", ApiSettings());
 
     [TestMethod]
-    public Task PluginHost_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<PluginsDbContext>("pluginsdb");
+    public Task PluginHost_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<PluginsDbContext>("pluginsdb", PluginHostSettings());
 
     [TestMethod]
     public async Task Health_answers_503_with_per_check_status_when_dependencies_are_down_and_alive_stays_200()
@@ -70,6 +70,11 @@ public sealed class ServiceHealthTests
     private static Dictionary<string, string?> ApiSettings() => new()
     {
         ["ApiKeys:HashKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
+        ["Encryption:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
+    };
+
+    private static Dictionary<string, string?> PluginHostSettings() => new()
+    {
         ["Encryption:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
     };
 

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace ClippyBot.Identity.Crypto;
+namespace ClippyBot.ServiceDefaults.Crypto;
 
 /// <summary>
 /// Seals key material at rest with AES-256-GCM under a key-encryption key from configuration. Layout:
@@ -15,9 +15,13 @@ public sealed class KeyProtector
     private const int TagSize = 16;
 
     private readonly byte[] _kek;
+    private readonly string _scope;
 
-    public KeyProtector(byte[] keyEncryptionKey)
+    /// <param name="scope">Prefix of the associated data (e.g. <c>clippybot-identity</c>): a sealed value of one service never opens in another.</param>
+    public KeyProtector(byte[] keyEncryptionKey, string scope)
     {
+        ArgumentException.ThrowIfNullOrEmpty(scope);
+        _scope = scope;
         ArgumentNullException.ThrowIfNull(keyEncryptionKey);
         if (keyEncryptionKey.Length != 32)
         {
@@ -49,5 +53,9 @@ public sealed class KeyProtector
         return plaintext;
     }
 
-    private static byte[] Aad(string purpose, string id) => Encoding.UTF8.GetBytes($"clippybot-identity/{purpose}/{id}");
+    private byte[] Aad(string purpose, string id) => Encoding.UTF8.GetBytes($"{_scope}/{purpose}/{id}");
+
+    /// <summary>Derives a 32-byte key for one purpose from a configured secret (HKDF-SHA-256, info <c>{scope}/{purpose}</c>).</summary>
+    public static byte[] DeriveKey(string secret, string scope, string purpose) =>
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, Encoding.UTF8.GetBytes(secret), 32, info: Encoding.UTF8.GetBytes($"{scope}/{purpose}"));
 }
