@@ -12,6 +12,7 @@ using ClippyBot.ServiceDefaults.Data;
 using ClippyBot.Api.Connections;
 using ClippyBot.Api.Containment;
 using ClippyBot.Api.Encryption;
+using ClippyBot.Api.Files;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -29,6 +30,7 @@ builder.AddAudit();
 builder.AddContainment();
 builder.AddEncryption();
 builder.AddConnections();
+builder.AddFiles();
 builder.AddApiDocumentation();
 
 var app = builder.Build();
@@ -45,6 +47,7 @@ app.MapAuditApi();
 app.MapContainmentApi();
 app.MapEncryptionApi();
 app.MapConnectionsApi();
+app.MapFilesApi();
 app.MapApiDocumentation();
 app.MapBenchApi();
 

@@ -22,7 +22,7 @@ var pluginHost = builder.AddProject<Projects.ClippyBot_PluginHost>("pluginhost")
     .WithEnvironment("Encryption__KeyEncryptionKey", builder.AddGeneratedSecret("pluginhost-key-encryption-key"))
     .WithCache(infrastructure.Cache);
 
-builder.AddProject<Projects.ClippyBot_Api>("api")
+var api = builder.AddProject<Projects.ClippyBot_Api>("api")
     .WithDevelopmentTls(infrastructure.Certificates)
     .WithOwnDatabase(infrastructure.ApiDatabase)
     .WithCache(infrastructure.Cache)
@@ -33,5 +33,10 @@ builder.AddProject<Projects.ClippyBot_Api>("api")
     .WithEnvironment("ApiKeys__HashKey", builder.AddGeneratedSecret("api-key-hash-key"))
     .WithEnvironment("Encryption__KeyEncryptionKey", builder.AddGeneratedSecret("api-key-encryption-key"))
     .WithReference(pluginHost).WaitFor(pluginHost);
+if (!builder.ExecutionContext.IsPublishMode)
+{
+    // Encrypted file bodies; a deployment points Files:Root at its volume (or, later, an object store).
+    api.WithEnvironment("Files__Root", Path.Combine(infrastructure.DataRoot, "files"));
+}
 
 builder.Build().Run();

@@ -30,6 +30,8 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
 
     public DbSet<Connections.OAuthConnection> OAuthConnections => Set<Connections.OAuthConnection>();
 
+    public DbSet<Files.StoredFile> StoredFiles => Set<Files.StoredFile>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Workspace>(w =>
@@ -85,6 +87,16 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
             c.Property(x => x.Provider).HasMaxLength(64);
             c.Property(x => x.CreatedBy).HasMaxLength(100);
             c.HasOne<Workspace>().WithMany().HasForeignKey(x => x.WorkspaceId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<Files.StoredFile>(f =>
+        {
+            f.HasKey(x => x.Id);
+            f.HasIndex(x => new { x.WorkspaceId, x.CreatedAt });
+            f.HasIndex(x => x.KeyId);
+            f.Property(x => x.Name).HasMaxLength(255);
+            f.Property(x => x.ContentType).HasMaxLength(100);
+            f.Property(x => x.CreatedBy).HasMaxLength(100);
+            f.HasOne<Workspace>().WithMany().HasForeignKey(x => x.WorkspaceId).OnDelete(DeleteBehavior.Cascade);
         });
         modelBuilder.Entity<AuditEntry>(a =>
         {

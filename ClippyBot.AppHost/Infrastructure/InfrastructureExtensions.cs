@@ -11,7 +11,8 @@ public sealed record ClippyBotInfrastructure(
     IResourceBuilder<IResourceWithConnectionString> ApiDatabase,
     IResourceBuilder<IResourceWithConnectionString> PluginsDatabase,
     IResourceBuilder<IResourceWithConnectionString> Cache,
-    DevelopmentCertificates? Certificates);
+    DevelopmentCertificates? Certificates,
+    string DataRoot);
 
 public static class InfrastructureExtensions
 {
@@ -38,7 +39,8 @@ public static class InfrastructureExtensions
             postgres.AddDatabase("apidb"),
             postgres.AddDatabase("pluginsdb"),
             cache,
-            builder.AddDevelopmentCertificates(dataRoot));
+            builder.AddDevelopmentCertificates(dataRoot),
+            dataRoot);
     }
 
     private static ClippyBotInfrastructure AddLocalProcesses(IDistributedApplicationBuilder builder)
@@ -61,7 +63,8 @@ public static class InfrastructureExtensions
             postgres.AddDatabase("apidb"),
             postgres.AddDatabase("pluginsdb"),
             cache,
-            builder.AddDevelopmentCertificates(dataRoot));
+            builder.AddDevelopmentCertificates(dataRoot),
+            dataRoot);
     }
 
     /// <summary>

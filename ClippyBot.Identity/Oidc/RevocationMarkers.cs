@@ -20,7 +20,8 @@ public sealed class RevocationMarkers(IConnectionMultiplexer redis, TimeProvider
         var value = await redis.GetDatabase().StringGetAsync(RevocationKeys.RevokedBefore(subject));
         if (value.HasValue && long.TryParse(value.ToString(), out var marker))
         {
-            var wait = DateTimeOffset.FromUnixTimeSeconds(marker + 1) - time.GetUtcNow();
+            // A little past the boundary: timers may fire a hair early, and iat must land in the next second.
+            var wait = DateTimeOffset.FromUnixTimeSeconds(marker + 1) + TimeSpan.FromMilliseconds(20) - time.GetUtcNow();
             if (wait > TimeSpan.Zero && wait <= TimeSpan.FromSeconds(2))
             {
                 await Task.Delay(wait, time, ct);

@@ -24,6 +24,7 @@ public static class ApiHost
             ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration",
             ["ApiKeys:HashKey"] = ApiKeyHashKey,
             ["Encryption:KeyEncryptionKey"] = EncryptionKey,
+            ["Files:Root"] = Path.Combine(Path.GetTempPath(), "clippybot-files-" + Guid.NewGuid().ToString("N")),
             ["ServiceClient:IdentityAddress"] = "https://localhost",
             ["ServiceClient:ClientSecret"] = IdentityHost.ServiceSecret,
         };

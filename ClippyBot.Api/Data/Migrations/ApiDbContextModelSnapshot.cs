@@ -250,6 +250,52 @@ namespace ClippyBot.Api.Data.Migrations
                     b.ToTable("ReencryptionRuns");
                 });
 
+            modelBuilder.Entity("ClippyBot.Api.Files.StoredFile", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("ContentType")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<Guid>("KeyId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(255)
+                        .HasColumnType("character varying(255)");
+
+                    b.Property<long>("Size")
+                        .HasColumnType("bigint");
+
+                    b.Property<Guid>("WorkspaceId")
+                        .HasColumnType("uuid");
+
+                    b.Property<byte[]>("WrappedKey")
+                        .IsRequired()
+                        .HasColumnType("bytea");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("KeyId");
+
+                    b.HasIndex("WorkspaceId", "CreatedAt");
+
+                    b.ToTable("StoredFiles");
+                });
+
             modelBuilder.Entity("ClippyBot.Api.Workspaces.Invitation", b =>
                 {
                     b.Property<Guid>("Id")
@@ -374,6 +420,15 @@ namespace ClippyBot.Api.Data.Migrations
                 });
 
             modelBuilder.Entity("ClippyBot.Api.Connections.OAuthConnection", b =>
+                {
+                    b.HasOne("ClippyBot.Api.Workspaces.Workspace", null)
+                        .WithMany()
+                        .HasForeignKey("WorkspaceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("ClippyBot.Api.Files.StoredFile", b =>
                 {
                     b.HasOne("ClippyBot.Api.Workspaces.Workspace", null)
                         .WithMany()

@@ -1,0 +1,222 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using ClippyBot.Api.Audit;
+using ClippyBot.Api.Data;
+using ClippyBot.Api.Workspaces;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+
+namespace ClippyBot.Api.Files;
+
+/// <summary>
+/// Encrypted files of a workspace: the body of <c>POST …/files?name=</c> is the file (streamed, never buffered), its
+/// Content-Type the file's type. Read with <see cref="Permission.DataRead"/>, write and delete with <see cref="Permission.DataWrite"/>.
+/// </summary>
+public static class FileEndpoints
+{
+    public sealed record FileResponse(Guid Id, string Name, string ContentType, long Size, DateTimeOffset CreatedAt);
+
+    public static IHostApplicationBuilder AddFiles(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<FileStorageOptions>().Bind(builder.Configuration.GetSection(FileStorageOptions.SectionName))
+            .Validate(o => o.MaxFileBytes > 0 && o.WorkspaceQuotaBytes > 0, "Files:MaxFileBytes and Files:WorkspaceQuotaBytes must be positive.")
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IFileStore>(sp =>
+        {
+            var root = sp.GetRequiredService<IOptions<FileStorageOptions>>().Value.Root;
+            return new LocalFileStore(string.IsNullOrWhiteSpace(root) ? Path.Combine(sp.GetRequiredService<IHostEnvironment>().ContentRootPath, "files") : root);
+        });
+        builder.Services.AddScoped<FileVault>();
+        builder.Services.AddScoped<Encryption.IReencryptable>(sp => sp.GetRequiredService<FileVault>());
+        return builder;
+    }
+
+    public static IEndpointRouteBuilder MapFilesApi(this IEndpointRouteBuilder app)
+    {
+        var files = app.MapGroup("/api/workspaces/{workspaceId:guid}/files").WithTags("Files");
+        files.MapPost("/", UploadAsync).RequirePermission(Permission.DataWrite)
+            .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(long.MaxValue)); // the real cap (Files:MaxFileBytes) is enforced while streaming
+        files.MapGet("/", ListAsync).RequirePermission(Permission.DataRead);
+        files.MapGet("/{fileId:guid}", DownloadAsync).RequirePermission(Permission.DataRead);
+        files.MapDelete("/{fileId:guid}", DeleteAsync).RequirePermission(Permission.DataWrite);
+        return app;
+    }
+
+    private static async Task<Results<Created<FileResponse>, ProblemHttpResult, ValidationProblem>> UploadAsync(
+        Guid workspaceId, string? name, HttpContext http, [AsParameters] FileServices services)
+    {
+        var ct = http.RequestAborted;
+        var options = services.Options.Value;
+        var safeName = FileNames.Sanitise(name);
+        if (safeName is null)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["name"] = ["Give the file a name (query parameter name, at most 255 characters)."] });
+        }
+        var contentType = MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var media) ? media.MediaType.Value?.ToLowerInvariant() : null;
+        if (contentType is null || !options.AllowedContentTypes.Contains(contentType, StringComparer.OrdinalIgnoreCase))
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "File type not accepted",
+                detail: $"Send the file's type as Content-Type; accepted: {string.Join(", ", options.AllowedContentTypes)}.", type: "https://clippybot.dev/problems/file-type");
+        }
+        var used = await services.Db.StoredFiles.Where(f => f.WorkspaceId == workspaceId).SumAsync(f => (long?)f.Size, ct) ?? 0;
+        var allowed = Math.Min(options.MaxFileBytes, options.WorkspaceQuotaBytes - used);
+        if (http.Request.ContentLength > options.MaxFileBytes)
+        {
+            return TooLarge(options.MaxFileBytes);
+        }
+        if (allowed <= 0 || http.Request.ContentLength > allowed)
+        {
+            return QuotaExceeded(options.WorkspaceQuotaBytes, used);
+        }
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = allowed + 1;
+        }
+
+        var fileId = Guid.CreateVersion7();
+        var fileKey = FileVault.NewFileKey();
+        long size;
+        await using (var staged = services.Store.Stage())
+        {
+            try
+            {
+                size = await FileCipher.EncryptAsync(http.Request.Body, staged.Content, fileKey, fileId, ct, maxBytes: allowed);
+            }
+            catch (FileTooLargeException)
+            {
+                return allowed < options.MaxFileBytes ? QuotaExceeded(options.WorkspaceQuotaBytes, used) : TooLarge(options.MaxFileBytes);
+            }
+            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                return TooLarge(options.MaxFileBytes);
+            }
+            var (wrapped, keyId) = await services.Vault.WrapAsync(fileKey, fileId, workspaceId, ct);
+            CryptographicOperations.ZeroMemory(fileKey);
+            await staged.CommitAsync(workspaceId, fileId, ct);
+            var row = new StoredFile
+            {
+                Id = fileId, WorkspaceId = workspaceId, Name = safeName, ContentType = contentType, Size = size, WrappedKey = wrapped, KeyId = keyId,
+                CreatedAt = services.Time.GetUtcNow(), CreatedBy = http.User.FindFirstValue("sub") ?? http.User.FindFirstValue(ApiKeys.ApiKeyClaims.KeyId) ?? "?",
+            };
+            services.Db.StoredFiles.Add(row);
+            try
+            {
+                await services.Db.SaveChangesAsync(ct);
+            }
+            catch
+            {
+                services.Store.Delete(workspaceId, fileId); // no body without its row
+                throw;
+            }
+            await services.Audit.RecordAsync(workspaceId, "file.uploaded", $"{fileId}:{size}", ct: ct);
+            return TypedResults.Created($"/api/workspaces/{workspaceId}/files/{fileId}", ToResponse(row));
+        }
+    }
+
+    private static async Task<Ok<List<FileResponse>>> ListAsync(Guid workspaceId, ApiDbContext db, CancellationToken ct)
+    {
+        var rows = await db.StoredFiles.AsNoTracking().Where(f => f.WorkspaceId == workspaceId).OrderBy(f => f.CreatedAt).ToListAsync(ct);
+        return TypedResults.Ok(rows.Select(ToResponse).ToList());
+    }
+
+    private static async Task<Results<EncryptedFileResult, ProblemHttpResult>> DownloadAsync(Guid workspaceId, Guid fileId, [AsParameters] FileServices services, CancellationToken ct)
+    {
+        var row = await services.Db.StoredFiles.AsNoTracking().SingleOrDefaultAsync(f => f.Id == fileId && f.WorkspaceId == workspaceId, ct);
+        return row is null ? NotFound() : new EncryptedFileResult(row, await services.Vault.UnwrapAsync(row, ct), services.Store);
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(Guid workspaceId, Guid fileId, [AsParameters] FileServices services, CancellationToken ct)
+    {
+        var deleted = await services.Db.StoredFiles.Where(f => f.Id == fileId && f.WorkspaceId == workspaceId).ExecuteDeleteAsync(ct);
+        if (deleted == 0)
+        {
+            return NotFound();
+        }
+        services.Store.Delete(workspaceId, fileId);
+        await services.Audit.RecordAsync(workspaceId, "file.deleted", fileId.ToString(), ct: ct);
+        return TypedResults.NoContent();
+    }
+
+    private static FileResponse ToResponse(StoredFile f) => new(f.Id, f.Name, f.ContentType, f.Size, f.CreatedAt);
+
+    private static ProblemHttpResult NotFound() =>
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "File not found", type: "https://clippybot.dev/problems/file-not-found");
+
+    private static ProblemHttpResult TooLarge(long max) => TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "File too large",
+        detail: $"Files may be at most {max} bytes.", type: "https://clippybot.dev/problems/file-too-large");
+
+    private static ProblemHttpResult QuotaExceeded(long quota, long used) => TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge,
+        title: "Workspace storage full", detail: $"The workspace uses {used} of its {quota} bytes; delete files to make room.",
+        type: "https://clippybot.dev/problems/quota-exceeded");
+}
+
+public sealed class FileServices(ApiDbContext db, IFileStore store, FileVault vault, AuditLog audit, TimeProvider time, IOptions<FileStorageOptions> options)
+{
+    public ApiDbContext Db { get; } = db;
+
+    public IFileStore Store { get; } = store;
+
+    public FileVault Vault { get; } = vault;
+
+    public AuditLog Audit { get; } = audit;
+
+    public TimeProvider Time { get; } = time;
+
+    public IOptions<FileStorageOptions> Options { get; } = options;
+}
+
+/// <summary>
+/// Streams a stored file, decrypting chunk by chunk (each authenticated before it is sent). Damage found before the first
+/// byte is a 500 problem; found later, the connection is aborted — never is unauthenticated plaintext sent.
+/// </summary>
+public sealed class EncryptedFileResult(StoredFile file, byte[] key, IFileStore store) : IResult
+{
+    public async Task ExecuteAsync(HttpContext httpContext)
+    {
+        ArgumentNullException.ThrowIfNull(httpContext);
+        var response = httpContext.Response;
+        response.ContentType = file.ContentType;
+        response.ContentLength = file.Size;
+        response.Headers.ContentDisposition = new ContentDispositionHeaderValue("attachment") { FileNameStar = file.Name }.ToString();
+        response.Headers.CacheControl = "private, no-store";
+        try
+        {
+            await using var source = store.OpenRead(file.WorkspaceId, file.Id);
+            await FileCipher.DecryptAsync(source, response.Body, key, file.Id, httpContext.RequestAborted);
+        }
+        catch (Exception e) when (e is CryptographicException or FileNotFoundException or DirectoryNotFoundException)
+        {
+            if (response.HasStarted)
+            {
+                httpContext.Abort();
+                return;
+            }
+            response.Headers.Remove(HeaderNames.ContentDisposition);
+            response.ContentLength = null;
+            await Results.Problem(statusCode: StatusCodes.Status500InternalServerError, title: "File unreadable",
+                detail: "The stored file is damaged or missing; it was not sent.", type: "https://clippybot.dev/problems/file-corrupted").ExecuteAsync(httpContext);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(key);
+        }
+    }
+}
+
+/// <summary>Turns what a client calls its file into a safe display name: no directories, no control characters, ≤ 255.</summary>
+public static class FileNames
+{
+    public static string? Sanitise(string? name)
+    {
+        if (string.IsNullOrWhiteSpace(name))
+        {
+            return null;
+        }
+        var leaf = name.Replace('\\', '/').Split('/', StringSplitOptions.RemoveEmptyEntries).LastOrDefault() ?? "";
+        var clean = new string([.. leaf.Where(c => !char.IsControl(c) && c is not ('"' or '<' or '>' or '|' or ':' or '*' or '?'))]).Trim().Trim('.');
+        return clean.Length is 0 or > 255 ? null : clean;
+    }
+}
