@@ -5,6 +5,7 @@
 # 2. Api security overhead: an authorized workspace read (JWT validation + revocation check + rate limit + permission
 #    check + the indexed query) and the same read with an API key, against the same query with no authentication.
 # 3. Password logins per second through the real login form against the raw Argon2id rate at the same parameters.
+# 4. Streaming file encryption/decryption (1 GiB) against raw AES-GCM, and the memory it allocates.
 # Prints requests/s, p50/p99 latency and errors for each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -143,4 +144,8 @@ BODY="$login_body" COOKIE="$cookie" wrk -t2 -c8 -d5s -s bench/post.lua "$base/ac
 printf '%-34s %s\n' "login form (POST /account/login)" "$(BODY="$login_body" COOKIE="$cookie" wrk -t"$(( ${LOGIN_CONNECTIONS:-8} < 2 ? 1 : 2 ))" -c"${LOGIN_CONNECTIONS:-8}" -d"$duration" -s bench/post.lua "$base/account/login" | grep RESULT | cut -d' ' -f2-)"
 kill "$idpid"; wait "$idpid" 2>/dev/null || true
 printf '%-34s %s\n' "raw Argon2id (same parameters)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll argon2 "${duration%s}" | cut -d' ' -f2-)"
+
+echo
+echo "encrypted files: FileCipher over 1 GiB (in memory, one thread) vs raw AesGcm on the same 64 KiB chunks"
+dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll files 1024 | cut -d' ' -f2-
 ok=1

@@ -2,12 +2,16 @@ using System.Diagnostics;
 using System.Globalization;
 using ClippyBot.Identity.Crypto;
 
-// Raw Argon2id rate with the service's own primitive and parameters, one hashing loop per core:
-// the ceiling that password logins are compared against (bench/run.sh).
-// Usage: ClippyBot.Bench argon2 [seconds] [memoryKiB] [iterations]
+// ClippyBot.Bench argon2 [seconds] [memoryKiB] [iterations]: raw Argon2id rate with the service's own primitive and
+//   parameters, one hashing loop per core — the ceiling that password logins are compared against (bench/run.sh).
+// ClippyBot.Bench files [MiB]: streaming file encryption/decryption (FileCipher) against raw AesGcm over the same chunks.
+if (args.Length > 0 && args[0] == "files")
+{
+    return await ClippyBot.Bench.FileBench.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1024);
+}
 if (args.Length == 0 || args[0] != "argon2")
 {
-    Console.Error.WriteLine("usage: ClippyBot.Bench argon2 [seconds=10] [memoryKiB=19456] [iterations=2]");
+    Console.Error.WriteLine("usage: ClippyBot.Bench argon2 [seconds=10] [memoryKiB=19456] [iterations=2] | files [MiB=1024]");
     return 2;
 }
 var seconds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10;
