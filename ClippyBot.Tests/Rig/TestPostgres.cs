@@ -83,6 +83,28 @@ public sealed class TestPostgres : IAsyncDisposable
         return DatabaseConnectionString(name);
     }
 
+    /// <summary>The whole database as <c>pg_dump</c> writes it (plain SQL, schema and data): what a stolen backup would hold.</summary>
+    public async Task<string> DumpAsync(string connectionString, CancellationToken ct)
+    {
+        var settings = new NpgsqlConnectionStringBuilder(connectionString);
+        var start = new ProcessStartInfo(Path.Combine(_cluster.BinDirectory, "pg_dump"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in (string[])["-h", settings.Host!, "-p", settings.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", settings.Username!, "--no-owner", settings.Database!])
+        {
+            start.ArgumentList.Add(argument);
+        }
+        start.Environment["PGPASSWORD"] = settings.Password;
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("pg_dump did not start");
+        var output = process.StandardOutput.ReadToEndAsync(ct);
+        var error = process.StandardError.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct);
+        return process.ExitCode == 0 ? await output : throw new InvalidOperationException($"pg_dump failed: {await error}");
+    }
+
     public string DatabaseConnectionString(string database) =>
         new NpgsqlConnectionStringBuilder(ServerConnectionString) { Database = database }.ConnectionString;
 
