@@ -1,3 +1,4 @@
+using ClippyBot.ServiceDefaults.Crypto;
 using System.Security.Claims;
 using System.Security.Cryptography;
 using ClippyBot.Api.Audit;
@@ -83,9 +84,9 @@ public static class FileEndpoints
         {
             try
             {
-                size = await FileCipher.EncryptAsync(http.Request.Body, staged.Content, fileKey, fileId, ct, maxBytes: allowed);
+                size = await StreamCipher.EncryptAsync(http.Request.Body, staged.Content, fileKey, fileId, ct, maxBytes: allowed);
             }
-            catch (FileTooLargeException)
+            catch (StreamTooLargeException)
             {
                 return allowed < options.MaxFileBytes ? QuotaExceeded(options.WorkspaceQuotaBytes, used) : TooLarge(options.MaxFileBytes);
             }
@@ -185,7 +186,7 @@ public sealed class EncryptedFileResult(StoredFile file, byte[] key, IFileStore 
         try
         {
             await using var source = store.OpenRead(file.WorkspaceId, file.Id);
-            await FileCipher.DecryptAsync(source, response.Body, key, file.Id, httpContext.RequestAborted);
+            await StreamCipher.DecryptAsync(source, response.Body, key, file.Id, httpContext.RequestAborted);
         }
         catch (Exception e) when (e is CryptographicException or FileNotFoundException or DirectoryNotFoundException)
         {

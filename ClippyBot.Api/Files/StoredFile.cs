@@ -1,7 +1,8 @@
+using ClippyBot.ServiceDefaults.Crypto;
 namespace ClippyBot.Api.Files;
 
 /// <summary>
-/// A file of a workspace. Its content is stored encrypted (FileCipher) under a per-file key; <see cref="WrappedKey"/> is
+/// A file of a workspace. Its content is stored encrypted (StreamCipher) under a per-file key; <see cref="WrappedKey"/> is
 /// that key sealed as an envelope under the current data key, so a rotation re-wraps 61 bytes, not the file.
 /// </summary>
 public sealed class StoredFile

@@ -1,3 +1,4 @@
+using ClippyBot.ServiceDefaults.Crypto;
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -6,7 +7,7 @@ using ClippyBot.Api.Files;
 namespace ClippyBot.Bench;
 
 /// <summary>
-/// Streaming file encryption (the Api's FileCipher, 64 KiB chunks) against raw AesGcm over the same chunks, single thread,
+/// Streaming file encryption (the Api's StreamCipher, 64 KiB chunks) against raw AesGcm over the same chunks, single thread,
 /// in memory (no disk, so the figure is the cipher's). Also reports bytes allocated while encrypting, to show that memory
 /// stays flat however large the file.
 /// </summary>
@@ -17,27 +18,27 @@ internal static class FileBench
         var total = (long)mebibytes * 1024 * 1024;
         var key = RandomNumberGenerator.GetBytes(32);
         var fileId = Guid.NewGuid();
-        var block = RandomNumberGenerator.GetBytes(FileCipher.DefaultChunkSize);
+        var block = RandomNumberGenerator.GetBytes(StreamCipher.DefaultChunkSize);
 
         // Warm-up (JIT, AES-NI paths).
-        await FileCipher.EncryptAsync(new RepeatingStream(block, 8L << 20), Stream.Null, key, fileId, CancellationToken.None);
+        await StreamCipher.EncryptAsync(new RepeatingStream(block, 8L << 20), Stream.Null, key, fileId, CancellationToken.None);
 
         var raw = RawAesGcm(block, key, total);
 
         GC.Collect();
         var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         var stopwatch = Stopwatch.StartNew();
-        await FileCipher.EncryptAsync(new RepeatingStream(block, total), Stream.Null, key, fileId, CancellationToken.None);
+        await StreamCipher.EncryptAsync(new RepeatingStream(block, total), Stream.Null, key, fileId, CancellationToken.None);
         var encrypt = total / stopwatch.Elapsed.TotalSeconds;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
 
         // Decryption reads a ciphertext made once in memory (256 MiB at most, so memory use stays sane).
         var sample = Math.Min(total, 256L << 20);
         using var ciphertext = new MemoryStream();
-        await FileCipher.EncryptAsync(new RepeatingStream(block, sample), ciphertext, key, fileId, CancellationToken.None);
+        await StreamCipher.EncryptAsync(new RepeatingStream(block, sample), ciphertext, key, fileId, CancellationToken.None);
         ciphertext.Position = 0;
         stopwatch.Restart();
-        await FileCipher.DecryptAsync(ciphertext, Stream.Null, key, fileId, CancellationToken.None);
+        await StreamCipher.DecryptAsync(ciphertext, Stream.Null, key, fileId, CancellationToken.None);
         var decrypt = sample / stopwatch.Elapsed.TotalSeconds;
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

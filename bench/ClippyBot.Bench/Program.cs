@@ -1,10 +1,11 @@
+using ClippyBot.ServiceDefaults.Crypto;
 using System.Diagnostics;
 using System.Globalization;
 using ClippyBot.Identity.Crypto;
 
 // ClippyBot.Bench argon2 [seconds] [memoryKiB] [iterations]: raw Argon2id rate with the service's own primitive and
 //   parameters, one hashing loop per core — the ceiling that password logins are compared against (bench/run.sh).
-// ClippyBot.Bench files [MiB]: streaming file encryption/decryption (FileCipher) against raw AesGcm over the same chunks.
+// ClippyBot.Bench files [MiB]: streaming file encryption/decryption (StreamCipher) against raw AesGcm over the same chunks.
 if (args.Length > 0 && args[0] == "files")
 {
     return await ClippyBot.Bench.FileBench.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1024);

@@ -2,17 +2,17 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 
-namespace ClippyBot.Api.Files;
+namespace ClippyBot.ServiceDefaults.Crypto;
 
 /// <summary>
-/// Streaming AES-256-GCM for stored files (docs/encryption.md, "Files"). Layout:
+/// Streaming AES-256-GCM for large data — stored files and backup archives (docs/encryption.md, "Files"). Layout:
 /// <c>header = "CBF1" | version(1) | nonce prefix(7) | chunk size(4, BE)</c>, then chunks of <c>ciphertext | tag(16)</c>.
-/// Chunk <c>i</c> is sealed with nonce <c>prefix | i (4, BE) | last(1)</c> and associated data <c>header | file id</c>: a flipped
+/// Chunk <c>i</c> is sealed with nonce <c>prefix | i (4, BE) | last(1)</c> and associated data <c>header | stream id</c>: a flipped
 /// byte, a dropped, repeated, reordered or swapped-in chunk (even from another file) and a missing final chunk all fail.
 /// Every file ends with a chunk flagged last (possibly empty), so truncation at a chunk boundary is caught too.
 /// Memory use is two chunk buffers, whatever the file size.
 /// </summary>
-public static class FileCipher
+public static class StreamCipher
 {
     public const int DefaultChunkSize = 64 * 1024;
     public const int HeaderSize = 4 + 1 + 7 + 4;
@@ -21,7 +21,7 @@ public static class FileCipher
     private static readonly byte[] Magic = "CBF1"u8.ToArray();
 
     /// <summary>Encrypts <paramref name="source"/> into <paramref name="destination"/>; returns the plaintext length.</summary>
-    public static async Task<long> EncryptAsync(Stream source, Stream destination, byte[] key, Guid fileId, CancellationToken ct,
+    public static async Task<long> EncryptAsync(Stream source, Stream destination, byte[] key, Guid streamId, CancellationToken ct,
         int chunkSize = DefaultChunkSize, long maxBytes = long.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(source);
@@ -32,7 +32,7 @@ public static class FileCipher
         RandomNumberGenerator.Fill(header.AsSpan(5, 7));
         BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(12, 4), chunkSize);
         await destination.WriteAsync(header, ct);
-        var aad = AssociatedData(header, fileId);
+        var aad = AssociatedData(header, streamId);
 
         var current = ArrayPool<byte>.Shared.Rent(chunkSize);
         var next = ArrayPool<byte>.Shared.Rent(chunkSize);
@@ -51,7 +51,7 @@ public static class FileCipher
                 total += currentLength;
                 if (total > maxBytes)
                 {
-                    throw new FileTooLargeException(maxBytes);
+                    throw new StreamTooLargeException(maxBytes);
                 }
                 Seal(aes, header, index, last, current.AsSpan(0, currentLength), output.AsSpan(0, currentLength + TagSize), aad);
                 await destination.WriteAsync(output.AsMemory(0, currentLength + TagSize), ct);
@@ -76,7 +76,7 @@ public static class FileCipher
     /// Decrypts chunk by chunk; each chunk is authenticated before any of its plaintext is written. Throws
     /// <see cref="CryptographicException"/> on any tampering, truncation or trailing data.
     /// </summary>
-    public static async Task DecryptAsync(Stream source, Stream destination, byte[] key, Guid fileId, CancellationToken ct)
+    public static async Task DecryptAsync(Stream source, Stream destination, byte[] key, Guid streamId, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(destination);
@@ -90,7 +90,7 @@ public static class FileCipher
         {
             throw new CryptographicException("Not an encrypted ClippyBot file (bad chunk size).");
         }
-        var aad = AssociatedData(header, fileId);
+        var aad = AssociatedData(header, streamId);
         var current = ArrayPool<byte>.Shared.Rent(chunkSize + TagSize);
         var next = ArrayPool<byte>.Shared.Rent(chunkSize + TagSize);
         var plain = ArrayPool<byte>.Shared.Rent(chunkSize);
@@ -150,7 +150,7 @@ public static class FileCipher
         nonce[11] = last ? (byte)1 : (byte)0;
     }
 
-    private static byte[] AssociatedData(byte[] header, Guid fileId) => [.. header, .. fileId.ToByteArray()];
+    private static byte[] AssociatedData(byte[] header, Guid streamId) => [.. header, .. streamId.ToByteArray()];
 
     /// <summary>Reads until <paramref name="count"/> bytes or end of stream.</summary>
     private static async Task<int> FillAsync(Stream source, byte[] buffer, int count, CancellationToken ct)
@@ -170,7 +170,7 @@ public static class FileCipher
 }
 
 /// <summary>The plaintext passed the allowed size while streaming.</summary>
-public sealed class FileTooLargeException(long maxBytes) : Exception($"The file is larger than {maxBytes} bytes.")
+public sealed class StreamTooLargeException(long maxBytes) : Exception($"The data is larger than {maxBytes} bytes.")
 {
     public long MaxBytes { get; } = maxBytes;
 }

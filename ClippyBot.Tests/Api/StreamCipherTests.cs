@@ -1,3 +1,4 @@
+using ClippyBot.ServiceDefaults.Crypto;
 using System.Security.Cryptography;
 using ClippyBot.Api.Files;
 
@@ -5,7 +6,7 @@ namespace ClippyBot.Tests.Api;
 
 /// <summary>Chunked file encryption: round trips at every boundary; flipped, dropped, swapped, truncated or extended data fails.</summary>
 [TestClass]
-public sealed class FileCipherTests
+public sealed class StreamCipherTests
 {
     private const int Chunk = 1024;
     private static readonly byte[] Key = RandomNumberGenerator.GetBytes(32);
@@ -26,7 +27,7 @@ public sealed class FileCipherTests
         var plaintext = RandomNumberGenerator.GetBytes(length);
         var sealedFile = await EncryptAsync(plaintext);
         var chunks = length == 0 ? 1 : (length + Chunk - 1) / Chunk;
-        Assert.AreEqual(FileCipher.HeaderSize + chunks * FileCipher.TagSize + length, sealedFile.Length, "one tag per chunk; an empty file is one empty final chunk");
+        Assert.AreEqual(StreamCipher.HeaderSize + chunks * StreamCipher.TagSize + length, sealedFile.Length, "one tag per chunk; an empty file is one empty final chunk");
         CollectionAssert.AreEqual(plaintext, await DecryptAsync(sealedFile));
     }
 
@@ -34,7 +35,7 @@ public sealed class FileCipherTests
     public async Task Any_flipped_byte_fails()
     {
         var sealedFile = await EncryptAsync(RandomNumberGenerator.GetBytes(3 * Chunk + 5));
-        foreach (var position in new[] { 0, 4, 5, 12, FileCipher.HeaderSize, FileCipher.HeaderSize + Chunk + 3, sealedFile.Length - 1 })
+        foreach (var position in new[] { 0, 4, 5, 12, StreamCipher.HeaderSize, StreamCipher.HeaderSize + Chunk + 3, sealedFile.Length - 1 })
         {
             var tampered = (byte[])sealedFile.Clone();
             tampered[position] ^= 0x80;
@@ -64,7 +65,7 @@ public sealed class FileCipherTests
         await Assert.ThrowsAsync<CryptographicException>(() => DecryptAsync(Assemble(header, [.. chunks[..^1]])), "final chunk cut off");
         await Assert.ThrowsAsync<CryptographicException>(() => DecryptAsync([.. sealedFile, .. chunks[1]]), "data after the final chunk");
         await Assert.ThrowsAsync<CryptographicException>(() => DecryptAsync(sealedFile[..(sealedFile.Length - 3)]), "cut inside a chunk");
-        await Assert.ThrowsAsync<CryptographicException>(() => DecryptAsync(sealedFile[..FileCipher.HeaderSize]), "header only");
+        await Assert.ThrowsAsync<CryptographicException>(() => DecryptAsync(sealedFile[..StreamCipher.HeaderSize]), "header only");
     }
 
     [TestMethod]
@@ -80,14 +81,14 @@ public sealed class FileCipherTests
     {
         using var source = new MemoryStream(new byte[Chunk * 3]);
         using var destination = new MemoryStream();
-        await Assert.ThrowsAsync<FileTooLargeException>(() => FileCipher.EncryptAsync(source, destination, Key, FileId, TestContext.CancellationToken, Chunk, maxBytes: Chunk * 2));
+        await Assert.ThrowsAsync<StreamTooLargeException>(() => StreamCipher.EncryptAsync(source, destination, Key, FileId, TestContext.CancellationToken, Chunk, maxBytes: Chunk * 2));
     }
 
     private async Task<byte[]> EncryptAsync(byte[] plaintext)
     {
         using var source = new MemoryStream(plaintext);
         using var destination = new MemoryStream();
-        await FileCipher.EncryptAsync(source, destination, Key, FileId, TestContext.CancellationToken, Chunk);
+        await StreamCipher.EncryptAsync(source, destination, Key, FileId, TestContext.CancellationToken, Chunk);
         return destination.ToArray();
     }
 
@@ -95,7 +96,7 @@ public sealed class FileCipherTests
     {
         using var source = new MemoryStream(sealedFile);
         using var destination = new MemoryStream();
-        await FileCipher.DecryptAsync(source, destination, key ?? Key, fileId ?? FileId, TestContext.CancellationToken);
+        await StreamCipher.DecryptAsync(source, destination, key ?? Key, fileId ?? FileId, TestContext.CancellationToken);
         return destination.ToArray();
     }
 
@@ -103,12 +104,12 @@ public sealed class FileCipherTests
     private static (byte[] Header, List<byte[]> Chunks) Split(byte[] sealedFile)
     {
         var chunks = new List<byte[]>();
-        var body = sealedFile.AsSpan(FileCipher.HeaderSize);
-        for (var offset = 0; offset < body.Length; offset += Chunk + FileCipher.TagSize)
+        var body = sealedFile.AsSpan(StreamCipher.HeaderSize);
+        for (var offset = 0; offset < body.Length; offset += Chunk + StreamCipher.TagSize)
         {
-            chunks.Add(body.Slice(offset, Math.Min(Chunk + FileCipher.TagSize, body.Length - offset)).ToArray());
+            chunks.Add(body.Slice(offset, Math.Min(Chunk + StreamCipher.TagSize, body.Length - offset)).ToArray());
         }
-        return (sealedFile[..FileCipher.HeaderSize], chunks);
+        return (sealedFile[..StreamCipher.HeaderSize], chunks);
     }
 
     private static byte[] Assemble(byte[] header, params byte[][] chunks) => [.. header, .. chunks.SelectMany(c => c)];
