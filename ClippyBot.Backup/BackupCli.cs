@@ -1,0 +1,122 @@
+using System.Globalization;
+
+namespace ClippyBot.Backup;
+
+/// <summary>
+/// <c>clippybot-backup</c>: encrypted backups of ClippyBot's PostgreSQL databases (docs/backup.md).
+/// <code>
+/// backup  --server CONN --database NAME [--database NAME …] --out FILE
+/// verify  --archive FILE
+/// restore --archive FILE --server CONN
+/// </code>
+/// The key comes from <c>--key-file FILE</c> or the environment variable <c>CLIPPYBOT_BACKUP_KEY</c> (a random secret of at
+/// least 43 characters). Exit codes: 0 done, 1 failed (message on stderr), 2 usage.
+/// </summary>
+public static class BackupCli
+{
+    public const string KeyVariable = "CLIPPYBOT_BACKUP_KEY";
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
+        if (args.Length == 0 || args[0] is "-h" or "--help")
+        {
+            await error.WriteLineAsync(Usage);
+            return 2;
+        }
+        Dictionary<string, List<string>> options;
+        try
+        {
+            options = Parse(args[1..]);
+        }
+        catch (UsageException e)
+        {
+            await error.WriteLineAsync(e.Message + "\n\n" + Usage);
+            return 2;
+        }
+        try
+        {
+            PostgresTools Tools() => PostgresTools.Locate(Single(options, "pg-bin", required: false));
+            switch (args[0])
+            {
+                case "backup":
+                {
+                    var databases = options.GetValueOrDefault("database") ?? throw new UsageException("Name at least one --database.");
+                    var (server, target) = (Single(options, "server")!, Single(options, "out")!);
+                    var key = ArchiveKey.Load(Single(options, "key-file", required: false));
+                    var manifest = await Archive.CreateAsync(Tools(), server, databases, target, key, ct);
+                    await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                        $"Backed up {manifest.Databases.Count} database(s), {manifest.Databases.Sum(d => d.Bytes)} bytes of dumps, into {target}."));
+                    return 0;
+                }
+                case "verify":
+                {
+                    var archive = Single(options, "archive")!;
+                    var key = ArchiveKey.Load(Single(options, "key-file", required: false));
+                    var manifest = await Archive.VerifyAsync(archive, key, ct);
+                    await output.WriteLineAsync($"Archive intact: {string.Join(", ", manifest.Databases.Select(d => d.Name))} (made {manifest.CreatedAt:u}).");
+                    return 0;
+                }
+                case "restore":
+                {
+                    var (archive, server) = (Single(options, "archive")!, Single(options, "server")!);
+                    var key = ArchiveKey.Load(Single(options, "key-file", required: false));
+                    var manifest = await Archive.RestoreAsync(Tools(), archive, server, key, ct);
+                    await output.WriteLineAsync($"Restored {string.Join(", ", manifest.Databases.Select(d => d.Name))}.");
+                    return 0;
+                }
+                default:
+                    throw new UsageException($"Unknown command '{args[0]}'.");
+            }
+        }
+        catch (UsageException e)
+        {
+            await error.WriteLineAsync(e.Message + "\n\n" + Usage);
+            return 2;
+        }
+        catch (BackupException e)
+        {
+            await error.WriteLineAsync("clippybot-backup: " + e.Message);
+            return 1;
+        }
+    }
+
+    private const string Usage = """
+        usage: clippybot-backup backup  --server CONN --database NAME [--database NAME ...] --out FILE
+               clippybot-backup verify  --archive FILE
+               clippybot-backup restore --archive FILE --server CONN
+        options: --key-file FILE (else $CLIPPYBOT_BACKUP_KEY), --pg-bin DIR (else PATH, then /usr/lib/postgresql/*/bin)
+        CONN is an Npgsql connection string to the server, e.g. "Host=127.0.0.1;Port=5432;Username=postgres;Password=…".
+        """;
+
+    private static Dictionary<string, List<string>> Parse(string[] args)
+    {
+        var options = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal) || i + 1 >= args.Length)
+            {
+                throw new UsageException($"Expected --option VALUE at '{args[i]}'.");
+            }
+            var name = args[i][2..];
+            if (!options.TryGetValue(name, out var values))
+            {
+                options[name] = values = [];
+            }
+            values.Add(args[++i]);
+        }
+        return options;
+    }
+
+    private static string? Single(Dictionary<string, List<string>> options, string name, bool required = true) =>
+        options.TryGetValue(name, out var values)
+            ? values.Count == 1 ? values[0] : throw new UsageException($"--{name} given more than once.")
+            : required ? throw new UsageException($"--{name} is required.") : null;
+}
+
+public sealed class UsageException(string message) : Exception(message);
+
+/// <summary>A failure the operator can act on; the message says what and what to do.</summary>
+public sealed class BackupException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,0 +1,3 @@
+using ClippyBot.Backup;
+
+return await BackupCli.RunAsync(args, Console.Out, Console.Error, CancellationToken.None);
