@@ -1,0 +1,138 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.RegularExpressions;
+
+namespace ClippyBot.PluginHost.Bundles;
+
+/// <summary>A plugin's <c>manifest.json</c> (schema: docs/plugins/bundle-format.md).</summary>
+public sealed record PluginManifest(
+    string Id,
+    string Name,
+    string Version,
+    string Publisher,
+    string Description,
+    IReadOnlyList<EntryPoint> EntryPoints,
+    IReadOnlyList<PermissionRequest> Permissions,
+    ResourceRequest? Resources)
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        WriteIndented = true,
+    };
+
+    public SemVersion ParsedVersion => SemVersion.Parse(Version);
+}
+
+/// <summary>An exported function the host may call for an event (e.g. <c>on_message</c>).</summary>
+public sealed record EntryPoint(string Event, string Export);
+
+/// <summary>A capability with parameters, e.g. <c>http:fetch</c> with <c>hosts</c>, <c>storage:kv</c> with <c>quotaBytes</c>.</summary>
+public sealed record PermissionRequest(string Name, IReadOnlyDictionary<string, JsonElement>? Parameters);
+
+public sealed record ResourceRequest(int? MemoryMiB, long? Fuel, int? TimeoutMs);
+
+/// <summary>One problem with a manifest, naming the field (JSON path) it is about.</summary>
+public sealed record ManifestError(string Field, string Message)
+{
+    public override string ToString() => $"{Field}: {Message}";
+}
+
+public static partial class ManifestValidator
+{
+    public static readonly IReadOnlySet<string> KnownPermissions = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "messages:read", "messages:send", "storage:kv", "http:fetch", "secrets:read", "oauth:use",
+    };
+
+    public const int MaxManifestBytes = 64 * 1024;
+
+    /// <summary>Parses and validates; returns the manifest or every problem found, each naming its field.</summary>
+    public static (PluginManifest? Manifest, IReadOnlyList<ManifestError> Errors) Parse(ReadOnlySpan<byte> json)
+    {
+        if (json.Length > MaxManifestBytes)
+        {
+            return (null, [new("$", $"The manifest is larger than {MaxManifestBytes} bytes.")]);
+        }
+        PluginManifest? manifest;
+        try
+        {
+            manifest = JsonSerializer.Deserialize<PluginManifest>(json, PluginManifest.Json);
+        }
+        catch (JsonException e)
+        {
+            return (null, [new(string.IsNullOrEmpty(e.Path) ? "$" : e.Path, e.Message.Split(" Path:")[0])]);
+        }
+        if (manifest is null)
+        {
+            return (null, [new("$", "The manifest is empty.")]);
+        }
+        var errors = Validate(manifest);
+        return (errors.Count == 0 ? manifest : null, errors);
+    }
+
+    public static List<ManifestError> Validate(PluginManifest m)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        var errors = new List<ManifestError>();
+        if (m.Id is null || !PluginId().IsMatch(m.Id))
+        {
+            errors.Add(new("$.id", "Use a reverse-DNS id of 3–100 lowercase letters, digits, '.', '-' (e.g. dev.clippybot.echo)."));
+        }
+        if (string.IsNullOrWhiteSpace(m.Name) || m.Name.Length > 100)
+        {
+            errors.Add(new("$.name", "Give a name of 1–100 characters."));
+        }
+        if (m.Version is null || !SemVersion.TryParse(m.Version, out _))
+        {
+            errors.Add(new("$.version", "Use a SemVer 2.0 version, e.g. 1.2.3 or 1.0.0-beta.1."));
+        }
+        if (string.IsNullOrWhiteSpace(m.Publisher) || m.Publisher.Length > 100)
+        {
+            errors.Add(new("$.publisher", "Name the publisher (1–100 characters)."));
+        }
+        if (m.Description is null || m.Description.Length > 2000)
+        {
+            errors.Add(new("$.description", "Describe the plugin (at most 2000 characters)."));
+        }
+        if (m.EntryPoints is null || m.EntryPoints.Count == 0)
+        {
+            errors.Add(new("$.entryPoints", "Declare at least one entry point."));
+        }
+        for (var i = 0; i < (m.EntryPoints?.Count ?? 0); i++)
+        {
+            var entry = m.EntryPoints![i];
+            if (entry.Event is null || !Identifier().IsMatch(entry.Event))
+            {
+                errors.Add(new($"$.entryPoints[{i}].event", "Use a lowercase event name such as on_message."));
+            }
+            if (entry.Export is null || !Identifier().IsMatch(entry.Export))
+            {
+                errors.Add(new($"$.entryPoints[{i}].export", "Name the exported function (lowercase letters, digits, _)."));
+            }
+        }
+        for (var i = 0; i < (m.Permissions?.Count ?? 0); i++)
+        {
+            var permission = m.Permissions![i];
+            if (permission.Name is null || !KnownPermissions.Contains(permission.Name))
+            {
+                errors.Add(new($"$.permissions[{i}].name", $"Unknown permission; use one of {string.Join(", ", KnownPermissions)}."));
+            }
+            else if (permission.Name == "http:fetch" && (permission.Parameters?.GetValueOrDefault("hosts") is not { ValueKind: JsonValueKind.Array } hosts || hosts.GetArrayLength() == 0))
+            {
+                errors.Add(new($"$.permissions[{i}].parameters.hosts", "http:fetch needs the list of hosts it may call."));
+            }
+        }
+        if (m.Resources is { } r && (r.MemoryMiB is < 1 or > 512 || r.Fuel is < 1 || r.TimeoutMs is < 1 or > 30_000))
+        {
+            errors.Add(new("$.resources", "memoryMiB 1–512, fuel ≥ 1, timeoutMs 1–30000."));
+        }
+        return errors;
+    }
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9.-]{1,98}[a-z0-9]$")]
+    private static partial Regex PluginId();
+
+    [GeneratedRegex("^[a-z_][a-z0-9_]{0,63}$")]
+    private static partial Regex Identifier();
+}

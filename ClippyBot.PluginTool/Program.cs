@@ -1,0 +1,3 @@
+using ClippyBot.PluginTool;
+
+return PluginCli.Run(args, Console.Out, Console.Error, TimeProvider.System);
