@@ -1,0 +1,22 @@
+namespace ClippyBot.PluginHost.Sandbox;
+
+/// <summary>
+/// The host functions a plugin may import, all from module <c>clippybot</c> (docs/plugins/abi.md), and the permission
+/// each needs. Only functions of permissions both requested by the manifest and granted by the workspace are linked.
+/// </summary>
+public static class HostAbi
+{
+    public const string Module = "clippybot";
+
+    /// <summary>Function name → permission; null = always available (logging is harmless and bounded).</summary>
+    public static readonly IReadOnlyDictionary<string, string?> Functions = new Dictionary<string, string?>(StringComparer.Ordinal)
+    {
+        ["log"] = null,
+        ["send_message"] = "messages:send",
+        ["kv_get"] = "storage:kv",
+        ["kv_set"] = "storage:kv",
+        ["http_fetch"] = "http:fetch",
+        ["secret_get"] = "secrets:read",
+        ["oauth_token"] = "oauth:use",
+    };
+}

@@ -1,0 +1,274 @@
+using System.Diagnostics;
+using System.Text;
+using ClippyBot.PluginHost.Bundles;
+using Microsoft.Extensions.Options;
+using Wasmtime;
+
+namespace ClippyBot.PluginHost.Sandbox;
+
+/// <summary>A module compiled for the shared engine, with the permissions its imports need.</summary>
+public sealed class CompiledPlugin(Module module, PluginManifest manifest, IReadOnlySet<string> importedPermissions) : IDisposable
+{
+    public Module Module { get; } = module;
+
+    public PluginManifest Manifest { get; } = manifest;
+
+    public IReadOnlySet<string> ImportedPermissions { get; } = importedPermissions;
+
+    public void Dispose() => Module.Dispose();
+}
+
+public enum InvocationOutcome
+{
+    Completed,
+    Trapped,
+    LimitHit,
+    Refused,
+}
+
+/// <summary>What happened in one invocation: output (or the reason there is none), and what it cost.</summary>
+public sealed record InvocationResult(
+    InvocationOutcome Outcome,
+    string Kind,
+    byte[] Output,
+    IReadOnlyList<string> Messages,
+    long FuelUsed,
+    TimeSpan Duration,
+    long MemoryBytes,
+    string? Backtrace)
+{
+    public bool Succeeded => Outcome == InvocationOutcome.Completed;
+}
+
+/// <summary>A module that cannot be installed, with the reason (naming the missing permission or export).</summary>
+public sealed class PluginRejectedException(string message) : Exception(message);
+
+/// <summary>
+/// Runs plugins under Wasmtime: one shared engine (pooling allocator, fuel metering, epoch interruption), a fresh store and
+/// instance per invocation so nothing survives between calls or workspaces, only granted host functions linked, no WASI at
+/// all (no filesystem, environment, clock or sockets). Every limit is from <see cref="SandboxOptions"/>.
+/// </summary>
+public sealed class PluginRuntime : IDisposable
+{
+    private static readonly TimeSpan EpochTick = TimeSpan.FromMilliseconds(10);
+    private static readonly string[] RequiredExports = ["memory", "alloc"];
+    private readonly Engine _engine;
+    private readonly Timer _epochTicker;
+    private readonly SandboxOptions _options;
+
+    public PluginRuntime(IOptions<SandboxOptions> options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Value;
+        using var pooling = new PoolingAllocationConfig().WithMaxMemoriesPerModule(1).WithMaxTablesPerModule(1).WithMaxCoreInstances(1000);
+        using var config = new Config()
+            .WithFuelConsumption(true)
+            .WithEpochInterruption(true)
+            .WithMaximumStackSize(512 * 1024)
+            .WithPoolingAllocationStrategy(pooling);
+        _engine = new Engine(config);
+        _epochTicker = new Timer(_ => _engine.IncrementEpoch(), null, EpochTick, EpochTick);
+    }
+
+    /// <summary>Compiles and checks a verified bundle's module: size, exports, and every import against the manifest's permissions.</summary>
+    public CompiledPlugin Compile(byte[] wasm, PluginManifest manifest)
+    {
+        ArgumentNullException.ThrowIfNull(wasm);
+        ArgumentNullException.ThrowIfNull(manifest);
+        if (wasm.Length > _options.MaxModuleBytes)
+        {
+            throw new PluginRejectedException($"The module is {wasm.Length} bytes; at most {_options.MaxModuleBytes} are accepted.");
+        }
+        Module module;
+        try
+        {
+            module = Module.FromBytes(_engine, manifest.Id, wasm);
+        }
+        catch (WasmtimeException e)
+        {
+            throw new PluginRejectedException("The module is not valid WebAssembly: " + e.Message.Split('\n')[0]);
+        }
+        try
+        {
+            var requested = (manifest.Permissions ?? []).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+            var needed = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var import in module.Imports)
+            {
+                if (import.ModuleName != HostAbi.Module || !HostAbi.Functions.TryGetValue(import.Name, out var permission))
+                {
+                    throw new PluginRejectedException($"The module imports {import.ModuleName}.{import.Name}, which the host does not provide (only {HostAbi.Module}.* functions exist; no WASI).");
+                }
+                if (permission is not null && !requested.Contains(permission))
+                {
+                    throw new PluginRejectedException($"The module imports {HostAbi.Module}.{import.Name}, which needs permission {permission}; the manifest does not request it.");
+                }
+                if (permission is not null)
+                {
+                    needed.Add(permission);
+                }
+            }
+            var exports = module.Exports.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
+            foreach (var required in RequiredExports.Concat((manifest.EntryPoints ?? []).Select(e => e.Export)))
+            {
+                if (!exports.Contains(required))
+                {
+                    throw new PluginRejectedException($"The module does not export '{required}' (see docs/plugins/abi.md).");
+                }
+            }
+            return new CompiledPlugin(module, manifest, needed);
+        }
+        catch
+        {
+            module.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs one entry point with <paramref name="input"/> (JSON); never throws for anything the plugin does.</summary>
+    public InvocationResult Invoke(CompiledPlugin plugin, string export, ReadOnlySpan<byte> input, IReadOnlySet<string> granted)
+    {
+        ArgumentNullException.ThrowIfNull(plugin);
+        ArgumentNullException.ThrowIfNull(granted);
+        var stopwatch = Stopwatch.StartNew();
+        var fuel = Math.Min(_options.Fuel, plugin.Manifest.Resources?.Fuel ?? long.MaxValue);
+        var timeout = plugin.Manifest.Resources?.TimeoutMs is { } ms ? TimeSpan.FromMilliseconds(Math.Min(ms, _options.Timeout.TotalMilliseconds)) : _options.Timeout;
+        var memoryCap = Math.Min(_options.MaxMemoryBytes, (plugin.Manifest.Resources?.MemoryMiB ?? long.MaxValue / (1024 * 1024)) * 1024 * 1024);
+        var state = new InvocationState(_options);
+        if (plugin.ImportedPermissions.FirstOrDefault(p => !granted.Contains(p)) is { } missing)
+        {
+            return Result(InvocationOutcome.Refused, "permission_not_granted:" + missing);
+        }
+        if (input.Length > _options.MaxInputBytes)
+        {
+            return Result(InvocationOutcome.Refused, "input_too_large");
+        }
+
+        using var store = new Store(_engine, state);
+        store.SetLimits(memorySize: memoryCap, tableElements: 10_000, instances: 1, tables: 1, memories: 1);
+        store.Fuel = (ulong)fuel;
+        store.SetEpochDeadline((ulong)Math.Max(1, timeout / EpochTick));
+        using var linker = new Linker(_engine);
+        DefineHostFunctions(linker, granted);
+        Memory? memory = null;
+        try
+        {
+            var instance = linker.Instantiate(store, plugin.Module);
+            memory = instance.GetMemory("memory") ?? throw new PluginRejectedException("no memory export");
+            var alloc = instance.GetFunction<int, int>("alloc") ?? throw new PluginRejectedException("alloc has the wrong signature");
+            var entry = instance.GetFunction<int, int, long>(export) ?? throw new PluginRejectedException($"{export} has the wrong signature (i32, i32) -> i64");
+            var pointer = alloc(input.Length);
+            if (pointer < 0 || (long)pointer + input.Length > memory.GetLength())
+            {
+                return Result(InvocationOutcome.Trapped, "bad_alloc", store, memory);
+            }
+            input.CopyTo(memory.GetSpan(pointer, input.Length));
+            var packed = entry(pointer, input.Length);
+            var (outPointer, outLength) = ((int)(packed >> 32), (int)(packed & 0xffffffff));
+            if (outLength > _options.MaxOutputBytes)
+            {
+                return Result(InvocationOutcome.LimitHit, "output_too_large", store, memory);
+            }
+            if (outPointer < 0 || outLength < 0 || (long)outPointer + outLength > memory.GetLength())
+            {
+                return Result(InvocationOutcome.Trapped, "output_out_of_bounds", store, memory);
+            }
+            return Result(InvocationOutcome.Completed, "ok", store, memory, memory.GetSpan(outPointer, outLength).ToArray());
+        }
+        catch (TrapException trap)
+        {
+            var (outcome, kind) = state.LimitHit is { } limit ? (InvocationOutcome.LimitHit, limit) : trap.Type switch
+            {
+                TrapCode.OutOfFuel => (InvocationOutcome.LimitHit, "fuel"),
+                TrapCode.Interrupt => (InvocationOutcome.LimitHit, "timeout"),
+                TrapCode.StackOverflow => (InvocationOutcome.Trapped, "stack_overflow"),
+                TrapCode.MemoryOutOfBounds => (InvocationOutcome.Trapped, "memory_out_of_bounds"),
+                TrapCode.Unreachable => (InvocationOutcome.Trapped, "unreachable"),
+                var other => (InvocationOutcome.Trapped, other.ToString().ToLowerInvariant()),
+            };
+            return Result(outcome, kind, store, memory, backtrace: Backtrace(trap));
+        }
+        catch (WasmtimeException e)
+        {
+            // Instantiation failures (a memory larger than allowed, a start function that traps…).
+            return Result(state.LimitHit is null ? InvocationOutcome.Trapped : InvocationOutcome.LimitHit, state.LimitHit ?? "instantiation", store, memory, backtrace: e.Message.Split('\n')[0]);
+        }
+        catch (PluginRejectedException e)
+        {
+            return Result(InvocationOutcome.Refused, "abi:" + e.Message);
+        }
+
+        InvocationResult Result(InvocationOutcome outcome, string kind, Store? s = null, Memory? m = null, byte[]? output = null, string? backtrace = null) =>
+            new(outcome, kind, output ?? [], state.Messages, s is null ? 0 : fuel - (long)s.Fuel, stopwatch.Elapsed, m?.GetLength() ?? 0, backtrace);
+    }
+
+    private static string Backtrace(WasmtimeException e) =>
+        e.Frames is { Count: > 0 } frames
+            ? string.Join(" <- ", frames.Take(16).Select(f => $"{f.FunctionName ?? "?"}@{f.ModuleOffset}"))
+            : e.Message.Split('\n')[0];
+
+    private void DefineHostFunctions(Linker linker, IReadOnlySet<string> granted)
+    {
+        linker.DefineFunction(HostAbi.Module, "log", (Caller caller, int pointer, int length) =>
+        {
+            var state = Charge(caller);
+            if (state.Logs.Count < 20 && ReadString(caller, pointer, Math.Min(length, 1024)) is { } line)
+            {
+                state.Logs.Add(line);
+            }
+        });
+        if (granted.Contains("messages:send"))
+        {
+            linker.DefineFunction(HostAbi.Module, "send_message", (Caller caller, int pointer, int length) =>
+            {
+                var state = Charge(caller);
+                if (state.Messages.Count >= _options.MaxMessagesPerInvocation || length > 4096)
+                {
+                    state.LimitHit = "messages";
+                    throw new TrapException("message limit");
+                }
+                state.Messages.Add(ReadString(caller, pointer, length) ?? throw new TrapException("message outside memory"));
+                return 0;
+            });
+        }
+    }
+
+    /// <summary>Counts a host call against the quota; past it the invocation traps as a limit hit.</summary>
+    private static InvocationState Charge(Caller caller)
+    {
+        var state = (InvocationState)caller.GetData()!;
+        if (++state.HostCalls > state.MaxHostCalls)
+        {
+            state.LimitHit = "host_calls";
+            throw new TrapException("host call quota exceeded");
+        }
+        return state;
+    }
+
+    private static string? ReadString(Caller caller, int pointer, int length)
+    {
+        var memory = caller.GetMemory("memory");
+        return memory is null || pointer < 0 || length < 0 || (long)pointer + length > memory.GetLength()
+            ? null
+            : Encoding.UTF8.GetString(memory.GetSpan(pointer, length));
+    }
+
+    public void Dispose()
+    {
+        // The ticker first: incrementing the epoch of a disposed engine would crash the process.
+        _epochTicker.Dispose();
+        _engine.Dispose();
+    }
+
+    private sealed class InvocationState(SandboxOptions options)
+    {
+        public int MaxHostCalls { get; } = options.MaxHostCalls;
+
+        public int HostCalls { get; set; }
+
+        public string? LimitHit { get; set; }
+
+        public List<string> Messages { get; } = [];
+
+        public List<string> Logs { get; } = [];
+    }
+}

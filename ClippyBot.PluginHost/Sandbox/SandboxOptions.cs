@@ -1,0 +1,26 @@
+namespace ClippyBot.PluginHost.Sandbox;
+
+/// <summary>Limits of one plugin invocation (section <c>Sandbox</c>); a manifest may ask for less, never more.</summary>
+public sealed class SandboxOptions
+{
+    public const string SectionName = "Sandbox";
+
+    /// <summary>Instructions' worth of fuel per invocation: stops infinite loops deterministically.</summary>
+    public long Fuel { get; set; } = 50_000_000;
+
+    /// <summary>Wall-clock deadline per invocation (epoch interruption): stops slow host-bound work too.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(1);
+
+    public long MaxMemoryBytes { get; set; } = 64L * 1024 * 1024;
+
+    public int MaxInputBytes { get; set; } = 256 * 1024;
+
+    public int MaxOutputBytes { get; set; } = 256 * 1024;
+
+    /// <summary>Host functions a single invocation may call.</summary>
+    public int MaxHostCalls { get; set; } = 100;
+
+    public int MaxMessagesPerInvocation { get; set; } = 10;
+
+    public int MaxModuleBytes { get; set; } = 32 * 1024 * 1024;
+}
