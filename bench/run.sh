@@ -6,6 +6,7 @@
 #    check + the indexed query) and the same read with an API key, against the same query with no authentication.
 # 3. Password logins per second through the real login form against the raw Argon2id rate at the same parameters.
 # 4. Streaming file encryption/decryption (1 GiB) against raw AES-GCM, and the memory it allocates.
+# 5. Warm plugin invocation latency in the Wasmtime sandbox.
 # Prints requests/s, p50/p99 latency and errors for each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -148,4 +149,8 @@ printf '%-34s %s\n' "raw Argon2id (same parameters)" "$(dotnet bench/ClippyBot.B
 echo
 echo "encrypted files: FileCipher over 1 GiB (in memory, one thread) vs raw AesGcm on the same 64 KiB chunks"
 dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll files 1024 | cut -d' ' -f2-
+
+echo
+echo "plugins: warm in-process invocation of a trivial plugin (fresh store + instance each time), one thread"
+dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll plugins 20000 | cut -d' ' -f2-
 ok=1

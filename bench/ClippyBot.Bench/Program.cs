@@ -6,13 +6,17 @@ using ClippyBot.Identity.Crypto;
 // ClippyBot.Bench argon2 [seconds] [memoryKiB] [iterations]: raw Argon2id rate with the service's own primitive and
 //   parameters, one hashing loop per core — the ceiling that password logins are compared against (bench/run.sh).
 // ClippyBot.Bench files [MiB]: streaming file encryption/decryption (StreamCipher) against raw AesGcm over the same chunks.
+if (args.Length > 0 && args[0] == "plugins")
+{
+    return ClippyBot.Bench.PluginBench.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20_000);
+}
 if (args.Length > 0 && args[0] == "files")
 {
     return await ClippyBot.Bench.FileBench.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1024);
 }
 if (args.Length == 0 || args[0] != "argon2")
 {
-    Console.Error.WriteLine("usage: ClippyBot.Bench argon2 [seconds=10] [memoryKiB=19456] [iterations=2] | files [MiB=1024]");
+    Console.Error.WriteLine("usage: ClippyBot.Bench argon2 [seconds=10] [memoryKiB=19456] [iterations=2] | files [MiB=1024] | plugins [invocations=20000]");
     return 2;
 }
 var seconds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10;
