@@ -1,4 +1,5 @@
 using ClippyBot.PluginHost.Data;
+using ClippyBot.PluginHost.Plugins;
 using ClippyBot.ServiceDefaults.Data;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -7,6 +8,7 @@ builder.AddServiceDefaults();
 builder.AddServiceDatabase<PluginsDbContext>("pluginsdb");
 builder.AddServiceCache();
 builder.AddSealedDataProtection<PluginsDbContext>("pluginhost", "Encryption:KeyEncryptionKey");
+builder.AddPlugins();
 
 var app = builder.Build();
 

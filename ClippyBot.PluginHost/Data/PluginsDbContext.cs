@@ -10,6 +10,47 @@ public sealed class PluginsDbContext(DbContextOptions<PluginsDbContext> options)
 {
     /// <summary>Data Protection's key ring, each key sealed (see ServiceDefaults' SealedDataProtection).</summary>
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
+
+    public DbSet<Plugins.InstalledPlugin> InstalledPlugins => Set<Plugins.InstalledPlugin>();
+
+    public DbSet<Plugins.CrashLogEntry> CrashLog => Set<Plugins.CrashLogEntry>();
+
+    public DbSet<Plugins.QuarantineEntry> Quarantines => Set<Plugins.QuarantineEntry>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.Entity<Plugins.InstalledPlugin>(p =>
+        {
+            p.HasKey(x => x.Id);
+            p.Property(x => x.PluginId).HasMaxLength(100);
+            p.Property(x => x.Version).HasMaxLength(64);
+            p.Property(x => x.WasmSha256).HasMaxLength(64);
+            p.Property(x => x.SignerKeyId).HasMaxLength(16);
+            p.HasIndex(x => new { x.PluginId, x.Version }).IsUnique();
+            // At most one current version per plugin, enforced by the database.
+            p.HasIndex(x => x.PluginId).IsUnique().HasFilter("\"Current\"");
+        });
+        modelBuilder.Entity<Plugins.CrashLogEntry>(c =>
+        {
+            c.HasKey(x => x.Id);
+            c.Property(x => x.PluginId).HasMaxLength(100);
+            c.Property(x => x.Version).HasMaxLength(64);
+            c.Property(x => x.Outcome).HasMaxLength(16);
+            c.Property(x => x.Kind).HasMaxLength(200);
+            c.Property(x => x.InputSha256).HasMaxLength(64);
+            c.HasIndex(x => new { x.PluginId, x.Version, x.At });
+        });
+        modelBuilder.Entity<Plugins.QuarantineEntry>(q =>
+        {
+            q.HasKey(x => x.Id);
+            q.Property(x => x.PluginId).HasMaxLength(100);
+            q.Property(x => x.Version).HasMaxLength(64);
+            q.Property(x => x.Reason).HasMaxLength(500);
+            q.Property(x => x.SetBy).HasMaxLength(100);
+            q.Property(x => x.ReleasedBy).HasMaxLength(100);
+            q.HasIndex(x => new { x.PluginId, x.ReleasedAt });
+        });
+    }
 }
 
 internal sealed class PluginsDbContextDesignTimeFactory : DesignTimeDbContextFactory<PluginsDbContext>, IDesignTimeDbContextFactory<PluginsDbContext>

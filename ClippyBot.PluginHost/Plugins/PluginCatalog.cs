@@ -1,0 +1,94 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text.Json;
+using ClippyBot.PluginHost.Bundles;
+using ClippyBot.PluginHost.Data;
+using ClippyBot.PluginHost.Sandbox;
+using Microsoft.EntityFrameworkCore;
+
+namespace ClippyBot.PluginHost.Plugins;
+
+/// <summary>
+/// Installs and updates plugins (verified against the trust store, compiled and checked, strictly newer than the current
+/// version), and loads them for invocation — re-verifying the stored bundle before its code enters memory. Compiled
+/// modules are cached in memory only, keyed by the verified wasm digest (a serialized-module cache on disk would be
+/// trusted code that anything able to write there could replace).
+/// </summary>
+public sealed class PluginCatalog(PluginsDbContext db, PluginTrustStore trust, PluginRuntime runtime, CompiledPluginCache cache, TimeProvider time)
+{
+    public async Task<VerifiedBundle> InstallAsync(Stream bundleStream, CancellationToken ct)
+    {
+        var bundle = PluginBundle.Read(bundleStream);
+        var verified = PluginSigning.Verify(bundle, trust);
+        var manifest = verified.Manifest;
+        // Compiling checks exports and every import against the manifest; a module that fails changes nothing.
+        cache.GetOrAdd(verified.WasmSha256, () => runtime.Compile(bundle.Wasm, manifest));
+
+        var current = await db.InstalledPlugins.SingleOrDefaultAsync(p => p.PluginId == manifest.Id && p.Current, ct);
+        if (current is not null && SemVersion.Parse(current.Version) >= manifest.ParsedVersion)
+        {
+            throw new BundleException(BundleError.NotNewer,
+                $"{manifest.Id} {manifest.Version} is not newer than the installed {current.Version}; updates must move forward (no rollback).");
+        }
+        var strategy = db.Database.CreateExecutionStrategy();
+        await strategy.ExecuteAsync(async () =>
+        {
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            await db.InstalledPlugins.Where(p => p.PluginId == manifest.Id && p.Current).ExecuteUpdateAsync(s => s.SetProperty(p => p.Current, false), ct);
+            db.InstalledPlugins.Add(new InstalledPlugin
+            {
+                Id = Guid.CreateVersion7(), PluginId = manifest.Id, Version = manifest.Version, ManifestBytes = bundle.ManifestBytes, Wasm = bundle.Wasm,
+                WasmSha256 = verified.WasmSha256, SignaturesJson = JsonSerializer.Serialize(bundle.Signatures, PluginManifest.Json),
+                SignerKeyId = verified.SignerKeyId, InstalledAt = time.GetUtcNow(), Current = true,
+            });
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+        });
+        return verified;
+    }
+
+    /// <summary>The current version, re-verified and compiled (or from the digest-keyed cache); null when not installed.</summary>
+    public async Task<(InstalledPlugin Row, CompiledPlugin Compiled)?> LoadAsync(string pluginId, CancellationToken ct)
+    {
+        var row = await db.InstalledPlugins.AsNoTracking().SingleOrDefaultAsync(p => p.PluginId == pluginId && p.Current, ct);
+        if (row is null)
+        {
+            return null;
+        }
+        var signatures = JsonSerializer.Deserialize<List<BundleSignature>>(row.SignaturesJson, PluginManifest.Json) ?? [];
+        var verified = PluginSigning.Verify(new PluginBundle(row.ManifestBytes, row.Wasm, signatures), trust);
+        if (!CryptographicOperations.FixedTimeEquals(Convert.FromHexString(verified.WasmSha256), Convert.FromHexString(row.WasmSha256)))
+        {
+            throw new BundleException(BundleError.Tampered, $"The stored module of {pluginId} {row.Version} changed since it was installed.");
+        }
+        return (row, cache.GetOrAdd(verified.WasmSha256, () => runtime.Compile(row.Wasm, verified.Manifest)));
+    }
+}
+
+/// <summary>Compiled modules by verified wasm digest (engine-specific, in memory only).</summary>
+public sealed class CompiledPluginCache : IDisposable
+{
+    private readonly ConcurrentDictionary<string, Lazy<CompiledPlugin>> _modules = new(StringComparer.Ordinal);
+
+    public CompiledPlugin GetOrAdd(string wasmSha256, Func<CompiledPlugin> compile)
+    {
+        var lazy = _modules.GetOrAdd(wasmSha256, _ => new Lazy<CompiledPlugin>(compile));
+        try
+        {
+            return lazy.Value;
+        }
+        catch
+        {
+            _modules.TryRemove(wasmSha256, out _);
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var module in _modules.Values.Where(l => l.IsValueCreated))
+        {
+            module.Value.Dispose();
+        }
+    }
+}

@@ -1,0 +1,136 @@
+using System.Diagnostics.Metrics;
+using System.Security.Cryptography;
+using ClippyBot.PluginHost.Data;
+using ClippyBot.PluginHost.Sandbox;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace ClippyBot.PluginHost.Plugins;
+
+/// <summary>
+/// Invokes installed plugins: refuses quarantined versions, runs the sandbox, writes a crash-log entry for every trap,
+/// limit hit or permission denial, reports metrics per plugin and version, and applies the anomaly rules.
+/// </summary>
+public sealed partial class PluginInvoker(
+    PluginsDbContext db, PluginCatalog catalog, PluginRuntime runtime, PluginMetrics metrics, IOptions<QuarantineOptions> rules,
+    TimeProvider time, ILogger<PluginInvoker> logger)
+{
+    public async Task<InvocationResult> InvokeAsync(string pluginId, Guid workspaceId, string entryEvent, byte[] input, IReadOnlySet<string> granted, CancellationToken ct)
+    {
+        var loaded = await catalog.LoadAsync(pluginId, ct);
+        if (loaded is not { } plugin)
+        {
+            return Refused("not_installed");
+        }
+        var version = plugin.Row.Version;
+        if (await IsQuarantinedAsync(pluginId, version, workspaceId, ct))
+        {
+            metrics.Record(pluginId, version, "refused", "quarantined", 0, TimeSpan.Zero);
+            return Refused("quarantined");
+        }
+        var export = plugin.Compiled.Manifest.EntryPoints.FirstOrDefault(e => e.Event == entryEvent)?.Export;
+        if (export is null)
+        {
+            return Refused("no_entry_point:" + entryEvent);
+        }
+        var result = runtime.Invoke(plugin.Compiled, export, input, granted);
+        metrics.Record(pluginId, version, result.Outcome.ToString().ToLowerInvariant(), result.Kind, result.FuelUsed, result.Duration);
+        var permissionViolation = result.Kind.StartsWith("permission_not_granted", StringComparison.Ordinal);
+        if (result.Outcome is InvocationOutcome.Trapped or InvocationOutcome.LimitHit || permissionViolation)
+        {
+            db.CrashLog.Add(new CrashLogEntry
+            {
+                PluginId = pluginId, Version = version, WorkspaceId = workspaceId, Outcome = result.Outcome.ToString(), Kind = result.Kind,
+                Backtrace = result.Backtrace, FuelUsed = result.FuelUsed, DurationMs = result.Duration.TotalMilliseconds, MemoryBytes = result.MemoryBytes,
+                InputBytes = input.Length, InputSha256 = Convert.ToHexStringLower(SHA256.HashData(input)), At = time.GetUtcNow(),
+            });
+            await db.SaveChangesAsync(ct);
+            LogFailure(pluginId, version, workspaceId, result.Outcome.ToString(), result.Kind);
+            await ApplyRulesAsync(pluginId, version, workspaceId, permissionViolation, ct);
+        }
+        return result;
+
+        InvocationResult Refused(string kind) => new(InvocationOutcome.Refused, kind, [], [], 0, TimeSpan.Zero, 0, null);
+    }
+
+    /// <summary>The kill switch: quarantine by hand (all versions with <c>*</c>; platform-wide when <paramref name="workspaceId"/> is null).</summary>
+    public async Task QuarantineAsync(string pluginId, string version, Guid? workspaceId, string reason, string by, CancellationToken ct)
+    {
+        db.Quarantines.Add(new QuarantineEntry
+        {
+            Id = Guid.CreateVersion7(), PluginId = pluginId, Version = version, WorkspaceId = workspaceId, Reason = reason, SetBy = by, At = time.GetUtcNow(),
+        });
+        await db.SaveChangesAsync(ct);
+        LogQuarantined(pluginId, version, workspaceId?.ToString() ?? "platform", reason, by);
+    }
+
+    /// <summary>Releases every open quarantine of the plugin (and version, unless <c>*</c>); returns how many.</summary>
+    public async Task<int> ReleaseAsync(string pluginId, string version, string by, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var released = await db.Quarantines
+            .Where(q => q.PluginId == pluginId && (version == "*" || q.Version == version || q.Version == "*") && q.ReleasedAt == null)
+            .ExecuteUpdateAsync(s => s.SetProperty(q => q.ReleasedAt, now).SetProperty(q => q.ReleasedBy, by), ct);
+        LogReleased(pluginId, version, by, released);
+        return released;
+    }
+
+    public Task<bool> IsQuarantinedAsync(string pluginId, string version, Guid workspaceId, CancellationToken ct) =>
+        db.Quarantines.AnyAsync(q => q.PluginId == pluginId && (q.Version == version || q.Version == "*") && q.ReleasedAt == null
+                                     && (q.WorkspaceId == null || q.WorkspaceId == workspaceId), ct);
+
+    private async Task ApplyRulesAsync(string pluginId, string version, Guid workspaceId, bool permissionViolation, CancellationToken ct)
+    {
+        var options = rules.Value;
+        if (permissionViolation && options.OnPermissionViolation && !await IsQuarantinedAsync(pluginId, version, workspaceId, ct))
+        {
+            await QuarantineAsync(pluginId, version, workspaceId, "attempted a capability the workspace did not grant", "rule:permission-violation", ct);
+            return;
+        }
+        var since = time.GetUtcNow() - options.Window;
+        var failures = await db.CrashLog.CountAsync(c => c.PluginId == pluginId && c.Version == version && c.At >= since, ct);
+        if (failures >= options.FailuresThreshold
+            && !await db.Quarantines.AnyAsync(q => q.PluginId == pluginId && q.Version == version && q.WorkspaceId == null && q.ReleasedAt == null, ct))
+        {
+            await QuarantineAsync(pluginId, version, null, $"{failures} traps or limit hits within {options.Window.TotalMinutes:0} minutes", "rule:failure-rate", ct);
+        }
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Plugin {PluginId} {Version} in workspace {WorkspaceId}: {Outcome} ({Kind})")]
+    private partial void LogFailure(string pluginId, string version, Guid workspaceId, string outcome, string kind);
+
+    [LoggerMessage(LogLevel.Warning, "Plugin {PluginId} {Version} quarantined ({Scope}): {Reason}, by {By}")]
+    private partial void LogQuarantined(string pluginId, string version, string scope, string reason, string by);
+
+    [LoggerMessage(LogLevel.Warning, "Plugin {PluginId} {Version} released from {Count} quarantine(s) by {By}")]
+    private partial void LogReleased(string pluginId, string version, string by, int count);
+}
+
+/// <summary>Per plugin and version, as OpenTelemetry metrics (meter <see cref="MeterName"/>).</summary>
+public sealed class PluginMetrics : IDisposable
+{
+    public const string MeterName = "ClippyBot.Plugins";
+    private readonly Meter _meter;
+    private readonly Counter<long> _invocations;
+    private readonly Histogram<double> _duration;
+    private readonly Counter<long> _fuel;
+
+    public PluginMetrics(IMeterFactory meters)
+    {
+        ArgumentNullException.ThrowIfNull(meters);
+        _meter = meters.Create(MeterName);
+        _invocations = _meter.CreateCounter<long>("clippybot.plugins.invocations", description: "Plugin invocations by outcome (completed, trapped, limithit, refused) and kind.");
+        _duration = _meter.CreateHistogram<double>("clippybot.plugins.duration", unit: "ms", description: "Plugin invocation wall time.");
+        _fuel = _meter.CreateCounter<long>("clippybot.plugins.fuel", description: "Fuel consumed by plugin invocations.");
+    }
+
+    public void Record(string pluginId, string version, string outcome, string kind, long fuel, TimeSpan duration)
+    {
+        var tags = new System.Diagnostics.TagList { { "plugin", pluginId }, { "version", version }, { "outcome", outcome }, { "kind", kind.Split(':')[0] } };
+        _invocations.Add(1, tags);
+        _duration.Record(duration.TotalMilliseconds, tags);
+        _fuel.Add(fuel, tags);
+    }
+
+    public void Dispose() => _meter.Dispose();
+}

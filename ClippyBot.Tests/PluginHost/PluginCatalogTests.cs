@@ -1,0 +1,194 @@
+using System.Text;
+using ClippyBot.PluginHost.Bundles;
+using ClippyBot.PluginHost.Data;
+using ClippyBot.PluginHost.Plugins;
+using ClippyBot.PluginHost.Sandbox;
+using ClippyBot.Tests.Rig;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ClippyBot.Tests.PluginHost;
+
+/// <summary>
+/// Installing, updating and running plugins in the PluginHost against its real database: verification at install and again
+/// before loading, no rollback, failed updates change nothing, crash logs, automatic quarantine, the kill switch.
+/// </summary>
+[TestClass]
+public sealed class PluginCatalogTests
+{
+    private static readonly (byte[] Private, byte[] Public) Publisher = PluginSigning.GenerateKey();
+    private static ServiceFactory<PluginsDbContext> s_host = null!;
+    private static readonly HashSet<string> NoGrants = [];
+
+    public TestContext TestContext { get; set; } = null!;
+
+    private CancellationToken Ct => TestContext.CancellationToken;
+
+    [ClassInitialize]
+    public static async Task StartAsync(TestContext context)
+    {
+        s_host = await ServiceFactory.WithFreshDatabaseAsync<PluginsDbContext>("pluginsdb", new Dictionary<string, string?>
+        {
+            ["Encryption:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
+            ["Plugins:TrustedKeys:0:Name"] = "first-party",
+            ["Plugins:TrustedKeys:0:PublicKey"] = Convert.ToBase64String(Publisher.Public),
+            ["Plugins:TrustedKeys:0:Plugins:0"] = "*",
+            ["Quarantine:FailuresThreshold"] = "3",
+            ["Sandbox:Fuel"] = "5000000",
+        }, ct: context.CancellationToken);
+        using var probe = s_host.CreateClient();
+        await Poll.UntilAsync(async () => (await probe.GetAsync(new Uri("/health", UriKind.Relative), context.CancellationToken)).IsSuccessStatusCode,
+            TimeSpan.FromSeconds(60), "pluginhost healthy", context.CancellationToken);
+    }
+
+    [ClassCleanup]
+    public static async Task StopAsync() => await s_host.DisposeAsync();
+
+    private const string Echo = "(i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $n)))";
+
+    private static byte[] Bundle(string id, string version, string body = Echo, string imports = "", string permissions = "[]", byte[]? key = null)
+    {
+        var wasm = Wasmtime.Module.ConvertText($$"""
+            (module {{imports}}
+              (memory (export "memory") 1)
+              (global $heap (mut i32) (i32.const 1024))
+              (func (export "alloc") (param $n i32) (result i32)
+                (local $q i32) (local.set $q (global.get $heap))
+                (global.set $heap (i32.add (global.get $heap) (local.get $n))) (local.get $q))
+              (func (export "on_message") (param $p i32) (param $n i32) (result i64) {{body}}))
+            """);
+        var manifest = $$"""
+            { "id": "{{id}}", "name": "T", "version": "{{version}}", "publisher": "ClippyBot", "description": "",
+              "entryPoints": [{ "event": "on_message", "export": "on_message" }], "permissions": {{permissions}} }
+            """;
+        var bundle = new PluginBundle(Encoding.UTF8.GetBytes(manifest), wasm, []);
+        bundle = bundle.WithSignature(PluginSigning.Sign(bundle, key ?? Publisher.Private, DateTimeOffset.UtcNow));
+        using var stream = new MemoryStream();
+        bundle.Write(stream);
+        return stream.ToArray();
+    }
+
+    private async Task<VerifiedBundle> InstallAsync(byte[] bundle)
+    {
+        await using var scope = s_host.Services.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<PluginCatalog>().InstallAsync(new MemoryStream(bundle), Ct);
+    }
+
+    private async Task<InvocationResult> InvokeAsync(string id, Guid workspace, string input = "{\"x\":1}", IReadOnlySet<string>? grants = null)
+    {
+        await using var scope = s_host.Services.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<PluginInvoker>().InvokeAsync(id, workspace, "on_message", Encoding.UTF8.GetBytes(input), grants ?? NoGrants, Ct);
+    }
+
+    private static async Task<T> WithDbAsync<T>(Func<PluginsDbContext, Task<T>> query)
+    {
+        await using var scope = s_host.Services.CreateAsyncScope();
+        return await query(scope.ServiceProvider.GetRequiredService<PluginsDbContext>());
+    }
+
+    private static string NewId() => "dev.test.p" + Guid.NewGuid().ToString("N")[..8];
+
+    [TestMethod]
+    public async Task An_installed_plugin_runs_and_updates_only_move_forward()
+    {
+        var id = NewId();
+        Assert.AreEqual("1.0.0", (await InstallAsync(Bundle(id, "1.0.0"))).Manifest.Version);
+        Assert.AreEqual(InvocationOutcome.Completed, (await InvokeAsync(id, Guid.NewGuid())).Outcome);
+
+        await InstallAsync(Bundle(id, "1.1.0"));
+        foreach (var older in new[] { "1.1.0", "1.0.5", "1.1.0-rc.1" })
+        {
+            var refused = await Assert.ThrowsAsync<BundleException>(() => InstallAsync(Bundle(id, older)));
+            Assert.AreEqual(BundleError.NotNewer, refused.Error, older);
+        }
+        Assert.AreEqual("1.1.0", await WithDbAsync(db => db.InstalledPlugins.Where(p => p.PluginId == id && p.Current).Select(p => p.Version).SingleAsync(Ct)));
+    }
+
+    [TestMethod]
+    public async Task A_failed_update_leaves_the_old_version_running()
+    {
+        var id = NewId();
+        await InstallAsync(Bundle(id, "1.0.0"));
+        var (stranger, _) = PluginSigning.GenerateKey();
+        Assert.AreEqual(BundleError.UnknownKey, (await Assert.ThrowsAsync<BundleException>(() => InstallAsync(Bundle(id, "2.0.0", key: stranger)))).Error);
+        await Assert.ThrowsAsync<PluginRejectedException>(() => InstallAsync(Bundle(id, "2.0.0", imports: "(import \"clippybot\" \"send_message\" (func (param i32 i32) (result i32)))")));
+        Assert.AreEqual("1.0.0", await WithDbAsync(db => db.InstalledPlugins.Where(p => p.PluginId == id && p.Current).Select(p => p.Version).SingleAsync(Ct)));
+        Assert.AreEqual(InvocationOutcome.Completed, (await InvokeAsync(id, Guid.NewGuid())).Outcome);
+    }
+
+    [TestMethod]
+    public async Task A_module_changed_in_storage_is_refused_before_it_is_loaded()
+    {
+        var id = NewId();
+        await InstallAsync(Bundle(id, "1.0.0"));
+        await WithDbAsync(db => db.Database.ExecuteSqlAsync($"UPDATE \"InstalledPlugins\" SET \"Wasm\" = overlay(\"Wasm\" placing '\\xff'::bytea from 40) WHERE \"PluginId\" = {id}", Ct));
+        await using var scope = s_host.Services.CreateAsyncScope();
+        var error = await Assert.ThrowsAsync<BundleException>(() => scope.ServiceProvider.GetRequiredService<PluginCatalog>().LoadAsync(id, Ct));
+        Assert.AreEqual(BundleError.Tampered, error.Error);
+    }
+
+    [TestMethod]
+    public async Task Traps_are_crash_logged_without_the_input_and_repeated_failures_quarantine_the_version()
+    {
+        var id = NewId();
+        await InstallAsync(Bundle(id, "1.0.0", body: "unreachable"));
+        var workspace = Guid.NewGuid();
+        for (var i = 0; i < 3; i++)
+        {
+            var result = await InvokeAsync(id, workspace, input: "{\"secret\":\"do-not-log-me\"}");
+            Assert.AreEqual(InvocationOutcome.Trapped, result.Outcome);
+        }
+        var crashes = await WithDbAsync(db => db.CrashLog.Where(c => c.PluginId == id).ToListAsync(Ct));
+        Assert.HasCount(3, crashes);
+        Assert.IsTrue(crashes.All(c => c.Kind == "unreachable" && c.InputBytes > 0 && c.InputSha256.Length == 64 && c.Backtrace is not null));
+
+        var refused = await InvokeAsync(id, Guid.NewGuid());
+        Assert.AreEqual(InvocationOutcome.Refused, refused.Outcome);
+        Assert.AreEqual("quarantined", refused.Kind, "platform-wide: every workspace");
+        var quarantine = await WithDbAsync(db => db.Quarantines.SingleAsync(q => q.PluginId == id, Ct));
+        Assert.AreEqual("rule:failure-rate", quarantine.SetBy);
+        Assert.IsNull(quarantine.WorkspaceId);
+
+        await using (var scope = s_host.Services.CreateAsyncScope())
+        {
+            Assert.AreEqual(1, await scope.ServiceProvider.GetRequiredService<PluginInvoker>().ReleaseAsync(id, "1.0.0", "admin-1", Ct));
+        }
+        Assert.AreEqual(InvocationOutcome.Trapped, (await InvokeAsync(id, workspace)).Outcome, "released: it runs (and traps) again");
+    }
+
+    [TestMethod]
+    public async Task A_permission_violation_quarantines_the_version_in_that_workspace_only()
+    {
+        var id = NewId();
+        await InstallAsync(Bundle(id, "1.0.0", body: "(drop (call $send (local.get $p) (local.get $n))) " + Echo,
+            imports: "(import \"clippybot\" \"send_message\" (func $send (param i32 i32) (result i32)))", permissions: """[{ "name": "messages:send" }]"""));
+        var stingy = Guid.NewGuid();
+        var generous = Guid.NewGuid();
+        Assert.AreEqual("permission_not_granted:messages:send", (await InvokeAsync(id, stingy)).Kind);
+        Assert.AreEqual("quarantined", (await InvokeAsync(id, stingy, grants: new HashSet<string> { "messages:send" })).Kind);
+        var elsewhere = await InvokeAsync(id, generous, grants: new HashSet<string> { "messages:send" });
+        Assert.AreEqual(InvocationOutcome.Completed, elsewhere.Outcome, elsewhere.Kind);
+        Assert.AreEqual("rule:permission-violation", await WithDbAsync(db => db.Quarantines.Where(q => q.PluginId == id).Select(q => q.SetBy).SingleAsync(Ct)));
+    }
+
+    [TestMethod]
+    public async Task The_kill_switch_stops_every_version_until_released()
+    {
+        var id = NewId();
+        await InstallAsync(Bundle(id, "1.0.0"));
+        await using (var scope = s_host.Services.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<PluginInvoker>().QuarantineAsync(id, "*", null, "incident 42", "admin-7", Ct);
+        }
+        Assert.AreEqual("quarantined", (await InvokeAsync(id, Guid.NewGuid())).Kind);
+        await InstallAsync(Bundle(id, "1.0.1"));
+        Assert.AreEqual("quarantined", (await InvokeAsync(id, Guid.NewGuid())).Kind, "a new version does not escape a * quarantine");
+        await using (var scope = s_host.Services.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<PluginInvoker>().ReleaseAsync(id, "*", "admin-7", Ct);
+        }
+        Assert.AreEqual(InvocationOutcome.Completed, (await InvokeAsync(id, Guid.NewGuid())).Outcome);
+        var entry = await WithDbAsync(db => db.Quarantines.SingleAsync(q => q.PluginId == id, Ct));
+        Assert.AreEqual("admin-7", entry.ReleasedBy);
+    }
+}
