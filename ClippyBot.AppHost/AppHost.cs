@@ -20,6 +20,8 @@ var pluginHost = builder.AddProject<Projects.ClippyBot_PluginHost>("pluginhost")
     .WithDevelopmentTls(infrastructure.Certificates)
     .WithOwnDatabase(infrastructure.PluginsDatabase)
     .WithEnvironment("Encryption__KeyEncryptionKey", builder.AddGeneratedSecret("pluginhost-key-encryption-key"))
+    // Validates the Api's service tokens against Identity's keys.
+    .WithReference(identity)
     .WithCache(infrastructure.Cache);
 
 var api = builder.AddProject<Projects.ClippyBot_Api>("api")

@@ -9,9 +9,11 @@ builder.AddServiceDatabase<PluginsDbContext>("pluginsdb");
 builder.AddServiceCache();
 builder.AddSealedDataProtection<PluginsDbContext>("pluginhost", "Encryption:KeyEncryptionKey");
 builder.AddPlugins();
+builder.AddPluginApi();
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.MapPluginApi();
 
 app.Run();

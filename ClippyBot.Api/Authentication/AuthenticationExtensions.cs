@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Authorization;
-using Microsoft.IdentityModel.Tokens;
+using ClippyBot.ServiceDefaults.Authentication;
 using StackExchange.Redis;
 
 namespace ClippyBot.Api.Authentication;
@@ -18,43 +18,13 @@ public static class AuthenticationExtensions
 
     public static IHostApplicationBuilder AddApiAuthentication(this IHostApplicationBuilder builder)
     {
-        var metadata = builder.Configuration["Identity:MetadataAddress"] ?? "https+http://identity/.well-known/openid-configuration";
-        var plainHttp = builder.AllowsPlainHttp("Identity:AllowHttp");
-
-        builder.Services.AddHttpClient("identity-metadata");
         // One entry point: a workspace API key ("Bearer cbk_…") goes to its handler, everything else is a JWT.
         builder.Services.AddAuthentication(CallerScheme)
             .AddPolicyScheme(CallerScheme, "Access token or API key", o => o.ForwardDefaultSelector = http =>
                 http.Request.Headers.Authorization.ToString().StartsWith("Bearer " + ApiKeys.ApiKeySecrets.Prefix, StringComparison.Ordinal)
                     ? ApiKeys.ApiKeyClaims.Scheme
                     : JwtBearerDefaults.AuthenticationScheme)
-            .AddJwtBearer();
-        builder.Services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
-            .Configure<IHttpClientFactory>((options, clients) =>
-            {
-                options.MetadataAddress = metadata;
-                // Service discovery resolves "identity"; the resilience handler retries a flaky JWKS fetch.
-                options.Backchannel = clients.CreateClient("identity-metadata");
-                options.RequireHttpsMetadata = !plainHttp;
-                options.MapInboundClaims = false;
-                options.Events = new JwtBearerEvents
-                {
-                    OnAuthenticationFailed = c =>
-                    {
-                        c.HttpContext.RequestServices.GetRequiredService<ClippyBot.ServiceDefaults.SecurityMetrics>().AuthenticationFailed("token_invalid");
-                        return Task.CompletedTask;
-                    },
-                };
-                options.TokenValidationParameters = new TokenValidationParameters
-                {
-                    ValidAudience = Audience,
-                    ValidTypes = ["at+jwt"],
-                    ClockSkew = TimeSpan.FromSeconds(30),
-                    NameClaimType = "name",
-                    RequireExpirationTime = true,
-                    RequireSignedTokens = true,
-                };
-            });
+            .AddIdentityAccessTokens(builder, Audience);
         // Endpoints outside a workspace are for people: an API key acts only inside its own workspace.
         builder.Services.AddAuthorizationBuilder()
             .SetFallbackPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser()

@@ -16,7 +16,7 @@ namespace ClippyBot.Tests.PluginHost;
 [TestClass]
 public sealed class PluginCatalogTests
 {
-    private static readonly (byte[] Private, byte[] Public) Publisher = PluginSigning.GenerateKey();
+    internal static readonly (byte[] Private, byte[] Public) Publisher = PluginSigning.GenerateKey();
     private static ServiceFactory<PluginsDbContext> s_host = null!;
     private static readonly HashSet<string> NoGrants = [];
 
@@ -44,9 +44,9 @@ public sealed class PluginCatalogTests
     [ClassCleanup]
     public static async Task StopAsync() => await s_host.DisposeAsync();
 
-    private const string Echo = "(i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $n)))";
+    internal const string Echo = "(i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $n)))";
 
-    private static byte[] Bundle(string id, string version, string body = Echo, string imports = "", string permissions = "[]", byte[]? key = null)
+    internal static byte[] Bundle(string id, string version, string body = Echo, string imports = "", string permissions = "[]", byte[]? key = null)
     {
         var wasm = Wasmtime.Module.ConvertText($$"""
             (module {{imports}}

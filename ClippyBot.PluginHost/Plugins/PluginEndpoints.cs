@@ -1,0 +1,142 @@
+using System.Text.Json;
+using ClippyBot.PluginHost.Bundles;
+using ClippyBot.PluginHost.Sandbox;
+using ClippyBot.ServiceDefaults.Authentication;
+using ClippyBot.PluginHost.Data;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
+
+namespace ClippyBot.PluginHost.Plugins;
+
+/// <summary>
+/// The PluginHost's internal API. Callers are services with a client-credentials token from Identity for audience
+/// <c>clippybot-pluginhost</c> whose client is listed in <c>PluginHost:AllowedClients</c> (the Api); nobody else gets in,
+/// and the AppHost gives the service no public endpoint.
+/// </summary>
+public static class PluginEndpoints
+{
+    public const string Audience = "clippybot-pluginhost";
+
+    public sealed record InstalledResponse(string Id, string Version, string Signer, IReadOnlyList<string> Permissions);
+
+    public sealed record InvokeRequest(Guid WorkspaceId, string? Event, JsonElement Input, IReadOnlyList<string>? Grants);
+
+    public sealed record InvokeResponse(string Outcome, string Kind, JsonElement? Output, IReadOnlyList<string> Messages, long FuelUsed, double DurationMs);
+
+    public sealed record QuarantineRequest(string? Version, Guid? WorkspaceId, string? Reason, string? By);
+
+    public static IHostApplicationBuilder AddPluginApi(this IHostApplicationBuilder builder)
+    {
+        var allowed = builder.Configuration.GetSection("PluginHost:AllowedClients").GetChildren().Select(c => c.Value).OfType<string>().ToList();
+        if (allowed.Count == 0)
+        {
+            allowed.Add("clippybot-api-service");
+        }
+        builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddIdentityAccessTokens(builder, Audience);
+        builder.Services.AddAuthorizationBuilder().SetFallbackPolicy(new AuthorizationPolicyBuilder()
+            .RequireAuthenticatedUser()
+            .RequireAssertion(c => c.User.FindFirst("client_id")?.Value is { } client && allowed.Contains(client, StringComparer.Ordinal))
+            .Build());
+        return builder;
+    }
+
+    public static WebApplication MapPluginApi(this WebApplication app)
+    {
+        app.UseAuthentication();
+        app.UseAuthorization();
+        var plugins = app.MapGroup("/internal/plugins").ExcludeFromDescription();
+        plugins.MapPost("/", InstallAsync).WithMetadata(new RequestSizeLimitAttribute(PluginBundle.MaxBundleBytes));
+        plugins.MapGet("/", ListAsync);
+        plugins.MapPost("/{pluginId}/invoke", InvokeAsync);
+        plugins.MapGet("/{pluginId}/crashes", CrashesAsync);
+        plugins.MapPost("/{pluginId}/quarantine", QuarantineAsync);
+        plugins.MapPost("/{pluginId}/release", ReleaseAsync);
+        return app;
+    }
+
+    private static async Task<Results<Created<InstalledResponse>, ProblemHttpResult>> InstallAsync(HttpRequest request, PluginCatalog catalog, CancellationToken ct)
+    {
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, ct);
+        if (buffer.Length > PluginBundle.MaxBundleBytes)
+        {
+            return Problem(StatusCodes.Status413PayloadTooLarge, "plugin-too-large", "Bundle too large", $"Bundles may be at most {PluginBundle.MaxBundleBytes} bytes.");
+        }
+        buffer.Position = 0;
+        try
+        {
+            var verified = await catalog.InstallAsync(buffer, ct);
+            return TypedResults.Created($"/internal/plugins/{verified.Manifest.Id}",
+                new InstalledResponse(verified.Manifest.Id, verified.Manifest.Version, verified.SignerKeyId, [.. verified.Manifest.Permissions.Select(p => p.Name)]));
+        }
+        catch (BundleException e)
+        {
+            var status = e.Error == BundleError.NotNewer ? StatusCodes.Status409Conflict : StatusCodes.Status400BadRequest;
+            return Problem(status, "plugin-" + e.Error.ToString().ToLowerInvariant(), "Bundle refused", e.Message);
+        }
+        catch (PluginRejectedException e)
+        {
+            return Problem(StatusCodes.Status400BadRequest, "plugin-module-rejected", "Module refused", e.Message);
+        }
+    }
+
+    private static async Task<Ok<List<InstalledResponse>>> ListAsync(PluginsDbContext db, CancellationToken ct)
+    {
+        var rows = await db.InstalledPlugins.AsNoTracking().Where(p => p.Current).OrderBy(p => p.PluginId).ToListAsync(ct);
+        return TypedResults.Ok(rows.Select(r =>
+        {
+            var manifest = ManifestValidator.Parse(r.ManifestBytes).Manifest!;
+            return new InstalledResponse(r.PluginId, r.Version, r.SignerKeyId, [.. manifest.Permissions.Select(p => p.Name)]);
+        }).ToList());
+    }
+
+    private static async Task<Results<Ok<InvokeResponse>, ProblemHttpResult>> InvokeAsync(string pluginId, InvokeRequest request, PluginInvoker invoker, CancellationToken ct)
+    {
+        var input = JsonSerializer.SerializeToUtf8Bytes(request.Input);
+        var result = await invoker.InvokeAsync(pluginId, request.WorkspaceId, request.Event ?? "on_message", input, (request.Grants ?? []).ToHashSet(StringComparer.Ordinal), ct);
+        if (result.Outcome == InvocationOutcome.Refused && result.Kind == "not_installed")
+        {
+            return Problem(StatusCodes.Status404NotFound, "plugin-not-installed", "Plugin not installed", $"No plugin {pluginId} is installed.");
+        }
+        if (result.Outcome == InvocationOutcome.Refused && result.Kind == "quarantined")
+        {
+            return Problem(StatusCodes.Status423Locked, "plugin-quarantined", "Plugin quarantined",
+                $"{pluginId} is quarantined; a platform administrator must release it.");
+        }
+        JsonElement? output = null;
+        if (result.Succeeded)
+        {
+            try
+            {
+                output = JsonDocument.Parse(result.Output).RootElement.Clone();
+            }
+            catch (JsonException)
+            {
+                return TypedResults.Ok(new InvokeResponse("Trapped", "output_not_json", null, result.Messages, result.FuelUsed, result.Duration.TotalMilliseconds));
+            }
+        }
+        return TypedResults.Ok(new InvokeResponse(result.Outcome.ToString(), result.Kind, output, result.Messages, result.FuelUsed, result.Duration.TotalMilliseconds));
+    }
+
+    private static async Task<Ok<List<CrashLogEntry>>> CrashesAsync(string pluginId, PluginsDbContext db, int? limit, CancellationToken ct) =>
+        TypedResults.Ok(await db.CrashLog.AsNoTracking().Where(c => c.PluginId == pluginId).OrderByDescending(c => c.Id).Take(Math.Clamp(limit ?? 100, 1, 1000)).ToListAsync(ct));
+
+    private static async Task<Results<NoContent, ValidationProblem>> QuarantineAsync(string pluginId, QuarantineRequest request, PluginInvoker invoker, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(request.Reason) || string.IsNullOrWhiteSpace(request.By))
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["reason"] = ["Give the reason and who asked (by)."] });
+        }
+        await invoker.QuarantineAsync(pluginId, request.Version ?? "*", request.WorkspaceId, request.Reason, request.By, ct);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<Ok<int>> ReleaseAsync(string pluginId, QuarantineRequest request, PluginInvoker invoker, CancellationToken ct) =>
+        TypedResults.Ok(await invoker.ReleaseAsync(pluginId, request.Version ?? "*", request.By ?? "unknown", ct));
+
+    private static ProblemHttpResult Problem(int status, string type, string title, string detail) =>
+        TypedResults.Problem(statusCode: status, title: title, detail: detail, type: "https://clippybot.dev/problems/" + type);
+}

@@ -1,0 +1,115 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using ClippyBot.Identity.Data;
+using ClippyBot.PluginHost.Data;
+using ClippyBot.Tests.Identity;
+using ClippyBot.Tests.Rig;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ClippyBot.Tests.PluginHost;
+
+/// <summary>The PluginHost's internal API: only the Api's client-credentials token gets in; install, invoke, quarantine over HTTP.</summary>
+[TestClass]
+public sealed class PluginApiTests
+{
+    private static ServiceFactory<IdentityDataContext> s_identity = null!;
+    private static ServiceFactory<PluginsDbContext> s_host = null!;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    private CancellationToken Ct => TestContext.CancellationToken;
+
+    [ClassInitialize]
+    public static async Task StartAsync(TestContext context)
+    {
+        var ct = context.CancellationToken;
+        s_identity = await IdentityHost.StartAsync(ct);
+        s_host = await ServiceFactory.WithFreshDatabaseAsync<PluginsDbContext>("pluginsdb", new Dictionary<string, string?>
+        {
+            ["Encryption:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
+            ["Plugins:TrustedKeys:0:Name"] = "first-party",
+            ["Plugins:TrustedKeys:0:PublicKey"] = Convert.ToBase64String(PluginCatalogTests.Publisher.Public),
+            ["Plugins:TrustedKeys:0:Plugins:0"] = "*",
+            ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration",
+        }, services => services.AddHttpClient(ClippyBot.ServiceDefaults.Authentication.IdentityAccessTokens.MetadataClient)
+            .ConfigurePrimaryHttpMessageHandler(() => s_identity.Server.CreateHandler()), ct);
+    }
+
+    [ClassCleanup]
+    public static async Task StopAsync()
+    {
+        await s_host.DisposeAsync();
+        await s_identity.DisposeAsync();
+    }
+
+    private async Task<HttpClient> ApiServiceClientAsync()
+    {
+        var (status, tokens) = await OidcFlows.ClientCredentialsAsync(s_identity.CreateClient(), IdentityHost.ServiceClient, IdentityHost.ServiceSecret, Ct);
+        Assert.AreEqual(HttpStatusCode.OK, status, tokens.ToString());
+        var client = s_host.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", tokens.GetProperty("access_token").GetString());
+        return client;
+    }
+
+    [TestMethod]
+    public async Task Only_the_Api_service_token_gets_in()
+    {
+        using var anonymous = s_host.CreateClient();
+        Assert.AreEqual(HttpStatusCode.Unauthorized, (await anonymous.GetAsync(new Uri("/internal/plugins", UriKind.Relative), Ct)).StatusCode);
+        Assert.AreEqual(HttpStatusCode.OK, (await anonymous.GetAsync(new Uri("/health", UriKind.Relative), Ct)).StatusCode, "probes stay open");
+
+        // A person's token (for the Api's audience) is not the Api service's token.
+        var (access, _, _) = await OidcFlows.NewLoginAsync(s_identity, Ct);
+        using var person = s_host.CreateClient();
+        person.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", access);
+        Assert.AreEqual(HttpStatusCode.Unauthorized, (await person.GetAsync(new Uri("/internal/plugins", UriKind.Relative), Ct)).StatusCode);
+
+        using var api = await ApiServiceClientAsync();
+        Assert.AreEqual(HttpStatusCode.OK, (await api.GetAsync(new Uri("/internal/plugins", UriKind.Relative), Ct)).StatusCode);
+    }
+
+    [TestMethod]
+    public async Task A_bundle_is_installed_invoked_quarantined_and_released_over_http()
+    {
+        using var api = await ApiServiceClientAsync();
+        var id = "dev.test.http" + Guid.NewGuid().ToString("N")[..6];
+        using (var body = new ByteArrayContent(PluginCatalogTests.Bundle(id, "1.0.0")))
+        {
+            using var installed = await api.PostAsync(new Uri("/internal/plugins", UriKind.Relative), body, Ct);
+            Assert.AreEqual(HttpStatusCode.Created, installed.StatusCode, await installed.Content.ReadAsStringAsync(Ct));
+        }
+        using (var again = new ByteArrayContent(PluginCatalogTests.Bundle(id, "1.0.0")))
+        {
+            using var refused = await api.PostAsync(new Uri("/internal/plugins", UriKind.Relative), again, Ct);
+            Assert.AreEqual(HttpStatusCode.Conflict, refused.StatusCode);
+            StringAssert.Contains(await refused.Content.ReadAsStringAsync(Ct), "plugin-notnewer");
+        }
+        using (var junk = new ByteArrayContent("not a bundle"u8.ToArray()))
+        {
+            using var refused = await api.PostAsync(new Uri("/internal/plugins", UriKind.Relative), junk, Ct);
+            Assert.AreEqual(HttpStatusCode.BadRequest, refused.StatusCode);
+            StringAssert.Contains(await refused.Content.ReadAsStringAsync(Ct), "plugin-malformed");
+        }
+
+        var workspace = Guid.NewGuid();
+        using var invoked = await api.PostAsJsonAsync($"/internal/plugins/{id}/invoke", new { workspaceId = workspace, @event = "on_message", input = new { text = "hi" } }, Ct);
+        var result = await invoked.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.AreEqual("Completed", result.GetProperty("outcome").GetString(), result.ToString());
+        Assert.AreEqual("hi", result.GetProperty("output").GetProperty("text").GetString());
+
+        using (await api.PostAsJsonAsync($"/internal/plugins/{id}/quarantine", new { version = "*", reason = "test", by = "admin-1" }, Ct))
+        {
+        }
+        using var locked = await api.PostAsJsonAsync($"/internal/plugins/{id}/invoke", new { workspaceId = workspace, input = new { } }, Ct);
+        Assert.AreEqual(HttpStatusCode.Locked, locked.StatusCode);
+        StringAssert.Contains(await locked.Content.ReadAsStringAsync(Ct), "plugin-quarantined");
+        using (await api.PostAsJsonAsync($"/internal/plugins/{id}/release", new { version = "*", by = "admin-1" }, Ct))
+        {
+        }
+        using var unlocked = await api.PostAsJsonAsync($"/internal/plugins/{id}/invoke", new { workspaceId = workspace, input = new { } }, Ct);
+        Assert.AreEqual(HttpStatusCode.OK, unlocked.StatusCode);
+        Assert.AreEqual(HttpStatusCode.NotFound, (await api.PostAsJsonAsync("/internal/plugins/dev.none.here/invoke", new { workspaceId = workspace, input = new { } }, Ct)).StatusCode);
+    }
+}
