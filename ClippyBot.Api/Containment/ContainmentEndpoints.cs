@@ -23,8 +23,8 @@ public static class ContainmentEndpoints
 
     public static IHostApplicationBuilder AddContainment(this IHostApplicationBuilder builder)
     {
-        builder.Services.Configure<ServiceClientOptions>(builder.Configuration.GetSection(ServiceClientOptions.SectionName));
-        builder.Services.AddSingleton<ServiceTokenCache>();
+        builder.Services.Configure<ServiceClients.ServiceClientOptions>(builder.Configuration.GetSection(ServiceClients.ServiceClientOptions.SectionName));
+        builder.Services.AddSingleton<ServiceClients.ServiceTokens>();
         builder.Services.AddHttpClient<IdentityServiceClient>(IdentityServiceClient.HttpClientName);
         builder.Services.AddAuthorizationBuilder().AddPolicy(PolicyName, policy => policy
             .RequireAuthenticatedUser()
@@ -68,7 +68,7 @@ public static class ContainmentEndpoints
                     detail: $"Identity has no account with id {userId}.", type: "https://clippybot.dev/problems/unknown-account");
             }
         }
-        catch (IdentityUnavailableException e)
+        catch (ServiceClients.ServiceUnavailableException e)
         {
             await services.Audit.RecordAsync(null, action, userId.ToString(), "failed", ct);
             return IdentityUnavailable(e);
@@ -91,7 +91,7 @@ public static class ContainmentEndpoints
         {
             result = await services.Identity.RevokeSessionsAsync(userIds, services.Actor, ct);
         }
-        catch (IdentityUnavailableException e)
+        catch (ServiceClients.ServiceUnavailableException e)
         {
             await services.Audit.RecordAsync(workspaceId, "workspace.sessions_revoked", workspaceId.ToString(), "failed", ct);
             await services.Audit.RecordAsync(null, "workspace.sessions_revoked", workspaceId.ToString(), "failed", ct);
@@ -117,7 +117,7 @@ public static class ContainmentEndpoints
         return TypedResults.NoContent();
     }
 
-    private static ProblemHttpResult IdentityUnavailable(IdentityUnavailableException e) => TypedResults.Problem(
+    private static ProblemHttpResult IdentityUnavailable(ServiceClients.ServiceUnavailableException e) => TypedResults.Problem(
         statusCode: StatusCodes.Status502BadGateway, title: "Identity did not carry out the action",
         detail: e.Message + " Nothing was changed by this request; retry it.", type: "https://clippybot.dev/problems/identity-unavailable");
 }
