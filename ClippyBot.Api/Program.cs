@@ -13,6 +13,7 @@ using ClippyBot.Api.Connections;
 using ClippyBot.Api.Containment;
 using ClippyBot.Api.Encryption;
 using ClippyBot.Api.Files;
+using ClippyBot.Api.Plugins;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -31,6 +32,7 @@ builder.AddContainment();
 builder.AddEncryption();
 builder.AddConnections();
 builder.AddFiles();
+builder.AddWorkspacePlugins();
 builder.AddApiDocumentation();
 
 var app = builder.Build();
@@ -48,6 +50,7 @@ app.MapContainmentApi();
 app.MapEncryptionApi();
 app.MapConnectionsApi();
 app.MapFilesApi();
+app.MapWorkspacePluginsApi();
 app.MapApiDocumentation();
 app.MapBenchApi();
 

@@ -32,6 +32,8 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
 
     public DbSet<Files.StoredFile> StoredFiles => Set<Files.StoredFile>();
 
+    public DbSet<Plugins.WorkspacePlugin> WorkspacePlugins => Set<Plugins.WorkspacePlugin>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Workspace>(w =>
@@ -97,6 +99,14 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
             f.Property(x => x.ContentType).HasMaxLength(100);
             f.Property(x => x.CreatedBy).HasMaxLength(100);
             f.HasOne<Workspace>().WithMany().HasForeignKey(x => x.WorkspaceId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<Plugins.WorkspacePlugin>(p =>
+        {
+            p.HasKey(x => new { x.WorkspaceId, x.PluginId });
+            p.Property(x => x.PluginId).HasMaxLength(100);
+            p.Property(x => x.ConsentedVersion).HasMaxLength(64);
+            p.Property(x => x.InstalledBy).HasMaxLength(100);
+            p.HasOne<Workspace>().WithMany().HasForeignKey(x => x.WorkspaceId).OnDelete(DeleteBehavior.Cascade);
         });
         modelBuilder.Entity<AuditEntry>(a =>
         {

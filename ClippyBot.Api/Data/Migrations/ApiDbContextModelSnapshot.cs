@@ -296,6 +296,41 @@ namespace ClippyBot.Api.Data.Migrations
                     b.ToTable("StoredFiles");
                 });
 
+            modelBuilder.Entity("ClippyBot.Api.Plugins.WorkspacePlugin", b =>
+                {
+                    b.Property<Guid>("WorkspaceId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("PluginId")
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<string>("ConfigurationJson")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<string>("ConsentedVersion")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.PrimitiveCollection<List<string>>("GrantedPermissions")
+                        .IsRequired()
+                        .HasColumnType("text[]");
+
+                    b.Property<DateTimeOffset>("InstalledAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("InstalledBy")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.HasKey("WorkspaceId", "PluginId");
+
+                    b.ToTable("WorkspacePlugins");
+                });
+
             modelBuilder.Entity("ClippyBot.Api.Workspaces.Invitation", b =>
                 {
                     b.Property<Guid>("Id")
@@ -429,6 +464,15 @@ namespace ClippyBot.Api.Data.Migrations
                 });
 
             modelBuilder.Entity("ClippyBot.Api.Files.StoredFile", b =>
+                {
+                    b.HasOne("ClippyBot.Api.Workspaces.Workspace", null)
+                        .WithMany()
+                        .HasForeignKey("WorkspaceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("ClippyBot.Api.Plugins.WorkspacePlugin", b =>
                 {
                     b.HasOne("ClippyBot.Api.Workspaces.Workspace", null)
                         .WithMany()

@@ -1,0 +1,87 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using ClippyBot.Api.ServiceClients;
+using Microsoft.Extensions.Options;
+
+namespace ClippyBot.Api.Plugins;
+
+/// <summary>
+/// The Api's client of the PluginHost's internal API, with a client-credentials token (scope <c>pluginhost</c>) and the
+/// standard resilience handler (timeouts, retries, circuit breaker). An outage surfaces as
+/// <see cref="ServiceUnavailableException"/> — the caller answers 503, never hangs.
+/// </summary>
+public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOptions<ServiceClientOptions> options)
+{
+    public const string HttpClientName = "pluginhost";
+    public const string Scope = "pluginhost";
+
+    public sealed record CatalogEntry(string Id, string Version, string Signer, IReadOnlyList<string> Permissions);
+
+    public sealed record InvocationResponse(string Outcome, string Kind, JsonElement? Output, IReadOnlyList<string> Messages, long FuelUsed, double DurationMs);
+
+    /// <summary>A PluginHost answer that is not a success: its status and problem document, passed on to the caller.</summary>
+    public sealed class PluginHostProblemException(HttpStatusCode status, JsonElement problem) : Exception($"PluginHost answered {(int)status}.")
+    {
+        public HttpStatusCode Status { get; } = status;
+
+        public JsonElement Problem { get; } = problem;
+    }
+
+    public async Task<IReadOnlyList<CatalogEntry>> CatalogAsync(CancellationToken ct) =>
+        await ReadAsync<List<CatalogEntry>>(await SendAsync(HttpMethod.Get, "/internal/plugins", null, ct), ct);
+
+    public async Task<CatalogEntry> InstallAsync(Stream bundle, CancellationToken ct) =>
+        await ReadAsync<CatalogEntry>(await SendAsync(HttpMethod.Post, "/internal/plugins", new StreamContent(bundle), ct), ct);
+
+    public async Task<InvocationResponse> InvokeAsync(string pluginId, Guid workspaceId, string @event, JsonElement input, IReadOnlyList<string> grants, CancellationToken ct) =>
+        await ReadAsync<InvocationResponse>(await SendAsync(HttpMethod.Post, $"/internal/plugins/{Uri.EscapeDataString(pluginId)}/invoke",
+            JsonContent.Create(new { workspaceId, @event, input, grants }), ct), ct);
+
+    public async Task<JsonElement> CrashesAsync(string pluginId, CancellationToken ct) =>
+        await ReadAsync<JsonElement>(await SendAsync(HttpMethod.Get, $"/internal/plugins/{Uri.EscapeDataString(pluginId)}/crashes", null, ct), ct);
+
+    public async Task SetQuarantineAsync(string pluginId, bool quarantine, string version, Guid? workspaceId, string reason, string by, CancellationToken ct) =>
+        (await SendAsync(HttpMethod.Post, $"/internal/plugins/{Uri.EscapeDataString(pluginId)}/{(quarantine ? "quarantine" : "release")}",
+            JsonContent.Create(new { version, workspaceId, reason, by }), ct)).Dispose();
+
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(method, new Uri(options.Value.PluginHostAddress, path)) { Content = content };
+        request.Headers.Authorization = new("Bearer", await tokens.GetAsync(Scope, ct));
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.SendAsync(request, ct);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or Polly.CircuitBreaker.BrokenCircuitException or TimeoutException && !ct.IsCancellationRequested)
+        {
+            throw new ServiceUnavailableException("The plugin host could not be reached.", e);
+        }
+        if (response.StatusCode == HttpStatusCode.Unauthorized)
+        {
+            tokens.Invalidate(Scope);
+        }
+        if (response.IsSuccessStatusCode)
+        {
+            return response;
+        }
+        using (response)
+        {
+            if ((int)response.StatusCode >= 500 || response.StatusCode == HttpStatusCode.Unauthorized)
+            {
+                throw new ServiceUnavailableException($"The plugin host answered {(int)response.StatusCode}.");
+            }
+            var problem = response.Content.Headers.ContentLength is 0 ? default : await response.Content.ReadFromJsonAsync<JsonElement>(ct);
+            throw new PluginHostProblemException(response.StatusCode, problem);
+        }
+    }
+
+    private static async Task<T> ReadAsync<T>(HttpResponseMessage response, CancellationToken ct)
+    {
+        using (response)
+        {
+            return await response.Content.ReadFromJsonAsync<T>(ct) ?? throw new ServiceUnavailableException("The plugin host sent an empty answer.");
+        }
+    }
+}

@@ -1,0 +1,23 @@
+namespace ClippyBot.Api.Plugins;
+
+/// <summary>
+/// A plugin installed in a workspace: the permissions an owner or admin saw and accepted (the consent, with who and when),
+/// and the workspace's configuration for it.
+/// </summary>
+public sealed class WorkspacePlugin
+{
+    public Guid WorkspaceId { get; set; }
+
+    public required string PluginId { get; set; }
+
+    /// <summary>The version whose permissions were accepted; a newer version asking for more needs consent again.</summary>
+    public required string ConsentedVersion { get; set; }
+
+    public List<string> GrantedPermissions { get; set; } = [];
+
+    public string ConfigurationJson { get; set; } = "{}";
+
+    public required string InstalledBy { get; set; }
+
+    public DateTimeOffset InstalledAt { get; set; }
+}

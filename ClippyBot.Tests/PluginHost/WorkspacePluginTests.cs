@@ -1,0 +1,139 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using ClippyBot.AppHost.Infrastructure;
+using ClippyBot.Api.Data;
+using ClippyBot.Identity.Data;
+using ClippyBot.PluginHost.Data;
+using ClippyBot.Tests.Api;
+using ClippyBot.Tests.Identity;
+using ClippyBot.Tests.Rig;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ClippyBot.Tests.PluginHost;
+
+/// <summary>
+/// Identity, the Api and the PluginHost together: an administrator publishes a signed plugin through the Api, a workspace
+/// owner installs it only after accepting its permissions, configures it and delivers an event; a PluginHost outage is a
+/// quick 503, not a hang.
+/// </summary>
+[TestClass]
+public sealed class WorkspacePluginTests
+{
+    private static readonly string AdminEmail = OidcFlows.NewEmail();
+    private static ServiceFactory<IdentityDataContext> s_identity = null!;
+    private static ServiceFactory<PluginsDbContext> s_pluginHost = null!;
+    private static ServiceFactory<ApiDbContext> s_api = null!;
+    private static HttpClient s_admin = null!;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    private CancellationToken Ct => TestContext.CancellationToken;
+
+    [ClassInitialize]
+    public static async Task StartAsync(TestContext context)
+    {
+        var ct = context.CancellationToken;
+        s_identity = await IdentityHost.StartAsync(ct, new Dictionary<string, string?> { ["Identity:Administrators:0"] = AdminEmail });
+        s_pluginHost = await ServiceFactory.WithFreshDatabaseAsync<PluginsDbContext>("pluginsdb", new Dictionary<string, string?>
+        {
+            ["Encryption:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
+            ["Plugins:TrustedKeys:0:Name"] = "first-party",
+            ["Plugins:TrustedKeys:0:PublicKey"] = Convert.ToBase64String(PluginCatalogTests.Publisher.Public),
+            ["Plugins:TrustedKeys:0:Plugins:0"] = "*",
+            ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration",
+        }, services => services.AddHttpClient(ClippyBot.ServiceDefaults.Authentication.IdentityAccessTokens.MetadataClient)
+            .ConfigurePrimaryHttpMessageHandler(() => s_identity.Server.CreateHandler()), ct);
+        s_api = await ApiHost.StartAsync(s_identity, TestRig.Redis.ConnectionString, ct,
+            configureServices: services => services.AddHttpClient(ClippyBot.Api.Plugins.PluginHostClient.HttpClientName)
+                .ConfigurePrimaryHttpMessageHandler(() => s_pluginHost.Server.CreateHandler()),
+            settings: new Dictionary<string, string?> { ["ServiceClient:PluginHostAddress"] = "https://localhost" });
+        s_admin = (await ApiHost.NewUserAsync(s_identity, s_api, ct, email: AdminEmail)).Client;
+    }
+
+    [ClassCleanup]
+    public static async Task StopAsync()
+    {
+        s_admin.Dispose();
+        await s_api.DisposeAsync();
+        await s_pluginHost.DisposeAsync();
+        await s_identity.DisposeAsync();
+    }
+
+    private async Task PublishAsync(string id, string version, string permissions = "[]", string imports = "", string body = PluginCatalogTests.Echo)
+    {
+        using var bundle = new ByteArrayContent(PluginCatalogTests.Bundle(id, version, body, imports, permissions));
+        using var published = await s_admin.PostAsync(new Uri("/api/admin/plugins", UriKind.Relative), bundle, Ct);
+        Assert.AreEqual(HttpStatusCode.Created, published.StatusCode, await published.Content.ReadAsStringAsync(Ct));
+    }
+
+    [TestMethod]
+    public async Task An_owner_installs_a_published_plugin_after_consenting_configures_it_and_delivers_an_event()
+    {
+        var id = "dev.test.ws" + Guid.NewGuid().ToString("N")[..6];
+        await PublishAsync(id, "1.0.0", permissions: """[{ "name": "messages:send" }]""",
+            imports: "(import \"clippybot\" \"send_message\" (func $send (param i32 i32) (result i32)))",
+            body: "(drop (call $send (local.get $p) (local.get $n))) " + PluginCatalogTests.Echo);
+        var owner = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Bots", Ct);
+
+        var catalog = await owner.Client.GetFromJsonAsync<JsonElement>("/api/plugins", Ct);
+        Assert.IsTrue(catalog.EnumerateArray().Any(p => p.GetProperty("id").GetString() == id));
+
+        using var noConsent = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, acceptedPermissions = Array.Empty<string>() }, Ct);
+        Assert.AreEqual(HttpStatusCode.BadRequest, noConsent.StatusCode);
+        StringAssert.Contains(await noConsent.Content.ReadAsStringAsync(Ct), "messages:send");
+        using var installed = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, acceptedPermissions = new[] { "messages:send" } }, Ct);
+        Assert.AreEqual(HttpStatusCode.Created, installed.StatusCode, await installed.Content.ReadAsStringAsync(Ct));
+
+        using var configured = await owner.Client.SendJsonAsync(HttpMethod.Put, $"/api/workspaces/{workspaceId}/plugins/{id}/configuration", new { greeting = "hello" }, Ct);
+        Assert.AreEqual(HttpStatusCode.NoContent, configured.StatusCode);
+
+        using var delivered = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins/{id}/events", new { @event = "on_message", payload = new { text = "hi" } }, Ct);
+        var result = await delivered.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.AreEqual("Completed", result.GetProperty("outcome").GetString(), result.ToString());
+        var output = result.GetProperty("output");
+        Assert.AreEqual("hi", output.GetProperty("payload").GetProperty("text").GetString());
+        Assert.AreEqual("hello", output.GetProperty("configuration").GetProperty("greeting").GetString(), "the workspace's configuration reaches the plugin");
+        Assert.AreEqual(1, result.GetProperty("messages").GetArrayLength(), "messages:send was granted by consent");
+
+        var audit = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit?action=plugin.installed", Ct);
+        StringAssert.Contains(audit.GetProperty("entries")[0].GetProperty("target").GetString(), "messages:send");
+        using var removed = await owner.Client.DeleteAsync(new Uri($"/api/workspaces/{workspaceId}/plugins/{id}", UriKind.Relative), Ct);
+        Assert.AreEqual(HttpStatusCode.NoContent, removed.StatusCode);
+        using var gone = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins/{id}/events", new { @event = "on_message", payload = new { } }, Ct);
+        Assert.AreEqual(HttpStatusCode.NotFound, gone.StatusCode);
+    }
+
+    [TestMethod]
+    public async Task A_quarantine_set_through_the_Api_stops_delivery_and_is_audited()
+    {
+        var id = "dev.test.q" + Guid.NewGuid().ToString("N")[..6];
+        await PublishAsync(id, "1.0.0");
+        var owner = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Q", Ct);
+        (await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, acceptedPermissions = Array.Empty<string>() }, Ct)).Dispose();
+
+        using var set = await s_admin.SendJsonAsync(HttpMethod.Post, $"/api/admin/plugins/{id}/quarantine", new { reason = "suspicious traffic" }, Ct);
+        Assert.AreEqual(HttpStatusCode.NoContent, set.StatusCode, await set.Content.ReadAsStringAsync(Ct));
+        using var refused = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins/{id}/events", new { @event = "on_message", payload = new { } }, Ct);
+        Assert.AreEqual(HttpStatusCode.Locked, refused.StatusCode);
+        StringAssert.Contains(await refused.Content.ReadAsStringAsync(Ct), "plugin-quarantined");
+        var audit = await s_admin.GetFromJsonAsync<JsonElement>("/api/admin/audit?action=plugin.quarantined", Ct);
+        Assert.IsTrue(audit.GetProperty("entries").EnumerateArray().Any(e => e.GetProperty("target").GetString()!.StartsWith(id, StringComparison.Ordinal)));
+    }
+
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task A_PluginHost_outage_is_a_quick_503_not_a_hang()
+    {
+        var closed = LocalInfrastructureOptions.FreePort();
+        await using var api = await ApiHost.StartAsync(s_identity, TestRig.Redis.ConnectionString, Ct,
+            settings: new Dictionary<string, string?> { ["ServiceClient:PluginHostAddress"] = $"http://127.0.0.1:{closed}" });
+        var owner = await ApiHost.NewUserAsync(s_identity, api, Ct);
+        using var response = await owner.Client.GetAsync(new Uri("/api/plugins", UriKind.Relative), Ct);
+        Assert.AreEqual(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        StringAssert.Contains(await response.Content.ReadAsStringAsync(Ct), "pluginhost-unavailable");
+    }
+}
