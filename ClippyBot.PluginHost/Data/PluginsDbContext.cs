@@ -17,6 +17,8 @@ public sealed class PluginsDbContext(DbContextOptions<PluginsDbContext> options)
 
     public DbSet<Plugins.QuarantineEntry> Quarantines => Set<Plugins.QuarantineEntry>();
 
+    public DbSet<Plugins.PluginKvEntry> PluginKv => Set<Plugins.PluginKvEntry>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Plugins.InstalledPlugin>(p =>
@@ -39,6 +41,12 @@ public sealed class PluginsDbContext(DbContextOptions<PluginsDbContext> options)
             c.Property(x => x.Kind).HasMaxLength(200);
             c.Property(x => x.InputSha256).HasMaxLength(64);
             c.HasIndex(x => new { x.PluginId, x.Version, x.At });
+        });
+        modelBuilder.Entity<Plugins.PluginKvEntry>(k =>
+        {
+            k.HasKey(x => new { x.WorkspaceId, x.PluginId, x.Key });
+            k.Property(x => x.PluginId).HasMaxLength(100);
+            k.Property(x => x.Key).HasMaxLength(Sandbox.KvSnapshot.MaxKeyBytes);
         });
         modelBuilder.Entity<Plugins.QuarantineEntry>(q =>
         {

@@ -79,3 +79,15 @@ public sealed class QuarantineEntry
 
     public string? ReleasedBy { get; set; }
 }
+
+/// <summary>One key of a plugin's storage in one workspace (<c>storage:kv</c>).</summary>
+public sealed class PluginKvEntry
+{
+    public Guid WorkspaceId { get; set; }
+
+    public required string PluginId { get; set; }
+
+    public required string Key { get; set; }
+
+    public required byte[] Value { get; set; }
+}

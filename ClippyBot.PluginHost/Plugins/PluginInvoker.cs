@@ -13,7 +13,7 @@ namespace ClippyBot.PluginHost.Plugins;
 /// </summary>
 public sealed partial class PluginInvoker(
     PluginsDbContext db, PluginCatalog catalog, PluginRuntime runtime, PluginMetrics metrics, IOptions<QuarantineOptions> rules,
-    TimeProvider time, ILogger<PluginInvoker> logger)
+    IOptions<SandboxOptions> sandbox, TimeProvider time, ILogger<PluginInvoker> logger)
 {
     public async Task<InvocationResult> InvokeAsync(string pluginId, Guid workspaceId, string entryEvent, byte[] input, IReadOnlySet<string> granted, CancellationToken ct)
     {
@@ -33,7 +33,9 @@ public sealed partial class PluginInvoker(
         {
             return Refused("no_entry_point:" + entryEvent);
         }
-        var result = runtime.Invoke(plugin.Compiled, export, input, granted);
+        var result = plugin.Compiled.ImportedPermissions.Contains("storage:kv") && granted.Contains("storage:kv")
+            ? await InvokeWithStorageAsync(plugin.Compiled, pluginId, workspaceId, export, input, granted, ct)
+            : runtime.Invoke(plugin.Compiled, export, input, granted);
         metrics.Record(pluginId, version, result.Outcome.ToString().ToLowerInvariant(), result.Kind, result.FuelUsed, result.Duration);
         var permissionViolation = result.Kind.StartsWith("permission_not_granted", StringComparison.Ordinal);
         if (result.Outcome is InvocationOutcome.Trapped or InvocationOutcome.LimitHit || permissionViolation)
@@ -51,6 +53,37 @@ public sealed partial class PluginInvoker(
         return result;
 
         InvocationResult Refused(string kind) => new(InvocationOutcome.Refused, kind, [], [], 0, TimeSpan.Zero, 0, null);
+    }
+
+    /// <summary>
+    /// Loads the plugin's storage for this workspace, runs, and writes it back only if the invocation completed — all under
+    /// a per-(workspace, plugin) lock, so concurrent invocations cannot lose each other's updates.
+    /// </summary>
+    private async Task<InvocationResult> InvokeWithStorageAsync(CompiledPlugin plugin, string pluginId, Guid workspaceId, string export, byte[] input,
+        IReadOnlySet<string> granted, CancellationToken ct)
+    {
+        var requested = plugin.Manifest.Permissions.First(p => p.Name == "storage:kv").Parameters?.GetValueOrDefault("quotaBytes");
+        var quota = Math.Min(sandbox.Value.MaxKvQuotaBytes,
+            requested is { ValueKind: System.Text.Json.JsonValueKind.Number } q && q.TryGetInt64(out var asked) && asked > 0 ? asked : sandbox.Value.DefaultKvQuotaBytes);
+        return await db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        {
+            db.ChangeTracker.Clear();
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            var lockKey = $"{workspaceId:N}/{pluginId}";
+            await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtextextended({lockKey}, 0))", ct);
+            var rows = await db.PluginKv.Where(k => k.WorkspaceId == workspaceId && k.PluginId == pluginId).ToListAsync(ct);
+            var kv = new KvSnapshot(rows.ToDictionary(r => r.Key, r => r.Value, StringComparer.Ordinal), quota);
+            var result = runtime.Invoke(plugin, export, input, granted, kv);
+            if (result.Succeeded && kv.Changed)
+            {
+                db.PluginKv.RemoveRange(rows);
+                await db.SaveChangesAsync(ct);
+                db.PluginKv.AddRange(kv.Entries.Select(e => new PluginKvEntry { WorkspaceId = workspaceId, PluginId = pluginId, Key = e.Key, Value = e.Value }));
+                await db.SaveChangesAsync(ct);
+            }
+            await tx.CommitAsync(ct);
+            return result;
+        });
     }
 
     /// <summary>The kill switch: quarantine by hand (all versions with <c>*</c>; platform-wide when <paramref name="workspaceId"/> is null).</summary>

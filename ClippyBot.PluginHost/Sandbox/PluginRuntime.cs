@@ -125,7 +125,7 @@ public sealed class PluginRuntime : IDisposable
     }
 
     /// <summary>Runs one entry point with <paramref name="input"/> (JSON); never throws for anything the plugin does.</summary>
-    public InvocationResult Invoke(CompiledPlugin plugin, string export, ReadOnlySpan<byte> input, IReadOnlySet<string> granted)
+    public InvocationResult Invoke(CompiledPlugin plugin, string export, ReadOnlySpan<byte> input, IReadOnlySet<string> granted, KvSnapshot? kv = null)
     {
         ArgumentNullException.ThrowIfNull(plugin);
         ArgumentNullException.ThrowIfNull(granted);
@@ -133,7 +133,7 @@ public sealed class PluginRuntime : IDisposable
         var fuel = Math.Min(_options.Fuel, plugin.Manifest.Resources?.Fuel ?? long.MaxValue);
         var timeout = plugin.Manifest.Resources?.TimeoutMs is { } ms ? TimeSpan.FromMilliseconds(Math.Min(ms, _options.Timeout.TotalMilliseconds)) : _options.Timeout;
         var memoryCap = Math.Min(_options.MaxMemoryBytes, (plugin.Manifest.Resources?.MemoryMiB ?? long.MaxValue / (1024 * 1024)) * 1024 * 1024);
-        var state = new InvocationState(_options);
+        var state = new InvocationState(_options) { Kv = kv };
         if (plugin.ImportedPermissions.FirstOrDefault(p => !granted.Contains(p)) is { } missing)
         {
             return Result(InvocationOutcome.Refused, "permission_not_granted:" + missing);
@@ -148,7 +148,7 @@ public sealed class PluginRuntime : IDisposable
         store.Fuel = (ulong)fuel;
         store.SetEpochDeadline((ulong)Math.Max(1, timeout / EpochTick));
         using var linker = new Linker(_engine);
-        DefineHostFunctions(linker, granted);
+        DefineHostFunctions(linker, granted, kv is not null);
         Memory? memory = null;
         try
         {
@@ -206,7 +206,7 @@ public sealed class PluginRuntime : IDisposable
             ? string.Join(" <- ", frames.Take(16).Select(f => $"{f.FunctionName ?? "?"}@{f.ModuleOffset}"))
             : e.Message.Split('\n')[0];
 
-    private void DefineHostFunctions(Linker linker, IReadOnlySet<string> granted)
+    private void DefineHostFunctions(Linker linker, IReadOnlySet<string> granted, bool kvAvailable)
     {
         linker.DefineFunction(HostAbi.Module, "log", (Caller caller, int pointer, int length) =>
         {
@@ -228,6 +228,42 @@ public sealed class PluginRuntime : IDisposable
                 }
                 state.Messages.Add(ReadString(caller, pointer, length) ?? throw new TrapException("message outside memory"));
                 return 0;
+            });
+        }
+        if (granted.Contains("storage:kv") && kvAvailable)
+        {
+            // kv_get(key, keyLen, out, outCap) -> value length (copies what fits), or -1 when absent.
+            linker.DefineFunction(HostAbi.Module, "kv_get", (Caller caller, int keyPointer, int keyLength, int outPointer, int outCapacity) =>
+            {
+                var state = Charge(caller);
+                var key = ReadString(caller, keyPointer, Math.Min(keyLength, KvSnapshot.MaxKeyBytes)) ?? throw new TrapException("key outside memory");
+                if (!state.Kv!.TryGet(key, out var value))
+                {
+                    return -1;
+                }
+                var memory = caller.GetMemory("memory")!;
+                if (outPointer < 0 || outCapacity < 0 || (long)outPointer + outCapacity > memory.GetLength())
+                {
+                    throw new TrapException("output buffer outside memory");
+                }
+                value.AsSpan(0, Math.Min(value.Length, outCapacity)).CopyTo(memory.GetSpan(outPointer, outCapacity));
+                return value.Length;
+            });
+            // kv_set(key, keyLen, value, valueLen) -> 0, or -1 when the plugin's storage quota would be exceeded.
+            linker.DefineFunction(HostAbi.Module, "kv_set", (Caller caller, int keyPointer, int keyLength, int valuePointer, int valueLength) =>
+            {
+                var state = Charge(caller);
+                if (keyLength is < 1 or > KvSnapshot.MaxKeyBytes)
+                {
+                    return -1;
+                }
+                var key = ReadString(caller, keyPointer, keyLength) ?? throw new TrapException("key outside memory");
+                var memory = caller.GetMemory("memory")!;
+                if (valuePointer < 0 || valueLength < 0 || (long)valuePointer + valueLength > memory.GetLength())
+                {
+                    throw new TrapException("value outside memory");
+                }
+                return state.Kv!.TrySet(key, memory.GetSpan(valuePointer, valueLength).ToArray()) ? 0 : -1;
             });
         }
     }
@@ -270,5 +306,7 @@ public sealed class PluginRuntime : IDisposable
         public List<string> Messages { get; } = [];
 
         public List<string> Logs { get; } = [];
+
+        public KvSnapshot? Kv { get; init; }
     }
 }

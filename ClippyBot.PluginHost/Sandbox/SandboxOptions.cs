@@ -23,4 +23,10 @@ public sealed class SandboxOptions
     public int MaxMessagesPerInvocation { get; set; } = 10;
 
     public int MaxModuleBytes { get; set; } = 32 * 1024 * 1024;
+
+    /// <summary>Largest <c>storage:kv</c> quota a manifest may ask for (keys and values, per workspace and plugin).</summary>
+    public long MaxKvQuotaBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Quota when the manifest's <c>storage:kv</c> names none.</summary>
+    public long DefaultKvQuotaBytes { get; set; } = 64 * 1024;
 }

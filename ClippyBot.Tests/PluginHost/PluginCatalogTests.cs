@@ -172,6 +172,32 @@ public sealed class PluginCatalogTests
     }
 
     [TestMethod]
+    [Timeout(300_000, CooperativeCancellation = true)]
+    public async Task The_counter_example_built_from_AssemblyScript_counts_per_workspace_in_its_own_storage()
+    {
+        var (wasm, manifest) = await ExamplePlugins.BuildAsync("counter", Ct);
+        var bundle = new PluginBundle(manifest, wasm, []);
+        bundle = bundle.WithSignature(PluginSigning.Sign(bundle, Publisher.Private, DateTimeOffset.UtcNow));
+        using var stream = new MemoryStream();
+        bundle.Write(stream);
+        await InstallAsync(stream.ToArray());
+
+        var grants = new HashSet<string> { "storage:kv" };
+        var first = Guid.NewGuid();
+        var second = Guid.NewGuid();
+        for (var expected = 1; expected <= 3; expected++)
+        {
+            var result = await InvokeAsync("dev.clippybot.counter", first, grants: grants);
+            Assert.AreEqual(InvocationOutcome.Completed, result.Outcome, result.Kind);
+            Assert.AreEqual($"{{\"count\":{expected}}}", Encoding.UTF8.GetString(result.Output));
+        }
+        var other = await InvokeAsync("dev.clippybot.counter", second, grants: grants);
+        Assert.AreEqual("{\"count\":1}", Encoding.UTF8.GetString(other.Output), "each workspace has its own storage");
+        var refused = await InvokeAsync("dev.clippybot.counter", Guid.NewGuid());
+        Assert.AreEqual("permission_not_granted:storage:kv", refused.Kind);
+    }
+
+    [TestMethod]
     public async Task The_kill_switch_stops_every_version_until_released()
     {
         var id = NewId();

@@ -40,7 +40,7 @@ public sealed class TestSmtp : IDisposable
         var webPort = LocalInfrastructureOptions.FreePort(exclude: smtpPort);
         var start = new ProcessStartInfo("dotnet")
         {
-            WorkingDirectory = RepositoryRoot(),
+            WorkingDirectory = Repository.Root,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
@@ -124,15 +124,5 @@ public sealed class TestSmtp : IDisposable
         {
         }
         _process.Dispose();
-    }
-
-    private static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "ClippyBot.sln")))
-        {
-            directory = directory.Parent;
-        }
-        return directory?.FullName ?? throw new InvalidOperationException("The repository root (ClippyBot.sln) was not found above the test binaries.");
     }
 }

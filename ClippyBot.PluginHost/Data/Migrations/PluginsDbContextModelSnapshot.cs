@@ -139,6 +139,28 @@ namespace ClippyBot.PluginHost.Data.Migrations
                     b.ToTable("InstalledPlugins");
                 });
 
+            modelBuilder.Entity("ClippyBot.PluginHost.Plugins.PluginKvEntry", b =>
+                {
+                    b.Property<Guid>("WorkspaceId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("PluginId")
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<string>("Key")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<byte[]>("Value")
+                        .IsRequired()
+                        .HasColumnType("bytea");
+
+                    b.HasKey("WorkspaceId", "PluginId", "Key");
+
+                    b.ToTable("PluginKv");
+                });
+
             modelBuilder.Entity("ClippyBot.PluginHost.Plugins.QuarantineEntry", b =>
                 {
                     b.Property<Guid>("Id")
