@@ -16,6 +16,8 @@ public static class PluginsExtensions
         builder.Services.AddSingleton<PluginMetrics>();
         builder.Services.AddScoped<PluginCatalog>();
         builder.Services.AddScoped<PluginInvoker>();
+        builder.Services.AddSingleton<CrashLogRetention>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<CrashLogRetention>());
         builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(PluginMetrics.MeterName));
         return builder;
     }

@@ -153,6 +153,12 @@ public sealed class PluginCatalogTests
         {
             Assert.AreEqual(1, await scope.ServiceProvider.GetRequiredService<PluginInvoker>().ReleaseAsync(id, "1.0.0", "admin-1", Ct));
         }
+
+        // Retention: entries older than 30 days go; these are fresh and stay.
+        await WithDbAsync(db => db.CrashLog.Where(c => c.PluginId == id).OrderBy(c => c.Id).Take(1)
+            .ExecuteUpdateAsync(s => s.SetProperty(c => c.At, c => c.At.AddDays(-31)), Ct));
+        Assert.IsGreaterThanOrEqualTo(1, await s_host.Services.GetRequiredService<CrashLogRetention>().PruneAsync(Ct));
+        Assert.AreEqual(2, await WithDbAsync(db => db.CrashLog.CountAsync(c => c.PluginId == id, Ct)));
         Assert.AreEqual(InvocationOutcome.Trapped, (await InvokeAsync(id, workspace)).Outcome, "released: it runs (and traps) again");
     }
 
