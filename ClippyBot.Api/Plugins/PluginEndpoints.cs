@@ -28,16 +28,20 @@ public static class PluginEndpoints
 
     public static IHostApplicationBuilder AddWorkspacePlugins(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddHttpClient<PluginHostClient>(PluginHostClient.HttpClientName);
         // Interactive path: fail over fast. Two quick retries, 2 s per attempt, 5 s in all, then 503 (and the breaker opens).
-        builder.Services.Configure<Microsoft.Extensions.Http.Resilience.HttpStandardResilienceOptions>(PluginHostClient.HttpClientName + "-standard", o =>
-        {
-            o.Retry.MaxRetryAttempts = 2;
-            o.Retry.Delay = TimeSpan.FromMilliseconds(200);
-            o.AttemptTimeout.Timeout = TimeSpan.FromSeconds(2);
-            o.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(5);
-            o.CircuitBreaker.SamplingDuration = TimeSpan.FromSeconds(10);
-        });
+        // The defaults' standard handler is replaced, not stacked.
+#pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers is marked experimental; it is the documented way to replace the defaults' handler.
+        builder.Services.AddHttpClient<PluginHostClient>(PluginHostClient.HttpClientName)
+            .RemoveAllResilienceHandlers()
+            .AddStandardResilienceHandler(o =>
+            {
+                o.Retry.MaxRetryAttempts = 2;
+                o.Retry.Delay = TimeSpan.FromMilliseconds(200);
+                o.AttemptTimeout.Timeout = TimeSpan.FromSeconds(2);
+                o.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(5);
+                o.CircuitBreaker.SamplingDuration = TimeSpan.FromSeconds(10);
+            });
+#pragma warning restore EXTEXP0001
         return builder;
     }
 

@@ -56,10 +56,13 @@ public sealed class PluginRuntime : IDisposable
     private readonly Timer _epochTicker;
     private readonly SandboxOptions _options;
 
-    public PluginRuntime(IOptions<SandboxOptions> options)
+    private readonly PluginHttp? _http;
+
+    public PluginRuntime(IOptions<SandboxOptions> options, PluginHttp? http = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
+        _http = http;
         using var pooling = new PoolingAllocationConfig().WithMaxMemoriesPerModule(1).WithMaxTablesPerModule(1).WithMaxCoreInstances(1000);
         using var config = new Config()
             .WithFuelConsumption(true)
@@ -133,7 +136,14 @@ public sealed class PluginRuntime : IDisposable
         var fuel = Math.Min(_options.Fuel, plugin.Manifest.Resources?.Fuel ?? long.MaxValue);
         var timeout = plugin.Manifest.Resources?.TimeoutMs is { } ms ? TimeSpan.FromMilliseconds(Math.Min(ms, _options.Timeout.TotalMilliseconds)) : _options.Timeout;
         var memoryCap = Math.Min(_options.MaxMemoryBytes, (plugin.Manifest.Resources?.MemoryMiB ?? long.MaxValue / (1024 * 1024)) * 1024 * 1024);
-        var state = new InvocationState(_options) { Kv = kv };
+        var state = new InvocationState(_options)
+        {
+            Kv = kv,
+            Deadline = DateTimeOffset.UtcNow + timeout,
+            AllowedHosts = [.. (plugin.Manifest.Permissions ?? []).Where(p => p.Name == "http:fetch")
+                .SelectMany(p => p.Parameters?.GetValueOrDefault("hosts") is { ValueKind: System.Text.Json.JsonValueKind.Array } hosts
+                    ? hosts.EnumerateArray().Select(h => h.GetString()).OfType<string>() : [])],
+        };
         if (plugin.ImportedPermissions.FirstOrDefault(p => !granted.Contains(p)) is { } missing)
         {
             return Result(InvocationOutcome.Refused, "permission_not_granted:" + missing);
@@ -230,6 +240,23 @@ public sealed class PluginRuntime : IDisposable
                 return 0;
             });
         }
+        if (granted.Contains("http:fetch") && _http is { } http)
+        {
+            // http_fetch(request, requestLen, out, outCap) -> answer length (copies what fits); the answer is always JSON.
+            linker.DefineFunction(HostAbi.Module, "http_fetch", (Caller caller, int requestPointer, int requestLength, int outPointer, int outCapacity) =>
+            {
+                var state = Charge(caller);
+                var memory = caller.GetMemory("memory")!;
+                if (requestPointer < 0 || requestLength is < 0 or > 64 * 1024 || (long)requestPointer + requestLength > memory.GetLength()
+                    || outPointer < 0 || outCapacity < 0 || (long)outPointer + outCapacity > memory.GetLength())
+                {
+                    throw new TrapException("http_fetch buffers outside memory");
+                }
+                var answer = http.Fetch(memory.GetSpan(requestPointer, requestLength), state.AllowedHosts, state.Deadline - DateTimeOffset.UtcNow);
+                answer.AsSpan(0, Math.Min(answer.Length, outCapacity)).CopyTo(memory.GetSpan(outPointer, outCapacity));
+                return answer.Length;
+            });
+        }
         if (granted.Contains("storage:kv") && kvAvailable)
         {
             // kv_get(key, keyLen, out, outCap) -> value length (copies what fits), or -1 when absent.
@@ -308,5 +335,9 @@ public sealed class PluginRuntime : IDisposable
         public List<string> Logs { get; } = [];
 
         public KvSnapshot? Kv { get; init; }
+
+        public DateTimeOffset Deadline { get; init; }
+
+        public IReadOnlyCollection<string> AllowedHosts { get; init; } = [];
     }
 }

@@ -27,6 +27,14 @@ public sealed class SandboxOptions
     /// <summary>Largest <c>storage:kv</c> quota a manifest may ask for (keys and values, per workspace and plugin).</summary>
     public long MaxKvQuotaBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>Per <c>http:fetch</c> call (and never past the invocation's own deadline).</summary>
+    public TimeSpan HttpTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    public int HttpMaxResponseBytes { get; set; } = 256 * 1024;
+
+    /// <summary>CIDRs plugins may reach even though private/loopback (empty in production; tests use 127.0.0.1/32).</summary>
+    public List<string> HttpPrivateNetworkAllowList { get; set; } = [];
+
     /// <summary>Quota when the manifest's <c>storage:kv</c> names none.</summary>
     public long DefaultKvQuotaBytes { get; set; } = 64 * 1024;
 }
