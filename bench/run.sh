@@ -6,7 +6,8 @@
 #    check + the indexed query) and the same read with an API key, against the same query with no authentication.
 # 3. Password logins per second through the real login form against the raw Argon2id rate at the same parameters.
 # 4. Streaming file encryption/decryption (1 GiB) against raw AES-GCM, and the memory it allocates.
-# 5. Warm plugin invocation latency in the Wasmtime sandbox.
+# 5. Warm plugin invocation latency in the Wasmtime sandbox; publishing a bundle; the Api → PluginHost → Api round trip of
+#    a plugin event at a fixed 50 requests/s.
 # Prints requests/s, p50/p99 latency and errors for each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,6 +89,17 @@ for alg in ES256 RS256; do
   kill $peer; wait $peer 2>/dev/null || true
 done
 
+# The PluginHost, trusting a throwaway publisher key, for the Api → PluginHost → Api round trip below.
+PGPASSWORD=$pgpass psql -h 127.0.0.1 -p "$pgport" -U postgres -c 'CREATE DATABASE pluginsdb' >/dev/null
+pubkey=$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll echo-bundle "$work")
+phport=$(free_port)
+ConnectionStrings__pluginsdb="Host=127.0.0.1;Port=$pgport;Username=postgres;Password=$pgpass;Database=pluginsdb" \
+Identity__MetadataAddress="http://localhost:$idport/.well-known/openid-configuration" Identity__AllowHttp=true \
+Plugins__TrustedKeys__0__Name=bench Plugins__TrustedKeys__0__PublicKey="$pubkey" Plugins__TrustedKeys__0__Plugins__0='*' \
+  dotnet ClippyBot.PluginHost/bin/Release/net10.0/ClippyBot.PluginHost.dll --urls "http://127.0.0.1:$phport" >"$work/pluginhost.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$phport/health"
+
 echo
 echo "api security overhead: GET one workspace, wrk -t2 -c$connections -d$duration"
 apiport=$(free_port)
@@ -95,6 +107,7 @@ ConnectionStrings__apidb="Host=127.0.0.1;Port=$pgport;Username=postgres;Password
 Identity__MetadataAddress="http://localhost:$idport/.well-known/openid-configuration" Identity__AllowHttp=true \
 ApiKeys__HashKey=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9') Bench__UnauthenticatedWorkspaceRead=true \
 RateLimits__Anonymous__PermitLimit=1000000000 RateLimits__Authenticated__PermitLimit=1000000000 \
+ServiceClient__ClientSecret="$secret" ServiceClient__IdentityAddress="http://localhost:$idport" ServiceClient__PluginHostAddress="http://127.0.0.1:$phport" \
   dotnet ClippyBot.Api/bin/Release/net10.0/ClippyBot.Api.dll --urls "http://127.0.0.1:$apiport" >"$work/api.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$apiport/health"
@@ -121,6 +134,13 @@ get() { # name auth url
 get "no authentication (same query)" "" "$ab/bench/workspaces/$ws"
 get "JWT (user, owner)" "Bearer $at" "$ab/api/workspaces/$ws"
 get "API key (dataRead)" "Bearer $key" "$ab/api/workspaces/$ws"
+
+echo
+echo "plugins: publish (verify + compile) and the Api → PluginHost → Api round trip at 50 requests/s"
+cc=$(curl -s "$ib/connect/token" -d grant_type=client_credentials -d client_id=clippybot-api-service -d "client_secret=$secret" -d scope=pluginhost | python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
+printf '%-34s %s\n' "publish echo bundle" "$(curl -s -o /dev/null -w 'http=%{http_code} ms=%{time_total}' -H "Authorization: Bearer $cc" --data-binary @"$work/echo.cbp" "http://127.0.0.1:$phport/internal/plugins")"
+curl -fs -o /dev/null -H "Authorization: Bearer $at" -H "Content-Type: application/json" -d '{"pluginId":"dev.clippybot.echo","acceptedPermissions":[]}' "$ab/api/workspaces/$ws/plugins"
+printf '%-34s %s\n' "event round trip (50 rps, 20 s)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$ab/api/workspaces/$ws/plugins/dev.clippybot.echo/events" "$at" '{"event":"on_message","payload":{"text":"hello"}}' 50 20 | cut -d' ' -f2-)"
 
 echo
 echo "password logins (Argon2id m=19456 KiB, t=2, p=1), wrk -t2 -c8 -d$duration vs raw hashing on $(nproc) threads"

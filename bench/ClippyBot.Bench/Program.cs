@@ -6,6 +6,15 @@ using ClippyBot.Identity.Crypto;
 // ClippyBot.Bench argon2 [seconds] [memoryKiB] [iterations]: raw Argon2id rate with the service's own primitive and
 //   parameters, one hashing loop per core — the ceiling that password logins are compared against (bench/run.sh).
 // ClippyBot.Bench files [MiB]: streaming file encryption/decryption (StreamCipher) against raw AesGcm over the same chunks.
+if (args.Length > 1 && args[0] == "echo-bundle")
+{
+    return ClippyBot.Bench.RoundTripBench.EchoBundle(args[1]);
+}
+if (args.Length > 5 && args[0] == "rate")
+{
+    return await ClippyBot.Bench.RoundTripBench.RateAsync(args[1], args[2], args[3],
+        int.Parse(args[4], CultureInfo.InvariantCulture), int.Parse(args[5], CultureInfo.InvariantCulture));
+}
 if (args.Length > 0 && args[0] == "plugins")
 {
     return ClippyBot.Bench.PluginBench.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20_000);

@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text;
+using ClippyBot.PluginHost.Bundles;
+
+namespace ClippyBot.Bench;
+
+/// <summary>
+/// <c>echo-bundle DIR</c>: a signed bundle of a trivial echo plugin and its public key (for bench/run.sh).
+/// <c>rate URL BEARER JSON RPS SECONDS</c>: POSTs at a fixed rate (open loop, like a steady stream of chat events) and reports
+/// latency percentiles — what wrk's closed loop cannot show at a given request rate.
+/// </summary>
+internal static class RoundTripBench
+{
+    public static int EchoBundle(string directory)
+    {
+        var wasm = Wasmtime.Module.ConvertText("""
+            (module
+              (memory (export "memory") 1)
+              (global $heap (mut i32) (i32.const 1024))
+              (func (export "alloc") (param $n i32) (result i32)
+                (local $p i32) (local.set $p (global.get $heap))
+                (global.set $heap (i32.add (global.get $heap) (local.get $n))) (local.get $p))
+              (func (export "on_message") (param $p i32) (param $n i32) (result i64)
+                (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $n)))))
+            """);
+        var manifest = """
+            { "id": "dev.clippybot.echo", "name": "Echo", "version": "1.0.0", "publisher": "ClippyBot", "description": "Echoes the event.",
+              "entryPoints": [{ "event": "on_message", "export": "on_message" }], "permissions": [] }
+            """u8.ToArray();
+        var (privateKey, publicKey) = PluginSigning.GenerateKey();
+        var bundle = new PluginBundle(manifest, wasm, []);
+        bundle = bundle.WithSignature(PluginSigning.Sign(bundle, privateKey, DateTimeOffset.UtcNow));
+        using (var file = File.Create(Path.Combine(directory, "echo.cbp")))
+        {
+            bundle.Write(file);
+        }
+        Console.WriteLine(Convert.ToBase64String(publicKey));
+        return 0;
+    }
+
+    public static async Task<int> RateAsync(string url, string bearer, string json, int rps, int seconds)
+    {
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        async Task<(double Ms, bool Ok)> OneAsync()
+        {
+            using var content = new StringContent(json, Encoding.UTF8, "application/json");
+            var start = Stopwatch.GetTimestamp();
+            try
+            {
+                using var response = await client.PostAsync(new Uri(url), content);
+                await response.Content.ReadAsByteArrayAsync();
+                return (Stopwatch.GetElapsedTime(start).TotalMilliseconds, response.IsSuccessStatusCode);
+            }
+            catch (HttpRequestException)
+            {
+                return (Stopwatch.GetElapsedTime(start).TotalMilliseconds, false);
+            }
+        }
+        for (var i = 0; i < rps; i++)
+        {
+            await OneAsync(); // warm-up
+        }
+        var tasks = new List<Task<(double Ms, bool Ok)>>();
+        var interval = TimeSpan.FromSeconds(1.0 / rps);
+        var begin = Stopwatch.GetTimestamp();
+        for (var i = 0; i < rps * seconds; i++)
+        {
+            var due = TimeSpan.FromTicks(interval.Ticks * i) - Stopwatch.GetElapsedTime(begin);
+            if (due > TimeSpan.Zero)
+            {
+                await Task.Delay(due);
+            }
+            tasks.Add(OneAsync());
+        }
+        var results = await Task.WhenAll(tasks);
+        var latencies = results.Select(r => r.Ms).Order().ToArray();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"RESULT rps={rps} n={latencies.Length} p50_ms={latencies[latencies.Length / 2]:0.00} p99_ms={latencies[latencies.Length * 99 / 100]:0.00} max_ms={latencies[^1]:0.00} errors={results.Count(r => !r.Ok)}"));
+        return results.All(r => r.Ok) ? 0 : 1;
+    }
+}
