@@ -167,7 +167,7 @@ kill "$idpid"; wait "$idpid" 2>/dev/null || true
 printf '%-34s %s\n' "raw Argon2id (same parameters)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll argon2 "${duration%s}" | cut -d' ' -f2-)"
 
 echo
-echo "encrypted files: FileCipher over 1 GiB (in memory, one thread) vs raw AesGcm on the same 64 KiB chunks"
+echo "encrypted files: StreamCipher over 1 GiB (in memory, one thread) vs raw AesGcm on the same 64 KiB chunks"
 dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll files 1024 | cut -d' ' -f2-
 
 echo
