@@ -16,6 +16,9 @@ namespace ClippyBot.PluginHost.Plugins;
 /// </summary>
 public sealed class PluginCatalog(PluginsDbContext db, PluginTrustStore trust, PluginRuntime runtime, CompiledPluginCache cache, TimeProvider time)
 {
+    /// <summary>How long a replica trusts its idea of a plugin's current version before asking the database again.</summary>
+    public static readonly TimeSpan CurrentVersionRecheck = TimeSpan.FromSeconds(2);
+
     public async Task<VerifiedBundle> InstallAsync(Stream bundleStream, CancellationToken ct)
     {
         var bundle = PluginBundle.Read(bundleStream);
@@ -44,12 +47,18 @@ public sealed class PluginCatalog(PluginsDbContext db, PluginTrustStore trust, P
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
         });
+        cache.ForgetCurrent(manifest.Id);
         return verified;
     }
 
     /// <summary>The current version, re-verified and compiled (or from the digest-keyed cache); null when not installed.</summary>
     public async Task<(InstalledPlugin Row, CompiledPlugin Compiled)?> LoadAsync(string pluginId, CancellationToken ct)
     {
+        // Hot path: the version this replica verified and holds in memory, rechecked against the database every couple of seconds.
+        if (cache.Current(pluginId, time.GetUtcNow() - CurrentVersionRecheck) is { } known)
+        {
+            return known;
+        }
         var row = await db.InstalledPlugins.AsNoTracking().SingleOrDefaultAsync(p => p.PluginId == pluginId && p.Current, ct);
         if (row is null)
         {
@@ -61,7 +70,9 @@ public sealed class PluginCatalog(PluginsDbContext db, PluginTrustStore trust, P
         {
             throw new BundleException(BundleError.Tampered, $"The stored module of {pluginId} {row.Version} changed since it was installed.");
         }
-        return (row, cache.GetOrAdd(verified.WasmSha256, () => runtime.Compile(row.Wasm, verified.Manifest)));
+        var compiled = cache.GetOrAdd(verified.WasmSha256, () => runtime.Compile(row.Wasm, verified.Manifest));
+        cache.RememberCurrent(pluginId, row, compiled, time.GetUtcNow());
+        return (row, compiled);
     }
 }
 
@@ -69,6 +80,16 @@ public sealed class PluginCatalog(PluginsDbContext db, PluginTrustStore trust, P
 public sealed class CompiledPluginCache : IDisposable
 {
     private readonly ConcurrentDictionary<string, Lazy<CompiledPlugin>> _modules = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (InstalledPlugin Row, CompiledPlugin Compiled, DateTimeOffset CheckedAt)> _current = new(StringComparer.Ordinal);
+
+    /// <summary>The verified current version of <paramref name="pluginId"/> if it was checked after <paramref name="notBefore"/>.</summary>
+    public (InstalledPlugin Row, CompiledPlugin Compiled)? Current(string pluginId, DateTimeOffset notBefore) =>
+        _current.TryGetValue(pluginId, out var entry) && entry.CheckedAt >= notBefore ? (entry.Row, entry.Compiled) : null;
+
+    public void RememberCurrent(string pluginId, InstalledPlugin row, CompiledPlugin compiled, DateTimeOffset checkedAt) =>
+        _current[pluginId] = (row, compiled, checkedAt);
+
+    public void ForgetCurrent(string pluginId) => _current.TryRemove(pluginId, out _);
 
     public CompiledPlugin GetOrAdd(string wasmSha256, Func<CompiledPlugin> compile)
     {
