@@ -93,6 +93,15 @@ public sealed class PluginApiTests
             StringAssert.Contains(await refused.Content.ReadAsStringAsync(Ct), "plugin-malformed");
         }
 
+        // A zip bomb through the install endpoint: refused as malformed, nothing installed, the host healthy.
+        using (var bomb = new ByteArrayContent(ZipBomb()))
+        {
+            using var refused = await api.PostAsync(new Uri("/internal/plugins", UriKind.Relative), bomb, Ct);
+            Assert.AreEqual(HttpStatusCode.BadRequest, refused.StatusCode);
+            StringAssert.Contains(await refused.Content.ReadAsStringAsync(Ct), "plugin-malformed");
+            Assert.AreEqual(HttpStatusCode.OK, (await s_host.CreateClient().GetAsync(new Uri("/health", UriKind.Relative), Ct)).StatusCode);
+        }
+
         var workspace = Guid.NewGuid();
         using var invoked = await api.PostAsJsonAsync($"/internal/plugins/{id}/invoke", new { workspaceId = workspace, @event = "on_message", input = new { text = "hi" } }, Ct);
         var result = await invoked.Content.ReadFromJsonAsync<JsonElement>(Ct);
@@ -111,5 +120,21 @@ public sealed class PluginApiTests
         using var unlocked = await api.PostAsJsonAsync($"/internal/plugins/{id}/invoke", new { workspaceId = workspace, input = new { } }, Ct);
         Assert.AreEqual(HttpStatusCode.OK, unlocked.StatusCode);
         Assert.AreEqual(HttpStatusCode.NotFound, (await api.PostAsJsonAsync("/internal/plugins/dev.none.here/invoke", new { workspaceId = workspace, input = new { } }, Ct)).StatusCode);
+    }
+
+    private static byte[] ZipBomb()
+    {
+        using var stream = new MemoryStream();
+        using (var zip = new System.IO.Compression.ZipArchive(stream, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+        {
+            zip.CreateEntry("manifest.json").Open().Dispose();
+            using var wasm = zip.CreateEntry("plugin.wasm", System.IO.Compression.CompressionLevel.SmallestSize).Open();
+            var zeros = new byte[1024 * 1024];
+            for (var i = 0; i < 256; i++)
+            {
+                wasm.Write(zeros);
+            }
+        }
+        return stream.ToArray();
     }
 }
