@@ -105,8 +105,9 @@ public static class PluginEndpoints
         var accepted = (request.AcceptedPermissions ?? []).ToHashSet(StringComparer.Ordinal);
         if (!accepted.SetEquals(plugin.Permissions))
         {
+            var providers = plugin.OAuthProviders is { Count: > 0 } p ? $" (oauth:use of the workspace's {string.Join(", ", p)} connection)" : "";
             return Problem(StatusCodes.Status400BadRequest, "consent-required", "Accept the plugin's permissions",
-                $"{plugin.Id} {plugin.Version} asks for: {(plugin.Permissions.Count == 0 ? "no permissions" : string.Join(", ", plugin.Permissions))}. Send exactly these as acceptedPermissions to install it.");
+                $"{plugin.Id} {plugin.Version} asks for: {(plugin.Permissions.Count == 0 ? "no permissions" : string.Join(", ", plugin.Permissions))}{providers}. Send exactly these as acceptedPermissions to install it.");
         }
         if (await services.Db.WorkspacePlugins.AnyAsync(p => p.WorkspaceId == workspaceId && p.PluginId == plugin.Id, ct))
         {
@@ -115,11 +116,13 @@ public static class PluginEndpoints
         var row = new WorkspacePlugin
         {
             WorkspaceId = workspaceId, PluginId = plugin.Id, ConsentedVersion = plugin.Version, GrantedPermissions = [.. plugin.Permissions],
+            GrantedOAuthProviders = plugin.Permissions.Contains("oauth:use") ? [.. plugin.OAuthProviders ?? []] : [],
             InstalledBy = user.FindFirstValue("sub") ?? user.FindFirstValue(ApiKeys.ApiKeyClaims.KeyId) ?? "?", InstalledAt = services.Time.GetUtcNow(),
         };
         services.Db.WorkspacePlugins.Add(row);
         await services.Db.SaveChangesAsync(ct);
-        await services.Audit.RecordAsync(workspaceId, "plugin.installed", $"{plugin.Id}:{plugin.Version}:{string.Join(',', plugin.Permissions)}", ct: ct);
+        await services.Audit.RecordAsync(workspaceId, "plugin.installed",
+            $"{plugin.Id}:{plugin.Version}:{string.Join(',', plugin.Permissions)}{(row.GrantedOAuthProviders.Count > 0 ? ":oauth=" + string.Join(',', row.GrantedOAuthProviders) : "")}", ct: ct);
         return TypedResults.Created($"/api/workspaces/{workspaceId}/plugins/{plugin.Id}", ToResponse(row));
     }
 
@@ -166,9 +169,23 @@ public static class PluginEndpoints
         }
         using var configuration = JsonDocument.Parse(installed.ConfigurationJson);
         var input = JsonSerializer.SerializeToElement(new { @event = request.Event, payload = request.Payload, configuration = configuration.RootElement });
+        // oauth:use: the newest connection of each consented provider, opened in memory for this call only.
+        var oauthTokens = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (installed.GrantedPermissions.Contains("oauth:use"))
+        {
+            foreach (var provider in installed.GrantedOAuthProviders)
+            {
+                var connectionId = await services.Db.OAuthConnections.Where(c => c.WorkspaceId == workspaceId && c.Provider == provider)
+                    .OrderByDescending(c => c.CreatedAt).Select(c => (Guid?)c.Id).FirstOrDefaultAsync(ct);
+                if (connectionId is { } id && await services.Vault.OpenAsync(workspaceId, id, ct) is { } tokens)
+                {
+                    oauthTokens[provider] = tokens.AccessToken;
+                }
+            }
+        }
         try
         {
-            var result = await services.Host.InvokeAsync(pluginId, workspaceId, request.Event, input, installed.GrantedPermissions, ct);
+            var result = await services.Host.InvokeAsync(pluginId, workspaceId, request.Event, input, installed.GrantedPermissions, oauthTokens, ct);
             if (result.Outcome != "Completed")
             {
                 await services.Audit.RecordAsync(workspaceId, "plugin.failed", $"{pluginId}:{result.Outcome}:{result.Kind}", "failed", ct);
@@ -254,8 +271,10 @@ public static class PluginEndpoints
         TypedResults.Problem(statusCode: status, title: title, detail: detail, type: "https://clippybot.dev/problems/" + type);
 }
 
-public sealed class PluginServices(ApiDbContext db, PluginHostClient host, AuditLog audit, TimeProvider time, HttpContext context)
+public sealed class PluginServices(ApiDbContext db, PluginHostClient host, AuditLog audit, TimeProvider time, HttpContext context, Connections.OAuthVault vault)
 {
+    public Connections.OAuthVault Vault { get; } = vault;
+
     public ApiDbContext Db { get; } = db;
 
     public PluginHostClient Host { get; } = host;

@@ -16,7 +16,7 @@ public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOpt
     public const string HttpClientName = "pluginhost";
     public const string Scope = "pluginhost";
 
-    public sealed record CatalogEntry(string Id, string Version, string Signer, IReadOnlyList<string> Permissions);
+    public sealed record CatalogEntry(string Id, string Version, string Signer, IReadOnlyList<string> Permissions, IReadOnlyList<string>? OAuthProviders);
 
     public sealed record InvocationResponse(string Outcome, string Kind, JsonElement? Output, IReadOnlyList<string> Messages, long FuelUsed, double DurationMs);
 
@@ -34,9 +34,11 @@ public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOpt
     public async Task<CatalogEntry> InstallAsync(Stream bundle, CancellationToken ct) =>
         await ReadAsync<CatalogEntry>(await SendAsync(HttpMethod.Post, "/internal/plugins", new StreamContent(bundle), ct), ct);
 
-    public async Task<InvocationResponse> InvokeAsync(string pluginId, Guid workspaceId, string @event, JsonElement input, IReadOnlyList<string> grants, CancellationToken ct) =>
+    /// <param name="oauthTokens">Decrypted only for this call, sent over the internal TLS connection, never stored by the PluginHost.</param>
+    public async Task<InvocationResponse> InvokeAsync(string pluginId, Guid workspaceId, string @event, JsonElement input, IReadOnlyList<string> grants,
+        IReadOnlyDictionary<string, string> oauthTokens, CancellationToken ct) =>
         await ReadAsync<InvocationResponse>(await SendAsync(HttpMethod.Post, $"/internal/plugins/{Uri.EscapeDataString(pluginId)}/invoke",
-            JsonContent.Create(new { workspaceId, @event, input, grants }), ct), ct);
+            JsonContent.Create(new { workspaceId, @event, input, grants, oauthTokens }), ct), ct);
 
     public async Task<JsonElement> CrashesAsync(string pluginId, CancellationToken ct) =>
         await ReadAsync<JsonElement>(await SendAsync(HttpMethod.Get, $"/internal/plugins/{Uri.EscapeDataString(pluginId)}/crashes", null, ct), ct);

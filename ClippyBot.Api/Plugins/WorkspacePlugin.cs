@@ -15,6 +15,9 @@ public sealed class WorkspacePlugin
 
     public List<string> GrantedPermissions { get; set; } = [];
 
+    /// <summary>With <c>oauth:use</c>: the providers whose workspace connection the plugin may use (part of the consent).</summary>
+    public List<string> GrantedOAuthProviders { get; set; } = [];
+
     public string ConfigurationJson { get; set; } = "{}";
 
     public required string InstalledBy { get; set; }

@@ -22,6 +22,12 @@ public sealed record PluginManifest(
     };
 
     public SemVersion ParsedVersion => SemVersion.Parse(Version);
+
+    /// <summary>The providers named by an <c>oauth:use</c> permission (empty without one).</summary>
+    public IReadOnlyList<string> OAuthProviders =>
+        [.. (Permissions ?? []).Where(p => p.Name == "oauth:use")
+            .SelectMany(p => p.Parameters?.GetValueOrDefault("providers") is { ValueKind: JsonValueKind.Array } list
+                ? list.EnumerateArray().Select(e => e.GetString()).OfType<string>() : [])];
 }
 
 /// <summary>An exported function the host may call for an event (e.g. <c>on_message</c>).</summary>
@@ -121,6 +127,10 @@ public static partial class ManifestValidator
             else if (permission.Name == "http:fetch" && (permission.Parameters?.GetValueOrDefault("hosts") is not { ValueKind: JsonValueKind.Array } hosts || hosts.GetArrayLength() == 0))
             {
                 errors.Add(new($"$.permissions[{i}].parameters.hosts", "http:fetch needs the list of hosts it may call."));
+            }
+            else if (permission.Name == "oauth:use" && (permission.Parameters?.GetValueOrDefault("providers") is not { ValueKind: JsonValueKind.Array } providers || providers.GetArrayLength() == 0))
+            {
+                errors.Add(new($"$.permissions[{i}].parameters.providers", "oauth:use needs the list of providers whose connection it uses (e.g. [\"github\"])."));
             }
         }
         if (m.Resources is { } r && (r.MemoryMiB is < 1 or > 512 || r.Fuel is < 1 || r.TimeoutMs is < 1 or > 30_000))

@@ -128,7 +128,8 @@ public sealed class PluginRuntime : IDisposable
     }
 
     /// <summary>Runs one entry point with <paramref name="input"/> (JSON); never throws for anything the plugin does.</summary>
-    public InvocationResult Invoke(CompiledPlugin plugin, string export, ReadOnlySpan<byte> input, IReadOnlySet<string> granted, KvSnapshot? kv = null)
+    public InvocationResult Invoke(CompiledPlugin plugin, string export, ReadOnlySpan<byte> input, IReadOnlySet<string> granted, KvSnapshot? kv = null,
+        IReadOnlyDictionary<string, string>? oauthTokens = null)
     {
         ArgumentNullException.ThrowIfNull(plugin);
         ArgumentNullException.ThrowIfNull(granted);
@@ -139,6 +140,9 @@ public sealed class PluginRuntime : IDisposable
         var state = new InvocationState(_options)
         {
             Kv = kv,
+            // Only providers the manifest names, whatever the caller sent.
+            OAuthTokens = (oauthTokens ?? new Dictionary<string, string>()).Where(t => plugin.Manifest.OAuthProviders.Contains(t.Key, StringComparer.Ordinal))
+                .ToDictionary(t => t.Key, t => t.Value, StringComparer.Ordinal),
             Deadline = DateTimeOffset.UtcNow + timeout,
             AllowedHosts = [.. (plugin.Manifest.Permissions ?? []).Where(p => p.Name == "http:fetch")
                 .SelectMany(p => p.Parameters?.GetValueOrDefault("hosts") is { ValueKind: System.Text.Json.JsonValueKind.Array } hosts
@@ -257,6 +261,28 @@ public sealed class PluginRuntime : IDisposable
                 return answer.Length;
             });
         }
+        if (granted.Contains("oauth:use"))
+        {
+            // oauth_token(provider, providerLen, out, outCap) -> token length (copies what fits), or -1 when the workspace has no
+            // connection for that provider (or the manifest does not name it).
+            linker.DefineFunction(HostAbi.Module, "oauth_token", (Caller caller, int providerPointer, int providerLength, int outPointer, int outCapacity) =>
+            {
+                var state = Charge(caller);
+                var provider = ReadString(caller, providerPointer, Math.Min(providerLength, 64)) ?? throw new TrapException("provider outside memory");
+                if (!state.OAuthTokens.TryGetValue(provider, out var token))
+                {
+                    return -1;
+                }
+                var memory = caller.GetMemory("memory")!;
+                if (outPointer < 0 || outCapacity < 0 || (long)outPointer + outCapacity > memory.GetLength())
+                {
+                    throw new TrapException("output buffer outside memory");
+                }
+                var bytes = Encoding.UTF8.GetBytes(token);
+                bytes.AsSpan(0, Math.Min(bytes.Length, outCapacity)).CopyTo(memory.GetSpan(outPointer, outCapacity));
+                return bytes.Length;
+            });
+        }
         if (granted.Contains("storage:kv") && kvAvailable)
         {
             // kv_get(key, keyLen, out, outCap) -> value length (copies what fits), or -1 when absent.
@@ -339,5 +365,7 @@ public sealed class PluginRuntime : IDisposable
         public DateTimeOffset Deadline { get; init; }
 
         public IReadOnlyCollection<string> AllowedHosts { get; init; } = [];
+
+        public Dictionary<string, string> OAuthTokens { get; init; } = [];
     }
 }

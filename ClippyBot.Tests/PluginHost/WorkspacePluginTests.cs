@@ -106,6 +106,50 @@ public sealed class WorkspacePluginTests
         Assert.AreEqual(HttpStatusCode.NotFound, gone.StatusCode);
     }
 
+    /// <summary>A plugin that answers with the workspace's github token (as a JSON string), or "none".</summary>
+    private const string TokenEcho = """
+        (local $len i32)
+        (i32.store8 (i32.const 4096) (i32.const 34))
+        (local.set $len (call $token (i32.const 2048) (i32.const 6) (i32.const 4097) (i32.const 512)))
+        (if (result i64) (i32.lt_s (local.get $len) (i32.const 0))
+          (then (i64.or (i64.shl (i64.const 3000) (i64.const 32)) (i64.const 6)))
+          (else
+            (i32.store8 (i32.add (i32.const 4097) (local.get $len)) (i32.const 34))
+            (i64.or (i64.shl (i64.const 4096) (i64.const 32)) (i64.extend_i32_u (i32.add (local.get $len) (i32.const 2))))))
+        """;
+
+    [TestMethod]
+    public async Task With_oauth_use_consented_the_plugin_gets_the_workspaces_connection_token_for_that_call_only()
+    {
+        var id = "dev.test.oauth" + Guid.NewGuid().ToString("N")[..6];
+        await PublishAsync(id, "1.0.0", permissions: """[{ "name": "oauth:use", "parameters": { "providers": ["github"] } }]""",
+            imports: "(import \"clippybot\" \"oauth_token\" (func $token (param i32 i32 i32 i32) (result i32))) (data (i32.const 2048) \"github\") (data (i32.const 3000) \"\\22none\\22\")",
+            body: TokenEcho);
+        var owner = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "OAuth", Ct);
+        var token = "gho_" + System.Security.Cryptography.RandomNumberGenerator.GetHexString(20);
+        (await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/connections", new { provider = "github", accessToken = token }, Ct)).Dispose();
+
+        using var noConsent = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, acceptedPermissions = Array.Empty<string>() }, Ct);
+        StringAssert.Contains(await noConsent.Content.ReadAsStringAsync(Ct), "github connection", "the consent names the connection");
+        using var installed = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, acceptedPermissions = new[] { "oauth:use" } }, Ct);
+        Assert.AreEqual(HttpStatusCode.Created, installed.StatusCode, await installed.Content.ReadAsStringAsync(Ct));
+
+        using var delivered = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins/{id}/events", new { @event = "on_message", payload = new { } }, Ct);
+        var result = await delivered.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.AreEqual(token, result.GetProperty("output").GetString(), result.ToString());
+
+        // Another workspace with the same plugin but no github connection: nothing to hand over.
+        var otherWorkspace = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "No connection", Ct);
+        (await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{otherWorkspace}/plugins", new { pluginId = id, acceptedPermissions = new[] { "oauth:use" } }, Ct)).Dispose();
+        using var none = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{otherWorkspace}/plugins/{id}/events", new { @event = "on_message", payload = new { } }, Ct);
+        Assert.AreEqual("none", (await none.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("output").GetString());
+        Assert.IsFalse((await PluginHostDumpAsync()).Contains(token, StringComparison.Ordinal), "the PluginHost stores no token");
+    }
+
+    private async Task<string> PluginHostDumpAsync() =>
+        await TestRig.Postgres.DumpAsync(s_pluginHost.Settings["ConnectionStrings:pluginsdb"]!, Ct);
+
     [TestMethod]
     public async Task A_quarantine_set_through_the_Api_stops_delivery_and_is_audited()
     {

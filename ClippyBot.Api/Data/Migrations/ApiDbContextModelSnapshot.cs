@@ -314,6 +314,10 @@ namespace ClippyBot.Api.Data.Migrations
                         .HasMaxLength(64)
                         .HasColumnType("character varying(64)");
 
+                    b.PrimitiveCollection<List<string>>("GrantedOAuthProviders")
+                        .IsRequired()
+                        .HasColumnType("text[]");
+
                     b.PrimitiveCollection<List<string>>("GrantedPermissions")
                         .IsRequired()
                         .HasColumnType("text[]");
