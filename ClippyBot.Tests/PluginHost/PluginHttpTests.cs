@@ -114,6 +114,25 @@ public sealed class PluginHttpTests
     }
 
     [TestMethod]
+    [Timeout(300_000, CooperativeCancellation = true)]
+    public async Task The_fetcher_example_built_from_AssemblyScript_fetches_through_the_host()
+    {
+        var (wasm, manifestBytes) = await ExamplePlugins.BuildAsync("fetcher", TestContext.CancellationToken);
+        var manifest = ManifestValidator.Parse(manifestBytes).Manifest!;
+        var runtime = s_allowed.Services.GetRequiredService<PluginRuntime>();
+        using var plugin = runtime.Compile(wasm, manifest);
+        var request = JsonSerializer.SerializeToUtf8Bytes(new { method = "GET", url = $"https://localhost:{s_port}/hello" });
+        var result = runtime.Invoke(plugin, "on_message", request, new HashSet<string> { "http:fetch" });
+        Assert.AreEqual(InvocationOutcome.Completed, result.Outcome, result.Kind);
+        var answer = JsonDocument.Parse(result.Output).RootElement;
+        Assert.AreEqual(200, answer.GetProperty("status").GetInt32(), answer.ToString());
+        StringAssert.Contains(answer.GetProperty("body").GetString(), "greeting");
+
+        var elsewhere = runtime.Invoke(plugin, "on_message", JsonSerializer.SerializeToUtf8Bytes(new { url = "https://example.org/" }), new HashSet<string> { "http:fetch" });
+        Assert.AreEqual("host_not_allowed", JsonDocument.Parse(elsewhere.Output).RootElement.GetProperty("error").GetString());
+    }
+
+    [TestMethod]
     public void Other_hosts_plain_http_and_non_urls_are_refused()
     {
         Assert.AreEqual("host_not_allowed", Fetch(s_allowed, $"https://127.0.0.1:{s_port}/hello").GetProperty("error").GetString());

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 [ -d node_modules/assemblyscript ] || npm install --no-audit --no-fund --no-package-lock --silent >/dev/null
 mkdir -p out
-for plugin in counter; do
+for plugin in counter fetcher; do
   npx --no-install asc "$plugin/index.ts" --outFile "out/$plugin.wasm" --runtime stub --use abort="$plugin/index/abort" \
     --optimize --noAssert >/dev/null
   cp "$plugin/manifest.json" "out/$plugin.manifest.json"
