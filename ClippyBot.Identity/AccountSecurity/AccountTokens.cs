@@ -42,6 +42,16 @@ public sealed class AccountTokens(IdentityDataContext db, AccountSecrets secrets
     /// <summary>The user a valid token belongs to, without spending it.</summary>
     public async Task<Guid?> PeekAsync(string? token, string purpose, CancellationToken ct) => (await FindAsync(token, purpose, ct))?.UserId;
 
+    /// <summary>At most one mail a minute per account and purpose, so no form can flood an inbox.</summary>
+    public static readonly TimeSpan MinimumInterval = TimeSpan.FromMinutes(1);
+
+    /// <summary>Whether a token of <paramref name="purpose"/> was issued to the user less than <see cref="MinimumInterval"/> ago.</summary>
+    public Task<bool> IssuedRecentlyAsync(Guid userId, string purpose, CancellationToken ct)
+    {
+        var recent = time.GetUtcNow() - MinimumInterval;
+        return db.AccountTokens.AnyAsync(t => t.UserId == userId && t.Purpose == purpose && t.CreatedAt > recent, ct);
+    }
+
     public Task RevokeAllAsync(Guid userId, string purpose, CancellationToken ct) =>
         db.AccountTokens.Where(t => t.UserId == userId && t.Purpose == purpose).ExecuteDeleteAsync(ct);
 

@@ -1,22 +1,16 @@
 using ClippyBot.Identity.Accounts;
-using ClippyBot.Identity.Data;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace ClippyBot.Identity.AccountSecurity;
 
 /// <summary>Sends (or re-sends) the address-verification link; at most one per minute per account, so "resend" cannot flood an inbox.</summary>
-public sealed class VerificationMail(AccountTokens tokens, AccountMail mail, IdentityDataContext db, TimeProvider time, IOptions<AccountSecurityOptions> options)
+public sealed class VerificationMail(AccountTokens tokens, AccountMail mail, IOptions<AccountSecurityOptions> options)
 {
-    private static readonly TimeSpan MinimumInterval = TimeSpan.FromMinutes(1);
-
     /// <summary>False when nothing was sent: the address is already verified, or a link went out less than a minute ago.</summary>
     public async Task<bool> SendAsync(ApplicationUser user, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(user);
-        var recent = time.GetUtcNow() - MinimumInterval;
-        if (user.EmailConfirmed || user.Email is null
-            || await db.AccountTokens.AnyAsync(t => t.UserId == user.Id && t.Purpose == AccountTokenPurpose.VerifyEmail && t.CreatedAt > recent, ct))
+        if (user.EmailConfirmed || user.Email is null || await tokens.IssuedRecentlyAsync(user.Id, AccountTokenPurpose.VerifyEmail, ct))
         {
             return false;
         }

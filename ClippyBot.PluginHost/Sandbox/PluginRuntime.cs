@@ -15,6 +15,15 @@ public sealed class CompiledPlugin(Module module, PluginManifest manifest, IRead
 
     public IReadOnlySet<string> ImportedPermissions { get; } = importedPermissions;
 
+    /// <summary>Hosts the manifest's <c>http:fetch</c> names; read once here, not on every invocation.</summary>
+    public IReadOnlySet<string> AllowedHosts { get; } = (manifest.Permissions ?? []).Where(p => p.Name == "http:fetch")
+        .SelectMany(p => p.Parameters?.GetValueOrDefault("hosts") is { ValueKind: System.Text.Json.JsonValueKind.Array } hosts
+            ? hosts.EnumerateArray().Select(h => h.GetString()).OfType<string>() : [])
+        .ToHashSet(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Providers the manifest's <c>oauth:use</c> names.</summary>
+    public IReadOnlySet<string> OAuthProviders { get; } = manifest.OAuthProviders.ToHashSet(StringComparer.Ordinal);
+
     public void Dispose() => Module.Dispose();
 }
 
@@ -141,12 +150,10 @@ public sealed class PluginRuntime : IDisposable
         {
             Kv = kv,
             // Only providers the manifest names, whatever the caller sent.
-            OAuthTokens = (oauthTokens ?? new Dictionary<string, string>()).Where(t => plugin.Manifest.OAuthProviders.Contains(t.Key, StringComparer.Ordinal))
+            OAuthTokens = (oauthTokens ?? new Dictionary<string, string>()).Where(t => plugin.OAuthProviders.Contains(t.Key))
                 .ToDictionary(t => t.Key, t => t.Value, StringComparer.Ordinal),
             Deadline = DateTimeOffset.UtcNow + timeout,
-            AllowedHosts = [.. (plugin.Manifest.Permissions ?? []).Where(p => p.Name == "http:fetch")
-                .SelectMany(p => p.Parameters?.GetValueOrDefault("hosts") is { ValueKind: System.Text.Json.JsonValueKind.Array } hosts
-                    ? hosts.EnumerateArray().Select(h => h.GetString()).OfType<string>() : [])],
+            AllowedHosts = plugin.AllowedHosts,
         };
         if (plugin.ImportedPermissions.FirstOrDefault(p => !granted.Contains(p)) is { } missing)
         {

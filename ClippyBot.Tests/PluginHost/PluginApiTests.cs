@@ -26,15 +26,7 @@ public sealed class PluginApiTests
     {
         var ct = context.CancellationToken;
         s_identity = await IdentityHost.StartAsync(ct);
-        s_host = await ServiceFactory.WithFreshDatabaseAsync<PluginsDbContext>("pluginsdb", new Dictionary<string, string?>
-        {
-            ["Encryption:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
-            ["Plugins:TrustedKeys:0:Name"] = "first-party",
-            ["Plugins:TrustedKeys:0:PublicKey"] = Convert.ToBase64String(PluginCatalogTests.Publisher.Public),
-            ["Plugins:TrustedKeys:0:Plugins:0"] = "*",
-            ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration",
-        }, services => services.AddHttpClient(ClippyBot.ServiceDefaults.Authentication.IdentityAccessTokens.MetadataClient)
-            .ConfigurePrimaryHttpMessageHandler(() => s_identity.Server.CreateHandler()), ct);
+        s_host = await PluginHostRig.StartAsync(s_identity, ct);
     }
 
     [ClassCleanup]

@@ -36,15 +36,7 @@ public sealed class WorkspacePluginTests
     {
         var ct = context.CancellationToken;
         s_identity = await IdentityHost.StartAsync(ct, new Dictionary<string, string?> { ["Identity:Administrators:0"] = AdminEmail });
-        s_pluginHost = await ServiceFactory.WithFreshDatabaseAsync<PluginsDbContext>("pluginsdb", new Dictionary<string, string?>
-        {
-            ["Encryption:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
-            ["Plugins:TrustedKeys:0:Name"] = "first-party",
-            ["Plugins:TrustedKeys:0:PublicKey"] = Convert.ToBase64String(PluginCatalogTests.Publisher.Public),
-            ["Plugins:TrustedKeys:0:Plugins:0"] = "*",
-            ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration",
-        }, services => services.AddHttpClient(ClippyBot.ServiceDefaults.Authentication.IdentityAccessTokens.MetadataClient)
-            .ConfigurePrimaryHttpMessageHandler(() => s_identity.Server.CreateHandler()), ct);
+        s_pluginHost = await PluginHostRig.StartAsync(s_identity, ct);
         s_api = await ApiHost.StartAsync(s_identity, TestRig.Redis.ConnectionString, ct,
             configureServices: services => services.AddHttpClient(ClippyBot.Api.Plugins.PluginHostClient.HttpClientName)
                 .ConfigurePrimaryHttpMessageHandler(() => s_pluginHost.Server.CreateHandler()),

@@ -12,20 +12,22 @@ namespace ClippyBot.Bench;
 /// </summary>
 internal static class PluginBench
 {
+    /// <summary>The trivial plugin both plugin benches run: it answers with its input.</summary>
+    public static readonly byte[] EchoWasm = Wasmtime.Module.ConvertText("""
+        (module
+          (memory (export "memory") 1)
+          (global $heap (mut i32) (i32.const 1024))
+          (func (export "alloc") (param $n i32) (result i32)
+            (local $p i32) (local.set $p (global.get $heap))
+            (global.set $heap (i32.add (global.get $heap) (local.get $n))) (local.get $p))
+          (func (export "on_message") (param $p i32) (param $n i32) (result i64)
+            (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $n)))))
+        """);
+
     public static int Run(int invocations)
     {
         using var runtime = new PluginRuntime(Options.Create(new SandboxOptions()));
-        var wasm = Wasmtime.Module.ConvertText("""
-            (module
-              (import "clippybot" "log" (func $log (param i32 i32)))
-              (memory (export "memory") 1)
-              (global $heap (mut i32) (i32.const 1024))
-              (func (export "alloc") (param $n i32) (result i32)
-                (local $p i32) (local.set $p (global.get $heap))
-                (global.set $heap (i32.add (global.get $heap) (local.get $n))) (local.get $p))
-              (func (export "on_message") (param $p i32) (param $n i32) (result i64)
-                (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $n)))))
-            """);
+        var wasm = EchoWasm;
         var manifest = new PluginManifest("dev.clippybot.bench", "Bench", "1.0.0", "ClippyBot", "", [new EntryPoint("on_message", "on_message")], [], null);
         var compile = Stopwatch.StartNew();
         using var plugin = runtime.Compile(wasm, manifest);

@@ -15,16 +15,7 @@ internal static class RoundTripBench
 {
     public static int EchoBundle(string directory)
     {
-        var wasm = Wasmtime.Module.ConvertText("""
-            (module
-              (memory (export "memory") 1)
-              (global $heap (mut i32) (i32.const 1024))
-              (func (export "alloc") (param $n i32) (result i32)
-                (local $p i32) (local.set $p (global.get $heap))
-                (global.set $heap (i32.add (global.get $heap) (local.get $n))) (local.get $p))
-              (func (export "on_message") (param $p i32) (param $n i32) (result i64)
-                (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $n)))))
-            """);
+        var wasm = PluginBench.EchoWasm;
         var manifest = """
             { "id": "dev.clippybot.echo", "name": "Echo", "version": "1.0.0", "publisher": "ClippyBot", "description": "Echoes the event.",
               "entryPoints": [{ "event": "on_message", "export": "on_message" }], "permissions": [] }

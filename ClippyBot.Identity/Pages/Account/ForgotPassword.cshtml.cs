@@ -1,10 +1,8 @@
 using ClippyBot.Identity.Accounts;
 using ClippyBot.Identity.AccountSecurity;
-using ClippyBot.Identity.Data;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace ClippyBot.Identity.Pages.Account;
@@ -12,7 +10,7 @@ namespace ClippyBot.Identity.Pages.Account;
 /// <summary>The answer is the same whether or not the address has an account; mail goes out in the background either way.</summary>
 public sealed class ForgotPasswordModel(
     UserManager<ApplicationUser> users, AccountTokens tokens, AccountMail mail, SecurityLog log, LoginThrottle throttle,
-    IdentityDataContext db, TimeProvider time, IOptions<AccountSecurityOptions> options) : PageModel
+    IOptions<AccountSecurityOptions> options) : PageModel
 {
     [BindProperty]
     public string Email { get; set; } = "";
@@ -39,9 +37,7 @@ public sealed class ForgotPasswordModel(
         var ct = HttpContext.RequestAborted;
         var user = string.IsNullOrWhiteSpace(Email) ? null : await users.FindByEmailAsync(Email.Trim());
         // One link a minute per account at most, so the form cannot flood someone's inbox; the answer does not change.
-        var recent = time.GetUtcNow() - TimeSpan.FromMinutes(1);
-        if (user?.Email is { } address
-            && !await db.AccountTokens.AnyAsync(t => t.UserId == user.Id && t.Purpose == AccountTokenPurpose.ResetPassword && t.CreatedAt > recent, ct))
+        if (user?.Email is { } address && !await tokens.IssuedRecentlyAsync(user.Id, AccountTokenPurpose.ResetPassword, ct))
         {
             mail.ResetPassword(address, await tokens.IssueAsync(user.Id, AccountTokenPurpose.ResetPassword, options.Value.PasswordResetLifetime, ct));
             await log.RecordAsync(user.Id, SecurityEventKind.PasswordResetRequested, ct);
