@@ -257,15 +257,14 @@ public sealed class PluginRuntime : IDisposable
             linker.DefineFunction(HostAbi.Module, "http_fetch", (Caller caller, int requestPointer, int requestLength, int outPointer, int outCapacity) =>
             {
                 var state = Charge(caller);
-                var memory = caller.GetMemory("memory")!;
-                if (requestPointer < 0 || requestLength is < 0 or > 64 * 1024 || (long)requestPointer + requestLength > memory.GetLength()
-                    || outPointer < 0 || outCapacity < 0 || (long)outPointer + outCapacity > memory.GetLength())
+                if (requestLength > 64 * 1024)
                 {
-                    throw new TrapException("http_fetch buffers outside memory");
+                    throw new TrapException("http_fetch request too large");
                 }
-                var answer = http.Fetch(memory.GetSpan(requestPointer, requestLength), state.AllowedHosts, state.Deadline - DateTimeOffset.UtcNow);
-                answer.AsSpan(0, Math.Min(answer.Length, outCapacity)).CopyTo(memory.GetSpan(outPointer, outCapacity));
-                return answer.Length;
+                // Both buffers are checked before the network is touched, so a bad pointer never costs a fetch.
+                GuestSpan(caller, outPointer, outCapacity, "output buffer");
+                var answer = http.Fetch(GuestSpan(caller, requestPointer, requestLength, "request"), state.AllowedHosts, state.Deadline - DateTimeOffset.UtcNow);
+                return CopyOut(caller, answer, outPointer, outCapacity);
             });
         }
         if (granted.Contains("oauth:use"))
@@ -280,14 +279,7 @@ public sealed class PluginRuntime : IDisposable
                 {
                     return -1;
                 }
-                var memory = caller.GetMemory("memory")!;
-                if (outPointer < 0 || outCapacity < 0 || (long)outPointer + outCapacity > memory.GetLength())
-                {
-                    throw new TrapException("output buffer outside memory");
-                }
-                var bytes = Encoding.UTF8.GetBytes(token);
-                bytes.AsSpan(0, Math.Min(bytes.Length, outCapacity)).CopyTo(memory.GetSpan(outPointer, outCapacity));
-                return bytes.Length;
+                return CopyOut(caller, Encoding.UTF8.GetBytes(token), outPointer, outCapacity);
             });
         }
         if (granted.Contains("storage:kv") && kvAvailable)
@@ -301,13 +293,7 @@ public sealed class PluginRuntime : IDisposable
                 {
                     return -1;
                 }
-                var memory = caller.GetMemory("memory")!;
-                if (outPointer < 0 || outCapacity < 0 || (long)outPointer + outCapacity > memory.GetLength())
-                {
-                    throw new TrapException("output buffer outside memory");
-                }
-                value.AsSpan(0, Math.Min(value.Length, outCapacity)).CopyTo(memory.GetSpan(outPointer, outCapacity));
-                return value.Length;
+                return CopyOut(caller, value, outPointer, outCapacity);
             });
             // kv_set(key, keyLen, value, valueLen) -> 0, or -1 when the plugin's storage quota would be exceeded.
             linker.DefineFunction(HostAbi.Module, "kv_set", (Caller caller, int keyPointer, int keyLength, int valuePointer, int valueLength) =>
@@ -318,12 +304,7 @@ public sealed class PluginRuntime : IDisposable
                     return -1;
                 }
                 var key = ReadString(caller, keyPointer, keyLength) ?? throw new TrapException("key outside memory");
-                var memory = caller.GetMemory("memory")!;
-                if (valuePointer < 0 || valueLength < 0 || (long)valuePointer + valueLength > memory.GetLength())
-                {
-                    throw new TrapException("value outside memory");
-                }
-                return state.Kv!.TrySet(key, memory.GetSpan(valuePointer, valueLength).ToArray()) ? 0 : -1;
+                return state.Kv!.TrySet(key, GuestSpan(caller, valuePointer, valueLength, "value").ToArray()) ? 0 : -1;
             });
         }
     }
@@ -338,6 +319,26 @@ public sealed class PluginRuntime : IDisposable
             throw new TrapException("host call quota exceeded");
         }
         return state;
+    }
+
+    /// <summary>The guest's bytes at [pointer, pointer+length); a range outside its memory traps the invocation.</summary>
+    private static Span<byte> GuestSpan(Caller caller, int pointer, int length, string what)
+    {
+        var memory = caller.GetMemory("memory");
+        if (memory is null || pointer < 0 || length < 0 || (long)pointer + length > memory.GetLength())
+        {
+            throw new TrapException($"{what} outside memory");
+        }
+        return memory.GetSpan(pointer, length);
+    }
+
+    /// <summary>Copies what fits of <paramref name="bytes"/> into the guest's buffer and returns the full length, so the
+    /// guest can retry with a larger buffer.</summary>
+    private static int CopyOut(Caller caller, ReadOnlySpan<byte> bytes, int outPointer, int outCapacity)
+    {
+        var target = GuestSpan(caller, outPointer, outCapacity, "output buffer");
+        bytes[..Math.Min(bytes.Length, outCapacity)].CopyTo(target);
+        return bytes.Length;
     }
 
     private static string? ReadString(Caller caller, int pointer, int length)
