@@ -17,7 +17,7 @@ builder.AddContainment();
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
-app.UseOidcCors();
+app.UseOidcTokenEndpoint();
 app.MapAccountPages();
 app.MapOidcEndpoints();
 app.MapContainmentApi();

@@ -11,7 +11,7 @@ namespace ClippyBot.Identity.Oidc;
 /// <list type="bullet">
 /// <item>Client secrets are random 256-bit values: stored as an HMAC under a server key and compared in constant
 /// time, instead of PBKDF2 (which adds nothing for random secrets and costs milliseconds per request).</item>
-/// <item>Lookups by client id are served from a process-wide cache for <see cref="CacheLifetime"/> (OpenIddict's own
+/// <item>Lookups by client id are served from a process-wide cache for <see cref="ClientCacheKeys.Lifetime"/> (OpenIddict's own
 /// entity cache lives only as long as one request), evicted at once on local changes; other replicas see a change
 /// within that lifetime. Unknown client ids are cached as unknown too, so "no such client" costs what "wrong secret"
 /// costs and the response time does not tell which client ids exist.</item>
@@ -26,20 +26,16 @@ public sealed class ClippyApplicationManager<TApplication>(
     IMemoryCache applications) : OpenIddictApplicationManager<TApplication>(cache, logger, options, store)
     where TApplication : class
 {
-    public static readonly TimeSpan CacheLifetime = TimeSpan.FromSeconds(30);
-
     private static readonly object Unknown = new();
-
-    private static string Key(string clientId) => "clippybot:oidc-app:" + clientId;
 
     public override async ValueTask<TApplication?> FindByClientIdAsync(string identifier, CancellationToken cancellationToken = default)
     {
-        if (applications.TryGetValue(Key(identifier), out object? cached))
+        if (applications.TryGetValue(ClientCacheKeys.Application(identifier), out object? cached))
         {
             return cached as TApplication;
         }
         var application = await base.FindByClientIdAsync(identifier, cancellationToken);
-        applications.Set(Key(identifier), (object?)application ?? Unknown, CacheLifetime);
+        applications.Set(ClientCacheKeys.Application(identifier), (object?)application ?? Unknown, ClientCacheKeys.Lifetime);
         return application;
     }
 
@@ -78,7 +74,8 @@ public sealed class ClippyApplicationManager<TApplication>(
     {
         if (await GetClientIdAsync(application, ct) is { } clientId)
         {
-            applications.Remove(Key(clientId));
+            applications.Remove(ClientCacheKeys.Application(clientId));
+            applications.Remove(ClientCacheKeys.Credentials(clientId));
         }
     }
 }

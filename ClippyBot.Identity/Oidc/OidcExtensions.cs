@@ -25,6 +25,8 @@ public static class OidcExtensions
         builder.Services.AddSingleton<SigningKeyRing>();
         builder.Services.AddSingleton(sp => new SecretHasher(OidcOptions.DeriveKey(sp.GetRequiredService<IOptions<OidcOptions>>().Value.ClientSecretHashKey, "client-secrets")));
         builder.Services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>, ServerKeysSetup>();
+        var allowHttp = builder.AllowsPlainHttp("Oidc:AllowHttp");
+        builder.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ClientCredentialsIssuer>(sp, allowHttp));
         builder.Services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>, ServerKeysChangeTokenSource>();
         builder.Services.AddHostedService<KeyRingRefreshService>();
         builder.Services.AddSingleton<ClientSeeder>();
@@ -87,6 +89,9 @@ public static class OidcExtensions
                 server.AddEventHandler<OpenIddictServerEvents.ApplyIntrospectionResponseContext>(h => h.UseInlineHandler(c => UniformClientError(c.Response)).SetOrder(int.MinValue));
                 server.AddEventHandler<OpenIddictServerEvents.ApplyRevocationResponseContext>(h => h.UseInlineHandler(c => UniformClientError(c.Response)).SetOrder(int.MinValue));
 
+                // RFC 6749 §3.2: a parameter sent twice is an error, not a choice for the server to make.
+                server.AddEventHandler<OpenIddictServerEvents.ValidateTokenRequestContext>(h => h.UseInlineHandler(RejectRepeatedParameters).SetOrder(int.MinValue));
+
                 RefreshTokenCookie.Register(server);
                 TokenStoragePolicy.Register(server);
 
@@ -95,7 +100,7 @@ public static class OidcExtensions
                     .EnableTokenEndpointPassthrough()
                     .EnableUserInfoEndpointPassthrough()
                     .EnableEndSessionEndpointPassthrough();
-                if (builder.AllowsPlainHttp("Oidc:AllowHttp"))
+                if (allowHttp)
                 {
                     // Local development and tests run on plain http behind no proxy; production terminates TLS 1.3.
                     aspNetCore.DisableTransportSecurityRequirement();
@@ -111,10 +116,21 @@ public static class OidcExtensions
         return builder;
     }
 
-    /// <summary>CORS for the token endpoint; must run before authentication, where OpenIddict answers.</summary>
-    public static WebApplication UseOidcCors(this WebApplication app)
+    /// <summary>
+    /// CORS for the token endpoint, then the client-credentials fast path; both must run before authentication, where
+    /// OpenIddict answers.
+    /// </summary>
+    public static WebApplication UseOidcTokenEndpoint(this WebApplication app)
     {
-        app.UseWhen(c => c.Request.Path.StartsWithSegments("/connect/token"), branch => branch.UseCors(RefreshTokenCookie.CorsPolicy));
+        app.UseWhen(c => c.Request.Path.StartsWithSegments(ClientCredentialsIssuer.TokenPath), branch => branch.UseCors(RefreshTokenCookie.CorsPolicy));
+        var issuer = app.Services.GetRequiredService<ClientCredentialsIssuer>();
+        app.UseWhen(ClientCredentialsIssuer.IsTokenRequest, branch => branch.Use(async (context, next) =>
+        {
+            if (!await issuer.TryIssueAsync(context))
+            {
+                await next(context);
+            }
+        }));
         return app;
     }
 
@@ -122,6 +138,19 @@ public static class OidcExtensions
     {
         OidcEndpoints.Map(app);
         return app;
+    }
+
+    private static ValueTask RejectRepeatedParameters(OpenIddictServerEvents.ValidateTokenRequestContext context)
+    {
+        foreach (var (name, value) in context.Request.GetParameters())
+        {
+            if (value.Count > 1)
+            {
+                context.Reject(Errors.InvalidRequest, $"The '{name}' parameter must not be sent more than once.");
+                break;
+            }
+        }
+        return default;
     }
 
     private static ValueTask UniformClientError(OpenIddict.Abstractions.OpenIddictResponse response)

@@ -60,7 +60,14 @@ public sealed class HttpsEnforcementTests
         Assert.AreEqual(HttpStatusCode.PermanentRedirect, visit.StatusCode);
         Assert.AreEqual("https://localhost:7101/account/login?ReturnUrl=%2Fconnect%2Fauthorize", visit.Headers.Location?.OriginalString);
 
-        using var form = new FormUrlEncodedContent(new Dictionary<string, string> { ["grant_type"] = "client_credentials" });
+        // A complete, valid client-credentials request: the token fast path must not answer it over http either.
+        using var form = new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = IdentityHost.ServiceClient,
+            ["client_secret"] = IdentityHost.ServiceSecret,
+            ["scope"] = "pluginhost",
+        });
         using var post = await plain.PostAsync(new Uri("/connect/token", UriKind.Relative), form, ct);
         Assert.AreEqual(HttpStatusCode.BadRequest, post.StatusCode, "a form sent over http is not bounced to https, it is refused");
         StringAssert.Contains(await post.Content.ReadAsStringAsync(ct), "https-required");

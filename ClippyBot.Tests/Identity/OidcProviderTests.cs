@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using ClippyBot.Identity.Data;
 using ClippyBot.Tests.Rig;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using static ClippyBot.Tests.Identity.OidcFlows;
@@ -65,6 +66,98 @@ public sealed class OidcProviderTests
         Assert.AreEqual(IdentityHost.ServiceClient, payload.GetProperty("sub").GetString());
         Assert.AreEqual("clippybot-pluginhost", Audience(payload));
         await AssertValidAgainstJwksAsync(accessToken, "clippybot-pluginhost", TestContext.CancellationToken);
+    }
+
+    [TestMethod]
+    public async Task Client_credentials_fast_path_issues_the_same_token_and_response_OpenIddict_issues()
+    {
+        var ct = TestContext.CancellationToken;
+        var handled = 0;
+        await using var identity = await IdentityHost.StartAsync(ct, configureServices: services => services.AddOpenIddict().AddServer(server =>
+            server.AddEventHandler<OpenIddict.Server.OpenIddictServerEvents.HandleTokenRequestContext>(h =>
+                h.UseInlineHandler(_ => { Interlocked.Increment(ref handled); return default; }))));
+        var client = identity.CreateClient();
+        const string scope = "pluginhost identity.containment";
+
+        // client_secret_post with scopes the client may use: answered before OpenIddict's pipeline.
+        using var fastResponse = await PostTokenAsync(client, new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = IdentityHost.ServiceClient,
+            ["client_secret"] = IdentityHost.ServiceSecret,
+            ["scope"] = scope,
+        }, basic: false, ct);
+        Assert.AreEqual(0, Volatile.Read(ref handled), "the ordinary request never reached OpenIddict's token handlers");
+
+        // client_secret_basic is left to OpenIddict.
+        using var fullResponse = await PostTokenAsync(client, new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["scope"] = scope }, basic: true, ct);
+        Assert.AreEqual(1, Volatile.Read(ref handled), "basic authentication went through OpenIddict");
+
+        Assert.AreEqual(HttpStatusCode.OK, fastResponse.StatusCode);
+        Assert.AreEqual(fullResponse.StatusCode, fastResponse.StatusCode);
+        foreach (var header in new[] { "Cache-Control", "Pragma" })
+        {
+            Assert.AreEqual(string.Join(",", fullResponse.Headers.GetValues(header)), string.Join(",", fastResponse.Headers.GetValues(header)), header);
+        }
+        Assert.AreEqual(fullResponse.Content.Headers.ContentType?.ToString(), fastResponse.Content.Headers.ContentType?.ToString());
+        using var fastBody = JsonDocument.Parse(await fastResponse.Content.ReadAsStringAsync(ct));
+        using var fullBody = JsonDocument.Parse(await fullResponse.Content.ReadAsStringAsync(ct));
+        CollectionAssert.AreEqual(Names(fullBody.RootElement), Names(fastBody.RootElement));
+        Assert.AreEqual(fullBody.RootElement.GetProperty("token_type").GetString(), fastBody.RootElement.GetProperty("token_type").GetString());
+        Assert.IsLessThanOrEqualTo(1, Math.Abs(fullBody.RootElement.GetProperty("expires_in").GetInt64() - fastBody.RootElement.GetProperty("expires_in").GetInt64()));
+
+        var (fastHeader, fast) = DecodeJwt(fastBody.RootElement.GetProperty("access_token").GetString()!);
+        var (fullHeader, full) = DecodeJwt(fullBody.RootElement.GetProperty("access_token").GetString()!);
+        Assert.AreEqual(fullHeader.ToString(), fastHeader.ToString(), "same algorithm, key and type");
+        CollectionAssert.AreEquivalent(Names(full), Names(fast));
+        foreach (var claim in Names(full).Except(["jti", "iat", "exp"]))
+        {
+            Assert.AreEqual(full.GetProperty(claim).ToString(), fast.GetProperty(claim).ToString(), claim);
+        }
+        Assert.AreEqual(full.GetProperty("exp").GetInt64() - full.GetProperty("iat").GetInt64(), fast.GetProperty("exp").GetInt64() - fast.GetProperty("iat").GetInt64());
+        Assert.AreNotEqual(full.GetProperty("jti").GetString(), fast.GetProperty("jti").GetString());
+        await AssertValidAgainstJwksAsync(fastBody.RootElement.GetProperty("access_token").GetString()!, "clippybot-pluginhost", ct, identity);
+
+        static List<string> Names(JsonElement element) => [.. element.EnumerateObject().Select(p => p.Name)];
+    }
+
+    [TestMethod]
+    public async Task Client_credentials_requests_outside_the_ordinary_case_get_OpenIddicts_answers()
+    {
+        var ct = TestContext.CancellationToken;
+        var client = s_identity.CreateClient();
+        Dictionary<string, string> Form(string scope) => new()
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = IdentityHost.ServiceClient,
+            ["client_secret"] = IdentityHost.ServiceSecret,
+            ["scope"] = scope,
+        };
+
+        // A scope the client was not given, a scope nobody registered, and offline_access (no refresh tokens here).
+        foreach (var (scope, error) in new[] { ("api", "invalid_request"), ("pluginhost nonsense", "invalid_scope"), ("pluginhost offline_access", "invalid_request") })
+        {
+            var (status, body) = await TokenAsync(client, Form(scope), ct);
+            Assert.AreEqual(HttpStatusCode.BadRequest, status, scope);
+            Assert.AreEqual(error, body.GetProperty("error").GetString(), scope + ": " + body);
+        }
+        // A duplicated parameter is refused, not resolved by picking one.
+        using var duplicated = new StringContent($"grant_type=client_credentials&client_id={IdentityHost.ServiceClient}&client_secret={IdentityHost.ServiceSecret}&scope=pluginhost&scope=api",
+            System.Text.Encoding.ASCII, "application/x-www-form-urlencoded");
+        using var response = await client.PostAsync(new Uri("/connect/token", UriKind.Relative), duplicated, ct);
+        Assert.AreEqual(HttpStatusCode.BadRequest, response.StatusCode);
+        StringAssert.Contains(await response.Content.ReadAsStringAsync(ct), "invalid_request");
+    }
+
+    private static Task<HttpResponseMessage> PostTokenAsync(HttpClient client, Dictionary<string, string> form, bool basic, CancellationToken ct)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/connect/token", UriKind.Relative)) { Content = new FormUrlEncodedContent(form) };
+        if (basic)
+        {
+            request.Headers.Authorization = new("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(
+                Uri.EscapeDataString(IdentityHost.ServiceClient) + ":" + Uri.EscapeDataString(IdentityHost.ServiceSecret))));
+        }
+        return client.SendAsync(request, ct);
     }
 
     [TestMethod]
@@ -234,9 +327,9 @@ public sealed class OidcProviderTests
         payload.GetProperty("aud").ValueKind == JsonValueKind.Array ? payload.GetProperty("aud")[0].GetString()! : payload.GetProperty("aud").GetString()!;
 
     /// <summary>Validates like a resource server: keys from JWKS, issuer, audience, lifetime, signature.</summary>
-    private static async Task AssertValidAgainstJwksAsync(string token, string audience, CancellationToken ct)
+    private static async Task AssertValidAgainstJwksAsync(string token, string audience, CancellationToken ct, ServiceFactory<IdentityDataContext>? identity = null)
     {
-        var client = s_identity.CreateClient();
+        var client = (identity ?? s_identity).CreateClient();
         using var discovery = JsonDocument.Parse(await client.GetStringAsync(new Uri("/.well-known/openid-configuration", UriKind.Relative), ct));
         var jwks = new JsonWebKeySet(await client.GetStringAsync(new Uri(discovery.RootElement.GetProperty("jwks_uri").GetString()!), ct));
         var result = await new JsonWebTokenHandler().ValidateTokenAsync(token, new TokenValidationParameters

@@ -1,0 +1,213 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Collections.Frozen;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using ClippyBot.Identity.Crypto;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.Tokens;
+using OpenIddict.Abstractions;
+using OpenIddict.EntityFrameworkCore.Models;
+using OpenIddict.Server;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace ClippyBot.Identity.Oidc;
+
+/// <summary>
+/// Answers the ordinary client-credentials request (a confidential client, <c>client_secret_post</c>, scopes it may
+/// use) without OpenIddict's request pipeline, which costs about three times what the token itself costs. It issues
+/// exactly the token OpenIddict would (same signing key, claims, header and response; a test compares the two) and needs
+/// no database row. Anything else — a failed check, an unknown parameter, a duplicate, basic authentication, plain http
+/// where it is not allowed — is left to OpenIddict, which answers it, errors included: this path can only issue what
+/// OpenIddict would have issued, never refuse differently. Unknown client and wrong secret both fall through after the
+/// same keyed-hash work, so their timing stays alike.
+/// </summary>
+internal sealed class ClientCredentialsIssuer(
+    IServiceScopeFactory scopes,
+    IMemoryCache cache,
+    SecretHasher hasher,
+    IOptionsMonitor<OpenIddictServerOptions> server,
+    TimeProvider time,
+    bool allowHttp)
+{
+    public const string TokenPath = "/connect/token";
+
+    private static readonly FrozenSet<string> KnownParameters =
+        new[] { Parameters.GrantType, Parameters.ClientId, Parameters.ClientSecret, Parameters.Scope }.ToFrozenSet(StringComparer.Ordinal);
+
+    private static readonly object NotEligible = new();
+
+    // As IdentityModel writes JWTs: "at+jwt", not "at\u002Bjwt".
+    private static readonly JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonWriterOptions Writer = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private HeaderCache? _header;
+
+    public static bool IsTokenRequest(HttpContext context) =>
+        HttpMethods.IsPost(context.Request.Method) && context.Request.Path.Equals(TokenPath, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Issues the token and returns true, or returns false having written nothing.</summary>
+    public async Task<bool> TryIssueAsync(HttpContext context)
+    {
+        var request = context.Request;
+        if ((!request.IsHttps && !allowHttp) || !request.Host.HasValue || request.Headers.Authorization.Count > 0
+            || !request.HasFormContentType)
+        {
+            return false;
+        }
+        var form = await request.ReadFormAsync(context.RequestAborted);
+        foreach (var (name, values) in form)
+        {
+            if (!KnownParameters.Contains(name) || values.Count != 1 || string.IsNullOrEmpty(values[0]))
+            {
+                return false;
+            }
+        }
+        if (form[Parameters.GrantType] != GrantTypes.ClientCredentials
+            || form[Parameters.ClientId].ToString() is not { Length: > 0 } clientId
+            || form[Parameters.ClientSecret].ToString() is not { Length: > 0 } secret
+            || form[Parameters.Scope].ToString() is not { Length: > 0 } scope)
+        {
+            return false;
+        }
+
+        var client = await FindClientAsync(clientId, context.RequestAborted);
+        // The MAC is computed whether or not the client exists.
+        if (!hasher.Verify(secret, client?.SecretHash) || client is null)
+        {
+            return false;
+        }
+        var requested = scope.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (!requested.All(client.Scopes.Contains) || requested.Distinct(StringComparer.Ordinal).Count() != requested.Length)
+        {
+            return false;
+        }
+
+        var options = server.CurrentValue;
+        if (options.SigningCredentials.FirstOrDefault() is not { Key: ECDsaSecurityKey { KeyId: { Length: > 0 } } key })
+        {
+            return false;
+        }
+        var issuer = options.Issuer?.AbsoluteUri ?? new Uri(request.Scheme + Uri.SchemeDelimiter + request.Host + request.PathBase, UriKind.Absolute).AbsoluteUri;
+        var now = time.GetUtcNow();
+        var lifetime = options.AccessTokenLifetime ?? TimeSpan.FromHours(1);
+        var token = Sign(key, Payload(issuer, now, now + lifetime, requested, clientId));
+
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "application/json;charset=UTF-8";
+        response.Headers.CacheControl = "no-store";
+        response.Headers.Pragma = "no-cache";
+        response.Headers.Expires = "Thu, 01 Jan 1970 00:00:00 GMT";
+        await response.BodyWriter.WriteAsync(TokenResponse(token, (long)lifetime.TotalSeconds), context.RequestAborted);
+        return true;
+    }
+
+    private async ValueTask<EligibleClient?> FindClientAsync(string clientId, CancellationToken ct)
+    {
+        var key = ClientCacheKeys.Credentials(clientId);
+        if (cache.TryGetValue(key, out object? cached))
+        {
+            return cached as EligibleClient;
+        }
+        await using var scope = scopes.CreateAsyncScope();
+        var manager = scope.ServiceProvider.GetRequiredService<IOpenIddictApplicationManager>();
+        var application = await manager.FindByClientIdAsync(clientId, ct);
+        EligibleClient? client = null;
+        if (application is OpenIddictEntityFrameworkCoreApplication { ClientSecret: { Length: > 0 } secretHash }
+            && await manager.HasClientTypeAsync(application, ClientTypes.Confidential, ct)
+            && await manager.HasPermissionAsync(application, Permissions.Endpoints.Token, ct)
+            && await manager.HasPermissionAsync(application, Permissions.Prefixes.GrantType + GrantTypes.ClientCredentials, ct))
+        {
+            var permissions = await manager.GetPermissionsAsync(application, ct);
+            // Only scopes that name a resource server: anything else (openid, offline_access…) is OpenIddict's to judge.
+            var scopes = permissions
+                .Where(p => p.StartsWith(Permissions.Prefixes.Scope, StringComparison.Ordinal))
+                .Select(p => p[Permissions.Prefixes.Scope.Length..])
+                .Where(OidcResources.ResourceByScope.ContainsKey)
+                .ToFrozenSet(StringComparer.Ordinal);
+            client = new EligibleClient(secretHash, scopes);
+        }
+        cache.Set(key, (object?)client ?? NotEligible, ClientCacheKeys.Lifetime);
+        return client;
+    }
+
+    private static byte[] Payload(string issuer, DateTimeOffset now, DateTimeOffset expires, string[] scopes, string clientId)
+    {
+        var buffer = new ArrayBufferWriter<byte>(512);
+        using (var json = new Utf8JsonWriter(buffer, Writer))
+        {
+            json.WriteStartObject();
+            json.WriteString(Claims.Issuer, issuer);
+            json.WriteNumber(Claims.ExpiresAt, expires.ToUnixTimeSeconds());
+            json.WriteNumber(Claims.IssuedAt, now.ToUnixTimeSeconds());
+            var audiences = OidcResources.ResourcesFor(scopes);
+            if (audiences.Count == 1)
+            {
+                json.WriteString(Claims.Audience, audiences[0]);
+            }
+            else
+            {
+                json.WriteStartArray(Claims.Audience);
+                audiences.ForEach(json.WriteStringValue);
+                json.WriteEndArray();
+            }
+            json.WriteString(Claims.Scope, string.Join(' ', scopes));
+            json.WriteString(Claims.JwtId, Guid.NewGuid().ToString());
+            json.WriteString(Claims.Subject, clientId);
+            json.WriteString(Claims.Private.Presenter, clientId);
+            json.WriteString(Claims.ClientId, clientId);
+            json.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private string Sign(ECDsaSecurityKey key, byte[] payload)
+    {
+        var header = _header is { } cached && cached.KeyId == key.KeyId ? cached : (_header = new HeaderCache(key.KeyId));
+        var payloadLength = Base64Url.GetEncodedLength(payload.Length);
+        var signingInput = new byte[header.Encoded.Length + 1 + payloadLength];
+        header.Encoded.CopyTo(signingInput, 0);
+        signingInput[header.Encoded.Length] = (byte)'.';
+        Base64Url.EncodeToUtf8(payload, signingInput.AsSpan(header.Encoded.Length + 1));
+        // JWS ES256 is the raw r‖s pair (IEEE P1363), which is .NET's default signature format.
+        var signature = key.ECDsa.SignData(signingInput, HashAlgorithmName.SHA256);
+        return Encoding.ASCII.GetString(signingInput) + "." + Base64Url.EncodeToString(signature);
+    }
+
+    private static ReadOnlyMemory<byte> TokenResponse(string token, long expiresIn)
+    {
+        var buffer = new ArrayBufferWriter<byte>(token.Length + 96);
+        using (var json = new Utf8JsonWriter(buffer, Writer))
+        {
+            json.WriteStartObject();
+            json.WriteString(Parameters.AccessToken, token);
+            json.WriteString(Parameters.TokenType, TokenTypes.Bearer);
+            json.WriteNumber(Parameters.ExpiresIn, expiresIn);
+            json.WriteEndObject();
+        }
+        return buffer.WrittenMemory;
+    }
+
+    private sealed record EligibleClient(string SecretHash, FrozenSet<string> Scopes);
+
+    private sealed class HeaderCache(string keyId)
+    {
+        public string KeyId { get; } = keyId;
+
+        public byte[] Encoded { get; } = Encoding.ASCII.GetBytes(Base64Url.EncodeToString(JsonSerializer.SerializeToUtf8Bytes(
+            new Dictionary<string, string> { ["alg"] = SecurityAlgorithms.EcdsaSha256, ["kid"] = keyId, ["typ"] = JsonWebTokenTypes.AccessToken }, Json)));
+    }
+}
+
+/// <summary>One process-wide cache of client registrations, evicted together when a client changes.</summary>
+internal static class ClientCacheKeys
+{
+    public static readonly TimeSpan Lifetime = TimeSpan.FromSeconds(30);
+
+    public static string Application(string clientId) => "clippybot:oidc-app:" + clientId;
+
+    public static string Credentials(string clientId) => "clippybot:oidc-cc:" + clientId;
+}
