@@ -8,7 +8,8 @@
 # 4. Streaming file encryption/decryption (1 GiB) against raw AES-GCM, and the memory it allocates.
 # 5. Warm plugin invocation latency in the Wasmtime sandbox; publishing a bundle; the Api → PluginHost → Api round trip of
 #    a plugin event at a fixed 50 requests/s.
-# Prints requests/s, p50/p99 latency and errors for each.
+# Prints requests/s, p50/p99 latency and errors for each. BENCH=tokens,api,plugins,logins,files,sandbox runs only those
+# sections (default: all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -31,6 +32,9 @@ dotnet build bench/ClippyBot.Bench -c Release -v q -nologo >/dev/null
 dotnet build ClippyBot.Api -c Release -v q -nologo >/dev/null
 dotnet tool restore >/dev/null
 
+want() { [[ ",${BENCH:-all}," == *",all,"* || ",${BENCH:-all}," == *",$1,"* ]]; }
+# CPU time (ms, user + system) used so far by a process and its children that are still running.
+cpu_ms() { local t=0 p; for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $((t * 1000 / $(getconf CLK_TCK))); }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 1 240); do curl -fs -o /dev/null "$1" && return 0; sleep 0.25; done; echo "timed out waiting for $1" >&2; return 1; }
 
@@ -79,6 +83,7 @@ idpid=${pids[-1]}
 if [ -n "${PROFILE:-}" ]; then # developer aid: a CPU sample of the Identity service during its run
   (sleep "${PROFILE_DELAY:-6}"; "$PROFILE" collect -p "$idpid" --profile dotnet-sampled-thread-time --duration 00:00:06 -o "$work/identity.nettrace" >/dev/null 2>&1) &
 fi
+if want tokens; then
 echo "client-credentials token issuance, wrk -t2 -c$connections -d$duration, $(nproc) cores"
 run "clippybot identity (ES256)" "http://127.0.0.1:$idport/connect/token"
 for alg in ES256 RS256; do
@@ -88,7 +93,9 @@ for alg in ES256 RS256; do
   run "node oidc-provider 9.13.3 ($alg)" "http://127.0.0.1:$peerport/token"
   kill $peer; wait $peer 2>/dev/null || true
 done
+fi
 
+if want api || want plugins; then
 # The PluginHost, trusting a throwaway publisher key, for the Api → PluginHost → Api round trip below.
 PGPASSWORD=$pgpass psql -h 127.0.0.1 -p "$pgport" -U postgres -c 'CREATE DATABASE pluginsdb' >/dev/null
 pubkey=$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll echo-bundle "$work")
@@ -131,17 +138,24 @@ get() { # name auth url
   AUTH="$2" wrk -t2 -c"$connections" -d5s -s bench/get.lua "$3" >/dev/null
   printf '%-34s %s\n' "$1" "$(AUTH="$2" wrk -t2 -c"$connections" -d"$duration" -s bench/get.lua "$3" | grep RESULT | cut -d' ' -f2-)"
 }
+if want api; then
 get "no authentication (same query)" "" "$ab/bench/workspaces/$ws"
 get "JWT (user, owner)" "Bearer $at" "$ab/api/workspaces/$ws"
 get "API key (dataRead)" "Bearer $key" "$ab/api/workspaces/$ws"
+fi
 
+if want plugins; then
 echo
 echo "plugins: publish (verify + compile) and the Api → PluginHost → Api round trip at 50 requests/s"
 cc=$(curl -s "$ib/connect/token" -d grant_type=client_credentials -d client_id=clippybot-api-service -d "client_secret=$secret" -d scope=pluginhost | python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
 printf '%-34s %s\n' "publish echo bundle" "$(curl -s -o /dev/null -w 'http=%{http_code} ms=%{time_total}' -H "Authorization: Bearer $cc" --data-binary @"$work/echo.cbp" "http://127.0.0.1:$phport/internal/plugins")"
 curl -fs -o /dev/null -H "Authorization: Bearer $at" -H "Content-Type: application/json" -d '{"pluginId":"dev.clippybot.echo","acceptedPermissions":[]}' "$ab/api/workspaces/$ws/plugins"
 printf '%-34s %s\n' "event round trip (50 rps, 20 s)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$ab/api/workspaces/$ws/plugins/dev.clippybot.echo/events" "$at" '{"event":"on_message","payload":{"text":"hello"}}' 50 20 | cut -d' ' -f2-)"
+fi
 
+fi
+
+if want logins; then
 echo
 echo "password logins (Argon2id m=19456 KiB, t=2, p=1), wrk -t2 -c8 -d$duration vs raw hashing on $(nproc) threads"
 base="http://127.0.0.1:$idport"
@@ -162,15 +176,26 @@ login_body="Email=$(urlencode "$email")&Password=$(urlencode "$password")&__Requ
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" -d "$login_body" "$base/account/login")
 [ "$status" = 302 ] || { echo "login check answered $status, expected 302" >&2; exit 1; }
 BODY="$login_body" COOKIE="$cookie" wrk -t2 -c8 -d5s -s bench/post.lua "$base/account/login" >/dev/null
-printf '%-34s %s\n' "login form (POST /account/login)" "$(BODY="$login_body" COOKIE="$cookie" wrk -t"$(( ${LOGIN_CONNECTIONS:-8} < 2 ? 1 : 2 ))" -c"${LOGIN_CONNECTIONS:-8}" -d"$duration" -s bench/post.lua "$base/account/login" | grep RESULT | cut -d' ' -f2-)"
+pgpid=$(head -1 "$work/pg/data/postmaster.pid"); garnetpid=$(pgrep -f "garnet-server.*--port $redisport" | head -1)
+before=("$(cpu_ms "$idpid")" "$(cpu_ms "$pgpid")" "$(cpu_ms "$garnetpid")")
+result=$(BODY="$login_body" COOKIE="$cookie" wrk -t"$(( ${LOGIN_CONNECTIONS:-8} < 2 ? 1 : 2 ))" -c"${LOGIN_CONNECTIONS:-8}" -d"$duration" -s bench/post.lua "$base/account/login" | grep RESULT | cut -d' ' -f2-)
+after=("$(cpu_ms "$idpid")" "$(cpu_ms "$pgpid")" "$(cpu_ms "$garnetpid")")
+printf '%-34s %s\n' "login form (POST /account/login)" "$result"
+logins=$(python3 -c 'import sys; print(float(sys.argv[1]) * float(sys.argv[2]))' "$(sed 's/.*rps=\([0-9.]*\).*/\1/' <<<"$result")" "${duration%s}")
+printf '%-34s %s\n' "  cpu ms per login" "$(python3 -c 'import sys; n=float(sys.argv[1]); a=list(map(int, sys.argv[2:])); print("identity=%.2f postgres=%.2f garnet=%.2f" % tuple((a[i+3]-a[i])/n for i in range(3)))' "$logins" "${before[@]}" "${after[@]}")"
 kill "$idpid"; wait "$idpid" 2>/dev/null || true
 printf '%-34s %s\n' "raw Argon2id (same parameters)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll argon2 "${duration%s}" | cut -d' ' -f2-)"
+fi
 
+if want files; then
 echo
 echo "encrypted files: StreamCipher over 1 GiB (in memory, one thread) vs raw AesGcm on the same 64 KiB chunks"
 dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll files 1024 | cut -d' ' -f2-
+fi
 
+if want sandbox; then
 echo
 echo "plugins: warm in-process invocation of a trivial plugin (fresh store + instance each time), one thread"
 dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll plugins 20000 | cut -d' ' -f2-
+fi
 ok=1
