@@ -14,6 +14,7 @@ using ClippyBot.Api.Containment;
 using ClippyBot.Api.Encryption;
 using ClippyBot.Api.Files;
 using ClippyBot.Api.Plugins;
+using ClippyBot.Api.Secrets;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -31,6 +32,7 @@ builder.AddAudit();
 builder.AddContainment();
 builder.AddEncryption();
 builder.AddConnections();
+builder.AddSecrets();
 builder.AddFiles();
 builder.AddWorkspacePlugins();
 builder.AddApiDocumentation();
@@ -49,6 +51,7 @@ app.MapAuditApi();
 app.MapContainmentApi();
 app.MapEncryptionApi();
 app.MapConnectionsApi();
+app.MapSecretsApi();
 app.MapFilesApi();
 app.MapWorkspacePluginsApi();
 app.MapApiDocumentation();

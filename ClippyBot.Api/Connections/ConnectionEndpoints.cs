@@ -2,6 +2,7 @@ using System.Security.Claims;
 using System.Text.RegularExpressions;
 using ClippyBot.Api.Audit;
 using ClippyBot.Api.Data;
+using ClippyBot.Api.Encryption;
 using ClippyBot.Api.Workspaces;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -19,8 +20,7 @@ public static partial class ConnectionEndpoints
 
     public static IHostApplicationBuilder AddConnections(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddScoped<OAuthVault>();
-        builder.Services.AddScoped<Encryption.IReencryptable>(sp => sp.GetRequiredService<OAuthVault>());
+        builder.Services.AddReencryptable<OAuthVault>();
         return builder;
     }
 

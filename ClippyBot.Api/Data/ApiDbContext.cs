@@ -34,6 +34,8 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
 
     public DbSet<Plugins.WorkspacePlugin> WorkspacePlugins => Set<Plugins.WorkspacePlugin>();
 
+    public DbSet<Secrets.WorkspaceSecret> WorkspaceSecrets => Set<Secrets.WorkspaceSecret>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Workspace>(w =>
@@ -89,6 +91,15 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
             c.Property(x => x.Provider).HasMaxLength(64);
             c.Property(x => x.CreatedBy).HasMaxLength(100);
             c.HasOne<Workspace>().WithMany().HasForeignKey(x => x.WorkspaceId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<Secrets.WorkspaceSecret>(s =>
+        {
+            s.HasKey(x => x.Id);
+            s.HasIndex(x => new { x.WorkspaceId, x.Name }).IsUnique();
+            s.HasIndex(x => x.KeyId);
+            s.Property(x => x.Name).HasMaxLength(64);
+            s.Property(x => x.UpdatedBy).HasMaxLength(100);
+            s.HasOne<Workspace>().WithMany().HasForeignKey(x => x.WorkspaceId).OnDelete(DeleteBehavior.Cascade);
         });
         modelBuilder.Entity<Files.StoredFile>(f =>
         {

@@ -14,6 +14,10 @@ public static class EncryptionEndpoints
 
     public sealed record EncryptionStatus(IReadOnlyList<KeyStatus> Keys, IReadOnlyList<RunStatus> Runs);
 
+    /// <summary>Registers a store of encrypted rows, which the rotation job then re-encrypts too.</summary>
+    public static IServiceCollection AddReencryptable<TStore>(this IServiceCollection services) where TStore : class, IReencryptable =>
+        services.AddScoped<TStore>().AddScoped<IReencryptable>(sp => sp.GetRequiredService<TStore>());
+
     public static IHostApplicationBuilder AddEncryption(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<EncryptionOptions>().Bind(builder.Configuration.GetSection(EncryptionOptions.SectionName))

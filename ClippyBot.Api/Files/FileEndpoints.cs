@@ -3,6 +3,7 @@ using System.Security.Claims;
 using System.Security.Cryptography;
 using ClippyBot.Api.Audit;
 using ClippyBot.Api.Data;
+using ClippyBot.Api.Encryption;
 using ClippyBot.Api.Workspaces;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -30,8 +31,7 @@ public static class FileEndpoints
             var root = sp.GetRequiredService<IOptions<FileStorageOptions>>().Value.Root;
             return new LocalFileStore(string.IsNullOrWhiteSpace(root) ? Path.Combine(sp.GetRequiredService<IHostEnvironment>().ContentRootPath, "files") : root);
         });
-        builder.Services.AddScoped<FileVault>();
-        builder.Services.AddScoped<Encryption.IReencryptable>(sp => sp.GetRequiredService<FileVault>());
+        builder.Services.AddReencryptable<FileVault>();
         return builder;
     }
 

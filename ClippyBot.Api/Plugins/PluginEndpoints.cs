@@ -106,8 +106,9 @@ public static class PluginEndpoints
         if (!accepted.SetEquals(plugin.Permissions))
         {
             var providers = plugin.OAuthProviders is { Count: > 0 } p ? $" (oauth:use of the workspace's {string.Join(", ", p)} connection)" : "";
+            var secrets = plugin.SecretNames is { Count: > 0 } n ? $" (secrets:read of the workspace secrets {string.Join(", ", n)})" : "";
             return Problem(StatusCodes.Status400BadRequest, "consent-required", "Accept the plugin's permissions",
-                $"{plugin.Id} {plugin.Version} asks for: {(plugin.Permissions.Count == 0 ? "no permissions" : string.Join(", ", plugin.Permissions))}{providers}. Send exactly these as acceptedPermissions to install it.");
+                $"{plugin.Id} {plugin.Version} asks for: {(plugin.Permissions.Count == 0 ? "no permissions" : string.Join(", ", plugin.Permissions))}{providers}{secrets}. Send exactly these as acceptedPermissions to install it.");
         }
         if (await services.Db.WorkspacePlugins.AnyAsync(p => p.WorkspaceId == workspaceId && p.PluginId == plugin.Id, ct))
         {
@@ -117,12 +118,13 @@ public static class PluginEndpoints
         {
             WorkspaceId = workspaceId, PluginId = plugin.Id, ConsentedVersion = plugin.Version, GrantedPermissions = [.. plugin.Permissions],
             GrantedOAuthProviders = plugin.Permissions.Contains("oauth:use") ? [.. plugin.OAuthProviders ?? []] : [],
+            GrantedSecretNames = plugin.Permissions.Contains("secrets:read") ? [.. plugin.SecretNames ?? []] : [],
             InstalledBy = user.FindFirstValue("sub") ?? user.FindFirstValue(ApiKeys.ApiKeyClaims.KeyId) ?? "?", InstalledAt = services.Time.GetUtcNow(),
         };
         services.Db.WorkspacePlugins.Add(row);
         await services.Db.SaveChangesAsync(ct);
         await services.Audit.RecordAsync(workspaceId, "plugin.installed",
-            $"{plugin.Id}:{plugin.Version}:{string.Join(',', plugin.Permissions)}{(row.GrantedOAuthProviders.Count > 0 ? ":oauth=" + string.Join(',', row.GrantedOAuthProviders) : "")}", ct: ct);
+            $"{plugin.Id}:{plugin.Version}:{string.Join(',', plugin.Permissions)}{(row.GrantedOAuthProviders.Count > 0 ? ":oauth=" + string.Join(',', row.GrantedOAuthProviders) : "")}{(row.GrantedSecretNames.Count > 0 ? ":secrets=" + string.Join(',', row.GrantedSecretNames) : "")}", ct: ct);
         return TypedResults.Created($"/api/workspaces/{workspaceId}/plugins/{plugin.Id}", ToResponse(row));
     }
 
@@ -183,9 +185,13 @@ public static class PluginEndpoints
                 }
             }
         }
+        // secrets:read: only the consented names, opened in memory for this call only.
+        var secrets = installed.GrantedPermissions.Contains("secrets:read")
+            ? await services.Secrets.OpenAsync(workspaceId, installed.GrantedSecretNames, ct)
+            : [];
         try
         {
-            var result = await services.Host.InvokeAsync(pluginId, workspaceId, request.Event, input, installed.GrantedPermissions, oauthTokens, ct);
+            var result = await services.Host.InvokeAsync(pluginId, workspaceId, request.Event, input, installed.GrantedPermissions, oauthTokens, secrets, ct);
             if (result.Outcome != "Completed")
             {
                 await services.Audit.RecordAsync(workspaceId, "plugin.failed", $"{pluginId}:{result.Outcome}:{result.Kind}", "failed", ct);
@@ -271,9 +277,12 @@ public static class PluginEndpoints
         TypedResults.Problem(statusCode: status, title: title, detail: detail, type: "https://clippybot.dev/problems/" + type);
 }
 
-public sealed class PluginServices(ApiDbContext db, PluginHostClient host, AuditLog audit, TimeProvider time, HttpContext context, Connections.OAuthVault vault)
+public sealed class PluginServices(ApiDbContext db, PluginHostClient host, AuditLog audit, TimeProvider time, HttpContext context, Connections.OAuthVault vault,
+    Secrets.SecretVault secrets)
 {
     public Connections.OAuthVault Vault { get; } = vault;
+
+    public Secrets.SecretVault Secrets { get; } = secrets;
 
     public ApiDbContext Db { get; } = db;
 

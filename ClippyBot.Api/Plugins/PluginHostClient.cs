@@ -16,7 +16,8 @@ public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOpt
     public const string HttpClientName = "pluginhost";
     public const string Scope = "pluginhost";
 
-    public sealed record CatalogEntry(string Id, string Version, string Signer, IReadOnlyList<string> Permissions, IReadOnlyList<string>? OAuthProviders);
+    public sealed record CatalogEntry(string Id, string Version, string Signer, IReadOnlyList<string> Permissions, IReadOnlyList<string>? OAuthProviders,
+        IReadOnlyList<string>? SecretNames);
 
     public sealed record InvocationResponse(string Outcome, string Kind, JsonElement? Output, IReadOnlyList<string> Messages, long FuelUsed, double DurationMs);
 
@@ -35,10 +36,11 @@ public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOpt
         await ReadAsync<CatalogEntry>(await SendAsync(HttpMethod.Post, "/internal/plugins", new StreamContent(bundle), ct), ct);
 
     /// <param name="oauthTokens">Decrypted only for this call, sent over the internal TLS connection, never stored by the PluginHost.</param>
+    /// <param name="secrets">Workspace secrets the plugin was granted, by name; handled like <paramref name="oauthTokens"/>.</param>
     public async Task<InvocationResponse> InvokeAsync(string pluginId, Guid workspaceId, string @event, JsonElement input, IReadOnlyList<string> grants,
-        IReadOnlyDictionary<string, string> oauthTokens, CancellationToken ct) =>
+        IReadOnlyDictionary<string, string> oauthTokens, IReadOnlyDictionary<string, string> secrets, CancellationToken ct) =>
         await ReadAsync<InvocationResponse>(await SendAsync(HttpMethod.Post, $"/internal/plugins/{Uri.EscapeDataString(pluginId)}/invoke",
-            JsonContent.Create(new { workspaceId, @event, input, grants, oauthTokens }), ct), ct);
+            JsonContent.Create(new { workspaceId, @event, input, grants, oauthTokens, secrets }), ct), ct);
 
     public async Task<JsonElement> CrashesAsync(string pluginId, CancellationToken ct) =>
         await ReadAsync<JsonElement>(await SendAsync(HttpMethod.Get, $"/internal/plugins/{Uri.EscapeDataString(pluginId)}/crashes", null, ct), ct);

@@ -18,6 +18,9 @@ public sealed class WorkspacePlugin
     /// <summary>With <c>oauth:use</c>: the providers whose workspace connection the plugin may use (part of the consent).</summary>
     public List<string> GrantedOAuthProviders { get; set; } = [];
 
+    /// <summary>With <c>secrets:read</c>: the workspace secrets, by name, the plugin may read (part of the consent).</summary>
+    public List<string> GrantedSecretNames { get; set; } = [];
+
     public string ConfigurationJson { get; set; } = "{}";
 
     public required string InstalledBy { get; set; }

@@ -24,10 +24,15 @@ public sealed record PluginManifest(
     public SemVersion ParsedVersion => SemVersion.Parse(Version);
 
     /// <summary>The providers named by an <c>oauth:use</c> permission (empty without one).</summary>
-    public IReadOnlyList<string> OAuthProviders =>
-        [.. (Permissions ?? []).Where(p => p.Name == "oauth:use")
-            .SelectMany(p => p.Parameters?.GetValueOrDefault("providers") is { ValueKind: JsonValueKind.Array } list
-                ? list.EnumerateArray().Select(e => e.GetString()).OfType<string>() : [])];
+    public IReadOnlyList<string> OAuthProviders => Names("oauth:use", "providers");
+
+    /// <summary>The workspace secrets named by a <c>secrets:read</c> permission (empty without one).</summary>
+    public IReadOnlyList<string> SecretNames => Names("secrets:read", "names");
+
+    private List<string> Names(string permission, string parameter) =>
+        [.. (Permissions ?? []).Where(p => p.Name == permission)
+            .SelectMany(p => p.Parameters?.GetValueOrDefault(parameter) is { ValueKind: JsonValueKind.Array } list
+                ? list.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString() : null).OfType<string>() : [])];
 }
 
 /// <summary>An exported function the host may call for an event (e.g. <c>on_message</c>).</summary>
@@ -132,6 +137,11 @@ public static partial class ManifestValidator
             {
                 errors.Add(new($"$.permissions[{i}].parameters.providers", "oauth:use needs the list of providers whose connection it uses (e.g. [\"github\"])."));
             }
+            else if (permission.Name == "secrets:read" && (permission.Parameters?.GetValueOrDefault("names") is not { ValueKind: JsonValueKind.Array } names
+                || names.GetArrayLength() is 0 or > 32 || names.EnumerateArray().Any(n => n.ValueKind != JsonValueKind.String || !SecretName().IsMatch(n.GetString()!))))
+            {
+                errors.Add(new($"$.permissions[{i}].parameters.names", "secrets:read needs the names of the workspace secrets it reads: 1–32 names of 1–64 letters, digits, '_', '.' or '-' (e.g. [\"WEBHOOK_KEY\"])."));
+            }
         }
         if (m.Resources is { } r && (r.MemoryMiB is < 1 or > 512 || r.Fuel is < 1 || r.TimeoutMs is < 1 or > 30_000))
         {
@@ -145,4 +155,8 @@ public static partial class ManifestValidator
 
     [GeneratedRegex("^[a-z_][a-z0-9_]{0,63}$")]
     private static partial Regex Identifier();
+
+    /// <summary>Workspace secret names, as the Api accepts them.</summary>
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    private static partial Regex SecretName();
 }

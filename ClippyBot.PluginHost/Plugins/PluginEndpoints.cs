@@ -20,10 +20,13 @@ public static class PluginEndpoints
 {
     public const string Audience = "clippybot-pluginhost";
 
-    public sealed record InstalledResponse(string Id, string Version, string Signer, IReadOnlyList<string> Permissions, IReadOnlyList<string> OAuthProviders);
+    public sealed record InstalledResponse(string Id, string Version, string Signer, IReadOnlyList<string> Permissions, IReadOnlyList<string> OAuthProviders,
+        IReadOnlyList<string> SecretNames);
 
     /// <param name="OAuthTokens">Access tokens of the workspace's connections, by provider, for <c>oauth:use</c>: held in memory for this invocation only.</param>
-    public sealed record InvokeRequest(Guid WorkspaceId, string? Event, JsonElement Input, IReadOnlyList<string>? Grants, IReadOnlyDictionary<string, string>? OAuthTokens);
+    /// <param name="Secrets">Workspace secrets the plugin was granted, by name, for <c>secrets:read</c>: held in memory for this invocation only.</param>
+    public sealed record InvokeRequest(Guid WorkspaceId, string? Event, JsonElement Input, IReadOnlyList<string>? Grants, IReadOnlyDictionary<string, string>? OAuthTokens,
+        IReadOnlyDictionary<string, string>? Secrets);
 
     public sealed record InvokeResponse(string Outcome, string Kind, JsonElement? Output, IReadOnlyList<string> Messages, long FuelUsed, double DurationMs);
 
@@ -71,7 +74,8 @@ public static class PluginEndpoints
         {
             var verified = await catalog.InstallAsync(buffer, ct);
             return TypedResults.Created($"/internal/plugins/{verified.Manifest.Id}",
-                new InstalledResponse(verified.Manifest.Id, verified.Manifest.Version, verified.SignerKeyId, [.. verified.Manifest.Permissions.Select(p => p.Name)], verified.Manifest.OAuthProviders));
+                new InstalledResponse(verified.Manifest.Id, verified.Manifest.Version, verified.SignerKeyId, [.. verified.Manifest.Permissions.Select(p => p.Name)], verified.Manifest.OAuthProviders,
+                    verified.Manifest.SecretNames));
         }
         catch (BundleException e)
         {
@@ -90,7 +94,7 @@ public static class PluginEndpoints
         return TypedResults.Ok(rows.Select(r =>
         {
             var manifest = ManifestValidator.Parse(r.ManifestBytes).Manifest!;
-            return new InstalledResponse(r.PluginId, r.Version, r.SignerKeyId, [.. manifest.Permissions.Select(p => p.Name)], manifest.OAuthProviders);
+            return new InstalledResponse(r.PluginId, r.Version, r.SignerKeyId, [.. manifest.Permissions.Select(p => p.Name)], manifest.OAuthProviders, manifest.SecretNames);
         }).ToList());
     }
 
@@ -98,7 +102,7 @@ public static class PluginEndpoints
     {
         var input = JsonSerializer.SerializeToUtf8Bytes(request.Input);
         var result = await invoker.InvokeAsync(pluginId, request.WorkspaceId, request.Event ?? "on_message", input, (request.Grants ?? []).ToHashSet(StringComparer.Ordinal), ct,
-            request.OAuthTokens);
+            new InvocationCredentials(request.OAuthTokens, request.Secrets));
         if (result.Outcome == InvocationOutcome.Refused && result.Kind == "not_installed")
         {
             return Problem(StatusCodes.Status404NotFound, "plugin-not-installed", "Plugin not installed", $"No plugin {pluginId} is installed.");

@@ -16,7 +16,7 @@ public sealed partial class PluginInvoker(
     IOptions<SandboxOptions> sandbox, TimeProvider time, ILogger<PluginInvoker> logger)
 {
     public async Task<InvocationResult> InvokeAsync(string pluginId, Guid workspaceId, string entryEvent, byte[] input, IReadOnlySet<string> granted, CancellationToken ct,
-        IReadOnlyDictionary<string, string>? oauthTokens = null)
+        InvocationCredentials? credentials = null)
     {
         var loaded = await catalog.LoadAsync(pluginId, ct);
         if (loaded is not { } plugin)
@@ -35,8 +35,8 @@ public sealed partial class PluginInvoker(
             return Refused("no_entry_point:" + entryEvent);
         }
         var result = plugin.Compiled.ImportedPermissions.Contains("storage:kv") && granted.Contains("storage:kv")
-            ? await InvokeWithStorageAsync(plugin.Compiled, pluginId, workspaceId, export, input, granted, oauthTokens, ct)
-            : runtime.Invoke(plugin.Compiled, export, input, granted, oauthTokens: oauthTokens);
+            ? await InvokeWithStorageAsync(plugin.Compiled, pluginId, workspaceId, export, input, granted, credentials, ct)
+            : runtime.Invoke(plugin.Compiled, export, input, granted, credentials: credentials);
         metrics.Record(pluginId, version, result.Outcome.ToString().ToLowerInvariant(), result.Kind, result.FuelUsed, result.Duration);
         var permissionViolation = result.Kind.StartsWith("permission_not_granted", StringComparison.Ordinal);
         if (result.Outcome is InvocationOutcome.Trapped or InvocationOutcome.LimitHit || permissionViolation)
@@ -61,7 +61,7 @@ public sealed partial class PluginInvoker(
     /// a per-(workspace, plugin) lock, so concurrent invocations cannot lose each other's updates.
     /// </summary>
     private async Task<InvocationResult> InvokeWithStorageAsync(CompiledPlugin plugin, string pluginId, Guid workspaceId, string export, byte[] input,
-        IReadOnlySet<string> granted, IReadOnlyDictionary<string, string>? oauthTokens, CancellationToken ct)
+        IReadOnlySet<string> granted, InvocationCredentials? credentials, CancellationToken ct)
     {
         var requested = plugin.Manifest.Permissions.First(p => p.Name == "storage:kv").Parameters?.GetValueOrDefault("quotaBytes");
         var quota = Math.Min(sandbox.Value.MaxKvQuotaBytes,
@@ -74,7 +74,7 @@ public sealed partial class PluginInvoker(
             await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtextextended({lockKey}, 0))", ct);
             var rows = await db.PluginKv.Where(k => k.WorkspaceId == workspaceId && k.PluginId == pluginId).ToListAsync(ct);
             var kv = new KvSnapshot(rows.ToDictionary(r => r.Key, r => r.Value, StringComparer.Ordinal), quota);
-            var result = runtime.Invoke(plugin, export, input, granted, kv, oauthTokens);
+            var result = runtime.Invoke(plugin, export, input, granted, kv, credentials);
             if (result.Succeeded && kv.Changed)
             {
                 db.PluginKv.RemoveRange(rows);

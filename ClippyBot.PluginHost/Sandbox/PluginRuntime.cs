@@ -24,6 +24,9 @@ public sealed class CompiledPlugin(Module module, PluginManifest manifest, IRead
     /// <summary>Providers the manifest's <c>oauth:use</c> names.</summary>
     public IReadOnlySet<string> OAuthProviders { get; } = manifest.OAuthProviders.ToHashSet(StringComparer.Ordinal);
 
+    /// <summary>Workspace secrets the manifest's <c>secrets:read</c> names.</summary>
+    public IReadOnlySet<string> SecretNames { get; } = manifest.SecretNames.ToHashSet(StringComparer.Ordinal);
+
     public void Dispose() => Module.Dispose();
 }
 
@@ -138,7 +141,7 @@ public sealed class PluginRuntime : IDisposable
 
     /// <summary>Runs one entry point with <paramref name="input"/> (JSON); never throws for anything the plugin does.</summary>
     public InvocationResult Invoke(CompiledPlugin plugin, string export, ReadOnlySpan<byte> input, IReadOnlySet<string> granted, KvSnapshot? kv = null,
-        IReadOnlyDictionary<string, string>? oauthTokens = null)
+        InvocationCredentials? credentials = null)
     {
         ArgumentNullException.ThrowIfNull(plugin);
         ArgumentNullException.ThrowIfNull(granted);
@@ -149,9 +152,9 @@ public sealed class PluginRuntime : IDisposable
         var state = new InvocationState(_options)
         {
             Kv = kv,
-            // Only providers the manifest names, whatever the caller sent.
-            OAuthTokens = (oauthTokens ?? new Dictionary<string, string>()).Where(t => plugin.OAuthProviders.Contains(t.Key))
-                .ToDictionary(t => t.Key, t => t.Value, StringComparer.Ordinal),
+            // Only providers and secrets the manifest names, whatever the caller sent.
+            OAuthTokens = InvocationCredentials.Only(credentials?.OAuthTokens, plugin.OAuthProviders),
+            Secrets = InvocationCredentials.Only(credentials?.Secrets, plugin.SecretNames),
             Deadline = DateTimeOffset.UtcNow + timeout,
             AllowedHosts = plugin.AllowedHosts,
         };
@@ -271,16 +274,13 @@ public sealed class PluginRuntime : IDisposable
         {
             // oauth_token(provider, providerLen, out, outCap) -> token length (copies what fits), or -1 when the workspace has no
             // connection for that provider (or the manifest does not name it).
-            linker.DefineFunction(HostAbi.Module, "oauth_token", (Caller caller, int providerPointer, int providerLength, int outPointer, int outCapacity) =>
-            {
-                var state = Charge(caller);
-                var provider = ReadString(caller, providerPointer, Math.Min(providerLength, 64)) ?? throw new TrapException("provider outside memory");
-                if (!state.OAuthTokens.TryGetValue(provider, out var token))
-                {
-                    return -1;
-                }
-                return CopyOut(caller, Encoding.UTF8.GetBytes(token), outPointer, outCapacity);
-            });
+            DefineLookup(linker, "oauth_token", "provider", state => state.OAuthTokens);
+        }
+        if (granted.Contains("secrets:read"))
+        {
+            // secret_get(name, nameLen, out, outCap) -> value length (copies what fits), or -1 when the workspace has no such
+            // secret (or the manifest does not name it).
+            DefineLookup(linker, "secret_get", "name", state => state.Secrets);
         }
         if (granted.Contains("storage:kv") && kvAvailable)
         {
@@ -308,6 +308,18 @@ public sealed class PluginRuntime : IDisposable
             });
         }
     }
+
+    /// <summary>
+    /// A host function <c>(key, keyLen, out, outCap) -> i32</c> that looks a name up in one of the invocation's credential
+    /// sets: the value's length (copying what fits), or -1 when the set has no such name.
+    /// </summary>
+    private static void DefineLookup(Linker linker, string function, string what, Func<InvocationState, Dictionary<string, string>> set) =>
+        linker.DefineFunction(HostAbi.Module, function, (Caller caller, int keyPointer, int keyLength, int outPointer, int outCapacity) =>
+        {
+            var state = Charge(caller);
+            var key = ReadString(caller, keyPointer, Math.Min(keyLength, 64)) ?? throw new TrapException(what + " outside memory");
+            return set(state).TryGetValue(key, out var value) ? CopyOut(caller, Encoding.UTF8.GetBytes(value), outPointer, outCapacity) : -1;
+        });
 
     /// <summary>Counts a host call against the quota; past it the invocation traps as a limit hit.</summary>
     private static InvocationState Charge(Caller caller)
@@ -375,5 +387,18 @@ public sealed class PluginRuntime : IDisposable
         public IReadOnlyCollection<string> AllowedHosts { get; init; } = [];
 
         public Dictionary<string, string> OAuthTokens { get; init; } = [];
+
+        public Dictionary<string, string> Secrets { get; init; } = [];
     }
+}
+
+/// <summary>
+/// Credentials the Api hands over for one invocation: OAuth access tokens by provider (<c>oauth:use</c>) and workspace
+/// secrets by name (<c>secrets:read</c>). Held in memory for that invocation only; never stored or logged.
+/// </summary>
+public sealed record InvocationCredentials(IReadOnlyDictionary<string, string>? OAuthTokens, IReadOnlyDictionary<string, string>? Secrets)
+{
+    /// <summary>The entries of <paramref name="values"/> whose names the manifest declares.</summary>
+    internal static Dictionary<string, string> Only(IReadOnlyDictionary<string, string>? values, IReadOnlySet<string> declared) =>
+        (values ?? new Dictionary<string, string>()).Where(v => declared.Contains(v.Key)).ToDictionary(v => v.Key, v => v.Value, StringComparer.Ordinal);
 }

@@ -141,6 +141,11 @@ public sealed class EncryptionTests
                 expected[row.Id] = token;
             }
         }
+        var secretValue = "secret-" + RandomNumberGenerator.GetHexString(16);
+        using (var stored = await owner.Client.SendJsonAsync(HttpMethod.Put, $"/api/workspaces/{workspaceId}/secrets/ROTATED", new { value = secretValue }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.Created, stored.StatusCode);
+        }
 
         // A second Api replica does the rotation and is stopped while its job is halfway.
         var replica = await ApiHost.StartReplicaAsync(s_testbed.Identity, s_testbed.Api, Ct);
@@ -189,6 +194,9 @@ public sealed class EncryptionTests
             var tokens = await vaultAfter.OpenAsync(workspaceId, id, Ct);
             Assert.AreEqual(token, tokens!.AccessToken, "nothing lost or mixed up");
         }
+        Assert.AreEqual(0, await db.WorkspaceSecrets.CountAsync(c => c.WorkspaceId == workspaceId && c.KeyId != newKey, Ct), "workspace secrets moved too");
+        var opened = await check.ServiceProvider.GetRequiredService<ClippyBot.Api.Secrets.SecretVault>().OpenAsync(workspaceId, ["ROTATED"], Ct);
+        Assert.AreEqual(secretValue, opened["ROTATED"]);
     }
 
     private async Task<Guid> CreateConnectionAsync(HttpClient client, Guid workspaceId, string token)

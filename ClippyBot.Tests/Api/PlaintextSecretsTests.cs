@@ -66,6 +66,12 @@ public sealed class PlaintextSecretsTests
         }
         secrets.Add(("OAuth access token", access));
         secrets.Add(("OAuth refresh token", refresh));
+        var workspaceSecret = "workspace-secret-" + RandomNumberGenerator.GetHexString(24);
+        using (var stored = await owner.Client.SendJsonAsync(HttpMethod.Put, $"/api/workspaces/{workspaceId}/secrets/WEBHOOK_KEY", new { value = workspaceSecret }, ct))
+        {
+            Assert.AreEqual(HttpStatusCode.Created, stored.StatusCode);
+        }
+        secrets.Add(("workspace secret", workspaceSecret));
         var fileText = "confidential file content " + RandomNumberGenerator.GetHexString(24);
         using (var file = new ByteArrayContent(Encoding.UTF8.GetBytes(fileText)))
         {

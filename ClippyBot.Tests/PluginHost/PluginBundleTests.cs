@@ -37,6 +37,13 @@ public sealed class PluginBundleTests
         (_, errors) = ManifestValidator.Parse(Encoding.UTF8.GetBytes(ManifestJson(id: "Bad Id", version: "1.0", permissions: """[{ "name": "fs:write" }, { "name": "http:fetch" }]""")));
         CollectionAssert.IsSubsetOf(new[] { "$.id", "$.version", "$.permissions[0].name", "$.permissions[1].parameters.hosts" }, errors.Select(e => e.Field).ToList(), string.Join("\n", errors));
 
+        // secrets:read names the secrets it reads, each a valid secret name.
+        (_, errors) = ManifestValidator.Parse(Encoding.UTF8.GetBytes(ManifestJson(permissions: """[{ "name": "secrets:read" }, { "name": "secrets:read", "parameters": { "names": ["ok", "not ok"] } }]""")));
+        CollectionAssert.AreEqual(new[] { "$.permissions[0].parameters.names", "$.permissions[1].parameters.names" }, errors.Select(e => e.Field).ToList(), string.Join("\n", errors));
+        (var withSecrets, errors) = ManifestValidator.Parse(Encoding.UTF8.GetBytes(ManifestJson(permissions: """[{ "name": "secrets:read", "parameters": { "names": ["WEBHOOK_KEY", "api.token"] } }]""")));
+        Assert.IsEmpty(errors);
+        CollectionAssert.AreEqual(new[] { "WEBHOOK_KEY", "api.token" }, withSecrets!.SecretNames.ToList());
+
         (_, errors) = ManifestValidator.Parse("""{ "id": "dev.x.y", "surprise": true }"""u8);
         Assert.AreEqual("$", errors.Single().Field[..1]);
         StringAssert.Contains(errors.Single().ToString(), "surprise");

@@ -139,6 +139,83 @@ public sealed class WorkspacePluginTests
         Assert.IsFalse((await PluginHostDumpAsync()).Contains(token, StringComparison.Ordinal), "the PluginHost stores no token");
     }
 
+    [TestMethod]
+    public async Task With_secrets_read_consented_the_plugin_reads_only_the_workspace_secrets_its_manifest_names()
+    {
+        var id = "dev.test.secret" + Guid.NewGuid().ToString("N")[..6];
+        const string permissions = """[{ "name": "secrets:read", "parameters": { "names": ["WEBKEY"] } }]""";
+        const string import = "(import \"clippybot\" \"secret_get\" (func $token (param i32 i32 i32 i32) (result i32))) (data (i32.const 3000) \"\\22none\\22\")";
+        await PublishAsync(id, "1.0.0", permissions: permissions, imports: import + " (data (i32.const 2048) \"WEBKEY\")", body: TokenEcho);
+        // Same grant, but the code asks for a secret its manifest does not name.
+        var prying = id + "-prying";
+        await PublishAsync(prying, "1.0.0", permissions: permissions, imports: import + " (data (i32.const 2048) \"OTHERS\")", body: TokenEcho);
+        var owner = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Secrets", Ct);
+        var first = "whsec_" + System.Security.Cryptography.RandomNumberGenerator.GetHexString(20);
+        using (var created = await owner.Client.SendJsonAsync(HttpMethod.Put, $"/api/workspaces/{workspaceId}/secrets/WEBKEY", new { value = first }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.Created, created.StatusCode, await created.Content.ReadAsStringAsync(Ct));
+            Assert.DoesNotContain(first, await created.Content.ReadAsStringAsync(Ct), "the value is never returned");
+        }
+        (await owner.Client.SendJsonAsync(HttpMethod.Put, $"/api/workspaces/{workspaceId}/secrets/OTHERS", new { value = "other-" + first }, Ct)).Dispose();
+        var listed = await owner.Client.GetStringAsync(new Uri($"/api/workspaces/{workspaceId}/secrets", UriKind.Relative), Ct);
+        StringAssert.Contains(listed, "WEBKEY");
+        Assert.DoesNotContain(first, listed, "lists show names only");
+
+        using var noConsent = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, acceptedPermissions = Array.Empty<string>() }, Ct);
+        StringAssert.Contains(await noConsent.Content.ReadAsStringAsync(Ct), "workspace secrets WEBKEY", "the consent names the secrets");
+        foreach (var plugin in new[] { id, prying })
+        {
+            using var installed = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = plugin, acceptedPermissions = new[] { "secrets:read" } }, Ct);
+            Assert.AreEqual(HttpStatusCode.Created, installed.StatusCode, await installed.Content.ReadAsStringAsync(Ct));
+        }
+
+        Assert.AreEqual(first, await OutputAsync(id));
+        var second = "whsec_" + System.Security.Cryptography.RandomNumberGenerator.GetHexString(20);
+        using (var replaced = await owner.Client.SendJsonAsync(HttpMethod.Put, $"/api/workspaces/{workspaceId}/secrets/WEBKEY", new { value = second }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.OK, replaced.StatusCode);
+        }
+        Assert.AreEqual(second, await OutputAsync(id), "each invocation gets the current value");
+        Assert.AreEqual("none", await OutputAsync(prying), "a name the manifest does not declare is not there");
+        using (var deleted = await owner.Client.SendJsonAsync(HttpMethod.Delete, $"/api/workspaces/{workspaceId}/secrets/WEBKEY", null, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.NoContent, deleted.StatusCode);
+        }
+        Assert.AreEqual("none", await OutputAsync(id), "a deleted secret is gone for the plugin too");
+
+        using var badName = await owner.Client.SendJsonAsync(HttpMethod.Put, $"/api/workspaces/{workspaceId}/secrets/has%20space", new { value = "x" }, Ct);
+        Assert.AreEqual(HttpStatusCode.BadRequest, badName.StatusCode);
+        StringAssert.Contains(await badName.Content.ReadAsStringAsync(Ct), "\"name\"");
+        Assert.DoesNotContain(second, await PluginHostDumpAsync(), "the PluginHost stores no secret");
+
+        async Task<string?> OutputAsync(string plugin)
+        {
+            using var delivered = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins/{plugin}/events", new { @event = "on_message", payload = new { } }, Ct);
+            var result = await delivered.Content.ReadFromJsonAsync<JsonElement>(Ct);
+            Assert.AreEqual("Completed", result.GetProperty("outcome").GetString(), result.ToString());
+            return result.GetProperty("output").GetString();
+        }
+    }
+
+    [TestMethod]
+    public async Task Workspace_secrets_are_managed_by_owners_and_admins_only()
+    {
+        var owner = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Secret roles", Ct);
+        var (member, memberEmail, _) = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
+        var invitation = await ApiTestbed.InviteAsync(owner.Client, workspaceId, memberEmail, "member", Ct);
+        (await member.SendJsonAsync(HttpMethod.Post, "/api/invitations/accept", new { token = invitation }, Ct)).Dispose();
+        using (var adminPut = await owner.Client.SendJsonAsync(HttpMethod.Put, $"/api/workspaces/{workspaceId}/secrets/KEY", new { value = "v" }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.Created, adminPut.StatusCode);
+        }
+        using var put = await member.SendJsonAsync(HttpMethod.Put, $"/api/workspaces/{workspaceId}/secrets/KEY", new { value = "v" }, Ct);
+        Assert.AreEqual(HttpStatusCode.Forbidden, put.StatusCode);
+        using var list = await member.GetAsync(new Uri($"/api/workspaces/{workspaceId}/secrets", UriKind.Relative), Ct);
+        Assert.AreEqual(HttpStatusCode.Forbidden, list.StatusCode);
+    }
+
     private async Task<string> PluginHostDumpAsync() =>
         await TestRig.Postgres.DumpAsync(s_pluginHost.Settings["ConnectionStrings:pluginsdb"]!, Ct);
 

@@ -322,6 +322,10 @@ namespace ClippyBot.Api.Data.Migrations
                         .IsRequired()
                         .HasColumnType("text[]");
 
+                    b.PrimitiveCollection<List<string>>("GrantedSecretNames")
+                        .IsRequired()
+                        .HasColumnType("text[]");
+
                     b.Property<DateTimeOffset>("InstalledAt")
                         .HasColumnType("timestamp with time zone");
 
@@ -333,6 +337,45 @@ namespace ClippyBot.Api.Data.Migrations
                     b.HasKey("WorkspaceId", "PluginId");
 
                     b.ToTable("WorkspacePlugins");
+                });
+
+            modelBuilder.Entity("ClippyBot.Api.Secrets.WorkspaceSecret", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<Guid>("KeyId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("UpdatedBy")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<byte[]>("Value")
+                        .IsRequired()
+                        .HasColumnType("bytea");
+
+                    b.Property<Guid>("WorkspaceId")
+                        .HasColumnType("uuid");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("KeyId");
+
+                    b.HasIndex("WorkspaceId", "Name")
+                        .IsUnique();
+
+                    b.ToTable("WorkspaceSecrets");
                 });
 
             modelBuilder.Entity("ClippyBot.Api.Workspaces.Invitation", b =>
@@ -477,6 +520,15 @@ namespace ClippyBot.Api.Data.Migrations
                 });
 
             modelBuilder.Entity("ClippyBot.Api.Plugins.WorkspacePlugin", b =>
+                {
+                    b.HasOne("ClippyBot.Api.Workspaces.Workspace", null)
+                        .WithMany()
+                        .HasForeignKey("WorkspaceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("ClippyBot.Api.Secrets.WorkspaceSecret", b =>
                 {
                     b.HasOne("ClippyBot.Api.Workspaces.Workspace", null)
                         .WithMany()
