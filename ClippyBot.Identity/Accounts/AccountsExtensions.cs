@@ -43,7 +43,8 @@ public static class AccountsExtensions
             .AddEntityFrameworkStores<IdentityDataContext>()
             .AddUserManager<ClippyUserManager>()
             .AddDefaultTokenProviders()
-            .AddPasswordValidator<PasswordPolicyValidator>();
+            .AddPasswordValidator<PasswordPolicyValidator>()
+            .AddClaimsPrincipalFactory<AccountClaimsFactory>();
         builder.Services.AddSingleton<IPasswordHasher<ApplicationUser>, Argon2idPasswordHasher<ApplicationUser>>();
 
         builder.Services.ConfigureApplicationCookie(cookie =>
