@@ -1,9 +1,9 @@
 using System.Security.Claims;
-using System.Text.RegularExpressions;
 using ClippyBot.Api.Audit;
 using ClippyBot.Api.Data;
 using ClippyBot.Api.Encryption;
 using ClippyBot.Api.Workspaces;
+using ClippyBot.ServiceDefaults;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 
@@ -13,7 +13,7 @@ namespace ClippyBot.Api.Secrets;
 /// Named secrets of a workspace (permission <see cref="Permission.PluginManagement"/>). Values go in, never out: no endpoint
 /// returns one; plugins granted <c>secrets:read</c> for a name receive it with each invocation.
 /// </summary>
-public static partial class SecretEndpoints
+public static class SecretEndpoints
 {
     public const int MaxValueLength = 16 * 1024;
 
@@ -36,16 +36,13 @@ public static partial class SecretEndpoints
         return app;
     }
 
-    /// <summary>A secret name as plugins' manifests write it: letters, digits, '_', '.', '-'.</summary>
-    public static bool IsValidName(string? name) => name is not null && SecretName().IsMatch(name);
-
     private static async Task<Results<Created<SecretResponse>, Ok<SecretResponse>, ValidationProblem>> SetAsync(
         Guid workspaceId, string name, SetSecretRequest request, ClaimsPrincipal user, SecretVault vault, AuditLog audit, TimeProvider time, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
-        if (!IsValidName(name))
+        if (!WorkspaceSecretNames.IsValid(name))
         {
-            errors["name"] = ["Use 1–64 letters, digits, '_', '.' or '-', starting with a letter or digit."];
+            errors["name"] = [$"Use {WorkspaceSecretNames.Rule}."];
         }
         if (string.IsNullOrEmpty(request.Value) || request.Value.Length > MaxValueLength)
         {
@@ -81,7 +78,4 @@ public static partial class SecretEndpoints
     }
 
     private static SecretResponse ToResponse(WorkspaceSecret s) => new(s.Name, s.UpdatedAt, s.UpdatedBy);
-
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-    private static partial Regex SecretName();
 }

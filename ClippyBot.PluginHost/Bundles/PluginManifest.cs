@@ -138,9 +138,9 @@ public static partial class ManifestValidator
                 errors.Add(new($"$.permissions[{i}].parameters.providers", "oauth:use needs the list of providers whose connection it uses (e.g. [\"github\"])."));
             }
             else if (permission.Name == "secrets:read" && (permission.Parameters?.GetValueOrDefault("names") is not { ValueKind: JsonValueKind.Array } names
-                || names.GetArrayLength() is 0 or > 32 || names.EnumerateArray().Any(n => n.ValueKind != JsonValueKind.String || !SecretName().IsMatch(n.GetString()!))))
+                || names.GetArrayLength() is 0 or > 32 || names.EnumerateArray().Any(n => n.ValueKind != JsonValueKind.String || !ClippyBot.ServiceDefaults.WorkspaceSecretNames.IsValid(n.GetString()))))
             {
-                errors.Add(new($"$.permissions[{i}].parameters.names", "secrets:read needs the names of the workspace secrets it reads: 1–32 names of 1–64 letters, digits, '_', '.' or '-' (e.g. [\"WEBHOOK_KEY\"])."));
+                errors.Add(new($"$.permissions[{i}].parameters.names", $"secrets:read needs the names of the workspace secrets it reads: 1–32 names, each {ClippyBot.ServiceDefaults.WorkspaceSecretNames.Rule} (e.g. [\"WEBHOOK_KEY\"])."));
             }
         }
         if (m.Resources is { } r && (r.MemoryMiB is < 1 or > 512 || r.Fuel is < 1 || r.TimeoutMs is < 1 or > 30_000))
@@ -155,8 +155,4 @@ public static partial class ManifestValidator
 
     [GeneratedRegex("^[a-z_][a-z0-9_]{0,63}$")]
     private static partial Regex Identifier();
-
-    /// <summary>Workspace secret names, as the Api accepts them.</summary>
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-    private static partial Regex SecretName();
 }

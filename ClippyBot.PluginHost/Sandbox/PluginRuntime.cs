@@ -317,7 +317,12 @@ public sealed class PluginRuntime : IDisposable
         linker.DefineFunction(HostAbi.Module, function, (Caller caller, int keyPointer, int keyLength, int outPointer, int outCapacity) =>
         {
             var state = Charge(caller);
-            var key = ReadString(caller, keyPointer, Math.Min(keyLength, 64)) ?? throw new TrapException(what + " outside memory");
+            // Names are at most 64 bytes; a longer one names nothing (cutting it short could name something else).
+            if (keyLength > 64)
+            {
+                return -1;
+            }
+            var key = ReadString(caller, keyPointer, keyLength) ?? throw new TrapException(what + " outside memory");
             return set(state).TryGetValue(key, out var value) ? CopyOut(caller, Encoding.UTF8.GetBytes(value), outPointer, outCapacity) : -1;
         });
 
