@@ -89,8 +89,12 @@ public static class OidcExtensions
                 server.AddEventHandler<OpenIddictServerEvents.ApplyIntrospectionResponseContext>(h => h.UseInlineHandler(c => UniformClientError(c.Response)).SetOrder(int.MinValue));
                 server.AddEventHandler<OpenIddictServerEvents.ApplyRevocationResponseContext>(h => h.UseInlineHandler(c => UniformClientError(c.Response)).SetOrder(int.MinValue));
 
-                // RFC 6749 §3.2: a parameter sent twice is an error, not a choice for the server to make.
+                // RFC 6749 §3.1/§3.2: a parameter sent twice is an error, not a choice for the server to make — at every endpoint.
+                server.AddEventHandler<OpenIddictServerEvents.ValidateAuthorizationRequestContext>(h => h.UseInlineHandler(RejectRepeatedParameters).SetOrder(int.MinValue));
                 server.AddEventHandler<OpenIddictServerEvents.ValidateTokenRequestContext>(h => h.UseInlineHandler(RejectRepeatedParameters).SetOrder(int.MinValue));
+                server.AddEventHandler<OpenIddictServerEvents.ValidateIntrospectionRequestContext>(h => h.UseInlineHandler(RejectRepeatedParameters).SetOrder(int.MinValue));
+                server.AddEventHandler<OpenIddictServerEvents.ValidateRevocationRequestContext>(h => h.UseInlineHandler(RejectRepeatedParameters).SetOrder(int.MinValue));
+                server.AddEventHandler<OpenIddictServerEvents.ValidateEndSessionRequestContext>(h => h.UseInlineHandler(RejectRepeatedParameters).SetOrder(int.MinValue));
 
                 RefreshTokenCookie.Register(server);
                 TokenStoragePolicy.Register(server);
@@ -140,11 +144,18 @@ public static class OidcExtensions
         return app;
     }
 
-    private static ValueTask RejectRepeatedParameters(OpenIddictServerEvents.ValidateTokenRequestContext context)
+    /// <summary>RFC 8707 resource indicators (and token-exchange audiences) are the parameters that may legitimately repeat.</summary>
+    private static readonly HashSet<string> RepeatableParameters = new(StringComparer.Ordinal) { Parameters.Resource, Parameters.Audience };
+
+    private static ValueTask RejectRepeatedParameters<TContext>(TContext context) where TContext : OpenIddictServerEvents.BaseValidatingContext
     {
-        foreach (var (name, value) in context.Request.GetParameters())
+        if (context.Transaction.Request is not { } request)
         {
-            if (value.Count > 1)
+            return default;
+        }
+        foreach (var (name, value) in request.GetParameters())
+        {
+            if (value.Count > 1 && !RepeatableParameters.Contains(name))
             {
                 context.Reject(Errors.InvalidRequest, $"The '{name}' parameter must not be sent more than once.");
                 break;

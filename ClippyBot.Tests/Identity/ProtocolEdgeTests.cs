@@ -29,6 +29,28 @@ public sealed class ProtocolEdgeTests
     public static async Task StopAsync() => await s_identity.DisposeAsync();
 
     [TestMethod]
+    public async Task A_parameter_sent_twice_is_refused_at_the_authorization_and_introspection_endpoints()
+    {
+        var ct = TestContext.CancellationToken;
+        using var browser = s_identity.Browser();
+        // A second state would let the server pick which one the client gets back.
+        var authorize = AuthorizeUrl(Pkce.Create(), "first") + "&state=second";
+        using var refused = await browser.GetAsync(new Uri(authorize, UriKind.Relative), ct);
+        Assert.AreEqual(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.IsNull(refused.Headers.Location, "nothing is sent to the redirect URI");
+        StringAssert.Contains(await refused.Content.ReadAsStringAsync(ct), "state");
+        using var ok = await browser.GetAsync(new Uri(AuthorizeUrl(Pkce.Create(), "only"), UriKind.Relative), ct);
+        Assert.AreEqual(HttpStatusCode.Redirect, ok.StatusCode, "the same request with one state goes on to the login page");
+
+        using var introspection = new StringContent(
+            $"token=a&token=b&client_id={IdentityHost.ApiResourceClient}&client_secret={IdentityHost.ApiResourceSecret}",
+            System.Text.Encoding.ASCII, "application/x-www-form-urlencoded");
+        using var response = await s_identity.CreateClient().PostAsync(new Uri("/connect/introspect", UriKind.Relative), introspection, ct);
+        Assert.AreEqual(HttpStatusCode.BadRequest, response.StatusCode);
+        StringAssert.Contains(await response.Content.ReadAsStringAsync(ct), "invalid_request");
+    }
+
+    [TestMethod]
     public async Task A_revoked_refresh_token_no_longer_refreshes()
     {
         var ct = TestContext.CancellationToken;
