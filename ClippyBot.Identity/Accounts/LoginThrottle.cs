@@ -26,14 +26,7 @@ public sealed class LoginThrottle(IConnectionMultiplexer redis, IOptions<LoginTh
     public async Task<bool> TryAttemptAsync(IPAddress? address)
     {
         var settings = options.Value;
-        var window = time.GetUtcNow().ToUnixTimeSeconds() / (long)settings.Window.TotalSeconds;
-        var key = $"{KeyPrefix}{address?.ToString() ?? "unknown"}:{window}";
-        var db = redis.GetDatabase();
-        var count = await db.StringIncrementAsync(key);
-        if (count == 1)
-        {
-            await db.KeyExpireAsync(key, settings.Window);
-        }
+        var (count, _) = await FixedWindowCounter.CountAsync(redis.GetDatabase(), KeyPrefix, address?.ToString() ?? "unknown", settings.Window, time.GetUtcNow());
         return count <= settings.MaxAttemptsPerWindow;
     }
 }

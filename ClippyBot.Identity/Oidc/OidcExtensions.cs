@@ -32,6 +32,11 @@ public static class OidcExtensions
         builder.Services.AddSingleton<ClientSeeder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ClientSeeder>());
         builder.Services.AddSingleton<RevocationMarkers>();
+        builder.Services.AddOptions<TokenThrottleOptions>().Bind(builder.Configuration.GetSection(TokenThrottleOptions.SectionName))
+            .Validate(o => o.MaxFailuresPerWindow >= 1 && o.Window >= TimeSpan.FromSeconds(10), "TokenThrottle needs MaxFailuresPerWindow ≥ 1 and a Window of at least 10 seconds.")
+            .ValidateOnStart();
+        builder.Services.AddSingleton<TokenEndpointThrottle>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<TokenEndpointThrottle>());
         builder.Services.AddSingleton<TokenPruningService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TokenPruningService>());
         builder.Services.AddScoped<SessionRevoker>();
@@ -85,9 +90,10 @@ public static class OidcExtensions
                 });
 
                 // Unknown client and wrong secret must read the same, or the answer tells which client ids exist.
-                server.AddEventHandler<OpenIddictServerEvents.ApplyTokenResponseContext>(h => h.UseInlineHandler(c => UniformClientError(c.Response)).SetOrder(int.MinValue));
-                server.AddEventHandler<OpenIddictServerEvents.ApplyIntrospectionResponseContext>(h => h.UseInlineHandler(c => UniformClientError(c.Response)).SetOrder(int.MinValue));
-                server.AddEventHandler<OpenIddictServerEvents.ApplyRevocationResponseContext>(h => h.UseInlineHandler(c => UniformClientError(c.Response)).SetOrder(int.MinValue));
+                // Failed requests count against the address (TokenEndpointThrottle).
+                server.AddEventHandler<OpenIddictServerEvents.ApplyTokenResponseContext>(h => h.UseInlineHandler(c => OnResponseAsync(c, c.Response)).SetOrder(int.MinValue));
+                server.AddEventHandler<OpenIddictServerEvents.ApplyIntrospectionResponseContext>(h => h.UseInlineHandler(c => OnResponseAsync(c, c.Response)).SetOrder(int.MinValue));
+                server.AddEventHandler<OpenIddictServerEvents.ApplyRevocationResponseContext>(h => h.UseInlineHandler(c => OnResponseAsync(c, c.Response)).SetOrder(int.MinValue));
 
                 // RFC 6749 §3.1/§3.2: a parameter sent twice is an error, not a choice for the server to make — at every endpoint.
                 server.AddEventHandler<OpenIddictServerEvents.ValidateAuthorizationRequestContext>(h => h.UseInlineHandler(RejectRepeatedParameters).SetOrder(int.MinValue));
@@ -127,6 +133,11 @@ public static class OidcExtensions
     public static WebApplication UseOidcTokenEndpoint(this WebApplication app)
     {
         app.UseWhen(c => c.Request.Path.StartsWithSegments(ClientCredentialsIssuer.TokenPath), branch => branch.UseCors(RefreshTokenCookie.CorsPolicy));
+        var throttle = app.Services.GetRequiredService<TokenEndpointThrottle>();
+        app.UseWhen(c => HttpMethods.IsPost(c.Request.Method) && TokenEndpointThrottle.Paths.Any(p => c.Request.Path.Equals(p, StringComparison.OrdinalIgnoreCase)),
+            branch => branch.Use((context, next) => throttle.BlockedUntil(context.Connection.RemoteIpAddress) is { } until
+                ? TooManyFailuresAsync(context, until)
+                : next(context)));
         var issuer = app.Services.GetRequiredService<ClientCredentialsIssuer>();
         app.UseWhen(ClientCredentialsIssuer.IsTokenRequest, branch => branch.Use(async (context, next) =>
         {
@@ -136,6 +147,20 @@ public static class OidcExtensions
             }
         }));
         return app;
+    }
+
+    /// <summary>An OAuth error body (what clients of these endpoints parse) with 429 and Retry-After.</summary>
+    private static Task TooManyFailuresAsync(HttpContext context, DateTimeOffset until)
+    {
+        var seconds = Math.Max(1, (long)Math.Ceiling((until - context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow()).TotalSeconds));
+        context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+        context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        context.Response.Headers.CacheControl = "no-store";
+        return context.Response.WriteAsJsonAsync(new Dictionary<string, string>
+        {
+            [OpenIddict.Abstractions.OpenIddictConstants.Parameters.Error] = Errors.InvalidRequest,
+            [OpenIddict.Abstractions.OpenIddictConstants.Parameters.ErrorDescription] = $"Too many failed requests from this address; retry in {seconds} seconds.",
+        });
     }
 
     public static WebApplication MapOidcEndpoints(this WebApplication app)
@@ -164,13 +189,17 @@ public static class OidcExtensions
         return default;
     }
 
-    private static ValueTask UniformClientError(OpenIddict.Abstractions.OpenIddictResponse response)
+    private static async ValueTask OnResponseAsync(OpenIddictServerEvents.BaseContext context, OpenIddict.Abstractions.OpenIddictResponse response)
     {
         if (response.Error == Errors.InvalidClient)
         {
             response.ErrorDescription = "Client authentication failed.";
             response.ErrorUri = null;
         }
-        return default;
+        if (response.Error is Errors.InvalidClient or Errors.InvalidGrant
+            && Microsoft.AspNetCore.OpenIddictServerAspNetCoreHelpers.GetHttpRequest(context.Transaction)?.HttpContext is { } http)
+        {
+            await http.RequestServices.GetRequiredService<TokenEndpointThrottle>().RecordFailureAsync(http.Connection.RemoteIpAddress);
+        }
     }
 }

@@ -51,6 +51,64 @@ public sealed class ProtocolEdgeTests
     }
 
     [TestMethod]
+    public async Task An_address_with_too_many_failed_token_requests_is_refused_even_with_the_right_secret_until_its_window_ends()
+    {
+        var ct = TestContext.CancellationToken;
+        // Its own client address and clock: failures and blocks are shared through Redis with every other Identity host
+        // of the test run, as with replicas, so this one must not look like their clients.
+        var address = System.Net.IPAddress.Parse($"203.0.113.{Random.Shared.Next(1, 255)}");
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow.AddYears(5).AddMinutes(Random.Shared.Next(1_000_000)));
+        await using var identity = await IdentityHost.StartAsync(ct, new Dictionary<string, string?>
+        {
+            ["TokenThrottle:MaxFailuresPerWindow"] = "3",
+            ["TokenThrottle:Window"] = "00:05:00",
+        }, services => services.AddSingleton<TimeProvider>(clock).AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter>(new ClientAddress(address)));
+        var client = identity.CreateClient();
+        for (var i = 0; i < 3; i++)
+        {
+            var (status, body) = await ClientCredentialsAsync(client, i == 1 ? "no-such-client" : IdentityHost.ServiceClient, "wrong-secret", ct);
+            Assert.AreEqual(HttpStatusCode.Unauthorized, status, body.ToString());
+        }
+
+        using var blocked = await client.PostAsync(new Uri("/connect/token", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials", ["client_id"] = IdentityHost.ServiceClient, ["client_secret"] = IdentityHost.ServiceSecret, ["scope"] = "pluginhost",
+        }), ct);
+        Assert.AreEqual(HttpStatusCode.TooManyRequests, blocked.StatusCode, "the right secret does not get through a blocked address");
+        Assert.IsNotNull(blocked.Headers.RetryAfter);
+        StringAssert.Contains(await blocked.Content.ReadAsStringAsync(ct), "invalid_request");
+        Assert.IsFalse(await IntrospectionIsServedAsync(client, ct), "introspection is refused too");
+
+        clock.Advance(TimeSpan.FromMinutes(5));
+        var (after, tokens) = await ClientCredentialsAsync(client, IdentityHost.ServiceClient, IdentityHost.ServiceSecret, ct);
+        Assert.AreEqual(HttpStatusCode.OK, after, tokens.ToString());
+    }
+
+    /// <summary>Gives every request of a test host one client address (the test server has none).</summary>
+    private sealed class ClientAddress(System.Net.IPAddress address) : Microsoft.AspNetCore.Hosting.IStartupFilter
+    {
+        public Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> Configure(Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> next) => app =>
+        {
+            app.Use(following => context =>
+            {
+                context.Connection.RemoteIpAddress = address;
+                return following(context);
+            });
+            next(app);
+        };
+    }
+
+    private static async Task<bool> IntrospectionIsServedAsync(HttpClient client, CancellationToken ct)
+    {
+        using var content = new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["token"] = "x", ["client_id"] = IdentityHost.ApiResourceClient, ["client_secret"] = IdentityHost.ApiResourceSecret,
+        });
+        using var response = await client.PostAsync(new Uri("/connect/introspect", UriKind.Relative), content, ct);
+        return response.StatusCode != HttpStatusCode.TooManyRequests;
+    }
+
+    [TestMethod]
     public async Task A_revoked_refresh_token_no_longer_refreshes()
     {
         var ct = TestContext.CancellationToken;
