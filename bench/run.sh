@@ -146,11 +146,13 @@ fi
 
 if want plugins; then
 echo
-echo "plugins: publish (verify + compile) and the Api → PluginHost → Api round trip at 50 requests/s"
+echo "plugins: publish (verify + compile) and the Api → PluginHost → Api round trip at 50 requests/s (after 15 s at that rate)"
 cc=$(curl -s "$ib/connect/token" -d grant_type=client_credentials -d client_id=clippybot-api-service -d "client_secret=$secret" -d scope=pluginhost | python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
 printf '%-34s %s\n' "publish echo bundle" "$(curl -s -o /dev/null -w 'http=%{http_code} ms=%{time_total}' -H "Authorization: Bearer $cc" --data-binary @"$work/echo.cbp" "http://127.0.0.1:$phport/internal/plugins")"
 curl -fs -o /dev/null -H "Authorization: Bearer $at" -H "Content-Type: application/json" -d '{"pluginId":"dev.clippybot.echo","acceptedPermissions":[]}' "$ab/api/workspaces/$ws/plugins"
 printf '%-34s %s\n' "event round trip (50 rps, 20 s)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$ab/api/workspaces/$ws/plugins/dev.clippybot.echo/events" "$at" '{"event":"on_message","payload":{"text":"hello"}}' 50 20 | cut -d' ' -f2-)"
+# The PluginHost's share: its internal invoke endpoint called directly with the Api's service token.
+printf '%-34s %s\n' "  of which PluginHost invoke" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "http://127.0.0.1:$phport/internal/plugins/dev.clippybot.echo/invoke" "$cc" "{\"workspaceId\":\"$ws\",\"event\":\"on_message\",\"input\":{\"text\":\"hello\"},\"grants\":[]}" 50 20 | cut -d' ' -f2-)"
 fi
 
 fi
