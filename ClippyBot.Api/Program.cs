@@ -14,6 +14,7 @@ using ClippyBot.Api.Containment;
 using ClippyBot.Api.Encryption;
 using ClippyBot.Api.Files;
 using ClippyBot.Api.Plugins;
+using ClippyBot.Api.Privacy;
 using ClippyBot.Api.Secrets;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -35,6 +36,7 @@ builder.AddConnections();
 builder.AddSecrets();
 builder.AddFiles();
 builder.AddWorkspacePlugins();
+builder.AddPrivacy();
 builder.AddApiDocumentation();
 
 var app = builder.Build();
@@ -54,6 +56,7 @@ app.MapConnectionsApi();
 app.MapSecretsApi();
 app.MapFilesApi();
 app.MapWorkspacePluginsApi();
+app.MapPrivacyApi();
 app.MapApiDocumentation();
 app.MapBenchApi();
 

@@ -27,6 +27,8 @@ var pluginHost = builder.AddProject<Projects.ClippyBot_PluginHost>("pluginhost")
 var api = builder.AddProject<Projects.ClippyBot_Api>("api")
     .WithDevelopmentTls(infrastructure.Certificates)
     .WithOwnDatabase(infrastructure.ApiDatabase)
+    // Per-person keys (crypto-shredding on erasure) live apart from apidb so that apidb's backups never hold them (docs/privacy.md).
+    .WithOwnSecondDatabase(infrastructure.SubjectKeysDatabase)
     .WithCache(infrastructure.Cache)
     .WithReference(identity).WaitFor(identity)
     .WithEnvironment("ServiceClient__ClientSecret", apiServiceSecret)
@@ -39,6 +41,8 @@ if (!builder.ExecutionContext.IsPublishMode)
 {
     // Encrypted file bodies; a deployment points Files:Root at its volume (or, later, an object store).
     api.WithEnvironment("Files__Root", Path.Combine(infrastructure.DataRoot, "files"));
+    // Personal-data download links point at the Api's own https endpoint.
+    api.WithEnvironment("Privacy__PublicBaseUrl", api.GetEndpoint("https"));
 }
 
 builder.Build().Run();

@@ -3,6 +3,7 @@ using ClippyBot.Identity.AccountSecurity;
 using ClippyBot.Identity.Containment;
 using ClippyBot.Identity.Data;
 using ClippyBot.Identity.Oidc;
+using ClippyBot.Identity.Privacy;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -13,6 +14,7 @@ builder.AddAccounts();
 builder.AddAccountSecurity();
 builder.AddOidcServer();
 builder.AddContainment();
+builder.AddPrivacy();
 
 var app = builder.Build();
 
@@ -21,5 +23,6 @@ app.UseOidcTokenEndpoint();
 app.MapAccountPages();
 app.MapOidcEndpoints();
 app.MapContainmentApi();
+app.MapPrivacyApi();
 
 app.Run();

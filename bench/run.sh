@@ -69,6 +69,7 @@ export Email__Host=127.0.0.1 Email__Port=9 AccountSecurity__PublicBaseUrl=https:
 export LoginThrottle__MaxAttemptsPerWindow=100000000
 for _ in $(seq 1 120); do PGPASSWORD=$pgpass psql -h 127.0.0.1 -p "$pgport" -U postgres -c 'CREATE DATABASE identitydb' >/dev/null 2>&1 && break; sleep 0.25; done
 PGPASSWORD=$pgpass psql -h 127.0.0.1 -p "$pgport" -U postgres -c 'CREATE DATABASE apidb' >/dev/null
+PGPASSWORD=$pgpass psql -h 127.0.0.1 -p "$pgport" -U postgres -c 'CREATE DATABASE subjectkeysdb' >/dev/null
 dotnet ClippyBot.Identity/bin/Release/net10.0/ClippyBot.Identity.dll --urls "http://127.0.0.1:$idport" >"$work/identity.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$idport/health"
@@ -111,6 +112,7 @@ echo
 echo "api security overhead: GET one workspace, wrk -t2 -c$connections -d$duration"
 apiport=$(free_port)
 ConnectionStrings__apidb="Host=127.0.0.1;Port=$pgport;Username=postgres;Password=$pgpass;Database=apidb" \
+ConnectionStrings__subjectkeysdb="Host=127.0.0.1;Port=$pgport;Username=postgres;Password=$pgpass;Database=subjectkeysdb" \
 Identity__MetadataAddress="http://localhost:$idport/.well-known/openid-configuration" Identity__AllowHttp=true \
 ApiKeys__HashKey=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9') Bench__UnauthenticatedWorkspaceRead=true \
 RateLimits__Anonymous__PermitLimit=1000000000 RateLimits__Authenticated__PermitLimit=1000000000 \

@@ -31,13 +31,13 @@ public static class AuditEndpoints
         return app;
     }
 
-    private static Task<Results<Ok<AuditPage>, ValidationProblem>> ListAsync(Guid workspaceId, ApiDbContext db, [AsParameters] AuditQuery query) =>
-        ReadChainAsync(db, workspaceId, query);
+    private static Task<Results<Ok<AuditPage>, ValidationProblem>> ListAsync(Guid workspaceId, ApiDbContext db, AuditLog log, [AsParameters] AuditQuery query, CancellationToken ct) =>
+        ReadChainAsync(db, log, workspaceId, query, ct);
 
     private static Task<Ok<AuditVerification>> VerifyAsync(Guid workspaceId, AuditLog log, CancellationToken ct) => VerifyChainAsync(log, workspaceId, ct);
 
     /// <summary>One chain (a workspace, or the platform's), newest first, keyset-paged by <c>before</c> (an entry id); optional exact filters.</summary>
-    internal static async Task<Results<Ok<AuditPage>, ValidationProblem>> ReadChainAsync(ApiDbContext db, Guid chainId, AuditQuery filter)
+    internal static async Task<Results<Ok<AuditPage>, ValidationProblem>> ReadChainAsync(ApiDbContext db, AuditLog log, Guid chainId, AuditQuery filter, CancellationToken ct)
     {
         var (before, pageSize, action, actorId, outcome) = filter;
         var size = pageSize ?? 50;
@@ -62,11 +62,13 @@ public static class AuditEndpoints
         {
             query = query.Where(e => e.Outcome == outcome);
         }
-        var entries = await query.OrderByDescending(e => e.Id).Take(size + 1)
-            .Select(e => new AuditEntryResponse(e.Id, e.At, e.ActorType, e.ActorId, e.Action, e.Target, e.Outcome, e.IpAddress))
-            .ToListAsync();
+        var entries = await query.OrderByDescending(e => e.Id).Take(size + 1).ToListAsync(ct);
         var more = entries.Count > size;
-        var page = entries.Take(size).ToList();
+        var page = new List<AuditEntryResponse>(Math.Min(size, entries.Count));
+        foreach (var e in entries.Take(size))
+        {
+            page.Add(new AuditEntryResponse(e.Id, e.At, e.ActorType, e.ActorId, e.Action, e.Target, e.Outcome, await log.ReadIpAddressAsync(e, ct)));
+        }
         return TypedResults.Ok(new AuditPage(page, more ? page[^1].Id : null));
     }
 

@@ -26,7 +26,14 @@ public sealed class AuditEntry
     /// <summary><c>success</c> or <c>denied</c>.</summary>
     public required string Outcome { get; set; }
 
+    /// <summary>In the clear only for API-key and system actors; a person's address is in <see cref="IpSealed"/>.</summary>
     public string IpAddress { get; set; } = "";
+
+    /// <summary>
+    /// A person's address sealed under their own key (Privacy/SubjectKeys): the entry can never be changed, so erasure
+    /// destroys the key instead. The chain hashes the ciphertext, so it still verifies after the key is gone.
+    /// </summary>
+    public byte[]? IpSealed { get; set; }
 
     public required byte[] PreviousHash { get; set; }
 

@@ -9,7 +9,7 @@ using Microsoft.EntityFrameworkCore;
 namespace ClippyBot.Api.Audit;
 
 /// <summary>Appends to and verifies the hash-chained audit log (one home for the chain rules).</summary>
-public sealed class AuditLog(ApiDbContext db, TimeProvider time, IHttpContextAccessor http)
+public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, TimeProvider time, IHttpContextAccessor http)
 {
     private static readonly byte[] Genesis = new byte[32];
 
@@ -22,6 +22,16 @@ public sealed class AuditLog(ApiDbContext db, TimeProvider time, IHttpContextAcc
             ? user.IsApiKey() ? ("api_key", user.FindFirstValue(ApiKeyClaims.KeyId)!) : ("user", user.FindFirstValue("sub")!)
             : ("system", "clippybot-api");
         var chain = workspaceId ?? Guid.Empty;
+        // Postgres keeps microseconds: truncate now, so the hash covers exactly what is stored.
+        var at = Truncate(time.GetUtcNow());
+        var ip = context?.Connection.RemoteIpAddress?.ToString() ?? "";
+        byte[]? ipSealed = null;
+        if (actorType == "user" && ip.Length > 0)
+        {
+            // A person's address is theirs: sealed under their key, or not kept at all once they are erased.
+            ipSealed = await subjectKeys.SealAsync(actorId, ip, IpContext(chain, at), ct);
+            ip = "";
+        }
 
         var strategy = db.Database.CreateExecutionStrategy();
         await strategy.ExecuteAsync(async () =>
@@ -33,14 +43,14 @@ public sealed class AuditLog(ApiDbContext db, TimeProvider time, IHttpContextAcc
             var entry = new AuditEntry
             {
                 ChainId = chain,
-                // Postgres keeps microseconds: truncate now, so the hash covers exactly what is stored.
-                At = Truncate(time.GetUtcNow()),
+                At = at,
                 ActorType = actorType,
                 ActorId = actorId,
                 Action = action,
                 Target = target,
                 Outcome = outcome,
-                IpAddress = context?.Connection.RemoteIpAddress?.ToString() ?? "",
+                IpAddress = ip,
+                IpSealed = ipSealed,
                 PreviousHash = previous,
                 Hash = [],
             };
@@ -78,8 +88,26 @@ public sealed class AuditLog(ApiDbContext db, TimeProvider time, IHttpContextAcc
         {
             canonical.Append(field.Length.ToString(CultureInfo.InvariantCulture)).Append(':').Append(field).Append('|');
         }
+        if (e.IpSealed is { } sealedIp)
+        {
+            // Only entries with a sealed address carry this field, so entries written before it keep their hashes.
+            var field = Convert.ToBase64String(sealedIp);
+            canonical.Append("ip-sealed=").Append(field.Length.ToString(CultureInfo.InvariantCulture)).Append(':').Append(field).Append('|');
+        }
         return SHA256.HashData([.. previous, .. Encoding.UTF8.GetBytes(canonical.ToString())]);
     }
+
+    /// <summary>The address of a person-actor's entry, or "" when it was never kept or its owner has been erased.</summary>
+    public async Task<string> ReadIpAddressAsync(AuditEntry entry, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return entry.IpSealed is { } sealedIp
+            ? await subjectKeys.OpenAsync(entry.ActorId, sealedIp, IpContext(entry.ChainId, entry.At), ct) ?? ""
+            : entry.IpAddress;
+    }
+
+    private static string IpContext(Guid chain, DateTimeOffset at) =>
+        $"AuditEntries/IpAddress/{chain:N}/{at.UtcTicks.ToString(CultureInfo.InvariantCulture)}";
 
     private static DateTimeOffset Truncate(DateTimeOffset value) => new(value.UtcTicks - value.UtcTicks % 10, TimeSpan.Zero);
 }

@@ -41,7 +41,8 @@ public static class ContainmentEndpoints
         admin.MapPost("/users/{userId:guid}/revoke-sessions", RevokeUserSessionsAsync);
         admin.MapPost("/workspaces/{workspaceId:guid}/revoke-sessions", RevokeWorkspaceSessionsAsync);
         admin.MapPost("/api-keys/{keyId:guid}/disable", DisableApiKeyAsync);
-        admin.MapGet("/audit", (ApiDbContext db, [AsParameters] AuditEndpoints.AuditQuery query) => AuditEndpoints.ReadChainAsync(db, Guid.Empty, query));
+        admin.MapGet("/audit", (ApiDbContext db, AuditLog log, [AsParameters] AuditEndpoints.AuditQuery query, CancellationToken ct) =>
+            AuditEndpoints.ReadChainAsync(db, log, Guid.Empty, query, ct));
         admin.MapGet("/audit/verify", (AuditLog log, CancellationToken ct) => AuditEndpoints.VerifyChainAsync(log, Guid.Empty, ct));
         return app;
     }

@@ -9,13 +9,15 @@ namespace ClippyBot.Api.Containment;
 public sealed class IdentityUnavailableException(string message, Exception? inner = null) : ServiceClients.ServiceUnavailableException(message, inner);
 
 /// <summary>
-/// Calls Identity's internal containment API as the Api itself: a client-credentials access token (scope
-/// <c>identity.containment</c>), cached until shortly before it expires, and the acting administrator named for Identity's log.
+/// Calls Identity's internal APIs as the Api itself: a client-credentials access token (scope <c>identity.containment</c>
+/// for containment, <c>identity.privacy</c> for data-subject requests), cached until shortly before it expires, and the
+/// acting person named for Identity's log.
 /// </summary>
 public sealed class IdentityServiceClient(HttpClient http, IOptions<ServiceClients.ServiceClientOptions> options, ServiceClients.ServiceTokens tokens)
 {
     public const string HttpClientName = "identity";
     public const string Scope = "identity.containment";
+    public const string PrivacyScope = "identity.privacy";
 
     /// <summary>False when Identity has no such account.</summary>
     public async Task<bool> LockAsync(Guid userId, string actor, CancellationToken ct) =>
@@ -42,11 +44,27 @@ public sealed class IdentityServiceClient(HttpClient http, IOptions<ServiceClien
 
     public sealed record RevokeSessionsResult(int Revoked, IReadOnlyList<Guid> Unknown);
 
-    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, object? body, string actor, CancellationToken ct)
+    /// <summary>What Identity holds about the account (its documented export shape), or null when it has no such account.</summary>
+    public async Task<System.Text.Json.JsonElement?> ExportPersonalDataAsync(Guid userId, CancellationToken ct)
+    {
+        using var response = await SendAsync(HttpMethod.Get, $"/internal/privacy/users/{userId}", null, userId.ToString(), ct, PrivacyScope);
+        return response.StatusCode == HttpStatusCode.NotFound
+            ? null
+            : await response.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>(ct);
+    }
+
+    /// <summary>Deletes the account and everything Identity holds about it; false when there is no such account (already erased).</summary>
+    public async Task<bool> EraseAccountAsync(Guid userId, CancellationToken ct)
+    {
+        using var response = await SendAsync(HttpMethod.Delete, $"/internal/privacy/users/{userId}", null, userId.ToString(), ct, PrivacyScope);
+        return response.StatusCode != HttpStatusCode.NotFound;
+    }
+
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, object? body, string actor, CancellationToken ct, string scope = Scope)
     {
         var baseAddress = options.Value.IdentityAddress;
         using var request = new HttpRequestMessage(method, new Uri(baseAddress, path));
-        request.Headers.Authorization = new("Bearer", await tokens.GetAsync(Scope, ct));
+        request.Headers.Authorization = new("Bearer", await tokens.GetAsync(scope, ct));
         request.Headers.Add("X-ClippyBot-Actor", actor);
         if (body is not null)
         {
@@ -63,13 +81,13 @@ public sealed class IdentityServiceClient(HttpClient http, IOptions<ServiceClien
         }
         if (response.StatusCode == HttpStatusCode.Unauthorized)
         {
-            tokens.Invalidate(Scope);
+            tokens.Invalidate(scope);
         }
         if (!response.IsSuccessStatusCode && response.StatusCode != HttpStatusCode.NotFound)
         {
             var status = (int)response.StatusCode;
             response.Dispose();
-            throw new IdentityUnavailableException($"Identity refused the containment call ({status}).");
+            throw new IdentityUnavailableException($"Identity refused the call ({status}).");
         }
         return response;
     }

@@ -36,6 +36,10 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
 
     public DbSet<Secrets.WorkspaceSecret> WorkspaceSecrets => Set<Secrets.WorkspaceSecret>();
 
+    public DbSet<Privacy.DataExport> DataExports => Set<Privacy.DataExport>();
+
+    public DbSet<Privacy.AccountErasure> AccountErasures => Set<Privacy.AccountErasure>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Workspace>(w =>
@@ -118,6 +122,23 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
             p.Property(x => x.ConsentedVersion).HasMaxLength(64);
             p.Property(x => x.InstalledBy).HasMaxLength(100);
             p.HasOne<Workspace>().WithMany().HasForeignKey(x => x.WorkspaceId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<Privacy.DataExport>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.SubjectId, x.RequestedAt });
+            e.HasIndex(x => new { x.Status, x.RequestedAt });
+            e.HasIndex(x => x.DownloadTokenHash).IsUnique();
+            e.Property(x => x.SubjectId).HasMaxLength(100);
+            e.Property(x => x.Status).HasMaxLength(16);
+            e.Property(x => x.Error).HasMaxLength(300);
+        });
+        modelBuilder.Entity<Privacy.AccountErasure>(e =>
+        {
+            e.HasKey(x => x.SubjectId);
+            e.Property(x => x.SubjectId).HasMaxLength(100);
+            e.Property(x => x.LastError).HasMaxLength(300);
+            e.HasIndex(x => x.CompletedAt);
         });
         modelBuilder.Entity<AuditEntry>(a =>
         {

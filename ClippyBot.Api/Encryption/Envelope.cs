@@ -63,5 +63,15 @@ public static class Envelope
     internal static byte[] UnwrapKey(byte[] kek, string kekId, Guid keyId, byte[] wrapped) =>
         Open(kek, wrapped, WrapContext(kekId, keyId));
 
+    /// <summary>Wraps a person's own key (see Privacy/SubjectKeys); bound to the subject as well as the key id.</summary>
+    internal static byte[] WrapSubjectKey(byte[] kek, string kekId, string subject, Guid keyId, byte[] subjectKey) =>
+        Seal(keyId, kek, subjectKey, SubjectWrapContext(kekId, subject, keyId));
+
+    internal static byte[] UnwrapSubjectKey(byte[] kek, string kekId, string subject, Guid keyId, byte[] wrapped) =>
+        Open(kek, wrapped, SubjectWrapContext(kekId, subject, keyId));
+
+    private static byte[] SubjectWrapContext(string kekId, string subject, Guid keyId) =>
+        Encoding.UTF8.GetBytes($"clippybot-api/subject-key/{kekId}/{subject}/{keyId:N}");
+
     private static byte[] WrapContext(string kekId, Guid keyId) => Encoding.UTF8.GetBytes($"clippybot-api/data-key/{kekId}/{keyId:N}");
 }

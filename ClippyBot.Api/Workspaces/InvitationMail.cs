@@ -1,4 +1,3 @@
-using System.Text.Encodings.Web;
 using ClippyBot.ServiceDefaults.Email;
 using Microsoft.Extensions.Options;
 
@@ -25,16 +24,7 @@ public sealed class InvitationMail(EmailOutbox outbox, IOptions<InvitationOption
         var roleName = role.ToString().ToLowerInvariant();
         var lead = $"You are invited to join the workspace \"{workspaceName}\" on ClippyBot as {roleName}.";
         var footer = $"Sign in with this address to accept. The invitation works once and expires on {expiresAt.UtcDateTime:yyyy-MM-dd HH:mm} UTC. If you did not expect it, ignore this message.";
-        var html = HtmlEncoder.Default;
-        outbox.TryEnqueue(new EmailMessage(to, "workspace-invitation", $"Invitation to {workspaceName} on ClippyBot",
-            $"{lead}\n\nAccept: {link}\n\n{footer}\n\n— ClippyBot\n",
-            $"""
-            <!DOCTYPE html><html lang="en"><body style="font-family:sans-serif;line-height:1.5">
-            <p>{html.Encode(lead)}</p>
-            <p><a href="{html.Encode(link)}">Accept the invitation</a></p>
-            <p style="color:#555">{html.Encode(footer)}</p>
-            <p>— ClippyBot</p>
-            </body></html>
-            """));
+        outbox.TryEnqueue(EmailMessage.WithAction(to, "workspace-invitation", $"Invitation to {workspaceName} on ClippyBot",
+            lead, "Accept the invitation", link, footer));
     }
 }

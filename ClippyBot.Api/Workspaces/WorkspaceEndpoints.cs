@@ -218,7 +218,8 @@ public static class WorkspaceEndpoints
         };
         services.Db.Invitations.Add(invitation);
         await services.Db.SaveChangesAsync();
-        await services.Audit.RecordAsync(workspaceId, "invitation.created", $"{email}:{role}");
+        // The invitee's address stays out of the append-only log (it could never be erased there).
+        await services.Audit.RecordAsync(workspaceId, "invitation.created", $"{invitation.Id}:{role}");
         var workspaceName = await services.Db.Workspaces.Where(w => w.Id == workspaceId).Select(w => w.Name).SingleAsync();
         invitations.Send(email, workspaceName, role, token, invitation.ExpiresAt);
         return TypedResults.Created($"/api/workspaces/{workspaceId}/invitations/{invitation.Id}",

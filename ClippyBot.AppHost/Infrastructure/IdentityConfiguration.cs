@@ -65,7 +65,7 @@ public static class IdentityConfiguration
 
         Client("clippybot-web", ["authorization_code", "refresh_token"], UserScopes, webRedirects, refreshTokenInCookie: true, firstParty: true);
         Client(DevClientId, ["authorization_code", "refresh_token"], UserScopes, [DevClientRedirect], firstParty: true);
-        Client("clippybot-api-service", ["client_credentials"], ["pluginhost", "identity.containment"], [], apiServiceSecret);
+        Client("clippybot-api-service", ["client_credentials"], ["pluginhost", "identity.containment", "identity.privacy"], [], apiServiceSecret);
         return identity;
     }
 

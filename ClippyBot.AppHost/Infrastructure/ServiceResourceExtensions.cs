@@ -5,7 +5,12 @@ public static class ServiceResourceExtensions
     /// <summary>The service's readiness endpoint drives its health in the dashboard and for <c>WaitFor</c>.</summary>
     public static IResourceBuilder<ProjectResource> WithOwnDatabase(
         this IResourceBuilder<ProjectResource> service, IResourceBuilder<IResourceWithConnectionString> database) =>
-        service.WithReference(database).WaitFor(database).WithHttpHealthCheck("/health");
+        service.WithOwnSecondDatabase(database).WithHttpHealthCheck("/health");
+
+    /// <summary>Another database the service owns (its readiness check is already there from the first).</summary>
+    public static IResourceBuilder<ProjectResource> WithOwnSecondDatabase(
+        this IResourceBuilder<ProjectResource> service, IResourceBuilder<IResourceWithConnectionString> database) =>
+        service.WithReference(database).WaitFor(database);
 
     public static IResourceBuilder<ProjectResource> WithCache(
         this IResourceBuilder<ProjectResource> service, IResourceBuilder<IResourceWithConnectionString> cache) =>

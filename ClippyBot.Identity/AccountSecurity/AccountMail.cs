@@ -1,4 +1,3 @@
-using System.Text.Encodings.Web;
 using ClippyBot.ServiceDefaults.Email;
 using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.Extensions.Options;
@@ -28,20 +27,8 @@ public sealed class AccountMail(EmailOutbox outbox, IOptions<AccountSecurityOpti
         ("Review my account", Link("/account/manage", null)),
         "If this was not you, reset your password now and contact support: someone may have access to your account.");
 
-    private void Send(string to, string kind, string subject, string lead, (string Label, string Url) action, string footer)
-    {
-        var html = HtmlEncoder.Default;
-        var text = $"{lead}\n\n{action.Label}: {action.Url}\n\n{footer}\n\n— ClippyBot\n";
-        var body = $"""
-            <!DOCTYPE html><html lang="en"><body style="font-family:sans-serif;line-height:1.5">
-            <p>{html.Encode(lead)}</p>
-            <p><a href="{html.Encode(action.Url)}">{html.Encode(action.Label)}</a></p>
-            <p style="color:#555">{html.Encode(footer)}</p>
-            <p>— ClippyBot</p>
-            </body></html>
-            """;
-        outbox.TryEnqueue(new EmailMessage(to, kind, subject, text, body));
-    }
+    private void Send(string to, string kind, string subject, string lead, (string Label, string Url) action, string footer) =>
+        outbox.TryEnqueue(EmailMessage.WithAction(to, kind, subject, lead, action.Label, action.Url, footer));
 
     private string Link(string path, string? token)
     {

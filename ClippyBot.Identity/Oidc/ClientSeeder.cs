@@ -18,6 +18,9 @@ public static class OidcResources
     public const string Identity = "clippybot-identity";
     public const string ContainmentScope = "identity.containment";
 
+    /// <summary>Identity's internal data-subject API (export and erase an account's personal data) for services.</summary>
+    public const string PrivacyScope = "identity.privacy";
+
     public static readonly string[] UserScopes = [Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.OfflineAccess, ApiScope];
 
     /// <summary>The scope → resource map, fixed in code: resolving it needs no database round trip per token.</summary>
@@ -26,6 +29,7 @@ public static class OidcResources
         [ApiScope] = Api,
         [PluginHostScope] = PluginHost,
         [ContainmentScope] = Identity,
+        [PrivacyScope] = Identity,
     };
 
     public static List<string> ResourcesFor(IEnumerable<string> scopes) =>

@@ -72,7 +72,7 @@ public static class OidcExtensions
                     .AllowRefreshTokenFlow()
                     .RequireProofKeyForCodeExchange();
 
-                server.RegisterScopes([.. OidcResources.UserScopes, OidcResources.PluginHostScope, OidcResources.ContainmentScope]);
+                server.RegisterScopes([.. OidcResources.UserScopes, OidcResources.PluginHostScope, OidcResources.ContainmentScope, OidcResources.PrivacyScope]);
 
                 // Resource servers validate access tokens locally: signed JWTs, not encrypted ones.
                 server.DisableAccessTokenEncryption();

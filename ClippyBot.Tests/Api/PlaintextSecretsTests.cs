@@ -89,6 +89,7 @@ public sealed class PlaintextSecretsTests
         {
             ["identitydb dump"] = await TestRig.Postgres.DumpAsync(testbed.Identity.Settings["ConnectionStrings:identitydb"]!, ct),
             ["apidb dump"] = await TestRig.Postgres.DumpAsync(testbed.Api.Settings["ConnectionStrings:apidb"]!, ct),
+            ["subjectkeysdb dump"] = await TestRig.Postgres.DumpAsync(testbed.Api.Settings["ConnectionStrings:subjectkeysdb"]!, ct),
             ["redis"] = await RedisContentsAsync(),
         };
         // Positive controls: the dumps hold the data (the address is not a secret), Redis holds our keys.

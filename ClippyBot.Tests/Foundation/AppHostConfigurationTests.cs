@@ -95,7 +95,7 @@ public sealed class AppHostConfigurationTests
             var resources = manifest.RootElement.GetProperty("resources");
             Assert.AreEqual("container.v0", resources.GetProperty("postgres").GetProperty("type").GetString());
             Assert.AreEqual("container.v0", resources.GetProperty("cache").GetProperty("type").GetString());
-            foreach (var database in new[] { "identitydb", "apidb", "pluginsdb" })
+            foreach (var database in new[] { "identitydb", "apidb", "subjectkeysdb", "pluginsdb" })
             {
                 Assert.AreEqual("value.v0", resources.GetProperty(database).GetProperty("type").GetString());
             }

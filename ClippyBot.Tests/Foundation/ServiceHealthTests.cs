@@ -18,7 +18,7 @@ public sealed class ServiceHealthTests
     public Task Identity_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<IdentityDataContext>("identitydb", IdentitySettings(), "oidc-clients");
 
     [TestMethod]
-    public Task Api_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<ApiDbContext>("apidb", ApiSettings());
+    public Task Api_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<ApiDbContext>("apidb", ApiSettings(), "subjectkeysdb", "subjectkeysdb-migrations");
 
     [TestMethod]
     public Task PluginHost_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<PluginsDbContext>("pluginsdb", PluginHostSettings());
@@ -31,6 +31,7 @@ public sealed class ServiceHealthTests
         await using var factory = new ServiceFactory<ApiDbContext>(new Dictionary<string, string?>
         {
             ["ConnectionStrings:apidb"] = $"Host=127.0.0.1;Port={deadPort};Database=apidb;Username=postgres;Password={secret};Timeout=2",
+            ["ConnectionStrings:subjectkeysdb"] = $"Host=127.0.0.1;Port={deadPort};Database=subjectkeysdb;Username=postgres;Password={secret};Timeout=2",
             ["ConnectionStrings:cache"] = $"127.0.0.1:{deadPort},password={secret},connectTimeout=1000",
             ["ApiKeys:HashKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
             ["Encryption:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
@@ -45,6 +46,7 @@ public sealed class ServiceHealthTests
         Assert.AreEqual("Unhealthy", checks["apidb"]);
         Assert.AreEqual("Unhealthy", checks["cache"]);
         Assert.AreEqual("Unhealthy", checks["apidb-migrations"]);
+        Assert.AreEqual("Unhealthy", checks["subjectkeysdb"]);
         Assert.AreEqual("Healthy", checks["self"]);
         AssertRevealsNothing(body, secret, deadPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
 

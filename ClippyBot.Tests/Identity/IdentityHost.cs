@@ -78,6 +78,7 @@ public static class IdentityHost
             ["Oidc:Clients:1:GrantTypes:0"] = "client_credentials",
             ["Oidc:Clients:1:Scopes:0"] = "pluginhost",
             ["Oidc:Clients:1:Scopes:1"] = "identity.containment",
+            ["Oidc:Clients:1:Scopes:2"] = "identity.privacy",
             ["Oidc:Clients:2:ClientId"] = ApiResourceClient,
             ["Oidc:Clients:2:ClientSecret"] = ApiResourceSecret,
             ["Oidc:Clients:2:Introspection"] = "true",

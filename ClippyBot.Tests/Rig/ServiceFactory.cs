@@ -36,6 +36,12 @@ public sealed class ServiceFactory<TEntryPoint>(IReadOnlyDictionary<string, stri
 
 public static class ServiceFactory
 {
+    /// <summary>Databases a service owns beside its main one: the Api keeps people's keys apart from apidb (docs/privacy.md).</summary>
+    private static readonly Dictionary<string, string[]> CompanionDatabases = new(StringComparer.Ordinal)
+    {
+        ["apidb"] = ["subjectkeysdb"],
+    };
+
     /// <summary>A factory whose service owns a fresh, empty database of its own.</summary>
     public static async Task<ServiceFactory<TEntryPoint>> WithFreshDatabaseAsync<TEntryPoint>(
         string connectionName, IReadOnlyDictionary<string, string?>? extra = null,
@@ -47,6 +53,10 @@ public static class ServiceFactory
             [$"ConnectionStrings:{connectionName}"] = await TestRig.Postgres.CreateDatabaseAsync(connectionName, ct),
             ["ConnectionStrings:cache"] = TestRig.Redis.ConnectionString,
         };
+        foreach (var companion in CompanionDatabases.GetValueOrDefault(connectionName, []))
+        {
+            settings[$"ConnectionStrings:{companion}"] = await TestRig.Postgres.CreateDatabaseAsync(companion, ct);
+        }
 
         foreach (var (key, value) in extra ?? new Dictionary<string, string?>())
         {
