@@ -199,6 +199,39 @@ public sealed class PrivacyTests
             $"SELECT \"CompletedAt\" IS NOT NULL FROM \"AccountErasures\" WHERE \"SubjectId\" = '{person.Subject}'", ct), TimeSpan.FromSeconds(30), "erasure recorded complete", ct);
     }
 
+    [TestMethod]
+    public async Task A_key_of_an_erased_person_restored_from_an_older_backup_is_shredded_again_when_the_Api_starts()
+    {
+        var ct = TestContext.CancellationToken;
+        var person = await s_testbed.NewUserAsync(ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(person.Client, "Short-lived", ct);
+        // The other way out of sole ownership: the workspace goes first.
+        using (var deleted = await person.Client.SendJsonAsync(HttpMethod.Delete, $"/api/workspaces/{workspaceId}", new { confirmName = "Short-lived" }, ct))
+        {
+            Assert.AreEqual(HttpStatusCode.NoContent, deleted.StatusCode);
+        }
+        var keys = s_testbed.Api.Settings["ConnectionStrings:subjectkeysdb"]!;
+        var backedUp = await ScalarAsync<byte[]>(keys, $"SELECT \"WrappedKey\" FROM \"SubjectKeys\" WHERE \"SubjectId\" = '{person.Subject}'", ct);
+        using (var erased = await person.Client.SendJsonAsync(HttpMethod.Delete, "/api/me", new { confirmEmail = person.Email }, ct))
+        {
+            Assert.AreEqual(HttpStatusCode.NoContent, erased.StatusCode);
+        }
+
+        // subjectkeysdb restored from a backup taken before the erasure, apidb from a later one.
+        await using (var connection = new NpgsqlConnection(keys))
+        {
+            await connection.OpenAsync(ct);
+            await using var restore = new NpgsqlCommand("UPDATE \"SubjectKeys\" SET \"WrappedKey\" = @key, \"ShreddedAt\" = NULL WHERE \"SubjectId\" = @subject", connection);
+            restore.Parameters.AddWithValue("key", backedUp);
+            restore.Parameters.AddWithValue("subject", person.Subject);
+            Assert.AreEqual(1, await restore.ExecuteNonQueryAsync(ct));
+        }
+        await using var restarted = await ApiHost.StartReplicaAsync(s_testbed.Identity, s_testbed.Api, ct);
+        await Poll.UntilAsync(async () => await ScalarAsync<bool>(keys,
+                $"SELECT \"WrappedKey\" IS NULL FROM \"SubjectKeys\" WHERE \"SubjectId\" = '{person.Subject}'", ct),
+            TimeSpan.FromSeconds(30), "restored key shredded again", ct);
+    }
+
     private static async Task<List<JsonElement>> AuditOfPersonAsync(HttpClient reader, Guid workspaceId, string subject, CancellationToken ct)
     {
         var page = await reader.GetFromJsonAsync<JsonElement>(new Uri($"/api/workspaces/{workspaceId}/audit?actorId={subject}&pageSize=200", UriKind.Relative), ct);
