@@ -153,6 +153,9 @@ cc=$(curl -s "$ib/connect/token" -d grant_type=client_credentials -d client_id=c
 printf '%-34s %s\n' "publish echo bundle" "$(curl -s -o /dev/null -w 'http=%{http_code} ms=%{time_total}' -H "Authorization: Bearer $cc" --data-binary @"$work/echo.cbp" "http://127.0.0.1:$phport/internal/plugins")"
 curl -fs -o /dev/null -H "Authorization: Bearer $at" -H "Content-Type: application/json" -d '{"pluginId":"dev.clippybot.echo","acceptedPermissions":[]}' "$ab/api/workspaces/$ws/plugins"
 printf '%-34s %s\n' "event round trip (50 rps, 20 s)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$ab/api/workspaces/$ws/plugins/dev.clippybot.echo/events" "$at" '{"event":"on_message","payload":{"text":"hello"}}' 50 20 | cut -d' ' -f2-)"
+# The Api's own layers at the same rate: token + revocation check + rate limit (GET /api/me), then + membership (GET workspace).
+printf '%-34s %s\n' "  Api GET /api/me (50 rps)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$ab/api/me" "$at" - 50 10 5 | cut -d' ' -f2-)"
+printf '%-34s %s\n' "  Api GET workspace (50 rps)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$ab/api/workspaces/$ws" "$at" - 50 10 5 | cut -d' ' -f2-)"
 # The PluginHost's share: its internal invoke endpoint called directly with the Api's service token.
 printf '%-34s %s\n' "  of which PluginHost invoke" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "http://127.0.0.1:$phport/internal/plugins/dev.clippybot.echo/invoke" "$cc" "{\"workspaceId\":\"$ws\",\"event\":\"on_message\",\"input\":{\"text\":\"hello\"},\"grants\":[]}" 50 20 | cut -d' ' -f2-)"
 fi

@@ -123,6 +123,7 @@ public static class PluginEndpoints
         };
         services.Db.WorkspacePlugins.Add(row);
         await services.Db.SaveChangesAsync(ct);
+        await services.Cache.InvalidateAsync(workspaceId);
         await services.Audit.RecordAsync(workspaceId, "plugin.installed",
             $"{plugin.Id}:{plugin.Version}:{string.Join(',', plugin.Permissions)}{(row.GrantedOAuthProviders.Count > 0 ? ":oauth=" + string.Join(',', row.GrantedOAuthProviders) : "")}{(row.GrantedSecretNames.Count > 0 ? ":secrets=" + string.Join(',', row.GrantedSecretNames) : "")}", ct: ct);
         return TypedResults.Created($"/api/workspaces/{workspaceId}/plugins/{plugin.Id}", ToResponse(row));
@@ -142,6 +143,7 @@ public static class PluginEndpoints
         {
             return NotInstalled(pluginId);
         }
+        await services.Cache.InvalidateAsync(workspaceId);
         await services.Audit.RecordAsync(workspaceId, "plugin.configured", pluginId, ct: ct);
         return TypedResults.NoContent();
     }
@@ -152,6 +154,7 @@ public static class PluginEndpoints
         {
             return NotInstalled(pluginId);
         }
+        await services.Cache.InvalidateAsync(workspaceId);
         await services.Audit.RecordAsync(workspaceId, "plugin.removed", pluginId, ct: ct);
         return TypedResults.NoContent();
     }
@@ -160,7 +163,9 @@ public static class PluginEndpoints
     private static async Task<Results<Ok<PluginHostClient.InvocationResponse>, ProblemHttpResult, ValidationProblem, JsonHttpResult<JsonElement>>> DeliverAsync(
         Guid workspaceId, string pluginId, EventRequest request, [AsParameters] PluginServices services, CancellationToken ct)
     {
-        var installed = await services.Db.WorkspacePlugins.AsNoTracking().SingleOrDefaultAsync(p => p.WorkspaceId == workspaceId && p.PluginId == pluginId, ct);
+        // Shared read-only across requests of this replica until the workspace's plugins change (WorkspaceStateCache).
+        var installed = await services.Cache.GetOrLoadAsync(workspaceId, "plugin:" + pluginId, c =>
+            services.Db.WorkspacePlugins.AsNoTracking().SingleOrDefaultAsync(p => p.WorkspaceId == workspaceId && p.PluginId == pluginId, c), ct);
         if (installed is null)
         {
             return NotInstalled(pluginId);
@@ -278,8 +283,10 @@ public static class PluginEndpoints
 }
 
 public sealed class PluginServices(ApiDbContext db, PluginHostClient host, AuditLog audit, TimeProvider time, HttpContext context, Connections.OAuthVault vault,
-    Secrets.SecretVault secrets)
+    Secrets.SecretVault secrets, Workspaces.WorkspaceStateCache cache)
 {
+    public Workspaces.WorkspaceStateCache Cache { get; } = cache;
+
     public Connections.OAuthVault Vault { get; } = vault;
 
     public Secrets.SecretVault Secrets { get; } = secrets;

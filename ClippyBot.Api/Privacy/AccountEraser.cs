@@ -17,7 +17,7 @@ namespace ClippyBot.Api.Privacy;
 /// they created), so the workspace's history still holds together.
 /// </summary>
 public sealed partial class AccountEraser(ApiDbContext db, SubjectKeys keys, AuditLog audit, RevocationMarkers markers,
-    IdentityServiceClient identity, TimeProvider time, ILogger<AccountEraser> logger)
+    IdentityServiceClient identity, WorkspaceStateCache cache, TimeProvider time, ILogger<AccountEraser> logger)
 {
     public sealed record OwnedWorkspace(Guid Id, string Name);
 
@@ -65,6 +65,7 @@ public sealed partial class AccountEraser(ApiDbContext db, SubjectKeys keys, Aud
         {
             return (true, owned, false);
         }
+        await cache.InvalidateAllAsync();
         await keys.ShredAsync(subject, ct);
         await markers.PublishAsync(subject);
         // Recorded after the shredding: the entry names the pseudonymous subject and keeps no address.

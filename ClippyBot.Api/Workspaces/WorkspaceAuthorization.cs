@@ -37,7 +37,7 @@ internal sealed class WorkspaceHandlerMarker : IAuthorizationHandler
 }
 
 /// <summary>Loads the caller's membership of the route's workspace and applies the matrix and the MFA policy.</summary>
-internal sealed class PermissionHandler(ApiDbContext db) : AuthorizationHandler<PermissionRequirement>
+internal sealed class PermissionHandler(ApiDbContext db, WorkspaceStateCache cache) : AuthorizationHandler<PermissionRequirement>
 {
     protected override async Task HandleRequirementAsync(AuthorizationHandlerContext context, PermissionRequirement requirement)
     {
@@ -56,10 +56,10 @@ internal sealed class PermissionHandler(ApiDbContext db) : AuthorizationHandler<
             context.Fail(new WorkspaceAuthorizationFailure(WorkspaceDenial.NotMember, requirement.Permission));
             return;
         }
-        var membership = await db.Memberships.AsNoTracking()
+        var membership = await cache.GetOrLoadAsync(workspaceId, "member:" + userId, ct => db.Memberships.AsNoTracking()
             .Where(m => m.WorkspaceId == workspaceId && m.UserId == userId)
-            .Select(m => new { m.Role, m.Workspace.RequireMfaForAdmins })
-            .SingleOrDefaultAsync(http.RequestAborted);
+            .Select(m => new MembershipView(m.Role, m.Workspace.RequireMfaForAdmins))
+            .SingleOrDefaultAsync(ct), http.RequestAborted);
         if (membership is null)
         {
             context.Fail(new WorkspaceAuthorizationFailure(WorkspaceDenial.NotMember, requirement.Permission));
@@ -79,6 +79,8 @@ internal sealed class PermissionHandler(ApiDbContext db) : AuthorizationHandler<
             context.Succeed(requirement);
         }
     }
+
+    private sealed record MembershipView(WorkspaceRole Role, bool RequireMfaForAdmins);
 
     /// <summary>A key acts only in its own workspace (elsewhere: 404, like any outsider) and only within its scopes.</summary>
     private static void AuthorizeApiKey(AuthorizationHandlerContext context, PermissionRequirement requirement, Guid workspaceId)

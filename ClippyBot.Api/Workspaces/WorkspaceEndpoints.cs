@@ -89,7 +89,7 @@ public static class WorkspaceEndpoints
         var workspace = await services.Db.Workspaces.SingleAsync(w => w.Id == workspaceId);
         workspace.Name = request.Name?.Trim() ?? workspace.Name;
         workspace.RequireMfaForAdmins = request.RequireMfaForAdmins ?? workspace.RequireMfaForAdmins;
-        await services.Db.SaveChangesAsync();
+        await services.SaveAndInvalidateAsync(workspaceId);
         await services.Audit.RecordAsync(workspaceId, "workspace.updated", $"name={workspace.Name};requireMfaForAdmins={workspace.RequireMfaForAdmins}");
         return TypedResults.Ok(new WorkspaceResponse(workspace.Id, workspace.Name, workspace.RequireMfaForAdmins, CallerRole(http)));
     }
@@ -107,7 +107,7 @@ public static class WorkspaceEndpoints
             });
         }
         services.Db.Workspaces.Remove(workspace);
-        await services.Db.SaveChangesAsync();
+        await services.SaveAndInvalidateAsync(workspaceId);
         await services.Audit.RecordAsync(workspaceId, "workspace.deleted", workspace.Name);
         return TypedResults.NoContent();
     }
@@ -142,7 +142,7 @@ public static class WorkspaceEndpoints
         }
         var previousRole = member.Role;
         member.Role = role;
-        await services.Db.SaveChangesAsync();
+        await services.SaveAndInvalidateAsync(workspaceId);
         await services.Audit.RecordAsync(workspaceId, "member.role_changed", $"{member.UserId}:{previousRole}->{role}");
         return TypedResults.Ok(new MemberResponse(member.UserId, member.Email, member.Role, member.JoinedAt));
     }
@@ -164,7 +164,7 @@ public static class WorkspaceEndpoints
             return LastOwner();
         }
         services.Db.Memberships.Remove(member);
-        await services.Db.SaveChangesAsync();
+        await services.SaveAndInvalidateAsync(workspaceId);
         await services.Audit.RecordAsync(workspaceId, "member.removed", member.UserId);
         return TypedResults.NoContent();
     }
@@ -178,7 +178,7 @@ public static class WorkspaceEndpoints
             return LastOwner();
         }
         services.Db.Memberships.Remove(member);
-        await services.Db.SaveChangesAsync();
+        await services.SaveAndInvalidateAsync(workspaceId);
         await services.Audit.RecordAsync(workspaceId, "member.left", subject);
         return TypedResults.NoContent();
     }
@@ -255,7 +255,7 @@ public static class WorkspaceEndpoints
         {
             services.Db.Memberships.Add(new Membership { WorkspaceId = invitation.WorkspaceId, UserId = subject, Email = email, Role = invitation.Role, JoinedAt = now });
         }
-        await services.Db.SaveChangesAsync();
+        await services.SaveAndInvalidateAsync(invitation.WorkspaceId);
         await services.Audit.RecordAsync(invitation.WorkspaceId, "invitation.accepted", $"{subject}:{invitation.Role}");
         var workspace = await services.Db.Workspaces.AsNoTracking().SingleAsync(w => w.Id == invitation.WorkspaceId);
         return TypedResults.Ok(new WorkspaceResponse(workspace.Id, workspace.Name, workspace.RequireMfaForAdmins, existing?.Role ?? invitation.Role));
@@ -283,8 +283,17 @@ public static class WorkspaceEndpoints
         detail: "A workspace always keeps at least one owner; make someone else owner first.", type: "https://clippybot.dev/problems/last-owner");
 }
 
-public sealed class WorkspaceServices(ApiDbContext db, TimeProvider time, AuditLog audit)
+public sealed class WorkspaceServices(ApiDbContext db, TimeProvider time, AuditLog audit, WorkspaceStateCache cache)
 {
+    /// <summary>Saves, then makes every replica forget what it cached about the workspace (members, settings, plugins).</summary>
+    public async Task SaveAndInvalidateAsync(Guid workspaceId)
+    {
+        await Db.SaveChangesAsync();
+        await Cache.InvalidateAsync(workspaceId);
+    }
+
+    public WorkspaceStateCache Cache { get; } = cache;
+
     public ApiDbContext Db { get; } = db;
 
     public TimeProvider Time { get; } = time;

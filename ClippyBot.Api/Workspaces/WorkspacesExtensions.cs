@@ -8,6 +8,7 @@ public static class WorkspacesExtensions
     public static IHostApplicationBuilder AddWorkspaces(this IHostApplicationBuilder builder)
     {
         builder.Services.AddScoped<IAuthorizationHandler, PermissionHandler>();
+        builder.Services.AddSingleton<WorkspaceStateCache>();
         builder.Services.AddSingleton<IAuthorizationMiddlewareResultHandler, WorkspaceAuthorizationResultHandler>();
         builder.AddEmail();
         builder.Services.AddOptions<InvitationOptions>().Bind(builder.Configuration.GetSection(InvitationOptions.SectionName))

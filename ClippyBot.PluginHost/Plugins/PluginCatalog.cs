@@ -14,7 +14,7 @@ namespace ClippyBot.PluginHost.Plugins;
 /// modules are cached in memory only, keyed by the verified wasm digest (a serialized-module cache on disk would be
 /// trusted code that anything able to write there could replace).
 /// </summary>
-public sealed class PluginCatalog(PluginsDbContext db, PluginTrustStore trust, PluginRuntime runtime, CompiledPluginCache cache, TimeProvider time)
+public sealed class PluginCatalog(PluginsDbContext db, PluginTrustStore trust, PluginRuntime runtime, CompiledPluginCache cache, PluginState state, TimeProvider time)
 {
     /// <summary>How long a replica trusts its idea of a plugin's current version before asking the database again.</summary>
     public static readonly TimeSpan CurrentVersionRecheck = TimeSpan.FromSeconds(2);
@@ -48,16 +48,24 @@ public sealed class PluginCatalog(PluginsDbContext db, PluginTrustStore trust, P
             await tx.CommitAsync(ct);
         });
         cache.ForgetCurrent(manifest.Id);
+        await state.ChangedAsync(ct);
         return verified;
     }
 
     /// <summary>The current version, re-verified and compiled (or from the digest-keyed cache); null when not installed.</summary>
     public async Task<(InstalledPlugin Row, CompiledPlugin Compiled)?> LoadAsync(string pluginId, CancellationToken ct)
     {
-        // Hot path: the version this replica verified and holds in memory, rechecked against the database every couple of seconds.
-        if (cache.Current(pluginId, time.GetUtcNow() - CurrentVersionRecheck) is { } known)
+        // Hot path: the version this replica verified and holds in memory, while the state snapshot (PluginState, re-read
+        // on every change and every second) still names it as current — no database round trip.
+        var (known, current) = state.CurrentVersionOf(pluginId);
+        if (known && current is null)
         {
-            return known;
+            return null;
+        }
+        if (cache.Current(pluginId, known ? DateTimeOffset.MinValue : time.GetUtcNow() - CurrentVersionRecheck) is { } held
+            && (!known || (held.Row.Version == current!.Version && held.Row.WasmSha256 == current.WasmSha256)))
+        {
+            return held;
         }
         var row = await db.InstalledPlugins.AsNoTracking().SingleOrDefaultAsync(p => p.PluginId == pluginId && p.Current, ct);
         if (row is null)

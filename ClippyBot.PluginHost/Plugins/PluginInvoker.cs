@@ -12,7 +12,7 @@ namespace ClippyBot.PluginHost.Plugins;
 /// limit hit or permission denial, reports metrics per plugin and version, and applies the anomaly rules.
 /// </summary>
 public sealed partial class PluginInvoker(
-    PluginsDbContext db, PluginCatalog catalog, PluginRuntime runtime, PluginMetrics metrics, IOptions<QuarantineOptions> rules,
+    PluginsDbContext db, PluginCatalog catalog, PluginRuntime runtime, PluginMetrics metrics, PluginState state, IOptions<QuarantineOptions> rules,
     IOptions<SandboxOptions> sandbox, TimeProvider time, ILogger<PluginInvoker> logger)
 {
     public async Task<InvocationResult> InvokeAsync(string pluginId, Guid workspaceId, string entryEvent, byte[] input, IReadOnlySet<string> granted, CancellationToken ct,
@@ -24,7 +24,7 @@ public sealed partial class PluginInvoker(
             return Refused("not_installed");
         }
         var version = plugin.Row.Version;
-        if (await IsQuarantinedAsync(pluginId, version, workspaceId, ct))
+        if (state.IsQuarantined(pluginId, version, workspaceId) ?? await IsQuarantinedAsync(pluginId, version, workspaceId, ct))
         {
             metrics.Record(pluginId, version, "refused", "quarantined", 0, TimeSpan.Zero);
             return Refused("quarantined");
@@ -95,6 +95,7 @@ public sealed partial class PluginInvoker(
             Id = Guid.CreateVersion7(), PluginId = pluginId, Version = version, WorkspaceId = workspaceId, Reason = reason, SetBy = by, At = time.GetUtcNow(),
         });
         await db.SaveChangesAsync(ct);
+        await state.ChangedAsync(ct);
         LogQuarantined(pluginId, version, workspaceId?.ToString() ?? "platform", reason, by);
     }
 
@@ -105,6 +106,7 @@ public sealed partial class PluginInvoker(
         var released = await db.Quarantines
             .Where(q => q.PluginId == pluginId && (version == "*" || q.Version == version || q.Version == "*") && q.ReleasedAt == null)
             .ExecuteUpdateAsync(s => s.SetProperty(q => q.ReleasedAt, now).SetProperty(q => q.ReleasedBy, by), ct);
+        await state.ChangedAsync(ct);
         LogReleased(pluginId, version, by, released);
         return released;
     }

@@ -33,6 +33,8 @@ public static class PluginsExtensions
             });
 #pragma warning restore EXTEXP0001
         builder.Services.AddSingleton<CompiledPluginCache>();
+        builder.Services.AddSingleton<PluginState>();
+        builder.Services.AddHostedService<PluginStateRefresher>();
         builder.Services.AddSingleton<PluginMetrics>();
         builder.Services.AddScoped<PluginCatalog>();
         builder.Services.AddScoped<PluginInvoker>();

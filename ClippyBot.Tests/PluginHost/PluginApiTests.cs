@@ -114,6 +114,53 @@ public sealed class PluginApiTests
         Assert.AreEqual(HttpStatusCode.NotFound, (await api.PostAsJsonAsync("/internal/plugins/dev.none.here/invoke", new { workspaceId = workspace, input = new { } }, Ct)).StatusCode);
     }
 
+    [TestMethod]
+    public async Task A_quarantine_release_or_update_made_through_one_replica_holds_on_another_within_a_second()
+    {
+        using var api = await ApiServiceClientAsync();
+        await using var replica = new ServiceFactory<PluginsDbContext>(s_host.Settings, services => services
+            .AddHttpClient(ClippyBot.ServiceDefaults.Authentication.IdentityAccessTokens.MetadataClient)
+            .ConfigurePrimaryHttpMessageHandler(() => s_identity.Server.CreateHandler()));
+        using var other = replica.CreateClient();
+        other.DefaultRequestHeaders.Authorization = api.DefaultRequestHeaders.Authorization;
+        var id = "dev.test.replica" + Guid.NewGuid().ToString("N")[..6];
+        using (var body = new ByteArrayContent(PluginCatalogTests.Bundle(id, "1.0.0")))
+        {
+            Assert.AreEqual(HttpStatusCode.Created, (await api.PostAsync(new Uri("/internal/plugins", UriKind.Relative), body, Ct)).StatusCode);
+        }
+        var workspace = Guid.NewGuid();
+        Task<HttpResponseMessage> InvokeOnOther() => other.PostAsJsonAsync($"/internal/plugins/{id}/invoke", new { workspaceId = workspace, @event = "on_message", input = new { text = "hi" } }, Ct);
+        await WithinASecondAsync(InvokeOnOther, r => r.StatusCode == HttpStatusCode.OK, "installed plugin runs on the other replica");
+
+        using (await api.PostAsJsonAsync($"/internal/plugins/{id}/quarantine", new { version = "*", reason = "test", by = "admin-1" }, Ct))
+        {
+        }
+        await WithinASecondAsync(InvokeOnOther, r => r.StatusCode == HttpStatusCode.Locked, "quarantine holds on the other replica");
+        using (await api.PostAsJsonAsync($"/internal/plugins/{id}/release", new { version = "*", by = "admin-1" }, Ct))
+        {
+        }
+        await WithinASecondAsync(InvokeOnOther, r => r.StatusCode == HttpStatusCode.OK, "release holds on the other replica");
+
+        using (var update = new ByteArrayContent(PluginCatalogTests.Bundle(id, "1.1.0")))
+        {
+            Assert.AreEqual(HttpStatusCode.Created, (await api.PostAsync(new Uri("/internal/plugins", UriKind.Relative), update, Ct)).StatusCode);
+        }
+        using (await api.PostAsJsonAsync($"/internal/plugins/{id}/quarantine", new { version = "1.1.0", reason = "bad update", by = "admin-1" }, Ct))
+        {
+        }
+        // Only the new version is quarantined: the other replica must have switched to it to be refused.
+        await WithinASecondAsync(InvokeOnOther, r => r.StatusCode == HttpStatusCode.Locked, "the update reached the other replica");
+    }
+
+    private async Task WithinASecondAsync(Func<Task<HttpResponseMessage>> request, Func<HttpResponseMessage, bool> expected, string what)
+    {
+        await Poll.UntilAsync(async () =>
+        {
+            using var response = await request();
+            return expected(response);
+        }, TimeSpan.FromSeconds(1), what, Ct);
+    }
+
     private static byte[] ZipBomb()
     {
         using var stream = new MemoryStream();

@@ -13,7 +13,8 @@ if (args.Length > 1 && args[0] == "echo-bundle")
 if (args.Length > 5 && args[0] == "rate")
 {
     return await ClippyBot.Bench.RoundTripBench.RateAsync(args[1], args[2], args[3],
-        int.Parse(args[4], CultureInfo.InvariantCulture), int.Parse(args[5], CultureInfo.InvariantCulture));
+        int.Parse(args[4], CultureInfo.InvariantCulture), int.Parse(args[5], CultureInfo.InvariantCulture),
+        args.Length > 6 ? int.Parse(args[6], CultureInfo.InvariantCulture) : 15);
 }
 if (args.Length > 0 && args[0] == "plugins")
 {

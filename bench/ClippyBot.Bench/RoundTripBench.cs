@@ -8,7 +8,7 @@ namespace ClippyBot.Bench;
 
 /// <summary>
 /// <c>echo-bundle DIR</c>: a signed bundle of a trivial echo plugin and its public key (for bench/run.sh).
-/// <c>rate URL BEARER JSON RPS SECONDS</c>: POSTs at a fixed rate (open loop, like a steady stream of chat events) and reports
+/// <c>rate URL BEARER JSON RPS SECONDS</c>: POSTs (GETs when JSON is <c>-</c>) at a fixed rate (open loop, like a steady stream of chat events) and reports
 /// latency percentiles — what wrk's closed loop cannot show at a given request rate.
 /// </summary>
 internal static class RoundTripBench
@@ -37,11 +37,11 @@ internal static class RoundTripBench
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
         async Task<(double Ms, bool Ok)> OneAsync()
         {
-            using var content = new StringContent(json, Encoding.UTF8, "application/json");
+            using var content = json == "-" ? null : new StringContent(json, Encoding.UTF8, "application/json");
             var start = Stopwatch.GetTimestamp();
             try
             {
-                using var response = await client.PostAsync(new Uri(url), content);
+                using var response = content is null ? await client.GetAsync(new Uri(url)) : await client.PostAsync(new Uri(url), content);
                 await response.Content.ReadAsByteArrayAsync();
                 return (Stopwatch.GetElapsedTime(start).TotalMilliseconds, response.IsSuccessStatusCode);
             }

@@ -1,0 +1,163 @@
+using System.Collections.Concurrent;
+using StackExchange.Redis;
+
+namespace ClippyBot.Api.Workspaces;
+
+/// <summary>
+/// What every workspace request reads — the caller's membership, an installed plugin — kept in memory per replica so the
+/// hot path skips the database. Correctness rests on invalidation, not on expiry:
+/// <list type="bullet">
+/// <item>every change to a workspace's members, settings or plugins calls <see cref="InvalidateAsync"/>, which clears this
+/// replica at once and tells the others over Redis pub/sub (delivered in milliseconds);</item>
+/// <item>a value is stored only if no invalidation of its workspace arrived while it was being read, so a read that raced a
+/// change cannot re-insert the old value;</item>
+/// <item>only while this replica is subscribed: when the Redis connection drops (messages may be lost) everything is
+/// forgotten and reads go to the database until the subscription is back;</item>
+/// <item>entries also expire after <see cref="MaxAge"/>, a bound should anything above still fail.</item>
+/// </list>
+/// Nothing secret is held: roles, settings flags and installed-plugin rows (grants and configuration, no secret values).
+/// </summary>
+public sealed class WorkspaceStateCache : IDisposable
+{
+    public static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(60);
+    private static readonly RedisChannel Channel = RedisChannel.Literal("clippybot:api:workspace-changed");
+    private const string Everything = "*";
+
+    private readonly IConnectionMultiplexer _redis;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<Guid, Slot> _slots = new();
+    private readonly SemaphoreSlim _subscribing = new(1, 1);
+    private volatile bool _subscribed;
+    private bool _handlerRegistered;
+
+    public WorkspaceStateCache(IConnectionMultiplexer redis, TimeProvider time)
+    {
+        _redis = redis;
+        _time = time;
+        _redis.ConnectionFailed += OnConnectionFailed;
+        _redis.ConnectionRestored += OnConnectionFailed;
+    }
+
+    /// <summary>The cached value for <paramref name="key"/> in the workspace, or what <paramref name="load"/> reads (null is not cached).</summary>
+    public async Task<T?> GetOrLoadAsync<T>(Guid workspaceId, string key, Func<CancellationToken, Task<T?>> load, CancellationToken ct) where T : class
+    {
+        ArgumentNullException.ThrowIfNull(load);
+        var slot = _slots.GetOrAdd(workspaceId, _ => new Slot());
+        var now = _time.GetUtcNow();
+        if (_subscribed && slot.Entries.TryGetValue(key, out var hit) && now - hit.At < MaxAge && hit.Value is T cached)
+        {
+            return cached;
+        }
+        var version = Volatile.Read(ref slot.Version);
+        var value = await load(ct);
+        if (value is not null && await EnsureSubscribedAsync() && Volatile.Read(ref slot.Version) == version)
+        {
+            slot.Entries[key] = (value, now);
+            // An invalidation between the check and the store would be lost: check again and undo.
+            if (Volatile.Read(ref slot.Version) != version)
+            {
+                slot.Entries.TryRemove(key, out _);
+            }
+        }
+        return value;
+    }
+
+    /// <summary>Forgets the workspace here and on every other replica; call after any change to its members, settings or plugins.</summary>
+    public async Task InvalidateAsync(Guid workspaceId)
+    {
+        Forget(workspaceId.ToString());
+        await PublishAsync(workspaceId.ToString());
+    }
+
+    /// <summary>Forgets everything everywhere (a person erased from all their workspaces at once).</summary>
+    public async Task InvalidateAllAsync()
+    {
+        Forget(Everything);
+        await PublishAsync(Everything);
+    }
+
+    private async Task PublishAsync(string message)
+    {
+        try
+        {
+            await _redis.GetSubscriber().PublishAsync(Channel, message);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            // The other replicas lost their subscription too (same Redis): they have forgotten everything already.
+        }
+    }
+
+    private async Task<bool> EnsureSubscribedAsync()
+    {
+        if (_subscribed)
+        {
+            return true;
+        }
+        await _subscribing.WaitAsync();
+        try
+        {
+            var subscriber = _redis.GetSubscriber();
+            if (!_handlerRegistered)
+            {
+                // Once: the multiplexer re-subscribes by itself after a reconnect.
+                await subscriber.SubscribeAsync(Channel, (_, message) => Forget(message.ToString()));
+                _handlerRegistered = true;
+            }
+            _subscribed = subscriber.IsConnected(Channel);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            return false;
+        }
+        finally
+        {
+            _subscribing.Release();
+        }
+        return _subscribed;
+    }
+
+    private void Forget(string message)
+    {
+        if (message == Everything)
+        {
+            foreach (var slot in _slots.Values)
+            {
+                slot.Clear();
+            }
+        }
+        else if (Guid.TryParse(message, out var workspaceId) && _slots.TryGetValue(workspaceId, out var slot))
+        {
+            slot.Clear();
+        }
+    }
+
+    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)
+    {
+        if (e.ConnectionType == ConnectionType.Subscription || !_redis.IsConnected)
+        {
+            // Messages may have been missed: nothing cached can be trusted until the subscription is known to be live again.
+            _subscribed = false;
+            Forget(Everything);
+        }
+    }
+
+    public void Dispose()
+    {
+        _redis.ConnectionFailed -= OnConnectionFailed;
+        _redis.ConnectionRestored -= OnConnectionFailed;
+        _subscribing.Dispose();
+    }
+
+    private sealed class Slot
+    {
+        public long Version;
+        public readonly ConcurrentDictionary<string, (object Value, DateTimeOffset At)> Entries = new(StringComparer.Ordinal);
+
+        public void Clear()
+        {
+            Interlocked.Increment(ref Version);
+            Entries.Clear();
+        }
+    }
+}

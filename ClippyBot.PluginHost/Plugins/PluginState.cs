@@ -1,0 +1,141 @@
+using ClippyBot.PluginHost.Data;
+using ClippyBot.ServiceDefaults.Data;
+using Microsoft.EntityFrameworkCore;
+using StackExchange.Redis;
+
+namespace ClippyBot.PluginHost.Plugins;
+
+/// <summary>
+/// What every invocation needs to know besides the code — which version of each plugin is current, which are quarantined —
+/// as an in-memory snapshot per replica, so the invocation path does not wait for the database. The snapshot is
+/// re-read after every change made through this replica (before the change is acknowledged), when another replica
+/// announces a change over Redis (milliseconds), and every <see cref="RefreshInterval"/> regardless (the bound if an
+/// announcement is lost). A snapshot older than <see cref="StaleAfter"/> is not used: callers ask the database, so a
+/// stuck refresher can never leave a quarantine unenforced.
+/// </summary>
+public sealed partial class PluginState(IServiceScopeFactory scopes, IConnectionMultiplexer redis, TimeProvider time, ILogger<PluginState> logger) : IDisposable
+{
+    public static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(1);
+    public static readonly TimeSpan StaleAfter = TimeSpan.FromSeconds(5);
+    private static readonly RedisChannel Channel = RedisChannel.Literal("clippybot:pluginhost:state-changed");
+
+    private readonly SemaphoreSlim _refreshing = new(1, 1);
+    private volatile Snapshot? _snapshot;
+    private readonly SemaphoreSlim _changed = new(0, 1);
+
+    public sealed record CurrentVersion(string Version, string WasmSha256);
+
+    private sealed record Quarantine(string PluginId, string Version, Guid? WorkspaceId);
+
+    private sealed record Snapshot(IReadOnlyDictionary<string, CurrentVersion> Versions, IReadOnlyList<Quarantine> Quarantines, DateTimeOffset LoadedAt);
+
+    /// <summary>The current version as of the snapshot; null when the snapshot is too old to rely on (ask the database).</summary>
+    public (bool Known, CurrentVersion? Version) CurrentVersionOf(string pluginId) =>
+        Fresh() is { } s ? (true, s.Versions.GetValueOrDefault(pluginId)) : (false, null);
+
+    /// <summary>Whether the version is quarantined for the workspace; null when the snapshot is too old to rely on.</summary>
+    public bool? IsQuarantined(string pluginId, string version, Guid workspaceId) =>
+        Fresh() is { } s
+            ? s.Quarantines.Any(q => q.PluginId == pluginId && (q.Version == version || q.Version == "*") && (q.WorkspaceId == null || q.WorkspaceId == workspaceId))
+            : null;
+
+    /// <summary>After a change committed through this replica: re-read now, and tell the other replicas.</summary>
+    public async Task ChangedAsync(CancellationToken ct)
+    {
+        await RefreshAsync(ct);
+        try
+        {
+            await redis.GetSubscriber().PublishAsync(Channel, "changed");
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            LogAnnounceFailed(logger, e.GetType().Name);
+        }
+    }
+
+    public async Task RefreshAsync(CancellationToken ct)
+    {
+        await _refreshing.WaitAsync(ct);
+        try
+        {
+            var started = time.GetUtcNow();
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<PluginsDbContext>();
+            var versions = await db.InstalledPlugins.AsNoTracking().Where(p => p.Current)
+                .Select(p => new { p.PluginId, p.Version, p.WasmSha256 }).ToListAsync(ct);
+            var quarantines = await db.Quarantines.AsNoTracking().Where(q => q.ReleasedAt == null)
+                .Select(q => new Quarantine(q.PluginId, q.Version, q.WorkspaceId)).ToListAsync(ct);
+            // Stamped with the time the reads began: a change committed during them is seen by the next refresh.
+            _snapshot = new Snapshot(versions.ToDictionary(v => v.PluginId, v => new CurrentVersion(v.Version, v.WasmSha256), StringComparer.Ordinal),
+                quarantines, started);
+        }
+        finally
+        {
+            _refreshing.Release();
+        }
+    }
+
+    internal async Task RunAsync(CancellationToken stoppingToken)
+    {
+        await scopes.CreateAsyncScope().ServiceProvider.GetRequiredService<MigrationStatus<PluginsDbContext>>().WhenCompleted(stoppingToken);
+        try
+        {
+            await redis.GetSubscriber().SubscribeAsync(Channel, (_, _) => Signal());
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            LogAnnounceFailed(logger, e.GetType().Name); // the periodic refresh still bounds staleness
+        }
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await RefreshAsync(stoppingToken);
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                LogRefreshFailed(logger, e.GetType().Name);
+            }
+            try
+            {
+                await _changed.WaitAsync(RefreshInterval, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    private void Signal()
+    {
+        try
+        {
+            _changed.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already signalled.
+        }
+    }
+
+    public void Dispose()
+    {
+        _refreshing.Dispose();
+        _changed.Dispose();
+    }
+
+    private Snapshot? Fresh() => _snapshot is { } s && time.GetUtcNow() - s.LoadedAt <= StaleAfter ? s : null;
+
+    [LoggerMessage(LogLevel.Warning, "Plugin state could not be announced to other replicas ({Error}); they pick it up within a second")]
+    private static partial void LogAnnounceFailed(ILogger logger, string error);
+
+    [LoggerMessage(LogLevel.Warning, "Plugin state refresh failed ({Error}); invocations ask the database until it succeeds")]
+    private static partial void LogRefreshFailed(ILogger logger, string error);
+}
+
+/// <summary>Runs <see cref="PluginState"/>'s refresher.</summary>
+public sealed class PluginStateRefresher(PluginState state) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => state.RunAsync(stoppingToken);
+}
