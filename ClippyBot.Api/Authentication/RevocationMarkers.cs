@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Claims;
 using ClippyBot.ServiceDefaults;
 using StackExchange.Redis;
@@ -5,20 +6,51 @@ using StackExchange.Redis;
 namespace ClippyBot.Api.Authentication;
 
 /// <summary>
-/// Reads the revocation markers Identity publishes (docs/revocation.md): one Redis round trip (MGET of two keys) per
-/// request, no database query. The Api publishes one itself only when a person erases their account, so their tokens stop
-/// working here at once even while Identity cannot be reached.
+/// The revocation markers Identity publishes (docs/revocation.md), mirrored in memory so a request costs no Redis round
+/// trip: the mirror subscribes to the announcements first, then loads every marker present (SCAN), and from then on
+/// applies each announcement as it arrives (milliseconds after the event). Until it is loaded — at start, and again
+/// after any loss of the Redis connection, when announcements may have been missed — each request reads Redis itself
+/// (one MGET) and fails closed if Redis does not answer. The Api publishes a marker itself only when a person erases
+/// their account, so their tokens stop working here at once even while Identity cannot be reached.
 /// </summary>
-public sealed class RevocationMarkers(IConnectionMultiplexer redis, TimeProvider time)
+public sealed partial class RevocationMarkers : IDisposable
 {
     /// <summary>Outlives any access token (15 minutes) with room for a longer configured lifetime.</summary>
     private static readonly TimeSpan MarkerLifetime = TimeSpan.FromHours(1);
+    private static readonly RedisChannel Channel = RedisChannel.Literal(RevocationKeys.AnnouncementChannel);
 
-    public Task PublishAsync(string subject) =>
-        redis.GetDatabase().StringSetAsync(RevocationKeys.RevokedBefore(subject), time.GetUtcNow().ToUnixTimeSeconds(), MarkerLifetime);
+    private readonly IConnectionMultiplexer _redis;
+    private readonly TimeProvider _time;
+    private readonly ILogger<RevocationMarkers> _logger;
+    private readonly ConcurrentDictionary<string, (long Value, DateTimeOffset Expires)> _markers = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _loading = new(1, 1);
+    private volatile bool _loaded;
+    private bool _subscribed;
+    private long _generation;
+
+    public RevocationMarkers(IConnectionMultiplexer redis, TimeProvider time, ILogger<RevocationMarkers> logger)
+    {
+        _redis = redis;
+        _time = time;
+        _logger = logger;
+        _redis.ConnectionFailed += OnConnectionChanged;
+        _redis.ConnectionRestored += OnConnectionChanged;
+    }
+
+    /// <summary>Whether the in-memory mirror answers (false: each request reads Redis).</summary>
+    public bool Mirrored => _loaded;
+
+    public async Task PublishAsync(string subject)
+    {
+        var key = RevocationKeys.RevokedBefore(subject);
+        var value = _time.GetUtcNow().ToUnixTimeSeconds();
+        await _redis.GetDatabase().StringSetAsync(key, value, MarkerLifetime);
+        Apply(key, value, MarkerLifetime);
+        await _redis.GetSubscriber().PublishAsync(Channel, RevocationKeys.Announcement(key, value, MarkerLifetime));
+    }
 
     /// <summary>True when the token was issued before its subject's revocation time or its session was ended.</summary>
-    /// <exception cref="RedisException">Redis cannot answer; the caller fails closed.</exception>
+    /// <exception cref="RedisException">Redis cannot answer while the mirror is not loaded; the caller fails closed.</exception>
     public async Task<bool> IsRevokedAsync(ClaimsPrincipal principal)
     {
         ArgumentNullException.ThrowIfNull(principal);
@@ -28,11 +60,120 @@ public sealed class RevocationMarkers(IConnectionMultiplexer redis, TimeProvider
             return true; // not a token Identity issued for a subject
         }
         var sessionId = principal.FindFirstValue("sid");
-        var values = await redis.GetDatabase().StringGetAsync(
-            [RevocationKeys.RevokedBefore(subject), RevocationKeys.RevokedSession(sessionId ?? "none")]);
-        var revokedBefore = values[0];
+        long? revokedBefore;
+        bool sessionEnded;
+        if (_loaded)
+        {
+            revokedBefore = Lookup(RevocationKeys.RevokedBefore(subject));
+            sessionEnded = sessionId is not null && Lookup(RevocationKeys.RevokedSession(sessionId)) is not null;
+        }
+        else
+        {
+            _ = LoadAsync();
+            var values = await _redis.GetDatabase().StringGetAsync(
+                [RevocationKeys.RevokedBefore(subject), RevocationKeys.RevokedSession(sessionId ?? "none")]);
+            revokedBefore = values[0].HasValue && long.TryParse(values[0].ToString(), out var marker) ? marker : null;
+            sessionEnded = sessionId is not null && values[1].HasValue;
+        }
         // iat has whole seconds: a token from the event's own second may predate the event, so it is refused too (see docs/revocation.md).
-        return (revokedBefore.HasValue && long.TryParse(revokedBefore.ToString(), out var marker) && issuedAt <= marker)
-            || (sessionId is not null && values[1].HasValue);
+        return (revokedBefore is { } before && issuedAt <= before) || sessionEnded;
     }
+
+    /// <summary>Subscribes (once), then loads every marker; the mirror answers from then on.</summary>
+    public async Task LoadAsync()
+    {
+        if (_loaded || !await _loading.WaitAsync(0))
+        {
+            return;
+        }
+        try
+        {
+            var generation = Interlocked.Read(ref _generation);
+            var subscriber = _redis.GetSubscriber();
+            if (!_subscribed)
+            {
+                // Before the scan: a marker written during it arrives as an announcement.
+                await subscriber.SubscribeAsync(Channel, (_, message) =>
+                {
+                    if (RevocationKeys.TryParseAnnouncement(message.ToString(), out var key, out var value, out var lifetime))
+                    {
+                        Apply(key, value, lifetime);
+                    }
+                });
+                _subscribed = true;
+            }
+            if (!subscriber.IsConnected(Channel))
+            {
+                return;
+            }
+            var database = _redis.GetDatabase();
+            foreach (var server in _redis.GetServers().Where(s => s.IsConnected && !s.IsReplica))
+            {
+                await foreach (var key in server.KeysAsync(database.Database, RevocationKeys.AllMarkersPattern, pageSize: 1000))
+                {
+                    var value = database.StringGetAsync(key);
+                    var ttl = database.KeyTimeToLiveAsync(key);
+                    if ((await value).HasValue && long.TryParse((await value).ToString(), out var marker) && await ttl is { } left && left > TimeSpan.Zero)
+                    {
+                        Apply(key.ToString(), marker, left);
+                    }
+                }
+            }
+            // Only if no connection trouble happened meanwhile (it would have reset the generation).
+            _loaded = Interlocked.Read(ref _generation) == generation;
+            if (_loaded)
+            {
+                LogMirrored(_logger, _markers.Count);
+            }
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            LogLoadFailed(_logger, e.GetType().Name);
+        }
+        finally
+        {
+            _loading.Release();
+        }
+    }
+
+    private void Apply(string key, long value, TimeSpan lifetime)
+    {
+        var expires = _time.GetUtcNow() + lifetime;
+        // A later marker of the same key wins; an older announcement arriving late changes nothing.
+        _markers.AddOrUpdate(key, (value, expires), (_, old) => value >= old.Value ? (value, expires) : old);
+    }
+
+    private long? Lookup(string key)
+    {
+        if (!_markers.TryGetValue(key, out var marker))
+        {
+            return null;
+        }
+        if (marker.Expires > _time.GetUtcNow())
+        {
+            return marker.Value;
+        }
+        _markers.TryRemove(new KeyValuePair<string, (long, DateTimeOffset)>(key, marker));
+        return null;
+    }
+
+    private void OnConnectionChanged(object? sender, ConnectionFailedEventArgs e)
+    {
+        // Announcements may have been missed: read Redis per request until the mirror is loaded again.
+        Interlocked.Increment(ref _generation);
+        _loaded = false;
+    }
+
+    public void Dispose()
+    {
+        _redis.ConnectionFailed -= OnConnectionChanged;
+        _redis.ConnectionRestored -= OnConnectionChanged;
+        _loading.Dispose();
+    }
+
+    [LoggerMessage(LogLevel.Information, "Revocation markers mirrored in memory ({Count} present)")]
+    private static partial void LogMirrored(ILogger logger, int count);
+
+    [LoggerMessage(LogLevel.Warning, "Revocation markers could not be mirrored ({Error}); requests read Redis until they are")]
+    private static partial void LogLoadFailed(ILogger logger, string error);
 }

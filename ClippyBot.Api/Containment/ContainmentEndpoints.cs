@@ -48,14 +48,14 @@ public static class ContainmentEndpoints
     }
 
     private static Task<Results<NoContent, ProblemHttpResult>> LockAsync(Guid userId, [AsParameters] ContainmentServices services, CancellationToken ct) =>
-        AccountActionAsync(userId, "account.locked", services, (identity, actor) => identity.LockAsync(userId, actor, ct), ct);
+        AccountActionAsync(userId, "account.locked", services, async (identity, actor) => await identity.LockAsync(userId, actor, ct) && await services.RevokedHereAsync([userId]), ct);
 
     private static Task<Results<NoContent, ProblemHttpResult>> UnlockAsync(Guid userId, [AsParameters] ContainmentServices services, CancellationToken ct) =>
         AccountActionAsync(userId, "account.unlocked", services, (identity, actor) => identity.UnlockAsync(userId, actor, ct), ct);
 
     private static async Task<Results<NoContent, ProblemHttpResult>> RevokeUserSessionsAsync(Guid userId, [AsParameters] ContainmentServices services, CancellationToken ct) =>
         await AccountActionAsync(userId, "account.sessions_revoked", services,
-            async (identity, actor) => (await identity.RevokeSessionsAsync([userId], actor, ct)).Revoked == 1, ct);
+            async (identity, actor) => (await identity.RevokeSessionsAsync([userId], actor, ct)).Revoked == 1 && await services.RevokedHereAsync([userId]), ct);
 
     private static async Task<Results<NoContent, ProblemHttpResult>> AccountActionAsync(Guid userId, string action, ContainmentServices services,
         Func<IdentityServiceClient, string, Task<bool>> act, CancellationToken ct)
@@ -91,6 +91,7 @@ public static class ContainmentEndpoints
         try
         {
             result = await services.Identity.RevokeSessionsAsync(userIds, services.Actor, ct);
+            await services.RevokedHereAsync(userIds);
         }
         catch (ServiceClients.ServiceUnavailableException e)
         {
@@ -123,8 +124,24 @@ public static class ContainmentEndpoints
         detail: e.Message + " Nothing was changed by this request; retry it.", type: "https://clippybot.dev/problems/identity-unavailable");
 }
 
-public sealed class ContainmentServices(ApiDbContext db, AuditLog audit, IdentityServiceClient identity, TimeProvider time, HttpContext context)
+public sealed class ContainmentServices(ApiDbContext db, AuditLog audit, IdentityServiceClient identity, TimeProvider time, HttpContext context,
+    Authentication.RevocationMarkers markers)
 {
+    public Authentication.RevocationMarkers Markers { get; } = markers;
+
+    /// <summary>
+    /// Identity has published its markers; the Api writes its own too and applies them here before answering, so the
+    /// administrator's next request already meets a dead token (other replicas hear Identity's announcement in milliseconds).
+    /// </summary>
+    public async Task<bool> RevokedHereAsync(IEnumerable<Guid> userIds)
+    {
+        foreach (var userId in userIds)
+        {
+            await Markers.PublishAsync(userId.ToString());
+        }
+        return true;
+    }
+
     public ApiDbContext Db { get; } = db;
 
     public AuditLog Audit { get; } = audit;

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Security.Claims;
 using System.Threading.RateLimiting;
 using ClippyBot.Api.ApiKeys;
-using RedisRateLimiting;
 using StackExchange.Redis;
 
 namespace ClippyBot.Api.RateLimiting;
@@ -34,8 +33,9 @@ public sealed class RateLimitsOptions
 
 /// <summary>
 /// Seed §4.1: limits per IP for anonymous traffic and per user / per API key for authenticated traffic, plus a stricter
-/// policy for sensitive endpoints. Counters live in Redis (RedisRateLimiting), so the limit holds for the service as a
-/// whole, not per replica. Refusals are 429 problem details with <c>Retry-After</c>.
+/// policy for sensitive endpoints. Counters live in Redis, so the limit holds for the service as a whole, not per replica;
+/// most requests do not wait for Redis (<see cref="SharedFixedWindowLimiter"/>). Refusals are 429 problem details with
+/// <c>Retry-After</c>.
 /// </summary>
 public static class RateLimitingExtensions
 {
@@ -69,9 +69,9 @@ public static class RateLimitingExtensions
             {
                 var sensitive = context.HttpContext.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.RateLimiting.EnableRateLimitingAttribute>()?.PolicyName;
                 context.HttpContext.RequestServices.GetRequiredService<ClippyBot.ServiceDefaults.SecurityMetrics>().RateLimited(sensitive ?? "global");
-                if (context.Lease.TryGetMetadata(RateLimitMetadataName.RetryAfter, out var seconds))
+                if (context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
                 {
-                    context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+                    context.HttpContext.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
                 }
                 await Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests",
                     detail: "You have reached the request limit; retry after the time in Retry-After.",
@@ -88,12 +88,8 @@ public static class RateLimitingExtensions
     }
 
     private static RateLimitPartition<string> Partition(HttpContext http, string key, RateLimitPolicy policy) =>
-        RedisRateLimitPartition.GetFixedWindowRateLimiter(key, _ => new RedisFixedWindowRateLimiterOptions
-        {
-            ConnectionMultiplexerFactory = () => http.RequestServices.GetRequiredService<IConnectionMultiplexer>(),
-            PermitLimit = policy.PermitLimit,
-            Window = policy.Window,
-        });
+        RateLimitPartition.Get(key, k => new SharedFixedWindowLimiter(k, policy,
+            http.RequestServices.GetRequiredService<IConnectionMultiplexer>(), http.RequestServices.GetRequiredService<TimeProvider>()));
 
     private static (string Key, bool Authenticated) Caller(HttpContext http)
     {

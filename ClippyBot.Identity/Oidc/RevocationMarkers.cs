@@ -29,7 +29,13 @@ public sealed class RevocationMarkers(IConnectionMultiplexer redis, TimeProvider
         }
     }
 
-    // Outlives every access token issued before the event, then expires by itself.
-    private Task<bool> SetMarkerAsync(RedisKey key) =>
-        redis.GetDatabase().StringSetAsync(key, time.GetUtcNow().ToUnixTimeSeconds(), options.Value.AccessTokenLifetime + TimeSpan.FromMinutes(5));
+    // Outlives every access token issued before the event, then expires by itself; announced after it is stored, so a
+    // mirror that hears the announcement can read it (docs/revocation.md).
+    private async Task SetMarkerAsync(string key)
+    {
+        var value = time.GetUtcNow().ToUnixTimeSeconds();
+        var lifetime = options.Value.AccessTokenLifetime + TimeSpan.FromMinutes(5);
+        await redis.GetDatabase().StringSetAsync(key, value, lifetime);
+        await redis.GetSubscriber().PublishAsync(RedisChannel.Literal(RevocationKeys.AnnouncementChannel), RevocationKeys.Announcement(key, value, lifetime));
+    }
 }

@@ -1,0 +1,200 @@
+using System.Threading.RateLimiting;
+using StackExchange.Redis;
+
+namespace ClippyBot.Api.RateLimiting;
+
+/// <summary>
+/// A fixed-window limit shared by every replica through one Redis counter per caller and window, without a Redis round
+/// trip on most requests. Each replica keeps its view of the shared count: the last count Redis returned plus its own
+/// requests not yet acknowledged. Far from the limit a request is admitted on that view and counted in Redis in the
+/// background (each reply refreshes the view). Near the limit (the last tenth, and at least the last ten permits), or
+/// when the view is older than <see cref="ViewMaxAge"/>, the request waits for Redis and is decided on the exact count —
+/// so the limit is exact where it matters, and far from it a replica can be off only by what the other replicas
+/// admitted since its last reply. If Redis cannot be reached the replica goes on counting on its own (per-replica limit).
+/// </summary>
+internal sealed class SharedFixedWindowLimiter(string key, RateLimitPolicy policy, IConnectionMultiplexer redis, TimeProvider time) : RateLimiter
+{
+    public static readonly TimeSpan ViewMaxAge = TimeSpan.FromSeconds(1);
+
+    private readonly Lock _gate = new();
+    private long _window = long.MinValue;
+    private long _known;
+    private int _pending;
+    private DateTimeOffset _syncedAt = DateTimeOffset.MinValue;
+    private DateTimeOffset _lastUsed;
+
+    public override TimeSpan? IdleDuration
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _pending > 0 ? null : time.GetUtcNow() - _lastUsed;
+            }
+        }
+    }
+
+    public override RateLimiterStatistics? GetStatistics()
+    {
+        lock (_gate)
+        {
+            return new RateLimiterStatistics { CurrentAvailablePermits = Math.Max(0, policy.PermitLimit - _known - _pending) };
+        }
+    }
+
+    /// <summary>
+    /// The fast path (ASP.NET Core's middleware tries it first): admits on this replica's view when that is fresh and far
+    /// from the limit; otherwise answers "not now", and the middleware waits in <see cref="AcquireAsyncCore"/> for Redis.
+    /// </summary>
+    protected override RateLimitLease AttemptAcquireCore(int permitCount) => TryOnView(permitCount, out _) ?? NotNow;
+
+    protected override async ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
+    {
+        if (TryOnView(permitCount, out var window) is { } decided)
+        {
+            return decided;
+        }
+        var now = time.GetUtcNow();
+        // Exact: the shared count after this request decides.
+        long count;
+        try
+        {
+            count = await IncrementAsync(window, permitCount);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            lock (_gate)
+            {
+                if (_window != window || _known + _pending + permitCount > policy.PermitLimit)
+                {
+                    return Rejected(now);
+                }
+                _known += permitCount;
+                return Admitted;
+            }
+        }
+        lock (_gate)
+        {
+            if (_window == window)
+            {
+                _known = Math.Max(_known, count);
+                _syncedAt = now;
+            }
+        }
+        return count <= policy.PermitLimit ? Admitted : Rejected(now);
+    }
+
+    /// <summary>A decision on the view alone, or null when it must be exact (near the limit, or the view is stale).</summary>
+    private RateLimitLease? TryOnView(int permitCount, out long window)
+    {
+        var now = time.GetUtcNow();
+        lock (_gate)
+        {
+            window = Enter(now);
+            var remaining = policy.PermitLimit - _known - _pending;
+            if (remaining <= Math.Max(10, policy.PermitLimit / 10) || now - _syncedAt > ViewMaxAge)
+            {
+                return null;
+            }
+            if (permitCount > remaining)
+            {
+                return Rejected(now);
+            }
+            _pending += permitCount;
+        }
+        // Counted in Redis in the background (outside the lock: its continuation takes it).
+        _ = CountAsync(window, permitCount, now);
+        return Admitted;
+    }
+
+    /// <summary>Moves to the current window (a new window starts from zero); returns its number.</summary>
+    private long Enter(DateTimeOffset now)
+    {
+        var window = now.UtcTicks / policy.Window.Ticks;
+        if (window != _window)
+        {
+            _window = window;
+            _known = 0;
+            _pending = 0;
+            _syncedAt = DateTimeOffset.MinValue;
+        }
+        _lastUsed = now;
+        return window;
+    }
+
+    private async Task CountAsync(long window, int permitCount, DateTimeOffset now)
+    {
+        long? count = null;
+        try
+        {
+            count = await IncrementAsync(window, permitCount);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            // Counted locally below; the next exact decision asks Redis again.
+        }
+        lock (_gate)
+        {
+            if (_window != window)
+            {
+                return;
+            }
+            _pending -= permitCount;
+            if (count is { } shared)
+            {
+                _known = Math.Max(_known, shared);
+                _syncedAt = now;
+            }
+            else
+            {
+                _known += permitCount;
+            }
+        }
+    }
+
+    private async Task<long> IncrementAsync(long window, int permitCount)
+    {
+        var db = redis.GetDatabase();
+        RedisKey counter = $"{key}:{window}";
+        var count = db.StringIncrementAsync(counter, permitCount);
+        // Pipelined with the increment; the counter outlives its window only briefly.
+        _ = db.KeyExpireAsync(counter, policy.Window + TimeSpan.FromSeconds(5), CommandFlags.FireAndForget);
+        return await count;
+    }
+
+    private static readonly PlainLease Admitted = new(true);
+    private static readonly PlainLease NotNow = new(false);
+
+    private RejectedLease Rejected(DateTimeOffset now)
+    {
+        var windowEnd = new DateTimeOffset((now.UtcTicks / policy.Window.Ticks + 1) * policy.Window.Ticks, TimeSpan.Zero);
+        return new RejectedLease(windowEnd - now);
+    }
+
+    /// <summary><see cref="Admitted"/>, or <see cref="NotNow"/>: "ask again and wait" — not a refusal.</summary>
+    private sealed class PlainLease(bool acquired) : RateLimitLease
+    {
+        public override bool IsAcquired => acquired;
+
+        public override IEnumerable<string> MetadataNames => [];
+
+        public override bool TryGetMetadata(string metadataName, out object? metadata)
+        {
+            metadata = null;
+            return false;
+        }
+    }
+
+    private sealed class RejectedLease(TimeSpan retryAfter) : RateLimitLease
+    {
+        public override bool IsAcquired => false;
+
+        public override IEnumerable<string> MetadataNames => [MetadataName.RetryAfter.Name];
+
+        public override bool TryGetMetadata(string metadataName, out object? metadata)
+        {
+            metadata = metadataName == MetadataName.RetryAfter.Name ? retryAfter : null;
+            return metadata is not null;
+        }
+    }
+}
