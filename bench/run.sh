@@ -156,6 +156,10 @@ printf '%-34s %s\n' "event round trip (50 rps, 20 s)" "$(dotnet bench/ClippyBot.
 # The Api's own layers at the same rate: token + revocation check + rate limit (GET /api/me), then + membership (GET workspace).
 printf '%-34s %s\n' "  Api GET /api/me (50 rps)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$ab/api/me" "$at" - 50 10 5 | cut -d' ' -f2-)"
 printf '%-34s %s\n' "  Api GET workspace (50 rps)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$ab/api/workspaces/$ws" "$at" - 50 10 5 | cut -d' ' -f2-)"
+# The floor: one loopback HTTP hop to a service doing nothing (the PluginHost's liveness probe).
+printf '%-34s %s\n' "  PluginHost GET /alive (one hop)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "http://127.0.0.1:$phport/alive" "$cc" - 50 10 5 | cut -d' ' -f2-)"
+# The same hop at ten times the rate: what waking idle threads and vCPUs costs at 50 requests/s.
+printf '%-34s %s\n' "  PluginHost GET /alive (500 rps)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "http://127.0.0.1:$phport/alive" "$cc" - 500 5 3 | cut -d' ' -f2-)"
 # The PluginHost's share: its internal invoke endpoint called directly with the Api's service token.
 printf '%-34s %s\n' "  of which PluginHost invoke" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "http://127.0.0.1:$phport/internal/plugins/dev.clippybot.echo/invoke" "$cc" "{\"workspaceId\":\"$ws\",\"event\":\"on_message\",\"input\":{\"text\":\"hello\"},\"grants\":[]}" 50 20 | cut -d' ' -f2-)"
 fi
