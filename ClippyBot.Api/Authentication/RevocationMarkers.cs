@@ -27,6 +27,7 @@ public sealed partial class RevocationMarkers : IDisposable
     private volatile bool _loaded;
     private bool _subscribed;
     private long _generation;
+    private DateTimeOffset _sweptAt;
 
     public RevocationMarkers(IConnectionMultiplexer redis, TimeProvider time, ILogger<RevocationMarkers> logger)
     {
@@ -138,7 +139,17 @@ public sealed partial class RevocationMarkers : IDisposable
 
     private void Apply(string key, long value, TimeSpan lifetime)
     {
-        var expires = _time.GetUtcNow() + lifetime;
+        var now = _time.GetUtcNow();
+        if (now - _sweptAt > TimeSpan.FromMinutes(1))
+        {
+            // Markers of people who never call again would otherwise stay: drop every expired one now and then.
+            _sweptAt = now;
+            foreach (var entry in _markers.Where(m => m.Value.Expires <= now))
+            {
+                _markers.TryRemove(entry);
+            }
+        }
+        var expires = now + lifetime;
         // A later marker of the same key wins; an older announcement arriving late changes nothing.
         _markers.AddOrUpdate(key, (value, expires), (_, old) => value >= old.Value ? (value, expires) : old);
     }

@@ -8,11 +8,11 @@ namespace ClippyBot.Api.RateLimiting;
 /// trip on most requests. Each replica keeps its view of the shared count: the last count Redis returned plus its own
 /// requests not yet acknowledged. Far from the limit a request is admitted on that view and counted in Redis in the
 /// background (each reply refreshes the view). Near the limit (the last tenth, and at least the last ten permits), or
-/// when the view is older than <see cref="ViewMaxAge"/>, the request waits for Redis and is decided on the exact count —
-/// so the limit is exact where it matters, and far from it a replica can be off only by what the other replicas
-/// admitted since its last reply. If Redis cannot be reached the replica goes on counting on its own (per-replica limit).
+/// when the view is older than <see cref="ViewMaxAge"/>, or while a twentieth of the limit is unacknowledged on this
+/// replica (a burst), the request waits for Redis and is decided on the exact count — so the limit is exact where it
+/// matters, and in a burst across replicas the total can exceed it by at most about a twentieth per replica. If Redis cannot be reached the replica goes on counting on its own (per-replica limit).
 /// </summary>
-internal sealed class SharedFixedWindowLimiter(string key, RateLimitPolicy policy, IConnectionMultiplexer redis, TimeProvider time) : RateLimiter
+public sealed class SharedFixedWindowLimiter(string key, RateLimitPolicy policy, IConnectionMultiplexer redis, TimeProvider time) : RateLimiter
 {
     public static readonly TimeSpan ViewMaxAge = TimeSpan.FromSeconds(1);
 
@@ -92,7 +92,9 @@ internal sealed class SharedFixedWindowLimiter(string key, RateLimitPolicy polic
         {
             window = Enter(now);
             var remaining = policy.PermitLimit - _known - _pending;
-            if (remaining <= Math.Max(10, policy.PermitLimit / 10) || now - _syncedAt > ViewMaxAge)
+            // Exact near the limit, on a stale view, and once too many of this replica's admissions are unacknowledged
+            // (a burst): that caps what all replicas together can admit beyond the limit at about 5 % each.
+            if (remaining <= Math.Max(10, policy.PermitLimit / 10) || now - _syncedAt > ViewMaxAge || _pending >= Math.Max(1, policy.PermitLimit / 20))
             {
                 return null;
             }

@@ -28,6 +28,7 @@ public sealed class WorkspaceStateCache : IDisposable
     private readonly ConcurrentDictionary<Guid, Slot> _slots = new();
     private readonly SemaphoreSlim _subscribing = new(1, 1);
     private volatile bool _subscribed;
+    private long _sweptAtTicks;
     private bool _handlerRegistered;
 
     public WorkspaceStateCache(IConnectionMultiplexer redis, TimeProvider time)
@@ -48,6 +49,7 @@ public sealed class WorkspaceStateCache : IDisposable
         {
             return cached;
         }
+        Sweep(now);
         var version = Volatile.Read(ref slot.Version);
         var value = await load(ct);
         if (value is not null && await EnsureSubscribedAsync() && Volatile.Read(ref slot.Version) == version)
@@ -129,6 +131,27 @@ public sealed class WorkspaceStateCache : IDisposable
         else if (Guid.TryParse(message, out var workspaceId) && _slots.TryGetValue(workspaceId, out var slot))
         {
             slot.Clear();
+        }
+    }
+
+    /// <summary>Once a minute, drops expired entries and workspaces left with none (a removed slot is simply made again).</summary>
+    private void Sweep(DateTimeOffset now)
+    {
+        var last = Interlocked.Read(ref _sweptAtTicks);
+        if (now.UtcTicks - last < TimeSpan.TicksPerMinute || Interlocked.CompareExchange(ref _sweptAtTicks, now.UtcTicks, last) != last)
+        {
+            return;
+        }
+        foreach (var (workspaceId, slot) in _slots)
+        {
+            foreach (var entry in slot.Entries.Where(e => now - e.Value.At >= MaxAge))
+            {
+                slot.Entries.TryRemove(entry);
+            }
+            if (slot.Entries.IsEmpty)
+            {
+                _slots.TryRemove(new KeyValuePair<Guid, Slot>(workspaceId, slot));
+            }
         }
     }
 
