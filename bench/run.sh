@@ -152,7 +152,10 @@ echo "plugins: publish (verify + compile) and the Api → PluginHost → Api rou
 cc=$(curl -s "$ib/connect/token" -d grant_type=client_credentials -d client_id=clippybot-api-service -d "client_secret=$secret" -d scope=pluginhost | python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
 printf '%-34s %s\n' "publish echo bundle" "$(curl -s -o /dev/null -w 'http=%{http_code} ms=%{time_total}' -H "Authorization: Bearer $cc" --data-binary @"$work/echo.cbp" "http://127.0.0.1:$phport/internal/plugins")"
 curl -fs -o /dev/null -H "Authorization: Bearer $at" -H "Content-Type: application/json" -d '{"pluginId":"dev.clippybot.echo","acceptedPermissions":[]}' "$ab/api/workspaces/$ws/plugins"
-printf '%-34s %s\n' "event round trip (50 rps, 20 s)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$ab/api/workspaces/$ws/plugins/dev.clippybot.echo/events" "$at" '{"event":"on_message","payload":{"text":"hello"}}' 50 20 | cut -d' ' -f2-)"
+event=$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$ab/api/workspaces/$ws/plugins/dev.clippybot.echo/events" "$at" '{"event":"on_message","payload":{"text":"hello"}}' 50 20 | cut -d' ' -f2-)
+printf '%-34s %s\n' "event, client → Api → client" "${event%% | *}"
+# The Api → PluginHost → Api leg of the same requests, timed by the Api around its call (Server-Timing header).
+printf '%-34s %s\n' "  Api → PluginHost → Api leg" "${event#* | server-timing pluginhost }"
 # The Api's own layers at the same rate: token + revocation check + rate limit (GET /api/me), then + membership (GET workspace).
 printf '%-34s %s\n' "  Api GET /api/me (50 rps)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$ab/api/me" "$at" - 50 10 5 | cut -d' ' -f2-)"
 printf '%-34s %s\n' "  Api GET workspace (50 rps)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$ab/api/workspaces/$ws" "$at" - 50 10 5 | cut -d' ' -f2-)"

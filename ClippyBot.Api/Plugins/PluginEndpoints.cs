@@ -196,7 +196,11 @@ public static class PluginEndpoints
             : [];
         try
         {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var result = await services.Host.InvokeAsync(pluginId, workspaceId, request.Event, input, installed.GrantedPermissions, oauthTokens, secrets, ct);
+            // The Api → PluginHost → Api leg as the Api saw it (W3C Server-Timing), for callers and the bench.
+            services.Context.Response.Headers["Server-Timing"] = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"pluginhost;dur={System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds:0.000}");
             if (result.Outcome != "Completed")
             {
                 await services.Audit.RecordAsync(workspaceId, "plugin.failed", $"{pluginId}:{result.Outcome}:{result.Kind}", "failed", ct);

@@ -23,10 +23,14 @@ public static class IdentityAccessTokens
         var metadata = builder.Configuration["Identity:MetadataAddress"] ?? "https+http://identity/.well-known/openid-configuration";
         var plainHttp = builder.AllowsPlainHttp("Identity:AllowHttp");
         builder.Services.AddHttpClient(MetadataClient);
+        // Claims as issued (no inbound mapping), as MapInboundClaims = false below would set on the default handler.
+        builder.Services.AddSingleton(sp => new ValidatedTokenCache(sp.GetService<TimeProvider>() ?? TimeProvider.System) { MapInboundClaims = false });
         authentication.AddJwtBearer();
         builder.Services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
-            .Configure<IHttpClientFactory>((options, clients) =>
+            .Configure<IHttpClientFactory, ValidatedTokenCache>((options, clients, validated) =>
             {
+                options.TokenHandlers.Clear();
+                options.TokenHandlers.Add(validated);
                 options.MetadataAddress = metadata;
                 options.Backchannel = clients.CreateClient(MetadataClient);
                 options.RequireHttpsMetadata = !plainHttp;

@@ -35,6 +35,8 @@ internal static class RoundTripBench
     {
         using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        var legs = new System.Collections.Concurrent.ConcurrentBag<double>();
+        var measuring = false;
         async Task<(double Ms, bool Ok)> OneAsync()
         {
             using var content = json == "-" ? null : new StringContent(json, Encoding.UTF8, "application/json");
@@ -43,7 +45,15 @@ internal static class RoundTripBench
             {
                 using var response = content is null ? await client.GetAsync(new Uri(url)) : await client.PostAsync(new Uri(url), content);
                 await response.Content.ReadAsByteArrayAsync();
-                return (Stopwatch.GetElapsedTime(start).TotalMilliseconds, response.IsSuccessStatusCode);
+                var elapsed = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                // The Api reports its own PluginHost leg (Server-Timing: pluginhost;dur=…).
+                if (measuring && response.Headers.TryGetValues("Server-Timing", out var timings)
+                    && timings.SelectMany(t => t.Split(',')).Select(t => t.Trim()).FirstOrDefault(t => t.StartsWith("pluginhost;dur=", StringComparison.Ordinal)) is { } leg
+                    && double.TryParse(leg["pluginhost;dur=".Length..], NumberStyles.Float, CultureInfo.InvariantCulture, out var legMs))
+                {
+                    legs.Add(legMs);
+                }
+                return (elapsed, response.IsSuccessStatusCode);
             }
             catch (HttpRequestException)
             {
@@ -69,10 +79,14 @@ internal static class RoundTripBench
         // Warm-up at the same rate, results discarded: every service's hot path reaches tier-1 code first (50 requests left
         // much of it at tier 0, which is not what a running system serves with).
         await AtRateAsync(warmupSeconds);
+        measuring = true;
         var results = await AtRateAsync(seconds);
         var latencies = results.Select(r => r.Ms).Order().ToArray();
+        var legLatencies = legs.Order().ToArray();
+        var legText = legLatencies.Length == 0 ? "" : string.Create(CultureInfo.InvariantCulture,
+            $" | server-timing pluginhost n={legLatencies.Length} p50_ms={legLatencies[legLatencies.Length / 2]:0.00} p99_ms={legLatencies[legLatencies.Length * 99 / 100]:0.00} max_ms={legLatencies[^1]:0.00}");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"RESULT rps={rps} n={latencies.Length} p50_ms={latencies[latencies.Length / 2]:0.00} p99_ms={latencies[latencies.Length * 99 / 100]:0.00} max_ms={latencies[^1]:0.00} errors={results.Count(r => !r.Ok)}"));
+            $"RESULT rps={rps} n={latencies.Length} p50_ms={latencies[latencies.Length / 2]:0.00} p99_ms={latencies[latencies.Length * 99 / 100]:0.00} max_ms={latencies[^1]:0.00} errors={results.Count(r => !r.Ok)}{legText}"));
         return results.All(r => r.Ok) ? 0 : 1;
     }
 }

@@ -1,0 +1,56 @@
+using System.Security.Claims;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace ClippyBot.ServiceDefaults.Authentication;
+
+/// <summary>
+/// Remembers access tokens this process has fully validated, so a client sending the same token again (a person's
+/// browser, the Api's service token on every plugin call) does not pay the ES256 verification each time. An entry lives
+/// no longer than the token itself (its <c>exp</c>); issuer, audience and type are fixed per service, and a signing key
+/// leaves Identity's JWKS only after every token it signed has expired, so a remembered result stays what a fresh
+/// validation would say. Revocation is not decided here (markers are checked per request). Every hit gets its own copy
+/// of the claims, so nothing a request adds can leak into another.
+/// </summary>
+public sealed class ValidatedTokenCache : JsonWebTokenHandler, IDisposable
+{
+    private readonly MemoryCache _validated = new(new MemoryCacheOptions { SizeLimit = 50_000 });
+    private readonly TimeProvider _time;
+
+    public ValidatedTokenCache(TimeProvider time) => _time = time;
+
+    public override async Task<TokenValidationResult> ValidateTokenAsync(string token, TokenValidationParameters validationParameters)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        ArgumentNullException.ThrowIfNull(validationParameters);
+        // Per audience: a token accepted by one set of rules says nothing about another.
+        var key = (validationParameters.ValidAudience ?? "", token);
+        if (_validated.TryGetValue(key, out Validated? hit) && hit is not null)
+        {
+            return new TokenValidationResult
+            {
+                IsValid = true,
+                ClaimsIdentity = hit.Identity.Clone(),
+                SecurityToken = hit.Token,
+                Issuer = hit.Token.Issuer,
+                TokenType = hit.Token.Typ,
+            };
+        }
+        var result = await base.ValidateTokenAsync(token, validationParameters);
+        if (result.IsValid && result.SecurityToken is JsonWebToken jwt && result.ClaimsIdentity is { } identity)
+        {
+            var expires = new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero);
+            if (expires > _time.GetUtcNow())
+            {
+                _validated.Set(key, new Validated(jwt, identity.Clone()),
+                    new MemoryCacheEntryOptions { Size = 1, AbsoluteExpiration = expires });
+            }
+        }
+        return result;
+    }
+
+    public void Dispose() => _validated.Dispose();
+
+    private sealed record Validated(JsonWebToken Token, ClaimsIdentity Identity);
+}
