@@ -36,11 +36,8 @@ public sealed class WorkspaceCacheTests
     public async Task A_role_change_or_removal_on_one_replica_holds_on_the_other_within_a_second()
     {
         var ct = TestContext.CancellationToken;
-        var owner = await s_testbed.NewUserAsync(ct);
-        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Replicated", ct);
-        var member = await s_testbed.JoinAsync(owner.Client, workspaceId, "admin", ct);
-        using var memberOnReplica = s_replica.CreateClient();
-        memberOnReplica.DefaultRequestHeaders.Authorization = member.Client.DefaultRequestHeaders.Authorization;
+        var (owner, workspaceId, member, memberOnReplica) = await AdminOnReplicaAsync("Replicated", ct);
+        using var _ = memberOnReplica;
         var settings = $"/api/workspaces/{workspaceId}";
 
         // The replica caches the admin's membership (two reads: the second one from memory).
@@ -67,11 +64,8 @@ public sealed class WorkspaceCacheTests
     public async Task Turning_on_required_two_factor_on_one_replica_holds_on_the_other_within_a_second()
     {
         var ct = TestContext.CancellationToken;
-        var owner = await s_testbed.NewUserAsync(ct);
-        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Strict", ct);
-        var admin = await s_testbed.JoinAsync(owner.Client, workspaceId, "admin", ct);
-        using var adminOnReplica = s_replica.CreateClient();
-        adminOnReplica.DefaultRequestHeaders.Authorization = admin.Client.DefaultRequestHeaders.Authorization;
+        var (owner, workspaceId, _, adminOnReplica) = await AdminOnReplicaAsync("Strict", ct);
+        using var _ = adminOnReplica;
         var members = $"/api/workspaces/{workspaceId}/members";
         Assert.AreEqual(HttpStatusCode.OK, (await adminOnReplica.GetAsync(new Uri(members, UriKind.Relative), ct)).StatusCode);
 
@@ -83,6 +77,18 @@ public sealed class WorkspaceCacheTests
         await AnswersWithinASecondAsync(() => adminOnReplica.GetAsync(new Uri(members, UriKind.Relative), ct), HttpStatusCode.Forbidden, ct);
         using var refused = await adminOnReplica.GetAsync(new Uri(members, UriKind.Relative), ct);
         Assert.AreEqual("https://clippybot.dev/problems/mfa-required", (await refused.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("type").GetString());
+    }
+
+    /// <summary>An owner's workspace with an admin, and that admin's client on the other replica.</summary>
+    private static async Task<((HttpClient Client, string Email, string Subject) Owner, Guid WorkspaceId, (HttpClient Client, string Email, string Subject) Admin, HttpClient AdminOnReplica)>
+        AdminOnReplicaAsync(string name, CancellationToken ct)
+    {
+        var owner = await s_testbed.NewUserAsync(ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, name, ct);
+        var admin = await s_testbed.JoinAsync(owner.Client, workspaceId, "admin", ct);
+        var onReplica = s_replica.CreateClient();
+        onReplica.DefaultRequestHeaders.Authorization = admin.Client.DefaultRequestHeaders.Authorization;
+        return (owner, workspaceId, admin, onReplica);
     }
 
     private static async Task AnswersWithinASecondAsync(Func<Task<HttpResponseMessage>> request, HttpStatusCode expected, CancellationToken ct)
