@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Http.Resilience;
 using System.Security.Claims;
 using System.Text.Json;
 using ClippyBot.Api.Audit;
@@ -29,13 +30,15 @@ public static class PluginEndpoints
     public static IHostApplicationBuilder AddWorkspacePlugins(this IHostApplicationBuilder builder)
     {
         // Interactive path: fail over fast. Two quick retries, 2 s per attempt, 5 s in all, then 503 (and the breaker opens).
-        // The defaults' standard handler is replaced, not stacked.
+        // Reads only: a POST (an event, a publication, a quarantine) is never sent twice — a retried event whose first
+        // answer was lost would run the plugin, and its side effects, again. The defaults' standard handler is replaced.
 #pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers is marked experimental; it is the documented way to replace the defaults' handler.
         builder.Services.AddHttpClient<PluginHostClient>(PluginHostClient.HttpClientName)
             .RemoveAllResilienceHandlers()
             .AddStandardResilienceHandler(o =>
             {
                 o.Retry.MaxRetryAttempts = 2;
+                o.Retry.DisableForUnsafeHttpMethods();
                 o.Retry.Delay = TimeSpan.FromMilliseconds(200);
                 o.AttemptTimeout.Timeout = TimeSpan.FromSeconds(2);
                 o.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(5);

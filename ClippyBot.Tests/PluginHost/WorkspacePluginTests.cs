@@ -39,7 +39,7 @@ public sealed class WorkspacePluginTests
         s_pluginHost = await PluginHostRig.StartAsync(s_identity, ct);
         s_api = await ApiHost.StartAsync(s_identity, TestRig.Redis.ConnectionString, ct,
             configureServices: services => services.AddHttpClient(ClippyBot.Api.Plugins.PluginHostClient.HttpClientName)
-                .ConfigurePrimaryHttpMessageHandler(() => s_pluginHost.Server.CreateHandler()),
+                .ConfigurePrimaryHttpMessageHandler(() => new LossyAnswers(s_pluginHost.Server.CreateHandler())),
             settings: new Dictionary<string, string?> { ["ServiceClient:PluginHostAddress"] = "https://localhost" });
         s_admin = (await ApiHost.NewUserAsync(s_identity, s_api, ct, email: AdminEmail)).Client;
     }
@@ -235,6 +235,72 @@ public sealed class WorkspacePluginTests
         StringAssert.Contains(await refused.Content.ReadAsStringAsync(Ct), "plugin-quarantined");
         var audit = await s_admin.GetFromJsonAsync<JsonElement>("/api/admin/audit?action=plugin.quarantined", Ct);
         Assert.IsTrue(audit.GetProperty("entries").EnumerateArray().Any(e => e.GetProperty("target").GetString()!.StartsWith(id, StringComparison.Ordinal)));
+    }
+
+    [TestMethod]
+    public async Task An_event_whose_answer_is_lost_is_not_sent_again()
+    {
+        var id = "dev.test.once" + Guid.NewGuid().ToString("N")[..6];
+        await PublishAsync(id, "1.0.0");
+        var owner = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Once", Ct);
+        using (var installed = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, acceptedPermissions = Array.Empty<string>() }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.Created, installed.StatusCode);
+        }
+        var before = LossyAnswers.Invocations;
+        LossyAnswers.LoseInvokeAnswers = true;
+        try
+        {
+            // The PluginHost runs the plugin, then its answer is lost on the way back (a 502 as a proxy would give).
+            using var delivered = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins/{id}/events", new { @event = "on_message", payload = new { } }, Ct);
+            Assert.AreEqual(HttpStatusCode.ServiceUnavailable, delivered.StatusCode, await delivered.Content.ReadAsStringAsync(Ct));
+        }
+        finally
+        {
+            LossyAnswers.LoseInvokeAnswers = false;
+        }
+        Assert.AreEqual(1, LossyAnswers.Invocations - before, "the plugin ran once: a POST is not retried");
+        // Reads still retry: the catalog answers although its first answer is lost.
+        LossyAnswers.LoseNextCatalogAnswer = true;
+        Assert.AreEqual(HttpStatusCode.OK, (await owner.Client.GetAsync(new Uri("/api/plugins", UriKind.Relative), Ct)).StatusCode);
+    }
+
+    /// <summary>Passes every request to the PluginHost; on demand, replaces its answer with 502 after it did the work.</summary>
+    private sealed class LossyAnswers(HttpMessageHandler inner) : DelegatingHandler(inner)
+    {
+        private static int s_invocations;
+        private static int s_loseCatalog;
+
+        public static volatile bool LoseInvokeAnswers;
+
+        public static bool LoseNextCatalogAnswer
+        {
+            set => Interlocked.Exchange(ref s_loseCatalog, value ? 1 : 0);
+        }
+
+        public static int Invocations => Volatile.Read(ref s_invocations);
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = await base.SendAsync(request, cancellationToken);
+            var path = request.RequestUri!.AbsolutePath;
+            if (path.EndsWith("/invoke", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref s_invocations);
+                if (LoseInvokeAnswers)
+                {
+                    response.Dispose();
+                    return new HttpResponseMessage(HttpStatusCode.BadGateway) { RequestMessage = request };
+                }
+            }
+            else if (request.Method == HttpMethod.Get && path == "/internal/plugins" && Interlocked.Exchange(ref s_loseCatalog, 0) == 1)
+            {
+                response.Dispose();
+                return new HttpResponseMessage(HttpStatusCode.BadGateway) { RequestMessage = request };
+            }
+            return response;
+        }
     }
 
     [TestMethod]
