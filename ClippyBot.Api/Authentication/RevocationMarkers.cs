@@ -50,6 +50,24 @@ public sealed partial class RevocationMarkers : IDisposable
         await _redis.GetSubscriber().PublishAsync(Channel, RevocationKeys.Announcement(key, value, MarkerLifetime));
     }
 
+    /// <summary>Reads the subjects' markers from Redis and applies them here now (without waiting for the announcement).</summary>
+    public async Task ApplyFromRedisAsync(IReadOnlyList<string> subjects)
+    {
+        ArgumentNullException.ThrowIfNull(subjects);
+        foreach (var batch in subjects.Chunk(500))
+        {
+            var keys = batch.Select(s => (RedisKey)RevocationKeys.RevokedBefore(s)).ToArray();
+            var values = await _redis.GetDatabase().StringGetAsync(keys);
+            for (var i = 0; i < keys.Length; i++)
+            {
+                if (values[i].HasValue && long.TryParse(values[i].ToString(), out var marker))
+                {
+                    Apply(keys[i].ToString(), marker, MarkerLifetime);
+                }
+            }
+        }
+    }
+
     /// <summary>True when the token was issued before its subject's revocation time or its session was ended.</summary>
     /// <exception cref="RedisException">Redis cannot answer while the mirror is not loaded; the caller fails closed.</exception>
     public async Task<bool> IsRevokedAsync(ClaimsPrincipal principal)

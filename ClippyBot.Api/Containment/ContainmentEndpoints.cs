@@ -48,17 +48,17 @@ public static class ContainmentEndpoints
     }
 
     private static Task<Results<NoContent, ProblemHttpResult>> LockAsync(Guid userId, [AsParameters] ContainmentServices services, CancellationToken ct) =>
-        AccountActionAsync(userId, "account.locked", services, async (identity, actor) => await identity.LockAsync(userId, actor, ct) && await services.RevokedHereAsync([userId]), ct);
+        AccountActionAsync(userId, "account.locked", services, (identity, actor) => identity.LockAsync(userId, actor, ct), ct, endsSessions: true);
 
     private static Task<Results<NoContent, ProblemHttpResult>> UnlockAsync(Guid userId, [AsParameters] ContainmentServices services, CancellationToken ct) =>
         AccountActionAsync(userId, "account.unlocked", services, (identity, actor) => identity.UnlockAsync(userId, actor, ct), ct);
 
     private static async Task<Results<NoContent, ProblemHttpResult>> RevokeUserSessionsAsync(Guid userId, [AsParameters] ContainmentServices services, CancellationToken ct) =>
         await AccountActionAsync(userId, "account.sessions_revoked", services,
-            async (identity, actor) => (await identity.RevokeSessionsAsync([userId], actor, ct)).Revoked == 1 && await services.RevokedHereAsync([userId]), ct);
+            async (identity, actor) => (await identity.RevokeSessionsAsync([userId], actor, ct)).Revoked == 1, ct, endsSessions: true);
 
     private static async Task<Results<NoContent, ProblemHttpResult>> AccountActionAsync(Guid userId, string action, ContainmentServices services,
-        Func<IdentityServiceClient, string, Task<bool>> act, CancellationToken ct)
+        Func<IdentityServiceClient, string, Task<bool>> act, CancellationToken ct, bool endsSessions = false)
     {
         try
         {
@@ -73,6 +73,10 @@ public static class ContainmentEndpoints
         {
             await services.Audit.RecordAsync(null, action, userId.ToString(), "failed", ct);
             return IdentityUnavailable(e);
+        }
+        if (endsSessions)
+        {
+            await services.ApplyMarkersHereAsync([userId]);
         }
         await services.Audit.RecordAsync(null, action, userId.ToString(), ct: ct);
         return TypedResults.NoContent();
@@ -91,7 +95,7 @@ public static class ContainmentEndpoints
         try
         {
             result = await services.Identity.RevokeSessionsAsync(userIds, services.Actor, ct);
-            await services.RevokedHereAsync(userIds);
+            await services.ApplyMarkersHereAsync(userIds);
         }
         catch (ServiceClients.ServiceUnavailableException e)
         {
@@ -130,16 +134,20 @@ public sealed class ContainmentServices(ApiDbContext db, AuditLog audit, Identit
     public Authentication.RevocationMarkers Markers { get; } = markers;
 
     /// <summary>
-    /// Identity has published its markers; the Api writes its own too and applies them here before answering, so the
-    /// administrator's next request already meets a dead token (other replicas hear Identity's announcement in milliseconds).
+    /// Identity has written and announced its markers; this replica reads and applies them before answering, so the
+    /// administrator's next request already meets a dead token (other replicas hear the announcement in milliseconds).
+    /// Identity's own values are used, never new ones: a later value could refuse a token issued right after the event.
     /// </summary>
-    public async Task<bool> RevokedHereAsync(IEnumerable<Guid> userIds)
+    public async Task ApplyMarkersHereAsync(IReadOnlyList<Guid> userIds)
     {
-        foreach (var userId in userIds)
+        try
         {
-            await Markers.PublishAsync(userId.ToString());
+            await Markers.ApplyFromRedisAsync([.. userIds.Select(id => id.ToString())]);
         }
-        return true;
+        catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            // Identity's announcement still reaches this replica; nothing more to do.
+        }
     }
 
     public ApiDbContext Db { get; } = db;

@@ -58,7 +58,7 @@ public static class PrivacyEndpoints
     }
 
     private static async Task<Results<NoContent, Accepted<ErasureResponse>, ProblemHttpResult, ValidationProblem>> EraseAsync(
-        [FromBody] EraseAccountRequest request, ClaimsPrincipal user, AccountEraser eraser, ApiDbContext db, CancellationToken ct)
+        [FromBody] EraseAccountRequest request, ClaimsPrincipal user, AccountEraser eraser, CancellationToken ct)
     {
         var subject = user.FindFirstValue("sub")!;
         var email = user.FindFirstValue("email");
@@ -76,9 +76,7 @@ public static class PrivacyEndpoints
                 [nameof(EraseAccountRequest.ConfirmEmail)] = ["Type your account's email address to confirm that it is erased."],
             });
         }
-        var emails = await db.Memberships.AsNoTracking().Where(m => m.UserId == subject).Select(m => m.Email).Distinct().ToListAsync(ct);
-        emails.Add(email);
-        var (refused, owned, completed) = await eraser.EraseAsync(subject, emails, ct);
+        var (refused, owned, completed) = await eraser.EraseAsync(subject, email, ct);
         if (refused)
         {
             var problem = new ProblemDetails
