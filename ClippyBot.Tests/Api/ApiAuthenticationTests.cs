@@ -72,6 +72,9 @@ public sealed class ApiAuthenticationTests
         {
             Assert.AreEqual(HttpStatusCode.OK, before.StatusCode);
         }
+        // That request started the mirror's load (in the background); the revocation below must be answered from it.
+        var mirror = s_testbed.Api.Services.GetRequiredService<ClippyBot.Api.Authentication.RevocationMarkers>();
+        await Poll.UntilAsync(() => Task.FromResult(mirror.Mirrored), TimeSpan.FromSeconds(10), "mirror loaded", ct);
 
         // Tokens issued in the same second as the marker would still pass (markers have one-second resolution).
         await Poll.UntilAsync(() => Task.FromResult(DateTimeOffset.UtcNow.ToUnixTimeSeconds() > DecodeJwt(access).Payload.GetProperty("iat").GetInt64()),
@@ -85,7 +88,7 @@ public sealed class ApiAuthenticationTests
 
         // Identity announces the marker; every Api replica applies it from memory (docs/revocation.md: within a second).
         await Poll.UntilAsync(async () => (await GetMeAsync(access, ct)).StatusCode == HttpStatusCode.Unauthorized, TimeSpan.FromSeconds(1), "token refused", ct);
-        Assert.IsTrue(s_testbed.Api.Services.GetRequiredService<ClippyBot.Api.Authentication.RevocationMarkers>().Mirrored, "answered from the in-memory mirror");
+        Assert.IsTrue(mirror.Mirrored, "answered from the in-memory mirror");
         using var after = await GetMeAsync(access, ct);
         Assert.AreEqual(HttpStatusCode.Unauthorized, after.StatusCode);
         Assert.AreEqual("application/problem+json", after.Content.Headers.ContentType?.MediaType);
@@ -127,7 +130,8 @@ public sealed class ApiAuthenticationTests
 
         await using var replica = await ApiHost.StartReplicaAsync(s_testbed.Identity, s_testbed.Api, ct);
         var mirror = replica.Services.GetRequiredService<ClippyBot.Api.Authentication.RevocationMarkers>();
-        await mirror.LoadAsync();
+        // A load may already be under way (then LoadAsync returns at once): wait for it.
+        await Poll.UntilAsync(async () => { await mirror.LoadAsync(); return mirror.Mirrored; }, TimeSpan.FromSeconds(10), "mirror loaded", ct);
         Assert.IsTrue(mirror.Mirrored);
         using var request = new HttpRequestMessage(HttpMethod.Get, "/api/me");
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", tokens.Access);
