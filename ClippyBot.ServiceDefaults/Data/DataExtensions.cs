@@ -17,7 +17,11 @@ public static class DataExtensions
     public static IHostApplicationBuilder AddServiceDatabase<TContext>(this IHostApplicationBuilder builder, string connectionName)
         where TContext : DbContext
     {
-        builder.AddNpgsqlDbContext<TContext>(connectionName, settings => settings.DisableHealthChecks = true);
+        builder.AddNpgsqlDbContext<TContext>(connectionName, settings =>
+        {
+            settings.DisableHealthChecks = true;
+            settings.ConnectionString = WithoutResetOnClose(settings.ConnectionString);
+        });
 
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<MigrationStatus<TContext>>();
@@ -26,6 +30,20 @@ public static class DataExtensions
             .AddCheck<DatabaseHealthCheck<TContext>>(connectionName)
             .AddCheck<MigrationHealthCheck<TContext>>($"{connectionName}-migrations");
         return builder;
+    }
+
+    /// <summary>
+    /// Pooled connections are not reset with <c>DISCARD ALL</c> when returned: the services keep no session state
+    /// (locks are transaction-scoped, no session <c>SET</c>, temporary tables or <c>LISTEN</c>), so the reset was a second
+    /// statement parsed and run by PostgreSQL on every first query of a request.
+    /// </summary>
+    internal static string? WithoutResetOnClose(string? connectionString)
+    {
+        if (string.IsNullOrEmpty(connectionString))
+        {
+            return connectionString;
+        }
+        return new Npgsql.NpgsqlConnectionStringBuilder(connectionString) { NoResetOnClose = true }.ConnectionString;
     }
 
     /// <summary>Registers the shared Redis-protocol connection with its health check and tracing.</summary>
