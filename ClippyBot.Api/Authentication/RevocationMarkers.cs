@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Claims;
 using ClippyBot.ServiceDefaults;
+using ClippyBot.ServiceDefaults.Data;
 using StackExchange.Redis;
 
 namespace ClippyBot.Api.Authentication;
@@ -23,10 +24,7 @@ public sealed partial class RevocationMarkers : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger<RevocationMarkers> _logger;
     private readonly ConcurrentDictionary<string, (long Value, DateTimeOffset Expires)> _markers = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _loading = new(1, 1);
-    private volatile bool _loaded;
-    private bool _subscribed;
-    private long _generation;
+    private readonly RedisMirror _mirror;
     private DateTimeOffset _sweptAt;
 
     public RevocationMarkers(IConnectionMultiplexer redis, TimeProvider time, ILogger<RevocationMarkers> logger)
@@ -34,12 +32,17 @@ public sealed partial class RevocationMarkers : IDisposable
         _redis = redis;
         _time = time;
         _logger = logger;
-        _redis.ConnectionFailed += OnConnectionChanged;
-        _redis.ConnectionRestored += OnConnectionChanged;
+        _mirror = new RedisMirror(redis, Channel, message =>
+        {
+            if (RevocationKeys.TryParseAnnouncement(message.ToString(), out var key, out var value, out var lifetime))
+            {
+                Apply(key, value, lifetime);
+            }
+        });
     }
 
     /// <summary>Whether the in-memory mirror answers (false: each request reads Redis).</summary>
-    public bool Mirrored => _loaded;
+    public bool Mirrored => _mirror.Loaded;
 
     public async Task PublishAsync(string subject)
     {
@@ -81,7 +84,7 @@ public sealed partial class RevocationMarkers : IDisposable
         var sessionId = principal.FindFirstValue("sid");
         long? revokedBefore;
         bool sessionEnded;
-        if (_loaded)
+        if (_mirror.Loaded)
         {
             revokedBefore = Lookup(RevocationKeys.RevokedBefore(subject));
             sessionEnded = sessionId is not null && Lookup(RevocationKeys.RevokedSession(sessionId)) is not null;
@@ -101,46 +104,9 @@ public sealed partial class RevocationMarkers : IDisposable
     /// <summary>Subscribes (once), then loads every marker; the mirror answers from then on.</summary>
     public async Task LoadAsync()
     {
-        if (_loaded || !await _loading.WaitAsync(0))
-        {
-            return;
-        }
         try
         {
-            var generation = Interlocked.Read(ref _generation);
-            var subscriber = _redis.GetSubscriber();
-            if (!_subscribed)
-            {
-                // Before the scan: a marker written during it arrives as an announcement.
-                await subscriber.SubscribeAsync(Channel, (_, message) =>
-                {
-                    if (RevocationKeys.TryParseAnnouncement(message.ToString(), out var key, out var value, out var lifetime))
-                    {
-                        Apply(key, value, lifetime);
-                    }
-                });
-                _subscribed = true;
-            }
-            if (!subscriber.IsConnected(Channel))
-            {
-                return;
-            }
-            var database = _redis.GetDatabase();
-            foreach (var server in _redis.GetServers().Where(s => s.IsConnected && !s.IsReplica))
-            {
-                await foreach (var key in server.KeysAsync(database.Database, RevocationKeys.AllMarkersPattern, pageSize: 1000))
-                {
-                    var value = database.StringGetAsync(key);
-                    var ttl = database.KeyTimeToLiveAsync(key);
-                    if ((await value).HasValue && long.TryParse((await value).ToString(), out var marker) && await ttl is { } left && left > TimeSpan.Zero)
-                    {
-                        Apply(key.ToString(), marker, left);
-                    }
-                }
-            }
-            // Only if no connection trouble happened meanwhile (it would have reset the generation).
-            _loaded = Interlocked.Read(ref _generation) == generation;
-            if (_loaded)
+            if (await _mirror.LoadAsync(LoadMarkersAsync))
             {
                 LogMirrored(_logger, _markers.Count);
             }
@@ -149,9 +115,18 @@ public sealed partial class RevocationMarkers : IDisposable
         {
             LogLoadFailed(_logger, e.GetType().Name);
         }
-        finally
+    }
+
+    private async Task LoadMarkersAsync(IServer server, IDatabase database)
+    {
+        await foreach (var key in server.KeysAsync(database.Database, RevocationKeys.AllMarkersPattern, pageSize: 1000))
         {
-            _loading.Release();
+            var value = database.StringGetAsync(key);
+            var ttl = database.KeyTimeToLiveAsync(key);
+            if ((await value).HasValue && long.TryParse((await value).ToString(), out var marker) && await ttl is { } left && left > TimeSpan.Zero)
+            {
+                Apply(key.ToString(), marker, left);
+            }
         }
     }
 
@@ -186,19 +161,7 @@ public sealed partial class RevocationMarkers : IDisposable
         return null;
     }
 
-    private void OnConnectionChanged(object? sender, ConnectionFailedEventArgs e)
-    {
-        // Announcements may have been missed: read Redis per request until the mirror is loaded again.
-        Interlocked.Increment(ref _generation);
-        _loaded = false;
-    }
-
-    public void Dispose()
-    {
-        _redis.ConnectionFailed -= OnConnectionChanged;
-        _redis.ConnectionRestored -= OnConnectionChanged;
-        _loading.Dispose();
-    }
+    public void Dispose() => _mirror.Dispose();
 
     [LoggerMessage(LogLevel.Information, "Revocation markers mirrored in memory ({Count} present)")]
     private static partial void LogMirrored(ILogger logger, int count);

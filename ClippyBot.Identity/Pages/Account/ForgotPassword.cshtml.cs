@@ -28,7 +28,9 @@ public sealed class ForgotPasswordModel(
     public async Task<IActionResult> OnPostAsync()
     {
         // Shares the sign-in throttle: both guess at accounts, and this one also sends mail.
-        if (!await throttle.TryAttemptAsync(HttpContext.Connection.RemoteIpAddress))
+        var attempt = await throttle.BeginAsync(HttpContext.Connection.RemoteIpAddress);
+        await throttle.CountAsync(attempt); // every request counts: each may send mail
+        if (!attempt.Allowed)
         {
             ErrorMessage = "Too many attempts from your network. Wait a few minutes and try again.";
             Response.StatusCode = StatusCodes.Status429TooManyRequests;

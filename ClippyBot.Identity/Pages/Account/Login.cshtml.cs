@@ -42,7 +42,8 @@ public sealed class LoginModel(
 
     public async Task<IActionResult> OnPostAsync()
     {
-        if (!await throttle.TryAttemptAsync(HttpContext.Connection.RemoteIpAddress))
+        var attempt = await throttle.BeginAsync(HttpContext.Connection.RemoteIpAddress);
+        if (!attempt.Allowed)
         {
             ErrorMessage = "Too many sign-in attempts from your network. Wait a few minutes and try again.";
             return PageWithStatus(StatusCodes.Status429TooManyRequests);
@@ -52,12 +53,13 @@ public sealed class LoginModel(
         if (user is null)
         {
             await VerifyDummyAsync();
-            return Failure();
+            return await FailureAsync(attempt);
         }
 
         var result = await signIn.CheckPasswordSignInAsync(user, Password ?? "", lockoutOnFailure: true);
         if (result.Succeeded)
         {
+            await throttle.ForgiveAsync(attempt);
             if (user.TwoFactorEnabled)
             {
                 // The password step is remembered for a few minutes in its own cookie; no session exists until the second factor.
@@ -72,7 +74,7 @@ public sealed class LoginModel(
             // Identity answers a locked account without hashing; pay the same cost as a wrong password.
             await VerifyDummyAsync();
         }
-        return Failure();
+        return await FailureAsync(attempt);
     }
 
     private Task<PasswordVerificationResult> VerifyDummyAsync()
@@ -83,8 +85,9 @@ public sealed class LoginModel(
             : Task.FromResult(hasher.VerifyHashedPassword(new ApplicationUser(), dummy, Password ?? ""));
     }
 
-    private PageResult Failure()
+    private async Task<PageResult> FailureAsync(LoginAttempt attempt)
     {
+        await throttle.CountAsync(attempt);
         ErrorMessage = GenericFailure;
         Password = "";
         return PageWithStatus(StatusCodes.Status200OK);

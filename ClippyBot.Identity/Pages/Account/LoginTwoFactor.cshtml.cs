@@ -37,7 +37,8 @@ public sealed class LoginTwoFactorModel(
         }
         var code = Code ?? "";
         Code = "";
-        if (!await throttle.TryAttemptAsync(HttpContext.Connection.RemoteIpAddress))
+        var attempt = await throttle.BeginAsync(HttpContext.Connection.RemoteIpAddress);
+        if (!attempt.Allowed)
         {
             ErrorMessage = "Too many attempts from your network. Wait a few minutes and try again.";
             Response.StatusCode = StatusCodes.Status429TooManyRequests;
@@ -45,6 +46,7 @@ public sealed class LoginTwoFactorModel(
         }
         if (await users.IsLockedOutAsync(user))
         {
+            await throttle.CountAsync(attempt);
             ErrorMessage = GenericFailure;
             return Page();
         }
@@ -52,12 +54,14 @@ public sealed class LoginTwoFactorModel(
         var digits = code.Count(char.IsAsciiDigit) == code.Count(c => !char.IsWhiteSpace(c));
         if (digits && await twoFactor.VerifyCodeAsync(user, code, ct))
         {
+            await throttle.ForgiveAsync(attempt);
             await users.ResetAccessFailedCountAsync(user);
             await login.CompleteAsync(HttpContext, user, "otp");
             return LocalRedirect(SafeReturnUrl());
         }
         if (!digits && await twoFactor.RedeemRecoveryCodeAsync(user, code, ct))
         {
+            await throttle.ForgiveAsync(attempt);
             await users.ResetAccessFailedCountAsync(user);
             await log.RecordAsync(user.Id, SecurityEventKind.RecoveryCodeUsed, ct);
             var remaining = await twoFactor.RemainingRecoveryCodesAsync(user.Id, ct);
@@ -67,6 +71,7 @@ public sealed class LoginTwoFactorModel(
             return LocalRedirect(SafeReturnUrl());
         }
 
+        await throttle.CountAsync(attempt);
         await users.AccessFailedAsync(user);
         await log.RecordAsync(user.Id, SecurityEventKind.SecondFactorFailed, ct);
         ErrorMessage = GenericFailure;
