@@ -1,3 +1,4 @@
+using ClippyBot.ServiceDefaults.Http;
 using Microsoft.Extensions.Http.Resilience;
 using System.Security.Claims;
 using System.Text.Json;
@@ -163,7 +164,7 @@ public static class PluginEndpoints
     }
 
     /// <summary>Delivers an event (e.g. a chat message) to the plugin with the permissions the workspace granted.</summary>
-    private static async Task<Results<Ok<PluginHostClient.InvocationResponse>, ProblemHttpResult, ValidationProblem, JsonHttpResult<JsonElement>>> DeliverAsync(
+    private static async Task<Results<BufferedJson<PluginHostClient.InvocationResponse>, ProblemHttpResult, ValidationProblem, JsonHttpResult<JsonElement>>> DeliverAsync(
         Guid workspaceId, string pluginId, EventRequest request, [AsParameters] PluginServices services, CancellationToken ct)
     {
         // Shared read-only across requests of this replica until the workspace's plugins change (WorkspaceStateCache).
@@ -208,7 +209,7 @@ public static class PluginEndpoints
             {
                 await services.Audit.RecordAsync(workspaceId, "plugin.failed", $"{pluginId}:{result.Outcome}:{result.Kind}", "failed", ct);
             }
-            return TypedResults.Ok(result);
+            return new BufferedJson<PluginHostClient.InvocationResponse>(result);
         }
         catch (ServiceUnavailableException e)
         {

@@ -51,6 +51,11 @@ public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOpt
 
     private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken ct)
     {
+        if (content is not null)
+        {
+            // Sent with its Content-Length in one piece, not chunked with the final chunk in a packet of its own.
+            await content.LoadIntoBufferAsync(ct);
+        }
         using var request = new HttpRequestMessage(method, new Uri(options.Value.PluginHostAddress, path)) { Content = content };
         request.Headers.Authorization = new("Bearer", await tokens.GetAsync(Scope, ct));
         HttpResponseMessage response;

@@ -1,3 +1,4 @@
+using ClippyBot.ServiceDefaults.Http;
 using System.Text.Json;
 using ClippyBot.PluginHost.Bundles;
 using ClippyBot.PluginHost.Sandbox;
@@ -98,7 +99,7 @@ public static class PluginEndpoints
         }).ToList());
     }
 
-    private static async Task<Results<Ok<InvokeResponse>, ProblemHttpResult>> InvokeAsync(string pluginId, InvokeRequest request, PluginInvoker invoker, CancellationToken ct)
+    private static async Task<Results<BufferedJson<InvokeResponse>, ProblemHttpResult>> InvokeAsync(string pluginId, InvokeRequest request, PluginInvoker invoker, CancellationToken ct)
     {
         var input = JsonSerializer.SerializeToUtf8Bytes(request.Input);
         var result = await invoker.InvokeAsync(pluginId, request.WorkspaceId, request.Event ?? "on_message", input, (request.Grants ?? []).ToHashSet(StringComparer.Ordinal), ct,
@@ -121,10 +122,10 @@ public static class PluginEndpoints
             }
             catch (JsonException)
             {
-                return TypedResults.Ok(new InvokeResponse("Trapped", "output_not_json", null, result.Messages, result.FuelUsed, result.Duration.TotalMilliseconds));
+                return new BufferedJson<InvokeResponse>(new InvokeResponse("Trapped", "output_not_json", null, result.Messages, result.FuelUsed, result.Duration.TotalMilliseconds));
             }
         }
-        return TypedResults.Ok(new InvokeResponse(result.Outcome.ToString(), result.Kind, output, result.Messages, result.FuelUsed, result.Duration.TotalMilliseconds));
+        return new BufferedJson<InvokeResponse>(new InvokeResponse(result.Outcome.ToString(), result.Kind, output, result.Messages, result.FuelUsed, result.Duration.TotalMilliseconds));
     }
 
     private static async Task<Ok<List<CrashLogEntry>>> CrashesAsync(string pluginId, PluginsDbContext db, int? limit, CancellationToken ct) =>

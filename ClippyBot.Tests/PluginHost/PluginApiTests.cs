@@ -96,6 +96,7 @@ public sealed class PluginApiTests
 
         var workspace = Guid.NewGuid();
         using var invoked = await api.PostAsJsonAsync($"/internal/plugins/{id}/invoke", new { workspaceId = workspace, @event = "on_message", input = new { text = "hi" } }, Ct);
+        Assert.IsTrue(invoked.Content.Headers.NonValidated.Contains("Content-Length"), "the answer is sent whole with its length, not chunked");
         var result = await invoked.Content.ReadFromJsonAsync<JsonElement>(Ct);
         Assert.AreEqual("Completed", result.GetProperty("outcome").GetString(), result.ToString());
         Assert.AreEqual("hi", result.GetProperty("output").GetProperty("text").GetString());

@@ -83,7 +83,12 @@ public sealed class WorkspacePluginTests
         Assert.AreEqual(HttpStatusCode.NoContent, configured.StatusCode);
 
         using var delivered = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins/{id}/events", new { @event = "on_message", payload = new { text = "hi" } }, Ct);
-        var result = await delivered.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        // (Read from the headers as sent: the ContentLength property would compute a length for a buffered body.)
+        Assert.IsTrue(delivered.Content.Headers.NonValidated.TryGetValues("Content-Length", out var length), "the answer is sent whole with its length, not chunked");
+        var body = await delivered.Content.ReadAsByteArrayAsync(Ct);
+        Assert.AreEqual(body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), length.ToString());
+        Assert.AreEqual("application/json", delivered.Content.Headers.ContentType?.MediaType);
+        var result = JsonSerializer.Deserialize<JsonElement>(body);
         Assert.AreEqual("Completed", result.GetProperty("outcome").GetString(), result.ToString());
         var output = result.GetProperty("output");
         Assert.AreEqual("hi", output.GetProperty("payload").GetProperty("text").GetString());
