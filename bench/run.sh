@@ -154,6 +154,7 @@ curl -fs -o /dev/null -H "Authorization: Bearer $at" -H "Content-Type: applicati
 event=$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$ab/api/workspaces/$ws/plugins/dev.clippybot.echo/events" "$at" '{"event":"on_message","payload":{"text":"hello"}}' 50 20 | cut -d' ' -f2-)
 printf '%-34s %s\n' "event, client → Api → client" "${event%% | *}"
 # The Api → PluginHost → Api leg of the same requests, timed by the Api around its call (Server-Timing header).
+# SLOW_DUMP=file appends when each leg over 2.5 ms happened (ms since the client started), to look for periodic causes.
 printf '%-34s %s\n' "  Api → PluginHost → Api leg" "${event#* | server-timing pluginhost }"
 # The Api's own layers at the same rate: token + revocation check + rate limit (GET /api/me), then + membership (GET workspace).
 printf '%-34s %s\n' "  Api GET /api/me (50 rps)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$ab/api/me" "$at" - 50 10 5 | cut -d' ' -f2-)"

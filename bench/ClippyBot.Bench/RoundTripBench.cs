@@ -36,6 +36,8 @@ internal static class RoundTripBench
         using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
         var legs = new System.Collections.Concurrent.ConcurrentBag<double>();
+        var slow = new System.Collections.Concurrent.ConcurrentBag<(double At, double Leg, double Total)>();
+        var clock = Stopwatch.StartNew();
         var measuring = false;
         async Task<(double Ms, bool Ok)> OneAsync()
         {
@@ -52,6 +54,10 @@ internal static class RoundTripBench
                     && double.TryParse(leg["pluginhost;dur=".Length..], NumberStyles.Float, CultureInfo.InvariantCulture, out var legMs))
                 {
                     legs.Add(legMs);
+                    if (legMs > 2.5)
+                    {
+                        slow.Add((clock.Elapsed.TotalMilliseconds, legMs, elapsed));
+                    }
                 }
                 return (elapsed, response.IsSuccessStatusCode);
             }
@@ -87,6 +93,10 @@ internal static class RoundTripBench
             $" | server-timing pluginhost n={legLatencies.Length} p50_ms={legLatencies[legLatencies.Length / 2]:0.00} p99_ms={legLatencies[legLatencies.Length * 99 / 100]:0.00} max_ms={legLatencies[^1]:0.00}");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"RESULT rps={rps} n={latencies.Length} p50_ms={latencies[latencies.Length / 2]:0.00} p99_ms={latencies[latencies.Length * 99 / 100]:0.00} max_ms={latencies[^1]:0.00} errors={results.Count(r => !r.Ok)}{legText}"));
+        if (Environment.GetEnvironmentVariable("SLOW_DUMP") is { Length: > 0 } dump)
+        {
+            File.AppendAllLines(dump, [$"# {url}", .. slow.OrderBy(x => x.At).Select(x => string.Create(CultureInfo.InvariantCulture, $"{x.At:0} {x.Leg:0.00} {x.Total:0.00}"))]);
+        }
         return results.All(r => r.Ok) ? 0 : 1;
     }
 }
