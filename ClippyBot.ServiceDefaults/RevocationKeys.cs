@@ -14,8 +14,8 @@ namespace ClippyBot.ServiceDefaults;
 public static class RevocationKeys
 {
     /// <summary>
-    /// Every marker written is also announced here (message: the key), so a resource server can mirror the markers in
-    /// memory instead of reading Redis on every request.
+    /// Every marker written is also announced here (message: <see cref="Announcement"/>), so a resource server can mirror
+    /// the markers in memory instead of reading Redis on every request.
     /// </summary>
     public const string AnnouncementChannel = "clippybot:revocations";
 

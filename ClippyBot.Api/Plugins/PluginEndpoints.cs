@@ -1,13 +1,13 @@
-using ClippyBot.ServiceDefaults.Http;
-using Microsoft.Extensions.Http.Resilience;
 using System.Security.Claims;
 using System.Text.Json;
 using ClippyBot.Api.Audit;
 using ClippyBot.Api.Data;
 using ClippyBot.Api.ServiceClients;
 using ClippyBot.Api.Workspaces;
+using ClippyBot.ServiceDefaults.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Http.Resilience;
 
 namespace ClippyBot.Api.Plugins;
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using ClippyBot.ServiceDefaults.Data;
 using StackExchange.Redis;
 
 namespace ClippyBot.Api.Workspaces;
@@ -11,8 +12,8 @@ namespace ClippyBot.Api.Workspaces;
 /// replica at once and tells the others over Redis pub/sub (delivered in milliseconds);</item>
 /// <item>a value is stored only if no invalidation of its workspace arrived while it was being read, so a read that raced a
 /// change cannot re-insert the old value;</item>
-/// <item>only while this replica is subscribed: when the Redis connection drops (messages may be lost) everything is
-/// forgotten and reads go to the database until the subscription is back;</item>
+/// <item>only while this replica is subscribed (<see cref="RedisMirror"/>): after any change of the Redis connection
+/// (messages may be lost) reads go to the database, and everything is forgotten when the subscription is back;</item>
 /// <item>entries also expire after <see cref="MaxAge"/>, a bound should anything above still fail.</item>
 /// </list>
 /// Nothing secret is held: roles, settings flags and installed-plugin rows (grants and configuration, no secret values).
@@ -26,17 +27,14 @@ public sealed class WorkspaceStateCache : IDisposable
     private readonly IConnectionMultiplexer _redis;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<Guid, Slot> _slots = new();
-    private readonly SemaphoreSlim _subscribing = new(1, 1);
-    private volatile bool _subscribed;
+    private readonly RedisMirror _mirror;
     private long _sweptAtTicks;
-    private bool _handlerRegistered;
 
     public WorkspaceStateCache(IConnectionMultiplexer redis, TimeProvider time)
     {
         _redis = redis;
         _time = time;
-        _redis.ConnectionFailed += OnConnectionFailed;
-        _redis.ConnectionRestored += OnConnectionFailed;
+        _mirror = new RedisMirror(redis, Channel, message => Forget(message.ToString()));
     }
 
     /// <summary>The cached value for <paramref name="key"/> in the workspace, or what <paramref name="load"/> reads (null is not cached).</summary>
@@ -45,7 +43,7 @@ public sealed class WorkspaceStateCache : IDisposable
         ArgumentNullException.ThrowIfNull(load);
         var slot = _slots.GetOrAdd(workspaceId, _ => new Slot());
         var now = _time.GetUtcNow();
-        if (_subscribed && slot.Entries.TryGetValue(key, out var hit) && now - hit.At < MaxAge && hit.Value is T cached)
+        if (_mirror.Loaded && slot.Entries.TryGetValue(key, out var hit) && now - hit.At < MaxAge && hit.Value is T cached)
         {
             return cached;
         }
@@ -90,33 +88,25 @@ public sealed class WorkspaceStateCache : IDisposable
         }
     }
 
+    /// <summary>
+    /// Whether this replica is subscribed with no connection trouble since: (re)subscribing forgets everything first,
+    /// since invalidations may have been missed while it was not.
+    /// </summary>
     private async Task<bool> EnsureSubscribedAsync()
     {
-        if (_subscribed)
-        {
-            return true;
-        }
-        await _subscribing.WaitAsync();
         try
         {
-            var subscriber = _redis.GetSubscriber();
-            if (!_handlerRegistered)
+            await _mirror.LoadAsync((_, _) =>
             {
-                // Once: the multiplexer re-subscribes by itself after a reconnect.
-                await subscriber.SubscribeAsync(Channel, (_, message) => Forget(message.ToString()));
-                _handlerRegistered = true;
-            }
-            _subscribed = subscriber.IsConnected(Channel);
+                Forget(Everything);
+                return Task.CompletedTask;
+            });
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
             return false;
         }
-        finally
-        {
-            _subscribing.Release();
-        }
-        return _subscribed;
+        return _mirror.Loaded;
     }
 
     private void Forget(string message)
@@ -155,22 +145,7 @@ public sealed class WorkspaceStateCache : IDisposable
         }
     }
 
-    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)
-    {
-        if (e.ConnectionType == ConnectionType.Subscription || !_redis.IsConnected)
-        {
-            // Messages may have been missed: nothing cached can be trusted until the subscription is known to be live again.
-            _subscribed = false;
-            Forget(Everything);
-        }
-    }
-
-    public void Dispose()
-    {
-        _redis.ConnectionFailed -= OnConnectionFailed;
-        _redis.ConnectionRestored -= OnConnectionFailed;
-        _subscribing.Dispose();
-    }
+    public void Dispose() => _mirror.Dispose();
 
     private sealed class Slot
     {

@@ -126,7 +126,7 @@ public sealed partial class LoginThrottle : IDisposable
         foreach (var window in new[] { current - 1, current })
         {
             var suffix = string.Create(CultureInfo.InvariantCulture, $":{window}");
-            await foreach (var key in server.KeysAsync(database.Database, $"{KeyPrefix}*{suffix}", pageSize: 1000))
+            await foreach (var key in server.KeysAsync(database.Database, Key("*", window), pageSize: 1000))
             {
                 // (A counter back at zero holds only attempts that were given back.)
                 if ((long?)await database.StringGetAsync(key) > 0)
@@ -138,18 +138,8 @@ public sealed partial class LoginThrottle : IDisposable
         }
     }
 
-    private async Task<long> IncrementAsync(string subject, long window)
-    {
-        var database = _redis.GetDatabase();
-        var key = Key(subject, window);
-        var count = await database.StringIncrementAsync(key);
-        if (count == 1)
-        {
-            // The counter outlives its window only briefly.
-            await database.KeyExpireAsync(key, _options.Value.Window + TimeSpan.FromSeconds(5));
-        }
-        return count;
-    }
+    private Task<long> IncrementAsync(string subject, long window) =>
+        FixedWindowCounter.IncrementAsync(_redis.GetDatabase(), Key(subject, window), _options.Value.Window);
 
     private bool IsCounted(string subject, long window) => _counted.TryGetValue(subject, out var until) && until >= window;
 
@@ -172,9 +162,9 @@ public sealed partial class LoginThrottle : IDisposable
         return !known;
     }
 
-    private long CurrentWindow() => _time.GetUtcNow().ToUnixTimeSeconds() / (long)_options.Value.Window.TotalSeconds;
+    private long CurrentWindow() => FixedWindowCounter.WindowOf(_time.GetUtcNow(), _options.Value.Window);
 
-    private static string Key(string subject, long window) => string.Create(CultureInfo.InvariantCulture, $"{KeyPrefix}{subject}:{window}");
+    private static string Key(string subject, long window) => FixedWindowCounter.Key(KeyPrefix, subject, window);
 
     public void Dispose() => _mirror.Dispose();
 

@@ -1,8 +1,8 @@
-using ClippyBot.ServiceDefaults.Http;
 using System.Text.Json;
 using ClippyBot.PluginHost.Bundles;
 using ClippyBot.PluginHost.Sandbox;
 using ClippyBot.ServiceDefaults.Authentication;
+using ClippyBot.ServiceDefaults.Http;
 using ClippyBot.PluginHost.Data;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Authorization;
