@@ -35,6 +35,21 @@ dotnet tool restore >/dev/null
 want() { [[ ",${BENCH:-all}," == *",all,"* || ",${BENCH:-all}," == *",$1,"* ]]; }
 # CPU time (ms, user + system) used so far by a process and its children that are still running.
 cpu_ms() { local t=0 p; for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $((t * 1000 / $(getconf CLK_TCK))); }
+# Steady state: the runtime's background compiler (".NET Tiered Com" thread) re-compiles hot paths for a minute or more
+# after start-up, and under load it starts late; measured here it took a sixth of the machine (logins) and put 2-5 ms
+# pauses into the plugin round trip. settle CAP PID...: waits while load runs until the compilers of the processes have
+# been seen working and then used < 20 ms together in 5 s (or CAP seconds passed); sets $waited.
+# (Fields counted after the ")" closing the thread's name: the name has spaces.)
+jit_ms() { local p t s=0; for p in "$@"; do for t in /proc/"$p"/task/*; do [ "$(cat "$t/comm" 2>/dev/null)" = ".NET Tiered Com" ] && s=$((s + $(sed 's/.*) //' "$t/stat" | awk '{print $12 + $13}'))); done; done; echo $((s * 1000 / $(getconf CLK_TCK))); }
+settle() {
+  local cap=$1 last now compiling=0; shift
+  waited=0; last=$(jit_ms "$@")
+  while [ "$waited" -lt "$cap" ]; do
+    sleep 5; waited=$((waited + 5)); now=$(jit_ms "$@")
+    if [ $((now - last)) -ge 20 ]; then compiling=1; elif [ "$compiling" = 1 ]; then break; fi
+    last=$now
+  done
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 1 240); do curl -fs -o /dev/null "$1" && return 0; sleep 0.25; done; echo "timed out waiting for $1" >&2; return 1; }
 
@@ -46,7 +61,8 @@ mkdir -p "$work/pg" && echo "$pgpass" > "$work/pg/pw" && chown -R postgres:postg
 setpriv --reuid=postgres --regid=postgres --init-groups "$pgbin/initdb" -D "$work/pg/data" -U postgres --pwfile "$work/pg/pw" --auth-host=scram-sha-256 --no-sync >/dev/null
 setpriv --reuid=postgres --regid=postgres --init-groups "$pgbin/postgres" -D "$work/pg/data" -p "$pgport" -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=200 ${PGARGS:-} >"$work/pg.log" 2>&1 &
 pids+=($!)
-dotnet tool run garnet-server -- --bind 127.0.0.1 --port "$redisport" --lua true -q --memory 256m --index 32m >"$work/garnet.log" 2>&1 &
+# Garnet is .NET: its idle thread-pool workers sleep instead of spinning, as the services are built to (Directory.Build.props).
+DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0 dotnet tool run garnet-server -- --bind 127.0.0.1 --port "$redisport" --lua true -q --memory 256m --index 32m >"$work/garnet.log" 2>&1 &
 pids+=($!)
 
 secret=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
@@ -104,7 +120,7 @@ ConnectionStrings__pluginsdb="Host=127.0.0.1;Port=$pgport;Username=postgres;Pass
 Identity__MetadataAddress="http://localhost:$idport/.well-known/openid-configuration" Identity__AllowHttp=true \
 Plugins__TrustedKeys__0__Name=bench Plugins__TrustedKeys__0__PublicKey="$pubkey" Plugins__TrustedKeys__0__Plugins__0='*' \
   dotnet ClippyBot.PluginHost/bin/Release/net10.0/ClippyBot.PluginHost.dll --urls "http://127.0.0.1:$phport" >"$work/pluginhost.log" 2>&1 &
-pids+=($!)
+pids+=($!); phpid=$!
 wait_http "http://127.0.0.1:$phport/health"
 
 echo
@@ -117,7 +133,7 @@ ApiKeys__HashKey=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9') Bench_
 RateLimits__Anonymous__PermitLimit=1000000000 RateLimits__Authenticated__PermitLimit=1000000000 \
 ServiceClient__ClientSecret="$secret" ServiceClient__IdentityAddress="http://localhost:$idport" ServiceClient__PluginHostAddress="http://127.0.0.1:$phport" \
   dotnet ClippyBot.Api/bin/Release/net10.0/ClippyBot.Api.dll --urls "http://127.0.0.1:$apiport" >"$work/api.log" 2>&1 &
-pids+=($!)
+pids+=($!); apipid=$!
 wait_http "http://127.0.0.1:$apiport/health"
 ib="http://localhost:$idport"; jar="$work/jar"
 tok() { grep -o 'name="__RequestVerificationToken" type="hidden" value="[^"]*"' | head -1 | sed 's/.*value="//; s/"$//'; }
@@ -147,11 +163,19 @@ fi
 
 if want plugins; then
 echo
-echo "plugins: publish (verify + compile) and the Api → PluginHost → Api round trip at 50 requests/s (after 15 s at that rate)"
+echo "plugins: publish (verify + compile) and the Api → PluginHost → Api round trip at 50 requests/s (steady state)"
 cc=$(curl -s "$ib/connect/token" -d grant_type=client_credentials -d client_id=clippybot-api-service -d "client_secret=$secret" -d scope=pluginhost | python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
 printf '%-34s %s\n' "publish echo bundle" "$(curl -s -o /dev/null -w 'http=%{http_code} ms=%{time_total}' -H "Authorization: Bearer $cc" --data-binary @"$work/echo.cbp" "http://127.0.0.1:$phport/internal/plugins")"
 curl -fs -o /dev/null -H "Authorization: Bearer $at" -H "Content-Type: application/json" -d '{"pluginId":"dev.clippybot.echo","acceptedPermissions":[]}' "$ab/api/workspaces/$ws/plugins"
-event=$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$ab/api/workspaces/$ws/plugins/dev.clippybot.echo/events" "$at" '{"event":"on_message","payload":{"text":"hello"}}' 50 20 | cut -d' ' -f2-)
+events="$ab/api/workspaces/$ws/plugins/dev.clippybot.echo/events"; event_body='{"event":"on_message","payload":{"text":"hello"}}'
+# Steady state first (see settle): events at the same rate until the Api's and the PluginHost's compilers have settled.
+dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$events" "$at" "$event_body" 50 "${PLUGIN_WARMUP:-180}" 0 >/dev/null &
+warm=$!
+settle "${PLUGIN_WARMUP:-180}" "$apipid" "$phpid"
+kill "$warm" 2>/dev/null || true; wait "$warm" 2>/dev/null || true
+echo "  warm-up: ${waited} s at 50 events/s (until tiered compilation settled)"
+# 3,000 events (60 s), so that the p99 is the 30th slowest, not one of a handful.
+event=$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$events" "$at" "$event_body" 50 "${EVENT_SECONDS:-60}" 5 | cut -d' ' -f2-)
 printf '%-34s %s\n' "event, client → Api → client" "${event%% | *}"
 # The Api → PluginHost → Api leg of the same requests, timed by the Api around its call (Server-Timing header).
 # SLOW_DUMP=file appends when each leg over 2.5 ms happened (ms since the client started), to look for periodic causes.
@@ -165,6 +189,11 @@ printf '%-34s %s\n' "  PluginHost GET /alive (one hop)" "$(dotnet bench/ClippyBo
 printf '%-34s %s\n' "  PluginHost GET /alive (500 rps)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "http://127.0.0.1:$phport/alive" "$cc" - 500 5 3 | cut -d' ' -f2-)"
 # The PluginHost's share: its internal invoke endpoint called directly with the Api's service token.
 printf '%-34s %s\n' "  of which PluginHost invoke" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "http://127.0.0.1:$phport/internal/plugins/dev.clippybot.echo/invoke" "$cc" "{\"workspaceId\":\"$ws\",\"event\":\"on_message\",\"input\":{\"text\":\"hello\"},\"grants\":[]}" 50 20 | cut -d' ' -f2-)"
+# HOLD=1 keeps the services running (addresses and tokens in $work/hold.env) for profiling by hand; Ctrl-C ends it.
+if [ -n "${HOLD:-}" ]; then
+  printf 'ab=%s\nat=%s\nws=%s\nph=http://127.0.0.1:%s\ncc=%s\n' "$ab" "$at" "$ws" "$phport" "$cc" >"$work/hold.env"
+  echo "holding; see $work/hold.env"; sleep infinity
+fi
 fi
 
 fi
@@ -193,19 +222,10 @@ pgpid=$(head -1 "$work/pg/data/postmaster.pid"); garnetpid=$(pgrep -f "garnet-se
 # What the three use with no load at all, for reading the per-login figures below.
 sleep ${IDLE_DELAY:-15}; idle=("$(cpu_ms "$idpid")" "$(cpu_ms "$pgpid")" "$(cpu_ms "$garnetpid")"); sleep 10
 printf '%-34s %s\n' "  idle cpu ms per second" "$(python3 -c 'import sys; a=list(map(int, sys.argv[1:])); print("identity=%.1f postgres=%.1f garnet=%.1f" % tuple((a[i+3]-a[i])/10 for i in range(3)))' "${idle[@]}" "$(cpu_ms "$idpid")" "$(cpu_ms "$pgpid")" "$(cpu_ms "$garnetpid")")"
-# Steady state: warm up until tiered compilation has run and settled. With both cores hashing, the runtime's background
-# compiler starts late (20-40 s in) and then re-compiles the login path for another 20-30 s; measured earlier, that JIT
-# work is a sixth of the machine and makes the figure one of start-up. Settled = the ".NET Tiered Com" thread was seen
-# working and then used < 20 ms in 5 s (or exited); at most LOGIN_WARMUP (default 180 s).
-# (Fields counted after the ")" closing the thread's name: the name has spaces.)
-jit_ms() { local t s=0; for t in /proc/"$1"/task/*; do [ "$(cat "$t/comm" 2>/dev/null)" = ".NET Tiered Com" ] && s=$((s + $(sed 's/.*) //' "$t/stat" | awk '{print $12 + $13}'))); done; echo $((s * 1000 / $(getconf CLK_TCK))); }
-BODY="$login_body" COOKIE="$cookie" wrk -t2 -c8 -d"${LOGIN_WARMUP:-180s}" -s bench/post.lua "$base/account/login" >/dev/null &
-warm=$!; waited=0; last=$(jit_ms "$idpid"); compiling=0
-while kill -0 "$warm" 2>/dev/null; do
-  sleep 5; waited=$((waited + 5)); now=$(jit_ms "$idpid")
-  if [ $((now - last)) -ge 20 ]; then compiling=1; elif [ "$compiling" = 1 ]; then break; fi
-  last=$now
-done
+# Steady state (see settle): with both cores hashing, the compiler starts 20-40 s in and then works for another 20-30 s.
+BODY="$login_body" COOKIE="$cookie" wrk -t2 -c8 -d"${LOGIN_WARMUP:-180}s" -s bench/post.lua "$base/account/login" >/dev/null &
+warm=$!
+settle "${LOGIN_WARMUP:-180}" "$idpid"
 kill "$warm" 2>/dev/null || true; wait "$warm" 2>/dev/null || true
 echo "  warm-up: ${waited} s (until tiered compilation settled)"
 before=("$(cpu_ms "$idpid")" "$(cpu_ms "$pgpid")" "$(cpu_ms "$garnetpid")")

@@ -86,6 +86,15 @@ public static class LocalRedisBuilderExtensions
                 context.Args.Add("--port");
                 context.Args.Add(resource.PrimaryEndpoint.Property(EndpointProperty.TargetPort));
             })
+            // Garnet is a .NET server: like the services (Directory.Build.props), its idle thread-pool workers sleep
+            // rather than spin, which on a small machine took a core's time from the services it serves.
+            .WithEnvironment(context =>
+            {
+                if (!useRedis)
+                {
+                    context.EnvironmentVariables["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0";
+                }
+            })
             .WithHealthCheck(healthKey);
     }
 

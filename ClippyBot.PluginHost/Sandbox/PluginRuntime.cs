@@ -62,10 +62,9 @@ public sealed class PluginRejectedException(string message) : Exception(message)
 /// </summary>
 public sealed class PluginRuntime : IDisposable
 {
-    private static readonly TimeSpan EpochTick = TimeSpan.FromMilliseconds(10);
     private static readonly string[] RequiredExports = ["memory", "alloc"];
     private readonly Engine _engine;
-    private readonly Timer _epochTicker;
+    private readonly EpochClock _clock;
     private readonly SandboxOptions _options;
 
     private readonly PluginHttp? _http;
@@ -82,7 +81,7 @@ public sealed class PluginRuntime : IDisposable
             .WithMaximumStackSize(512 * 1024)
             .WithPoolingAllocationStrategy(pooling);
         _engine = new Engine(config);
-        _epochTicker = new Timer(_ => _engine.IncrementEpoch(), null, EpochTick, EpochTick);
+        _clock = new EpochClock(_engine);
     }
 
     /// <summary>Compiles and checks a verified bundle's module: size, exports, and every import against the manifest's permissions.</summary>
@@ -167,10 +166,11 @@ public sealed class PluginRuntime : IDisposable
             return Result(InvocationOutcome.Refused, "input_too_large");
         }
 
+        using var ticking = _clock.Enter();
         using var store = new Store(_engine, state);
         store.SetLimits(memorySize: memoryCap, tableElements: 10_000, instances: 1, tables: 1, memories: 1);
         store.Fuel = (ulong)fuel;
-        store.SetEpochDeadline((ulong)Math.Max(1, timeout / EpochTick));
+        store.SetEpochDeadline((ulong)Math.Max(1, timeout / EpochClock.Tick));
         using var linker = new Linker(_engine);
         DefineHostFunctions(linker, granted, kv is not null);
         Memory? memory = null;
@@ -368,8 +368,8 @@ public sealed class PluginRuntime : IDisposable
 
     public void Dispose()
     {
-        // The ticker first: incrementing the epoch of a disposed engine would crash the process.
-        _epochTicker.Dispose();
+        // The clock first (it waits for its thread): incrementing the epoch of a disposed engine would crash the process.
+        _clock.Dispose();
         _engine.Dispose();
     }
 

@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using ClippyBot.PluginHost.Sandbox;
+using Wasmtime;
+
+namespace ClippyBot.Tests.PluginHost;
+
+/// <summary>
+/// The sandbox's wall clock ticks only while invocations run: it parks when the host is idle, keeps ticking under steady
+/// traffic of invocations far shorter than a tick, and a parked clock still enforces the next invocation's deadline.
+/// </summary>
+[TestClass]
+public sealed class EpochClockTests
+{
+    private static readonly TimeSpan Idle = EpochClock.Tick * EpochClock.IdleTicks;
+
+    [TestMethod]
+    public void An_idle_clock_parks_and_the_next_invocation_still_gets_its_wall_clock_deadline()
+    {
+        // Fuel too, so a clock that never wakes fails the test (out of fuel after seconds) instead of hanging it.
+        using var engine = new Engine(new Config().WithEpochInterruption(true).WithFuelConsumption(true));
+        using var module = Module.FromText(engine, "spin", """(module (func (export "run") (loop $l (br $l))))""");
+        using var clock = new EpochClock(engine);
+
+        WaitUntil(() => clock.IsParked, Idle * 5, "the clock parks after an idle second");
+
+        var started = Stopwatch.StartNew();
+        using (clock.Enter())
+        {
+            using var store = new Store(engine);
+            store.Fuel = 10_000_000_000;
+            store.SetEpochDeadline(5);
+            var run = new Instance(store, module).GetAction("run")!;
+            var trap = Assert.ThrowsExactly<TrapException>(() => run());
+            Assert.AreEqual(TrapCode.Interrupt, trap.Type, "stopped by the deadline, not by fuel");
+        }
+        Assert.IsLessThan(TimeSpan.FromSeconds(5), started.Elapsed, "the parked clock woke and ticked the deadline out");
+    }
+
+    [TestMethod]
+    public void Steady_short_invocations_keep_the_clock_ticking()
+    {
+        using var engine = new Engine(new Config().WithEpochInterruption(true));
+        using var clock = new EpochClock(engine);
+        using (clock.Enter())
+        {
+            WaitUntil(() => !clock.IsParked, Idle * 5, "entering wakes the clock");
+        }
+
+        // Invocations of a few microseconds, one every 5 ms (well under a tick apart), for twice the idle period: a clock
+        // that only sampled "is anything running" at its ticks would see nothing and park.
+        var traffic = Stopwatch.StartNew();
+        while (traffic.Elapsed < Idle * 2)
+        {
+            using (clock.Enter())
+            {
+                Thread.SpinWait(100);
+            }
+            Assert.IsFalse(clock.IsParked, $"parked {traffic.ElapsedMilliseconds} ms into steady traffic");
+            Thread.Sleep(5);
+        }
+    }
+
+    private static void WaitUntil(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.IsLessThan(timeout, deadline.Elapsed, "timed out waiting: " + what);
+            Thread.Sleep(10);
+        }
+    }
+}
