@@ -9,7 +9,9 @@
 # 5. Warm plugin invocation latency in the Wasmtime sandbox; publishing a bundle; the Api → PluginHost → Api round trip of
 #    a plugin event at a fixed 50 requests/s.
 # Prints requests/s, p50/p99 latency and errors for each. BENCH=tokens,api,plugins,logins,files,sandbox runs only those
-# sections (default: all).
+# sections (default: all). Steady state: logins and plugin events are measured after the services' background compilers
+# settle (LOGIN_WARMUP / PLUGIN_WARMUP cap it, default 180 s); EVENT_SECONDS (default 60) at 50 events/s. SLOW_DUMP=file
+# lists slow plugin legs; HOLD=1 keeps the services up afterwards for profiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -162,6 +164,9 @@ get "API key (dataRead)" "Bearer $key" "$ab/api/workspaces/$ws"
 fi
 
 if want plugins; then
+# The rate client compiles everything fully at first call (no tiered compilation): its own background JIT would
+# otherwise take CPU from the services while it measures them.
+rate="env DOTNET_TieredCompilation=0 dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate"
 echo
 echo "plugins: publish (verify + compile) and the Api → PluginHost → Api round trip at 50 requests/s (steady state)"
 cc=$(curl -s "$ib/connect/token" -d grant_type=client_credentials -d client_id=clippybot-api-service -d "client_secret=$secret" -d scope=pluginhost | python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
@@ -169,26 +174,26 @@ printf '%-34s %s\n' "publish echo bundle" "$(curl -s -o /dev/null -w 'http=%{htt
 curl -fs -o /dev/null -H "Authorization: Bearer $at" -H "Content-Type: application/json" -d '{"pluginId":"dev.clippybot.echo","acceptedPermissions":[]}' "$ab/api/workspaces/$ws/plugins"
 events="$ab/api/workspaces/$ws/plugins/dev.clippybot.echo/events"; event_body='{"event":"on_message","payload":{"text":"hello"}}'
 # Steady state first (see settle): events at the same rate until the Api's and the PluginHost's compilers have settled.
-dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$events" "$at" "$event_body" 50 "${PLUGIN_WARMUP:-180}" 0 >/dev/null &
+$rate "$events" "$at" "$event_body" 50 "${PLUGIN_WARMUP:-180}" 0 >/dev/null &
 warm=$!
 settle "${PLUGIN_WARMUP:-180}" "$apipid" "$phpid"
 kill "$warm" 2>/dev/null || true; wait "$warm" 2>/dev/null || true
 echo "  warm-up: ${waited} s at 50 events/s (until tiered compilation settled)"
 # 3,000 events (60 s), so that the p99 is the 30th slowest, not one of a handful.
-event=$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$events" "$at" "$event_body" 50 "${EVENT_SECONDS:-60}" 5 | cut -d' ' -f2-)
+event=$($rate "$events" "$at" "$event_body" 50 "${EVENT_SECONDS:-60}" 5 | cut -d' ' -f2-)
 printf '%-34s %s\n' "event, client → Api → client" "${event%% | *}"
 # The Api → PluginHost → Api leg of the same requests, timed by the Api around its call (Server-Timing header).
 # SLOW_DUMP=file appends when each leg over 2.5 ms happened (ms since the client started), to look for periodic causes.
 printf '%-34s %s\n' "  Api → PluginHost → Api leg" "${event#* | server-timing pluginhost }"
 # The Api's own layers at the same rate: token + revocation check + rate limit (GET /api/me), then + membership (GET workspace).
-printf '%-34s %s\n' "  Api GET /api/me (50 rps)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$ab/api/me" "$at" - 50 10 5 | cut -d' ' -f2-)"
-printf '%-34s %s\n' "  Api GET workspace (50 rps)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "$ab/api/workspaces/$ws" "$at" - 50 10 5 | cut -d' ' -f2-)"
+printf '%-34s %s\n' "  Api GET /api/me (50 rps)" "$($rate "$ab/api/me" "$at" - 50 10 5 | cut -d' ' -f2-)"
+printf '%-34s %s\n' "  Api GET workspace (50 rps)" "$($rate "$ab/api/workspaces/$ws" "$at" - 50 10 5 | cut -d' ' -f2-)"
 # The floor: one loopback HTTP hop to a service doing nothing (the PluginHost's liveness probe).
-printf '%-34s %s\n' "  PluginHost GET /alive (one hop)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "http://127.0.0.1:$phport/alive" "$cc" - 50 10 5 | cut -d' ' -f2-)"
+printf '%-34s %s\n' "  PluginHost GET /alive (one hop)" "$($rate "http://127.0.0.1:$phport/alive" "$cc" - 50 10 5 | cut -d' ' -f2-)"
 # The same hop at ten times the rate: what waking idle threads and vCPUs costs at 50 requests/s.
-printf '%-34s %s\n' "  PluginHost GET /alive (500 rps)" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "http://127.0.0.1:$phport/alive" "$cc" - 500 5 3 | cut -d' ' -f2-)"
+printf '%-34s %s\n' "  PluginHost GET /alive (500 rps)" "$($rate "http://127.0.0.1:$phport/alive" "$cc" - 500 5 3 | cut -d' ' -f2-)"
 # The PluginHost's share: its internal invoke endpoint called directly with the Api's service token.
-printf '%-34s %s\n' "  of which PluginHost invoke" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll rate "http://127.0.0.1:$phport/internal/plugins/dev.clippybot.echo/invoke" "$cc" "{\"workspaceId\":\"$ws\",\"event\":\"on_message\",\"input\":{\"text\":\"hello\"},\"grants\":[]}" 50 20 | cut -d' ' -f2-)"
+printf '%-34s %s\n' "  of which PluginHost invoke" "$($rate "http://127.0.0.1:$phport/internal/plugins/dev.clippybot.echo/invoke" "$cc" "{\"workspaceId\":\"$ws\",\"event\":\"on_message\",\"input\":{\"text\":\"hello\"},\"grants\":[]}" 50 20 | cut -d' ' -f2-)"
 # HOLD=1 keeps the services running (addresses and tokens in $work/hold.env) for profiling by hand; Ctrl-C ends it.
 if [ -n "${HOLD:-}" ]; then
   printf 'ab=%s\nat=%s\nws=%s\nph=http://127.0.0.1:%s\ncc=%s\n' "$ab" "$at" "$ws" "$phport" "$cc" >"$work/hold.env"
