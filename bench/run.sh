@@ -197,7 +197,7 @@ printf '%-34s %s\n' "  of which PluginHost invoke" "$($rate "http://127.0.0.1:$p
 # HOLD=1 keeps the services running (addresses and tokens in $work/hold.env) for profiling by hand; Ctrl-C ends it.
 if [ -n "${HOLD:-}" ]; then
   printf 'ab=%s\nat=%s\nws=%s\nph=http://127.0.0.1:%s\ncc=%s\n' "$ab" "$at" "$ws" "$phport" "$cc" >"$work/hold.env"
-  echo "holding; see $work/hold.env"; sleep infinity
+  echo "holding; see $work/hold.env"; wait "$apipid" "$phpid"
 fi
 fi
 
@@ -225,7 +225,9 @@ status=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" -d "$login_
 [ "$status" = 302 ] || { echo "login check answered $status, expected 302" >&2; exit 1; }
 pgpid=$(head -1 "$work/pg/data/postmaster.pid"); garnetpid=$(pgrep -f "garnet-server.*--port $redisport" | head -1)
 # What the three use with no load at all, for reading the per-login figures below.
-sleep ${IDLE_DELAY:-15}; idle=("$(cpu_ms "$idpid")" "$(cpu_ms "$pgpid")" "$(cpu_ms "$garnetpid")"); sleep 10
+# Once Identity has quieted down after start-up (< 20 ms of CPU in a second; at most 60 s), 10 s of it idle.
+for _ in $(seq 60); do a=$(cpu_ms "$idpid"); sleep 1; [ $(( $(cpu_ms "$idpid") - a )) -lt 20 ] && break; done
+idle=("$(cpu_ms "$idpid")" "$(cpu_ms "$pgpid")" "$(cpu_ms "$garnetpid")"); sleep 10
 printf '%-34s %s\n' "  idle cpu ms per second" "$(python3 -c 'import sys; a=list(map(int, sys.argv[1:])); print("identity=%.1f postgres=%.1f garnet=%.1f" % tuple((a[i+3]-a[i])/10 for i in range(3)))' "${idle[@]}" "$(cpu_ms "$idpid")" "$(cpu_ms "$pgpid")" "$(cpu_ms "$garnetpid")")"
 # Steady state (see settle): with both cores hashing, the compiler starts 20-40 s in and then works for another 20-30 s.
 BODY="$login_body" COOKIE="$cookie" wrk -t2 -c8 -d"${LOGIN_WARMUP:-180}s" -s bench/post.lua "$base/account/login" >/dev/null &

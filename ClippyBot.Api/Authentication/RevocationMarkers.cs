@@ -104,16 +104,9 @@ public sealed partial class RevocationMarkers : IDisposable
     /// <summary>Subscribes (once), then loads every marker; the mirror answers from then on.</summary>
     public async Task LoadAsync()
     {
-        try
+        if (await _mirror.LoadAsync(LoadMarkersAsync, e => LogLoadFailed(_logger, e.GetType().Name)))
         {
-            if (await _mirror.LoadAsync(LoadMarkersAsync))
-            {
-                LogMirrored(_logger, _markers.Count);
-            }
-        }
-        catch (Exception e) when (e is RedisException or TimeoutException)
-        {
-            LogLoadFailed(_logger, e.GetType().Name);
+            LogMirrored(_logger, _markers.Count);
         }
     }
 

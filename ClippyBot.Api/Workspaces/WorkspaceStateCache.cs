@@ -94,18 +94,11 @@ public sealed class WorkspaceStateCache : IDisposable
     /// </summary>
     private async Task<bool> EnsureSubscribedAsync()
     {
-        try
+        await _mirror.LoadAsync((_, _) =>
         {
-            await _mirror.LoadAsync((_, _) =>
-            {
-                Forget(Everything);
-                return Task.CompletedTask;
-            });
-        }
-        catch (Exception e) when (e is RedisException or TimeoutException)
-        {
-            return false;
-        }
+            Forget(Everything);
+            return Task.CompletedTask;
+        });
         return _mirror.Loaded;
     }
 

@@ -107,16 +107,9 @@ public sealed partial class LoginThrottle : IDisposable
     /// <summary>Subscribes (once), then loads the addresses counted in this window and the last; answers from memory after.</summary>
     public async Task LoadAsync()
     {
-        try
+        if (await _mirror.LoadAsync(LoadCountedAsync, e => LogLoadFailed(_logger, e.GetType().Name)))
         {
-            if (await _mirror.LoadAsync(LoadCountedAsync))
-            {
-                LogLoaded(_logger, _counted.Count);
-            }
-        }
-        catch (Exception e) when (e is RedisException or TimeoutException)
-        {
-            LogLoadFailed(_logger, e.GetType().Name);
+            LogLoaded(_logger, _counted.Count);
         }
     }
 

@@ -32,10 +32,10 @@ public sealed class RedisMirror : IDisposable
 
     /// <summary>
     /// Subscribes (once), then runs <paramref name="load"/> against each connected primary; true when this call made the
-    /// mirror complete. One load at a time: a call while loaded or during another load returns false at once. Redis
-    /// errors propagate and leave it incomplete.
+    /// mirror complete. One load at a time: a call while loaded or during another load returns false at once. A Redis
+    /// error or timeout leaves it incomplete and is passed to <paramref name="failed"/> (the owner reads Redis meanwhile).
     /// </summary>
-    public async Task<bool> LoadAsync(Func<IServer, IDatabase, Task> load)
+    public async Task<bool> LoadAsync(Func<IServer, IDatabase, Task> load, Action<Exception>? failed = null)
     {
         ArgumentNullException.ThrowIfNull(load);
         if (_loaded || !await _loading.WaitAsync(0))
@@ -63,6 +63,11 @@ public sealed class RedisMirror : IDisposable
             // Only if no connection trouble happened meanwhile (it would have moved the generation on).
             _loaded = Interlocked.Read(ref _generation) == generation;
             return _loaded;
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            failed?.Invoke(e);
+            return false;
         }
         finally
         {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ClippyBot.PluginHost.Sandbox;
+using ClippyBot.Tests.Rig;
 using Wasmtime;
 
 namespace ClippyBot.Tests.PluginHost;
@@ -13,15 +14,17 @@ public sealed class EpochClockTests
 {
     private static readonly TimeSpan Idle = EpochClock.Tick * EpochClock.IdleTicks;
 
+    public TestContext TestContext { get; set; } = null!;
+
     [TestMethod]
-    public void An_idle_clock_parks_and_the_next_invocation_still_gets_its_wall_clock_deadline()
+    public async Task An_idle_clock_parks_and_the_next_invocation_still_gets_its_wall_clock_deadline()
     {
         // Fuel too, so a clock that never wakes fails the test (out of fuel after seconds) instead of hanging it.
         using var engine = new Engine(new Config().WithEpochInterruption(true).WithFuelConsumption(true));
         using var module = Module.FromText(engine, "spin", """(module (func (export "run") (loop $l (br $l))))""");
         using var clock = new EpochClock(engine);
 
-        WaitUntil(() => clock.IsParked, Idle * 5, "the clock parks after an idle second");
+        await Poll.UntilAsync(() => Task.FromResult(clock.IsParked), Idle * 5, "the clock parks after an idle second", TestContext.CancellationToken);
 
         var started = Stopwatch.StartNew();
         using (clock.Enter())
@@ -37,13 +40,13 @@ public sealed class EpochClockTests
     }
 
     [TestMethod]
-    public void Steady_short_invocations_keep_the_clock_ticking()
+    public async Task Steady_short_invocations_keep_the_clock_ticking()
     {
         using var engine = new Engine(new Config().WithEpochInterruption(true));
         using var clock = new EpochClock(engine);
         using (clock.Enter())
         {
-            WaitUntil(() => !clock.IsParked, Idle * 5, "entering wakes the clock");
+            await Poll.UntilAsync(() => Task.FromResult(!clock.IsParked), Idle * 5, "entering wakes the clock", TestContext.CancellationToken);
         }
 
         // Invocations of a few microseconds, one every 5 ms (well under a tick apart), for twice the idle period: a clock
@@ -56,17 +59,7 @@ public sealed class EpochClockTests
                 Thread.SpinWait(100);
             }
             Assert.IsFalse(clock.IsParked, $"parked {traffic.ElapsedMilliseconds} ms into steady traffic");
-            Thread.Sleep(5);
-        }
-    }
-
-    private static void WaitUntil(Func<bool> condition, TimeSpan timeout, string what)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.IsLessThan(timeout, deadline.Elapsed, "timed out waiting: " + what);
-            Thread.Sleep(10);
+            await Task.Delay(5, TestContext.CancellationToken);
         }
     }
 }
