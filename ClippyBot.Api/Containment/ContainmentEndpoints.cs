@@ -28,7 +28,7 @@ public static class ContainmentEndpoints
         builder.Services.AddHttpClient<IdentityServiceClient>(IdentityServiceClient.HttpClientName);
         builder.Services.AddAuthorizationBuilder().AddPolicy(PolicyName, policy => policy
             .RequireAuthenticatedUser()
-            .RequireAssertion(c => !c.User.IsApiKey() && c.User.HasClaim("role", PlatformRoles.Administrator)));
+            .RequireAssertion(c => !c.User.IsApiKey() && c.User.HasClaim("role", PlatformRoles.Administrator) && c.User.HasClaim("amr", "mfa")));
         return builder;
     }
 

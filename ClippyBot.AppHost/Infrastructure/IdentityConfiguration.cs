@@ -28,7 +28,7 @@ public static class IdentityConfiguration
 
         var index = 0;
         void Client(string id, string[] grants, string[] scopes, string[] redirects, IResourceBuilder<ParameterResource>? secret = null,
-            bool introspection = false, bool refreshTokenInCookie = false, bool firstParty = false)
+            bool introspection = false, bool refreshTokenInCookie = false, bool firstParty = false, bool developmentOnly = false)
         {
             var prefix = $"Oidc__Clients__{index++}__";
             identity.WithEnvironment(prefix + "ClientId", id);
@@ -61,10 +61,18 @@ public static class IdentityConfiguration
             {
                 identity.WithEnvironment(prefix + "FirstParty", "true");
             }
+            if (developmentOnly)
+            {
+                identity.WithEnvironment(prefix + "DevelopmentOnly", "true");
+            }
         }
 
         Client("clippybot-web", ["authorization_code", "refresh_token"], UserScopes, webRedirects, refreshTokenInCookie: true, firstParty: true);
-        Client(DevClientId, ["authorization_code", "refresh_token"], UserScopes, [DevClientRedirect], firstParty: true);
+        // A public client with the api scope: a developer's tool, never registered outside Development (nor in publish mode).
+        if (!builder.ExecutionContext.IsPublishMode)
+        {
+            Client(DevClientId, ["authorization_code", "refresh_token"], UserScopes, [DevClientRedirect], firstParty: true, developmentOnly: true);
+        }
         Client("clippybot-api-service", ["client_credentials"], ["pluginhost", "identity.containment", "identity.privacy"], [], apiServiceSecret);
         return identity;
     }

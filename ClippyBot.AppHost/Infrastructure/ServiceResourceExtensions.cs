@@ -31,6 +31,8 @@ public static class ServiceResourceExtensions
 #pragma warning disable ASPIRECERTIFICATES001 // Evaluation API; the alternative is two certificate sources fighting over Kestrel's settings.
         return service.WithoutHttpsCertificate()
 #pragma warning restore ASPIRECERTIFICATES001
+            // No orchestrator proxy in front: behind it every client is 127.0.0.1, and per-address limits act as one global limit.
+            .WithEndpoint("https", endpoint => endpoint.IsProxied = false)
             .WithEnvironment("Kestrel__Certificates__Default__Path", certificates.ServerCertificatePath)
             .WithEnvironment("Kestrel__Certificates__Default__KeyPath", certificates.ServerKeyPath)
             .WithEnvironment("Tls__TrustedCaFile", certificates.CaCertificatePath);

@@ -22,6 +22,12 @@ public sealed class AccountSecurityOptions
     /// <summary>How long the password step of a two-factor login stays valid while the second factor is asked for.</summary>
     public TimeSpan SecondFactorWindow { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// How long a browser session lives from the last proven credential, however active: after it, even a silent
+    /// authorize needs the password again (and a new refresh chain starts only from a real sign-in).
+    /// </summary>
+    public TimeSpan SessionAbsoluteLifetime { get; set; } = TimeSpan.FromDays(7);
+
     /// <summary>How recent a password entry must be to turn two-factor authentication off.</summary>
     public TimeSpan RecentPasswordWindow { get; set; } = TimeSpan.FromMinutes(5);
 }

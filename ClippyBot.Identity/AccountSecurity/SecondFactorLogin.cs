@@ -34,6 +34,6 @@ public sealed class SecondFactorLogin(SignInManager<ApplicationUser> signIn, Tim
         ArgumentNullException.ThrowIfNull(context);
         await context.SignOutAsync(IdentityConstants.TwoFactorUserIdScheme);
         List<string> amr = ["pwd", .. methods, "mfa"];
-        await signIn.SignInWithClaimsAsync(user, isPersistent: false, [.. amr.Select(m => new Claim("amr", m))]);
+        await signIn.SignInWithClaimsAsync(user, isPersistent: false, [.. amr.Select(m => new Claim("amr", m)), AuthenticationTime.Claim(time.GetUtcNow())]);
     }
 }

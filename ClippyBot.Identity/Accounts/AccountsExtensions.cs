@@ -42,6 +42,7 @@ public static class AccountsExtensions
             })
             .AddEntityFrameworkStores<IdentityDataContext>()
             .AddUserManager<ClippyUserManager>()
+            .AddSignInManager<ClippySignInManager>()
             .AddDefaultTokenProviders()
             .AddPasswordValidator<PasswordPolicyValidator>()
             .AddClaimsPrincipalFactory<AccountClaimsFactory>();
@@ -58,6 +59,21 @@ public static class AccountsExtensions
             cookie.AccessDeniedPath = "/account/login";
             cookie.ExpireTimeSpan = TimeSpan.FromHours(8);
             cookie.SlidingExpiration = true;
+            // The absolute lifetime (from the last proven credential), then the security stamp.
+            cookie.Events.OnValidatePrincipal = AuthenticationTime.ValidateSessionAsync;
+            // An administrator whose session has no second factor is sent to enrol (or use) one; anyone else is refused.
+            cookie.Events.OnRedirectToAccessDenied = context =>
+            {
+                if (context.HttpContext.User.Identity?.IsAuthenticated == true && !context.HttpContext.User.HasClaim("amr", "mfa"))
+                {
+                    context.Response.Redirect("/account/manage/two-factor?required=admin");
+                }
+                else
+                {
+                    context.Response.StatusCode = StatusCodes.Status403Forbidden;
+                }
+                return Task.CompletedTask;
+            };
         });
         // Every request re-checks the security stamp (one indexed read): a password reset, lock or "sign out everywhere"
         // ends other browsers' sessions at their next click, not up to an interval later.
@@ -67,10 +83,18 @@ public static class AccountsExtensions
             // The re-created principal must still say how the user signed in (amr: pwd, otp, mfa), or 2FA would be forgotten.
             o.OnRefreshingPrincipal = context =>
             {
+                // and when the person last proved a credential (AuthenticationTime), or the refresh would make the login look fresh.
                 var methods = context.CurrentPrincipal?.FindAll("amr").Select(c => c.Value).ToList() ?? [];
-                if (context.NewPrincipal?.Identity is System.Security.Claims.ClaimsIdentity identity && !identity.HasClaim(c => c.Type == "amr"))
+                if (context.NewPrincipal?.Identity is System.Security.Claims.ClaimsIdentity identity)
                 {
-                    identity.AddClaims(methods.Select(m => new System.Security.Claims.Claim("amr", m)));
+                    if (!identity.HasClaim(c => c.Type == "amr"))
+                    {
+                        identity.AddClaims(methods.Select(m => new System.Security.Claims.Claim("amr", m)));
+                    }
+                    if (AuthenticationTime.Of(context.CurrentPrincipal) is { } at && !identity.HasClaim(c => c.Type == AuthenticationTime.ClaimType))
+                    {
+                        identity.AddClaim(AuthenticationTime.Claim(at));
+                    }
                 }
                 return Task.CompletedTask;
             };
@@ -84,6 +108,10 @@ public static class AccountsExtensions
             o.Cookie.SecurePolicy = plainHttp ? CookieSecurePolicy.SameAsRequest : CookieSecurePolicy.Always;
         });
         builder.Services.AddSingleton<LoginThrottle>();
+        builder.Services.AddOptions<RegistrationThrottleOptions>().Bind(builder.Configuration.GetSection(RegistrationThrottleOptions.SectionName))
+            .Validate(o => o.MaxPerWindow >= 1 && o.Window >= TimeSpan.FromSeconds(10), "RegistrationThrottle needs MaxPerWindow ≥ 1 and a Window of at least 10 seconds.")
+            .ValidateOnStart();
+        builder.Services.AddSingleton<RegistrationThrottle>();
         // Cookies must open on every replica and survive restarts: one sealed key ring in identitydb.
         builder.AddSealedDataProtection<IdentityDataContext>("identity", "Oidc:KeyEncryptionKey");
         builder.Services.AddScoped<Administrators>();

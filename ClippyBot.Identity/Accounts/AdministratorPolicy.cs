@@ -31,7 +31,8 @@ internal sealed class AdministratorHandler(UserManager<ApplicationUser> users, A
 {
     protected override async Task HandleRequirementAsync(AuthorizationHandlerContext context, AdministratorRequirement requirement)
     {
-        if (context.User.Identity?.IsAuthenticated == true && await users.GetUserAsync(context.User) is { } user
+        // A platform administrator's session must have passed a second factor (amr mfa).
+        if (context.User.Identity?.IsAuthenticated == true && context.User.HasClaim("amr", "mfa") && await users.GetUserAsync(context.User) is { } user
             && await administrators.IsAdministratorAsync(user))
         {
             context.Succeed(requirement);

@@ -65,7 +65,7 @@ public sealed partial class LoginThrottle : IDisposable
     /// <summary>Starts an attempt from <paramref name="address"/>; refused when the address has used up its window.</summary>
     public async Task<LoginAttempt> BeginAsync(IPAddress? address)
     {
-        var subject = address?.ToString() ?? "unknown";
+        var subject = Edge.ClientAddressKey.Of(address);
         var window = CurrentWindow();
         if (!_mirror.Loaded)
         {

@@ -26,7 +26,7 @@ namespace ClippyBot.Identity.Oidc;
 /// </summary>
 internal sealed class ClientCredentialsIssuer(
     IServiceScopeFactory scopes,
-    IMemoryCache cache,
+    ClientLookupCache cache,
     SecretHasher hasher,
     IOptionsMonitor<OpenIddictServerOptions> server,
     TimeProvider time,
@@ -60,13 +60,13 @@ internal sealed class ClientCredentialsIssuer(
         var form = await request.ReadFormAsync(context.RequestAborted);
         foreach (var (name, values) in form)
         {
-            if (!KnownParameters.Contains(name) || values.Count != 1 || string.IsNullOrEmpty(values[0]))
+            if (!KnownParameters.Contains(name) || values.Count != 1 || string.IsNullOrEmpty(values[0]) || values[0]!.Length > 1_024)
             {
                 return false;
             }
         }
         if (form[Parameters.GrantType] != GrantTypes.ClientCredentials
-            || form[Parameters.ClientId].ToString() is not { Length: > 0 } clientId
+            || form[Parameters.ClientId].ToString() is not { Length: > 0 and <= ParameterBounds.ClientId } clientId
             || form[Parameters.ClientSecret].ToString() is not { Length: > 0 } secret
             || form[Parameters.Scope].ToString() is not { Length: > 0 } scope)
         {
@@ -130,7 +130,7 @@ internal sealed class ClientCredentialsIssuer(
                 .ToFrozenSet(StringComparer.Ordinal);
             client = new EligibleClient(secretHash, scopes);
         }
-        cache.Set(key, (object?)client ?? NotEligible, ClientCacheKeys.Lifetime);
+        cache.Set(key, (object?)client ?? NotEligible);
         return client;
     }
 

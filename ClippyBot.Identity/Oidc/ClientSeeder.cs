@@ -41,7 +41,7 @@ public static class OidcResources
 /// stored through <see cref="ClippyApplicationManager{TApplication}"/>, i.e. as keyed hashes only.
 /// </summary>
 internal sealed partial class ClientSeeder(IServiceScopeFactory scopes, MigrationStatus<IdentityDataContext> migrations,
-    IOptions<OidcOptions> options, ILogger<ClientSeeder> logger) : BackgroundService
+    IOptions<OidcOptions> options, IHostEnvironment environment, ClientLookupCache cache, ILogger<ClientSeeder> logger) : BackgroundService
 {
     private readonly TaskCompletionSource _seeded = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -59,7 +59,10 @@ internal sealed partial class ClientSeeder(IServiceScopeFactory scopes, Migratio
             await UpsertScopeAsync(scopeManager, scopeName, resource, stoppingToken);
         }
 
-        foreach (var client in options.Value.Clients)
+        var configured = options.Value.Clients.Where(c => !c.DevelopmentOnly || environment.IsDevelopment()).ToList();
+        var keep = configured.Select(c => c.ClientId).ToHashSet(StringComparer.Ordinal);
+        await DisableDroppedAsync(scope.ServiceProvider, applications, keep, stoppingToken);
+        foreach (var client in configured)
         {
             var descriptor = Describe(client);
             var existing = await applications.FindByClientIdAsync(client.ClientId, stoppingToken);
@@ -75,6 +78,82 @@ internal sealed partial class ClientSeeder(IServiceScopeFactory scopes, Migratio
         }
         _seeded.TrySetResult();
     }
+
+    /// <summary>
+    /// A client no longer configured (or a development-only one outside Development) keeps its row but loses every
+    /// permission, and its tokens are revoked: it can neither get new tokens nor refresh old ones.
+    /// </summary>
+    private async Task DisableDroppedAsync(IServiceProvider services, IOpenIddictApplicationManager applications, HashSet<string> keep, CancellationToken ct)
+    {
+        var dropped = new List<object>();
+        await foreach (var application in applications.ListAsync(cancellationToken: ct))
+        {
+            if (await applications.GetClientIdAsync(application, ct) is { } clientId && !keep.Contains(clientId)
+                && (await applications.GetPermissionsAsync(application, ct)).Length > 0)
+            {
+                dropped.Add(application);
+            }
+        }
+        var tokens = services.GetRequiredService<IOpenIddictTokenManager>();
+        var authorizations = services.GetRequiredService<IOpenIddictAuthorizationManager>();
+        foreach (var application in dropped)
+        {
+            var descriptor = new OpenIddictApplicationDescriptor();
+            await applications.PopulateAsync(descriptor, application, ct);
+            descriptor.Permissions.Clear();
+            descriptor.RedirectUris.Clear();
+            descriptor.PostLogoutRedirectUris.Clear();
+            await applications.UpdateAsync(application, descriptor, ct);
+            var id = await applications.GetIdAsync(application, ct);
+            if (id is not null)
+            {
+                await tokens.RevokeByApplicationIdAsync(id, ct);
+                await authorizations.RevokeByApplicationIdAsync(id, ct);
+            }
+            cache.Remove(ClientCacheKeys.Application(descriptor.ClientId!));
+            cache.Remove(ClientCacheKeys.Credentials(descriptor.ClientId!));
+            LogDisabled(descriptor.ClientId!);
+        }
+    }
+
+    /// <summary>
+    /// Outside local development a redirect URI is https and not a loopback host — except a public client's loopback
+    /// http redirect (a native app, RFC 8252 §7.3). Checked at start-up so a misconfiguration stops the deploy.
+    /// </summary>
+    public static void ValidateForEnvironment(IEnumerable<OidcClientOptions> clients, IHostEnvironment environment)
+    {
+        ArgumentNullException.ThrowIfNull(clients);
+        if (environment.IsLocal())
+        {
+            return;
+        }
+        var problems = new List<string>();
+        foreach (var client in clients.Where(c => !c.DevelopmentOnly || environment.IsDevelopment()))
+        {
+            var native = string.IsNullOrEmpty(client.ClientSecret);
+            foreach (var text in client.RedirectUris.Concat(client.PostLogoutRedirectUris))
+            {
+                if (!Uri.TryCreate(text, UriKind.Absolute, out var uri))
+                {
+                    problems.Add($"{client.ClientId}: '{text}' is not an absolute URI");
+                }
+                else if (uri.Scheme == Uri.UriSchemeHttps && !uri.IsLoopback && uri.Host != "localhost")
+                {
+                }
+                else if (!(native && uri.Scheme == Uri.UriSchemeHttp && System.Net.IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip)))
+                {
+                    problems.Add($"{client.ClientId}: '{text}' (outside development a redirect URI is https on a public host; only a public native client may use an http loopback address)");
+                }
+            }
+        }
+        if (problems.Count > 0)
+        {
+            throw new InvalidOperationException("Oidc:Clients has redirect URIs that are not allowed in " + environment.EnvironmentName + ": " + string.Join("; ", problems));
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "OIDC client {ClientId} is no longer configured: disabled and its tokens revoked")]
+    private partial void LogDisabled(string clientId);
 
     private static async Task UpsertScopeAsync(IOpenIddictScopeManager manager, string name, string resource, CancellationToken ct)
     {

@@ -23,19 +23,24 @@ public sealed class ClippyApplicationManager<TApplication>(
     IOptionsMonitor<OpenIddictCoreOptions> options,
     IOpenIddictApplicationStore<TApplication> store,
     SecretHasher hasher,
-    IMemoryCache applications) : OpenIddictApplicationManager<TApplication>(cache, logger, options, store)
+    ClientLookupCache applications) : OpenIddictApplicationManager<TApplication>(cache, logger, options, store)
     where TApplication : class
 {
     private static readonly object Unknown = new();
 
     public override async ValueTask<TApplication?> FindByClientIdAsync(string identifier, CancellationToken cancellationToken = default)
     {
+        // No client id is longer; a longer one is never looked up or remembered.
+        if (identifier is null || identifier.Length > ParameterBounds.ClientId)
+        {
+            return null;
+        }
         if (applications.TryGetValue(ClientCacheKeys.Application(identifier), out object? cached))
         {
             return cached as TApplication;
         }
         var application = await base.FindByClientIdAsync(identifier, cancellationToken);
-        applications.Set(ClientCacheKeys.Application(identifier), (object?)application ?? Unknown, ClientCacheKeys.Lifetime);
+        applications.Set(ClientCacheKeys.Application(identifier), (object?)application ?? Unknown);
         return application;
     }
 

@@ -53,7 +53,7 @@ internal static class OidcEndpoints
             return Results.Redirect("/account/confirm-email-required?ReturnUrl=" + Uri.EscapeDataString(returnUrl));
         }
 
-        var authTime = login.Properties?.IssuedUtc ?? services.Time.GetUtcNow();
+        var authTime = AuthenticationTime.Of(login.Principal) ?? services.Time.GetUtcNow();
         var principal = await CreateUserPrincipalAsync(user, request.GetScopes(), authTime, login.Principal!, services);
         // Every login into a client is a session the user can see and end.
         await services.Sessions.StartAsync((ClaimsIdentity)principal.Identity!, user.Id, request.ClientId!, context, context.RequestAborted);
@@ -131,11 +131,48 @@ internal static class OidcEndpoints
         return Results.Ok(claims);
     }
 
-    private static async Task<IResult> EndSessionAsync(HttpContext context)
+    /// <summary>
+    /// With a valid <c>id_token_hint</c> (OpenIddict has checked it) the client that holds the person's ID token asks,
+    /// and the browser is signed out. Without one, anyone could sign a browser out by embedding this URL (logout CSRF), so
+    /// the person is asked first: a page with a form posting back here with an anti-forgery token.
+    /// </summary>
+    private static async Task<IResult> EndSessionAsync(HttpContext context, Microsoft.AspNetCore.Antiforgery.IAntiforgery antiforgery)
     {
+        var request = context.GetOpenIddictServerRequest();
+        if (string.IsNullOrEmpty(request?.IdTokenHint))
+        {
+            if (!HttpMethods.IsPost(context.Request.Method) || !await antiforgery.IsRequestValidAsync(context))
+            {
+                return ConfirmSignOut(context, antiforgery, request);
+            }
+        }
         await context.SignOutAsync(IdentityConstants.ApplicationScheme);
         // OpenIddict redirects only to a post_logout_redirect_uri registered for the client.
         return Results.SignOut(new AuthenticationProperties { RedirectUri = "/" }, [Scheme]);
+    }
+
+    private static IResult ConfirmSignOut(HttpContext context, Microsoft.AspNetCore.Antiforgery.IAntiforgery antiforgery, OpenIddictRequest? request)
+    {
+        var tokens = antiforgery.GetAndStoreTokens(context);
+        var html = System.Text.Encodings.Web.HtmlEncoder.Default;
+        var fields = new System.Text.StringBuilder();
+        foreach (var name in new[] { Parameters.ClientId, Parameters.PostLogoutRedirectUri, Parameters.State })
+        {
+            if ((string?)request?.GetParameter(name) is { Length: > 0 } value)
+            {
+                fields.Append(System.Globalization.CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"{name}\" value=\"{html.Encode(value)}\" />");
+            }
+        }
+        var page = $"""
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8"><title>Sign out - ClippyBot</title><link rel="stylesheet" href="/css/site.css"></head>
+            <body><main><h1>Sign out of ClippyBot?</h1>
+            <p>An application asked to sign you out of ClippyBot in this browser.</p>
+            <form method="post" action="/connect/endsession">{fields}<input name="{html.Encode(tokens.FormFieldName)}" type="hidden" value="{html.Encode(tokens.RequestToken ?? "")}" />
+            <button type="submit">Sign out</button></form></main></body></html>
+            """;
+        context.Response.Headers.CacheControl = "no-store";
+        return Results.Content(page, "text/html; charset=utf-8");
     }
 
     internal const string SecurityStampClaim = "security_stamp";
@@ -161,8 +198,9 @@ internal static class OidcEndpoints
             System.Text.Json.JsonSerializer.Serialize(amr.Distinct(StringComparer.Ordinal)), JsonClaimValueTypes.JsonArray));
 
         var scopeList = scopes.ToList();
-        // Resource servers see platform administrators by role; re-evaluated whenever a token is issued or refreshed.
-        if (scopeList.Contains(OidcResources.ApiScope, StringComparer.Ordinal)
+        // Resource servers see platform administrators by role; re-evaluated whenever a token is issued or refreshed, and
+        // only for a login that passed a second factor.
+        if (scopeList.Contains(OidcResources.ApiScope, StringComparer.Ordinal) && amr.Contains("mfa")
             && await services.Services.GetRequiredService<Administrators>().IsAdministratorAsync(user))
         {
             identity.AddClaim(new Claim(Claims.Role, ClippyBot.ServiceDefaults.PlatformRoles.Administrator));
@@ -191,9 +229,9 @@ internal static class OidcEndpoints
         _ => [],
     };
 
+    /// <summary>max_age is measured from when the person last proved a credential, not from the session's last activity.</summary>
     private static bool IsTooOld(AuthenticateResult login, OpenIddictRequest request, TimeProvider time) =>
-        request.MaxAge is { } maxAge && login.Properties?.IssuedUtc is { } issued
-        && time.GetUtcNow() - issued > TimeSpan.FromSeconds(maxAge);
+        request.MaxAge is { } maxAge && (AuthenticationTime.Of(login.Principal) is not { } at || time.GetUtcNow() - at > TimeSpan.FromSeconds(maxAge));
 
     private static string QueryWithoutPrompt(HttpRequest request)
     {

@@ -19,10 +19,19 @@ public static class OidcExtensions
             .Validate(o => o.PruneInterval >= TimeSpan.FromMinutes(1) && o.PruneInterval <= TimeSpan.FromDays(7), "Oidc:PruneInterval must be between 1 minute and 7 days.")
             .Validate(o => o.KeyRingRefreshInterval >= TimeSpan.FromSeconds(10) && o.KeyRingRefreshInterval <= TimeSpan.FromDays(1), "Oidc:KeyRingRefreshInterval must be between 10 seconds and 1 day.")
             .Validate(o => o.SigningKeyPublishAhead < o.SigningKeyRotationPeriod, "Oidc:SigningKeyPublishAhead must be shorter than Oidc:SigningKeyRotationPeriod.")
+            .Validate(o => o.ClientCacheSize >= 100, "Oidc:ClientCacheSize must be at least 100.")
+            .Validate(o => string.IsNullOrEmpty(o.Issuer) || Uri.TryCreate(o.Issuer, UriKind.Absolute, out var issuer) && issuer.Scheme == Uri.UriSchemeHttps,
+                "Oidc:Issuer must be an absolute https URI.")
             .ValidateOnStart();
         var oidc = section.Get<OidcOptions>() ?? new OidcOptions();
+        if (!builder.Environment.IsLocal() && string.IsNullOrEmpty(oidc.Issuer))
+        {
+            throw new InvalidOperationException("Oidc:Issuer must be set outside local development (e.g. https://id.example.com/): tokens must not take their issuer from the request's Host header.");
+        }
+        ClientSeeder.ValidateForEnvironment(oidc.Clients, builder.Environment);
 
         builder.Services.AddSingleton<SigningKeyRing>();
+        builder.Services.AddSingleton<ClientLookupCache>();
         builder.Services.AddSingleton(sp => new SecretHasher(OidcOptions.DeriveKey(sp.GetRequiredService<IOptions<OidcOptions>>().Value.ClientSecretHashKey, "client-secrets")));
         builder.Services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>, ServerKeysSetup>();
         var allowHttp = builder.AllowsPlainHttp("Oidc:AllowHttp");
@@ -58,6 +67,10 @@ public static class OidcExtensions
             })
             .AddServer(server =>
             {
+                if (!string.IsNullOrEmpty(oidc.Issuer))
+                {
+                    server.SetIssuer(new Uri(oidc.Issuer, UriKind.Absolute));
+                }
                 server.SetAuthorizationEndpointUris("connect/authorize")
                     .SetTokenEndpointUris("connect/token")
                     .SetUserInfoEndpointUris("connect/userinfo")
@@ -95,12 +108,20 @@ public static class OidcExtensions
                 server.AddEventHandler<OpenIddictServerEvents.ApplyIntrospectionResponseContext>(h => h.UseInlineHandler(c => OnResponseAsync(c, c.Response)).SetOrder(int.MinValue));
                 server.AddEventHandler<OpenIddictServerEvents.ApplyRevocationResponseContext>(h => h.UseInlineHandler(c => OnResponseAsync(c, c.Response)).SetOrder(int.MinValue));
 
-                // RFC 6749 §3.1/§3.2: a parameter sent twice is an error, not a choice for the server to make — at every endpoint.
+                // RFC 6749 §3.1/§3.2: a parameter sent twice is an error, not a choice for the server to make — at every endpoint;
+                // and no parameter is longer than its bound (ParameterBounds), checked before any lookup.
                 server.AddEventHandler<OpenIddictServerEvents.ValidateAuthorizationRequestContext>(h => h.UseInlineHandler(RejectRepeatedParameters).SetOrder(int.MinValue));
                 server.AddEventHandler<OpenIddictServerEvents.ValidateTokenRequestContext>(h => h.UseInlineHandler(RejectRepeatedParameters).SetOrder(int.MinValue));
                 server.AddEventHandler<OpenIddictServerEvents.ValidateIntrospectionRequestContext>(h => h.UseInlineHandler(RejectRepeatedParameters).SetOrder(int.MinValue));
                 server.AddEventHandler<OpenIddictServerEvents.ValidateRevocationRequestContext>(h => h.UseInlineHandler(RejectRepeatedParameters).SetOrder(int.MinValue));
                 server.AddEventHandler<OpenIddictServerEvents.ValidateEndSessionRequestContext>(h => h.UseInlineHandler(RejectRepeatedParameters).SetOrder(int.MinValue));
+                server.AddEventHandler<OpenIddictServerEvents.ValidateUserInfoRequestContext>(h => h.UseInlineHandler(RejectRepeatedParameters).SetOrder(int.MinValue));
+
+                // The per-address block holds for every spelling of these endpoints that OpenIddict accepts (trailing slash, case…):
+                // it is decided on the endpoint OpenIddict recognised, not on the path.
+                server.AddEventHandler<OpenIddictServerEvents.ValidateTokenRequestContext>(h => h.UseInlineHandler(RefuseBlockedAddressAsync).SetOrder(int.MinValue + 1));
+                server.AddEventHandler<OpenIddictServerEvents.ValidateIntrospectionRequestContext>(h => h.UseInlineHandler(RefuseBlockedAddressAsync).SetOrder(int.MinValue + 1));
+                server.AddEventHandler<OpenIddictServerEvents.ValidateRevocationRequestContext>(h => h.UseInlineHandler(RefuseBlockedAddressAsync).SetOrder(int.MinValue + 1));
 
                 RefreshTokenCookie.Register(server);
                 TokenStoragePolicy.Register(server);
@@ -134,7 +155,7 @@ public static class OidcExtensions
     {
         app.UseWhen(c => c.Request.Path.StartsWithSegments(ClientCredentialsIssuer.TokenPath), branch => branch.UseCors(RefreshTokenCookie.CorsPolicy));
         var throttle = app.Services.GetRequiredService<TokenEndpointThrottle>();
-        app.UseWhen(c => HttpMethods.IsPost(c.Request.Method) && TokenEndpointThrottle.Paths.Any(p => c.Request.Path.Equals(p, StringComparison.OrdinalIgnoreCase)),
+        app.UseWhen(c => HttpMethods.IsPost(c.Request.Method) && IsThrottledEndpoint(c.Request.Path),
             branch => branch.Use((context, next) => throttle.BlockedUntil(context.Connection.RemoteIpAddress) is { } until
                 ? TooManyFailuresAsync(context, until)
                 : next(context)));
@@ -147,6 +168,33 @@ public static class OidcExtensions
             }
         }));
         return app;
+    }
+
+    private static readonly string[] ThrottledPaths = ["/connect/token", "/connect/introspect", "/connect/revoke"];
+
+    /// <summary>The early check (before the fast path) on the path as OpenIddict would match it: any case, trailing slashes.</summary>
+    internal static bool IsThrottledEndpoint(PathString path)
+    {
+        var value = path.Value.AsSpan().TrimEnd('/');
+        foreach (var candidate in ThrottledPaths)
+        {
+            if (value.Equals(candidate, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>The authoritative check, on the endpoint OpenIddict recognised, whatever the request's spelling.</summary>
+    private static async ValueTask RefuseBlockedAddressAsync<TContext>(TContext context) where TContext : OpenIddictServerEvents.BaseValidatingContext
+    {
+        if (Microsoft.AspNetCore.OpenIddictServerAspNetCoreHelpers.GetHttpRequest(context.Transaction)?.HttpContext is { } http
+            && http.RequestServices.GetRequiredService<TokenEndpointThrottle>().BlockedUntil(http.Connection.RemoteIpAddress) is { } until)
+        {
+            await TooManyFailuresAsync(http, until);
+            context.HandleRequest();
+        }
     }
 
     /// <summary>An OAuth error body (what clients of these endpoints parse) with 429 and Retry-After.</summary>
@@ -176,6 +224,11 @@ public static class OidcExtensions
     {
         if (context.Transaction.Request is not { } request)
         {
+            return default;
+        }
+        if (ParameterBounds.FirstOversize(request) is { } oversize)
+        {
+            context.Reject(Errors.InvalidRequest, $"The '{oversize}' parameter is too long.");
             return default;
         }
         foreach (var (name, value) in request.GetParameters())

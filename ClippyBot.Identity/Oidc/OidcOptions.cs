@@ -49,6 +49,15 @@ public sealed class OidcOptions
 
     public List<OidcClientOptions> Clients { get; set; } = [];
 
+    /// <summary>
+    /// The issuer written into every token and the discovery document (e.g. <c>https://id.clippybot.dev/</c>). Required
+    /// outside local development: taken from the request's Host header, whoever sends a request would choose it.
+    /// </summary>
+    public string? Issuer { get; set; }
+
+    /// <summary>Most client registrations (known and unknown ids) one replica remembers (<see cref="ClientLookupCache"/>).</summary>
+    public int ClientCacheSize { get; set; } = 10_000;
+
     /// <summary>Keys stay published until every token they signed has expired; refresh tokens live longest.</summary>
     public TimeSpan SigningKeyRetention => new[] { AccessTokenLifetime, IdentityTokenLifetime, AuthorizationCodeLifetime, RefreshTokenLifetime }.Max() + TimeSpan.FromMinutes(5);
 }
@@ -79,4 +88,7 @@ public sealed class OidcClientOptions
 
     /// <summary>ClippyBot's own app (or tool): accounts with an unverified address may sign in to it. Others are third parties.</summary>
     public bool FirstParty { get; set; }
+
+    /// <summary>A developer's tool (e.g. <c>clippybot-dev</c>): registered only when the environment is Development.</summary>
+    public bool DevelopmentOnly { get; set; }
 }

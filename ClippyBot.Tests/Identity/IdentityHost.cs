@@ -85,6 +85,7 @@ public static class IdentityHost
             // Generous per-IP throttle: every test client comes from the same address.
             ["LoginThrottle:MaxAttemptsPerWindow"] = "1000",
             ["TokenThrottle:MaxFailuresPerWindow"] = "100000",
+            ["RegistrationThrottle:MaxPerWindow"] = "100000",
         };
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
         {

@@ -21,10 +21,20 @@ public sealed class ConfirmEmailModel(AccountTokens tokens, UserManager<Applicat
 
     public async Task OnGetAsync() => TokenValid = await tokens.IsValidAsync(Token, AccountTokenPurpose.VerifyEmail, HttpContext.RequestAborted);
 
+    /// <summary>
+    /// Only the account's own session confirms its address. Whoever registered an address holds that account's password;
+    /// if a stranger registered the victim's address, the victim pressing the mailed button while not signed in as that
+    /// account must not make the stranger's account verified (pre-account takeover).
+    /// </summary>
     public async Task<IActionResult> OnPostAsync()
     {
+        var owner = await tokens.PeekAsync(Token, AccountTokenPurpose.VerifyEmail, HttpContext.RequestAborted);
+        if (owner is not null && users.GetUserId(User) != owner.Value.ToString())
+        {
+            return RedirectToPage("Login", new { returnUrl = Url.Page("ConfirmEmail", new { token = Token }), confirm = true });
+        }
         var userId = await tokens.RedeemAsync(Token, AccountTokenPurpose.VerifyEmail, HttpContext.RequestAborted);
-        if (userId is null || await users.FindByIdAsync(userId.Value.ToString()) is not { } user)
+        if (userId is null || userId != owner || await users.FindByIdAsync(userId.Value.ToString()) is not { } user)
         {
             Response.StatusCode = StatusCodes.Status400BadRequest;
             return Page();

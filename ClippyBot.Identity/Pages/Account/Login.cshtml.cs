@@ -10,7 +10,8 @@ public sealed class LoginModel(
     UserManager<ApplicationUser> users,
     IPasswordHasher<ApplicationUser> hasher,
     LoginThrottle throttle,
-    AccountSecurity.SecondFactorLogin secondFactor) : PageModel
+    AccountSecurity.SecondFactorLogin secondFactor,
+    TimeProvider time) : PageModel
 {
     /// <summary>One text for unknown account, wrong password and locked account: none of them is revealed.</summary>
     public const string GenericFailure = "The email or password is not right, or the account cannot sign in now.";
@@ -32,8 +33,12 @@ public sealed class LoginModel(
 
     public string? Notice { get; private set; }
 
-    public void OnGet(bool registered = false)
+    public void OnGet(bool registered = false, bool confirm = false)
     {
+        if (confirm)
+        {
+            Notice = "Sign in to the account this address belongs to, then confirm the address.";
+        }
         if (registered)
         {
             Notice = "Your account is ready. We sent you an email to confirm your address; you can sign in now.";
@@ -66,7 +71,7 @@ public sealed class LoginModel(
                 await secondFactor.BeginAsync(HttpContext, user);
                 return RedirectToPage("LoginTwoFactor", new { ReturnUrl });
             }
-            await signIn.SignInWithClaimsAsync(user, isPersistent: false, [new System.Security.Claims.Claim("amr", "pwd")]);
+            await signIn.SignInWithClaimsAsync(user, isPersistent: false, [new System.Security.Claims.Claim("amr", "pwd"), AuthenticationTime.Claim(time.GetUtcNow())]);
             return LocalRedirect(SafeReturnUrl());
         }
         if (result.IsLockedOut)

@@ -7,7 +7,9 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace ClippyBot.Identity.Pages.Account;
 
-public sealed class RegisterModel(UserManager<ApplicationUser> users, TimeProvider time, VerificationMail verification, AccountMail mail) : PageModel
+public sealed class RegisterModel(
+    UserManager<ApplicationUser> users, IPasswordHasher<ApplicationUser> hasher, TimeProvider time, VerificationMail verification, AccountMail mail,
+    RegistrationThrottle throttle) : PageModel
 {
     [BindProperty]
     [Required, EmailAddress, StringLength(254)]
@@ -30,20 +32,33 @@ public sealed class RegisterModel(UserManager<ApplicationUser> users, TimeProvid
         {
             return Page();
         }
+        if (!await throttle.TryCountAsync(HttpContext.Connection.RemoteIpAddress))
+        {
+            ModelState.AddModelError(string.Empty, "Too many sign-ups from your network. Wait a few minutes and try again.");
+            Password = "";
+            Response.StatusCode = StatusCodes.Status429TooManyRequests;
+            return Page();
+        }
         var email = Email.Trim();
+        // An address already registered gets the same answer as a new one, at the same cost (one Argon2id hash), so
+        // neither the page nor its timing reveals accounts; its owner is told — at most once per interval.
+        if (await users.FindByEmailAsync(email) is { Email: { } existing } owner)
+        {
+            _ = hasher.HashPassword(owner, Password);
+            if (await throttle.MayWarnOwnerAsync(existing))
+            {
+                mail.AccountExists(existing);
+            }
+            return RedirectToPage("Login", new { registered = true, returnUrl = ReturnUrl });
+        }
         var user = new ApplicationUser { UserName = email, Email = email, CreatedAt = time.GetUtcNow() };
         var result = await users.CreateAsync(user, Password);
-        // An address already registered gets the same answer as a new one, so the form does not reveal accounts.
-        var duplicate = result.Errors.Any(e => e.Code is nameof(IdentityErrorDescriber.DuplicateEmail) or nameof(IdentityErrorDescriber.DuplicateUserName));
         if (result.Succeeded)
         {
             await verification.SendAsync(user, HttpContext.RequestAborted);
         }
-        else if (duplicate && await users.FindByEmailAsync(email) is { Email: { } existing })
-        {
-            // The owner of the address learns that someone tried; the person on this page learns nothing new.
-            mail.AccountExists(existing);
-        }
+        // Two registrations of one new address racing each other: the loser looks like a success too.
+        var duplicate = result.Errors.Any(e => e.Code is nameof(IdentityErrorDescriber.DuplicateEmail) or nameof(IdentityErrorDescriber.DuplicateUserName));
         if (result.Succeeded || duplicate)
         {
             return RedirectToPage("Login", new { registered = true, returnUrl = ReturnUrl });

@@ -13,7 +13,8 @@ public sealed class ChangePasswordModel(
     SessionRevoker revoker,
     AccountTokens tokens,
     AccountMail mail,
-    SecurityLog log) : PageModel
+    SecurityLog log,
+    LoginThrottle throttle) : PageModel
 {
     [BindProperty]
     public string CurrentPassword { get; set; } = "";
@@ -34,8 +35,33 @@ public sealed class ChangePasswordModel(
         {
             return Challenge();
         }
+        // Re-entering the password is a guess like any other: the account lockout and the per-address throttle apply,
+        // or a stolen session cookie would be an unlimited password oracle.
+        if (await users.IsLockedOutAsync(user))
+        {
+            CurrentPassword = NewPassword = "";
+            ModelState.AddModelError(string.Empty, "The account is locked after too many wrong passwords. Try again later.");
+            return Page();
+        }
+        var attempt = await throttle.BeginAsync(HttpContext.Connection.RemoteIpAddress);
+        if (!attempt.Allowed)
+        {
+            CurrentPassword = NewPassword = "";
+            ModelState.AddModelError(string.Empty, "Too many attempts from your network. Wait a few minutes and try again.");
+            Response.StatusCode = StatusCodes.Status429TooManyRequests;
+            return Page();
+        }
         var result = await users.ChangePasswordAsync(user, CurrentPassword ?? "", NewPassword ?? "");
         CurrentPassword = NewPassword = "";
+        if (result.Errors.Any(e => e.Code == nameof(IdentityErrorDescriber.PasswordMismatch)))
+        {
+            await users.AccessFailedAsync(user);
+            await throttle.CountAsync(attempt);
+        }
+        else
+        {
+            await throttle.ForgiveAsync(attempt);
+        }
         if (!result.Succeeded)
         {
             foreach (var error in result.Errors)

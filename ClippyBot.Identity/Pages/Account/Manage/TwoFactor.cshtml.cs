@@ -10,7 +10,8 @@ namespace ClippyBot.Identity.Pages.Account.Manage;
 
 public sealed class TwoFactorModel(
     UserManager<ApplicationUser> users, SignInManager<ApplicationUser> signIn, TwoFactor twoFactor, SessionRevoker revoker,
-    SecurityLog log, AccountMail mail) : PageModel
+    SecurityLog log, AccountMail mail, LoginThrottle throttle, TimeProvider time,
+    Microsoft.Extensions.Options.IOptions<AccountSecurityOptions> options) : PageModel
 {
     [BindProperty]
     public string? Code { get; set; }
@@ -91,6 +92,27 @@ public sealed class TwoFactorModel(
     /// <summary>Needs the password (entered now, so it is recent) and a current code or a recovery code.</summary>
     public Task<IActionResult> OnPostDisableAsync() => WithUserAsync(async user =>
     {
+        // Irreversible for the account's safety: a sign-in at most a few minutes old (step-up), an account that is not
+        // locked, and every wrong password or code counts toward the lockout and the per-address throttle.
+        if (!AuthenticationTime.IsRecent(User, options.Value.RecentPasswordWindow, time))
+        {
+            Password = Code = null;
+            ModelState.AddModelError(string.Empty, $"For your safety, sign in again (within the last {(int)options.Value.RecentPasswordWindow.TotalMinutes} minutes) to turn two-factor authentication off.");
+            return;
+        }
+        if (await users.IsLockedOutAsync(user))
+        {
+            Password = Code = null;
+            ModelState.AddModelError(string.Empty, "The account is locked after too many wrong attempts. Try again later.");
+            return;
+        }
+        var attempt = await throttle.BeginAsync(HttpContext.Connection.RemoteIpAddress);
+        if (!attempt.Allowed)
+        {
+            Password = Code = null;
+            ModelState.AddModelError(string.Empty, "Too many attempts from your network. Wait a few minutes and try again.");
+            return;
+        }
         var passwordOk = await users.CheckPasswordAsync(user, Password ?? "");
         var digits = (Code ?? "").Trim().All(char.IsAsciiDigit);
         var codeOk = passwordOk && (digits ? await twoFactor.VerifyCodeAsync(user, Code, Aborted) : await twoFactor.RedeemRecoveryCodeAsync(user, Code, Aborted));
@@ -98,9 +120,11 @@ public sealed class TwoFactorModel(
         if (!passwordOk || !codeOk)
         {
             await users.AccessFailedAsync(user);
+            await throttle.CountAsync(attempt);
             ModelState.AddModelError(string.Empty, "The password or the code is not right.");
             return;
         }
+        await throttle.ForgiveAsync(attempt);
         await twoFactor.DisableAsync(user, Aborted);
         Notice = "Two-factor authentication is off.";
         await log.RecordAsync(user.Id, SecurityEventKind.TwoFactorDisabled, Aborted);

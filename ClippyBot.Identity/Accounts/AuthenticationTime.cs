@@ -1,0 +1,86 @@
+using System.Globalization;
+using System.Security.Claims;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Options;
+
+namespace ClippyBot.Identity.Accounts;
+
+/// <summary>
+/// When the person last proved a credential (password, second factor), as the <c>auth_time</c> claim of the browser session.
+/// The session cookie is re-issued on every request (sliding expiry, security-stamp refresh), so its issue time says only
+/// "last activity"; this claim is set at sign-in and carried unchanged through every refresh. It is what <c>max_age</c>,
+/// token <c>auth_time</c>, step-up checks and the session's absolute lifetime are measured from.
+/// </summary>
+public static class AuthenticationTime
+{
+    public const string ClaimType = OpenIddict.Abstractions.OpenIddictConstants.Claims.AuthenticationTime;
+
+    public static Claim Claim(DateTimeOffset when) =>
+        new(ClaimType, when.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture), ClaimValueTypes.Integer64);
+
+    /// <summary>The session's authentication time, or null when it carries none.</summary>
+    public static DateTimeOffset? Of(ClaimsPrincipal? principal) =>
+        principal?.FindFirst(ClaimType)?.Value is { } text && long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : null;
+
+    /// <summary>True when the credential was proven within <paramref name="window"/>.</summary>
+    public static bool IsRecent(ClaimsPrincipal? principal, TimeSpan window, TimeProvider time) =>
+        Of(principal) is { } at && time.GetUtcNow() - at <= window;
+
+    /// <summary>
+    /// Cookie validation: a session past its absolute lifetime (or from before this claim existed) is rejected, however
+    /// active; otherwise the security stamp is checked as usual.
+    /// </summary>
+    public static async Task ValidateSessionAsync(CookieValidatePrincipalContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var services = context.HttpContext.RequestServices;
+        var lifetime = services.GetRequiredService<IOptions<AccountSecurity.AccountSecurityOptions>>().Value.SessionAbsoluteLifetime;
+        if (Of(context.Principal) is not { } at || services.GetRequiredService<TimeProvider>().GetUtcNow() - at > lifetime)
+        {
+            context.RejectPrincipal();
+            await context.HttpContext.SignOutAsync(IdentityConstants.ApplicationScheme);
+            return;
+        }
+        await SecurityStampValidator.ValidatePrincipalAsync(context);
+    }
+}
+
+/// <summary>Identity's sign-in manager: every session it creates carries <see cref="AuthenticationTime"/>.</summary>
+public sealed class ClippySignInManager(
+    UserManager<ApplicationUser> users,
+    IHttpContextAccessor contextAccessor,
+    IUserClaimsPrincipalFactory<ApplicationUser> claimsFactory,
+    IOptions<IdentityOptions> optionsAccessor,
+    ILogger<SignInManager<ApplicationUser>> logger,
+    IAuthenticationSchemeProvider schemes,
+    IUserConfirmation<ApplicationUser> confirmation,
+    TimeProvider time)
+    : SignInManager<ApplicationUser>(users, contextAccessor, claimsFactory, optionsAccessor, logger, schemes, confirmation)
+{
+    /// <summary>
+    /// A sign-in names its authentication time and methods; a refresh of the same person's session (after a password change
+    /// or turning on 2FA) keeps the ones the session had, so re-issuing a cookie never makes an old login look fresh.
+    /// </summary>
+    public override Task SignInWithClaimsAsync(ApplicationUser user, AuthenticationProperties? authenticationProperties, IEnumerable<Claim> additionalClaims)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        var claims = additionalClaims.ToList();
+        var current = Context.User;
+        var same = current.Identity?.IsAuthenticated == true && current.FindFirst(OpenIddict.Abstractions.OpenIddictConstants.Claims.Subject)?.Value == user.Id.ToString();
+        // A fresh sign-in names its time (and methods) itself; anything else is a refresh of the session there is.
+        if (!claims.Any(c => c.Type == AuthenticationTime.ClaimType))
+        {
+            claims.Add(same && AuthenticationTime.Of(current) is { } at ? AuthenticationTime.Claim(at) : AuthenticationTime.Claim(time.GetUtcNow()));
+            if (same)
+            {
+                var methods = claims.Where(c => c.Type == "amr").Select(c => c.Value).ToHashSet(StringComparer.Ordinal);
+                claims.AddRange(current.FindAll("amr").Where(c => methods.Add(c.Value)).Select(c => new Claim("amr", c.Value)));
+            }
+        }
+        return base.SignInWithClaimsAsync(user, authenticationProperties, claims);
+    }
+}

@@ -1,0 +1,46 @@
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
+
+namespace ClippyBot.Identity.Oidc;
+
+/// <summary>
+/// Client registrations by client id, known and unknown, for <see cref="ClientCacheKeys.Lifetime"/>. Unknown ids are kept
+/// too, so "no such client" costs what "wrong secret" costs and the timing does not tell which ids exist — and because
+/// those keys are chosen by whoever sends a request, the cache has its own size bound (<c>Oidc:ClientCacheSize</c>
+/// entries; ids are at most <see cref="ParameterBounds.ClientId"/> characters): when full, a new id is simply looked up
+/// again next time.
+/// </summary>
+public sealed class ClientLookupCache : IDisposable
+{
+    private readonly MemoryCache _cache;
+
+    public ClientLookupCache(IOptions<OidcOptions> options, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _cache = new MemoryCache(new MemoryCacheOptions
+        {
+            SizeLimit = options.Value.ClientCacheSize,
+            CompactionPercentage = 0.25,
+            Clock = new SystemClockAdapter(time),
+        });
+    }
+
+    /// <summary>Entries held now (bounded by the configured size).</summary>
+    public int Count => _cache.Count;
+
+    public bool TryGetValue(string key, out object? value) => _cache.TryGetValue(key, out value);
+
+    public void Set(string key, object value) =>
+        _cache.Set(key, value, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = ClientCacheKeys.Lifetime });
+
+    public void Remove(string key) => _cache.Remove(key);
+
+    public void Dispose() => _cache.Dispose();
+
+#pragma warning disable CS0618 // MemoryCacheOptions.Clock is still typed ISystemClock.
+    private sealed class SystemClockAdapter(TimeProvider time) : Microsoft.Extensions.Internal.ISystemClock
+    {
+        public DateTimeOffset UtcNow => time.GetUtcNow();
+    }
+#pragma warning restore CS0618
+}
