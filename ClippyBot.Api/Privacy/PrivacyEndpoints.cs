@@ -57,9 +57,21 @@ public static class PrivacyEndpoints
         return app;
     }
 
+    /// <summary>How recent the sign-in behind a token must be for irreversible actions.</summary>
+    public static readonly TimeSpan RecentAuthentication = TimeSpan.FromMinutes(5);
+
     private static async Task<Results<NoContent, Accepted<ErasureResponse>, ProblemHttpResult, ValidationProblem>> EraseAsync(
-        [FromBody] EraseAccountRequest request, ClaimsPrincipal user, AccountEraser eraser, CancellationToken ct)
+        [FromBody] EraseAccountRequest request, ClaimsPrincipal user, AccountEraser eraser, TimeProvider time, CancellationToken ct)
     {
+        // Irreversible: the person must have proven a credential within the last few minutes (step-up), not merely hold
+        // a token from a login days old that a silent refresh kept alive.
+        if (!long.TryParse(user.FindFirstValue("auth_time"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var authTime)
+            || time.GetUtcNow() - DateTimeOffset.FromUnixTimeSeconds(authTime) > RecentAuthentication)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Sign in again",
+                detail: $"Erasing an account needs a sign-in at most {RecentAuthentication.TotalMinutes:0} minutes old; sign in again (prompt=login or max_age) and retry.",
+                type: "https://clippybot.dev/problems/reauthentication-required");
+        }
         var subject = user.FindFirstValue("sub")!;
         var email = user.FindFirstValue("email");
         if (email is null)

@@ -244,6 +244,35 @@ public sealed class AbuseTests
     }
 
     [TestMethod]
+    public async Task A_password_reset_of_a_never_verified_account_removes_the_second_factor_its_registrant_set_and_says_so()
+    {
+        await using var identity = await StartAsync(Ct);
+        var victim = NewEmail();
+        using (var attacker = From(identity.Browser(), NewAddress()))
+        {
+            await RegisterAsync(attacker, victim, GoodPassword, Ct);
+            using (await LoginAsync(attacker, victim, GoodPassword, Ct))
+            {
+            }
+            await EnrolTwoFactorAsync(attacker, TimeProvider.System, Ct);
+        }
+        // The address's owner never confirmed it; they reset the password through the mailed link.
+        using (var owner = From(identity.Browser(), NewAddress()))
+        using (await PostFormAsync(owner, "/account/forgot-password", new Dictionary<string, string> { ["Email"] = victim }, Ct))
+        {
+        }
+        var link = TestSmtp.LinkIn(await TestRig.Smtp.WaitForAsync(victim, "Reset your ClippyBot password", Ct), "/account/reset-password");
+        using (var reset = await SubmitLinkAsync(From(identity.Browser(), NewAddress()), link, new Dictionary<string, string> { ["NewPassword"] = "the owners own passphrase 3" }, Ct))
+        {
+            StringAssert.Contains(await reset.Content.ReadAsStringAsync(Ct), "Your password was changed");
+        }
+        var notice = await TestRig.Smtp.WaitForAsync(victim, "Your ClippyBot password was changed", Ct);
+        StringAssert.Contains(notice.Text, "two-factor authentication and recovery codes");
+        using var login = await LoginAsync(From(identity.Browser(), NewAddress()), victim, "the owners own passphrase 3", Ct);
+        Assert.AreEqual("/account/manage", login.Headers.Location?.OriginalString, "the registrant's second factor no longer stands between the owner and the account");
+    }
+
+    [TestMethod]
     public async Task Max_age_forces_a_new_sign_in_for_a_browser_that_stayed_active_and_auth_time_is_the_sign_in()
     {
         var clock = new ShiftedClock();
@@ -296,6 +325,23 @@ public sealed class AbuseTests
         }
         using var silent = await browser.GetAsync(new Uri(AuthorizeUrl(Pkce.Create(), "s") + "&prompt=none", UriKind.Relative), Ct);
         StringAssert.Contains(silent.Headers.Location!.Query, "error=login_required", "30 h after signing in, a 24 h session needs credentials");
+    }
+
+    [TestMethod]
+    public async Task Erasing_an_account_needs_a_sign_in_at_most_five_minutes_old()
+    {
+        var clock = new ShiftedClock();
+        await using var testbed = await ClippyBot.Tests.Api.ApiTestbed.StartAsync(Ct, apiServices: s => s.AddSingleton<TimeProvider>(clock));
+        var person = await testbed.NewUserAsync(Ct);
+        clock.Advance(TimeSpan.FromMinutes(6));
+        using var erase = await person.Client.SendAsync(new HttpRequestMessage(HttpMethod.Delete, "/api/me")
+        {
+            Content = JsonContent.Create(new { confirmEmail = person.Email }),
+        }, Ct);
+        Assert.AreEqual(HttpStatusCode.Forbidden, erase.StatusCode);
+        StringAssert.Contains(await erase.Content.ReadAsStringAsync(Ct), "https://clippybot.dev/problems/reauthentication-required");
+        using var still = await person.Client.GetAsync(new Uri("/api/me", UriKind.Relative), Ct);
+        Assert.AreEqual(HttpStatusCode.OK, still.StatusCode, "nothing was erased");
     }
 
     [TestMethod]

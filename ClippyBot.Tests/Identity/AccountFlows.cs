@@ -11,11 +11,18 @@ namespace ClippyBot.Tests.Identity;
 /// <summary>Account-security steps as a browser performs them over HTTP: mail links, two-factor enrolment and sign-in.</summary>
 public static partial class AccountFlows
 {
-    /// <summary>Registers a new account and returns its address and the verification mail's link.</summary>
+    /// <summary>
+    /// Registers a new account, signs <paramref name="browser"/> in to it (only the account's own session may confirm its
+    /// address), and returns its address and the verification mail's link.
+    /// </summary>
     public static async Task<(string Email, Uri VerifyLink)> RegisterWithMailAsync(HttpClient browser, CancellationToken ct)
     {
         var email = NewEmail();
         await RegisterAsync(browser, email, GoodPassword, ct);
+        using (var signIn = await LoginAsync(browser, email, GoodPassword, ct))
+        {
+            Assert.AreEqual(HttpStatusCode.Redirect, signIn.StatusCode);
+        }
         var mail = await TestRig.Smtp.WaitForAsync(email, "Confirm your email address", ct);
         return (email, TestSmtp.LinkIn(mail, "/account/confirm-email"));
     }
@@ -66,6 +73,24 @@ public static partial class AccountFlows
         var (status, tokens) = await RedeemCodeAsync(identity.CreateClient(), authCode, pkce, ct);
         Assert.AreEqual(HttpStatusCode.OK, status, tokens.ToString());
         return tokens;
+    }
+
+    /// <summary>
+    /// Signs <paramref name="browser"/> in as <paramref name="email"/> with a second factor (enrolling TOTP first): a
+    /// platform administrator's session must carry <c>amr: mfa</c>.
+    /// </summary>
+    public static async Task SignInWithSecondFactorAsync(HttpClient browser, string email, CancellationToken ct)
+    {
+        using (var password = await LoginAsync(browser, email, GoodPassword, ct))
+        {
+            Assert.AreEqual(HttpStatusCode.Redirect, password.StatusCode);
+        }
+        var (secret, _) = await EnrolTwoFactorAsync(browser, TimeProvider.System, ct);
+        using (await PasswordStepAsync(browser, email, GoodPassword, ct))
+        {
+        }
+        using var second = await SecondFactorAsync(browser, ClippyBot.Identity.Crypto.Totp.Compute(secret, DateTimeOffset.UtcNow.AddSeconds(30)), ct);
+        Assert.AreEqual(HttpStatusCode.Redirect, second.StatusCode, await second.Content.ReadAsStringAsync(ct));
     }
 
     [GeneratedRegex("id=\"totp-secret\">([A-Z2-7]+)<")]

@@ -97,7 +97,8 @@ public sealed class AccountSecurityTests
         using var browser = s_identity.Browser();
         var (email, _) = await RegisterWithMailAsync(browser, Ct);
         var pkce = Pkce.Create();
-        var code = await SignInForCodeAsync(browser, email, GoodPassword, pkce, Ct);
+        using var device = s_identity.Browser();
+        var code = await SignInForCodeAsync(device, email, GoodPassword, pkce, Ct);
         var (_, tokens) = await RedeemCodeAsync(s_identity.CreateClient(), code, pkce, Ct);
 
         await ForgotAsync(email);

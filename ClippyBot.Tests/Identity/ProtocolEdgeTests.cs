@@ -175,12 +175,14 @@ public sealed class ProtocolEdgeTests
         Assert.AreEqual(HttpStatusCode.BadRequest, foreign.StatusCode);
         Assert.IsNull(foreign.Headers.Location);
 
-        using var registered = await browser.GetAsync(new Uri(QueryHelpers.AddQueryString("/connect/endsession", new Dictionary<string, string?>
+        // Without an id_token_hint the person confirms on a page first (no logout CSRF); the form posts the same request back.
+        var parameters = new Dictionary<string, string>
         {
             ["client_id"] = IdentityHost.WebClient,
             ["post_logout_redirect_uri"] = IdentityHost.WebSignedOut,
             ["state"] = "bye",
-        }), UriKind.Relative), ct);
+        };
+        using var registered = await PostFormAsync(browser, QueryHelpers.AddQueryString("/connect/endsession", parameters!), parameters, ct);
         Assert.AreEqual(HttpStatusCode.Redirect, registered.StatusCode);
         StringAssert.StartsWith(registered.Headers.Location!.ToString(), IdentityHost.WebSignedOut);
 

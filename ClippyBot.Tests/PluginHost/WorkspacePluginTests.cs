@@ -41,7 +41,7 @@ public sealed class WorkspacePluginTests
             configureServices: services => services.AddHttpClient(ClippyBot.Api.Plugins.PluginHostClient.HttpClientName)
                 .ConfigurePrimaryHttpMessageHandler(() => new LossyAnswers(s_pluginHost.Server.CreateHandler())),
             settings: new Dictionary<string, string?> { ["ServiceClient:PluginHostAddress"] = "https://localhost" });
-        s_admin = (await ApiHost.NewUserAsync(s_identity, s_api, ct, email: AdminEmail)).Client;
+        s_admin = await ApiHost.NewAdministratorAsync(s_identity, s_api, AdminEmail, ct);
     }
 
     [ClassCleanup]

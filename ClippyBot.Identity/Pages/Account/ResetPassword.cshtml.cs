@@ -12,7 +12,7 @@ namespace ClippyBot.Identity.Pages.Account;
 /// then every reset link dies, every session and refresh token of the account is revoked, and a notice is mailed.
 /// </summary>
 public sealed class ResetPasswordModel(
-    ClippyUserManager users, AccountTokens tokens, SessionRevoker revoker, AccountMail mail, SecurityLog log) : PageModel
+    ClippyUserManager users, AccountTokens tokens, SessionRevoker revoker, AccountMail mail, SecurityLog log, AccountSecurity.TwoFactor twoFactor) : PageModel
 {
     [BindProperty(SupportsGet = true)]
     public string? Token { get; set; }
@@ -55,7 +55,15 @@ public sealed class ResetPasswordModel(
             Response.StatusCode = StatusCodes.Status400BadRequest;
             return Page();
         }
-        // The link arrived by email, which proves the address too.
+        // The link arrived by email, which proves the address too. If the address had never been proven, whoever
+        // registered it may not be its owner (pre-account takeover): what they set up — a second factor, recovery codes —
+        // goes with their password, and the notice says so.
+        var wasUnverified = !user.EmailConfirmed;
+        if (wasUnverified)
+        {
+            await twoFactor.DisableAsync(user, ct);
+            user = await users.FindByIdAsync(user.Id.ToString()) ?? user;
+        }
         user.EmailConfirmed = true;
         var result = await users.ReplacePasswordAsync(user, password);
         if (!result.Succeeded)
@@ -71,7 +79,8 @@ public sealed class ResetPasswordModel(
         await revoker.RevokeAllAsync(user, ct);
         await log.RecordAsync(user.Id, SecurityEventKind.PasswordReset, ct);
         mail.Notice(user.Email!, "password-changed", "Your ClippyBot password was changed",
-            "The password of your ClippyBot account was just reset with a link sent to this address. Every session was signed out.");
+            "The password of your ClippyBot account was just reset with a link sent to this address. Every session was signed out."
+            + (wasUnverified ? " The address had not been confirmed before, so everything set up on the account until now — the password, two-factor authentication and recovery codes — was removed: set up two-factor authentication again if you want it." : ""));
         Done = true;
         return Page();
     }
