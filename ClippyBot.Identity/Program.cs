@@ -2,6 +2,7 @@ using ClippyBot.Identity.Accounts;
 using ClippyBot.Identity.AccountSecurity;
 using ClippyBot.Identity.Containment;
 using ClippyBot.Identity.Data;
+using ClippyBot.Identity.Edge;
 using ClippyBot.Identity.Oidc;
 using ClippyBot.Identity.Privacy;
 
@@ -10,6 +11,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddServiceDatabase<IdentityDataContext>("identitydb");
 builder.AddServiceCache();
+builder.AddSharedAddressMonitor();
 builder.AddAccounts();
 builder.AddAccountSecurity();
 builder.AddOidcServer();
@@ -19,6 +21,7 @@ builder.AddPrivacy();
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.UseSharedAddressMonitor();
 app.UseOidcTokenEndpoint();
 app.MapAccountPages();
 app.MapOidcEndpoints();

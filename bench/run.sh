@@ -8,7 +8,7 @@
 # 4. Streaming file encryption/decryption (1 GiB) against raw AES-GCM, and the memory it allocates.
 # 5. Warm plugin invocation latency in the Wasmtime sandbox; publishing a bundle; the Api → PluginHost → Api round trip of
 #    a plugin event at a fixed 50 requests/s.
-# Prints requests/s, p50/p99 latency and errors for each. BENCH=tokens,api,plugins,logins,files,sandbox runs only those
+# Prints requests/s, p50/p99 latency and errors for each. BENCH=tokens,oversize,api,plugins,logins,files,sandbox runs only those
 # sections (default: all). Steady state: logins and plugin events are measured after the services' background compilers
 # settle (LOGIN_WARMUP / PLUGIN_WARMUP cap it, default 180 s); EVENT_SECONDS (default 60) at 50 events/s. SLOW_DUMP=file
 # lists slow plugin legs; HOLD=1 keeps the services up afterwards for profiling.
@@ -73,6 +73,8 @@ export ConnectionStrings__cache="127.0.0.1:$redisport"
 export Oidc__KeyEncryptionKey=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 export Oidc__ClientSecretHashKey=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 export Oidc__AllowHttp=true
+# Production requires a configured issuer (never the Host header).
+export Oidc__Issuer=https://identity.bench.invalid/
 export Oidc__Clients__0__ClientId=clippybot-api-service Oidc__Clients__0__ClientSecret=$secret
 export Oidc__Clients__0__GrantTypes__0=client_credentials Oidc__Clients__0__Scopes__0=pluginhost
 export Oidc__Clients__1__ClientId=bench-web Oidc__Clients__1__GrantTypes__0=authorization_code Oidc__Clients__1__RedirectUris__0=http://127.0.0.1:7890/callback
@@ -111,6 +113,21 @@ for alg in ES256 RS256; do
   run "node oidc-provider 9.13.3 ($alg)" "http://127.0.0.1:$peerport/token"
   kill $peer; wait $peer 2>/dev/null || true
 done
+fi
+
+if want oversize; then
+# The attack from #15: token requests whose client_id is ~900 KB each (bodies under the 1 MiB cap), every id distinct.
+echo
+echo "oversize client_id: 60 token requests with a distinct ~900 KB client_id each; Identity's resident memory"
+rss_mb() { awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$1/status"; }
+python3 -c 'import sys
+for i in range(60):
+    open(sys.argv[1] + "/oversize-%d.body" % i, "w").write("grant_type=client_credentials&client_secret=x&scope=pluginhost&client_id=%02d" % i + "a" * 900000)' "$work"
+before_rss=$(rss_mb "$idpid")
+codes=$(for i in $(seq 0 59); do curl -s -o /dev/null -w '%{http_code} ' -H 'Content-Type: application/x-www-form-urlencoded' --data-binary @"$work/oversize-$i.body" "http://127.0.0.1:$idport/connect/token"; done)
+after_rss=$(rss_mb "$idpid")
+printf '%-34s %s\n' "  answers" "$(tr ' ' '\n' <<<"$codes" | grep . | sort | uniq -c | awk '{printf "%s×%s ", $1, $2}')"
+printf '%-34s %s\n' "  identity RSS (MB)" "before=$before_rss after=$after_rss delta=$(python3 -c 'import sys; print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$before_rss" "$after_rss")"
 fi
 
 if want api || want plugins; then

@@ -451,6 +451,49 @@ public sealed class AbuseTests
         Assert.IsFalse((await throttle.BeginAsync(In64(200))).Allowed, "another address of the same /64 shares the count");
     }
 
+    [TestMethod]
+    public async Task Most_requests_from_one_untrusted_address_are_reported_as_per_address_limits_acting_globally()
+    {
+        var clock = new ShiftedClock();
+        var logs = new ConcurrentQueue<string>();
+        await using var identity = await StartAsync(Ct, new Dictionary<string, string?> { ["SharedAddressMonitor:MinimumRequests"] = "50" }, s =>
+        {
+            s.AddSingleton<TimeProvider>(clock);
+            s.AddLogging(b => b.AddProvider(new LinesLogger(logs)));
+        });
+        using var proxy = From(identity.CreateClient(), NewAddress());
+        clock.Advance(TimeSpan.FromMinutes(5));
+        for (var i = 0; i < 60; i++)
+        {
+            using var response = await proxy.GetAsync(new Uri("/account/login", UriKind.Relative), Ct);
+        }
+        Assert.IsFalse(logs.Any(l => l.Contains("acting as one global limit", StringComparison.Ordinal)), "nothing is said before the window ends");
+        clock.Advance(TimeSpan.FromMinutes(5));
+        using (await proxy.GetAsync(new Uri("/account/login", UriKind.Relative), Ct))
+        {
+        }
+        Assert.IsTrue(logs.Any(l => l.Contains("acting as one global limit", StringComparison.Ordinal) && l.Contains("Edge:TrustedProxies", StringComparison.Ordinal)));
+    }
+
+    private sealed class LinesLogger(ConcurrentQueue<string> lines) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new Logger(lines);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(ConcurrentQueue<string> lines) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                lines.Enqueue(formatter(state, exception));
+        }
+    }
+
     private static async Task<(HttpStatusCode Status, JsonElement Body)> PostTokenAsync(HttpClient client, string path, string clientId, string secret, CancellationToken ct)
     {
         using var content = new FormUrlEncodedContent(new Dictionary<string, string>
