@@ -15,6 +15,7 @@ public sealed class SecurityMetrics : IDisposable
     private readonly Counter<long> _authorizationDenials;
     private readonly Counter<long> _rateLimited;
     private readonly Counter<long> _emails;
+    private readonly Counter<long> _credentialsEvaluated;
 
     public SecurityMetrics(IMeterFactory meters)
     {
@@ -23,11 +24,14 @@ public sealed class SecurityMetrics : IDisposable
         _authenticationFailures = _meter.CreateCounter<long>("clippybot.security.authentication_failures", description: "Requests refused because the caller could not be authenticated.");
         _authorizationDenials = _meter.CreateCounter<long>("clippybot.security.authorization_denials", description: "Authenticated requests refused for lack of permission (403) or membership (404).");
         _rateLimited = _meter.CreateCounter<long>("clippybot.security.rate_limited", description: "Requests refused by a rate limit (429).");
+        _credentialsEvaluated = _meter.CreateCounter<long>("clippybot.security.credentials_evaluated", description: "Credential checks (password, one-time code) actually evaluated against an account, by kind; refused-before-evaluation attempts are not counted.");
         _emails = _meter.CreateCounter<long>("clippybot.security.emails", description: "Security emails (verification, reset, notices) delivered or given up, by template.");
     }
 
     public void EmailSent(string kind, bool delivered) => _emails.Add(1,
         new KeyValuePair<string, object?>("kind", kind), new KeyValuePair<string, object?>("outcome", delivered ? "delivered" : "failed"));
+
+    public void CredentialEvaluated(string kind) => _credentialsEvaluated.Add(1, new KeyValuePair<string, object?>("kind", kind));
 
     public void AuthenticationFailed(string reason) => _authenticationFailures.Add(1, new KeyValuePair<string, object?>("reason", reason));
 

@@ -108,6 +108,7 @@ public static class AccountsExtensions
             o.Cookie.SecurePolicy = plainHttp ? CookieSecurePolicy.SameAsRequest : CookieSecurePolicy.Always;
         });
         builder.Services.AddSingleton<LoginThrottle>();
+        builder.Services.AddScoped<AccountLockout>();
         builder.Services.AddOptions<RegistrationThrottleOptions>().Bind(builder.Configuration.GetSection(RegistrationThrottleOptions.SectionName))
             .Validate(o => o.MaxPerWindow >= 1 && o.Window >= TimeSpan.FromSeconds(10), "RegistrationThrottle needs MaxPerWindow ≥ 1 and a Window of at least 10 seconds.")
             .ValidateOnStart();

@@ -49,7 +49,10 @@ public static class AuthenticationTime
     }
 }
 
-/// <summary>Identity's sign-in manager: every session it creates carries <see cref="AuthenticationTime"/>.</summary>
+/// <summary>
+/// Identity's sign-in manager: every session it creates carries <see cref="AuthenticationTime"/>, and password checks go
+/// through <see cref="AccountLockout"/> (a lockout that holds under concurrent guesses).
+/// </summary>
 public sealed class ClippySignInManager(
     UserManager<ApplicationUser> users,
     IHttpContextAccessor contextAccessor,
@@ -58,7 +61,8 @@ public sealed class ClippySignInManager(
     ILogger<SignInManager<ApplicationUser>> logger,
     IAuthenticationSchemeProvider schemes,
     IUserConfirmation<ApplicationUser> confirmation,
-    TimeProvider time)
+    TimeProvider time,
+    AccountLockout lockout)
     : SignInManager<ApplicationUser>(users, contextAccessor, claimsFactory, optionsAccessor, logger, schemes, confirmation)
 {
     /// <summary>
@@ -82,5 +86,29 @@ public sealed class ClippySignInManager(
             }
         }
         return base.SignInWithClaimsAsync(user, authenticationProperties, claims);
+    }
+
+    public override async Task<SignInResult> CheckPasswordSignInAsync(ApplicationUser user, string password, bool lockoutOnFailure)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        if (!lockoutOnFailure)
+        {
+            return await base.CheckPasswordSignInAsync(user, password, lockoutOnFailure);
+        }
+        if (!await CanSignInAsync(user))
+        {
+            return SignInResult.NotAllowed;
+        }
+        if (!await lockout.TryReserveAsync(user, "password"))
+        {
+            return SignInResult.LockedOut;
+        }
+        if (!await UserManager.CheckPasswordAsync(user, password))
+        {
+            await lockout.FailedAsync(user);
+            return SignInResult.Failed;
+        }
+        // Locked by other guesses while this one waited for its hash: refused as well.
+        return await lockout.SucceededAsync(user) ? SignInResult.Success : SignInResult.LockedOut;
     }
 }

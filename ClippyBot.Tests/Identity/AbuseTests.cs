@@ -177,6 +177,68 @@ public sealed class AbuseTests
     }
 
     [TestMethod]
+    public async Task Thirty_concurrent_wrong_passwords_from_thirty_addresses_get_at_most_the_lockout_limit_evaluated_and_lock_the_account()
+    {
+        await using var identity = await StartAsync(Ct);
+        var email = NewEmail();
+        using (var owner = From(identity.Browser(), NewAddress()))
+        {
+            await RegisterAsync(owner, email, GoodPassword, Ct);
+        }
+        using var evaluated = new EvaluationCounter(identity.Services);
+        var guesses = Enumerable.Range(0, 30).Select(async i =>
+        {
+            using var browser = From(identity.Browser(), NewAddress());
+            using var response = await LoginAsync(browser, email, $"wrong guess number {i:D2}", Ct);
+            return response.StatusCode;
+        });
+        CollectionAssert.AreEqual(Enumerable.Repeat(HttpStatusCode.OK, 30).ToList(), (await Task.WhenAll(guesses)).ToList(), "every guess gets the form again");
+        Assert.IsLessThanOrEqualTo(5, evaluated.Of("password"), "at most MaxFailedAccessAttempts guesses are evaluated");
+
+        using var right = await LoginAsync(From(identity.Browser(), NewAddress()), email, GoodPassword, Ct);
+        Assert.AreEqual(HttpStatusCode.OK, right.StatusCode, "the locked account refuses the right password too");
+    }
+
+    [TestMethod]
+    public async Task Thirty_concurrent_wrong_second_factor_codes_get_at_most_the_lockout_limit_evaluated_and_lock_the_account()
+    {
+        await using var identity = await StartAsync(Ct);
+        var email = NewEmail();
+        byte[] secret;
+        using (var owner = From(identity.Browser(), NewAddress()))
+        {
+            await RegisterAsync(owner, email, GoodPassword, Ct);
+            using (await LoginAsync(owner, email, GoodPassword, Ct))
+            {
+            }
+            (secret, _) = await EnrolTwoFactorAsync(owner, TimeProvider.System, Ct);
+        }
+        // Thirty devices each pass the password step (one at a time: each success gives its attempt back) …
+        var devices = new List<HttpClient>();
+        for (var i = 0; i < 30; i++)
+        {
+            var device = From(identity.Browser(), NewAddress());
+            using (var password = await PasswordStepAsync(device, email, GoodPassword, Ct))
+            {
+                StringAssert.StartsWith(password.Headers.Location!.OriginalString, "/account/login/two-factor");
+            }
+            devices.Add(device);
+        }
+        using var evaluated = new EvaluationCounter(identity.Services);
+        // … then all guess a code at once.
+        var guesses = devices.Select(async (device, i) =>
+        {
+            using var response = await SecondFactorAsync(device, (100_000 + i).ToString(System.Globalization.CultureInfo.InvariantCulture), Ct);
+            return response.StatusCode;
+        });
+        await Task.WhenAll(guesses);
+        Assert.IsLessThanOrEqualTo(5, evaluated.Of("second_factor"), "at most MaxFailedAccessAttempts codes are evaluated");
+        using var right = await SecondFactorAsync(devices[0], ClippyBot.Identity.Crypto.Totp.Compute(secret, DateTimeOffset.UtcNow.AddSeconds(30)), Ct);
+        Assert.AreEqual(HttpStatusCode.OK, right.StatusCode, "the locked account refuses the right code too");
+        devices.ForEach(d => d.Dispose());
+    }
+
+    [TestMethod]
     public async Task Wrong_current_passwords_on_the_change_password_page_lock_the_account()
     {
         await using var identity = await StartAsync(Ct);
@@ -473,6 +535,40 @@ public sealed class AbuseTests
         {
         }
         Assert.IsTrue(logs.Any(l => l.Contains("acting as one global limit", StringComparison.Ordinal) && l.Contains("Edge:TrustedProxies", StringComparison.Ordinal)));
+    }
+
+    /// <summary>Counts this host's <c>clippybot.security.credentials_evaluated</c> by kind (other test classes' hosts run alongside).</summary>
+    private sealed class EvaluationCounter : IDisposable
+    {
+        private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
+        private readonly ConcurrentDictionary<string, long> _counts = new(StringComparer.Ordinal);
+
+        public EvaluationCounter(IServiceProvider services)
+        {
+            var scope = services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Name == "clippybot.security.credentials_evaluated" && ReferenceEquals(instrument.Meter.Scope, scope))
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+            {
+                foreach (var tag in tags)
+                {
+                    if (tag.Key == "kind")
+                    {
+                        _counts.AddOrUpdate((string)tag.Value!, value, (_, c) => c + value);
+                    }
+                }
+            });
+            _listener.Start();
+        }
+
+        public long Of(string kind) => _counts.GetValueOrDefault(kind);
+
+        public void Dispose() => _listener.Dispose();
     }
 
     private sealed class LinesLogger(ConcurrentQueue<string> lines) : ILoggerProvider

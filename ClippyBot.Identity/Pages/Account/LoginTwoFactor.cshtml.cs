@@ -11,8 +11,8 @@ namespace ClippyBot.Identity.Pages.Account;
 /// the account's lockout and the network's sign-in throttle, like wrong passwords.
 /// </summary>
 public sealed class LoginTwoFactorModel(
-    SecondFactorLogin login, TwoFactor twoFactor, UserManager<ApplicationUser> users, LoginThrottle throttle,
-    SecurityLog log, AccountMail mail) : PageModel
+    SecondFactorLogin login, TwoFactor twoFactor, LoginThrottle throttle,
+    SecurityLog log, AccountMail mail, AccountLockout lockout) : PageModel
 {
     public const string GenericFailure = "That code is not right, was already used, or the account cannot sign in now.";
 
@@ -44,7 +44,7 @@ public sealed class LoginTwoFactorModel(
             Response.StatusCode = StatusCodes.Status429TooManyRequests;
             return Page();
         }
-        if (await users.IsLockedOutAsync(user))
+        if (!await lockout.TryReserveAsync(user, "second_factor", ct))
         {
             await throttle.CountAsync(attempt);
             ErrorMessage = GenericFailure;
@@ -52,17 +52,15 @@ public sealed class LoginTwoFactorModel(
         }
 
         var digits = code.Count(char.IsAsciiDigit) == code.Count(c => !char.IsWhiteSpace(c));
-        if (digits && await twoFactor.VerifyCodeAsync(user, code, ct))
+        if (digits && await twoFactor.VerifyCodeAsync(user, code, ct) && await lockout.SucceededAsync(user, ct))
         {
             await throttle.ForgiveAsync(attempt);
-            await users.ResetAccessFailedCountAsync(user);
             await login.CompleteAsync(HttpContext, user, "otp");
             return LocalRedirect(SafeReturnUrl());
         }
-        if (!digits && await twoFactor.RedeemRecoveryCodeAsync(user, code, ct))
+        if (!digits && await twoFactor.RedeemRecoveryCodeAsync(user, code, ct) && await lockout.SucceededAsync(user, ct))
         {
             await throttle.ForgiveAsync(attempt);
-            await users.ResetAccessFailedCountAsync(user);
             await log.RecordAsync(user.Id, SecurityEventKind.RecoveryCodeUsed, ct);
             var remaining = await twoFactor.RemainingRecoveryCodesAsync(user.Id, ct);
             mail.Notice(user.Email!, "recovery-code-used", "A recovery code was used to sign in",
@@ -72,7 +70,7 @@ public sealed class LoginTwoFactorModel(
         }
 
         await throttle.CountAsync(attempt);
-        await users.AccessFailedAsync(user);
+        await lockout.FailedAsync(user, ct);
         await log.RecordAsync(user.Id, SecurityEventKind.SecondFactorFailed, ct);
         ErrorMessage = GenericFailure;
         return Page();

@@ -14,7 +14,8 @@ public sealed class ChangePasswordModel(
     AccountTokens tokens,
     AccountMail mail,
     SecurityLog log,
-    LoginThrottle throttle) : PageModel
+    LoginThrottle throttle,
+    AccountLockout lockout) : PageModel
 {
     [BindProperty]
     public string CurrentPassword { get; set; } = "";
@@ -37,12 +38,6 @@ public sealed class ChangePasswordModel(
         }
         // Re-entering the password is a guess like any other: the account lockout and the per-address throttle apply,
         // or a stolen session cookie would be an unlimited password oracle.
-        if (await users.IsLockedOutAsync(user))
-        {
-            CurrentPassword = NewPassword = "";
-            ModelState.AddModelError(string.Empty, "The account is locked after too many wrong passwords. Try again later.");
-            return Page();
-        }
         var attempt = await throttle.BeginAsync(HttpContext.Connection.RemoteIpAddress);
         if (!attempt.Allowed)
         {
@@ -51,15 +46,23 @@ public sealed class ChangePasswordModel(
             Response.StatusCode = StatusCodes.Status429TooManyRequests;
             return Page();
         }
+        if (!await lockout.TryReserveAsync(user, "password_reentry", HttpContext.RequestAborted))
+        {
+            CurrentPassword = NewPassword = "";
+            await throttle.CountAsync(attempt);
+            ModelState.AddModelError(string.Empty, "The account is locked after too many wrong passwords. Try again later.");
+            return Page();
+        }
         var result = await users.ChangePasswordAsync(user, CurrentPassword ?? "", NewPassword ?? "");
         CurrentPassword = NewPassword = "";
         if (result.Errors.Any(e => e.Code == nameof(IdentityErrorDescriber.PasswordMismatch)))
         {
-            await users.AccessFailedAsync(user);
+            await lockout.FailedAsync(user, HttpContext.RequestAborted);
             await throttle.CountAsync(attempt);
         }
         else
         {
+            await lockout.SucceededAsync(user, HttpContext.RequestAborted);
             await throttle.ForgiveAsync(attempt);
         }
         if (!result.Succeeded)

@@ -11,7 +11,7 @@ namespace ClippyBot.Identity.Pages.Account.Manage;
 public sealed class TwoFactorModel(
     UserManager<ApplicationUser> users, SignInManager<ApplicationUser> signIn, TwoFactor twoFactor, SessionRevoker revoker,
     SecurityLog log, AccountMail mail, LoginThrottle throttle, TimeProvider time,
-    Microsoft.Extensions.Options.IOptions<AccountSecurityOptions> options) : PageModel
+    Microsoft.Extensions.Options.IOptions<AccountSecurityOptions> options, AccountLockout lockout) : PageModel
 {
     [BindProperty]
     public string? Code { get; set; }
@@ -100,17 +100,18 @@ public sealed class TwoFactorModel(
             ModelState.AddModelError(string.Empty, $"For your safety, sign in again (within the last {(int)options.Value.RecentPasswordWindow.TotalMinutes} minutes) to turn two-factor authentication off.");
             return;
         }
-        if (await users.IsLockedOutAsync(user))
-        {
-            Password = Code = null;
-            ModelState.AddModelError(string.Empty, "The account is locked after too many wrong attempts. Try again later.");
-            return;
-        }
         var attempt = await throttle.BeginAsync(HttpContext.Connection.RemoteIpAddress);
         if (!attempt.Allowed)
         {
             Password = Code = null;
             ModelState.AddModelError(string.Empty, "Too many attempts from your network. Wait a few minutes and try again.");
+            return;
+        }
+        if (!await lockout.TryReserveAsync(user, "password_reentry", Aborted))
+        {
+            Password = Code = null;
+            await throttle.CountAsync(attempt);
+            ModelState.AddModelError(string.Empty, "The account is locked after too many wrong attempts. Try again later.");
             return;
         }
         var passwordOk = await users.CheckPasswordAsync(user, Password ?? "");
@@ -119,12 +120,17 @@ public sealed class TwoFactorModel(
         Password = Code = null;
         if (!passwordOk || !codeOk)
         {
-            await users.AccessFailedAsync(user);
+            await lockout.FailedAsync(user, Aborted);
             await throttle.CountAsync(attempt);
             ModelState.AddModelError(string.Empty, "The password or the code is not right.");
             return;
         }
         await throttle.ForgiveAsync(attempt);
+        if (!await lockout.SucceededAsync(user, Aborted))
+        {
+            ModelState.AddModelError(string.Empty, "The account is locked after too many wrong attempts. Try again later.");
+            return;
+        }
         await twoFactor.DisableAsync(user, Aborted);
         Notice = "Two-factor authentication is off.";
         await log.RecordAsync(user.Id, SecurityEventKind.TwoFactorDisabled, Aborted);
