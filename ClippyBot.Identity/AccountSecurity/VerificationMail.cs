@@ -14,7 +14,7 @@ public sealed class VerificationMail(AccountTokens tokens, AccountMail mail, IOp
         {
             return false;
         }
-        mail.VerifyEmail(user.Email, await tokens.IssueAsync(user.Id, AccountTokenPurpose.VerifyEmail, options.Value.EmailVerificationLifetime, ct));
+        await mail.VerifyEmail(user.Email, await tokens.IssueAsync(user.Id, AccountTokenPurpose.VerifyEmail, options.Value.EmailVerificationLifetime, ct));
         return true;
     }
 }

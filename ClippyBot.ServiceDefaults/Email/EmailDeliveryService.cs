@@ -38,7 +38,7 @@ public sealed partial class EmailDeliveryService(
                 var recipient = RecipientTag(message.To);
                 try
                 {
-                    await pipeline.ExecuteAsync(async token => await SendAsync(message, token), ct);
+                    await pipeline.ExecuteAsync(async token => await SendAsync(message, options.Value, token), ct);
                     metrics.EmailSent(message.Kind, delivered: true);
                     LogDelivered(message.Kind, recipient);
                 }
@@ -54,9 +54,9 @@ public sealed partial class EmailDeliveryService(
         }
     }
 
-    private async Task SendAsync(EmailMessage message, CancellationToken ct)
+    /// <summary>One message over one SMTP connection (both outboxes send through this).</summary>
+    internal static async Task SendAsync(EmailMessage message, EmailOptions settings, CancellationToken ct)
     {
-        var settings = options.Value;
         var mime = new MimeMessage();
         mime.From.Add(new MailboxAddress(settings.FromName, settings.FromAddress));
         mime.To.Add(MailboxAddress.Parse(message.To));
@@ -81,7 +81,7 @@ public sealed partial class EmailDeliveryService(
     }
 
     /// <summary>Enough to follow one recipient's mail through the logs without writing the address down.</summary>
-    private static string RecipientTag(string address) =>
+    internal static string RecipientTag(string address) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(address.Trim().ToUpperInvariant())))[..12];
 
     /// <summary>Failures worth another attempt: the server or the network, not a malformed message.</summary>

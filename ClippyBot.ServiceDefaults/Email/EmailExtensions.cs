@@ -32,4 +32,18 @@ public static class EmailExtensions
         }));
         return builder;
     }
+
+    /// <summary>
+    /// Adds the durable outbox in <typeparamref name="TContext"/> (its model must call <c>AddMailOutbox()</c>), sealed
+    /// under <paramref name="protector"/>, and its sender.
+    /// </summary>
+    public static IHostApplicationBuilder AddDurableEmail<TContext>(this IHostApplicationBuilder builder, Func<IServiceProvider, Crypto.KeyProtector> protector)
+        where TContext : Microsoft.EntityFrameworkCore.DbContext
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddSingleton(sp => new DurableEmailKey(protector(sp)));
+        builder.Services.AddSingleton<DurableEmailOutbox<TContext>>();
+        builder.Services.AddHostedService<DurableEmailDeliveryService<TContext>>();
+        return builder;
+    }
 }

@@ -26,6 +26,9 @@ public sealed class EmailOptions
 
     /// <summary>Delay before the first retry; doubles each time, with jitter.</summary>
     public TimeSpan FirstRetryDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Durable outbox: most messages one recipient is sent per hour, whatever asks for them (the rest are refused, logged and counted).</summary>
+    public int MaxPerRecipientPerHour { get; set; } = 20;
 }
 
 public enum SmtpSecurity

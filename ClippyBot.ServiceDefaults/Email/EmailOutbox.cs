@@ -5,8 +5,8 @@ namespace ClippyBot.ServiceDefaults.Email;
 /// <summary>
 /// Where request handlers drop mail. Delivery happens in the background (<see cref="EmailDeliveryService"/>), so a page
 /// answers in the same time whether or not a message was sent (no account-existence oracle through timing) and an SMTP
-/// outage delays mail instead of failing the request. Messages live in memory only: they carry single-use links, which
-/// must not sit in a database; a message lost in a crash is asked for again by its user ("resend").
+/// outage delays mail instead of failing the request. Messages live in memory only, bounded (new ones are refused when
+/// full); mail that must survive a crash or a flood goes through <see cref="DurableEmailOutbox{TContext}"/> instead.
 /// </summary>
 public sealed class EmailOutbox
 {

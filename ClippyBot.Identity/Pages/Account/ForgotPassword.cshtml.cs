@@ -41,7 +41,7 @@ public sealed class ForgotPasswordModel(
         // One link a minute per account at most, so the form cannot flood someone's inbox; the answer does not change.
         if (user?.Email is { } address && !await tokens.IssuedRecentlyAsync(user.Id, AccountTokenPurpose.ResetPassword, ct))
         {
-            mail.ResetPassword(address, await tokens.IssueAsync(user.Id, AccountTokenPurpose.ResetPassword, options.Value.PasswordResetLifetime, ct));
+            await mail.ResetPassword(address, await tokens.IssueAsync(user.Id, AccountTokenPurpose.ResetPassword, options.Value.PasswordResetLifetime, ct));
             await log.RecordAsync(user.Id, SecurityEventKind.PasswordResetRequested, ct);
         }
         Answered = true;

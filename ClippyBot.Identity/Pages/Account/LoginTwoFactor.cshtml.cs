@@ -63,7 +63,7 @@ public sealed class LoginTwoFactorModel(
             await throttle.ForgiveAsync(attempt);
             await log.RecordAsync(user.Id, SecurityEventKind.RecoveryCodeUsed, ct);
             var remaining = await twoFactor.RemainingRecoveryCodesAsync(user.Id, ct);
-            mail.Notice(user.Email!, "recovery-code-used", "A recovery code was used to sign in",
+            await mail.Notice(user.Email!, "recovery-code-used", "A recovery code was used to sign in",
                 $"Someone signed in to your ClippyBot account with one of its recovery codes. {remaining} unused codes are left; make a new set from your account page when they run low.");
             await login.CompleteAsync(HttpContext, user);
             return LocalRedirect(SafeReturnUrl());

@@ -47,7 +47,7 @@ public sealed class RegisterModel(
             _ = hasher.HashPassword(owner, Password);
             if (await throttle.MayWarnOwnerAsync(existing))
             {
-                mail.AccountExists(existing);
+                await mail.AccountExists(existing);
             }
             return RedirectToPage("Login", new { registered = true, returnUrl = ReturnUrl });
         }

@@ -78,7 +78,7 @@ public sealed class ResetPasswordModel(
         await tokens.RevokeAllAsync(user.Id, AccountTokenPurpose.ResetPassword, ct);
         await revoker.RevokeAllAsync(user, ct);
         await log.RecordAsync(user.Id, SecurityEventKind.PasswordReset, ct);
-        mail.Notice(user.Email!, "password-changed", "Your ClippyBot password was changed",
+        await mail.Notice(user.Email!, "password-changed", "Your ClippyBot password was changed",
             "The password of your ClippyBot account was just reset with a link sent to this address. Every session was signed out."
             + (wasUnverified ? " The address had not been confirmed before, so everything set up on the account until now — the password, two-factor authentication and recovery codes — was removed: set up two-factor authentication again if you want it." : ""));
         Done = true;

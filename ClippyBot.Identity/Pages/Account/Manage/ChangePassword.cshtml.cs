@@ -79,7 +79,7 @@ public sealed class ChangePasswordModel(
         // A reset link mailed before the change must not undo it.
         await tokens.RevokeAllAsync(user.Id, AccountTokenPurpose.ResetPassword, HttpContext.RequestAborted);
         await log.RecordAsync(user.Id, SecurityEventKind.PasswordChanged, HttpContext.RequestAborted);
-        mail.Notice(user.Email!, "password-changed", "Your ClippyBot password was changed",
+        await mail.Notice(user.Email!, "password-changed", "Your ClippyBot password was changed",
             "The password of your ClippyBot account was just changed from its account page. Every other session was signed out.");
         Changed = true;
         return Page();

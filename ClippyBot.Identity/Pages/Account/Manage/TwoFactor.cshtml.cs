@@ -69,7 +69,7 @@ public sealed class TwoFactorModel(
         OfferEndOtherSessions = true;
         Notice = "Two-factor authentication is on.";
         await log.RecordAsync(user.Id, SecurityEventKind.TwoFactorEnabled, Aborted);
-        mail.Notice(user.Email!, "two-factor-enabled", "Two-factor authentication is on",
+        await mail.Notice(user.Email!, "two-factor-enabled", "Two-factor authentication is on",
             "Two-factor authentication was turned on for your ClippyBot account. Signing in now needs a code from your authenticator app.");
         // The session cookie now stands for a login made before 2FA; refresh it so its claims match the account.
         await signIn.RefreshSignInAsync(user);
@@ -85,7 +85,7 @@ public sealed class TwoFactorModel(
         RecoveryCodes = await twoFactor.RegenerateRecoveryCodesAsync(user, Aborted);
         Notice = "New recovery codes are ready; the old ones no longer work.";
         await log.RecordAsync(user.Id, SecurityEventKind.RecoveryCodesRegenerated, Aborted);
-        mail.Notice(user.Email!, "recovery-codes-regenerated", "New recovery codes were made",
+        await mail.Notice(user.Email!, "recovery-codes-regenerated", "New recovery codes were made",
             "A new set of recovery codes was made for your ClippyBot account; the previous codes no longer work.");
     });
 
@@ -134,7 +134,7 @@ public sealed class TwoFactorModel(
         await twoFactor.DisableAsync(user, Aborted);
         Notice = "Two-factor authentication is off.";
         await log.RecordAsync(user.Id, SecurityEventKind.TwoFactorDisabled, Aborted);
-        mail.Notice(user.Email!, "two-factor-disabled", "Two-factor authentication is off",
+        await mail.Notice(user.Email!, "two-factor-disabled", "Two-factor authentication is off",
             "Two-factor authentication was turned off for your ClippyBot account. Signing in needs only your password now.");
     });
 
