@@ -16,10 +16,10 @@ using static OpenIddict.Abstractions.OpenIddictConstants;
 namespace ClippyBot.Identity.Oidc;
 
 /// <summary>
-/// Answers the ordinary client-credentials request (a confidential client, <c>client_secret_post</c>, scopes it may
+/// Answers the ordinary client-credentials request (a confidential client, <c>client_secret_basic</c> or <c>client_secret_post</c>, scopes it may
 /// use) without OpenIddict's request pipeline, which costs about three times what the token itself costs. It issues
 /// exactly the token OpenIddict would (same signing key, claims, header and response; a test compares the two) and needs
-/// no database row. Anything else — a failed check, an unknown parameter, a duplicate, basic authentication, plain http
+/// no database row. Anything else — a failed check, an unknown parameter, a duplicate, both client authentications, plain http
 /// where it is not allowed — is left to OpenIddict, which answers it, errors included: this path can only issue what
 /// OpenIddict would have issued, never refuse differently. Unknown client and wrong secret both fall through after the
 /// same keyed-hash work, so their timing stays alike.
@@ -52,22 +52,30 @@ internal sealed class ClientCredentialsIssuer(
     public async Task<bool> TryIssueAsync(HttpContext context)
     {
         var request = context.Request;
-        if ((!request.IsHttps && !allowHttp) || !request.Host.HasValue || request.Headers.Authorization.Count > 0
+        if ((!request.IsHttps && !allowHttp) || !request.Host.HasValue || request.Headers.Authorization.Count > 1
             || !request.HasFormContentType)
+        {
+            return false;
+        }
+        // client_secret_basic (what most client libraries send) or client_secret_post — never both in one request.
+        var basic = request.Headers.Authorization.Count == 1 ? BasicCredentials(request.Headers.Authorization.ToString()) : null;
+        if (request.Headers.Authorization.Count == 1 && basic is null)
         {
             return false;
         }
         var form = await request.ReadFormAsync(context.RequestAborted);
         foreach (var (name, values) in form)
         {
-            if (!KnownParameters.Contains(name) || values.Count != 1 || string.IsNullOrEmpty(values[0]) || values[0]!.Length > 1_024)
+            if (!KnownParameters.Contains(name) || values.Count != 1 || string.IsNullOrEmpty(values[0]) || values[0]!.Length > 1_024
+                || (basic is not null && name is Parameters.ClientId or Parameters.ClientSecret))
             {
                 return false;
             }
         }
+        var (clientId, secret) = basic ?? (form[Parameters.ClientId].ToString(), form[Parameters.ClientSecret].ToString());
         if (form[Parameters.GrantType] != GrantTypes.ClientCredentials
-            || form[Parameters.ClientId].ToString() is not { Length: > 0 and <= ParameterBounds.ClientId } clientId
-            || form[Parameters.ClientSecret].ToString() is not { Length: > 0 } secret
+            || clientId is not { Length: > 0 and <= ParameterBounds.ClientId }
+            || secret is not { Length: > 0 and <= 1_024 }
             || form[Parameters.Scope].ToString() is not { Length: > 0 } scope)
         {
             return false;
@@ -103,6 +111,40 @@ internal sealed class ClientCredentialsIssuer(
         response.Headers.Expires = "Thu, 01 Jan 1970 00:00:00 GMT";
         await response.BodyWriter.WriteAsync(TokenResponse(token, (long)lifetime.TotalSeconds), context.RequestAborted);
         return true;
+    }
+
+    /// <summary>
+    /// RFC 6749 §2.3.1: <c>Basic base64(urlencode(client_id) ":" urlencode(client_secret))</c>; null for anything else
+    /// (which OpenIddict then answers).
+    /// </summary>
+    internal static (string ClientId, string Secret)? BasicCredentials(string header)
+    {
+        const string Prefix = "Basic ";
+        if (header.Length > 2_048 || !header.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+        Span<byte> bytes = stackalloc byte[1_536];
+        if (!Convert.TryFromBase64String(header[Prefix.Length..].Trim(), bytes, out var written))
+        {
+            return null;
+        }
+        string text;
+        try
+        {
+            text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes[..written]);
+        }
+        catch (DecoderFallbackException)
+        {
+            return null;
+        }
+        var colon = text.IndexOf(':', StringComparison.Ordinal);
+        if (colon <= 0)
+        {
+            return null;
+        }
+        static string Decode(string part) => Uri.UnescapeDataString(part.Replace('+', ' '));
+        return (Decode(text[..colon]), Decode(text[(colon + 1)..]));
     }
 
     private async ValueTask<EligibleClient?> FindClientAsync(string clientId, CancellationToken ct)

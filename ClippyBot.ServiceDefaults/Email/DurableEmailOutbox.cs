@@ -152,9 +152,10 @@ public sealed partial class DurableEmailDeliveryService<TContext>(
             {
                 return;
             }
-            catch (Exception e) when (e is DbUpdateException or Npgsql.NpgsqlException or InvalidOperationException or TimeoutException)
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
-                // The database is away: the mail is safe in it; try again shortly.
+                // The database is away (or full of connections): the mail is safe in it; try again shortly. A background
+                // service that throws stops the host, so nothing may escape this loop.
                 LogStoreUnavailable(logger, e.GetType().Name);
                 await Task.Delay(Poll, time, stoppingToken);
             }

@@ -535,6 +535,59 @@ public sealed class AbuseTests
         CollectionAssert.Contains(new[] { "invalid_client", "unauthorized_client" }, body.GetProperty("error").GetString());
     }
 
+    /// <summary>What Production needs that the rig's local settings leave out: a fixed issuer, public https links, TLS to the mail relay.</summary>
+    private static Dictionary<string, string?> ProductionSettings(IDictionary<string, string?>? more = null)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Oidc:Issuer"] = "https://id.clippybot.test/",
+            ["AccountSecurity:PublicBaseUrl"] = "https://id.clippybot.test",
+            ["Email:Security"] = "StartTls",
+            // The test clients use loopback redirect URIs: in Production only a public native client may (RFC 8252).
+            ["Oidc:Clients:0:RedirectUris:0"] = "https://app.test/callback",
+            ["Oidc:Clients:3:DevelopmentOnly"] = "true",
+            ["Oidc:Clients:3:RedirectUris:0"] = "http://127.0.0.1:7890/callback",
+            ["Oidc:Clients:4:RedirectUris:0"] = "https://partner.test/callback",
+        };
+        foreach (var (key, value) in more ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+        return settings;
+    }
+
+    [TestMethod]
+    public async Task In_production_a_development_only_client_is_not_registered_and_tokens_carry_the_configured_issuer()
+    {
+        await using var identity = await IdentityHost.StartAsync(Ct, ProductionSettings(), s => s.AddSingleton<IStartupFilter>(new AddressFromHeader()), "Production");
+        using var client = From(identity.CreateClient(), NewAddress());
+        var (status, body) = await ClientCredentialsAsync(client, IdentityHost.ServiceClient, IdentityHost.ServiceSecret, Ct);
+        Assert.AreEqual(HttpStatusCode.OK, status, body.ToString());
+        Assert.AreEqual("https://id.clippybot.test/", DecodeJwt(body.GetProperty("access_token").GetString()!).Payload.GetProperty("iss").GetString());
+
+        using var browser = From(identity.Browser(), NewAddress());
+        using var authorize = await browser.GetAsync(new Uri(AuthorizeUrl(Pkce.Create(), "s", "http://127.0.0.1:7890/callback"), UriKind.Relative), Ct);
+        Assert.AreEqual(HttpStatusCode.BadRequest, authorize.StatusCode, "clippybot-dev does not exist outside Development");
+        Assert.IsNull(authorize.Headers.Location, "no redirect to an unregistered client");
+    }
+
+    [TestMethod]
+    public async Task In_production_start_up_refuses_plain_http_redirect_uris_and_a_missing_issuer()
+    {
+        var http = ProductionSettings(new Dictionary<string, string?> { ["Oidc:Clients:0:RedirectUris:0"] = "http://app.test/callback" });
+        await using (var identity = await IdentityHost.CreateAsync(Ct, http, environment: "Production"))
+        {
+            var refused = Assert.Throws<InvalidOperationException>(() => identity.Server);
+            StringAssert.Contains(refused.Message, "http://app.test/callback");
+        }
+        var noIssuer = ProductionSettings(new Dictionary<string, string?> { ["Oidc:Issuer"] = null });
+        await using (var identity = await IdentityHost.CreateAsync(Ct, noIssuer, environment: "Production"))
+        {
+            var refused = Assert.Throws<InvalidOperationException>(() => identity.Server);
+            StringAssert.Contains(refused.Message, "Oidc:Issuer");
+        }
+    }
+
     [TestMethod]
     public async Task The_sign_in_throttle_counts_an_IPv6_64_as_one_address()
     {

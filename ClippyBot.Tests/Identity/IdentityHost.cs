@@ -26,9 +26,10 @@ public static class IdentityHost
     public static readonly string ApiResourceSecret = RandomNumberGenerator.GetHexString(64);
 
     public static async Task<ServiceFactory<IdentityDataContext>> StartAsync(
-        CancellationToken ct, IDictionary<string, string?>? overrides = null, Action<IServiceCollection>? configureServices = null)
+        CancellationToken ct, IDictionary<string, string?>? overrides = null, Action<IServiceCollection>? configureServices = null,
+        string environment = "Testing")
     {
-        var factory = await CreateAsync(ct, overrides, configureServices);
+        var factory = await CreateAsync(ct, overrides, configureServices, environment);
         using var probe = factory.CreateClient();
         await Poll.UntilAsync(async () =>
         {
@@ -40,7 +41,8 @@ public static class IdentityHost
 
     /// <summary>Identity configured on a fresh database, not started yet (so a test may still choose Kestrel).</summary>
     public static async Task<ServiceFactory<IdentityDataContext>> CreateAsync(
-        CancellationToken ct, IDictionary<string, string?>? overrides = null, Action<IServiceCollection>? configureServices = null)
+        CancellationToken ct, IDictionary<string, string?>? overrides = null, Action<IServiceCollection>? configureServices = null,
+        string environment = "Testing")
     {
         var settings = new Dictionary<string, string?>
         {
@@ -91,7 +93,11 @@ public static class IdentityHost
         {
             settings[key] = value;
         }
-        var factory = await ServiceFactory.WithFreshDatabaseAsync<IdentityDataContext>("identitydb", settings, configureServices, ct);
+        foreach (var key in settings.Where(s => s.Value is null).Select(s => s.Key).ToList())
+        {
+            settings.Remove(key);
+        }
+        var factory = await ServiceFactory.WithFreshDatabaseAsync<IdentityDataContext>(environment, "identitydb", settings, configureServices, ct);
         factory.ClientOptions.BaseAddress = new Uri("https://localhost");
         factory.ClientOptions.AllowAutoRedirect = false;
         return factory;

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
 using ClippyBot.Identity.Data;
 using ClippyBot.Tests.Rig;
@@ -87,11 +88,16 @@ public sealed class OidcProviderTests
             ["client_secret"] = IdentityHost.ServiceSecret,
             ["scope"] = scope,
         }, basic: false, ct);
-        Assert.AreEqual(0, Volatile.Read(ref handled), "the ordinary request never reached OpenIddict's token handlers");
+        // client_secret_basic (most client libraries' default) takes the same path.
+        using var basicResponse = await PostTokenAsync(client, new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["scope"] = scope }, basic: true, ct);
+        Assert.AreEqual(0, Volatile.Read(ref handled), "the ordinary requests never reached OpenIddict's token handlers");
 
-        // client_secret_basic is left to OpenIddict.
-        using var fullResponse = await PostTokenAsync(client, new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["scope"] = scope }, basic: true, ct);
-        Assert.AreEqual(1, Volatile.Read(ref handled), "basic authentication went through OpenIddict");
+        // The same request spelt with a trailing slash is OpenIddict's to answer: the reference.
+        using var fullResponse = await PostTokenAsync(client, new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["scope"] = scope }, basic: true, ct,
+            path: "/connect/token/");
+        Assert.AreEqual(1, Volatile.Read(ref handled), "the reference request went through OpenIddict");
+        Assert.AreEqual(HttpStatusCode.OK, basicResponse.StatusCode);
+        var (_, basicToken) = DecodeJwt((await basicResponse.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("access_token").GetString()!);
 
         Assert.AreEqual(HttpStatusCode.OK, fastResponse.StatusCode);
         Assert.AreEqual(fullResponse.StatusCode, fastResponse.StatusCode);
@@ -113,6 +119,7 @@ public sealed class OidcProviderTests
         foreach (var claim in Names(full).Except(["jti", "iat", "exp"]))
         {
             Assert.AreEqual(full.GetProperty(claim).ToString(), fast.GetProperty(claim).ToString(), claim);
+            Assert.AreEqual(full.GetProperty(claim).ToString(), basicToken.GetProperty(claim).ToString(), "basic: " + claim);
         }
         Assert.AreEqual(full.GetProperty("exp").GetInt64() - full.GetProperty("iat").GetInt64(), fast.GetProperty("exp").GetInt64() - fast.GetProperty("iat").GetInt64());
         Assert.AreNotEqual(full.GetProperty("jti").GetString(), fast.GetProperty("jti").GetString());
@@ -149,9 +156,10 @@ public sealed class OidcProviderTests
         StringAssert.Contains(await response.Content.ReadAsStringAsync(ct), "invalid_request");
     }
 
-    private static Task<HttpResponseMessage> PostTokenAsync(HttpClient client, Dictionary<string, string> form, bool basic, CancellationToken ct)
+    private static Task<HttpResponseMessage> PostTokenAsync(HttpClient client, Dictionary<string, string> form, bool basic, CancellationToken ct,
+        string path = "/connect/token")
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/connect/token", UriKind.Relative)) { Content = new FormUrlEncodedContent(form) };
+        var request = new HttpRequestMessage(HttpMethod.Post, new Uri(path, UriKind.Relative)) { Content = new FormUrlEncodedContent(form) };
         if (basic)
         {
             request.Headers.Authorization = new("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(
