@@ -95,6 +95,10 @@ public static class AccountsExtensions
                     {
                         identity.AddClaim(AuthenticationTime.Claim(at));
                     }
+                    if (BrowserSession.Of(context.CurrentPrincipal) is { } browser && !identity.HasClaim(c => c.Type == BrowserSession.ClaimType))
+                    {
+                        identity.AddClaim(new System.Security.Claims.Claim(BrowserSession.ClaimType, browser));
+                    }
                 }
                 return Task.CompletedTask;
             };

@@ -50,6 +50,20 @@ public static class AuthenticationTime
 }
 
 /// <summary>
+/// This browser's sign-in, as the <c>bsid</c> claim of its session cookie (new at each sign-in, carried through refreshes):
+/// logins of the same browser into the same client — silent <c>prompt=none</c> renewals — reuse one session instead of
+/// adding one per renewal.
+/// </summary>
+public static class BrowserSession
+{
+    public const string ClaimType = "bsid";
+
+    public static Claim NewClaim() => new(ClaimType, Guid.NewGuid().ToString("N"));
+
+    public static string? Of(ClaimsPrincipal? principal) => principal?.FindFirst(ClaimType)?.Value;
+}
+
+/// <summary>
 /// Identity's sign-in manager: every session it creates carries <see cref="AuthenticationTime"/>, and password checks go
 /// through <see cref="AccountLockout"/> (a lockout that holds under concurrent guesses).
 /// </summary>
@@ -79,11 +93,19 @@ public sealed class ClippySignInManager(
         if (!claims.Any(c => c.Type == AuthenticationTime.ClaimType))
         {
             claims.Add(same && AuthenticationTime.Of(current) is { } at ? AuthenticationTime.Claim(at) : AuthenticationTime.Claim(time.GetUtcNow()));
+            if (same && current.FindFirst(BrowserSession.ClaimType) is { } browser)
+            {
+                claims.Add(new Claim(BrowserSession.ClaimType, browser.Value));
+            }
             if (same)
             {
                 var methods = claims.Where(c => c.Type == "amr").Select(c => c.Value).ToHashSet(StringComparer.Ordinal);
                 claims.AddRange(current.FindAll("amr").Where(c => methods.Add(c.Value)).Select(c => new Claim("amr", c.Value)));
             }
+        }
+        if (!claims.Any(c => c.Type == BrowserSession.ClaimType))
+        {
+            claims.Add(BrowserSession.NewClaim());
         }
         return base.SignInWithClaimsAsync(user, authenticationProperties, claims);
     }

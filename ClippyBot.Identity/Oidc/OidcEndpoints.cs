@@ -55,8 +55,21 @@ internal static class OidcEndpoints
 
         var authTime = AuthenticationTime.Of(login.Principal) ?? services.Time.GetUtcNow();
         var principal = await CreateUserPrincipalAsync(user, request.GetScopes(), authTime, login.Principal!, services);
-        // Every login into a client is a session the user can see and end.
-        await services.Sessions.StartAsync((ClaimsIdentity)principal.Identity!, user.Id, request.ClientId!, context, context.RequestAborted);
+        // Every login into a client is a session the user can see and end — started when the code is redeemed (an
+        // abandoned code leaves nothing but an ad-hoc authorization that pruning removes). The code carries which browser
+        // sign-in it came from, and whether it was a silent renewal, so renewals reuse that session.
+        var identity = (ClaimsIdentity)principal.Identity!;
+        if (BrowserSession.Of(login.Principal) is { } browser)
+        {
+            identity.SetClaim(BrowserSession.ClaimType, browser);
+        }
+        if (request.HasPromptValue(PromptValues.None))
+        {
+            identity.SetClaim(RenewalClaim, "true");
+        }
+        // The session is listed by the browser's device and address, not by the client's back channel that redeems the code.
+        identity.SetClaim(Sessions.SessionStore.DeviceClaim, Sessions.SessionStore.Truncate(context.Request.Headers.UserAgent.ToString(), 256));
+        identity.SetClaim(Sessions.SessionStore.AddressClaim, context.Connection.RemoteIpAddress?.ToString() ?? "");
         return SignIn(principal);
     }
 
@@ -90,7 +103,12 @@ internal static class OidcEndpoints
                 return Forbid(Errors.InvalidGrant, "The login has reached its maximum lifetime; sign in again.");
             }
             var sessionId = previous.GetClaim(Sessions.SessionStore.SessionIdClaim);
-            if (!await services.Sessions.TouchAsync(sessionId, context.RequestAborted))
+            if (request.IsAuthorizationCodeGrantType() && sessionId is null)
+            {
+                sessionId = (await services.Sessions.StartAsync((ClaimsIdentity)previous.Identity!, user.Id, request.ClientId!,
+                    previous.GetClaim(BrowserSession.ClaimType), previous.GetClaim(RenewalClaim) == "true", context.RequestAborted)).ToString();
+            }
+            else if (!await services.Sessions.TouchAsync(sessionId, context.RequestAborted))
             {
                 return Forbid(Errors.InvalidGrant, "The session has ended.");
             }
@@ -176,6 +194,9 @@ internal static class OidcEndpoints
     }
 
     internal const string SecurityStampClaim = "security_stamp";
+
+    /// <summary>Inside a code only: it was issued for a <c>prompt=none</c> request (a silent renewal).</summary>
+    private const string RenewalClaim = "renewal";
 
     private static async Task<ClaimsPrincipal> CreateUserPrincipalAsync(
         ApplicationUser user, IEnumerable<string> scopes, DateTimeOffset authTime, ClaimsPrincipal source, OidcServices services)

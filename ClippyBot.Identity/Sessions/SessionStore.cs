@@ -10,7 +10,6 @@ namespace ClippyBot.Identity.Sessions;
 /// <summary>Creates, lists and ends login sessions; ending one revokes its authorization and every token from it.</summary>
 public sealed class SessionStore(
     IdentityDataContext db,
-    IOpenIddictApplicationManager applications,
     IOpenIddictAuthorizationManager authorizations,
     IOpenIddictTokenManager tokens,
     RevocationMarkers markers,
@@ -18,31 +17,66 @@ public sealed class SessionStore(
 {
     public const string SessionIdClaim = "sid";
 
-    /// <summary>Starts a session for a login into <paramref name="clientId"/>: a permanent authorization and its record.</summary>
-    public async Task StartAsync(ClaimsIdentity identity, Guid userId, string clientId, HttpContext http, CancellationToken ct)
+    /// <summary>Inside a code only: the browser's user agent and address at authorization, for the session list.</summary>
+    public const string DeviceClaim = "session_device";
+
+    public const string AddressClaim = "session_address";
+
+    /// <summary>
+    /// Starts the session of a redeemed authorization code (not when a code is merely issued: an abandoned code leaves only
+    /// its ad-hoc authorization, which pruning removes). The code's authorization becomes permanent — so a replayed code
+    /// still revokes everything issued from it. A silent renewal (<c>prompt=none</c>) from a browser sign-in that already
+    /// has a running session with this client takes that session over: its previous authorization and tokens are
+    /// revoked, and no row is added per renewal.
+    /// </summary>
+    public async Task<Guid> StartAsync(ClaimsIdentity identity, Guid userId, string clientId, string? browserSessionId, bool renewal, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(identity);
-        ArgumentNullException.ThrowIfNull(http);
-        var application = await applications.FindByClientIdAsync(clientId, ct) ?? throw new InvalidOperationException("Unknown client.");
-        var authorization = await authorizations.CreateAsync(new ClaimsPrincipal(identity), userId.ToString(),
-            (await applications.GetIdAsync(application, ct))!, AuthorizationTypes.Permanent, identity.GetScopes(), ct);
-        var authorizationId = (await authorizations.GetIdAsync(authorization, ct))!;
-        var now = time.GetUtcNow();
-        var session = new UserSession
+        var authorizationId = identity.GetAuthorizationId() ?? throw new InvalidOperationException("The code has no authorization.");
+        if (await authorizations.FindByIdAsync(authorizationId, ct) is { } authorization)
         {
-            Id = Guid.CreateVersion7(),
-            UserId = userId,
-            ClientId = clientId,
-            AuthorizationId = authorizationId,
-            UserAgent = Truncate(http.Request.Headers.UserAgent.ToString(), 256),
-            IpAddress = http.Connection.RemoteIpAddress?.ToString() ?? "",
-            CreatedAt = now,
-            LastSeenAt = now,
-        };
-        db.UserSessions.Add(session);
+            var descriptor = new OpenIddictAuthorizationDescriptor();
+            await authorizations.PopulateAsync(descriptor, authorization, ct);
+            descriptor.Type = AuthorizationTypes.Permanent;
+            await authorizations.UpdateAsync(authorization, descriptor, ct);
+        }
+        var now = time.GetUtcNow();
+        var session = renewal && browserSessionId is not null
+            ? await db.UserSessions.SingleOrDefaultAsync(s => s.UserId == userId && s.ClientId == clientId && s.BrowserSessionId == browserSessionId && s.EndedAt == null, ct)
+            : null;
+        if (session is not null && session.AuthorizationId != authorizationId)
+        {
+            await RevokeAuthorizationAsync(session.AuthorizationId, ct);
+            session.AuthorizationId = authorizationId;
+            session.LastSeenAt = now;
+        }
+        else if (session is null)
+        {
+            session = new UserSession
+            {
+                Id = Guid.CreateVersion7(),
+                UserId = userId,
+                ClientId = clientId,
+                AuthorizationId = authorizationId,
+                BrowserSessionId = browserSessionId,
+                UserAgent = identity.GetClaim(DeviceClaim) ?? "",
+                IpAddress = identity.GetClaim(AddressClaim) ?? "",
+                CreatedAt = now,
+                LastSeenAt = now,
+            };
+            db.UserSessions.Add(session);
+        }
         await db.SaveChangesAsync(ct);
-        identity.SetAuthorizationId(authorizationId);
-        identity.SetClaim(SessionIdClaim, session.Id.ToString());
+        return session.Id;
+    }
+
+    private async Task RevokeAuthorizationAsync(string authorizationId, CancellationToken ct)
+    {
+        await tokens.RevokeByAuthorizationIdAsync(authorizationId, ct);
+        if (await authorizations.FindByIdAsync(authorizationId, ct) is { } authorization)
+        {
+            await authorizations.TryRevokeAsync(authorization, ct);
+        }
     }
 
     /// <summary>Whether the session still runs (refresh checks it), updating its last-seen time.</summary>
@@ -73,12 +107,7 @@ public sealed class SessionStore(
         }
         session.EndedAt = time.GetUtcNow();
         await db.SaveChangesAsync(ct);
-        await tokens.RevokeByAuthorizationIdAsync(session.AuthorizationId, ct);
-        var authorization = await authorizations.FindByIdAsync(session.AuthorizationId, ct);
-        if (authorization is not null)
-        {
-            await authorizations.TryRevokeAsync(authorization, ct);
-        }
+        await RevokeAuthorizationAsync(session.AuthorizationId, ct);
         await markers.PublishSessionAsync(session.Id.ToString());
         return true;
     }
@@ -88,5 +117,5 @@ public sealed class SessionStore(
         db.UserSessions.Where(s => s.UserId == userId && s.EndedAt == null)
             .ExecuteUpdateAsync(s => s.SetProperty(x => x.EndedAt, time.GetUtcNow()), ct);
 
-    private static string Truncate(string value, int max) => value.Length <= max ? value : value[..max];
+    public static string Truncate(string value, int max) => value.Length <= max ? value : value[..max];
 }

@@ -14,6 +14,9 @@ public sealed class UserSession
 
     public required string AuthorizationId { get; set; }
 
+    /// <summary>The browser sign-in (<c>bsid</c>) the login came from: its silent renewals reuse this session.</summary>
+    public string? BrowserSessionId { get; set; }
+
     public string UserAgent { get; set; } = "";
 
     public string IpAddress { get; set; } = "";

@@ -454,6 +454,50 @@ public sealed class AbuseTests
     }
 
     [TestMethod]
+    public async Task Sessions_start_when_a_code_is_redeemed_and_silent_renewals_reuse_the_browsers_session()
+    {
+        await using var identity = await StartAsync(Ct);
+        using var browser = From(identity.Browser(), NewAddress());
+        var email = NewEmail();
+        await RegisterAsync(browser, email, GoodPassword, Ct);
+        var first = Pkce.Create();
+        var code = await SignInForCodeAsync(browser, email, GoodPassword, first, Ct);
+
+        await using var scope = identity.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<IdentityDataContext>();
+        var userId = (await scope.ServiceProvider.GetRequiredService<UserManager<ApplicationUser>>().FindByEmailAsync(email))!.Id;
+        Task<int> ActiveSessionsAsync() => Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.CountAsync(
+            db.UserSessions, s => s.UserId == userId && s.EndedAt == null, Ct);
+        Assert.AreEqual(0, await ActiveSessionsAsync(), "an issued code is not a session yet");
+
+        var (_, tokens) = await RedeemCodeAsync(identity.CreateClient(), code, first, Ct);
+        Assert.AreEqual(1, await ActiveSessionsAsync());
+        var refresh = tokens.GetProperty("refresh_token").GetString()!;
+
+        // Three silent renewals (prompt=none) from the same browser sign-in: still one session, the old chain revoked.
+        for (var i = 0; i < 3; i++)
+        {
+            var pkce = Pkce.Create();
+            using var silent = await browser.GetAsync(new Uri(AuthorizeUrl(pkce, "s") + "&prompt=none", UriKind.Relative), Ct);
+            var renewed = QueryHelpers.ParseQuery(silent.Headers.Location!.Query)["code"].ToString();
+            var (status, _) = await RedeemCodeAsync(identity.CreateClient(), renewed, pkce, Ct);
+            Assert.AreEqual(HttpStatusCode.OK, status);
+        }
+        Assert.AreEqual(1, await ActiveSessionsAsync(), "renewals reuse the session");
+        var (old, _) = await RefreshAsync(identity.CreateClient(), refresh, Ct);
+        Assert.AreEqual(HttpStatusCode.BadRequest, old, "the replaced login's refresh token is revoked");
+
+        // Abandoned codes (never redeemed) leave no session.
+        for (var i = 0; i < 3; i++)
+        {
+            using (await browser.GetAsync(new Uri(AuthorizeUrl(Pkce.Create(), "s"), UriKind.Relative), Ct))
+            {
+            }
+        }
+        Assert.AreEqual(1, await ActiveSessionsAsync(), "abandoned codes are not sessions");
+    }
+
+    [TestMethod]
     public async Task A_configured_administrator_without_a_second_factor_is_sent_to_enrol_and_gets_no_admin_role()
     {
         var admin = NewEmail();

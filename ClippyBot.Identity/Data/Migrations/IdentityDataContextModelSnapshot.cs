@@ -235,6 +235,9 @@ namespace ClippyBot.Identity.Data.Migrations
                         .HasMaxLength(100)
                         .HasColumnType("character varying(100)");
 
+                    b.Property<string>("BrowserSessionId")
+                        .HasColumnType("text");
+
                     b.Property<string>("ClientId")
                         .IsRequired()
                         .HasMaxLength(100)
