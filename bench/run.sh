@@ -94,9 +94,11 @@ pids+=($!)
 wait_http "http://127.0.0.1:$idport/health"
 
 body="grant_type=client_credentials&client_id=clippybot-api-service&client_secret=$secret&scope=pluginhost"
-run() { # name url
-  BODY="$body" wrk -t2 -c"$connections" -d5s -s bench/post.lua "$2" >/dev/null # warm-up
-  printf '%-34s %s\n' "$1" "$(BODY="$body" wrk -t2 -c"$connections" -d"$duration" -s bench/post.lua "$2" | grep RESULT | cut -d' ' -f2-)"
+run() { # name url [client id for client_secret_basic]
+  local b=$body auth=""
+  if [ -n "${3:-}" ]; then b="grant_type=client_credentials&scope=pluginhost"; auth="Basic $(printf '%s:%s' "$3" "$secret" | base64 -w0)"; fi
+  BODY="$b" AUTHORIZATION="$auth" wrk -t2 -c"$connections" -d5s -s bench/post.lua "$2" >/dev/null # warm-up
+  printf '%-34s %s\n' "$1" "$(BODY="$b" AUTHORIZATION="$auth" wrk -t2 -c"$connections" -d"$duration" -s bench/post.lua "$2" | grep RESULT | cut -d' ' -f2-)"
 }
 
 idpid=${pids[-1]}
@@ -105,12 +107,14 @@ if [ -n "${PROFILE:-}" ]; then # developer aid: a CPU sample of the Identity ser
 fi
 if want tokens; then
 echo "client-credentials token issuance, wrk -t2 -c$connections -d$duration, $(nproc) cores"
-run "clippybot identity (ES256)" "http://127.0.0.1:$idport/connect/token"
+run "clippybot identity (ES256, post)" "http://127.0.0.1:$idport/connect/token"
+run "clippybot identity (ES256, basic)" "http://127.0.0.1:$idport/connect/token" clippybot-api-service
 for alg in ES256 RS256; do
   CLIENT_SECRET=$secret PORT=$peerport ALG=$alg node bench/peer/server.mjs >"$work/peer-$alg.log" 2>&1 &
   peer=$!
   wait_http "http://127.0.0.1:$peerport/.well-known/openid-configuration"
-  run "node oidc-provider 9.13.3 ($alg)" "http://127.0.0.1:$peerport/token"
+  run "node oidc-provider 9.13.3 ($alg, post)" "http://127.0.0.1:$peerport/token"
+  run "node oidc-provider 9.13.3 ($alg, basic)" "http://127.0.0.1:$peerport/token" clippybot-api-service-basic
   kill $peer; wait $peer 2>/dev/null || true
 done
 fi

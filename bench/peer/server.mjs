@@ -1,5 +1,6 @@
-// Reference peer for bench/run.sh: oidc-provider with one client-credentials client that gets signed JWT access
-// tokens for one resource, like ClippyBot's clippybot-api-service → clippybot-pluginhost.
+// Reference peer for bench/run.sh: oidc-provider with a client-credentials client that gets signed JWT access tokens for
+// one resource, like ClippyBot's clippybot-api-service → clippybot-pluginhost — the same client authenticating with
+// client_secret_post, and (clippybot-api-service-basic) with client_secret_basic.
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 
@@ -14,15 +15,15 @@ const { privateKey } = alg === 'RS256'
 const jwk = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg, kid: 'bench' };
 
 const provider = new Provider(`http://127.0.0.1:${port}`, {
-  clients: [{
-    client_id: 'clippybot-api-service',
+  clients: ['client_secret_post', 'client_secret_basic'].map((method) => ({
+    client_id: method === 'client_secret_post' ? 'clippybot-api-service' : 'clippybot-api-service-basic',
     client_secret: secret,
     grant_types: ['client_credentials'],
     redirect_uris: [],
     response_types: [],
-    token_endpoint_auth_method: 'client_secret_post',
+    token_endpoint_auth_method: method,
     id_token_signed_response_alg: alg,
-  }],
+  })),
   jwks: { keys: [jwk] },
   features: {
     clientCredentials: { enabled: true },
