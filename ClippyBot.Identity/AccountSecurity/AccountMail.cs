@@ -15,7 +15,7 @@ public sealed class AccountMail(DurableEmailOutbox<Data.IdentityDataContext> out
         ("Confirm my address", Link("/account/confirm-email", token)),
         $"The link works once and expires in {Hours(options.Value.EmailVerificationLifetime)} hours. If you did not create an account, ignore this message.");
 
-    public Task ResetPassword(string to, string token) => Send(MailPriority.Security, to, "reset-password", "Reset your ClippyBot password",
+    public Task ResetPassword(string to, string token) => Send(MailPriority.Recovery, to, "reset-password", "Reset your ClippyBot password",
         "Someone — hopefully you — asked to reset the password of your ClippyBot account.",
         ("Choose a new password", Link("/account/reset-password", token)),
         $"The link works once and expires in {Hours(options.Value.PasswordResetLifetime)} hours; asking again replaces it. If it was not you, ignore this message: your password stays as it is.");
@@ -26,12 +26,13 @@ public sealed class AccountMail(DurableEmailOutbox<Data.IdentityDataContext> out
         ("Reset my password", Link("/account/forgot-password", null)),
         "If it was you, sign in or reset your password. If not, you can ignore this message.");
 
-    public Task Notice(string to, string kind, string subject, string what) => Send(MailPriority.Notice, to, kind, subject, what,
+    public Task Notice(string to, string kind, string subject, string what) => Send(MailPriority.SecurityNotice, to, kind, subject, what,
         ("Review my account", Link("/account/manage", null)),
         "If this was not you, reset your password now and contact support: someone may have access to your account.");
 
+    // Not cancelled with the request: a client that disconnects right after changing a password must not stop its notice.
     private Task<bool> Send(MailPriority priority, string to, string kind, string subject, string lead, (string Label, string Url) action, string footer) =>
-        outbox.EnqueueAsync(EmailMessage.WithAction(to, kind, subject, lead, action.Label, action.Url, footer), priority, http.HttpContext?.RequestAborted ?? default);
+        outbox.EnqueueAsync(EmailMessage.WithAction(to, kind, subject, lead, action.Label, action.Url, footer), priority, CancellationToken.None);
 
     private string Link(string path, string? token)
     {

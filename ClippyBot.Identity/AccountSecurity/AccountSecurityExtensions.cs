@@ -9,9 +9,13 @@ public static class AccountSecurityExtensions
     {
         builder.AddEmail();
         // Account mail is durable (identitydb, sealed under a key derived from Oidc:KeyEncryptionKey).
-        builder.AddDurableEmail<Data.IdentityDataContext>(sp => new ClippyBot.ServiceDefaults.Crypto.KeyProtector(
-            Oidc.OidcOptions.DeriveKey(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<Oidc.OidcOptions>>().Value.KeyEncryptionKey, "mail-outbox"),
-            Oidc.OidcOptions.Scope));
+        builder.AddDurableEmail<Data.IdentityDataContext>(sp =>
+        {
+            var oidc = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<Oidc.OidcOptions>>().Value;
+            return new DurableEmailKey(
+                new ClippyBot.ServiceDefaults.Crypto.KeyProtector(Oidc.OidcOptions.DeriveKey(oidc.KeyEncryptionKey, "mail-outbox"), Oidc.OidcOptions.Scope),
+                Oidc.OidcOptions.DeriveKey(oidc.ClientSecretHashKey, "mail-recipients"));
+        });
         builder.Services.AddOptions<AccountSecurityOptions>().Bind(builder.Configuration.GetSection(AccountSecurityOptions.SectionName))
             .Validate(o => builder.Environment.IsLocal() || Uri.TryCreate(o.PublicBaseUrl, UriKind.Absolute, out var u) && u.Scheme == Uri.UriSchemeHttps,
                 "AccountSecurity:PublicBaseUrl must be this service's public https origin: links in emails are built from it.")

@@ -13,13 +13,17 @@ namespace ClippyBot.Identity.Accounts;
 /// recovery code, password re-entry) first reserves one of the account's <c>MaxFailedAccessAttempts</c> with a single
 /// conditional <c>UPDATE</c> — refused while the account is locked or the attempts are used up — so at most that many
 /// wrong guesses are ever evaluated per lockout window; a failure that reaches the limit locks the account in one
-/// statement; a success gives the attempts back, unless the account was locked meanwhile (then it is refused too).
+/// statement; a success gives the attempts back, unless the account was locked meanwhile (then it is refused too). A
+/// password reserves its attempt only once a hashing core is free, so correct sign-ins waiting for a core hold none.
+/// The bookkeeping ignores the request's cancellation: a client that disconnects mid-check must not leave its attempt
+/// reserved for ever (or skip the lock).
 /// </summary>
 public sealed class AccountLockout(IdentityDataContext db, IOptions<IdentityOptions> identity, TimeProvider time, SecurityMetrics metrics)
 {
     /// <summary>Takes one attempt; false when the account is locked or its attempts are all in use (nothing is evaluated then).</summary>
-    public async Task<bool> TryReserveAsync(ApplicationUser user, string kind, CancellationToken ct = default)
+    public async Task<bool> TryReserveAsync(ApplicationUser user, string kind)
     {
+        var ct = CancellationToken.None;
         ArgumentNullException.ThrowIfNull(user);
         var now = time.GetUtcNow();
         var max = identity.Value.Lockout.MaxFailedAccessAttempts;
@@ -34,8 +38,9 @@ public sealed class AccountLockout(IdentityDataContext db, IOptions<IdentityOpti
     }
 
     /// <summary>The reserved attempt was wrong: it stays counted, and the one that reaches the limit locks the account.</summary>
-    public async Task FailedAsync(ApplicationUser user, CancellationToken ct = default)
+    public async Task FailedAsync(ApplicationUser user)
     {
+        var ct = CancellationToken.None;
         ArgumentNullException.ThrowIfNull(user);
         var options = identity.Value.Lockout;
         var until = time.GetUtcNow() + options.DefaultLockoutTimeSpan;
@@ -44,13 +49,18 @@ public sealed class AccountLockout(IdentityDataContext db, IOptions<IdentityOpti
             .ExecuteUpdateAsync(s => s.SetProperty(u => u.LockoutEnd, until).SetProperty(u => u.AccessFailedCount, 0), ct);
     }
 
-    /// <summary>The reserved attempt was right: the attempts are given back; false when the account got locked meanwhile.</summary>
-    public async Task<bool> SucceededAsync(ApplicationUser user, CancellationToken ct = default)
+    /// <summary>
+    /// The reserved attempt was right; false when the account got locked meanwhile. A complete sign-in clears the count;
+    /// a password that still needs its second factor gives back only its own attempt — otherwise knowing the password
+    /// would reset the count of wrong codes and make the second factor guessable without end.
+    /// </summary>
+    public async Task<bool> SucceededAsync(ApplicationUser user, bool complete = true)
     {
         ArgumentNullException.ThrowIfNull(user);
         var now = time.GetUtcNow();
-        return await db.Users
-            .Where(u => u.Id == user.Id && (u.LockoutEnd == null || u.LockoutEnd <= now))
-            .ExecuteUpdateAsync(s => s.SetProperty(u => u.AccessFailedCount, 0), ct) == 1;
+        var active = db.Users.Where(u => u.Id == user.Id && (u.LockoutEnd == null || u.LockoutEnd <= now));
+        return complete
+            ? await active.ExecuteUpdateAsync(s => s.SetProperty(u => u.AccessFailedCount, 0), CancellationToken.None) == 1
+            : await active.ExecuteUpdateAsync(s => s.SetProperty(u => u.AccessFailedCount, u => u.AccessFailedCount > 0 ? u.AccessFailedCount - 1 : 0), CancellationToken.None) == 1;
     }
 }

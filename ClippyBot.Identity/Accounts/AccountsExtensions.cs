@@ -62,17 +62,22 @@ public static class AccountsExtensions
             // The absolute lifetime (from the last proven credential), then the security stamp.
             cookie.Events.OnValidatePrincipal = AuthenticationTime.ValidateSessionAsync;
             // An administrator whose session has no second factor is sent to enrol (or use) one; anyone else is refused.
-            cookie.Events.OnRedirectToAccessDenied = context =>
+            // (enrolled already: sign in again through the second factor).
+            cookie.Events.OnRedirectToAccessDenied = async context =>
             {
-                if (context.HttpContext.User.Identity?.IsAuthenticated == true && !context.HttpContext.User.HasClaim("amr", "mfa"))
+                var user = context.HttpContext.User;
+                if (user.Identity?.IsAuthenticated == true && !user.HasClaim("amr", "mfa"))
                 {
-                    context.Response.Redirect("/account/manage/two-factor?required=admin");
+                    var account = await context.HttpContext.RequestServices.GetRequiredService<UserManager<ApplicationUser>>().GetUserAsync(user);
+                    var back = context.Request.PathBase + context.Request.Path + context.Request.QueryString;
+                    context.Response.Redirect(account?.TwoFactorEnabled == true
+                        ? "/account/login?ReturnUrl=" + Uri.EscapeDataString(back)
+                        : "/account/manage/two-factor?required=admin");
                 }
                 else
                 {
                     context.Response.StatusCode = StatusCodes.Status403Forbidden;
                 }
-                return Task.CompletedTask;
             };
         });
         // Every request re-checks the security stamp (one indexed read): a password reset, lock or "sign out everywhere"

@@ -121,16 +121,17 @@ public sealed class ClippySignInManager(
         {
             return SignInResult.NotAllowed;
         }
-        if (!await lockout.TryReserveAsync(user, "password"))
+        var result = await ((ClippyUserManager)UserManager).CheckPasswordAdmittedAsync(user, password, () => lockout.TryReserveAsync(user, "password"));
+        if (result is null)
         {
             return SignInResult.LockedOut;
         }
-        if (!await UserManager.CheckPasswordAsync(user, password))
+        if (result == PasswordVerificationResult.Failed)
         {
             await lockout.FailedAsync(user);
             return SignInResult.Failed;
         }
-        // Locked by other guesses while this one waited for its hash: refused as well.
-        return await lockout.SucceededAsync(user) ? SignInResult.Success : SignInResult.LockedOut;
+        // Locked by other guesses while this one was hashed: refused as well.
+        return await lockout.SucceededAsync(user, complete: !user.TwoFactorEnabled) ? SignInResult.Success : SignInResult.LockedOut;
     }
 }

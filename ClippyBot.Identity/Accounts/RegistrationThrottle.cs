@@ -1,6 +1,4 @@
 using System.Net;
-using System.Security.Cryptography;
-using System.Text;
 using ClippyBot.Identity.Edge;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
@@ -26,7 +24,8 @@ public sealed class RegistrationThrottleOptions
 /// existing address is told that someone tried to register it — without that, the form mails any address we know of as
 /// often as someone submits it (mail bombing from our own domain). The recipient is keyed by a hash, not the address.
 /// </summary>
-public sealed class RegistrationThrottle(IConnectionMultiplexer redis, IOptions<RegistrationThrottleOptions> options, TimeProvider time)
+public sealed class RegistrationThrottle(IConnectionMultiplexer redis, IOptions<RegistrationThrottleOptions> options, TimeProvider time,
+    AccountSecurity.AccountSecrets secrets)
 {
     private const string CounterPrefix = "clippybot:registrations:";
     private const string WarnedPrefix = "clippybot:account-exists-mailed:";
@@ -42,7 +41,8 @@ public sealed class RegistrationThrottle(IConnectionMultiplexer redis, IOptions<
     /// <summary>True for the first call per recipient per interval: only then is the owner mailed.</summary>
     public Task<bool> MayWarnOwnerAsync(string email)
     {
-        var digest = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(email.Trim().ToUpperInvariant())));
+        // Keyed: a plain hash of an address in Redis could be confirmed by hashing guesses.
+        var digest = secrets.Hasher.Hash(email.Trim().ToUpperInvariant());
         return redis.GetDatabase().StringSetAsync(WarnedPrefix + digest, 1, options.Value.ExistingAccountMailInterval, When.NotExists);
     }
 }

@@ -75,7 +75,7 @@ internal sealed class ClientCredentialsIssuer(
         var (clientId, secret) = basic ?? (form[Parameters.ClientId].ToString(), form[Parameters.ClientSecret].ToString());
         if (form[Parameters.GrantType] != GrantTypes.ClientCredentials
             || clientId is not { Length: > 0 and <= ParameterBounds.ClientId }
-            || secret is not { Length: > 0 and <= 1_024 }
+            || secret is not { Length: > 0 and <= ParameterBounds.ClientSecret }
             || form[Parameters.Scope].ToString() is not { Length: > 0 } scope)
         {
             return false;

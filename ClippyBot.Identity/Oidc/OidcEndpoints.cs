@@ -157,7 +157,7 @@ internal static class OidcEndpoints
     private static async Task<IResult> EndSessionAsync(HttpContext context, Microsoft.AspNetCore.Antiforgery.IAntiforgery antiforgery)
     {
         var request = context.GetOpenIddictServerRequest();
-        if (string.IsNullOrEmpty(request?.IdTokenHint))
+        if (!await HintNamesSignedInUserAsync(context, request))
         {
             if (!HttpMethods.IsPost(context.Request.Method) || !await antiforgery.IsRequestValidAsync(context))
             {
@@ -167,6 +167,22 @@ internal static class OidcEndpoints
         await context.SignOutAsync(IdentityConstants.ApplicationScheme);
         // OpenIddict redirects only to a post_logout_redirect_uri registered for the client.
         return Results.SignOut(new AuthenticationProperties { RedirectUri = "/" }, [Scheme]);
+    }
+
+    /// <summary>
+    /// True when a valid <c>id_token_hint</c> names the person signed in here (or nobody is signed in, so there is nothing
+    /// to end): anyone can hold some valid ID token — their own — so a hint for another account proves nothing.
+    /// </summary>
+    private static async Task<bool> HintNamesSignedInUserAsync(HttpContext context, OpenIddictRequest? request)
+    {
+        if (string.IsNullOrEmpty(request?.IdTokenHint))
+        {
+            return false;
+        }
+        var hint = await context.AuthenticateAsync(Scheme);
+        var signedIn = await context.AuthenticateAsync(IdentityConstants.ApplicationScheme);
+        return !signedIn.Succeeded
+            || (hint.Principal?.GetClaim(Claims.Subject) is { } subject && subject == signedIn.Principal?.GetClaim(Claims.Subject));
     }
 
     private static IResult ConfirmSignOut(HttpContext context, Microsoft.AspNetCore.Antiforgery.IAntiforgery antiforgery, OpenIddictRequest? request)
@@ -254,11 +270,15 @@ internal static class OidcEndpoints
     private static bool IsTooOld(AuthenticateResult login, OpenIddictRequest request, TimeProvider time) =>
         request.MaxAge is { } maxAge && (AuthenticationTime.Of(login.Principal) is not { } at || time.GetUtcNow() - at > TimeSpan.FromSeconds(maxAge));
 
+    /// <summary>
+    /// The authorize request to come back to after signing in, without <c>prompt</c> and <c>max_age</c>: both were just
+    /// satisfied, and keeping them would send the browser back to the sign-in page (max_age=0) for ever.
+    /// </summary>
     private static string QueryWithoutPrompt(HttpRequest request)
     {
         var pairs = request.HasFormContentType
-            ? request.Form.Where(p => p.Key != Parameters.Prompt).Select(p => (p.Key, p.Value.ToString()))
-            : request.Query.Where(p => p.Key != Parameters.Prompt).Select(p => (p.Key, p.Value.ToString()));
+            ? request.Form.Where(p => p.Key is not (Parameters.Prompt or Parameters.MaxAge)).Select(p => (p.Key, p.Value.ToString()))
+            : request.Query.Where(p => p.Key is not (Parameters.Prompt or Parameters.MaxAge)).Select(p => (p.Key, p.Value.ToString()));
         return QueryString.Create(pairs.Select(p => new KeyValuePair<string, string?>(p.Key, p.Item2))).ToString();
     }
 

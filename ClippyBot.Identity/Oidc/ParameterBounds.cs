@@ -13,6 +13,9 @@ public static class ParameterBounds
     /// <summary>Client ids are ours to assign; none is longer.</summary>
     public const int ClientId = 100;
 
+    /// <summary>Our client secrets are 256-bit random values; the fast path and OpenIddict's path share this bound.</summary>
+    public const int ClientSecret = 256;
+
     /// <summary>RFC 7636 §4.1: a code verifier is 43 to 128 characters.</summary>
     public const int CodeVerifier = 128;
 
@@ -34,7 +37,7 @@ public static class ParameterBounds
         [Parameters.MaxAge] = 16,
         [Parameters.UiLocales] = 256,
         [Parameters.LoginHint] = 320,
-        [Parameters.ClientSecret] = 256,
+        [Parameters.ClientSecret] = ClientSecret,
     };
 
     /// <summary>Anything else (codes, refresh tokens, id_token_hint, assertions) is bounded by what we issue.</summary>

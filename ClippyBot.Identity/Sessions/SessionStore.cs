@@ -41,16 +41,25 @@ public sealed class SessionStore(
             await authorizations.UpdateAsync(authorization, descriptor, ct);
         }
         var now = time.GetUtcNow();
+        // The browser sign-in's newest running session with this client (ordinary sign-ins from one browser may have made several).
         var session = renewal && browserSessionId is not null
-            ? await db.UserSessions.SingleOrDefaultAsync(s => s.UserId == userId && s.ClientId == clientId && s.BrowserSessionId == browserSessionId && s.EndedAt == null, ct)
+            ? await db.UserSessions.Where(s => s.UserId == userId && s.ClientId == clientId && s.BrowserSessionId == browserSessionId && s.EndedAt == null)
+                .OrderByDescending(s => s.CreatedAt).FirstOrDefaultAsync(ct)
             : null;
         if (session is not null && session.AuthorizationId != authorizationId)
         {
-            await RevokeAuthorizationAsync(session.AuthorizationId, ct);
-            session.AuthorizationId = authorizationId;
-            session.LastSeenAt = now;
+            // Taken over in one conditional update: of two renewals racing for it, one wins and the other starts its own.
+            var previous = session.AuthorizationId;
+            var taken = await db.UserSessions.Where(s => s.Id == session.Id && s.AuthorizationId == previous && s.EndedAt == null)
+                .ExecuteUpdateAsync(s => s.SetProperty(x => x.AuthorizationId, authorizationId).SetProperty(x => x.LastSeenAt, now), ct);
+            if (taken == 1)
+            {
+                await RevokeAuthorizationAsync(previous, ct);
+                return session.Id;
+            }
+            session = null;
         }
-        else if (session is null)
+        if (session is null)
         {
             session = new UserSession
             {

@@ -8,14 +8,23 @@ using Microsoft.Extensions.Options;
 
 namespace ClippyBot.ServiceDefaults.Email;
 
-/// <summary>Which mail goes first when the outbox is busy: what a person is waiting for before notices.</summary>
+/// <summary>Which mail goes first when the outbox is busy, and which is subject to the per-recipient limit.</summary>
 public enum MailPriority
 {
-    /// <summary>Links a person is waiting for (password reset, address verification).</summary>
-    Security = 0,
+    /// <summary>A link a person is waiting for to get back into their account (password reset).</summary>
+    Recovery = 0,
 
-    /// <summary>Notices (something changed, someone tried to register your address).</summary>
-    Notice = 1,
+    /// <summary>Other links a person is waiting for (address verification).</summary>
+    Security = 1,
+
+    /// <summary>
+    /// Notices of a change to the account (password changed, 2FA off, recovery code used): never limited per
+    /// recipient, or whoever could trigger enough mail would silence them before taking an account over.
+    /// </summary>
+    SecurityNotice = 2,
+
+    /// <summary>Unsolicited mail (someone tried to register your address): the kind a flood is made of; limited per recipient.</summary>
+    Notice = 3,
 }
 
 /// <summary>A queued message: sealed (its links are credentials), keyed for rate limits by a hash of the recipient.</summary>
@@ -69,9 +78,10 @@ public static class OutboxMailModel
 /// <summary>
 /// Mail that must not be lost or crowded out: written to the service's database (sealed) in the request, sent by
 /// <see cref="DurableEmailDeliveryService{TContext}"/> on any replica (each message claimed by one), retried with
-/// back-off across restarts, security mail first. Unlike a bounded in-memory queue, a flood cannot make it drop a reset
-/// link: there is no "full", each recipient has an hourly limit (<see cref="EmailOptions.MaxPerRecipientPerHour"/>), and
-/// what a limit refuses is logged and counted, never dropped silently.
+/// back-off across restarts, in <see cref="MailPriority"/> order. Unlike a bounded in-memory queue, a flood cannot make
+/// it drop a reset link: there is no "full"; unsolicited mail has an hourly limit per recipient
+/// (<see cref="EmailOptions.MaxPerRecipientPerHour"/>) whose refusals are logged and counted, never dropped silently.
+/// Links and security notices are limited where they are asked for (one link a minute per account), not here.
 /// </summary>
 public sealed partial class DurableEmailOutbox<TContext>(
     IServiceScopeFactory scopes, DurableEmailKey key, TimeProvider time, IOptions<EmailOptions> options, SecurityMetrics metrics,
@@ -86,11 +96,13 @@ public sealed partial class DurableEmailOutbox<TContext>(
     {
         ArgumentNullException.ThrowIfNull(message);
         var now = time.GetUtcNow();
-        var tag = EmailDeliveryService.RecipientTag(message.To);
+        var tag = key.RecipientTag(message.To);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<TContext>();
-        var recent = await db.Set<OutboxMail>().CountAsync(m => m.RecipientTag == tag && m.CreatedAt > now.AddHours(-1), ct);
-        if (recent >= options.Value.MaxPerRecipientPerHour)
+        var notice = (int)MailPriority.Notice;
+        if (priority == MailPriority.Notice
+            && await db.Set<OutboxMail>().CountAsync(m => m.RecipientTag == tag && m.Priority == notice && m.CreatedAt > now.AddHours(-1), ct)
+                >= options.Value.MaxPerRecipientPerHour)
         {
             metrics.EmailSent(message.Kind, delivered: false);
             LogRecipientLimited(logger, message.Kind, tag);
@@ -121,10 +133,13 @@ public sealed partial class DurableEmailOutbox<TContext>(
     private static partial void LogRecipientLimited(ILogger logger, string kind, string recipient);
 }
 
-/// <summary>The durable outbox's sealing key (derived from the service's key-encryption secret).</summary>
-public sealed class DurableEmailKey(KeyProtector protector)
+/// <summary>The durable outbox's keys: sealing, and a keyed recipient tag (a plain hash of an address can be confirmed by guessing).</summary>
+public sealed class DurableEmailKey(KeyProtector protector, byte[] tagKey)
 {
     public KeyProtector Protector { get; } = protector;
+
+    public string RecipientTag(string address) => Convert.ToHexStringLower(System.Security.Cryptography.HMACSHA256.HashData(
+        tagKey, System.Text.Encoding.UTF8.GetBytes(address.Trim().ToUpperInvariant())))[..16];
 }
 
 /// <summary>Sends the durable outbox: claims due messages one by one (a conditional update, so replicas never send one twice), security mail first.</summary>

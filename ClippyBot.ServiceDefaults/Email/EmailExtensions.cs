@@ -35,13 +35,13 @@ public static class EmailExtensions
 
     /// <summary>
     /// Adds the durable outbox in <typeparamref name="TContext"/> (its model must call <c>AddMailOutbox()</c>), sealed
-    /// under <paramref name="protector"/>, and its sender.
+    /// under <paramref name="keys"/>' protector with recipients tagged by its HMAC key, and its sender.
     /// </summary>
-    public static IHostApplicationBuilder AddDurableEmail<TContext>(this IHostApplicationBuilder builder, Func<IServiceProvider, Crypto.KeyProtector> protector)
+    public static IHostApplicationBuilder AddDurableEmail<TContext>(this IHostApplicationBuilder builder, Func<IServiceProvider, DurableEmailKey> keys)
         where TContext : Microsoft.EntityFrameworkCore.DbContext
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.AddSingleton(sp => new DurableEmailKey(protector(sp)));
+        builder.Services.AddSingleton(keys);
         builder.Services.AddSingleton<DurableEmailOutbox<TContext>>();
         builder.Services.AddHostedService<DurableEmailDeliveryService<TContext>>();
         return builder;

@@ -286,6 +286,60 @@ public sealed class AbuseTests
     }
 
     [TestMethod]
+    public async Task Knowing_the_password_does_not_reset_the_count_of_wrong_second_factor_codes()
+    {
+        await using var identity = await StartAsync(Ct);
+        var email = NewEmail();
+        byte[] secret;
+        using (var owner = From(identity.Browser(), NewAddress()))
+        {
+            await RegisterAsync(owner, email, GoodPassword, Ct);
+            using (await LoginAsync(owner, email, GoodPassword, Ct))
+            {
+            }
+            (secret, _) = await EnrolTwoFactorAsync(owner, TimeProvider.System, Ct);
+        }
+        // Four wrong codes, the password again (it is known), four more: without a reset in between, that is past the limit.
+        for (var round = 0; round < 2; round++)
+        {
+            using var device = From(identity.Browser(), NewAddress());
+            using (await PasswordStepAsync(device, email, GoodPassword, Ct))
+            {
+            }
+            for (var i = 0; i < 4; i++)
+            {
+                using (await SecondFactorAsync(device, (200_000 + round * 10 + i).ToString(System.Globalization.CultureInfo.InvariantCulture), Ct))
+                {
+                }
+            }
+        }
+        using var last = From(identity.Browser(), NewAddress());
+        using var password = await PasswordStepAsync(last, email, GoodPassword, Ct);
+        Assert.AreEqual(HttpStatusCode.OK, password.StatusCode, "the account locked after five wrong codes, whatever passwords came between: even the password step is refused");
+        Assert.IsNotNull(secret);
+    }
+
+    [TestMethod]
+    public async Task A_weak_password_gets_the_same_answer_for_a_new_and_an_existing_address()
+    {
+        await using var identity = await StartAsync(Ct);
+        var existing = NewEmail();
+        using (var owner = From(identity.Browser(), NewAddress()))
+        {
+            await RegisterAsync(owner, existing, GoodPassword, Ct);
+        }
+        var answers = new List<(HttpStatusCode, bool)>();
+        foreach (var email in new[] { existing, NewEmail() })
+        {
+            using var browser = From(identity.Browser(), NewAddress());
+            using var response = await PostFormAsync(browser, "/account/register", new Dictionary<string, string> { ["Email"] = email, ["Password"] = "short" }, Ct);
+            answers.Add((response.StatusCode, (await response.Content.ReadAsStringAsync(Ct)).Contains("at least 12", StringComparison.Ordinal)));
+        }
+        Assert.AreEqual(answers[1], answers[0], "the policy answer does not tell which address has an account");
+        Assert.AreEqual((HttpStatusCode.OK, true), answers[0]);
+    }
+
+    [TestMethod]
     public async Task Wrong_current_passwords_on_the_change_password_page_lock_the_account()
     {
         await using var identity = await StartAsync(Ct);
@@ -541,6 +595,56 @@ public sealed class AbuseTests
         Assert.AreEqual(HttpStatusCode.Redirect, confirmed.StatusCode);
         using var signedOut = await browser.GetAsync(new Uri("/account/manage", UriKind.Relative), Ct);
         Assert.AreEqual(HttpStatusCode.Redirect, signedOut.StatusCode, "the confirmed sign-out ended the session");
+    }
+
+    [TestMethod]
+    public async Task Someone_elses_id_token_as_hint_does_not_sign_a_browser_out_and_max_age_0_signs_in_once()
+    {
+        await using var identity = await StartAsync(Ct);
+        // The attacker's own, valid ID token.
+        var (_, attackerId, _) = await NewLoginAsync(identity, Ct);
+        using var victim = From(identity.Browser(), NewAddress());
+        var email = NewEmail();
+        await RegisterAsync(victim, email, GoodPassword, Ct);
+        using (await LoginAsync(victim, email, GoodPassword, Ct))
+        {
+        }
+        using var forged = await victim.GetAsync(new Uri("/connect/endsession?id_token_hint=" + Uri.EscapeDataString(attackerId), UriKind.Relative), Ct);
+        Assert.AreEqual(HttpStatusCode.OK, forged.StatusCode, "a confirmation page, not a sign-out");
+        using (var stillIn = await victim.GetAsync(new Uri("/account/manage", UriKind.Relative), Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.OK, stillIn.StatusCode);
+        }
+
+        // max_age=0: one sign-in, then the code (the return URL drops max_age, or the browser would loop).
+        var pkce = Pkce.Create();
+        using var fresh = await victim.GetAsync(new Uri(AuthorizeUrl(pkce, "s") + "&max_age=0", UriKind.Relative), Ct);
+        var returnUrl = QueryHelpers.ParseQuery(fresh.Headers.Location!.Query)["ReturnUrl"].ToString();
+        Assert.DoesNotContain("max_age", returnUrl);
+        using var login = await LoginAsync(victim, email, GoodPassword, Ct, returnUrl);
+        using var back = await victim.GetAsync(login.Headers.Location, Ct);
+        StringAssert.Contains(back.Headers.Location!.Query, "code=");
+    }
+
+    [TestMethod]
+    public async Task A_silent_renewal_after_several_ordinary_sign_ins_from_one_browser_works()
+    {
+        await using var identity = await StartAsync(Ct);
+        using var browser = From(identity.Browser(), NewAddress());
+        var email = NewEmail();
+        await RegisterAsync(browser, email, GoodPassword, Ct);
+        using (await LoginAsync(browser, email, GoodPassword, Ct))
+        {
+        }
+        for (var i = 0; i < 3; i++)
+        {
+            var pkce = Pkce.Create();
+            var prompt = i < 2 ? "" : "&prompt=none";
+            using var authorize = await browser.GetAsync(new Uri(AuthorizeUrl(pkce, "s") + prompt, UriKind.Relative), Ct);
+            var code = QueryHelpers.ParseQuery(authorize.Headers.Location!.Query)["code"].ToString();
+            var (status, body) = await RedeemCodeAsync(identity.CreateClient(), code, pkce, Ct);
+            Assert.AreEqual(HttpStatusCode.OK, status, $"{i}: {body}");
+        }
     }
 
     [TestMethod]

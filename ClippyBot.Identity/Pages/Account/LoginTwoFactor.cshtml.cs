@@ -44,7 +44,7 @@ public sealed class LoginTwoFactorModel(
             Response.StatusCode = StatusCodes.Status429TooManyRequests;
             return Page();
         }
-        if (!await lockout.TryReserveAsync(user, "second_factor", ct))
+        if (!await lockout.TryReserveAsync(user, "second_factor"))
         {
             await throttle.CountAsync(attempt);
             ErrorMessage = GenericFailure;
@@ -52,13 +52,13 @@ public sealed class LoginTwoFactorModel(
         }
 
         var digits = code.Count(char.IsAsciiDigit) == code.Count(c => !char.IsWhiteSpace(c));
-        if (digits && await twoFactor.VerifyCodeAsync(user, code, ct) && await lockout.SucceededAsync(user, ct))
+        if (digits && await twoFactor.VerifyCodeAsync(user, code, ct) && await lockout.SucceededAsync(user))
         {
             await throttle.ForgiveAsync(attempt);
             await login.CompleteAsync(HttpContext, user, "otp");
             return LocalRedirect(SafeReturnUrl());
         }
-        if (!digits && await twoFactor.RedeemRecoveryCodeAsync(user, code, ct) && await lockout.SucceededAsync(user, ct))
+        if (!digits && await twoFactor.RedeemRecoveryCodeAsync(user, code, ct) && await lockout.SucceededAsync(user))
         {
             await throttle.ForgiveAsync(attempt);
             await log.RecordAsync(user.Id, SecurityEventKind.RecoveryCodeUsed, ct);
@@ -70,7 +70,7 @@ public sealed class LoginTwoFactorModel(
         }
 
         await throttle.CountAsync(attempt);
-        await lockout.FailedAsync(user, ct);
+        await lockout.FailedAsync(user);
         await log.RecordAsync(user.Id, SecurityEventKind.SecondFactorFailed, ct);
         ErrorMessage = GenericFailure;
         return Page();

@@ -40,6 +40,18 @@ public sealed class RegisterModel(
             return Page();
         }
         var email = Email.Trim();
+        // The password policy is checked first, for new and existing addresses alike: otherwise a weak password would be
+        // refused only for new addresses, and the answer would tell which ones have accounts.
+        var policy = await ((ClippyUserManager)users).ValidateNewPasswordAsync(new ApplicationUser { UserName = email, Email = email }, Password);
+        if (!policy.Succeeded)
+        {
+            foreach (var error in policy.Errors)
+            {
+                ModelState.AddModelError(nameof(Password), error.Description);
+            }
+            Password = "";
+            return Page();
+        }
         // An address already registered gets the same answer as a new one, at the same cost (one Argon2id hash), so
         // neither the page nor its timing reveals accounts; its owner is told — at most once per interval.
         if (await users.FindByEmailAsync(email) is { Email: { } existing } owner)

@@ -46,7 +46,7 @@ public sealed class ChangePasswordModel(
             Response.StatusCode = StatusCodes.Status429TooManyRequests;
             return Page();
         }
-        if (!await lockout.TryReserveAsync(user, "password_reentry", HttpContext.RequestAborted))
+        if (!await lockout.TryReserveAsync(user, "password_reentry"))
         {
             CurrentPassword = NewPassword = "";
             await throttle.CountAsync(attempt);
@@ -57,12 +57,12 @@ public sealed class ChangePasswordModel(
         CurrentPassword = NewPassword = "";
         if (result.Errors.Any(e => e.Code == nameof(IdentityErrorDescriber.PasswordMismatch)))
         {
-            await lockout.FailedAsync(user, HttpContext.RequestAborted);
+            await lockout.FailedAsync(user);
             await throttle.CountAsync(attempt);
         }
         else
         {
-            await lockout.SucceededAsync(user, HttpContext.RequestAborted);
+            await lockout.SucceededAsync(user, complete: !user.TwoFactorEnabled);
             await throttle.ForgiveAsync(attempt);
         }
         if (!result.Succeeded)

@@ -77,9 +77,35 @@ public sealed class TwoFactorModel(
 
     public Task<IActionResult> OnPostRegenerateAsync() => WithUserAsync(async user =>
     {
+        // New recovery codes are a permanent way in: a recent sign-in, and the code counts like any other guess.
+        if (!AuthenticationTime.IsRecent(User, options.Value.RecentPasswordWindow, time))
+        {
+            Code = null;
+            ModelState.AddModelError(string.Empty, $"For your safety, sign in again (within the last {(int)options.Value.RecentPasswordWindow.TotalMinutes} minutes) to make new recovery codes.");
+            return;
+        }
+        var attempt = await throttle.BeginAsync(HttpContext.Connection.RemoteIpAddress);
+        if (!attempt.Allowed || !await lockout.TryReserveAsync(user, "second_factor"))
+        {
+            Code = null;
+            if (attempt.Allowed)
+            {
+                await throttle.CountAsync(attempt);
+            }
+            ModelState.AddModelError(string.Empty, "Too many wrong attempts. Try again later.");
+            return;
+        }
         if (!await twoFactor.VerifyCodeAsync(user, Code, Aborted))
         {
+            await lockout.FailedAsync(user);
+            await throttle.CountAsync(attempt);
             ModelState.AddModelError(nameof(Code), "That code is not right or was already used. Wait for the next one.");
+            return;
+        }
+        await throttle.ForgiveAsync(attempt);
+        if (!await lockout.SucceededAsync(user))
+        {
+            ModelState.AddModelError(string.Empty, "Too many wrong attempts. Try again later.");
             return;
         }
         RecoveryCodes = await twoFactor.RegenerateRecoveryCodesAsync(user, Aborted);
@@ -107,7 +133,7 @@ public sealed class TwoFactorModel(
             ModelState.AddModelError(string.Empty, "Too many attempts from your network. Wait a few minutes and try again.");
             return;
         }
-        if (!await lockout.TryReserveAsync(user, "password_reentry", Aborted))
+        if (!await lockout.TryReserveAsync(user, "password_reentry"))
         {
             Password = Code = null;
             await throttle.CountAsync(attempt);
@@ -120,13 +146,13 @@ public sealed class TwoFactorModel(
         Password = Code = null;
         if (!passwordOk || !codeOk)
         {
-            await lockout.FailedAsync(user, Aborted);
+            await lockout.FailedAsync(user);
             await throttle.CountAsync(attempt);
             ModelState.AddModelError(string.Empty, "The password or the code is not right.");
             return;
         }
         await throttle.ForgiveAsync(attempt);
-        if (!await lockout.SucceededAsync(user, Aborted))
+        if (!await lockout.SucceededAsync(user))
         {
             ModelState.AddModelError(string.Empty, "The account is locked after too many wrong attempts. Try again later.");
             return;
