@@ -13,8 +13,8 @@ namespace ClippyBot.Identity.Accounts;
 /// recovery code, password re-entry) first reserves one of the account's <c>MaxFailedAccessAttempts</c> with a single
 /// conditional <c>UPDATE</c> — refused while the account is locked or the attempts are used up — so at most that many
 /// wrong guesses are ever evaluated per lockout window; a failure that reaches the limit locks the account in one
-/// statement; a success gives the attempts back, unless the account was locked meanwhile (then it is refused too). A
-/// password reserves its attempt only once a hashing core is free, so correct sign-ins waiting for a core hold none.
+/// statement; a success gives the attempts back, unless the account was locked meanwhile (then it is refused too). Correct
+/// sign-ins in flight hold attempts too, so the sign-in manager lets only a few checks of one account run at a time.
 /// The bookkeeping ignores the request's cancellation: a client that disconnects mid-check must not leave its attempt
 /// reserved for ever (or skip the lock).
 /// </summary>

@@ -71,24 +71,6 @@ public sealed class Argon2idPasswordHasher<TUser>(IOptions<PasswordHashingOption
         }
     }
 
-    /// <summary>
-    /// Verifies once a core is free and <paramref name="admit"/> agrees (the account lockout reserves its attempt there,
-    /// so the attempts it has to hand out are only those about to be hashed); null when it did not: nothing was evaluated.
-    /// </summary>
-    public async Task<PasswordVerificationResult?> VerifyHashedPasswordAsync(string hashedPassword, string providedPassword, Func<Task<bool>> admit, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(admit);
-        await Cores.WaitAsync(ct);
-        try
-        {
-            return await admit() ? Verify(hashedPassword, providedPassword) : null;
-        }
-        finally
-        {
-            Cores.Release();
-        }
-    }
-
     private PasswordVerificationResult Verify(string hashedPassword, string providedPassword)
     {
         if (!Argon2id.Verify(hashedPassword, providedPassword, out var stored))

@@ -110,6 +110,12 @@ public sealed class ClippySignInManager(
         return base.SignInWithClaimsAsync(user, authenticationProperties, claims);
     }
 
+    /// <summary>
+    /// Striped per-account gates: one more check in flight than there are cores keeps both cores hashing while one check
+    /// waits for its database round trip, and stays below any sensible lockout limit.
+    /// </summary>
+    private static readonly SemaphoreSlim[] AccountGates = [.. Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(Environment.ProcessorCount + 1))];
+
     public override async Task<SignInResult> CheckPasswordSignInAsync(ApplicationUser user, string password, bool lockoutOnFailure)
     {
         ArgumentNullException.ThrowIfNull(user);
@@ -121,12 +127,24 @@ public sealed class ClippySignInManager(
         {
             return SignInResult.NotAllowed;
         }
-        var result = await ((ClippyUserManager)UserManager).CheckPasswordAdmittedAsync(user, password, () => lockout.TryReserveAsync(user, "password"));
-        if (result is null)
+        // At most a few checks of one account at a time on this replica, so correct sign-ins in flight never hold enough
+        // of the account's attempts to look like an attack; the attempt is reserved before the hash, outside the cores.
+        var gate = AccountGates[(user.Id.GetHashCode() & int.MaxValue) % AccountGates.Length];
+        await gate.WaitAsync();
+        bool ok;
+        try
         {
-            return SignInResult.LockedOut;
+            if (!await lockout.TryReserveAsync(user, "password"))
+            {
+                return SignInResult.LockedOut;
+            }
+            ok = await UserManager.CheckPasswordAsync(user, password);
         }
-        if (result == PasswordVerificationResult.Failed)
+        finally
+        {
+            gate.Release();
+        }
+        if (!ok)
         {
             await lockout.FailedAsync(user);
             return SignInResult.Failed;

@@ -29,33 +29,6 @@ public sealed class ClippyUserManager(
             : await argon2.VerifyHashedPasswordAsync(hash, password, CancellationToken);
     }
 
-    /// <summary>
-    /// Checks the password only if <paramref name="admit"/> agrees once a hashing core is free (see
-    /// <see cref="AccountLockout"/>); null when it did not. Upgrades a hash made with weaker parameters, as
-    /// <see cref="UserManager{TUser}.CheckPasswordAsync"/> does.
-    /// </summary>
-    public async Task<PasswordVerificationResult?> CheckPasswordAdmittedAsync(ApplicationUser user, string password, Func<Task<bool>> admit)
-    {
-        ArgumentNullException.ThrowIfNull(user);
-        ArgumentNullException.ThrowIfNull(admit);
-        var hash = await ((IUserPasswordStore<ApplicationUser>)Store).GetPasswordHashAsync(user, CancellationToken);
-        PasswordVerificationResult? result;
-        if (hash is not null && PasswordHasher is Argon2idPasswordHasher<ApplicationUser> argon2)
-        {
-            result = await argon2.VerifyHashedPasswordAsync(hash, password, admit, CancellationToken);
-        }
-        else
-        {
-            result = !await admit() ? null : hash is null ? PasswordVerificationResult.Failed : PasswordHasher.VerifyHashedPassword(user, hash, password);
-        }
-        if (result == PasswordVerificationResult.SuccessRehashNeeded)
-        {
-            await UpdatePasswordHash(user, password, validatePassword: false);
-            await UpdateUserAsync(user);
-        }
-        return result;
-    }
-
     /// <summary>Checks a new password against the policy without changing anything (so a reset token is spent only on success).</summary>
     public Task<IdentityResult> ValidateNewPasswordAsync(ApplicationUser user, string password) => ValidatePasswordAsync(user, password);
 

@@ -148,7 +148,8 @@ public sealed partial class DurableEmailDeliveryService<TContext>(
     SecurityMetrics metrics, ILogger<DurableEmailDeliveryService<TContext>> logger) : BackgroundService where TContext : DbContext
 {
     private static readonly TimeSpan Lease = TimeSpan.FromMinutes(2);
-    private static readonly TimeSpan Poll = TimeSpan.FromSeconds(1);
+    // Mail queued on this replica wakes the sender at once; the poll picks up other replicas' mail and retries that fall due.
+    private static readonly TimeSpan Poll = TimeSpan.FromSeconds(5);
     private DateTimeOffset _lastPrune;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
