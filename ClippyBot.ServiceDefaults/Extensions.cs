@@ -94,7 +94,12 @@ public static class ServiceDefaultsExtensions
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         app.UseEdgeHardening();
-        app.UseExceptionHandler();
+        // A request the framework could not read or bind (malformed JSON, a wrong type, an unparsable route or query value)
+        // is the client's error: 400 problem details, never 500 — whatever the environment's ThrowOnBadRequest says.
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            StatusCodeSelector = e => e is Microsoft.AspNetCore.Http.BadHttpRequestException bad ? bad.StatusCode : Microsoft.AspNetCore.Http.StatusCodes.Status500InternalServerError,
+        });
         app.UseStatusCodePages();
 
         app.MapHealthChecks(HealthPath, new HealthCheckOptions

@@ -74,7 +74,8 @@ public static class ApiKeyEndpoints
             Scopes = scopes,
             CreatedBy = user.FindFirstValue("sub")!,
             CreatedAt = now,
-            ExpiresAt = request.ExpiresAt,
+            // Any valid offset is accepted and stored as UTC (timestamptz holds UTC only).
+            ExpiresAt = request.ExpiresAt?.ToUniversalTime(),
         };
         services.Db.ApiKeys.Add(apiKey);
         await services.Db.SaveChangesAsync();

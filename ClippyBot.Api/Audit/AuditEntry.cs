@@ -7,6 +7,12 @@ namespace ClippyBot.Api.Audit;
 /// </summary>
 public sealed class AuditEntry
 {
+    /// <summary>Column bounds; <see cref="AuditLog"/> truncates longer values with a marker rather than fail to record.</summary>
+    public const int ActorIdLength = 100;
+    public const int ActionLength = 64;
+    public const int TargetLength = 200;
+    public const int OutcomeLength = 16;
+
     public long Id { get; set; }
 
     /// <summary>The chain this entry belongs to: a workspace, or <see cref="Guid.Empty"/> for platform events.</summary>

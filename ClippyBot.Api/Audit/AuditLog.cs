@@ -16,6 +16,10 @@ public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, T
     /// <summary>Appends an event by the current caller to the chain of <paramref name="workspaceId"/>.</summary>
     public async Task RecordAsync(Guid? workspaceId, string action, string target, string outcome = "success", CancellationToken ct = default)
     {
+        // Bounded by truncation with a marker, never by an exception: a refusal must be recorded whatever the input was.
+        action = Bounded(action, AuditEntry.ActionLength);
+        target = Bounded(target, AuditEntry.TargetLength);
+        outcome = Bounded(outcome, AuditEntry.OutcomeLength);
         var context = http.HttpContext;
         var user = context?.User;
         var (actorType, actorId) = user?.Identity?.IsAuthenticated == true
@@ -45,7 +49,7 @@ public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, T
                 ChainId = chain,
                 At = at,
                 ActorType = actorType,
-                ActorId = actorId,
+                ActorId = Bounded(actorId, AuditEntry.ActorIdLength),
                 Action = action,
                 Target = target,
                 Outcome = outcome,
@@ -108,6 +112,25 @@ public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, T
 
     private static string IpContext(Guid chain, DateTimeOffset at) =>
         $"AuditEntries/IpAddress/{chain:N}/{at.UtcTicks.ToString(CultureInfo.InvariantCulture)}";
+
+    /// <summary>Marks where a value was cut, so a reader knows the field held more.</summary>
+    public const string TruncationMarker = "…[truncated]";
+
+    /// <summary><paramref name="value"/> cut to <paramref name="max"/> characters with <see cref="TruncationMarker"/>, never inside a surrogate pair.</summary>
+    public static string Bounded(string value, int max)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        if (value.Length <= max)
+        {
+            return value;
+        }
+        var keep = max - TruncationMarker.Length;
+        if (char.IsHighSurrogate(value[keep - 1]))
+        {
+            keep--;
+        }
+        return string.Concat(value.AsSpan(0, keep), TruncationMarker);
+    }
 
     private static DateTimeOffset Truncate(DateTimeOffset value) => new(value.UtcTicks - value.UtcTicks % 10, TimeSpan.Zero);
 }

@@ -59,7 +59,7 @@ public static partial class ConnectionEndpoints
         {
             return TypedResults.ValidationProblem(errors);
         }
-        var connection = await vault.StoreAsync(workspaceId, provider, scopes, new OAuthVault.Tokens(request.AccessToken!, request.RefreshToken, request.ExpiresAt),
+        var connection = await vault.StoreAsync(workspaceId, provider, scopes, new OAuthVault.Tokens(request.AccessToken!, request.RefreshToken, request.ExpiresAt?.ToUniversalTime()),
             user.FindFirstValue("sub") ?? user.FindFirstValue(ApiKeys.ApiKeyClaims.KeyId) ?? "?", time.GetUtcNow(), ct);
         await audit.RecordAsync(workspaceId, "connection.created", $"{connection.Id}:{provider}", ct: ct);
         return TypedResults.Created($"/api/workspaces/{workspaceId}/connections/{connection.Id}", ToResponse(connection));

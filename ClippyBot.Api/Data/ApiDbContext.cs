@@ -146,10 +146,10 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
             a.HasKey(x => x.Id);
             a.HasIndex(x => new { x.ChainId, x.Id });
             a.Property(x => x.ActorType).HasMaxLength(16);
-            a.Property(x => x.ActorId).HasMaxLength(100);
-            a.Property(x => x.Action).HasMaxLength(64);
-            a.Property(x => x.Target).HasMaxLength(200);
-            a.Property(x => x.Outcome).HasMaxLength(16);
+            a.Property(x => x.ActorId).HasMaxLength(AuditEntry.ActorIdLength);
+            a.Property(x => x.Action).HasMaxLength(AuditEntry.ActionLength);
+            a.Property(x => x.Target).HasMaxLength(AuditEntry.TargetLength);
+            a.Property(x => x.Outcome).HasMaxLength(AuditEntry.OutcomeLength);
             a.Property(x => x.IpAddress).HasMaxLength(64);
         });
     }

@@ -79,7 +79,7 @@ public static class WorkspaceEndpoints
         return TypedResults.Ok(new WorkspaceResponse(workspace.Id, workspace.Name, workspace.RequireMfaForAdmins, CallerRole(http)));
     }
 
-    private static async Task<Results<Ok<WorkspaceResponse>, ValidationProblem>> UpdateAsync(
+    private static async Task<Results<Ok<WorkspaceResponse>, ValidationProblem, ProblemHttpResult>> UpdateAsync(
         Guid workspaceId, UpdateWorkspaceRequest request, HttpContext http, [AsParameters] WorkspaceServices services)
     {
         if (request.Name is not null && ValidateName(request.Name) is { } problem)
@@ -87,6 +87,25 @@ public static class WorkspaceEndpoints
             return problem;
         }
         var workspace = await services.Db.Workspaces.SingleAsync(w => w.Id == workspaceId);
+        if (request.RequireMfaForAdmins is { } requireMfa && requireMfa != workspace.RequireMfaForAdmins)
+        {
+            // Security settings are a person's decision, never an API key's (whatever its scopes).
+            if (ClippyBot.Api.ApiKeys.ApiKeyClaims.IsApiKey(http.User))
+            {
+                await services.Audit.RecordAsync(workspaceId, "workspace.updated", "requireMfaForAdmins by an API key", "denied");
+                return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Not with an API key",
+                    detail: "API keys cannot change a workspace's security settings; an owner or admin signed in as a person can.",
+                    type: "https://clippybot.dev/problems/api-key-not-allowed");
+            }
+            // Turning the policy on from a session without a second factor would lock the caller out of this very setting.
+            if (requireMfa && !http.User.FindAll("amr").Any(c => c.Value is "mfa" or "otp"))
+            {
+                await services.Audit.RecordAsync(workspaceId, "workspace.updated", "requireMfaForAdmins without mfa", "denied");
+                return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Sign in with two-factor authentication first",
+                    detail: "Requiring two-factor sign-in for owners and admins would lock you out: your own session did not use a second factor. Turn on two-factor authentication, sign in with it, then turn this on.",
+                    type: "https://clippybot.dev/problems/mfa-required-to-enable");
+            }
+        }
         workspace.Name = request.Name?.Trim() ?? workspace.Name;
         workspace.RequireMfaForAdmins = request.RequireMfaForAdmins ?? workspace.RequireMfaForAdmins;
         await services.SaveAndInvalidateAsync(workspaceId);

@@ -165,17 +165,19 @@ public sealed class WorkspaceTests
         var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Strict", ct);
         var member = await s_testbed.JoinAsync(owner.Client, workspaceId, "member", ct);
 
-        using var turnOn = await owner.Client.SendJsonAsync(HttpMethod.Patch, $"/api/workspaces/{workspaceId}", new { requireMfaForAdmins = true }, ct);
+        // Turned on from a session with a second factor (a password-only session gets 409: TenantIsolationTests).
+        using var withTotp = await s_testbed.WithTwoFactorAsync(owner.Email, ct);
+        using var turnOn = await withTotp.SendJsonAsync(HttpMethod.Patch, $"/api/workspaces/{workspaceId}", new { requireMfaForAdmins = true }, ct);
         Assert.AreEqual(HttpStatusCode.OK, turnOn.StatusCode);
 
+        // The owner's older, password-only token is refused now.
         using var ownerNow = await owner.Client.GetAsync(new Uri($"/api/workspaces/{workspaceId}", UriKind.Relative), ct);
         Assert.AreEqual(HttpStatusCode.Forbidden, ownerNow.StatusCode);
         Assert.AreEqual("https://clippybot.dev/problems/mfa-required", await ProblemTypeAsync(ownerNow, ct));
         using var memberNow = await member.Client.GetAsync(new Uri($"/api/workspaces/{workspaceId}", UriKind.Relative), ct);
         Assert.AreEqual(HttpStatusCode.OK, memberNow.StatusCode, "the policy is for owners and admins");
 
-        // The owner turns on TOTP at Identity and signs in with a code: the new token's amr satisfies the policy.
-        using var withTotp = await s_testbed.WithTwoFactorAsync(owner.Email, ct);
+        // The token from the sign-in with a code satisfies the policy.
         using var ownerWithTotp = await withTotp.GetAsync(new Uri($"/api/workspaces/{workspaceId}", UriKind.Relative), ct);
         Assert.AreEqual(HttpStatusCode.OK, ownerWithTotp.StatusCode);
     }

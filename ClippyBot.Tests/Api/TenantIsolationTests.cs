@@ -1,0 +1,148 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using ClippyBot.Tests.Rig;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ClippyBot.Tests.Api;
+
+/// <summary>
+/// A hostile tenant against the Api (#16, first part): refusals recorded whatever the input, no 500 for malformed
+/// requests, and no way for an owner to lock a workspace for good.
+/// </summary>
+[TestClass]
+public sealed class TenantIsolationTests
+{
+    private static ApiTestbed s_testbed = null!;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    private CancellationToken Ct => TestContext.CancellationToken;
+
+    [ClassInitialize]
+    public static async Task StartAsync(TestContext context) => s_testbed = await ApiTestbed.StartAsync(context.CancellationToken,
+        // As in Development (where the fuzzing found the 500s): binding failures throw instead of answering 400 directly.
+        apiServices: services => services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true));
+
+    [ClassCleanup]
+    public static async Task StopAsync() => await s_testbed.DisposeAsync();
+
+    [TestMethod]
+    public async Task Refused_requests_with_10_KB_path_segments_are_403_and_each_is_in_the_audit_chain()
+    {
+        var owner = await s_testbed.NewUserAsync(Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Long paths", Ct);
+        var (_, key) = await ApiTestbed.CreateApiKeyAsync(owner.Client, workspaceId, ["dataRead"], null, Ct);
+        using var keyClient = s_testbed.KeyClient(key);
+        var viewer = await s_testbed.JoinAsync(owner.Client, workspaceId, "viewer", Ct);
+        var segment = new string('s', 10_240);
+
+        foreach (var caller in new[] { keyClient, viewer.Client })
+        {
+            using var refused = await caller.DeleteAsync(new Uri($"/api/workspaces/{workspaceId}/secrets/{segment}", UriKind.Relative), Ct);
+            Assert.AreEqual(HttpStatusCode.Forbidden, refused.StatusCode, await refused.Content.ReadAsStringAsync(Ct));
+        }
+
+        var page = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit?action=authorization.denied", Ct);
+        var denied = page.GetProperty("entries").EnumerateArray().ToList();
+        Assert.HasCount(2, denied, "both refusals are recorded");
+        Assert.IsTrue(denied.All(e => e.GetProperty("target").GetString()!.EndsWith("…[truncated]", StringComparison.Ordinal)));
+        CollectionAssert.AreEquivalent(new[] { "api_key", "user" }, denied.Select(e => e.GetProperty("actorType").GetString()).ToList());
+        var verification = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit/verify", Ct);
+        Assert.IsTrue(verification.GetProperty("intact").GetBoolean());
+    }
+
+    [TestMethod]
+    public async Task Turning_on_the_mfa_policy_needs_the_callers_own_second_factor_and_never_an_api_key()
+    {
+        var owner = await s_testbed.NewUserAsync(Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Lockout", Ct);
+
+        using var passwordOnly = await owner.Client.SendJsonAsync(HttpMethod.Patch, $"/api/workspaces/{workspaceId}", new { requireMfaForAdmins = true }, Ct);
+        Assert.AreEqual(HttpStatusCode.Conflict, passwordOnly.StatusCode);
+        StringAssert.Contains(await passwordOnly.Content.ReadAsStringAsync(Ct), "mfa-required-to-enable");
+        using (var stillReachable = await owner.Client.GetAsync(new Uri($"/api/workspaces/{workspaceId}", UriKind.Relative), Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.OK, stillReachable.StatusCode, "the owner did not lock themselves out");
+        }
+
+        var (_, key) = await ApiTestbed.CreateApiKeyAsync(owner.Client, workspaceId, ["workspaceSettings"], null, Ct);
+        using var keyClient = s_testbed.KeyClient(key);
+        using var byKey = await keyClient.SendJsonAsync(HttpMethod.Patch, $"/api/workspaces/{workspaceId}", new { requireMfaForAdmins = true }, Ct);
+        Assert.AreEqual(HttpStatusCode.Forbidden, byKey.StatusCode, "keys never change security settings");
+
+        using var withTotp = await s_testbed.WithTwoFactorAsync(owner.Email, Ct);
+        using var on = await withTotp.SendJsonAsync(HttpMethod.Patch, $"/api/workspaces/{workspaceId}", new { requireMfaForAdmins = true }, Ct);
+        Assert.AreEqual(HttpStatusCode.OK, on.StatusCode, await on.Content.ReadAsStringAsync(Ct));
+        using var off = await withTotp.SendJsonAsync(HttpMethod.Patch, $"/api/workspaces/{workspaceId}", new { requireMfaForAdmins = false }, Ct);
+        Assert.AreEqual(HttpStatusCode.OK, off.StatusCode, "and the same session can turn it off again");
+    }
+
+    [TestMethod]
+    public async Task Dates_with_any_offset_are_accepted_and_bad_query_values_are_400()
+    {
+        var owner = await s_testbed.NewUserAsync(Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Offsets", Ct);
+        using (var key = await owner.Client.PostAsync(new Uri($"/api/workspaces/{workspaceId}/api-keys", UriKind.Relative),
+            new StringContent("""{"name":"offset","scopes":["dataRead"],"expiresAt":"2030-01-01T00:00:00+01:00"}""", Encoding.UTF8, "application/json"), Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.Created, key.StatusCode, await key.Content.ReadAsStringAsync(Ct));
+            var expires = (await key.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("apiKey").GetProperty("expiresAt").GetDateTimeOffset();
+            Assert.AreEqual(new DateTimeOffset(2029, 12, 31, 23, 0, 0, TimeSpan.Zero), expires.ToUniversalTime());
+        }
+        foreach (var query in new[] { "pageSize=abc", "pageSize=99999999999999", "pageSize=5&pageSize=6" })
+        {
+            using var audit = await owner.Client.GetAsync(new Uri($"/api/workspaces/{workspaceId}/audit?{query}", UriKind.Relative), Ct);
+            Assert.AreEqual(HttpStatusCode.BadRequest, audit.StatusCode, query);
+            Assert.AreEqual("application/problem+json", audit.Content.Headers.ContentType?.MediaType, query);
+        }
+    }
+
+    [TestMethod]
+    public async Task No_route_answers_a_malformed_body_with_a_server_error()
+    {
+        var owner = await s_testbed.NewUserAsync(Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Fuzz", Ct);
+        var deep = new string('[', 10_000) + new string(']', 10_000);
+        var bodies = new (string Name, string? Text, string? ContentType)[]
+        {
+            ("truncated", "{\"name\": ", "application/json"),
+            ("array", "[]", "application/json"),
+            ("wrong type", "{\"name\": 5, \"scopes\": \"x\", \"role\": 7, \"expiresAt\": true}", "application/json"),
+            ("empty", "", "application/json"),
+            ("no content type", "x", null),
+            ("10,000-deep", deep, "application/json"),
+        };
+        var routes = s_testbed.Api.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .SelectMany(e => (e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? []).Select(m => (Method: m, Pattern: e.RoutePattern.RawText!)))
+            .Where(r => r.Method is "POST" or "PUT" or "PATCH" or "DELETE")
+            .Distinct()
+            .ToList();
+        Assert.IsGreaterThanOrEqualTo(20, routes.Count);
+
+        var failures = new List<string>();
+        foreach (var (method, pattern) in routes)
+        {
+            var path = System.Text.RegularExpressions.Regex.Replace(
+                pattern.Replace("{workspaceId:guid}", workspaceId.ToString(), StringComparison.Ordinal),
+                "\\{([A-Za-z]+)(:[a-z]+)?\\}", m => m.Groups[2].Value == ":guid" ? Guid.NewGuid().ToString() : "no-such-" + m.Groups[1].Value.ToLowerInvariant());
+            foreach (var (name, text, contentType) in bodies)
+            {
+                using var request = new HttpRequestMessage(new HttpMethod(method), path);
+                if (text is not null)
+                {
+                    request.Content = new StringContent(text, Encoding.UTF8);
+                    request.Content.Headers.ContentType = contentType is null ? null : new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+                }
+                using var response = await owner.Client.SendAsync(request, Ct);
+                if ((int)response.StatusCode >= 500)
+                {
+                    failures.Add($"{method} {pattern} [{name}] → {(int)response.StatusCode}");
+                }
+            }
+        }
+        Assert.IsEmpty(failures, string.Join("\n", failures));
+    }
+}
