@@ -6,15 +6,16 @@ using System.Text.Json;
 namespace ClippyBot.PluginHost.Sandbox;
 
 /// <summary>
-/// <c>http:fetch</c> for plugins: https only, to the hosts the manifest names, no redirects, bounded time and response
-/// size, and — checked on the resolved addresses at connect time, so DNS tricks do not help — never a loopback, private,
-/// link-local, unique-local, CGNAT, multicast or unspecified address unless <c>Sandbox:HttpPrivateNetworkAllowList</c>
-/// names it (tests use this; production leaves it empty).
+/// <c>http:fetch</c> for plugins: https only, to the hosts the manifest names on port 443 (or a port the manifest names
+/// as <c>host:port</c>), no redirects, bounded time and response size, and — checked on the resolved addresses at
+/// connect time, so DNS tricks do not help — only globally routable unicast addresses (<see cref="GlobalAddress"/>)
+/// unless <c>Sandbox:HttpPrivateNetworkAllowList</c> names one (tests use this; production leaves it empty).
+/// The client is the plugins' own: not the services' defaults, so no service discovery (a manifest host <c>identity</c>
+/// is looked up in DNS, never mapped to an internal service) and no shared retry or circuit-breaker state that one
+/// tenant's failing requests could trip for every other tenant.
 /// </summary>
-public sealed class PluginHttp(IHttpClientFactory clients, Microsoft.Extensions.Options.IOptions<SandboxOptions> options)
+public sealed class PluginHttp(HttpClient client, Microsoft.Extensions.Options.IOptions<SandboxOptions> options)
 {
-    public const string HttpClientName = "plugin-http";
-
     public sealed record FetchRequest(string? Method, string? Url, Dictionary<string, string>? Headers, string? Body);
 
     /// <summary>Performs the request; the answer is always a JSON document (status/headers/body, or an error code).</summary>
@@ -37,9 +38,13 @@ public sealed class PluginHttp(IHttpClientFactory clients, Microsoft.Extensions.
         {
             return Error("https_only");
         }
-        if (!allowedHosts.Contains(url.IdnHost, StringComparer.OrdinalIgnoreCase))
+        if (!allowedHosts.Any(h => h.Equals(url.IdnHost, StringComparison.OrdinalIgnoreCase) || h.StartsWith(url.IdnHost + ":", StringComparison.OrdinalIgnoreCase)))
         {
             return Error("host_not_allowed");
+        }
+        if (!IsAllowedPort(url, allowedHosts))
+        {
+            return Error("port_not_allowed");
         }
         var method = (request.Method ?? "GET").ToUpperInvariant();
         if (method is not ("GET" or "POST" or "PUT" or "DELETE" or "PATCH"))
@@ -69,7 +74,6 @@ public sealed class PluginHttp(IHttpClientFactory clients, Microsoft.Extensions.
         try
         {
             // The wasm call is synchronous; the request runs on the pool and this thread waits, bounded by the budget.
-            using var client = clients.CreateClient(HttpClientName);
             using var response = client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancel.Token).GetAwaiter().GetResult();
             var body = ReadBounded(response.Content.ReadAsStream(cancel.Token), options.Value.HttpMaxResponseBytes);
             if (body is null)
@@ -91,11 +95,16 @@ public sealed class PluginHttp(IHttpClientFactory clients, Microsoft.Extensions.
         {
             return Error("private_address");
         }
-        catch (Exception e) when (e is HttpRequestException or IOException or Polly.CircuitBreaker.BrokenCircuitException or TimeoutException)
+        catch (Exception e) when (e is HttpRequestException or IOException or TimeoutException)
         {
             return Error("unreachable");
         }
     }
+
+    /// <summary>443, or the port a manifest entry <c>host:port</c> names for this host.</summary>
+    private static bool IsAllowedPort(Uri url, IReadOnlyCollection<string> allowedHosts) =>
+        (url.Port == 443 && allowedHosts.Contains(url.IdnHost, StringComparer.OrdinalIgnoreCase))
+        || allowedHosts.Contains(url.IdnHost + ":" + url.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparer.OrdinalIgnoreCase);
 
     private static byte[]? ReadBounded(Stream stream, int max)
     {
@@ -130,7 +139,7 @@ public sealed class PluginHttp(IHttpClientFactory clients, Microsoft.Extensions.
         ConnectCallback = async (context, ct) =>
         {
             var addresses = await Dns.GetHostAddressesAsync(context.DnsEndPoint.Host, ct);
-            var allowed = addresses.Where(a => !IsForbidden(a) || allowedPrivate.Any(n => n.Contains(a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a))).ToList();
+            var allowed = addresses.Where(a => GlobalAddress.IsGloballyRoutable(a) || allowedPrivate.Any(n => n.Contains(a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a))).ToList();
             if (allowed.Count == 0)
             {
                 throw new PrivateAddressException(context.DnsEndPoint.Host);
@@ -148,25 +157,6 @@ public sealed class PluginHttp(IHttpClientFactory clients, Microsoft.Extensions.
             }
         },
     };
-
-    public static bool IsForbidden(IPAddress address)
-    {
-        ArgumentNullException.ThrowIfNull(address);
-        var a = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
-        if (IPAddress.IsLoopback(a) || a.Equals(IPAddress.Any) || a.Equals(IPAddress.IPv6Any) || a.Equals(IPAddress.Broadcast))
-        {
-            return true;
-        }
-        if (a.AddressFamily == AddressFamily.InterNetworkV6)
-        {
-            return a.IsIPv6LinkLocal || a.IsIPv6SiteLocal || a.IsIPv6Multicast || a.IsIPv6UniqueLocal;
-        }
-        var b = a.GetAddressBytes();
-        return b[0] == 10 || b[0] == 0 || b[0] >= 224                       // private, "this network", multicast/reserved
-               || (b[0] == 172 && b[1] >= 16 && b[1] <= 31) || (b[0] == 192 && b[1] == 168)
-               || (b[0] == 169 && b[1] == 254)                               // link-local (cloud metadata lives here)
-               || (b[0] == 100 && b[1] >= 64 && b[1] <= 127);                // CGNAT
-    }
 }
 
 /// <summary>The host resolved only to addresses plugins may not reach.</summary>

@@ -99,7 +99,8 @@ public sealed class PluginHttpTests
     private static JsonElement Fetch(ServiceFactory<PluginsDbContext> host, string url, params string[] hosts)
     {
         var runtime = host.Services.GetRequiredService<PluginRuntime>();
-        using var plugin = runtime.Compile(Fetcher, Manifest(hosts.Length == 0 ? ["localhost"] : hosts));
+        // The test server listens on a port of its own: the manifest names it (only 443 is implied).
+        using var plugin = runtime.Compile(Fetcher, Manifest(hosts.Length == 0 ? [$"localhost:{s_port}"] : hosts));
         var result = runtime.Invoke(plugin, "on_message", JsonSerializer.SerializeToUtf8Bytes(new { method = "GET", url }), new HashSet<string> { "http:fetch" });
         Assert.AreEqual(InvocationOutcome.Completed, result.Outcome, result.Kind);
         return JsonDocument.Parse(result.Output).RootElement.Clone();
@@ -118,7 +119,11 @@ public sealed class PluginHttpTests
     public async Task The_fetcher_example_built_from_AssemblyScript_fetches_through_the_host()
     {
         var (wasm, manifestBytes) = await ExamplePlugins.BuildAsync("fetcher", TestContext.CancellationToken);
-        var manifest = ManifestValidator.Parse(manifestBytes).Manifest!;
+        // The example names "localhost" (port 443 only); the test server listens elsewhere, so that port is named here.
+        var manifest = ManifestValidator.Parse(manifestBytes).Manifest! with
+        {
+            Permissions = [new PermissionRequest("http:fetch", new Dictionary<string, JsonElement> { ["hosts"] = JsonSerializer.SerializeToElement(new[] { $"localhost:{s_port}" }) })],
+        };
         var runtime = s_allowed.Services.GetRequiredService<PluginRuntime>();
         using var plugin = runtime.Compile(wasm, manifest);
         var request = JsonSerializer.SerializeToUtf8Bytes(new { method = "GET", url = $"https://localhost:{s_port}/hello" });
@@ -140,6 +145,8 @@ public sealed class PluginHttpTests
         Assert.AreEqual("https_only", Fetch(s_allowed, "https+http://identity/.well-known/openid-configuration", "identity").GetProperty("error").GetString(),
             "service-discovery names never reach internal services");
         Assert.AreEqual("bad_request", Fetch(s_allowed, "not a url").GetProperty("error").GetString());
+        Assert.AreEqual("port_not_allowed", Fetch(s_allowed, $"https://localhost:{s_port}/hello", "localhost").GetProperty("error").GetString(),
+            "a host named without a port is reachable on 443 only");
     }
 
     [TestMethod]
@@ -148,10 +155,10 @@ public sealed class PluginHttpTests
         Assert.AreEqual("private_address", Fetch(s_strict, $"https://localhost:{s_port}/hello").GetProperty("error").GetString());
         foreach (var forbidden in new[] { "127.0.0.1", "10.1.2.3", "172.20.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "fe80::1", "fd00::1", "::ffff:10.0.0.1" })
         {
-            Assert.IsTrue(PluginHttp.IsForbidden(IPAddress.Parse(forbidden)), forbidden);
+            Assert.IsFalse(GlobalAddress.IsGloballyRoutable(IPAddress.Parse(forbidden)), forbidden);
         }
-        Assert.IsFalse(PluginHttp.IsForbidden(IPAddress.Parse("93.184.216.34")));
-        Assert.IsFalse(PluginHttp.IsForbidden(IPAddress.Parse("2606:4700::1111")));
+        Assert.IsTrue(GlobalAddress.IsGloballyRoutable(IPAddress.Parse("93.184.216.34")));
+        Assert.IsTrue(GlobalAddress.IsGloballyRoutable(IPAddress.Parse("2606:4700::1111")));
     }
 
     [TestMethod]
