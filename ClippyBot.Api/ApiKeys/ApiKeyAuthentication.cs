@@ -15,6 +15,9 @@ public static class ApiKeyClaims
     public const string WorkspaceId = "workspace_id";
     public const string Scope = "api_key_scope";
 
+    /// <summary>The person who created the key: its permissions never exceed that person's current role.</summary>
+    public const string CreatedBy = "api_key_created_by";
+
     public static bool IsApiKey(this ClaimsPrincipal user) => user.HasClaim(c => c.Type == KeyId);
 }
 
@@ -62,6 +65,7 @@ internal sealed class ApiKeyAuthenticationHandler(
         identity.AddClaim(new Claim(ApiKeyClaims.KeyId, stored.Id.ToString()));
         identity.AddClaim(new Claim(ApiKeyClaims.WorkspaceId, stored.WorkspaceId.ToString()));
         identity.AddClaim(new Claim("name", stored.Name));
+        identity.AddClaim(new Claim(ApiKeyClaims.CreatedBy, stored.CreatedBy));
         foreach (var scope in stored.Scopes)
         {
             identity.AddClaim(new Claim(ApiKeyClaims.Scope, scope.ToString()));

@@ -13,7 +13,7 @@ public static class ApiKeyEndpoints
 
     public sealed record CreateApiKeyRequest(string? Name, List<Permission>? Scopes, DateTimeOffset? ExpiresAt);
     public sealed record ApiKeyResponse(Guid Id, string Name, IReadOnlyList<Permission> Scopes, DateTimeOffset CreatedAt,
-        DateTimeOffset? ExpiresAt, DateTimeOffset? RevokedAt, DateTimeOffset? LastUsedAt, string? LastUsedIp);
+        DateTimeOffset? ExpiresAt, DateTimeOffset? RevokedAt, DateTimeOffset? LastUsedAt, string? LastUsedIp, string CreatedBy);
     public sealed record CreatedApiKeyResponse(ApiKeyResponse ApiKey, string Key);
 
     public static IEndpointRouteBuilder MapApiKeysApi(this IEndpointRouteBuilder app)
@@ -103,7 +103,7 @@ public static class ApiKeyEndpoints
             : TypedResults.NotFound(new ProblemDetails { Status = 404, Title = "API key not found", Type = "https://clippybot.dev/problems/api-key-not-found" });
     }
 
-    private static ApiKeyResponse ToResponse(ApiKey k) => new(k.Id, k.Name, k.Scopes, k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt, k.LastUsedIp);
+    private static ApiKeyResponse ToResponse(ApiKey k) => new(k.Id, k.Name, k.Scopes, k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt, k.LastUsedIp, k.CreatedBy);
 }
 
 public sealed class ApiKeyServices(ApiDbContext db, ApiKeySecrets secrets, TimeProvider time, Audit.AuditLog audit)

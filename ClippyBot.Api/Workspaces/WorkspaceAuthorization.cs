@@ -48,7 +48,7 @@ internal sealed class PermissionHandler(ApiDbContext db, WorkspaceStateCache cac
         }
         if (context.User.IsApiKey())
         {
-            AuthorizeApiKey(context, requirement, workspaceId);
+            await AuthorizeApiKeyAsync(context, requirement, workspaceId, http);
             return;
         }
         if (context.User.FindFirstValue("sub") is not { } userId)
@@ -56,10 +56,7 @@ internal sealed class PermissionHandler(ApiDbContext db, WorkspaceStateCache cac
             context.Fail(new WorkspaceAuthorizationFailure(WorkspaceDenial.NotMember, requirement.Permission));
             return;
         }
-        var membership = await cache.GetOrLoadAsync(workspaceId, "member:" + userId, ct => db.Memberships.AsNoTracking()
-            .Where(m => m.WorkspaceId == workspaceId && m.UserId == userId)
-            .Select(m => new MembershipView(m.Role, m.Workspace.RequireMfaForAdmins))
-            .SingleOrDefaultAsync(ct), http.RequestAborted);
+        var membership = await MembershipAsync(workspaceId, userId, http);
         if (membership is null)
         {
             context.Fail(new WorkspaceAuthorizationFailure(WorkspaceDenial.NotMember, requirement.Permission));
@@ -82,21 +79,40 @@ internal sealed class PermissionHandler(ApiDbContext db, WorkspaceStateCache cac
 
     private sealed record MembershipView(WorkspaceRole Role, bool RequireMfaForAdmins);
 
-    /// <summary>A key acts only in its own workspace (elsewhere: 404, like any outsider) and only within its scopes.</summary>
-    private static void AuthorizeApiKey(AuthorizationHandlerContext context, PermissionRequirement requirement, Guid workspaceId)
+    /// <summary>The membership of <paramref name="userId"/>, from the per-replica cache that membership changes invalidate.</summary>
+    private Task<MembershipView?> MembershipAsync(Guid workspaceId, string userId, HttpContext http) =>
+        cache.GetOrLoadAsync(workspaceId, "member:" + userId, ct => db.Memberships.AsNoTracking()
+            .Where(m => m.WorkspaceId == workspaceId && m.UserId == userId)
+            .Select(m => new MembershipView(m.Role, m.Workspace.RequireMfaForAdmins))
+            .SingleOrDefaultAsync(ct), http.RequestAborted);
+
+    /// <summary>Permissions that change who may do what (roles, members, keys): a person's decision, never a key's.</summary>
+    private static readonly HashSet<Permission> PersonOnly = [Permission.MemberManagement, Permission.ApiKeyManagement, Permission.WorkspaceDelete];
+
+    /// <summary>
+    /// A key acts only in its own workspace (elsewhere: 404, like any outsider), only within its scopes, never with a
+    /// person-only permission, and never beyond its creator's current role — re-evaluated on each request from the
+    /// membership cache, so demoting, removing or erasing the creator narrows or disables their keys at once.
+    /// </summary>
+    private async Task AuthorizeApiKeyAsync(AuthorizationHandlerContext context, PermissionRequirement requirement, Guid workspaceId, HttpContext http)
     {
         if (context.User.FindFirstValue(ApiKeyClaims.WorkspaceId) != workspaceId.ToString())
         {
             context.Fail(new WorkspaceAuthorizationFailure(WorkspaceDenial.NotMember, requirement.Permission));
+            return;
         }
-        else if (requirement.Permission is not { } needed || !context.User.HasClaim(ApiKeyClaims.Scope, needed.ToString()))
+        if (requirement.Permission is not { } needed || !context.User.HasClaim(ApiKeyClaims.Scope, needed.ToString()) || PersonOnly.Contains(needed))
         {
             context.Fail(new WorkspaceAuthorizationFailure(WorkspaceDenial.MissingPermission, requirement.Permission));
+            return;
         }
-        else
+        var creator = context.User.FindFirstValue(ApiKeyClaims.CreatedBy) is { } createdBy ? await MembershipAsync(workspaceId, createdBy, http) : null;
+        if (creator is null || !RolePermissions.Grants(creator.Role, needed))
         {
-            context.Succeed(requirement);
+            context.Fail(new WorkspaceAuthorizationFailure(WorkspaceDenial.MissingPermission, requirement.Permission));
+            return;
         }
+        context.Succeed(requirement);
     }
 }
 

@@ -146,6 +146,44 @@ public sealed class TenantIsolationTests
         Assert.IsEmpty(failures, string.Join("\n", failures));
     }
 
+    [TestMethod]
+    public async Task A_keys_permissions_never_exceed_its_creators_current_role_and_never_include_person_only_ones()
+    {
+        var owner = await s_testbed.NewUserAsync(Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Bound keys", Ct);
+        var admin = await s_testbed.JoinAsync(owner.Client, workspaceId, "admin", Ct);
+        var (_, key) = await ApiTestbed.CreateApiKeyAsync(admin.Client, workspaceId, ["dataRead", "auditLogRead"], null, Ct);
+        using var keyClient = s_testbed.KeyClient(key);
+        var audit = $"/api/workspaces/{workspaceId}/audit";
+        var read = $"/api/workspaces/{workspaceId}";
+        Assert.AreEqual(HttpStatusCode.OK, (await keyClient.GetAsync(new Uri(audit, UriKind.Relative), Ct)).StatusCode);
+
+        var listed = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/api-keys", Ct);
+        Assert.AreEqual(admin.Subject, listed.EnumerateArray().Single().GetProperty("createdBy").GetString(), "the list says who made each key");
+
+        // The creator is demoted to viewer: the key keeps only what a viewer has.
+        using (var demote = await owner.Client.SendJsonAsync(HttpMethod.Put, $"/api/workspaces/{workspaceId}/members/{admin.Subject}", new { role = "viewer" }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.OK, demote.StatusCode, await demote.Content.ReadAsStringAsync(Ct));
+        }
+        Assert.AreEqual(HttpStatusCode.Forbidden, (await keyClient.GetAsync(new Uri(audit, UriKind.Relative), Ct)).StatusCode, "auditLogRead went with the role");
+        Assert.AreEqual(HttpStatusCode.OK, (await keyClient.GetAsync(new Uri(read, UriKind.Relative), Ct)).StatusCode);
+
+        // The creator is removed: the key does nothing any more.
+        using (var remove = await owner.Client.DeleteAsync(new Uri($"/api/workspaces/{workspaceId}/members/{admin.Subject}", UriKind.Relative), Ct))
+        {
+            Assert.IsTrue(remove.IsSuccessStatusCode, await remove.Content.ReadAsStringAsync(Ct));
+        }
+        Assert.AreEqual(HttpStatusCode.Forbidden, (await keyClient.GetAsync(new Uri(read, UriKind.Relative), Ct)).StatusCode);
+
+        // An owner's key with every scope still cannot change roles or manage keys.
+        var member = await s_testbed.JoinAsync(owner.Client, workspaceId, "member", Ct);
+        var (_, ownersKey) = await ApiTestbed.CreateApiKeyAsync(owner.Client, workspaceId, ["memberManagement", "dataRead"], null, Ct);
+        using var ownersKeyClient = s_testbed.KeyClient(ownersKey);
+        using var promote = await ownersKeyClient.SendJsonAsync(HttpMethod.Put, $"/api/workspaces/{workspaceId}/members/{member.Subject}", new { role = "admin" }, Ct);
+        Assert.AreEqual(HttpStatusCode.Forbidden, promote.StatusCode, "roles are a person's decision");
+    }
+
     /// <summary>Globally routable unicast only (IANA special-purpose registries), embedded IPv4 addresses unwrapped.</summary>
     [TestMethod]
     [DataRow("8.8.8.8", true)]
