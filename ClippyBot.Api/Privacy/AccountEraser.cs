@@ -34,7 +34,7 @@ public sealed partial class AccountEraser(ApiDbContext db, SubjectKeys keys, Aud
     /// The Api's part, then Identity's. Refused (nothing changed) while the person is the sole owner of a workspace;
     /// otherwise <c>Completed</c> says whether Identity's part is done too (if not, the worker finishes it).
     /// </summary>
-    public async Task<(bool Refused, List<OwnedWorkspace> Owned, bool Completed)> EraseAsync(string subject, string email, CancellationToken ct)
+    public async Task<(bool Refused, List<OwnedWorkspace> Owned, bool Completed)> EraseAsync(string subject, string? email, CancellationToken ct)
     {
         List<OwnedWorkspace> owned = [];
         var strategy = db.Database.CreateExecutionStrategy();
@@ -50,7 +50,10 @@ public sealed partial class AccountEraser(ApiDbContext db, SubjectKeys keys, Aud
             }
             // Every address the person is known by here: the token's, and those their memberships were made with.
             var addresses = await db.Memberships.Where(m => m.UserId == subject).Select(m => m.Email).ToListAsync(ct);
-            addresses.Add(email);
+            if (email is not null)
+            {
+                addresses.Add(email);
+            }
             await db.Memberships.Where(m => m.UserId == subject).ExecuteDeleteAsync(ct);
             foreach (var address in addresses.Where(e => e.Length > 0).Distinct(StringComparer.OrdinalIgnoreCase))
             {

@@ -70,7 +70,11 @@ public sealed class PersonalDataExporter(ApiDbContext db, AuditLog audit, Identi
         var email = account.GetProperty("email").GetString() ?? "";
         var verified = account.GetProperty("emailConfirmed").GetBoolean() ? email : null;
         var emails = await db.Memberships.AsNoTracking().Where(m => m.UserId == subject).Select(m => m.Email).Distinct().ToListAsync(ct);
-        emails.Add(email);
+        // Invitations are the person's only under an address they verified (or joined with, which required it).
+        if (verified is not null)
+        {
+            emails.Add(verified);
+        }
 
         var memberships = (await db.Memberships.AsNoTracking().Where(m => m.UserId == subject).OrderBy(m => m.JoinedAt)
                 .Select(m => new { m.WorkspaceId, m.Workspace.Name, m.Role, m.Email, m.JoinedAt }).ToListAsync(ct))

@@ -88,7 +88,8 @@ public static class PrivacyEndpoints
                 [nameof(EraseAccountRequest.ConfirmEmail)] = ["Type your account's email address to confirm that it is erased."],
             });
         }
-        var (refused, owned, completed) = await eraser.EraseAsync(subject, email, ct);
+        // Only a verified address is theirs: invitations to an address they merely typed are not erased as theirs.
+        var (refused, owned, completed) = await eraser.EraseAsync(subject, ClippyBot.Api.Caller.CallerEmail.Verified(user), ct);
         if (refused)
         {
             var problem = new ProblemDetails

@@ -15,12 +15,17 @@ public static class WorkspaceEndpoints
     public const int MaxNameLength = 100;
     public static readonly TimeSpan InvitationLifetime = TimeSpan.FromDays(7);
 
+    public const int MaxPendingInvitations = 100;
+
+    public const int MaxInvitationsPerRecipientPerDay = 5;
+
     public sealed record CreateWorkspaceRequest(string? Name);
     public sealed record UpdateWorkspaceRequest(string? Name, bool? RequireMfaForAdmins);
     public sealed record DeleteWorkspaceRequest(string? ConfirmName);
     /// <summary><paramref name="Role"/> is the caller's role; null for an API key, which has scopes instead.</summary>
     public sealed record WorkspaceResponse(Guid Id, string Name, bool RequireMfaForAdmins, WorkspaceRole? Role);
-    public sealed record MemberResponse(string UserId, string Email, WorkspaceRole Role, DateTimeOffset JoinedAt);
+    /// <summary>A member; <c>Email</c> is empty (and <c>EmailVerified</c> false) when they joined with an address not yet verified.</summary>
+    public sealed record MemberResponse(string UserId, string Email, bool EmailVerified, WorkspaceRole Role, DateTimeOffset JoinedAt);
     public sealed record ChangeRoleRequest(WorkspaceRole? Role);
     public sealed record InviteRequest(string? Email, WorkspaceRole? Role);
     public sealed record InvitationResponse(Guid Id, string Email, WorkspaceRole Role, DateTimeOffset ExpiresAt);
@@ -41,6 +46,7 @@ public static class WorkspaceEndpoints
         workspace.MapDelete("/members/{userId}", RemoveMemberAsync).RequirePermission(Permission.MemberManagement);
         workspace.MapPost("/leave", LeaveAsync).RequireMembership();
         workspace.MapPost("/invitations", InviteAsync).RequirePermission(Permission.MemberManagement).RequireRateLimiting(RateLimitingExtensions.SensitivePolicy);
+        workspace.MapDelete("/invitations/{invitationId:guid}", RevokeInvitationAsync).RequirePermission(Permission.MemberManagement);
 
         app.MapPost("/api/invitations/accept", AcceptAsync).WithTags("Workspaces").RequireRateLimiting(RateLimitingExtensions.SensitivePolicy);
         return app;
@@ -55,7 +61,7 @@ public static class WorkspaceEndpoints
         }
         var now = services.Time.GetUtcNow();
         var workspace = new Workspace { Id = Guid.CreateVersion7(), Name = request.Name!.Trim(), CreatedAt = now };
-        workspace.Members.Add(new Membership { UserId = Subject(user), Email = user.FindFirstValue("email") ?? "", Role = WorkspaceRole.Owner, JoinedAt = now });
+        workspace.Members.Add(new Membership { UserId = Subject(user), Email = Caller.CallerEmail.Verified(user) ?? "", Role = WorkspaceRole.Owner, JoinedAt = now });
         services.Db.Workspaces.Add(workspace);
         await services.Db.SaveChangesAsync();
         await services.Audit.RecordAsync(workspace.Id, "workspace.created", workspace.Name);
@@ -135,7 +141,7 @@ public static class WorkspaceEndpoints
         TypedResults.Ok(await services.Db.Memberships.AsNoTracking()
             .Where(m => m.WorkspaceId == workspaceId)
             .OrderBy(m => m.JoinedAt)
-            .Select(m => new MemberResponse(m.UserId, m.Email, m.Role, m.JoinedAt))
+            .Select(m => new MemberResponse(m.UserId, m.Email, m.Email != "", m.Role, m.JoinedAt))
             .ToListAsync());
 
     private static async Task<Results<Ok<MemberResponse>, NotFound<ProblemDetails>, ProblemHttpResult, ValidationProblem>> ChangeRoleAsync(
@@ -163,7 +169,7 @@ public static class WorkspaceEndpoints
         member.Role = role;
         await services.SaveAndInvalidateAsync(workspaceId);
         await services.Audit.RecordAsync(workspaceId, "member.role_changed", $"{member.UserId}:{previousRole}->{role}");
-        return TypedResults.Ok(new MemberResponse(member.UserId, member.Email, member.Role, member.JoinedAt));
+        return TypedResults.Ok(new MemberResponse(member.UserId, member.Email, member.Email.Length > 0, member.Role, member.JoinedAt));
     }
 
     private static async Task<Results<NoContent, NotFound<ProblemDetails>, ProblemHttpResult>> RemoveMemberAsync(
@@ -224,6 +230,25 @@ public static class WorkspaceEndpoints
         {
             return OwnersOnly();
         }
+        // Invitations mail our domain's text to any address: only from a verified inviter, and within limits per workspace
+        // (pending) and per recipient (across workspaces, per day), so the feature cannot be used to send mail in bulk.
+        if (Caller.CallerEmail.Verified(user) is null)
+        {
+            await services.Audit.RecordAsync(workspaceId, "invitation.created", "inviter unverified", "denied");
+            return Caller.CallerEmail.Unverified("Confirm your email address with the link Identity sent you, sign in again, then invite people.");
+        }
+        var now = services.Time.GetUtcNow();
+        var pending = await services.Db.Invitations.CountAsync(i => i.WorkspaceId == workspaceId && i.AcceptedAt == null && i.ExpiresAt > now);
+        var recentToRecipient = await ClippyBot.Api.Privacy.InvitationAddresses.AddressedTo(services.Db.Invitations, email).CountAsync(i => i.ExpiresAt > now + InvitationLifetime - TimeSpan.FromDays(1));
+        if (pending >= MaxPendingInvitations || recentToRecipient >= MaxInvitationsPerRecipientPerDay)
+        {
+            await services.Audit.RecordAsync(workspaceId, "invitation.created", "limit reached", "denied");
+            return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Invitation limit reached",
+                detail: pending >= MaxPendingInvitations
+                    ? $"This workspace has {MaxPendingInvitations} pending invitations; revoke some or wait for them to be accepted."
+                    : "This address has been invited too often today; try again tomorrow.",
+                type: "https://clippybot.dev/problems/invitation-limit");
+        }
         var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         var invitation = new Invitation
         {
@@ -243,6 +268,23 @@ public static class WorkspaceEndpoints
         invitations.Send(email, workspaceName, role, token, invitation.ExpiresAt);
         return TypedResults.Created($"/api/workspaces/{workspaceId}/invitations/{invitation.Id}",
             new InvitationResponse(invitation.Id, email, role, invitation.ExpiresAt));
+    }
+
+    /// <summary>Withdraws a pending invitation (its link stops working at once).</summary>
+    private static async Task<Results<NoContent, NotFound<ProblemDetails>>> RevokeInvitationAsync(
+        Guid workspaceId, Guid invitationId, [AsParameters] WorkspaceServices services)
+    {
+        var removed = await services.Db.Invitations.Where(i => i.Id == invitationId && i.WorkspaceId == workspaceId && i.AcceptedAt == null).ExecuteDeleteAsync();
+        if (removed == 0)
+        {
+            return TypedResults.NotFound(new ProblemDetails
+            {
+                Status = StatusCodes.Status404NotFound, Title = "No such invitation",
+                Detail = "No pending invitation with this id in this workspace.", Type = "https://clippybot.dev/problems/not-found",
+            });
+        }
+        await services.Audit.RecordAsync(workspaceId, "invitation.revoked", invitationId.ToString());
+        return TypedResults.NoContent();
     }
 
     private static async Task<Results<Ok<WorkspaceResponse>, ProblemHttpResult>> AcceptAsync(

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using ClippyBot.Tests.Identity;
 using ClippyBot.Tests.Rig;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -182,6 +183,64 @@ public sealed class TenantIsolationTests
         using var ownersKeyClient = s_testbed.KeyClient(ownersKey);
         using var promote = await ownersKeyClient.SendJsonAsync(HttpMethod.Put, $"/api/workspaces/{workspaceId}/members/{member.Subject}", new { role = "admin" }, Ct);
         Assert.AreEqual(HttpStatusCode.Forbidden, promote.StatusCode, "roles are a person's decision");
+    }
+
+    [TestMethod]
+    public async Task Unverified_addresses_are_not_facts_and_invitations_are_limited_and_revocable()
+    {
+        var owner = await s_testbed.NewUserAsync(Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Verified facts", Ct);
+        var victim = OidcFlows.NewEmail();
+        var token = await ApiTestbed.InviteAsync(owner.Client, workspaceId, victim, "member", Ct);
+
+        // Someone registers the invitee's address without proving it: it matches nothing, shows as nothing, erases nothing.
+        var squatter = await s_testbed.NewUserAsync(Ct, verified: false, email: victim);
+        var ownWorkspace = await ApiTestbed.CreateWorkspaceAsync(squatter.Client, "Squat", Ct);
+        var members = await squatter.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{ownWorkspace}/members", Ct);
+        var me = members.EnumerateArray().Single();
+        Assert.AreEqual("", me.GetProperty("email").GetString());
+        Assert.IsFalse(me.GetProperty("emailVerified").GetBoolean());
+        using (var invite = await squatter.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{ownWorkspace}/invitations", new { email = OidcFlows.NewEmail(), role = "member" }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.Forbidden, invite.StatusCode, "an unverified inviter cannot mail anyone");
+            StringAssert.Contains(await invite.Content.ReadAsStringAsync(Ct), "email-unverified");
+        }
+        using (var deleted = await squatter.Client.SendJsonAsync(HttpMethod.Delete, $"/api/workspaces/{ownWorkspace}", new { confirmName = "Squat" }, Ct))
+        {
+            Assert.IsTrue(deleted.IsSuccessStatusCode, await deleted.Content.ReadAsStringAsync(Ct));
+        }
+        using (var erase = await squatter.Client.SendAsync(new HttpRequestMessage(HttpMethod.Delete, "/api/me") { Content = JsonContent.Create(new { confirmEmail = victim }) }, Ct))
+        {
+            Assert.IsTrue(erase.IsSuccessStatusCode, await erase.Content.ReadAsStringAsync(Ct));
+        }
+        await using (var scope = s_testbed.Api.Services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<ClippyBot.Api.Data.ApiDbContext>();
+            Assert.AreEqual(1, await Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.CountAsync(
+                db.Invitations, i => i.WorkspaceId == workspaceId), "the real invitee's invitation survived the squatter's erasure");
+        }
+
+        // Per recipient per day: the sixth invitation to one address is refused.
+        var statuses = new List<HttpStatusCode>();
+        var target = OidcFlows.NewEmail();
+        for (var i = 0; i < 6; i++)
+        {
+            using var invite = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/invitations", new { email = target, role = "viewer" }, Ct);
+            statuses.Add(invite.StatusCode);
+        }
+        Assert.AreEqual(HttpStatusCode.TooManyRequests, statuses[^1]);
+        Assert.AreEqual(5, statuses.Count(s => s == HttpStatusCode.Created));
+
+        // Revoking an invitation kills its link, and is audited.
+        var pendingId = (await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/invitations", new { email = OidcFlows.NewEmail(), role = "viewer" }, Ct)
+            .ContinueWith(t => t.Result.Content.ReadFromJsonAsync<JsonElement>(Ct), Ct).Unwrap()).GetProperty("id").GetGuid();
+        using (var revoke = await owner.Client.DeleteAsync(new Uri($"/api/workspaces/{workspaceId}/invitations/{pendingId}", UriKind.Relative), Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.NoContent, revoke.StatusCode);
+        }
+        var audit = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit?action=invitation.revoked", Ct);
+        Assert.AreEqual(pendingId.ToString(), audit.GetProperty("entries").EnumerateArray().Single().GetProperty("target").GetString());
+        Assert.IsFalse(string.IsNullOrEmpty(token));
     }
 
     /// <summary>Globally routable unicast only (IANA special-purpose registries), embedded IPv4 addresses unwrapped.</summary>
