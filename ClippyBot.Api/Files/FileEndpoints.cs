@@ -62,16 +62,41 @@ public static class FileEndpoints
             return TypedResults.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "File type not accepted",
                 detail: $"Send the file's type as Content-Type; accepted: {string.Join(", ", options.AllowedContentTypes)}.", type: "https://clippybot.dev/problems/file-type");
         }
-        var used = await services.Db.StoredFiles.Where(f => f.WorkspaceId == workspaceId).SumAsync(f => (long?)f.Size, ct) ?? 0;
-        var allowed = Math.Min(options.MaxFileBytes, options.WorkspaceQuotaBytes - used);
         if (http.Request.ContentLength > options.MaxFileBytes)
         {
             return TooLarge(options.MaxFileBytes);
         }
-        if (allowed <= 0 || http.Request.ContentLength > allowed)
+        // Reserve before streaming: the declared length, or as much as a file may be (within what is free). The conditional
+        // update fails if a concurrent upload took the space meanwhile; what the body does not use is given back after.
+        var used = await services.Db.Workspaces.Where(w => w.Id == workspaceId).Select(w => w.StorageBytes).SingleAsync(ct);
+        var allowed = http.Request.ContentLength ?? Math.Min(options.MaxFileBytes, options.WorkspaceQuotaBytes - used);
+        var quota = options.WorkspaceQuotaBytes;
+        if (allowed <= 0 || await services.Db.Workspaces.Where(w => w.Id == workspaceId && w.StorageBytes + allowed <= quota)
+                .ExecuteUpdateAsync(s => s.SetProperty(w => w.StorageBytes, w => w.StorageBytes + allowed), ct) == 0)
         {
             return QuotaExceeded(options.WorkspaceQuotaBytes, used);
         }
+        var reserved = allowed;
+        try
+        {
+            var (result, size) = await StoreAsync(workspaceId, safeName, contentType, allowed, used, http, services, options, ct);
+            // Keep what the file uses; give back the rest of the reservation (all of it when nothing was stored).
+            reserved -= size;
+            return result;
+        }
+        finally
+        {
+            if (reserved != 0)
+            {
+                await services.Db.Workspaces.Where(w => w.Id == workspaceId)
+                    .ExecuteUpdateAsync(s => s.SetProperty(w => w.StorageBytes, w => w.StorageBytes - reserved), CancellationToken.None);
+            }
+        }
+    }
+
+    private static async Task<(Results<Created<FileResponse>, ProblemHttpResult, ValidationProblem> Result, long Stored)> StoreAsync(
+        Guid workspaceId, string safeName, string contentType, long allowed, long used, HttpContext http, FileServices services, FileStorageOptions options, CancellationToken ct)
+    {
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
             limit.MaxRequestBodySize = allowed + 1;
@@ -88,11 +113,11 @@ public static class FileEndpoints
             }
             catch (StreamTooLargeException)
             {
-                return allowed < options.MaxFileBytes ? QuotaExceeded(options.WorkspaceQuotaBytes, used) : TooLarge(options.MaxFileBytes);
+                return (allowed < options.MaxFileBytes ? QuotaExceeded(options.WorkspaceQuotaBytes, used) : TooLarge(options.MaxFileBytes), 0);
             }
             catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
             {
-                return TooLarge(options.MaxFileBytes);
+                return (TooLarge(options.MaxFileBytes), 0);
             }
             var (wrapped, keyId) = await services.Vault.WrapAsync(fileKey, fileId, workspaceId, ct);
             CryptographicOperations.ZeroMemory(fileKey);
@@ -113,7 +138,7 @@ public static class FileEndpoints
                 throw;
             }
             await services.Audit.RecordAsync(workspaceId, "file.uploaded", $"{fileId}:{size}", ct: ct);
-            return TypedResults.Created($"/api/workspaces/{workspaceId}/files/{fileId}", ToResponse(row));
+            return (TypedResults.Created($"/api/workspaces/{workspaceId}/files/{fileId}", ToResponse(row)), size);
         }
     }
 
@@ -131,11 +156,14 @@ public static class FileEndpoints
 
     private static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(Guid workspaceId, Guid fileId, [AsParameters] FileServices services, CancellationToken ct)
     {
+        var size = await services.Db.StoredFiles.Where(f => f.Id == fileId && f.WorkspaceId == workspaceId).Select(f => (long?)f.Size).SingleOrDefaultAsync(ct);
         var deleted = await services.Db.StoredFiles.Where(f => f.Id == fileId && f.WorkspaceId == workspaceId).ExecuteDeleteAsync(ct);
-        if (deleted == 0)
+        if (deleted == 0 || size is not { } freed)
         {
             return NotFound();
         }
+        await services.Db.Workspaces.Where(w => w.Id == workspaceId)
+            .ExecuteUpdateAsync(s => s.SetProperty(w => w.StorageBytes, w => w.StorageBytes - freed), CancellationToken.None);
         services.Store.Delete(workspaceId, fileId);
         await services.Audit.RecordAsync(workspaceId, "file.deleted", fileId.ToString(), ct: ct);
         return TypedResults.NoContent();

@@ -11,6 +11,12 @@ public sealed class Workspace
 
     public DateTimeOffset CreatedAt { get; set; }
 
+    /// <summary>
+    /// Bytes of file storage in use or reserved by uploads in progress: uploads reserve against it with one conditional
+    /// update before they stream, so concurrent uploads cannot each see the same free space.
+    /// </summary>
+    public long StorageBytes { get; set; }
+
     public List<Membership> Members { get; set; } = [];
 }
 

@@ -243,6 +243,42 @@ public sealed class TenantIsolationTests
         Assert.IsFalse(string.IsNullOrEmpty(token));
     }
 
+    [TestMethod]
+    public async Task Concurrent_uploads_that_each_fit_alone_stay_within_the_workspace_quota_together()
+    {
+        const int quota = 5 * 1024 * 1024, file = 1536 * 1024;
+        await using var testbed = await ApiTestbed.StartAsync(Ct, apiSettings: new Dictionary<string, string?>
+        {
+            ["Files:MaxFileBytes"] = (3 * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Files:WorkspaceQuotaBytes"] = quota.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        var owner = await testbed.NewUserAsync(Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Quota", Ct);
+        var body = System.Security.Cryptography.RandomNumberGenerator.GetBytes(file);
+        var uploads = Enumerable.Range(0, 5).Select(async i =>
+        {
+            using var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/pdf");
+            using var response = await owner.Client.PostAsync(new Uri($"/api/workspaces/{workspaceId}/files?name=f{i}.pdf", UriKind.Relative), content, Ct);
+            return response.StatusCode;
+        });
+        var statuses = await Task.WhenAll(uploads);
+        Assert.AreEqual(3, statuses.Count(s => s == HttpStatusCode.Created), string.Join(", ", statuses));
+        Assert.IsTrue(statuses.All(s => s is HttpStatusCode.Created or HttpStatusCode.RequestEntityTooLarge));
+        var stored = (await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/files", Ct)).EnumerateArray().Sum(f => f.GetProperty("size").GetInt64());
+        Assert.IsLessThanOrEqualTo(quota, stored);
+
+        // Deleting gives the space back.
+        var first = (await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/files", Ct)).EnumerateArray().First().GetProperty("id").GetGuid();
+        using (await owner.Client.DeleteAsync(new Uri($"/api/workspaces/{workspaceId}/files/{first}", UriKind.Relative), Ct))
+        {
+        }
+        using var again = new ByteArrayContent(body);
+        again.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/pdf");
+        using var refill = await owner.Client.PostAsync(new Uri($"/api/workspaces/{workspaceId}/files?name=again.pdf", UriKind.Relative), again, Ct);
+        Assert.AreEqual(HttpStatusCode.Created, refill.StatusCode);
+    }
+
     /// <summary>Globally routable unicast only (IANA special-purpose registries), embedded IPv4 addresses unwrapped.</summary>
     [TestMethod]
     [DataRow("8.8.8.8", true)]

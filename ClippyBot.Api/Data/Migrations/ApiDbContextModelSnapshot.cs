@@ -550,6 +550,9 @@ namespace ClippyBot.Api.Data.Migrations
                     b.Property<bool>("RequireMfaForAdmins")
                         .HasColumnType("boolean");
 
+                    b.Property<long>("StorageBytes")
+                        .HasColumnType("bigint");
+
                     b.HasKey("Id");
 
                     b.ToTable("Workspaces");
