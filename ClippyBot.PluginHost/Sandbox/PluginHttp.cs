@@ -75,7 +75,9 @@ public sealed class PluginHttp(HttpClient client, Microsoft.Extensions.Options.I
         {
             // The wasm call is synchronous; the request runs on the pool and this thread waits, bounded by the budget.
             using var response = client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancel.Token).GetAwaiter().GetResult();
-            var body = ReadBounded(response.Content.ReadAsStream(cancel.Token), options.Value.HttpMaxResponseBytes);
+            // The body under the same deadline as the headers: a server that trickles a byte every few seconds must not pin
+            // the invocation, its thread and its pooled instance.
+            var body = ReadBoundedAsync(response.Content, options.Value.HttpMaxResponseBytes, cancel.Token).GetAwaiter().GetResult();
             if (body is null)
             {
                 return Error("response_too_large");
@@ -106,12 +108,13 @@ public sealed class PluginHttp(HttpClient client, Microsoft.Extensions.Options.I
         (url.Port == 443 && allowedHosts.Contains(url.IdnHost, StringComparer.OrdinalIgnoreCase))
         || allowedHosts.Contains(url.IdnHost + ":" + url.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparer.OrdinalIgnoreCase);
 
-    private static byte[]? ReadBounded(Stream stream, int max)
+    private static async Task<byte[]?> ReadBoundedAsync(HttpContent content, int max, CancellationToken ct)
     {
+        await using var stream = await content.ReadAsStreamAsync(ct);
         using var buffer = new MemoryStream();
         var chunk = new byte[16 * 1024];
         int read;
-        while ((read = stream.Read(chunk)) > 0)
+        while ((read = await stream.ReadAsync(chunk, ct)) > 0)
         {
             if (buffer.Length + read > max)
             {

@@ -47,6 +47,18 @@ public sealed class PluginHttpTests
             await Task.Delay(TimeSpan.FromSeconds(10), abort);
             return Results.Ok();
         });
+        // Headers at once, then a byte every 200 ms for 20 s: only a deadline on the body ends it.
+        s_upstream.MapGet("/trickle", async (HttpContext context) =>
+        {
+            context.Response.ContentType = "text/plain";
+            await context.Response.Body.FlushAsync(context.RequestAborted);
+            for (var i = 0; i < 100 && !context.RequestAborted.IsCancellationRequested; i++)
+            {
+                await context.Response.Body.WriteAsync("x"u8.ToArray(), context.RequestAborted);
+                await context.Response.Body.FlushAsync(context.RequestAborted);
+                await Task.Delay(TimeSpan.FromMilliseconds(200), context.RequestAborted);
+            }
+        });
         await s_upstream.StartAsync(ct);
 
         Dictionary<string, string?> Settings(bool allowLoopback)
@@ -166,5 +178,12 @@ public sealed class PluginHttpTests
     {
         Assert.AreEqual("response_too_large", Fetch(s_allowed, $"https://localhost:{s_port}/big").GetProperty("error").GetString());
         Assert.AreEqual("timeout", Fetch(s_allowed, $"https://localhost:{s_port}/slow").GetProperty("error").GetString());
+    }
+
+    [TestMethod]
+    public void A_body_trickled_a_byte_at_a_time_is_cut_at_the_deadline()
+    {
+        Assert.AreEqual("timeout", Fetch(s_allowed, $"https://localhost:{s_port}/trickle").GetProperty("error").GetString(),
+            "the body is read under the same deadline as the headers");
     }
 }
