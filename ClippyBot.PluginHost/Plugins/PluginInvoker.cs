@@ -13,7 +13,7 @@ namespace ClippyBot.PluginHost.Plugins;
 /// </summary>
 public sealed partial class PluginInvoker(
     PluginsDbContext db, PluginCatalog catalog, PluginRuntime runtime, PluginMetrics metrics, PluginState state, IOptions<QuarantineOptions> rules,
-    IOptions<SandboxOptions> sandbox, TimeProvider time, ILogger<PluginInvoker> logger)
+    IOptions<SandboxOptions> sandbox, TimeProvider time, ILogger<PluginInvoker> logger, WorkspaceInvocationGate gate)
 {
     public async Task<InvocationResult> InvokeAsync(string pluginId, Guid workspaceId, string entryEvent, byte[] input, IReadOnlySet<string> granted, CancellationToken ct,
         InvocationCredentials? credentials = null)
@@ -34,9 +34,22 @@ public sealed partial class PluginInvoker(
         {
             return Refused("no_entry_point:" + entryEvent);
         }
-        var result = plugin.Compiled.ImportedPermissions.Contains("storage:kv") && granted.Contains("storage:kv")
-            ? await InvokeWithStorageAsync(plugin.Compiled, pluginId, workspaceId, export, input, granted, credentials, ct)
-            : runtime.Invoke(plugin.Compiled, export, input, granted, credentials: credentials);
+        if (!gate.TryEnter(workspaceId))
+        {
+            metrics.Record(pluginId, version, "refused", "workspace_busy", 0, TimeSpan.Zero);
+            return Refused("workspace_busy");
+        }
+        InvocationResult result;
+        try
+        {
+            result = plugin.Compiled.ImportedPermissions.Contains("storage:kv") && granted.Contains("storage:kv")
+                ? await InvokeWithStorageAsync(plugin.Compiled, pluginId, workspaceId, export, input, granted, credentials, ct)
+                : runtime.Invoke(plugin.Compiled, export, input, granted, credentials: credentials);
+        }
+        finally
+        {
+            gate.Exit(workspaceId);
+        }
         metrics.Record(pluginId, version, result.Outcome.ToString().ToLowerInvariant(), result.Kind, result.FuelUsed, result.Duration);
         var permissionViolation = result.Kind.StartsWith("permission_not_granted", StringComparison.Ordinal);
         if (result.Outcome is InvocationOutcome.Trapped or InvocationOutcome.LimitHit || permissionViolation)
@@ -123,12 +136,22 @@ public sealed partial class PluginInvoker(
             await QuarantineAsync(pluginId, version, workspaceId, "attempted a capability the workspace did not grant", "rule:permission-violation", ct);
             return;
         }
+        // Counted per workspace: a tenant's own failures quarantine the version for that tenant only.
         var since = time.GetUtcNow() - options.Window;
-        var failures = await db.CrashLog.CountAsync(c => c.PluginId == pluginId && c.Version == version && c.At >= since, ct);
-        if (failures >= options.FailuresThreshold
+        var byWorkspace = await db.CrashLog.Where(c => c.PluginId == pluginId && c.Version == version && c.At >= since)
+            .GroupBy(c => c.WorkspaceId).Select(g => new { Workspace = g.Key, Failures = g.Count() }).ToListAsync(ct);
+        var here = byWorkspace.FirstOrDefault(w => w.Workspace == workspaceId)?.Failures ?? 0;
+        if (here >= options.FailuresThreshold && !await IsQuarantinedAsync(pluginId, version, workspaceId, ct))
+        {
+            await QuarantineAsync(pluginId, version, workspaceId, $"{here} traps or limit hits in this workspace within {options.Window.TotalMinutes:0} minutes", "rule:failure-rate", ct);
+        }
+        // Platform-wide only on evidence from several workspaces.
+        var total = byWorkspace.Sum(w => w.Failures);
+        if (byWorkspace.Count >= options.PlatformMinWorkspaces && total >= options.FailuresThreshold
             && !await db.Quarantines.AnyAsync(q => q.PluginId == pluginId && q.Version == version && q.WorkspaceId == null && q.ReleasedAt == null, ct))
         {
-            await QuarantineAsync(pluginId, version, null, $"{failures} traps or limit hits within {options.Window.TotalMinutes:0} minutes", "rule:failure-rate", ct);
+            await QuarantineAsync(pluginId, version, null,
+                $"{total} traps or limit hits in {byWorkspace.Count} workspaces within {options.Window.TotalMinutes:0} minutes", "rule:failure-rate", ct);
         }
     }
 

@@ -22,6 +22,7 @@ public static class PluginsExtensions
         builder.Services.AddSingleton(sp => new PluginHttp(new HttpClient(PluginHttp.CreateHandler(allowList, developmentCa)), sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<SandboxOptions>>()));
         builder.Services.AddSingleton<CompiledPluginCache>();
         builder.Services.AddSingleton<PluginState>();
+        builder.Services.AddSingleton<WorkspaceInvocationGate>();
         builder.Services.AddHostedService<PluginStateRefresher>();
         builder.Services.AddSingleton<PluginMetrics>();
         builder.Services.AddScoped<PluginCatalog>();

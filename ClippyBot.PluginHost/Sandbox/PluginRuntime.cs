@@ -211,6 +211,12 @@ public sealed class PluginRuntime : IDisposable
             };
             return Result(outcome, kind, store, memory, backtrace: Backtrace(trap));
         }
+        catch (WasmtimeException e) when (state.LimitHit is null && e.Message.Contains("concurrent", StringComparison.OrdinalIgnoreCase))
+        {
+            // The shared instance pool is exhausted ("maximum concurrent … limit reached"): the host's failure, not the
+            // plugin's — refused, never charged toward its quarantine.
+            return Result(InvocationOutcome.Refused, "host_busy");
+        }
         catch (WasmtimeException e)
         {
             // Instantiation failures (a memory larger than allowed, a start function that traps…).

@@ -279,6 +279,20 @@ public sealed class TenantIsolationTests
         Assert.AreEqual(HttpStatusCode.Created, refill.StatusCode);
     }
 
+    [TestMethod]
+    public void One_workspace_cannot_hold_more_than_its_share_of_concurrent_invocations()
+    {
+        var gate = new ClippyBot.PluginHost.Plugins.WorkspaceInvocationGate(Microsoft.Extensions.Options.Options.Create(
+            new ClippyBot.PluginHost.Plugins.QuarantineOptions { MaxConcurrentInvocationsPerWorkspace = 2 }));
+        var busy = Guid.NewGuid();
+        Assert.IsTrue(gate.TryEnter(busy));
+        Assert.IsTrue(gate.TryEnter(busy));
+        Assert.IsFalse(gate.TryEnter(busy), "the third concurrent invocation of one workspace is refused");
+        Assert.IsTrue(gate.TryEnter(Guid.NewGuid()), "another workspace is not affected");
+        gate.Exit(busy);
+        Assert.IsTrue(gate.TryEnter(busy), "a finished invocation frees its place");
+    }
+
     /// <summary>Globally routable unicast only (IANA special-purpose registries), embedded IPv4 addresses unwrapped.</summary>
     [TestMethod]
     [DataRow("8.8.8.8", true)]

@@ -142,23 +142,31 @@ public sealed class PluginCatalogTests
         Assert.HasCount(3, crashes);
         Assert.IsTrue(crashes.All(c => c.Kind == "unreachable" && c.InputBytes > 0 && c.InputSha256.Length == 64 && c.Backtrace is not null));
 
+        // One tenant's failures quarantine the version in that tenant's workspace only: another workspace still runs it.
+        var refusedHere = await InvokeAsync(id, workspace);
+        Assert.AreEqual("quarantined", refusedHere.Kind);
+        Assert.AreEqual(InvocationOutcome.Trapped, (await InvokeAsync(id, Guid.NewGuid())).Outcome, "another tenant is not affected");
+
+        // Failures from enough distinct workspaces (3 with the threshold reached) quarantine it platform-wide.
+        await InvokeAsync(id, Guid.NewGuid());
         var refused = await InvokeAsync(id, Guid.NewGuid());
         Assert.AreEqual(InvocationOutcome.Refused, refused.Outcome);
         Assert.AreEqual("quarantined", refused.Kind, "platform-wide: every workspace");
-        var quarantine = await WithDbAsync(db => db.Quarantines.SingleAsync(q => q.PluginId == id, Ct));
-        Assert.AreEqual("rule:failure-rate", quarantine.SetBy);
-        Assert.IsNull(quarantine.WorkspaceId);
+        var quarantines = await WithDbAsync(db => db.Quarantines.Where(q => q.PluginId == id).ToListAsync(Ct));
+        Assert.IsTrue(quarantines.All(q => q.SetBy == "rule:failure-rate"));
+        Assert.AreEqual(1, quarantines.Count(q => q.WorkspaceId == workspace));
+        Assert.AreEqual(1, quarantines.Count(q => q.WorkspaceId is null));
 
         await using (var scope = s_host.Services.CreateAsyncScope())
         {
-            Assert.AreEqual(1, await scope.ServiceProvider.GetRequiredService<PluginInvoker>().ReleaseAsync(id, "1.0.0", "admin-1", Ct));
+            Assert.AreEqual(2, await scope.ServiceProvider.GetRequiredService<PluginInvoker>().ReleaseAsync(id, "1.0.0", "admin-1", Ct));
         }
 
         // Retention: entries older than 30 days go; these are fresh and stay.
         await WithDbAsync(db => db.CrashLog.Where(c => c.PluginId == id).OrderBy(c => c.Id).Take(1)
             .ExecuteUpdateAsync(s => s.SetProperty(c => c.At, c => c.At.AddDays(-31)), Ct));
         Assert.IsGreaterThanOrEqualTo(1, await s_host.Services.GetRequiredService<CrashLogRetention>().PruneAsync(Ct));
-        Assert.AreEqual(2, await WithDbAsync(db => db.CrashLog.CountAsync(c => c.PluginId == id, Ct)));
+        Assert.AreEqual(4, await WithDbAsync(db => db.CrashLog.CountAsync(c => c.PluginId == id, Ct)));
         Assert.AreEqual(InvocationOutcome.Trapped, (await InvokeAsync(id, workspace)).Outcome, "released: it runs (and traps) again");
     }
 
