@@ -102,6 +102,21 @@ public sealed class TenantIsolationTests
     }
 
     [TestMethod]
+    public void Every_route_of_a_workspace_declares_its_permission()
+    {
+        // A route under {workspaceId} without RequirePermission would skip membership and role checks altogether.
+        var undeclared = s_testbed.Api.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Where(e => e.RoutePattern.Parameters.Any(p => p.Name == "workspaceId"))
+            .Where(e => e.Metadata.GetMetadata<ClippyBot.Api.Workspaces.RequiredPermissionMetadata>() is null)
+            // Platform administrators' routes about a workspace are guarded by the administrator policy instead.
+            .Where(e => !(e.RoutePattern.RawText!.StartsWith("/api/admin/", StringComparison.Ordinal)
+                          && e.Metadata.GetOrderedMetadata<Microsoft.AspNetCore.Authorization.IAuthorizeData>().Any(a => a.Policy == ClippyBot.Api.Containment.ContainmentEndpoints.PolicyName)))
+            .Select(e => e.RoutePattern.RawText)
+            .ToList();
+        Assert.IsEmpty(undeclared, string.Join("\n", undeclared));
+    }
+
+    [TestMethod]
     public async Task No_route_answers_a_malformed_body_with_a_server_error()
     {
         var owner = await s_testbed.NewUserAsync(Ct);
