@@ -70,8 +70,10 @@ public sealed partial class PluginInvoker(
     }
 
     /// <summary>
-    /// Loads the plugin's storage for this workspace, runs, and writes it back only if the invocation completed — all under
-    /// a per-(workspace, plugin) lock, so concurrent invocations cannot lose each other's updates.
+    /// Loads the plugin's storage for this workspace, runs, and writes it back only if the invocation completed. The
+    /// per-(workspace, plugin) lock is a session-level advisory lock (so concurrent invocations cannot lose each other's
+    /// updates on any replica), but no transaction is open while the plugin runs, and only the write is retried: a
+    /// transient error at commit never runs the plugin a second time for one event.
     /// </summary>
     private async Task<InvocationResult> InvokeWithStorageAsync(CompiledPlugin plugin, string pluginId, Guid workspaceId, string export, byte[] input,
         IReadOnlySet<string> granted, InvocationCredentials? credentials, CancellationToken ct)
@@ -79,25 +81,40 @@ public sealed partial class PluginInvoker(
         var requested = plugin.Manifest.Permissions.First(p => p.Name == "storage:kv").Parameters?.GetValueOrDefault("quotaBytes");
         var quota = Math.Min(sandbox.Value.MaxKvQuotaBytes,
             requested is { ValueKind: System.Text.Json.JsonValueKind.Number } q && q.TryGetInt64(out var asked) && asked > 0 ? asked : sandbox.Value.DefaultKvQuotaBytes);
-        return await db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        var lockKey = $"{workspaceId:N}/{pluginId}";
+        // The lock belongs to this connection, which stays open (and outside any transaction) until it is released.
+        await db.Database.OpenConnectionAsync(ct);
+        try
         {
-            db.ChangeTracker.Clear();
-            await using var tx = await db.Database.BeginTransactionAsync(ct);
-            var lockKey = $"{workspaceId:N}/{pluginId}";
-            await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock(hashtextextended({lockKey}, 0))", ct);
-            var rows = await db.PluginKv.Where(k => k.WorkspaceId == workspaceId && k.PluginId == pluginId).ToListAsync(ct);
-            var kv = new KvSnapshot(rows.ToDictionary(r => r.Key, r => r.Value, StringComparer.Ordinal), quota);
-            var result = runtime.Invoke(plugin, export, input, granted, kv, credentials);
-            if (result.Succeeded && kv.Changed)
+            await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_lock(hashtextextended({lockKey}, 0))", ct);
+            try
             {
-                db.PluginKv.RemoveRange(rows);
-                await db.SaveChangesAsync(ct);
-                db.PluginKv.AddRange(kv.Entries.Select(e => new PluginKvEntry { WorkspaceId = workspaceId, PluginId = pluginId, Key = e.Key, Value = e.Value }));
-                await db.SaveChangesAsync(ct);
+                var loaded = await db.PluginKv.AsNoTracking().Where(k => k.WorkspaceId == workspaceId && k.PluginId == pluginId).ToListAsync(ct);
+                var kv = new KvSnapshot(loaded.ToDictionary(r => r.Key, r => r.Value, StringComparer.Ordinal), quota);
+                var result = runtime.Invoke(plugin, export, input, granted, kv, credentials);
+                if (result.Succeeded && kv.Changed)
+                {
+                    await db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+                    {
+                        db.ChangeTracker.Clear();
+                        await using var tx = await db.Database.BeginTransactionAsync(CancellationToken.None);
+                        await db.PluginKv.Where(k => k.WorkspaceId == workspaceId && k.PluginId == pluginId).ExecuteDeleteAsync(CancellationToken.None);
+                        db.PluginKv.AddRange(kv.Entries.Select(e => new PluginKvEntry { WorkspaceId = workspaceId, PluginId = pluginId, Key = e.Key, Value = e.Value }));
+                        await db.SaveChangesAsync(CancellationToken.None);
+                        await tx.CommitAsync(CancellationToken.None);
+                    });
+                }
+                return result;
             }
-            await tx.CommitAsync(ct);
-            return result;
-        });
+            finally
+            {
+                await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_unlock(hashtextextended({lockKey}, 0))", CancellationToken.None);
+            }
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
     }
 
     /// <summary>The kill switch: quarantine by hand (all versions with <c>*</c>; platform-wide when <paramref name="workspaceId"/> is null).</summary>

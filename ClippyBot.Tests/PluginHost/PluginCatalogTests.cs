@@ -19,6 +19,7 @@ public sealed class PluginCatalogTests
     internal static readonly (byte[] Private, byte[] Public) Publisher = PluginSigning.GenerateKey();
     private static ServiceFactory<PluginsDbContext> s_host = null!;
     private static readonly HashSet<string> NoGrants = [];
+    private static readonly Faults s_faults = new();
 
     public TestContext TestContext { get; set; } = null!;
 
@@ -35,7 +36,7 @@ public sealed class PluginCatalogTests
             ["Plugins:TrustedKeys:0:Plugins:0"] = "*",
             ["Quarantine:FailuresThreshold"] = "3",
             ["Sandbox:Fuel"] = "5000000",
-        }, ct: context.CancellationToken);
+        }, services => services.ConfigureDbContext<PluginsDbContext>(o => o.AddInterceptors(s_faults.Commits, s_faults.Reads)), context.CancellationToken);
         using var probe = s_host.CreateClient();
         await Poll.UntilAsync(async () => (await probe.GetAsync(new Uri("/health", UriKind.Relative), context.CancellationToken)).IsSuccessStatusCode,
             TimeSpan.FromSeconds(60), "pluginhost healthy", context.CancellationToken);
@@ -209,6 +210,85 @@ public sealed class PluginCatalogTests
         Assert.AreEqual("{\"count\":1}", Encoding.UTF8.GetString(other.Output), "each workspace has its own storage");
         var refused = await InvokeAsync("dev.clippybot.counter", Guid.NewGuid());
         Assert.AreEqual("permission_not_granted:storage:kv", refused.Kind);
+    }
+
+    [TestMethod]
+    [Timeout(300_000, CooperativeCancellation = true)]
+    public async Task A_commit_that_fails_once_retries_only_the_storage_write_and_the_plugin_runs_once()
+    {
+        var (wasm, manifest) = await ExamplePlugins.BuildAsync("counter", Ct);
+        var bundle = new PluginBundle(manifest, wasm, []);
+        bundle = bundle.WithSignature(PluginSigning.Sign(bundle, Publisher.Private, DateTimeOffset.UtcNow));
+        using var stream = new MemoryStream();
+        bundle.Write(stream);
+        try
+        {
+            await InstallAsync(stream.ToArray());
+        }
+        catch (BundleException e) when (e.Message.Contains("not newer", StringComparison.Ordinal))
+        {
+            // The counter test of this class installed the same example already.
+        }
+        var workspace = Guid.NewGuid();
+        var grants = new HashSet<string> { "storage:kv" };
+
+        s_faults.Arm();
+        var result = await InvokeAsync("dev.clippybot.counter", workspace, grants: grants);
+        Assert.AreEqual(InvocationOutcome.Completed, result.Outcome, result.Kind);
+        Assert.AreEqual(1, s_faults.FailedCommits, "the injected failure happened");
+        // The plugin's storage is read right before it runs, in the same step: one read is one run.
+        Assert.AreEqual(1, s_faults.StorageReads, "the plugin ran once for the one event");
+        Assert.AreEqual("{\"count\":2}", Encoding.UTF8.GetString((await InvokeAsync("dev.clippybot.counter", workspace, grants: grants)).Output),
+            "the first run's write was retried and kept");
+    }
+
+    /// <summary>Fails the next commit once (a transient error) and counts reads of plugin storage while armed.</summary>
+    private sealed class Faults
+    {
+        private int _armed;
+
+        public int FailedCommits { get; private set; }
+
+        public int StorageReads { get; private set; }
+
+        public void Arm()
+        {
+            FailedCommits = 0;
+            StorageReads = 0;
+            Volatile.Write(ref _armed, 1);
+        }
+
+        public Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor Commits => new CommitFault(this);
+
+        public Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor Reads => new StorageReadCounter(this);
+
+        private sealed class CommitFault(Faults faults) : Microsoft.EntityFrameworkCore.Diagnostics.DbTransactionInterceptor
+        {
+            public override ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult> TransactionCommittingAsync(System.Data.Common.DbTransaction transaction,
+                Microsoft.EntityFrameworkCore.Diagnostics.TransactionEventData eventData, Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult result, CancellationToken cancellationToken = default)
+            {
+                if (Interlocked.Exchange(ref faults._armed, 2) == 1)
+                {
+                    faults.FailedCommits++;
+                    throw new Npgsql.NpgsqlException("injected transient failure", new TimeoutException());
+                }
+                return base.TransactionCommittingAsync(transaction, eventData, result, cancellationToken);
+            }
+        }
+
+        private sealed class StorageReadCounter(Faults faults) : Microsoft.EntityFrameworkCore.Diagnostics.DbCommandInterceptor
+        {
+            public override ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<System.Data.Common.DbDataReader>> ReaderExecutingAsync(System.Data.Common.DbCommand command,
+                Microsoft.EntityFrameworkCore.Diagnostics.CommandEventData eventData, Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<System.Data.Common.DbDataReader> result, CancellationToken cancellationToken = default)
+            {
+                if (Volatile.Read(ref faults._armed) != 0 && command.CommandText.Contains("FROM \"PluginKv\"", StringComparison.Ordinal)
+                    && command.CommandText.TrimStart().StartsWith("SELECT", StringComparison.OrdinalIgnoreCase))
+                {
+                    faults.StorageReads++;
+                }
+                return base.ReaderExecutingAsync(command, eventData, result, cancellationToken);
+            }
+        }
     }
 
     [TestMethod]
