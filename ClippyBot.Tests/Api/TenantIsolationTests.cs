@@ -117,6 +117,24 @@ public sealed class TenantIsolationTests
     }
 
     [TestMethod]
+    public async Task Platform_admin_endpoints_refuse_ordinary_users_and_api_keys()
+    {
+        var owner = await s_testbed.NewUserAsync(Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Not admins", Ct);
+        var (_, key) = await ApiTestbed.CreateApiKeyAsync(owner.Client, workspaceId, ["dataRead", "pluginManagement", "workspaceSettings"], null, Ct);
+        using var keyClient = s_testbed.KeyClient(key);
+        foreach (var (method, path) in new[] { ("POST", "/api/admin/plugins"), ("POST", "/api/admin/encryption/rotate"), ("GET", "/api/admin/audit") })
+        {
+            foreach (var (who, client) in new[] { ("user", owner.Client), ("api key", keyClient) })
+            {
+                using var request = new HttpRequestMessage(new HttpMethod(method), path) { Content = new ByteArrayContent([1, 2, 3]) };
+                using var response = await client.SendAsync(request, Ct);
+                Assert.AreEqual(HttpStatusCode.Forbidden, response.StatusCode, $"{who}: {method} {path}");
+            }
+        }
+    }
+
+    [TestMethod]
     public async Task No_route_answers_a_malformed_body_with_a_server_error()
     {
         var owner = await s_testbed.NewUserAsync(Ct);
