@@ -277,6 +277,8 @@ public static class WorkspaceEndpoints
         var removed = await services.Db.Invitations.Where(i => i.Id == invitationId && i.WorkspaceId == workspaceId && i.AcceptedAt == null).ExecuteDeleteAsync();
         if (removed == 0)
         {
+            // Also another workspace's invitation id: refused like one that does not exist, and recorded.
+            await services.Audit.RecordAsync(workspaceId, "invitation.revoked", invitationId.ToString(), "not_found");
             return TypedResults.NotFound(new ProblemDetails
             {
                 Status = StatusCodes.Status404NotFound, Title = "No such invitation",

@@ -273,6 +273,27 @@ public sealed class TenantIsolationTests
         }
         var audit = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit?action=invitation.revoked", Ct);
         Assert.AreEqual(pendingId.ToString(), audit.GetProperty("entries").EnumerateArray().Single().GetProperty("target").GetString());
+
+        // Another tenant cannot revoke this workspace's invitations through its own workspace: 404, recorded there.
+        var other = await s_testbed.NewUserAsync(Ct);
+        var otherWorkspace = await ApiTestbed.CreateWorkspaceAsync(other.Client, "Other tenant", Ct);
+        var victimInvitation = (await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/invitations", new { email = OidcFlows.NewEmail(), role = "viewer" }, Ct)
+            .ContinueWith(t => t.Result.Content.ReadFromJsonAsync<JsonElement>(Ct), Ct).Unwrap()).GetProperty("id").GetGuid();
+        using (var foreign = await other.Client.DeleteAsync(new Uri($"/api/workspaces/{otherWorkspace}/invitations/{victimInvitation}", UriKind.Relative), Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.NotFound, foreign.StatusCode);
+        }
+        using (var direct = await other.Client.DeleteAsync(new Uri($"/api/workspaces/{workspaceId}/invitations/{victimInvitation}", UriKind.Relative), Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.NotFound, direct.StatusCode, "not a member: the workspace does not exist for them");
+        }
+        var refusals = await other.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{otherWorkspace}/audit?action=invitation.revoked", Ct);
+        Assert.AreEqual("not_found", refusals.GetProperty("entries").EnumerateArray().Single().GetProperty("outcome").GetString());
+        await using (var scope = s_testbed.Api.Services.CreateAsyncScope())
+        {
+            Assert.IsTrue(await Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.AnyAsync(
+                scope.ServiceProvider.GetRequiredService<ClippyBot.Api.Data.ApiDbContext>().Invitations, i => i.Id == victimInvitation, Ct), "the invitation is intact");
+        }
         Assert.IsFalse(string.IsNullOrEmpty(token));
     }
 

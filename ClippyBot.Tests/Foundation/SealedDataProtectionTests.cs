@@ -33,38 +33,12 @@ public sealed class SealedDataProtectionTests
     {
         var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
         await using var factory = await ServiceFactory.WithFreshDatabaseAsync<PluginsDbContext>("pluginsdb",
-            configureServices: s => s.AddLogging(b => b.AddProvider(new StartFailures(failures))), ct: TestContext.CancellationToken);
+            configureServices: s => s.AddLogging(b => b.AddProvider(new CapturingLoggerProvider(failures))), ct: TestContext.CancellationToken);
         // The test host reports a failed start either with the start-up exception itself or — when its own disposal wins
         // the race — with ObjectDisposedException; the reason is what the host logged as it failed.
         var error = Assert.Throws<Exception>(() => factory.CreateClient());
         var reasons = failures.Append(error.ToString()).ToList();
         Assert.IsTrue(reasons.Any(r => r.Contains("Encryption:KeyEncryptionKey", StringComparison.Ordinal)), string.Join("\n", reasons));
-    }
-
-    /// <summary>Keeps the exceptions of error-level log entries (the host logs why it failed to start).</summary>
-    private sealed class StartFailures(System.Collections.Concurrent.ConcurrentQueue<string> failures) : Microsoft.Extensions.Logging.ILoggerProvider
-    {
-        public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => new Logger(failures);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(System.Collections.Concurrent.ConcurrentQueue<string> failures) : Microsoft.Extensions.Logging.ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-            public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => logLevel >= Microsoft.Extensions.Logging.LogLevel.Error;
-
-            public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception,
-                Func<TState, Exception?, string> formatter)
-            {
-                if (exception is not null)
-                {
-                    failures.Enqueue(exception.ToString());
-                }
-            }
-        }
     }
 
     private async Task AssertSharedAndSealedAsync<TContext>(string database, Dictionary<string, string?> settings) where TContext : class

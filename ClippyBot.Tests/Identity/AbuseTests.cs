@@ -769,7 +769,7 @@ public sealed class AbuseTests
         await using var identity = await StartAsync(Ct, new Dictionary<string, string?> { ["SharedAddressMonitor:MinimumRequests"] = "50" }, s =>
         {
             s.AddSingleton<TimeProvider>(clock);
-            s.AddLogging(b => b.AddProvider(new LinesLogger(logs)));
+            s.AddLogging(b => b.AddProvider(new CapturingLoggerProvider(logs)));
         });
         using var proxy = From(identity.CreateClient(), NewAddress());
         clock.Advance(TimeSpan.FromMinutes(5));
@@ -817,25 +817,6 @@ public sealed class AbuseTests
         public long Of(string kind) => _counts.GetValueOrDefault(kind);
 
         public void Dispose() => _listener.Dispose();
-    }
-
-    private sealed class LinesLogger(ConcurrentQueue<string> lines) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => new Logger(lines);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(ConcurrentQueue<string> lines) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                lines.Enqueue(formatter(state, exception));
-        }
     }
 
     private static async Task<(HttpStatusCode Status, JsonElement Body)> PostTokenAsync(HttpClient client, string path, string clientId, string secret, CancellationToken ct)

@@ -75,6 +75,24 @@ public sealed class PluginCatalogTests
         return await scope.ServiceProvider.GetRequiredService<PluginCatalog>().InstallAsync(new MemoryStream(bundle), Ct);
     }
 
+    /// <summary>Builds the counter example from source, signs it as the first-party publisher and installs it (once per class).</summary>
+    private async Task InstallCounterExampleAsync()
+    {
+        var (wasm, manifest) = await ExamplePlugins.BuildAsync("counter", Ct);
+        var bundle = new PluginBundle(manifest, wasm, []);
+        bundle = bundle.WithSignature(PluginSigning.Sign(bundle, Publisher.Private, DateTimeOffset.UtcNow));
+        using var stream = new MemoryStream();
+        bundle.Write(stream);
+        try
+        {
+            await InstallAsync(stream.ToArray());
+        }
+        catch (BundleException e) when (e.Message.Contains("not newer", StringComparison.Ordinal))
+        {
+            // Another test of this class installed it already.
+        }
+    }
+
     private async Task<InvocationResult> InvokeAsync(string id, Guid workspace, string input = "{\"x\":1}", IReadOnlySet<string>? grants = null)
     {
         await using var scope = s_host.Services.CreateAsyncScope();
@@ -190,12 +208,7 @@ public sealed class PluginCatalogTests
     [Timeout(300_000, CooperativeCancellation = true)]
     public async Task The_counter_example_built_from_AssemblyScript_counts_per_workspace_in_its_own_storage()
     {
-        var (wasm, manifest) = await ExamplePlugins.BuildAsync("counter", Ct);
-        var bundle = new PluginBundle(manifest, wasm, []);
-        bundle = bundle.WithSignature(PluginSigning.Sign(bundle, Publisher.Private, DateTimeOffset.UtcNow));
-        using var stream = new MemoryStream();
-        bundle.Write(stream);
-        await InstallAsync(stream.ToArray());
+        await InstallCounterExampleAsync();
 
         var grants = new HashSet<string> { "storage:kv" };
         var first = Guid.NewGuid();
@@ -216,19 +229,7 @@ public sealed class PluginCatalogTests
     [Timeout(300_000, CooperativeCancellation = true)]
     public async Task A_commit_that_fails_once_retries_only_the_storage_write_and_the_plugin_runs_once()
     {
-        var (wasm, manifest) = await ExamplePlugins.BuildAsync("counter", Ct);
-        var bundle = new PluginBundle(manifest, wasm, []);
-        bundle = bundle.WithSignature(PluginSigning.Sign(bundle, Publisher.Private, DateTimeOffset.UtcNow));
-        using var stream = new MemoryStream();
-        bundle.Write(stream);
-        try
-        {
-            await InstallAsync(stream.ToArray());
-        }
-        catch (BundleException e) when (e.Message.Contains("not newer", StringComparison.Ordinal))
-        {
-            // The counter test of this class installed the same example already.
-        }
+        await InstallCounterExampleAsync();
         var workspace = Guid.NewGuid();
         var grants = new HashSet<string> { "storage:kv" };
 
