@@ -20,9 +20,18 @@ public static class PluginEndpoints
 {
     public const int MaxConfigurationBytes = 16 * 1024;
 
-    public sealed record InstallRequest(string? PluginId, IReadOnlyList<string>? AcceptedPermissions);
+    /// <param name="Version">The version whose permissions were shown; when given, consent is refused if the catalog has moved on.</param>
+    public sealed record InstallRequest(string? PluginId, IReadOnlyList<string>? AcceptedPermissions, string? Version = null);
 
-    public sealed record WorkspacePluginResponse(string PluginId, string ConsentedVersion, IReadOnlyList<string> GrantedPermissions, JsonElement Configuration, DateTimeOffset InstalledAt);
+    /// <summary>Consent to a newer version that asks for more than the workspace consented to.</summary>
+    public sealed record ConsentRequest(string? Version, IReadOnlyList<string>? AcceptedPermissions);
+
+    /// <param name="ConsentedPermissions">What runs is bounded by these (names and every parameter).</param>
+    /// <param name="UpdateAwaitingConsent">A newer version asks for more; the consented version keeps running until an owner or admin accepts it.</param>
+    public sealed record WorkspacePluginResponse(string PluginId, string ConsentedVersion, IReadOnlyList<string> GrantedPermissions, IReadOnlyList<PermissionRequest> ConsentedPermissions,
+        JsonElement Configuration, DateTimeOffset InstalledAt, PluginUpdate? UpdateAwaitingConsent);
+
+    public sealed record PluginUpdate(string Version, IReadOnlyList<PermissionRequest> PermissionRequests);
 
     public sealed record EventRequest(string? Event, JsonElement Payload);
 
@@ -34,6 +43,7 @@ public static class PluginEndpoints
         // Reads only: a POST (an event, a publication, a quarantine) is never sent twice — a retried event whose first
         // answer was lost would run the plugin, and its side effects, again. The defaults' standard handler is replaced.
 #pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers is marked experimental; it is the documented way to replace the defaults' handler.
+        builder.Services.AddSingleton<PluginCatalogCache>();
         builder.Services.AddHttpClient<PluginHostClient>(PluginHostClient.HttpClientName)
             .RemoveAllResilienceHandlers()
             .AddStandardResilienceHandler(o =>
@@ -56,6 +66,7 @@ public static class PluginEndpoints
         workspace.MapGet("/", ListAsync).RequirePermission(Permission.PluginManagement);
         workspace.MapPost("/", InstallAsync).RequirePermission(Permission.PluginManagement);
         workspace.MapPut("/{pluginId}/configuration", ConfigureAsync).RequirePermission(Permission.PluginManagement);
+        workspace.MapPost("/{pluginId}/consent", ConsentAsync).RequirePermission(Permission.PluginManagement);
         workspace.MapDelete("/{pluginId}", RemoveAsync).RequirePermission(Permission.PluginManagement);
         workspace.MapPost("/{pluginId}/events", DeliverAsync).RequirePermission(Permission.DataWrite);
 
@@ -67,11 +78,11 @@ public static class PluginEndpoints
         return app;
     }
 
-    private static async Task<Results<Ok<IReadOnlyList<PluginHostClient.CatalogEntry>>, ProblemHttpResult>> CatalogAsync(PluginHostClient host, CancellationToken ct)
+    private static async Task<Results<Ok<IReadOnlyList<PluginHostClient.CatalogEntry>>, ProblemHttpResult>> CatalogAsync(PluginHostClient host, PluginCatalogCache catalog, CancellationToken ct)
     {
         try
         {
-            return TypedResults.Ok(await host.CatalogAsync(ct));
+            return TypedResults.Ok(await catalog.GetAsync(host, ct));
         }
         catch (ServiceUnavailableException e)
         {
@@ -79,10 +90,27 @@ public static class PluginEndpoints
         }
     }
 
-    private static async Task<Ok<List<WorkspacePluginResponse>>> ListAsync(Guid workspaceId, ApiDbContext db, CancellationToken ct)
+    private static async Task<Ok<List<WorkspacePluginResponse>>> ListAsync(Guid workspaceId, [AsParameters] PluginServices services, CancellationToken ct)
     {
-        var rows = await db.WorkspacePlugins.AsNoTracking().Where(p => p.WorkspaceId == workspaceId).OrderBy(p => p.PluginId).ToListAsync(ct);
-        return TypedResults.Ok(rows.Select(ToResponse).ToList());
+        var rows = await services.Db.WorkspacePlugins.AsNoTracking().Where(p => p.WorkspaceId == workspaceId).OrderBy(p => p.PluginId).ToListAsync(ct);
+        IReadOnlyList<PluginHostClient.CatalogEntry> catalog;
+        try
+        {
+            catalog = await services.Catalog.GetAsync(services.Host, ct);
+        }
+        catch (ServiceUnavailableException)
+        {
+            // The list itself is the Api's; only the "update awaiting consent" part needs the PluginHost.
+            catalog = [];
+        }
+        return TypedResults.Ok(rows.Select(r =>
+        {
+            var current = catalog.FirstOrDefault(c => c.Id == r.PluginId);
+            var awaiting = current is not null && current.Version != r.ConsentedVersion && !PluginConsent.IsWithin(Requests(current), PluginConsent.Of(r))
+                ? new PluginUpdate(current.Version, Requests(current))
+                : null;
+            return ToResponse(r, awaiting);
+        }).ToList());
     }
 
     /// <summary>Consent: the caller must accept exactly the permissions the plugin requests — no more, no fewer.</summary>
@@ -106,13 +134,9 @@ public static class PluginEndpoints
         {
             return Problem(StatusCodes.Status404NotFound, "plugin-not-found", "Plugin not found", $"No verified plugin {request.PluginId} is published.");
         }
-        var accepted = (request.AcceptedPermissions ?? []).ToHashSet(StringComparer.Ordinal);
-        if (!accepted.SetEquals(plugin.Permissions))
+        if (ConsentRefused(plugin, request.Version, request.AcceptedPermissions, "install it") is { } refused)
         {
-            var providers = plugin.OAuthProviders is { Count: > 0 } p ? $" (oauth:use of the workspace's {string.Join(", ", p)} connection)" : "";
-            var secrets = plugin.SecretNames is { Count: > 0 } n ? $" (secrets:read of the workspace secrets {string.Join(", ", n)})" : "";
-            return Problem(StatusCodes.Status400BadRequest, "consent-required", "Accept the plugin's permissions",
-                $"{plugin.Id} {plugin.Version} asks for: {(plugin.Permissions.Count == 0 ? "no permissions" : string.Join(", ", plugin.Permissions))}{providers}{secrets}. Send exactly these as acceptedPermissions to install it.");
+            return refused;
         }
         if (await services.Db.WorkspacePlugins.AnyAsync(p => p.WorkspaceId == workspaceId && p.PluginId == plugin.Id, ct))
         {
@@ -120,17 +144,142 @@ public static class PluginEndpoints
         }
         var row = new WorkspacePlugin
         {
-            WorkspaceId = workspaceId, PluginId = plugin.Id, ConsentedVersion = plugin.Version, GrantedPermissions = [.. plugin.Permissions],
-            GrantedOAuthProviders = plugin.Permissions.Contains("oauth:use") ? [.. plugin.OAuthProviders ?? []] : [],
-            GrantedSecretNames = plugin.Permissions.Contains("secrets:read") ? [.. plugin.SecretNames ?? []] : [],
+            WorkspaceId = workspaceId, PluginId = plugin.Id, ConsentedVersion = plugin.Version,
             InstalledBy = user.FindFirstValue("sub") ?? user.FindFirstValue(ApiKeys.ApiKeyClaims.KeyId) ?? "?", InstalledAt = services.Time.GetUtcNow(),
         };
+        Consent(row, plugin);
         services.Db.WorkspacePlugins.Add(row);
         await services.Db.SaveChangesAsync(ct);
         await services.Cache.InvalidateAsync(workspaceId);
-        await services.Audit.RecordAsync(workspaceId, "plugin.installed",
-            $"{plugin.Id}:{plugin.Version}:{string.Join(',', plugin.Permissions)}{(row.GrantedOAuthProviders.Count > 0 ? ":oauth=" + string.Join(',', row.GrantedOAuthProviders) : "")}{(row.GrantedSecretNames.Count > 0 ? ":secrets=" + string.Join(',', row.GrantedSecretNames) : "")}", ct: ct);
-        return TypedResults.Created($"/api/workspaces/{workspaceId}/plugins/{plugin.Id}", ToResponse(row));
+        await services.Audit.RecordAsync(workspaceId, "plugin.installed", ConsentTarget(row), ct: ct);
+        return TypedResults.Created($"/api/workspaces/{workspaceId}/plugins/{plugin.Id}", ToResponse(row, null));
+    }
+
+    /// <summary>An owner or admin accepts a newer version that asks for more than the workspace consented to.</summary>
+    private static async Task<Results<Ok<WorkspacePluginResponse>, ProblemHttpResult, ValidationProblem>> ConsentAsync(
+        Guid workspaceId, string pluginId, ConsentRequest request, [AsParameters] PluginServices services, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(request.Version))
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["version"] = ["Name the version whose permissions you accept."] });
+        }
+        var row = await services.Db.WorkspacePlugins.SingleOrDefaultAsync(p => p.WorkspaceId == workspaceId && p.PluginId == pluginId, ct);
+        if (row is null)
+        {
+            return NotInstalled(pluginId);
+        }
+        PluginHostClient.CatalogEntry? plugin;
+        try
+        {
+            plugin = (await services.Host.CatalogAsync(ct)).SingleOrDefault(p => p.Id == pluginId);
+        }
+        catch (ServiceUnavailableException e)
+        {
+            return Unavailable(e);
+        }
+        if (plugin is null)
+        {
+            return Problem(StatusCodes.Status404NotFound, "plugin-not-found", "Plugin not found", $"No verified plugin {pluginId} is published.");
+        }
+        if (ConsentRefused(plugin, request.Version, request.AcceptedPermissions, "consent to it") is { } refused)
+        {
+            await services.Audit.RecordAsync(workspaceId, "plugin.consented", $"{pluginId}:{request.Version}", "denied", ct);
+            return refused;
+        }
+        var previous = row.ConsentedVersion;
+        Consent(row, plugin);
+        await services.Db.SaveChangesAsync(ct);
+        await services.Cache.InvalidateAsync(workspaceId);
+        await services.Audit.RecordAsync(workspaceId, "plugin.consented", $"{ConsentTarget(row)}:from={previous}", ct: ct);
+        return TypedResults.Ok(ToResponse(row, null));
+    }
+
+    /// <summary>Null when <paramref name="accepted"/> is exactly what <paramref name="plugin"/> asks for (and, when given, the
+    /// version shown is still the current one); otherwise the problem that explains every permission and parameter.</summary>
+    private static ProblemHttpResult? ConsentRefused(PluginHostClient.CatalogEntry plugin, string? shownVersion, IReadOnlyList<string>? accepted, string action)
+    {
+        if (shownVersion is not null && shownVersion != plugin.Version)
+        {
+            return Problem(StatusCodes.Status409Conflict, "plugin-version-changed", "The plugin has a different version now",
+                $"{plugin.Id} is at {plugin.Version}, not {shownVersion}; review what {plugin.Version} asks for and {action} again.");
+        }
+        if ((accepted ?? []).ToHashSet(StringComparer.Ordinal).SetEquals(plugin.Permissions))
+        {
+            return null;
+        }
+        var asks = Requests(plugin).Select(Describe).ToList();
+        return Problem(StatusCodes.Status400BadRequest, "consent-required", "Accept the plugin's permissions",
+            $"{plugin.Id} {plugin.Version} asks for: {(asks.Count == 0 ? "no permissions" : string.Join(", ", asks))}. Send exactly these names as acceptedPermissions to {action}.");
+    }
+
+    /// <summary>A permission in words, with every parameter (nothing an update could change goes unmentioned).</summary>
+    private static string Describe(PermissionRequest request)
+    {
+        var parameters = request.Parameters ?? new Dictionary<string, JsonElement>();
+        static string List(JsonElement e) => e.ValueKind == JsonValueKind.Array ? string.Join(", ", e.EnumerateArray().Select(x => x.ToString())) : e.ToString();
+        var known = (request.Name, parameters.Count) switch
+        {
+            ("oauth:use", 1) when parameters.TryGetValue("providers", out var p) => $"oauth:use of the workspace's {List(p)} connection",
+            ("secrets:read", 1) when parameters.TryGetValue("names", out var n) => $"secrets:read of the workspace secrets {List(n)}",
+            ("http:fetch", 1) when parameters.TryGetValue("hosts", out var h) => $"http:fetch to {List(h)}",
+            ("storage:kv", 1) when parameters.TryGetValue("quotaBytes", out var q) => $"storage:kv of up to {q} bytes",
+            (_, 0) => request.Name,
+            _ => null,
+        };
+        return known ?? $"{request.Name} ({string.Join("; ", parameters.Select(p => $"{p.Key}: {p.Value.GetRawText()}"))})";
+    }
+
+    /// <summary>Records consent to exactly what <paramref name="plugin"/> asks for.</summary>
+    private static void Consent(WorkspacePlugin row, PluginHostClient.CatalogEntry plugin)
+    {
+        row.ConsentedVersion = plugin.Version;
+        row.GrantedPermissions = [.. plugin.Permissions];
+        row.GrantedOAuthProviders = plugin.Permissions.Contains("oauth:use") ? [.. plugin.OAuthProviders ?? []] : [];
+        row.GrantedSecretNames = plugin.Permissions.Contains("secrets:read") ? [.. plugin.SecretNames ?? []] : [];
+        row.ConsentedPermissionsJson = PluginConsent.Serialize(Requests(plugin));
+    }
+
+    private static string ConsentTarget(WorkspacePlugin row) =>
+        $"{row.PluginId}:{row.ConsentedVersion}:{string.Join(',', row.GrantedPermissions)}{(row.GrantedOAuthProviders.Count > 0 ? ":oauth=" + string.Join(',', row.GrantedOAuthProviders) : "")}{(row.GrantedSecretNames.Count > 0 ? ":secrets=" + string.Join(',', row.GrantedSecretNames) : "")}";
+
+    /// <summary>The permissions with their parameters (an older PluginHost sends names only).</summary>
+    private static IReadOnlyList<PermissionRequest> Requests(PluginHostClient.CatalogEntry plugin) =>
+        plugin.PermissionRequests ?? [.. plugin.Permissions.Select(n => new PermissionRequest(n, null))];
+
+    /// <summary>
+    /// The version to run for <paramref name="installed"/>: a newer current version is adopted (recorded and audited) when it
+    /// asks for nothing beyond the consent; otherwise the consented version keeps running.
+    /// </summary>
+    private static async Task<WorkspacePlugin> AdoptNarrowerUpdateAsync(Guid workspaceId, WorkspacePlugin installed, PluginServices services, CancellationToken ct)
+    {
+        IReadOnlyList<PluginHostClient.CatalogEntry> catalog;
+        try
+        {
+            catalog = await services.Catalog.GetAsync(services.Host, ct);
+        }
+        catch (ServiceUnavailableException)
+        {
+            return installed;
+        }
+        if (catalog.FirstOrDefault(c => c.Id == installed.PluginId) is not { } current || current.Version == installed.ConsentedVersion
+            || !PluginConsent.IsWithin(Requests(current), PluginConsent.Of(installed)))
+        {
+            return installed;
+        }
+        // Conditional on the version read, so concurrent deliveries adopt (and audit) it once.
+        var adopted = await services.Db.WorkspacePlugins
+            .Where(p => p.WorkspaceId == workspaceId && p.PluginId == installed.PluginId && p.ConsentedVersion == installed.ConsentedVersion)
+            .ExecuteUpdateAsync(s => s.SetProperty(p => p.ConsentedVersion, current.Version)
+                .SetProperty(p => p.GrantedPermissions, current.Permissions.ToList())
+                .SetProperty(p => p.GrantedOAuthProviders, current.Permissions.Contains("oauth:use") ? (current.OAuthProviders ?? Array.Empty<string>()).ToList() : new List<string>())
+                .SetProperty(p => p.GrantedSecretNames, current.Permissions.Contains("secrets:read") ? (current.SecretNames ?? Array.Empty<string>()).ToList() : new List<string>())
+                .SetProperty(p => p.ConsentedPermissionsJson, PluginConsent.Serialize(Requests(current))), ct);
+        await services.Cache.InvalidateAsync(workspaceId);
+        if (adopted > 0)
+        {
+            await services.Audit.RecordAsync(workspaceId, "plugin.updated", $"{installed.PluginId}:{installed.ConsentedVersion}->{current.Version}:within-consent", ct: ct);
+        }
+        return await services.Db.WorkspacePlugins.AsNoTracking().SingleOrDefaultAsync(p => p.WorkspaceId == workspaceId && p.PluginId == installed.PluginId, ct) ?? installed;
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult, ValidationProblem>> ConfigureAsync(
@@ -178,6 +327,7 @@ public static class PluginEndpoints
         {
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["event"] = ["Name the event, e.g. on_message."] });
         }
+        installed = await AdoptNarrowerUpdateAsync(workspaceId, installed, services, ct);
         using var configuration = JsonDocument.Parse(installed.ConfigurationJson);
         var input = JsonSerializer.SerializeToElement(new { @event = request.Event, payload = request.Payload, configuration = configuration.RootElement });
         // oauth:use: the newest connection of each consented provider, opened in memory for this call only.
@@ -201,7 +351,7 @@ public static class PluginEndpoints
         try
         {
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var result = await services.Host.InvokeAsync(pluginId, workspaceId, request.Event, input, installed.GrantedPermissions, oauthTokens, secrets, ct);
+            var result = await services.Host.InvokeAsync(pluginId, installed.ConsentedVersion, workspaceId, request.Event, input, installed.GrantedPermissions, oauthTokens, secrets, ct);
             // The Api → PluginHost → Api leg as the Api saw it (W3C Server-Timing), for callers and the bench.
             services.Context.Response.Headers["Server-Timing"] = string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"pluginhost;dur={System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds:0.000}");
@@ -227,6 +377,7 @@ public static class PluginEndpoints
         try
         {
             var entry = await services.Host.InstallAsync(http.Body, ct);
+            services.Catalog.Invalidate();
             await services.Audit.RecordAsync(null, "plugin.published", $"{entry.Id}:{entry.Version}:{entry.Signer}", ct: ct);
             return TypedResults.Created($"/api/plugins/{entry.Id}", entry);
         }
@@ -277,8 +428,8 @@ public static class PluginEndpoints
         return TypedResults.NoContent();
     }
 
-    private static WorkspacePluginResponse ToResponse(WorkspacePlugin p) =>
-        new(p.PluginId, p.ConsentedVersion, p.GrantedPermissions, JsonDocument.Parse(p.ConfigurationJson).RootElement.Clone(), p.InstalledAt);
+    private static WorkspacePluginResponse ToResponse(WorkspacePlugin p, PluginUpdate? awaiting) =>
+        new(p.PluginId, p.ConsentedVersion, p.GrantedPermissions, PluginConsent.Of(p), JsonDocument.Parse(p.ConfigurationJson).RootElement.Clone(), p.InstalledAt, awaiting);
 
     private static ProblemHttpResult NotInstalled(string pluginId) =>
         Problem(StatusCodes.Status404NotFound, "plugin-not-installed", "Plugin not installed", $"{pluginId} is not installed in this workspace.");
@@ -291,8 +442,10 @@ public static class PluginEndpoints
 }
 
 public sealed class PluginServices(ApiDbContext db, PluginHostClient host, AuditLog audit, TimeProvider time, HttpContext context, Connections.OAuthVault vault,
-    Secrets.SecretVault secrets, Workspaces.WorkspaceStateCache cache)
+    Secrets.SecretVault secrets, Workspaces.WorkspaceStateCache cache, PluginCatalogCache catalog)
 {
+    public PluginCatalogCache Catalog { get; } = catalog;
+
     public Workspaces.WorkspaceStateCache Cache { get; } = cache;
 
     public Connections.OAuthVault Vault { get; } = vault;

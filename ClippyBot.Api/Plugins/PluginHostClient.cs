@@ -16,10 +16,12 @@ public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOpt
     public const string HttpClientName = "pluginhost";
     public const string Scope = "pluginhost";
 
+    /// <param name="PermissionRequests">Every permission with its parameters (hosts, providers, secret names, kv quota): what consent covers.</param>
     public sealed record CatalogEntry(string Id, string Version, string Signer, IReadOnlyList<string> Permissions, IReadOnlyList<string>? OAuthProviders,
-        IReadOnlyList<string>? SecretNames);
+        IReadOnlyList<string>? SecretNames, IReadOnlyList<PermissionRequest>? PermissionRequests);
 
-    public sealed record InvocationResponse(string Outcome, string Kind, JsonElement? Output, IReadOnlyList<string> Messages, long FuelUsed, double DurationMs);
+    /// <param name="Version">The plugin version that ran.</param>
+    public sealed record InvocationResponse(string Outcome, string Kind, JsonElement? Output, IReadOnlyList<string> Messages, long FuelUsed, double DurationMs, string? Version);
 
     /// <summary>A PluginHost answer that is not a success: its status and problem document, passed on to the caller.</summary>
     public sealed class PluginHostProblemException(HttpStatusCode status, JsonElement problem) : Exception($"PluginHost answered {(int)status}.")
@@ -37,10 +39,11 @@ public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOpt
 
     /// <param name="oauthTokens">Decrypted only for this call, sent over the internal TLS connection, never stored by the PluginHost.</param>
     /// <param name="secrets">Workspace secrets the plugin was granted, by name; handled like <paramref name="oauthTokens"/>.</param>
-    public async Task<InvocationResponse> InvokeAsync(string pluginId, Guid workspaceId, string @event, JsonElement input, IReadOnlyList<string> grants,
+    /// <param name="version">The consented version: the PluginHost runs exactly it, under its own manifest.</param>
+    public async Task<InvocationResponse> InvokeAsync(string pluginId, string version, Guid workspaceId, string @event, JsonElement input, IReadOnlyList<string> grants,
         IReadOnlyDictionary<string, string> oauthTokens, IReadOnlyDictionary<string, string> secrets, CancellationToken ct) =>
         await ReadAsync<InvocationResponse>(await SendAsync(HttpMethod.Post, $"/internal/plugins/{Uri.EscapeDataString(pluginId)}/invoke",
-            JsonContent.Create(new { workspaceId, @event, input, grants, oauthTokens, secrets }), ct), ct);
+            JsonContent.Create(new { workspaceId, @event, input, grants, oauthTokens, secrets, version }), ct), ct);
 
     public async Task<JsonElement> CrashesAsync(string pluginId, CancellationToken ct) =>
         await ReadAsync<JsonElement>(await SendAsync(HttpMethod.Get, $"/internal/plugins/{Uri.EscapeDataString(pluginId)}/crashes", null, ct), ct);
@@ -93,4 +96,32 @@ public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOpt
             return await response.Content.ReadFromJsonAsync<T>(ct) ?? throw new ServiceUnavailableException("The plugin host sent an empty answer.");
         }
     }
+}
+
+/// <summary>
+/// The catalog as this replica last read it, for at most <see cref="MaxAge"/>: event delivery compares each workspace's
+/// consent with the current version without a PluginHost round trip per event. Publishing through this replica clears it;
+/// other replicas see a new version within <see cref="MaxAge"/>.
+/// </summary>
+public sealed class PluginCatalogCache(TimeProvider time)
+{
+    public static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(2);
+    private volatile Snapshot? _snapshot;
+
+    private sealed record Snapshot(IReadOnlyList<PluginHostClient.CatalogEntry> Entries, DateTimeOffset ReadAt);
+
+    public async Task<IReadOnlyList<PluginHostClient.CatalogEntry>> GetAsync(PluginHostClient host, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        if (_snapshot is { } s && time.GetUtcNow() - s.ReadAt < MaxAge)
+        {
+            return s.Entries;
+        }
+        var readAt = time.GetUtcNow();
+        var entries = await host.CatalogAsync(ct);
+        _snapshot = new Snapshot(entries, readAt);
+        return entries;
+    }
+
+    public void Invalidate() => _snapshot = null;
 }

@@ -10,8 +10,12 @@ public sealed class WorkspacePlugin
 
     public required string PluginId { get; set; }
 
-    /// <summary>The version whose permissions were accepted; a newer version asking for more needs consent again.</summary>
+    /// <summary>The version that runs: the one whose permissions were accepted, or a later one that asks for no more
+    /// (adopted automatically). A newer version asking for more waits for consent again.</summary>
     public required string ConsentedVersion { get; set; }
+
+    /// <summary>Every consented permission with its parameters (hosts, providers, secret names, kv quota), as shown (JSON).</summary>
+    public string ConsentedPermissionsJson { get; set; } = "[]";
 
     public List<string> GrantedPermissions { get; set; } = [];
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using ClippyBot.PluginHost.Bundles;
 using ClippyBot.PluginHost.Data;
 using ClippyBot.PluginHost.Sandbox;
+using Wasmtime;
 using Microsoft.EntityFrameworkCore;
 
 namespace ClippyBot.PluginHost.Plugins;
@@ -12,20 +13,21 @@ namespace ClippyBot.PluginHost.Plugins;
 /// Installs and updates plugins (verified against the trust store, compiled and checked, strictly newer than the current
 /// version), and loads them for invocation — re-verifying the stored bundle before its code enters memory. Compiled
 /// modules are cached in memory only, keyed by the verified wasm digest (a serialized-module cache on disk would be
-/// trusted code that anything able to write there could replace).
+/// trusted code that anything able to write there could replace); each installed version binds the shared module to its
+/// own manifest, so hosts, limits and entry points are always those of the version that runs.
 /// </summary>
 public sealed class PluginCatalog(PluginsDbContext db, PluginTrustStore trust, PluginRuntime runtime, CompiledPluginCache cache, PluginState state, TimeProvider time)
 {
-    /// <summary>How long a replica trusts its idea of a plugin's current version before asking the database again.</summary>
-    public static readonly TimeSpan CurrentVersionRecheck = TimeSpan.FromSeconds(2);
-
     public async Task<VerifiedBundle> InstallAsync(Stream bundleStream, CancellationToken ct)
     {
         var bundle = PluginBundle.Read(bundleStream);
         var verified = PluginSigning.Verify(bundle, trust);
         var manifest = verified.Manifest;
-        // Compiling checks exports and every import against the manifest; a module that fails changes nothing.
-        cache.GetOrAdd(verified.WasmSha256, () => runtime.Compile(bundle.Wasm, manifest));
+        // Binding checks exports and every import against this manifest (even when the module is cached from another
+        // bundle); a module that fails changes nothing.
+        using (runtime.Bind(cache.Module(verified.WasmSha256, () => runtime.CompileModule(bundle.Wasm)), manifest))
+        {
+        }
 
         var current = await db.InstalledPlugins.SingleOrDefaultAsync(p => p.PluginId == manifest.Id && p.Current, ct);
         if (current is not null && SemVersion.Parse(current.Version) >= manifest.ParsedVersion)
@@ -47,61 +49,72 @@ public sealed class PluginCatalog(PluginsDbContext db, PluginTrustStore trust, P
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
         });
-        cache.ForgetCurrent(manifest.Id);
         await state.ChangedAsync(ct);
         return verified;
     }
 
-    /// <summary>The current version, re-verified and compiled (or from the digest-keyed cache); null when not installed.</summary>
-    public async Task<(InstalledPlugin Row, CompiledPlugin Compiled)?> LoadAsync(string pluginId, CancellationToken ct)
+    /// <summary>
+    /// A version (the current one when <paramref name="version"/> is null), re-verified and bound to its own manifest, or
+    /// from this replica's cache of verified versions; null when not installed.
+    /// </summary>
+    public async Task<(InstalledPlugin Row, CompiledPlugin Compiled)?> LoadAsync(string pluginId, CancellationToken ct, string? version = null)
     {
-        // Hot path: the version this replica verified and holds in memory, while the state snapshot (PluginState, re-read
-        // on every change and every second) still names it as current — no database round trip.
-        var (known, current) = state.CurrentVersionOf(pluginId);
-        if (known && current is null)
+        if (version is null)
         {
-            return null;
+            // Hot path: the state snapshot (re-read on every change and every second) names the current version — no
+            // database round trip; a stale snapshot is not relied on.
+            var (known, current) = state.CurrentVersionOf(pluginId);
+            version = known
+                ? current?.Version
+                : await db.InstalledPlugins.AsNoTracking().Where(p => p.PluginId == pluginId && p.Current).Select(p => p.Version).SingleOrDefaultAsync(ct);
+            if (version is null)
+            {
+                return null;
+            }
         }
-        if (cache.Current(pluginId, known ? DateTimeOffset.MinValue : time.GetUtcNow() - CurrentVersionRecheck) is { } held
-            && (!known || (held.Row.Version == current!.Version && held.Row.WasmSha256 == current.WasmSha256)))
+        // An installed version never changes (the row is re-verified before it is first used on this replica).
+        if (cache.Version(pluginId, version) is { } held)
         {
             return held;
         }
-        var row = await db.InstalledPlugins.AsNoTracking().SingleOrDefaultAsync(p => p.PluginId == pluginId && p.Current, ct);
+        var row = await db.InstalledPlugins.AsNoTracking().SingleOrDefaultAsync(p => p.PluginId == pluginId && p.Version == version, ct);
         if (row is null)
         {
             return null;
         }
         var signatures = JsonSerializer.Deserialize<List<BundleSignature>>(row.SignaturesJson, PluginManifest.Json) ?? [];
         var verified = PluginSigning.Verify(new PluginBundle(row.ManifestBytes, row.Wasm, signatures), trust);
-        if (!CryptographicOperations.FixedTimeEquals(Convert.FromHexString(verified.WasmSha256), Convert.FromHexString(row.WasmSha256)))
+        if (!CryptographicOperations.FixedTimeEquals(Convert.FromHexString(verified.WasmSha256), Convert.FromHexString(row.WasmSha256))
+            || verified.Manifest.Id != row.PluginId || verified.Manifest.Version != row.Version)
         {
-            throw new BundleException(BundleError.Tampered, $"The stored module of {pluginId} {row.Version} changed since it was installed.");
+            throw new BundleException(BundleError.Tampered, $"The stored bundle of {pluginId} {row.Version} changed since it was installed.");
         }
-        var compiled = cache.GetOrAdd(verified.WasmSha256, () => runtime.Compile(row.Wasm, verified.Manifest));
-        cache.RememberCurrent(pluginId, row, compiled, time.GetUtcNow());
-        return (row, compiled);
+        var compiled = runtime.Bind(cache.Module(verified.WasmSha256, () => runtime.CompileModule(row.Wasm)), verified.Manifest);
+        // The wasm is in the shared module now; the cached row does not need to hold the bytes as well.
+        row.Wasm = [];
+        return cache.RememberVersion(pluginId, version, row, compiled);
     }
 }
 
-/// <summary>Compiled modules by verified wasm digest (engine-specific, in memory only).</summary>
+/// <summary>
+/// Compiled modules by verified wasm digest (engine-specific, in memory only), and the verified installed versions bound
+/// to their own manifests.
+/// </summary>
 public sealed class CompiledPluginCache : IDisposable
 {
-    private readonly ConcurrentDictionary<string, Lazy<CompiledPlugin>> _modules = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, (InstalledPlugin Row, CompiledPlugin Compiled, DateTimeOffset CheckedAt)> _current = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<Module>> _modules = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string PluginId, string Version), (InstalledPlugin Row, CompiledPlugin Compiled)> _versions = new();
 
-    /// <summary>The verified current version of <paramref name="pluginId"/> if it was checked after <paramref name="notBefore"/>.</summary>
-    public (InstalledPlugin Row, CompiledPlugin Compiled)? Current(string pluginId, DateTimeOffset notBefore) =>
-        _current.TryGetValue(pluginId, out var entry) && entry.CheckedAt >= notBefore ? (entry.Row, entry.Compiled) : null;
+    public (InstalledPlugin Row, CompiledPlugin Compiled)? Version(string pluginId, string version) =>
+        _versions.TryGetValue((pluginId, version), out var entry) ? entry : null;
 
-    public void RememberCurrent(string pluginId, InstalledPlugin row, CompiledPlugin compiled, DateTimeOffset checkedAt) =>
-        _current[pluginId] = (row, compiled, checkedAt);
+    /// <summary>Keeps the first verified binding of a version (a concurrent load's duplicate is dropped).</summary>
+    public (InstalledPlugin Row, CompiledPlugin Compiled) RememberVersion(string pluginId, string version, InstalledPlugin row, CompiledPlugin compiled) =>
+        _versions.GetOrAdd((pluginId, version), (row, compiled));
 
-    public void ForgetCurrent(string pluginId) => _current.TryRemove(pluginId, out _);
-
-    public CompiledPlugin GetOrAdd(string wasmSha256, Func<CompiledPlugin> compile)
+    public Module Module(string wasmSha256, Func<Module> compile)
     {
-        var lazy = _modules.GetOrAdd(wasmSha256, _ => new Lazy<CompiledPlugin>(compile));
+        var lazy = _modules.GetOrAdd(wasmSha256, _ => new Lazy<Module>(compile));
         try
         {
             return lazy.Value;

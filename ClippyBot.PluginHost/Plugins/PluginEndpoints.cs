@@ -21,15 +21,22 @@ public static class PluginEndpoints
 {
     public const string Audience = "clippybot-pluginhost";
 
+    /// <param name="PermissionRequests">Every permission with its parameters (hosts, providers, secret names, kv quota), as consent shows them.</param>
     public sealed record InstalledResponse(string Id, string Version, string Signer, IReadOnlyList<string> Permissions, IReadOnlyList<string> OAuthProviders,
-        IReadOnlyList<string> SecretNames);
+        IReadOnlyList<string> SecretNames, IReadOnlyList<PermissionRequest> PermissionRequests)
+    {
+        public static InstalledResponse From(PluginManifest manifest, string signer) =>
+            new(manifest.Id, manifest.Version, signer, [.. manifest.Permissions.Select(p => p.Name)], manifest.OAuthProviders, manifest.SecretNames,
+                [.. manifest.Permissions.Select(p => new PermissionRequest(p.Name, p.Parameters ?? new Dictionary<string, JsonElement>()))]);
+    }
 
     /// <param name="OAuthTokens">Access tokens of the workspace's connections, by provider, for <c>oauth:use</c>: held in memory for this invocation only.</param>
     /// <param name="Secrets">Workspace secrets the plugin was granted, by name, for <c>secrets:read</c>: held in memory for this invocation only.</param>
+    /// <param name="Version">The version the workspace consented to; it runs (under its own manifest) even when a newer one is current.</param>
     public sealed record InvokeRequest(Guid WorkspaceId, string? Event, JsonElement Input, IReadOnlyList<string>? Grants, IReadOnlyDictionary<string, string>? OAuthTokens,
-        IReadOnlyDictionary<string, string>? Secrets);
+        IReadOnlyDictionary<string, string>? Secrets, string? Version = null);
 
-    public sealed record InvokeResponse(string Outcome, string Kind, JsonElement? Output, IReadOnlyList<string> Messages, long FuelUsed, double DurationMs);
+    public sealed record InvokeResponse(string Outcome, string Kind, JsonElement? Output, IReadOnlyList<string> Messages, long FuelUsed, double DurationMs, string? Version);
 
     public sealed record QuarantineRequest(string? Version, Guid? WorkspaceId, string? Reason, string? By);
 
@@ -74,9 +81,7 @@ public static class PluginEndpoints
         try
         {
             var verified = await catalog.InstallAsync(buffer, ct);
-            return TypedResults.Created($"/internal/plugins/{verified.Manifest.Id}",
-                new InstalledResponse(verified.Manifest.Id, verified.Manifest.Version, verified.SignerKeyId, [.. verified.Manifest.Permissions.Select(p => p.Name)], verified.Manifest.OAuthProviders,
-                    verified.Manifest.SecretNames));
+            return TypedResults.Created($"/internal/plugins/{verified.Manifest.Id}", InstalledResponse.From(verified.Manifest, verified.SignerKeyId));
         }
         catch (BundleException e)
         {
@@ -92,21 +97,18 @@ public static class PluginEndpoints
     private static async Task<Ok<List<InstalledResponse>>> ListAsync(PluginsDbContext db, CancellationToken ct)
     {
         var rows = await db.InstalledPlugins.AsNoTracking().Where(p => p.Current).OrderBy(p => p.PluginId).ToListAsync(ct);
-        return TypedResults.Ok(rows.Select(r =>
-        {
-            var manifest = ManifestValidator.Parse(r.ManifestBytes).Manifest!;
-            return new InstalledResponse(r.PluginId, r.Version, r.SignerKeyId, [.. manifest.Permissions.Select(p => p.Name)], manifest.OAuthProviders, manifest.SecretNames);
-        }).ToList());
+        return TypedResults.Ok(rows.Select(r => InstalledResponse.From(ManifestValidator.Parse(r.ManifestBytes).Manifest!, r.SignerKeyId)).ToList());
     }
 
     private static async Task<Results<BufferedJson<InvokeResponse>, ProblemHttpResult>> InvokeAsync(string pluginId, InvokeRequest request, PluginInvoker invoker, CancellationToken ct)
     {
         var input = JsonSerializer.SerializeToUtf8Bytes(request.Input);
         var result = await invoker.InvokeAsync(pluginId, request.WorkspaceId, request.Event ?? "on_message", input, (request.Grants ?? []).ToHashSet(StringComparer.Ordinal), ct,
-            new InvocationCredentials(request.OAuthTokens, request.Secrets));
-        if (result.Outcome == InvocationOutcome.Refused && result.Kind == "not_installed")
+            new InvocationCredentials(request.OAuthTokens, request.Secrets), request.Version);
+        if (result.Outcome == InvocationOutcome.Refused && result.Kind is "not_installed" or "version_not_installed")
         {
-            return Problem(StatusCodes.Status404NotFound, "plugin-not-installed", "Plugin not installed", $"No plugin {pluginId} is installed.");
+            return Problem(StatusCodes.Status404NotFound, "plugin-not-installed", "Plugin not installed",
+                request.Version is null ? $"No plugin {pluginId} is installed." : $"{pluginId} {request.Version} is not installed.");
         }
         if (result.Outcome == InvocationOutcome.Refused && result.Kind == "quarantined")
         {
@@ -122,10 +124,10 @@ public static class PluginEndpoints
             }
             catch (JsonException)
             {
-                return new BufferedJson<InvokeResponse>(new InvokeResponse("Trapped", "output_not_json", null, result.Messages, result.FuelUsed, result.Duration.TotalMilliseconds));
+                return new BufferedJson<InvokeResponse>(new InvokeResponse("Trapped", "output_not_json", null, result.Messages, result.FuelUsed, result.Duration.TotalMilliseconds, result.Version));
             }
         }
-        return new BufferedJson<InvokeResponse>(new InvokeResponse(result.Outcome.ToString(), result.Kind, output, result.Messages, result.FuelUsed, result.Duration.TotalMilliseconds));
+        return new BufferedJson<InvokeResponse>(new InvokeResponse(result.Outcome.ToString(), result.Kind, output, result.Messages, result.FuelUsed, result.Duration.TotalMilliseconds, result.Version));
     }
 
     private static async Task<Ok<List<CrashLogEntry>>> CrashesAsync(string pluginId, PluginsDbContext db, int? limit, CancellationToken ct) =>

@@ -15,15 +15,16 @@ public sealed partial class PluginInvoker(
     PluginsDbContext db, PluginCatalog catalog, PluginRuntime runtime, PluginMetrics metrics, PluginState state, IOptions<QuarantineOptions> rules,
     IOptions<SandboxOptions> sandbox, TimeProvider time, ILogger<PluginInvoker> logger, WorkspaceInvocationGate gate)
 {
+    /// <param name="version">The version the workspace consented to (null: the current one); it runs under its own manifest.</param>
     public async Task<InvocationResult> InvokeAsync(string pluginId, Guid workspaceId, string entryEvent, byte[] input, IReadOnlySet<string> granted, CancellationToken ct,
-        InvocationCredentials? credentials = null)
+        InvocationCredentials? credentials = null, string? version = null)
     {
-        var loaded = await catalog.LoadAsync(pluginId, ct);
+        var loaded = await catalog.LoadAsync(pluginId, ct, version);
         if (loaded is not { } plugin)
         {
-            return Refused("not_installed");
+            return Refused(version is null ? "not_installed" : "version_not_installed");
         }
-        var version = plugin.Row.Version;
+        version = plugin.Row.Version;
         if (state.IsQuarantined(pluginId, version, workspaceId) ?? await IsQuarantinedAsync(pluginId, version, workspaceId, ct))
         {
             metrics.Record(pluginId, version, "refused", "quarantined", 0, TimeSpan.Zero);
@@ -64,9 +65,9 @@ public sealed partial class PluginInvoker(
             LogFailure(pluginId, version, workspaceId, result.Outcome.ToString(), result.Kind);
             await ApplyRulesAsync(pluginId, version, workspaceId, permissionViolation, ct);
         }
-        return result;
+        return result with { Version = version };
 
-        InvocationResult Refused(string kind) => new(InvocationOutcome.Refused, kind, [], [], 0, TimeSpan.Zero, 0, null);
+        InvocationResult Refused(string kind) => new(InvocationOutcome.Refused, kind, [], [], 0, TimeSpan.Zero, 0, null) { Version = version };
     }
 
     /// <summary>

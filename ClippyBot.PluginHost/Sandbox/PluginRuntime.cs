@@ -6,8 +6,12 @@ using Wasmtime;
 
 namespace ClippyBot.PluginHost.Sandbox;
 
-/// <summary>A module compiled for the shared engine, with the permissions its imports need.</summary>
-public sealed class CompiledPlugin(Module module, PluginManifest manifest, IReadOnlySet<string> importedPermissions) : IDisposable
+/// <summary>
+/// A compiled module bound to one manifest: the permissions its imports need and everything else the manifest decides
+/// (entry points, resources, hosts, providers, secret names). The module itself may be shared by every version and plugin
+/// with the same wasm digest; what is derived from a manifest never is.
+/// </summary>
+public sealed class CompiledPlugin(Module module, PluginManifest manifest, IReadOnlySet<string> importedPermissions, bool ownsModule = true) : IDisposable
 {
     public Module Module { get; } = module;
 
@@ -27,7 +31,13 @@ public sealed class CompiledPlugin(Module module, PluginManifest manifest, IRead
     /// <summary>Workspace secrets the manifest's <c>secrets:read</c> names.</summary>
     public IReadOnlySet<string> SecretNames { get; } = manifest.SecretNames.ToHashSet(StringComparer.Ordinal);
 
-    public void Dispose() => Module.Dispose();
+    public void Dispose()
+    {
+        if (ownsModule)
+        {
+            Module.Dispose();
+        }
+    }
 }
 
 public enum InvocationOutcome
@@ -50,6 +60,9 @@ public sealed record InvocationResult(
     string? Backtrace)
 {
     public bool Succeeded => Outcome == InvocationOutcome.Completed;
+
+    /// <summary>The installed version that ran (or was refused); set by the invoker.</summary>
+    public string? Version { get; init; }
 }
 
 /// <summary>A module that cannot be installed, with the reason (naming the missing permission or export).</summary>
@@ -84,58 +97,74 @@ public sealed class PluginRuntime : IDisposable
         _clock = new EpochClock(_engine);
     }
 
-    /// <summary>Compiles and checks a verified bundle's module: size, exports, and every import against the manifest's permissions.</summary>
+    /// <summary>Compiles and checks a verified bundle's module against its manifest; the result owns the module.</summary>
     public CompiledPlugin Compile(byte[] wasm, PluginManifest manifest)
     {
-        ArgumentNullException.ThrowIfNull(wasm);
         ArgumentNullException.ThrowIfNull(manifest);
-        if (wasm.Length > _options.MaxModuleBytes)
-        {
-            throw new PluginRejectedException($"The module is {wasm.Length} bytes; at most {_options.MaxModuleBytes} are accepted.");
-        }
-        Module module;
+        var module = CompileModule(wasm);
         try
         {
-            module = Module.FromBytes(_engine, manifest.Id, wasm);
-        }
-        catch (WasmtimeException e)
-        {
-            throw new PluginRejectedException("The module is not valid WebAssembly: " + e.Message.Split('\n')[0]);
-        }
-        try
-        {
-            var requested = (manifest.Permissions ?? []).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
-            var needed = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var import in module.Imports)
-            {
-                if (import.ModuleName != HostAbi.Module || !HostAbi.Functions.TryGetValue(import.Name, out var permission))
-                {
-                    throw new PluginRejectedException($"The module imports {import.ModuleName}.{import.Name}, which the host does not provide (only {HostAbi.Module}.* functions exist; no WASI).");
-                }
-                if (permission is not null && !requested.Contains(permission))
-                {
-                    throw new PluginRejectedException($"The module imports {HostAbi.Module}.{import.Name}, which needs permission {permission}; the manifest does not request it.");
-                }
-                if (permission is not null)
-                {
-                    needed.Add(permission);
-                }
-            }
-            var exports = module.Exports.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
-            foreach (var required in RequiredExports.Concat((manifest.EntryPoints ?? []).Select(e => e.Export)))
-            {
-                if (!exports.Contains(required))
-                {
-                    throw new PluginRejectedException($"The module does not export '{required}' (see docs/plugins/abi.md).");
-                }
-            }
-            return new CompiledPlugin(module, manifest, needed);
+            return Bind(module, manifest, ownsModule: true);
         }
         catch
         {
             module.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Compiles a module (size and validity only): the part that may be shared by wasm digest.</summary>
+    public Module CompileModule(byte[] wasm)
+    {
+        ArgumentNullException.ThrowIfNull(wasm);
+        if (wasm.Length > _options.MaxModuleBytes)
+        {
+            throw new PluginRejectedException($"The module is {wasm.Length} bytes; at most {_options.MaxModuleBytes} are accepted.");
+        }
+        try
+        {
+            return Module.FromBytes(_engine, "plugin", wasm);
+        }
+        catch (WasmtimeException e)
+        {
+            throw new PluginRejectedException("The module is not valid WebAssembly: " + e.Message.Split('\n')[0]);
+        }
+    }
+
+    /// <summary>
+    /// Binds a compiled module to one manifest, checking its exports and every import against that manifest's permissions —
+    /// on every bind, so a cached module is never trusted on the strength of another manifest's check.
+    /// </summary>
+    public CompiledPlugin Bind(Module module, PluginManifest manifest, bool ownsModule = false)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(manifest);
+        var requested = (manifest.Permissions ?? []).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+        var needed = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var import in module.Imports)
+        {
+            if (import.ModuleName != HostAbi.Module || !HostAbi.Functions.TryGetValue(import.Name, out var permission))
+            {
+                throw new PluginRejectedException($"The module imports {import.ModuleName}.{import.Name}, which the host does not provide (only {HostAbi.Module}.* functions exist; no WASI).");
+            }
+            if (permission is not null && !requested.Contains(permission))
+            {
+                throw new PluginRejectedException($"The module imports {HostAbi.Module}.{import.Name}, which needs permission {permission}; the manifest does not request it.");
+            }
+            if (permission is not null)
+            {
+                needed.Add(permission);
+            }
+        }
+        var exports = module.Exports.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var required in RequiredExports.Concat((manifest.EntryPoints ?? []).Select(e => e.Export)))
+        {
+            if (!exports.Contains(required))
+            {
+                throw new PluginRejectedException($"The module does not export '{required}' (see docs/plugins/abi.md).");
+            }
+        }
+        return new CompiledPlugin(module, manifest, needed, ownsModule);
     }
 
     /// <summary>Runs one entry point with <paramref name="input"/> (JSON); never throws for anything the plugin does.</summary>

@@ -401,4 +401,21 @@ public sealed class TenantIsolationTests
     [DataRow("4000::1", false)]
     public void Plugins_reach_only_globally_routable_unicast_addresses(string address, bool allowed) =>
         Assert.AreEqual(allowed, ClippyBot.PluginHost.Sandbox.GlobalAddress.IsGloballyRoutable(System.Net.IPAddress.Parse(address)), address);
+
+    /// <summary>Which updates stay within a consent (adopted without asking) and which need a new one.</summary>
+    [TestMethod]
+    [DataRow("""[{"name":"http:fetch","parameters":{"hosts":["a.example","b.example"]}}]""", """[{"name":"http:fetch","parameters":{"hosts":["B.example"]}}]""", true)]
+    [DataRow("""[{"name":"http:fetch","parameters":{"hosts":["a.example"]}}]""", """[{"name":"http:fetch","parameters":{"hosts":["a.example","c.example"]}}]""", false)]
+    [DataRow("""[{"name":"http:fetch","parameters":{"hosts":["a.example"]}}]""", """[{"name":"http:fetch","parameters":{"hosts":["a.example:8443"]}}]""", false)]
+    [DataRow("""[{"name":"storage:kv","parameters":{"quotaBytes":65536}}]""", """[{"name":"storage:kv","parameters":{"quotaBytes":4096}}]""", true)]
+    [DataRow("""[{"name":"storage:kv","parameters":{"quotaBytes":4096}}]""", """[{"name":"storage:kv","parameters":{"quotaBytes":65536}}]""", false)]
+    [DataRow("""[{"name":"storage:kv","parameters":{"quotaBytes":4096}}]""", """[{"name":"storage:kv"}]""", false)]
+    [DataRow("""[{"name":"secrets:read","parameters":{"names":["API_KEY"]}}]""", """[{"name":"secrets:read","parameters":{"names":["api_key"]}}]""", false)]
+    [DataRow("""[{"name":"messages:send"},{"name":"messages:read"}]""", """[{"name":"messages:send"}]""", true)]
+    [DataRow("""[{"name":"messages:send"}]""", """[{"name":"messages:send"},{"name":"messages:read"}]""", false)]
+    [DataRow("""[{"name":"oauth:use","parameters":{"providers":["github"]}}]""", """[{"name":"oauth:use","parameters":{"providers":["github"],"scopes":["repo"]}}]""", false)]
+    public void An_update_is_within_a_consent_only_when_it_asks_for_no_more(string consented, string update, bool within) =>
+        Assert.AreEqual(within, ClippyBot.Api.Plugins.PluginConsent.IsWithin(
+            JsonSerializer.Deserialize<List<ClippyBot.Api.Plugins.PermissionRequest>>(update, JsonSerializerOptions.Web)!,
+            JsonSerializer.Deserialize<List<ClippyBot.Api.Plugins.PermissionRequest>>(consented, JsonSerializerOptions.Web)!), update);
 }

@@ -292,6 +292,66 @@ public sealed class PluginCatalogTests
         }
     }
 
+    private const string FetchImport = "(import \"clippybot\" \"http_fetch\" (func $fetch (param i32 i32 i32 i32) (result i32)))";
+
+    /// <summary>Sends its input (a fetch request) to http_fetch and answers with what came back (an error code here: no
+    /// test host resolves). Each test builds its own module (the salt), so no other test's compilation is cached for it.</summary>
+    private static string FetchBody => $$"""
+        (local $len i32)
+        (drop (i32.const {{s_salt.Value}}))
+        (local.set $len (call $fetch (local.get $p) (local.get $n) (i32.const 32768) (i32.const 16384)))
+        (i64.or (i64.shl (i64.const 32768) (i64.const 32)) (i64.extend_i32_u (local.get $len)))
+        """;
+
+    private static readonly AsyncLocal<int> s_salt = new();
+
+    private static string FetchHosts(string host) => $$"""[{ "name": "http:fetch", "parameters": { "hosts": ["{{host}}"] } }]""";
+
+    private async Task<string> FetchErrorAsync(string id, string url, string? version = null)
+    {
+        await using var scope = s_host.Services.CreateAsyncScope();
+        var result = await scope.ServiceProvider.GetRequiredService<PluginInvoker>().InvokeAsync(id, Guid.NewGuid(), "on_message",
+            Encoding.UTF8.GetBytes($$"""{"method":"GET","url":"{{url}}"}"""), new HashSet<string> { "http:fetch" }, Ct, version: version);
+        Assert.AreEqual(InvocationOutcome.Completed, result.Outcome, result.Kind);
+        return System.Text.Json.JsonDocument.Parse(result.Output).RootElement.GetProperty("error").GetString()!;
+    }
+
+    [TestMethod]
+    public async Task The_same_wasm_in_a_new_version_runs_under_the_new_manifest_not_the_one_it_was_first_compiled_with()
+    {
+        s_salt.Value = System.Security.Cryptography.RandomNumberGenerator.GetInt32(int.MaxValue);
+        var id = NewId();
+        await InstallAsync(Bundle(id, "1.0.0", FetchBody, FetchImport, FetchHosts("old.invalid")));
+        Assert.AreNotEqual("host_not_allowed", await FetchErrorAsync(id, "https://old.invalid/"), "1.0.0 may try old.invalid");
+        await InstallAsync(Bundle(id, "1.1.0", FetchBody, FetchImport, FetchHosts("new.invalid")));
+        Assert.AreEqual("host_not_allowed", await FetchErrorAsync(id, "https://old.invalid/"), "1.1.0 narrowed its hosts: old.invalid is refused");
+        Assert.AreNotEqual("host_not_allowed", await FetchErrorAsync(id, "https://new.invalid/"));
+        Assert.AreNotEqual("host_not_allowed", await FetchErrorAsync(id, "https://old.invalid/", version: "1.0.0"),
+            "a workspace pinned to 1.0.0 runs it under 1.0.0's own manifest");
+    }
+
+    [TestMethod]
+    public async Task The_same_wasm_under_another_plugin_id_never_lends_that_plugin_its_manifest()
+    {
+        s_salt.Value = System.Security.Cryptography.RandomNumberGenerator.GetInt32(int.MaxValue);
+        var (first, second) = (NewId(), NewId());
+        await InstallAsync(Bundle(first, "1.0.0", FetchBody, FetchImport, FetchHosts("wide.invalid")));
+        await InstallAsync(Bundle(second, "1.0.0", FetchBody, FetchImport, FetchHosts("narrow.invalid")));
+        Assert.AreEqual("host_not_allowed", await FetchErrorAsync(second, "https://wide.invalid/"), "the second plugin's own hosts apply");
+        Assert.AreEqual("host_not_allowed", await FetchErrorAsync(first, "https://narrow.invalid/"), "and the first keeps its own");
+    }
+
+    [TestMethod]
+    public async Task A_cached_module_is_checked_against_every_new_manifest()
+    {
+        s_salt.Value = System.Security.Cryptography.RandomNumberGenerator.GetInt32(int.MaxValue);
+        var id = NewId();
+        await InstallAsync(Bundle(id, "1.0.0", FetchBody, FetchImport, FetchHosts("a.invalid")));
+        var refused = await Assert.ThrowsAsync<PluginRejectedException>(() => InstallAsync(Bundle(id, "1.0.1", FetchBody, FetchImport, "[]")));
+        StringAssert.Contains(refused.Message, "http:fetch");
+        Assert.AreEqual("1.0.0", await WithDbAsync(db => db.InstalledPlugins.Where(p => p.PluginId == id && p.Current).Select(p => p.Version).SingleAsync(Ct)));
+    }
+
     [TestMethod]
     public async Task The_kill_switch_stops_every_version_until_released()
     {

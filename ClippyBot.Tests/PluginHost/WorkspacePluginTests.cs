@@ -224,6 +224,73 @@ public sealed class WorkspacePluginTests
     private async Task<string> PluginHostDumpAsync() =>
         await TestRig.Postgres.DumpAsync(s_pluginHost.Settings["ConnectionStrings:pluginsdb"]!, Ct);
 
+    private static string Hosts(params string[] hosts) =>
+        $$"""[{ "name": "http:fetch", "parameters": { "hosts": {{JsonSerializer.Serialize(hosts)}} } }]""";
+
+    [TestMethod]
+    public async Task Events_run_the_consented_version_narrower_updates_are_adopted_and_wider_ones_wait_for_consent()
+    {
+        var id = "dev.test.pin" + Guid.NewGuid().ToString("N")[..6];
+        await PublishAsync(id, "1.0.0", permissions: Hosts("a.example"));
+        var owner = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Pinned", Ct);
+        var plugins = $"/api/workspaces/{workspaceId}/plugins";
+
+        var catalog = await owner.Client.GetFromJsonAsync<JsonElement>("/api/plugins", Ct);
+        var shown = catalog.EnumerateArray().Single(p => p.GetProperty("id").GetString() == id);
+        Assert.AreEqual("a.example", shown.GetProperty("permissionRequests")[0].GetProperty("parameters").GetProperty("hosts")[0].GetString(),
+            "the catalog shows every permission parameter");
+        using (var noConsent = await owner.Client.SendJsonAsync(HttpMethod.Post, plugins, new { pluginId = id, acceptedPermissions = Array.Empty<string>() }, Ct))
+        {
+            StringAssert.Contains(await noConsent.Content.ReadAsStringAsync(Ct), "a.example", "the consent question names the hosts");
+        }
+        using (var installed = await owner.Client.SendJsonAsync(HttpMethod.Post, plugins, new { pluginId = id, version = "1.0.0", acceptedPermissions = new[] { "http:fetch" } }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.Created, installed.StatusCode, await installed.Content.ReadAsStringAsync(Ct));
+        }
+
+        async Task<string> RanAsync()
+        {
+            using var delivered = await owner.Client.SendJsonAsync(HttpMethod.Post, $"{plugins}/{id}/events", new { @event = "on_message", payload = new { } }, Ct);
+            var result = await delivered.Content.ReadFromJsonAsync<JsonElement>(Ct);
+            Assert.AreEqual(HttpStatusCode.OK, delivered.StatusCode, result.ToString());
+            Assert.AreEqual("Completed", result.GetProperty("outcome").GetString(), result.ToString());
+            return result.GetProperty("version").GetString()!;
+        }
+        async Task<JsonElement> ListedAsync() =>
+            (await owner.Client.GetFromJsonAsync<JsonElement>(plugins, Ct)).EnumerateArray().Single(p => p.GetProperty("pluginId").GetString() == id);
+
+        Assert.AreEqual("1.0.0", await RanAsync());
+
+        // Wider (a new host): the consented version keeps running — no quarantine — and the workspace sees the update waiting.
+        await PublishAsync(id, "1.1.0", permissions: Hosts("a.example", "b.example"));
+        Assert.AreEqual("1.0.0", await RanAsync(), "an update asking for a new host does not run without consent");
+        var awaiting = (await ListedAsync()).GetProperty("updateAwaitingConsent");
+        Assert.AreEqual("1.1.0", awaiting.GetProperty("version").GetString());
+        StringAssert.Contains(awaiting.GetProperty("permissionRequests").GetRawText(), "b.example");
+
+        using (var stale = await owner.Client.SendJsonAsync(HttpMethod.Post, $"{plugins}/{id}/consent", new { version = "1.0.0", acceptedPermissions = new[] { "http:fetch" } }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.Conflict, stale.StatusCode, "consent names the version that was shown");
+        }
+        using (var consented = await owner.Client.SendJsonAsync(HttpMethod.Post, $"{plugins}/{id}/consent", new { version = "1.1.0", acceptedPermissions = new[] { "http:fetch" } }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.OK, consented.StatusCode, await consented.Content.ReadAsStringAsync(Ct));
+        }
+        Assert.AreEqual("1.1.0", await RanAsync());
+        Assert.AreEqual(JsonValueKind.Null, (await ListedAsync()).GetProperty("updateAwaitingConsent").ValueKind);
+
+        // Narrower (one host fewer): adopted without asking, and audited.
+        await PublishAsync(id, "1.2.0", permissions: Hosts("b.example"));
+        Assert.AreEqual("1.2.0", await RanAsync(), "an update asking for less is adopted");
+        var audit = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit?action=plugin.updated", Ct);
+        StringAssert.Contains(audit.GetProperty("entries")[0].GetProperty("target").GetString(), "1.1.0->1.2.0");
+
+        // Same permission name, another host: wider by its parameters, so it waits.
+        await PublishAsync(id, "1.3.0", permissions: Hosts("c.example"));
+        Assert.AreEqual("1.2.0", await RanAsync(), "a changed host list is a new consent, even under the same permission name");
+    }
+
     [TestMethod]
     public async Task A_quarantine_set_through_the_Api_stops_delivery_and_is_audited()
     {

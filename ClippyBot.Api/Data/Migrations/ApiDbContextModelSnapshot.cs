@@ -312,6 +312,10 @@ namespace ClippyBot.Api.Data.Migrations
                         .IsRequired()
                         .HasColumnType("text");
 
+                    b.Property<string>("ConsentedPermissionsJson")
+                        .IsRequired()
+                        .HasColumnType("text");
+
                     b.Property<string>("ConsentedVersion")
                         .IsRequired()
                         .HasMaxLength(64)
