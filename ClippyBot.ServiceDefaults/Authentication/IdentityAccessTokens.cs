@@ -51,6 +51,7 @@ public static class IdentityAccessTokens
                     NameClaimType = "name",
                     RequireExpirationTime = true,
                     RequireSignedTokens = true,
+                    LifetimeValidator = validated.IsWithinLifetime,
                 };
             });
         return authentication;

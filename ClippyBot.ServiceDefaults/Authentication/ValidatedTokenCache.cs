@@ -20,13 +20,28 @@ public sealed class ValidatedTokenCache : JsonWebTokenHandler, IDisposable
 
     public ValidatedTokenCache(TimeProvider time) => _time = time;
 
+    /// <summary>
+    /// Lifetime by the service's clock (the library's own check reads the system clock), with the rules' skew: set as the
+    /// rules' <see cref="TokenValidationParameters.LifetimeValidator"/>, so a remembered token and a fresh one expire alike.
+    /// </summary>
+    public bool IsWithinLifetime(DateTime? notBefore, DateTime? expires, SecurityToken token, TokenValidationParameters validationParameters)
+    {
+        ArgumentNullException.ThrowIfNull(validationParameters);
+        var now = _time.GetUtcNow().UtcDateTime;
+        return expires is { } until && until.ToUniversalTime() + validationParameters.ClockSkew > now
+            && (notBefore is not { } from || from.ToUniversalTime() - validationParameters.ClockSkew <= now);
+    }
+
     public override async Task<TokenValidationResult> ValidateTokenAsync(string token, TokenValidationParameters validationParameters)
     {
         ArgumentNullException.ThrowIfNull(token);
         ArgumentNullException.ThrowIfNull(validationParameters);
         // Per audience: a token accepted by one set of rules says nothing about another.
         var key = (validationParameters.ValidAudience ?? "", token);
-        if (_validated.TryGetValue(key, out Validated? hit) && hit is not null)
+        // The cache's own expiry follows the system clock; the service's clock decides (with the rules' skew, as a fresh
+        // validation would), so a remembered token is refused the moment it expires.
+        if (_validated.TryGetValue(key, out Validated? hit) && hit is not null
+            && new DateTimeOffset(hit.Token.ValidTo, TimeSpan.Zero) + validationParameters.ClockSkew > _time.GetUtcNow())
         {
             return new TokenValidationResult
             {

@@ -155,6 +155,43 @@ public sealed class ApiAuthenticationTests
         StringAssert.Contains(await response.Content.ReadAsStringAsync(ct), "revocation-unavailable");
     }
 
+    [TestMethod]
+    public async Task A_loaded_mirror_stops_answering_when_the_redis_connection_drops_and_requests_fail_closed()
+    {
+        var ct = TestContext.CancellationToken;
+        var redis = TestRedis.Start();
+        var stopped = false;
+        try
+        {
+            await using var api = await ApiHost.StartAsync(s_testbed.Identity, redis.ConnectionString + ",connectTimeout=300,asyncTimeout=300,syncTimeout=300", ct);
+            var mirror = api.Services.GetRequiredService<ClippyBot.Api.Authentication.RevocationMarkers>();
+            await Poll.UntilAsync(async () => { await mirror.LoadAsync(); return mirror.Mirrored; }, TimeSpan.FromSeconds(10), "mirror loaded", ct);
+            var tokens = await NewLoginAsync(s_testbed.Identity, ct);
+            async Task<HttpStatusCode> MeAsync()
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, "/api/me");
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", tokens.Access);
+                using var response = await api.CreateClient().SendAsync(request, ct);
+                return response.StatusCode;
+            }
+            Assert.AreEqual(HttpStatusCode.OK, await MeAsync(), "answered from the loaded mirror");
+
+            // The cache goes away under a loaded mirror: revocations published meanwhile would be missed, so the mirror must
+            // stop answering and every authenticated request fail closed.
+            redis.Dispose();
+            stopped = true;
+            await Poll.UntilAsync(async () => await MeAsync() == HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(15), "fail closed once the connection drops", ct);
+            Assert.IsFalse(mirror.Mirrored);
+        }
+        finally
+        {
+            if (!stopped)
+            {
+                redis.Dispose();
+            }
+        }
+    }
+
     private static async Task<string> RedeemAsync(HttpClient browser, string email, CancellationToken ct)
     {
         var pkce = Pkce.Create();

@@ -103,6 +103,29 @@ public sealed class PrivacyTests
     }
 
     [TestMethod]
+    public async Task An_access_token_the_Api_remembers_is_refused_once_the_Apis_clock_passes_its_expiry()
+    {
+        var ct = TestContext.CancellationToken;
+        var person = await s_testbed.NewUserAsync(ct);
+        for (var i = 0; i < 2; i++)
+        {
+            using var fresh = await person.Client.GetAsync(new Uri("/api/me", UriKind.Relative), ct);
+            Assert.AreEqual(HttpStatusCode.OK, fresh.StatusCode, "validated, then answered from the validation cache");
+        }
+        // Access tokens live 15 minutes (30 s of skew): 16 minutes later by the Api's clock, the remembered token is dead.
+        Clock.Advance(TimeSpan.FromMinutes(16));
+        try
+        {
+            using var late = await person.Client.GetAsync(new Uri("/api/me", UriKind.Relative), ct);
+            Assert.AreEqual(HttpStatusCode.Unauthorized, late.StatusCode);
+        }
+        finally
+        {
+            Clock.Advance(TimeSpan.FromMinutes(-16));
+        }
+    }
+
+    [TestMethod]
     public async Task An_API_key_cannot_export_or_erase_a_person()
     {
         var ct = TestContext.CancellationToken;

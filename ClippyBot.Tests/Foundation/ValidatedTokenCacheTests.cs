@@ -65,4 +65,22 @@ public sealed class ValidatedTokenCacheTests
         Assert.IsFalse((await cache.ValidateTokenAsync(expired, Rules("clippybot-api"))).IsValid);
         Assert.IsFalse((await cache.ValidateTokenAsync(expired, Rules("clippybot-api"))).IsValid, "an invalid result is not remembered as valid");
     }
+
+    [TestMethod]
+    public async Task A_remembered_token_is_refused_once_the_services_clock_passes_its_expiry()
+    {
+        var clock = new ClippyBot.Tests.Rig.ShiftedClock();
+        using var cache = new ValidatedTokenCache(clock) { MapInboundClaims = false };
+        var token = Token("clippybot-api", DateTime.UtcNow.AddMinutes(15));
+        var rules = Rules("clippybot-api");
+        rules.LifetimeValidator = cache.IsWithinLifetime;
+        rules.ClockSkew = TimeSpan.FromSeconds(30);
+        Assert.IsTrue((await cache.ValidateTokenAsync(token, rules)).IsValid);
+        Assert.IsTrue((await cache.ValidateTokenAsync(token, rules)).IsValid, "remembered");
+
+        clock.Advance(TimeSpan.FromMinutes(16));
+        var late = await cache.ValidateTokenAsync(token, rules);
+        Assert.IsFalse(late.IsValid, "past exp (and the skew) by the service's clock, the remembered token is refused");
+        Assert.IsInstanceOfType<SecurityTokenInvalidLifetimeException>(late.Exception);
+    }
 }

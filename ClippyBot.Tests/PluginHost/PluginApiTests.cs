@@ -16,6 +16,8 @@ public sealed class PluginApiTests
 {
     private static ServiceFactory<IdentityDataContext> s_identity = null!;
     private static ServiceFactory<PluginsDbContext> s_host = null!;
+    private const string OtherService = "clippybot-other-service";
+    private static readonly string OtherServiceSecret = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64);
 
     public TestContext TestContext { get; set; } = null!;
 
@@ -25,7 +27,14 @@ public sealed class PluginApiTests
     public static async Task StartAsync(TestContext context)
     {
         var ct = context.CancellationToken;
-        s_identity = await IdentityHost.StartAsync(ct);
+        // Another service client that may ask for the pluginhost scope, but is not in PluginHost:AllowedClients.
+        s_identity = await IdentityHost.StartAsync(ct, new Dictionary<string, string?>
+        {
+            ["Oidc:Clients:5:ClientId"] = OtherService,
+            ["Oidc:Clients:5:ClientSecret"] = OtherServiceSecret,
+            ["Oidc:Clients:5:GrantTypes:0"] = "client_credentials",
+            ["Oidc:Clients:5:Scopes:0"] = "pluginhost",
+        });
         s_host = await PluginHostRig.StartAsync(s_identity, ct);
     }
 
@@ -60,6 +69,54 @@ public sealed class PluginApiTests
 
         using var api = await ApiServiceClientAsync();
         Assert.AreEqual(HttpStatusCode.OK, (await api.GetAsync(new Uri("/internal/plugins", UriKind.Relative), Ct)).StatusCode);
+    }
+
+    [TestMethod]
+    public async Task A_service_outside_the_allowed_clients_is_refused_even_with_a_pluginhost_token()
+    {
+        var (status, tokens) = await OidcFlows.ClientCredentialsAsync(s_identity.CreateClient(), OtherService, OtherServiceSecret, Ct);
+        Assert.AreEqual(HttpStatusCode.OK, status, tokens.ToString());
+        using var other = s_host.CreateClient();
+        other.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", tokens.GetProperty("access_token").GetString());
+        using var listed = await other.GetAsync(new Uri("/internal/plugins", UriKind.Relative), Ct);
+        Assert.AreEqual(HttpStatusCode.Forbidden, listed.StatusCode, "the token is valid for the PluginHost, but its client is not the Api");
+        using var body = new ByteArrayContent(PluginCatalogTests.Bundle("dev.test.intruder", "1.0.0"));
+        using var installed = await other.PostAsync(new Uri("/internal/plugins", UriKind.Relative), body, Ct);
+        Assert.AreEqual(HttpStatusCode.Forbidden, installed.StatusCode);
+    }
+
+    [TestMethod]
+    public async Task Identitys_internal_endpoints_refuse_service_tokens_without_their_own_scope()
+    {
+        async Task<HttpClient> WithScopeAsync(string scope)
+        {
+            var (status, tokens) = await OidcFlows.ClientCredentialsAsync(s_identity.CreateClient(), IdentityHost.ServiceClient, IdentityHost.ServiceSecret, Ct, scope);
+            Assert.AreEqual(HttpStatusCode.OK, status, tokens.ToString());
+            var client = s_identity.CreateClient();
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", tokens.GetProperty("access_token").GetString());
+            return client;
+        }
+        var someone = Guid.NewGuid();
+        using var privacyOnly = await WithScopeAsync("identity.privacy");
+        using var containmentOnly = await WithScopeAsync("identity.containment");
+        using var pluginhostOnly = await WithScopeAsync("pluginhost");
+        foreach (var (client, name) in new[] { (privacyOnly, "privacy"), (pluginhostOnly, "pluginhost") })
+        {
+            using var locked = await client.PostAsync(new Uri($"/internal/containment/users/{someone}/lock", UriKind.Relative), null, Ct);
+            Assert.IsTrue(locked.StatusCode is HttpStatusCode.Forbidden or HttpStatusCode.Unauthorized, $"containment with a {name} token: {locked.StatusCode}");
+        }
+        foreach (var (client, name) in new[] { (containmentOnly, "containment"), (pluginhostOnly, "pluginhost") })
+        {
+            using var exported = await client.GetAsync(new Uri($"/internal/privacy/users/{someone}", UriKind.Relative), Ct);
+            Assert.IsTrue(exported.StatusCode is HttpStatusCode.Forbidden or HttpStatusCode.Unauthorized, $"privacy export with a {name} token: {exported.StatusCode}");
+            using var erased = await client.DeleteAsync(new Uri($"/internal/privacy/users/{someone}", UriKind.Relative), Ct);
+            Assert.IsTrue(erased.StatusCode is HttpStatusCode.Forbidden or HttpStatusCode.Unauthorized, $"privacy erasure with a {name} token: {erased.StatusCode}");
+        }
+        // With its scope the same client gets through (404: no such account), so the refusals above are about the scope.
+        using var allowed = await privacyOnly.GetAsync(new Uri($"/internal/privacy/users/{someone}", UriKind.Relative), Ct);
+        Assert.AreEqual(HttpStatusCode.NotFound, allowed.StatusCode);
+        using var contained = await containmentOnly.PostAsync(new Uri($"/internal/containment/users/{someone}/lock", UriKind.Relative), null, Ct);
+        Assert.AreEqual(HttpStatusCode.NotFound, contained.StatusCode);
     }
 
     [TestMethod]
