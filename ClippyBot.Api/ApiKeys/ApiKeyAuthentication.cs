@@ -18,6 +18,9 @@ public static class ApiKeyClaims
     /// <summary>The person who created the key: its permissions never exceed that person's current role.</summary>
     public const string CreatedBy = "api_key_created_by";
 
+    /// <summary>When the key was created (Unix seconds): a "sign out everywhere" of its creator after this ends it.</summary>
+    public const string CreatedAt = "api_key_created_at";
+
     public static bool IsApiKey(this ClaimsPrincipal user) => user.HasClaim(c => c.Type == KeyId);
 }
 
@@ -66,6 +69,7 @@ internal sealed class ApiKeyAuthenticationHandler(
         identity.AddClaim(new Claim(ApiKeyClaims.WorkspaceId, stored.WorkspaceId.ToString()));
         identity.AddClaim(new Claim("name", stored.Name));
         identity.AddClaim(new Claim(ApiKeyClaims.CreatedBy, stored.CreatedBy));
+        identity.AddClaim(new Claim(ApiKeyClaims.CreatedAt, stored.CreatedAt.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture)));
         foreach (var scope in stored.Scopes)
         {
             identity.AddClaim(new Claim(ApiKeyClaims.Scope, scope.ToString()));

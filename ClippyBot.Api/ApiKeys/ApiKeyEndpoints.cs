@@ -128,6 +128,8 @@ public static class ApiKeysExtensions
         }
         builder.Services.AddSingleton(ApiKeySecrets.FromConfiguredSecret(secret));
         builder.Services.AddAuthentication().AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyClaims.Scheme, null);
+        builder.Services.AddSingleton<CreatorRevocation>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<CreatorRevocation>());
         return builder;
     }
 }

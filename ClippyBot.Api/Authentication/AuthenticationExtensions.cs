@@ -49,8 +49,8 @@ public static class AuthenticationExtensions
     /// </summary>
     private static async Task RejectRevokedAsync(HttpContext context, RequestDelegate next)
     {
-        // API keys are revoked in the database (checked by their handler); markers are about users' logins.
-        if (context.User.Identity?.IsAuthenticated == true && !ApiKeys.ApiKeyClaims.IsApiKey(context.User))
+        // Markers are about people: their tokens, and the API keys they created before they ended every session.
+        if (context.User.Identity?.IsAuthenticated == true)
         {
             bool revoked;
             try
@@ -64,6 +64,22 @@ public static class AuthenticationExtensions
                     title: "Token revocation status unavailable",
                     detail: "The request cannot be authorized right now; retry shortly.",
                     type: "https://clippybot.dev/problems/revocation-unavailable").ExecuteAsync(context);
+                return;
+            }
+            if (revoked && ApiKeys.ApiKeyClaims.IsApiKey(context.User))
+            {
+                // Kept in the database too, so the key stays revoked after the marker expires.
+                await context.RequestServices.GetRequiredService<ApiKeys.CreatorRevocation>().RevokeKeyAsync(context.User, context.RequestAborted);
+                await Results.Problem(
+                    statusCode: StatusCodes.Status401Unauthorized,
+                    title: "API key refused",
+                    detail: "The API key was revoked when its creator signed out everywhere.",
+                    type: "https://clippybot.dev/problems/api-key-revoked").ExecuteAsync(context);
+                return;
+            }
+            if (ApiKeys.ApiKeyClaims.IsApiKey(context.User))
+            {
+                await next(context);
                 return;
             }
             if (revoked)

@@ -41,6 +41,12 @@ public sealed partial class RevocationMarkers : IDisposable
         });
     }
 
+    /// <summary>
+    /// Raised for every subject-wide marker applied (announced or loaded): the subject and the Unix time before which
+    /// everything they hold is revoked. The Api disables that person's API keys with it (see <see cref="ApiKeys.CreatorRevocation"/>).
+    /// </summary>
+    public event Action<string, long>? SubjectRevoked;
+
     /// <summary>Whether the in-memory mirror answers (false: each request reads Redis).</summary>
     public bool Mirrored => _mirror.Loaded;
 
@@ -71,17 +77,21 @@ public sealed partial class RevocationMarkers : IDisposable
         }
     }
 
-    /// <summary>True when the token was issued before its subject's revocation time or its session was ended.</summary>
+    /// <summary>
+    /// True when the token was issued before its subject's revocation time or its session was ended — or, for an API key,
+    /// when its creator's sessions were all ended after it was created ("sign out everywhere" also ends their keys).
+    /// </summary>
     /// <exception cref="RedisException">Redis cannot answer while the mirror is not loaded; the caller fails closed.</exception>
     public async Task<bool> IsRevokedAsync(ClaimsPrincipal principal)
     {
         ArgumentNullException.ThrowIfNull(principal);
-        var subject = principal.FindFirstValue("sub");
-        if (subject is null || !long.TryParse(principal.FindFirstValue("iat"), out var issuedAt))
+        var key = ApiKeys.ApiKeyClaims.IsApiKey(principal);
+        var subject = principal.FindFirstValue(key ? ApiKeys.ApiKeyClaims.CreatedBy : "sub");
+        if (subject is null || !long.TryParse(principal.FindFirstValue(key ? ApiKeys.ApiKeyClaims.CreatedAt : "iat"), out var issuedAt))
         {
             return true; // not a token Identity issued for a subject
         }
-        var sessionId = principal.FindFirstValue("sid");
+        var sessionId = key ? null : principal.FindFirstValue("sid");
         long? revokedBefore;
         bool sessionEnded;
         if (_mirror.Loaded)
@@ -138,6 +148,10 @@ public sealed partial class RevocationMarkers : IDisposable
         var expires = now + lifetime;
         // A later marker of the same key wins; an older announcement arriving late changes nothing.
         _markers.AddOrUpdate(key, (value, expires), (_, old) => value >= old.Value ? (value, expires) : old);
+        if (key.StartsWith(RevocationKeys.RevokedBeforePrefix, StringComparison.Ordinal))
+        {
+            SubjectRevoked?.Invoke(key[RevocationKeys.RevokedBeforePrefix.Length..], value);
+        }
     }
 
     private long? Lookup(string key)

@@ -70,6 +70,34 @@ public sealed class ContainmentTests
     }
 
     [TestMethod]
+    public async Task Ending_every_session_of_a_person_also_ends_the_api_keys_they_created_for_good()
+    {
+        var ct = TestContext.CancellationToken;
+        var owner = await s_testbed.NewUserAsync(ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "keys of a compromised account", ct);
+        var (keyId, key) = await ApiTestbed.CreateApiKeyAsync(owner.Client, workspaceId, ["dataRead"], null, ct);
+        var bystander = await s_testbed.NewUserAsync(ct);
+        var otherWorkspace = await ApiTestbed.CreateWorkspaceAsync(bystander.Client, "unrelated", ct);
+        var (_, otherKey) = await ApiTestbed.CreateApiKeyAsync(bystander.Client, otherWorkspace, ["dataRead"], null, ct);
+        using var caller = s_testbed.KeyClient(key);
+        using var otherCaller = s_testbed.KeyClient(otherKey);
+        Assert.AreEqual(HttpStatusCode.OK, await StatusAsync(caller, $"/api/workspaces/{workspaceId}"));
+
+        // Account compromised: every session ended. A key the attacker minted with the stolen session must end too.
+        using var revoked = await s_admin.PostAsync(new Uri($"/api/admin/users/{owner.Subject}/revoke-sessions", UriKind.Relative), null, ct);
+        Assert.AreEqual(HttpStatusCode.NoContent, revoked.StatusCode, await revoked.Content.ReadAsStringAsync(ct));
+
+        Assert.AreEqual(HttpStatusCode.Unauthorized, await StatusAsync(caller, $"/api/workspaces/{workspaceId}"), "the key ends with its creator's sessions");
+        Assert.AreEqual(HttpStatusCode.OK, await StatusAsync(otherCaller, $"/api/workspaces/{otherWorkspace}"), "another person's key is untouched");
+        // Durable: revoked in the database (not only while the Redis marker lives), and recorded in the workspace's chain.
+        var apidb = s_testbed.Api.Settings["ConnectionStrings:apidb"]!;
+        await Poll.UntilAsync(async () => await PrivacyTests.ScalarAsync<bool>(apidb, $"SELECT \"RevokedAt\" IS NOT NULL FROM \"ApiKeys\" WHERE \"Id\" = '{keyId}'", ct),
+            TimeSpan.FromSeconds(10), "key revoked in the database", ct);
+        Assert.AreEqual(1L, await PrivacyTests.ScalarAsync<long>(apidb,
+            $"SELECT count(*) FROM \"AuditEntries\" WHERE \"ChainId\" = '{workspaceId}' AND \"Action\" = 'api_key.revoked' AND \"Target\" = '{keyId}:creator-signed-out-everywhere'", ct));
+    }
+
+    [TestMethod]
     public async Task Revoking_a_workspace_ends_the_sessions_of_every_member_and_of_no_one_else()
     {
         var ct = TestContext.CancellationToken;

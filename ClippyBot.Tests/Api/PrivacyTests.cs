@@ -275,7 +275,7 @@ public sealed class PrivacyTests
     private static async Task<T> ScalarAsync<T>(ServiceFactory<ClippyBot.Api.Data.ApiDbContext> factory, string database, string sql, CancellationToken ct) =>
         await ScalarAsync<T>(factory.Settings[$"ConnectionStrings:{database}"]!, sql, ct);
 
-    private static async Task<T> ScalarAsync<T>(string connectionString, string sql, CancellationToken ct)
+    internal static async Task<T> ScalarAsync<T>(string connectionString, string sql, CancellationToken ct)
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync(ct);
