@@ -52,6 +52,7 @@ public static class AuthenticationExtensions
         // Markers are about people: their tokens, and the API keys they created before they ended every session.
         if (context.User.Identity?.IsAuthenticated == true)
         {
+            var apiKey = ApiKeys.ApiKeyClaims.IsApiKey(context.User);
             bool revoked;
             try
             {
@@ -59,42 +60,32 @@ public static class AuthenticationExtensions
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
-                await Results.Problem(
-                    statusCode: StatusCodes.Status503ServiceUnavailable,
-                    title: "Token revocation status unavailable",
-                    detail: "The request cannot be authorized right now; retry shortly.",
-                    type: "https://clippybot.dev/problems/revocation-unavailable").ExecuteAsync(context);
-                return;
-            }
-            if (revoked && ApiKeys.ApiKeyClaims.IsApiKey(context.User))
-            {
-                // Kept in the database too, so the key stays revoked after the marker expires.
-                await context.RequestServices.GetRequiredService<ApiKeys.CreatorRevocation>().RevokeKeyAsync(context.User, context.RequestAborted);
-                await Results.Problem(
-                    statusCode: StatusCodes.Status401Unauthorized,
-                    title: "API key refused",
-                    detail: "The API key was revoked when its creator signed out everywhere.",
-                    type: "https://clippybot.dev/problems/api-key-revoked").ExecuteAsync(context);
-                return;
-            }
-            if (ApiKeys.ApiKeyClaims.IsApiKey(context.User))
-            {
-                await next(context);
+                await ProblemAsync(context, StatusCodes.Status503ServiceUnavailable, "Token revocation status unavailable",
+                    "The request cannot be authorized right now; retry shortly.", "revocation-unavailable");
                 return;
             }
             if (revoked)
             {
-                context.RequestServices.GetRequiredService<ClippyBot.ServiceDefaults.SecurityMetrics>().AuthenticationFailed("token_revoked");
+                context.RequestServices.GetRequiredService<ClippyBot.ServiceDefaults.SecurityMetrics>().AuthenticationFailed(apiKey ? "api_key_revoked" : "token_revoked");
                 context.Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\", error_description=\"The token has been revoked\"";
-                await Results.Problem(
-                    statusCode: StatusCodes.Status401Unauthorized,
-                    title: "Token revoked",
-                    detail: "This sign-in has ended; sign in again.",
-                    type: "https://clippybot.dev/problems/token-revoked").ExecuteAsync(context);
+                if (apiKey)
+                {
+                    // Kept in the database too, so the key stays revoked after the marker expires.
+                    await context.RequestServices.GetRequiredService<ApiKeys.CreatorRevocation>().RevokeKeyAsync(context.User, context.RequestAborted);
+                }
+                await (apiKey
+                    ? ProblemAsync(context, StatusCodes.Status401Unauthorized, "API key refused", "The API key was revoked when its creator signed out everywhere.", "api-key-revoked")
+                    : ProblemAsync(context, StatusCodes.Status401Unauthorized, "Token revoked", "This sign-in has ended; sign in again.", "token-revoked"));
                 return;
             }
-            await context.RequestServices.GetRequiredService<Audit.LoginObserver>().ObserveAsync(context);
+            if (!apiKey)
+            {
+                await context.RequestServices.GetRequiredService<Audit.LoginObserver>().ObserveAsync(context);
+            }
         }
         await next(context);
     }
+
+    private static Task ProblemAsync(HttpContext context, int status, string title, string detail, string type) =>
+        Results.Problem(statusCode: status, title: title, detail: detail, type: "https://clippybot.dev/problems/" + type).ExecuteAsync(context);
 }

@@ -139,44 +139,9 @@ public sealed class TenantIsolationTests
     {
         var owner = await s_testbed.NewUserAsync(Ct);
         var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Fuzz", Ct);
-        var deep = new string('[', 10_000) + new string(']', 10_000);
-        var bodies = new (string Name, string? Text, string? ContentType)[]
-        {
-            ("truncated", "{\"name\": ", "application/json"),
-            ("array", "[]", "application/json"),
-            ("wrong type", "{\"name\": 5, \"scopes\": \"x\", \"role\": 7, \"expiresAt\": true}", "application/json"),
-            ("empty", "", "application/json"),
-            ("no content type", "x", null),
-            ("10,000-deep", deep, "application/json"),
-        };
-        var routes = s_testbed.Api.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
-            .SelectMany(e => (e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? []).Select(m => (Method: m, Pattern: e.RoutePattern.RawText!)))
-            .Where(r => r.Method is "POST" or "PUT" or "PATCH" or "DELETE")
-            .Distinct()
-            .ToList();
-        Assert.IsGreaterThanOrEqualTo(20, routes.Count);
-
-        var failures = new List<string>();
-        foreach (var (method, pattern) in routes)
-        {
-            var path = System.Text.RegularExpressions.Regex.Replace(
-                pattern.Replace("{workspaceId:guid}", workspaceId.ToString(), StringComparison.Ordinal),
-                "\\{([A-Za-z]+)(:[a-z]+)?\\}", m => m.Groups[2].Value == ":guid" ? Guid.NewGuid().ToString() : "no-such-" + m.Groups[1].Value.ToLowerInvariant());
-            foreach (var (name, text, contentType) in bodies)
-            {
-                using var request = new HttpRequestMessage(new HttpMethod(method), path);
-                if (text is not null)
-                {
-                    request.Content = new StringContent(text, Encoding.UTF8);
-                    request.Content.Headers.ContentType = contentType is null ? null : new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
-                }
-                using var response = await owner.Client.SendAsync(request, Ct);
-                if ((int)response.StatusCode >= 500)
-                {
-                    failures.Add($"{method} {pattern} [{name}] → {(int)response.StatusCode}");
-                }
-            }
-        }
+        var (routes, failures) = await MalformedBodies.WalkAsync(s_testbed.Api.Services, owner.Client, Ct,
+            parameter => parameter == "{workspaceId:guid}" ? workspaceId.ToString() : null);
+        Assert.IsGreaterThanOrEqualTo(20, routes);
         Assert.IsEmpty(failures, string.Join("\n", failures));
     }
 

@@ -17,6 +17,10 @@ public sealed class PluginApiTests
     private static ServiceFactory<IdentityDataContext> s_identity = null!;
     private static ServiceFactory<PluginsDbContext> s_host = null!;
     private const string OtherService = "clippybot-other-service";
+
+    /// <summary>As in Development, where a binding failure is thrown rather than answered (the exception handler must still say 400).</summary>
+    private static void ThrowOnBadRequest(IServiceCollection services) =>
+        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
     private static readonly string OtherServiceSecret = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64);
 
     public TestContext TestContext { get; set; } = null!;
@@ -34,8 +38,8 @@ public sealed class PluginApiTests
             ["Oidc:Clients:5:ClientSecret"] = OtherServiceSecret,
             ["Oidc:Clients:5:GrantTypes:0"] = "client_credentials",
             ["Oidc:Clients:5:Scopes:0"] = "pluginhost",
-        });
-        s_host = await PluginHostRig.StartAsync(s_identity, ct);
+        }, ThrowOnBadRequest);
+        s_host = await PluginHostRig.StartAsync(s_identity, ct, ThrowOnBadRequest);
     }
 
     [ClassCleanup]
@@ -117,6 +121,26 @@ public sealed class PluginApiTests
         Assert.AreEqual(HttpStatusCode.NotFound, allowed.StatusCode);
         using var contained = await containmentOnly.PostAsync(new Uri($"/internal/containment/users/{someone}/lock", UriKind.Relative), null, Ct);
         Assert.AreEqual(HttpStatusCode.NotFound, contained.StatusCode);
+    }
+
+    [TestMethod]
+    public async Task No_route_of_the_PluginHost_or_of_Identity_answers_a_malformed_body_with_a_server_error()
+    {
+        using var api = await ApiServiceClientAsync();
+        var (pluginRoutes, pluginFailures) = await MalformedBodies.WalkAsync(s_host.Services, api, Ct);
+        Assert.IsGreaterThanOrEqualTo(4, pluginRoutes);
+
+        // Identity's JSON endpoints with a service token that holds every internal scope; its pages with no session.
+        var (status, tokens) = await OidcFlows.ClientCredentialsAsync(s_identity.CreateClient(), IdentityHost.ServiceClient, IdentityHost.ServiceSecret, Ct,
+            "identity.containment identity.privacy");
+        Assert.AreEqual(HttpStatusCode.OK, status, tokens.ToString());
+        using var service = s_identity.CreateClient();
+        service.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", tokens.GetProperty("access_token").GetString());
+        var (identityRoutes, identityFailures) = await MalformedBodies.WalkAsync(s_identity.Services, service, Ct);
+        Assert.IsGreaterThanOrEqualTo(4, identityRoutes);
+
+        var failures = pluginFailures.Concat(identityFailures).ToList();
+        Assert.IsEmpty(failures, string.Join("\n", failures));
     }
 
     [TestMethod]

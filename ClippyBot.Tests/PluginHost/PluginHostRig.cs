@@ -11,7 +11,8 @@ public static class PluginHostRig
     /// The PluginHost on a fresh database, trusting the tests' first-party publisher key and validating service tokens
     /// against the in-process <paramref name="identity"/>.
     /// </summary>
-    public static Task<ServiceFactory<PluginsDbContext>> StartAsync(ServiceFactory<IdentityDataContext> identity, CancellationToken ct) =>
+    public static Task<ServiceFactory<PluginsDbContext>> StartAsync(ServiceFactory<IdentityDataContext> identity, CancellationToken ct,
+        Action<IServiceCollection>? configureServices = null) =>
         ServiceFactory.WithFreshDatabaseAsync<PluginsDbContext>("pluginsdb", new Dictionary<string, string?>
         {
             ["Encryption:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
@@ -19,6 +20,10 @@ public static class PluginHostRig
             ["Plugins:TrustedKeys:0:PublicKey"] = Convert.ToBase64String(PluginCatalogTests.Publisher.Public),
             ["Plugins:TrustedKeys:0:Plugins:0"] = "*",
             ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration",
-        }, services => services.AddHttpClient(ClippyBot.ServiceDefaults.Authentication.IdentityAccessTokens.MetadataClient)
-            .ConfigurePrimaryHttpMessageHandler(() => identity.Server.CreateHandler()), ct);
+        }, services =>
+        {
+            services.AddHttpClient(ClippyBot.ServiceDefaults.Authentication.IdentityAccessTokens.MetadataClient)
+                .ConfigurePrimaryHttpMessageHandler(() => identity.Server.CreateHandler());
+            configureServices?.Invoke(services);
+        }, ct);
 }
