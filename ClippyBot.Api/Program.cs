@@ -21,6 +21,12 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddServiceDatabase<ApiDbContext>("apidb");
+builder.AddServiceDatabase<SubjectKeysDbContext>("subjectkeysdb");
+if (builder.RunsMigrationsOnly())
+{
+    await builder.MigrateAsync();
+    return;
+}
 builder.AddServiceCache();
 builder.AddSealedDataProtection<ApiDbContext>("api", "Encryption:KeyEncryptionKey");
 builder.AddApiConventions();

@@ -10,6 +10,11 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddServiceDatabase<IdentityDataContext>("identitydb");
+if (builder.RunsMigrationsOnly())
+{
+    await builder.MigrateAsync();
+    return;
+}
 builder.AddServiceCache();
 builder.AddSharedAddressMonitor();
 builder.AddAccounts();

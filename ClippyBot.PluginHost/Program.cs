@@ -6,6 +6,11 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddServiceDatabase<PluginsDbContext>("pluginsdb");
+if (builder.RunsMigrationsOnly())
+{
+    await builder.MigrateAsync();
+    return;
+}
 builder.AddServiceCache();
 builder.AddSealedDataProtection<PluginsDbContext>("pluginhost", "Encryption:KeyEncryptionKey");
 builder.AddPlugins();

@@ -25,7 +25,6 @@ public static class PrivacyEndpoints
 
     public static IHostApplicationBuilder AddPrivacy(this IHostApplicationBuilder builder)
     {
-        builder.AddServiceDatabase<SubjectKeysDbContext>("subjectkeysdb");
         builder.Services.AddOptions<PrivacyOptions>().Bind(builder.Configuration.GetSection(PrivacyOptions.SectionName))
             .Validate(o => Uri.TryCreate(o.PublicBaseUrl, UriKind.Absolute, out var u) && u.Scheme == Uri.UriSchemeHttps,
                 "Privacy:PublicBaseUrl must be the Api's public https address (the emailed download links point there).")

@@ -4,13 +4,23 @@ using Microsoft.Extensions.Hosting;
 
 namespace ClippyBot.AppHost.Infrastructure;
 
+/// <summary>
+/// A service's database: the resource the service references (its connection string is the runtime role's), and — where
+/// the AppHost made per-database roles (local mode) — the owner role's connection string, given only to the service's
+/// migrator.
+/// </summary>
+public sealed record ServiceDatabase(IResourceBuilder<IResourceWithConnectionString> Resource, ReferenceExpression? OwnerConnectionString)
+{
+    public string Name => Resource.Resource.Name;
+}
+
 /// <summary>The data stores the services reference; identical names and connection strings in both modes.</summary>
 public sealed record ClippyBotInfrastructure(
     InfrastructureMode Mode,
-    IResourceBuilder<IResourceWithConnectionString> IdentityDatabase,
-    IResourceBuilder<IResourceWithConnectionString> ApiDatabase,
-    IResourceBuilder<IResourceWithConnectionString> SubjectKeysDatabase,
-    IResourceBuilder<IResourceWithConnectionString> PluginsDatabase,
+    ServiceDatabase IdentityDatabase,
+    ServiceDatabase ApiDatabase,
+    ServiceDatabase SubjectKeysDatabase,
+    ServiceDatabase PluginsDatabase,
     IResourceBuilder<IResourceWithConnectionString> Cache,
     DevelopmentCertificates? Certificates,
     string DataRoot);
@@ -35,11 +45,12 @@ public static class InfrastructureExtensions
         var postgres = builder.AddPostgres(PostgresName).WithDataVolume("clippybot-postgres-data");
         var cache = builder.AddRedis(CacheName);
         var dataRoot = LocalInfrastructureOptions.DefaultDataRoot(builder.AppHostDirectory);
+        // Containers mode keeps Aspire's one server login (not tested on this machine kind: no container runtime).
         return new(InfrastructureMode.Containers,
-            postgres.AddDatabase("identitydb"),
-            postgres.AddDatabase("apidb"),
-            postgres.AddDatabase("subjectkeysdb"),
-            postgres.AddDatabase("pluginsdb"),
+            new(postgres.AddDatabase("identitydb"), null),
+            new(postgres.AddDatabase("apidb"), null),
+            new(postgres.AddDatabase("subjectkeysdb"), null),
+            new(postgres.AddDatabase("pluginsdb"), null),
             cache,
             builder.AddDevelopmentCertificates(dataRoot),
             dataRoot);
@@ -61,14 +72,17 @@ public static class InfrastructureExtensions
         }
 
         return new(InfrastructureMode.Local,
-            postgres.AddDatabase("identitydb"),
-            postgres.AddDatabase("apidb"),
-            postgres.AddDatabase("subjectkeysdb"),
-            postgres.AddDatabase("pluginsdb"),
+            Roles(postgres.AddDatabase("identitydb")),
+            Roles(postgres.AddDatabase("apidb")),
+            Roles(postgres.AddDatabase("subjectkeysdb")),
+            Roles(postgres.AddDatabase("pluginsdb")),
             cache,
             builder.AddDevelopmentCertificates(dataRoot),
             dataRoot);
     }
+
+    private static ServiceDatabase Roles(IResourceBuilder<LocalPostgresDatabaseResource> database) =>
+        new(database, database.Resource.OwnerConnectionStringExpression);
 
     /// <summary>
     /// Run mode: the local CA and server certificate (see <see cref="DevelopmentCertificates"/>), and the AppHost's own

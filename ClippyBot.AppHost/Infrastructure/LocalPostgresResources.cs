@@ -22,15 +22,30 @@ public sealed class LocalPostgresServerResource(string name, string command, str
     internal List<LocalPostgresDatabaseResource> Databases { get; } = [];
 }
 
-/// <summary>A database inside <see cref="LocalPostgresServerResource"/>, created when the server first becomes healthy.</summary>
-public sealed class LocalPostgresDatabaseResource(string name, string databaseName, LocalPostgresServerResource parent)
+/// <summary>
+/// A database inside <see cref="LocalPostgresServerResource"/>, created with its two roles (<see cref="DatabaseRoles"/>)
+/// when the server first becomes healthy. Its connection string is the runtime role's (rows only, no DDL); the
+/// owner's is for the migrator alone.
+/// </summary>
+public sealed class LocalPostgresDatabaseResource(
+    string name, string databaseName, LocalPostgresServerResource parent, ParameterResource ownerPassword, ParameterResource appPassword)
     : Resource(name), IResourceWithParent<LocalPostgresServerResource>, IResourceWithConnectionString
 {
     public LocalPostgresServerResource Parent { get; } = parent;
 
     public string DatabaseName { get; } = databaseName;
 
-    public ReferenceExpression ConnectionStringExpression => ReferenceExpression.Create($"{Parent};Database={DatabaseName}");
+    public ParameterResource OwnerPassword { get; } = ownerPassword;
+
+    public ParameterResource AppPassword { get; } = appPassword;
+
+    public ReferenceExpression ConnectionStringExpression => Connection(DatabaseRoles.App(DatabaseName), AppPassword);
+
+    /// <summary>The owner role's connection string: migrations only.</summary>
+    public ReferenceExpression OwnerConnectionStringExpression => Connection(DatabaseRoles.Owner(DatabaseName), OwnerPassword);
+
+    private ReferenceExpression Connection(string role, ParameterResource password) => ReferenceExpression.Create(
+        $"Host={Parent.PrimaryEndpoint.Property(EndpointProperty.IPV4Host)};Port={Parent.PrimaryEndpoint.Property(EndpointProperty.Port)};Username={role};Password={password};Database={DatabaseName}");
 }
 
 public static class LocalPostgresBuilderExtensions
@@ -84,9 +99,11 @@ public static class LocalPostgresBuilderExtensions
             .OnResourceReady(async (resource, readyEvent, ct) =>
             {
                 var notifications = readyEvent.Services.GetRequiredService<ResourceNotificationService>();
+                var superuser = await resource.ConnectionStringExpression.GetValueAsync(ct);
                 foreach (var database in resource.Databases)
                 {
-                    await CreateDatabaseIfMissingAsync(resource, database.DatabaseName, ct);
+                    await DatabaseRoles.EnsureAsync(superuser!, database.DatabaseName,
+                        (await database.OwnerPassword.GetValueAsync(ct))!, (await database.AppPassword.GetValueAsync(ct))!, ct);
                     // Nothing else runs a database resource, so it says itself when it exists; health checks take over from here.
                     await notifications.PublishUpdateAsync(database, s => s with
                     {
@@ -101,7 +118,11 @@ public static class LocalPostgresBuilderExtensions
         this IResourceBuilder<LocalPostgresServerResource> server, string name, string? databaseName = null)
     {
         ArgumentNullException.ThrowIfNull(server);
-        var database = new LocalPostgresDatabaseResource(name, databaseName ?? name, server.Resource);
+        var cluster = server.Resource.Cluster;
+        var dbName = databaseName ?? name;
+        var ownerPassword = server.ApplicationBuilder.AddParameter($"{name}-owner-password", cluster.EnsureRolePassword(DatabaseRoles.Owner(dbName)), secret: true);
+        var appPassword = server.ApplicationBuilder.AddParameter($"{name}-app-password", cluster.EnsureRolePassword(DatabaseRoles.App(dbName)), secret: true);
+        var database = new LocalPostgresDatabaseResource(name, dbName, server.Resource, ownerPassword.Resource, appPassword.Resource);
         server.Resource.Databases.Add(database);
 
         var healthKey = $"{name}_check";
@@ -115,22 +136,6 @@ public static class LocalPostgresBuilderExtensions
                 Properties = [new("DatabaseName", database.DatabaseName)],
             })
             .WithHealthCheck(healthKey);
-    }
-
-    private static async Task CreateDatabaseIfMissingAsync(LocalPostgresServerResource server, string databaseName, CancellationToken ct)
-    {
-        var connectionString = await server.ConnectionStringExpression.GetValueAsync(ct);
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync(ct);
-        await using var exists = new NpgsqlCommand("SELECT 1 FROM pg_database WHERE datname = @name", connection);
-        exists.Parameters.AddWithValue("name", databaseName);
-        if (await exists.ExecuteScalarAsync(ct) is not null)
-        {
-            return;
-        }
-        var quoted = "\"" + databaseName.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
-        await using var create = new NpgsqlCommand($"CREATE DATABASE {quoted}", connection);
-        await create.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>Opens a fresh (unpooled) connection, so a stopped server shows as unhealthy at once.</summary>

@@ -87,6 +87,34 @@ public sealed class PostgresCluster
     }
 
     /// <summary>Creates the cluster on first use (scram-sha-256, TCP on loopback only) and returns the superuser password.</summary>
+    /// <summary>A login role's password, generated once per machine and kept beside the cluster's (owner-only file).</summary>
+    public string EnsureRolePassword(string role)
+    {
+        var folder = Path.Combine(DataRoot, "roles");
+        Directory.CreateDirectory(folder);
+        OwnerOnly.Directory(folder);
+        var file = Path.Combine(folder, role);
+        if (File.Exists(file))
+        {
+            return File.ReadAllText(file).Trim();
+        }
+        var password = RandomNumberGenerator.GetString("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789", 32);
+        // Created owner-only from the start, then renamed into place: never readable by others, never half-written.
+        var pending = file + ".tmp";
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+        using (var stream = new FileStream(pending, options))
+        using (var writer = new StreamWriter(stream))
+        {
+            writer.Write(password);
+        }
+        File.Move(pending, file, overwrite: true);
+        return password;
+    }
+
     public string EnsureInitialized()
     {
         PrepareOwnedDirectory(DataRoot);

@@ -27,20 +27,54 @@ public sealed class MigrationStatus<TContext> where TContext : DbContext
 }
 
 /// <summary>
-/// Applies pending migrations in the background, retrying with capped exponential back-off while the database is
-/// unreachable, so a service started before its database recovers by itself instead of crash-looping.
-/// EF Core takes a database lock while migrating, so replicas starting together do not race.
+/// Who brings the schema up to date (<c>Database:Migrations</c>): <see cref="Apply"/> — the service itself at start-up
+/// (tests, a single-process setup); <see cref="Await"/> — a separate migrator did or will, as the database's owner role,
+/// and the service (connected as a role without DDL) waits until the schema is current; <see cref="Only"/> — this
+/// process is that migrator: it migrates every database of the service and exits.
+/// </summary>
+public enum MigrationMode
+{
+    Apply,
+    Await,
+    Only,
+}
+
+/// <summary>One database of the service, for the migrator (<see cref="MigrationMode.Only"/>).</summary>
+internal interface IMigrationTarget
+{
+    Task<int> MigrateAsync(IServiceProvider services, CancellationToken ct);
+}
+
+internal sealed class MigrationTarget<TContext> : IMigrationTarget where TContext : DbContext
+{
+    public async Task<int> MigrateAsync(IServiceProvider services, CancellationToken ct)
+    {
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<TContext>();
+        var pending = (await db.Database.GetPendingMigrationsAsync(ct)).Count();
+        await db.Database.MigrateAsync(ct);
+        return pending;
+    }
+}
+
+/// <summary>
+/// Applies pending migrations in the background (or, under <see cref="MigrationMode.Await"/>, waits for the migrator to
+/// have applied them), retrying with capped exponential back-off while the database is unreachable, so a service
+/// started before its database recovers by itself instead of crash-looping. EF Core takes a database lock while
+/// migrating, so replicas starting together do not race.
 /// </summary>
 internal sealed partial class MigrationService<TContext>(
     IServiceProvider services,
     MigrationStatus<TContext> status,
     TimeProvider time,
+    Microsoft.Extensions.Configuration.IConfiguration configuration,
     ILogger<MigrationService<TContext>> logger) : BackgroundService where TContext : DbContext
 {
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(10);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var await_ = DataExtensions.MigrationModeOf(configuration) == MigrationMode.Await;
         var delay = TimeSpan.FromMilliseconds(250);
         for (var attempt = 1; ; attempt++)
         {
@@ -50,7 +84,14 @@ internal sealed partial class MigrationService<TContext>(
                 await using var scope = services.CreateAsyncScope();
                 var db = scope.ServiceProvider.GetRequiredService<TContext>();
                 var pending = (await db.Database.GetPendingMigrationsAsync(stoppingToken)).ToList();
-                await db.Database.MigrateAsync(stoppingToken);
+                if (await_ && pending.Count > 0)
+                {
+                    throw new InvalidOperationException($"{pending.Count} migration(s) not applied yet; the migrator applies them.");
+                }
+                if (!await_)
+                {
+                    await db.Database.MigrateAsync(stoppingToken);
+                }
                 status.MarkCompleted();
                 LogMigrated(typeof(TContext).Name, pending.Count, attempt);
                 return;

@@ -41,6 +41,25 @@ public sealed class AppHostEndToEndTests
         var environment = await identityResource.GetEnvironmentVariableValuesAsync(DistributedApplicationOperation.Run);
 #pragma warning restore CS0618
         using var ca = PrivateCertificateAuthority.Load(environment["Tls__TrustedCaFile"]);
+
+        // Least privilege: every service connects as its database's runtime role — no superuser, no DDL, no database or role creation.
+        foreach (var service in builder.Resources.OfType<ProjectResource>().Where(r => Services.Contains(r.Name)))
+        {
+#pragma warning disable CS0618
+            var variables = await service.GetEnvironmentVariableValuesAsync(DistributedApplicationOperation.Run);
+#pragma warning restore CS0618
+            var databases = variables.Where(v => v.Key.StartsWith("ConnectionStrings__", StringComparison.Ordinal) && v.Value.Contains("Database=", StringComparison.Ordinal)).ToList();
+            Assert.IsNotEmpty(databases, service.Name);
+            Assert.AreEqual("Await", variables["Database__Migrations"], $"{service.Name} leaves migrations to its migrator");
+            foreach (var (name, connectionString) in databases)
+            {
+                await using var connection = new Npgsql.NpgsqlConnection(connectionString);
+                await connection.OpenAsync(ct);
+                await using var command = new Npgsql.NpgsqlCommand(
+                    "SELECT rolsuper OR rolcreatedb OR rolcreaterole OR has_database_privilege(current_user, current_database(), 'CREATE') FROM pg_roles WHERE rolname = current_user", connection);
+                Assert.IsFalse((bool)(await command.ExecuteScalarAsync(ct))!, $"{service.Name} {name} connects as {connection.UserName}, which may do more than read and write rows");
+            }
+        }
         // Plain clients: the resilience handler of Aspire's test clients would retry the 503s we want to see.
         var clients = Services.ToDictionary(s => s, s => new HttpClient(TrustingHandler(ca)) { BaseAddress = app.GetEndpoint(s, "https"), Timeout = TimeSpan.FromSeconds(10) });
         try
