@@ -27,6 +27,7 @@ public static class ServiceDefaultsExtensions
 
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
+        UnsafeSwitches.Guard(builder.Configuration, builder.Environment);
         builder.ConfigureOpenTelemetry();
         builder.AddDefaultHealthChecks();
 

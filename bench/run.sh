@@ -31,7 +31,8 @@ command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteract
 (cd bench/peer && npm install --no-package-lock --no-audit --no-fund --silent)
 dotnet build ClippyBot.Identity -c Release -v q -nologo >/dev/null
 dotnet build bench/ClippyBot.Bench -c Release -v q -nologo >/dev/null
-dotnet build ClippyBot.Api -c Release -v q -nologo >/dev/null
+# A bench build: the only kind that contains the unauthenticated comparison endpoint (ClippyBot.Api/Bench).
+dotnet build ClippyBot.Api -c Release -p:BenchBuild=true -v q -nologo >/dev/null
 dotnet tool restore >/dev/null
 
 want() { [[ ",${BENCH:-all}," == *",all,"* || ",${BENCH:-all}," == *",$1,"* ]]; }
@@ -79,7 +80,9 @@ export Oidc__Clients__0__ClientId=clippybot-api-service Oidc__Clients__0__Client
 export Oidc__Clients__0__GrantTypes__0=client_credentials Oidc__Clients__0__Scopes__0=pluginhost
 export Oidc__Clients__1__ClientId=bench-web Oidc__Clients__1__GrantTypes__0=authorization_code Oidc__Clients__1__RedirectUris__0=http://127.0.0.1:7890/callback
 export Oidc__Clients__1__Scopes__0=openid Oidc__Clients__1__Scopes__1=email Oidc__Clients__1__Scopes__2=api Oidc__Clients__1__FirstParty=true
-export Logging__LogLevel__Default=Warning ASPNETCORE_ENVIRONMENT=Production
+# Bench: Production behaviour, plus the bench's switches (plain http behind "TLS termination", the comparison endpoint),
+# which start-up refuses in Production itself.
+export Logging__LogLevel__Default=Warning ASPNETCORE_ENVIRONMENT=Bench
 # Loopback http, as behind a TLS-terminating proxy: the figures measure the services, not TLS.
 export Edge__RequireHttps=false
 # Production settings need a mail relay and public URLs; nothing here waits for mail (a closed port: delivery retries in
