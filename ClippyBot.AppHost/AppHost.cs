@@ -10,7 +10,7 @@ var apiServiceSecret = builder.AddGeneratedSecret("api-service-client-secret");
 
 var identity = builder.AddProject<Projects.ClippyBot_Identity>("identity")
     .WithDevelopmentTls(infrastructure.Certificates)
-    .WithOwnDatabase(infrastructure.IdentityDatabase)
+    .WithOwnDatabase<Projects.ClippyBot_Identity>(infrastructure.IdentityDatabase)
     .WithCache(infrastructure.Cache)
     .WithDevelopmentMail(mail)
     .WithIdentityConfiguration(apiServiceSecret);
@@ -18,7 +18,7 @@ var identity = builder.AddProject<Projects.ClippyBot_Identity>("identity")
 // Runs plugins; the Api is its one caller (no public ingress is configured for it).
 var pluginHost = builder.AddProject<Projects.ClippyBot_PluginHost>("pluginhost")
     .WithDevelopmentTls(infrastructure.Certificates)
-    .WithOwnDatabase(infrastructure.PluginsDatabase)
+    .WithOwnDatabase<Projects.ClippyBot_PluginHost>(infrastructure.PluginsDatabase)
     .WithEnvironment("Encryption__KeyEncryptionKey", builder.AddGeneratedSecret("pluginhost-key-encryption-key"))
     // Validates the Api's service tokens against Identity's keys.
     .WithReference(identity)
@@ -26,9 +26,9 @@ var pluginHost = builder.AddProject<Projects.ClippyBot_PluginHost>("pluginhost")
 
 var api = builder.AddProject<Projects.ClippyBot_Api>("api")
     .WithDevelopmentTls(infrastructure.Certificates)
-    .WithOwnDatabase(infrastructure.ApiDatabase)
+    .WithOwnDatabase<Projects.ClippyBot_Api>(infrastructure.ApiDatabase)
     // Per-person keys (crypto-shredding on erasure) live apart from apidb so that apidb's backups never hold them (docs/privacy.md).
-    .WithOwnSecondDatabase(infrastructure.SubjectKeysDatabase)
+    .WithOwnSecondDatabase<Projects.ClippyBot_Api>(infrastructure.SubjectKeysDatabase)
     .WithCache(infrastructure.Cache)
     .WithReference(identity).WaitFor(identity)
     .WithEnvironment("ServiceClient__ClientSecret", apiServiceSecret)

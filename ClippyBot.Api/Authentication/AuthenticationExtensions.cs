@@ -30,6 +30,7 @@ public static class AuthenticationExtensions
             .SetFallbackPolicy(new AuthorizationPolicyBuilder().RequireAuthenticatedUser()
                 .RequireAssertion(c => !ApiKeys.ApiKeyClaims.IsApiKey(c.User)).Build());
         builder.Services.AddSingleton<RevocationMarkers>();
+        builder.Services.AddHostedService<RevocationReconciler>();
         builder.Services.AddSingleton<Audit.LoginObserver>();
         return builder;
     }

@@ -104,11 +104,36 @@ public sealed partial class RevocationMarkers : IDisposable
             _ = LoadAsync();
             var values = await _redis.GetDatabase().StringGetAsync(
                 [RevocationKeys.RevokedBefore(subject), RevocationKeys.RevokedSession(sessionId ?? "none")]);
-            revokedBefore = values[0].HasValue && long.TryParse(values[0].ToString(), out var marker) ? marker : null;
-            sessionEnded = sessionId is not null && values[1].HasValue;
+            // What Redis says, and what this replica already knew: a cache that restarted empty must not un-revoke
+            // anything (Identity re-publishes from its database, but a request may come first).
+            revokedBefore = Max(values[0].HasValue && long.TryParse(values[0].ToString(), out var marker) ? marker : null,
+                Lookup(RevocationKeys.RevokedBefore(subject)));
+            sessionEnded = sessionId is not null && (values[1].HasValue || Lookup(RevocationKeys.RevokedSession(sessionId)) is not null);
         }
         // iat has whole seconds: a token from the event's own second may predate the event, so it is refused too (see docs/revocation.md).
         return (revokedBefore is { } before && issuedAt <= before) || sessionEnded;
+    }
+
+    private static long? Max(long? a, long? b) => a is null ? b : b is null ? a : Math.Max(a.Value, b.Value);
+
+    /// <summary>
+    /// Reads every marker in Redis and applies it, loaded or not: an announcement lost without a connection change (the
+    /// mirror would not know it missed one) is picked up within the reconcile interval.
+    /// </summary>
+    public async Task ReconcileAsync()
+    {
+        try
+        {
+            var database = _redis.GetDatabase();
+            foreach (var server in _redis.GetServers().Where(s => s.IsConnected && !s.IsReplica))
+            {
+                await LoadMarkersAsync(server, database);
+            }
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            LogLoadFailed(_logger, e.GetType().Name);
+        }
     }
 
     /// <summary>Subscribes (once), then loads every marker; the mirror answers from then on.</summary>
@@ -175,4 +200,22 @@ public sealed partial class RevocationMarkers : IDisposable
 
     [LoggerMessage(LogLevel.Warning, "Revocation markers could not be mirrored ({Error}); requests read Redis until they are")]
     private static partial void LogLoadFailed(ILogger logger, string error);
+}
+
+/// <summary>Reconciles the mirror with Redis every <c>Revocation:ReconcileInterval</c> (default 30 s; SCAN of the markers).</summary>
+public sealed class RevocationReconciler(RevocationMarkers markers, IConfiguration configuration, TimeProvider time) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var interval = configuration.GetValue("Revocation:ReconcileInterval", TimeSpan.FromSeconds(30));
+        if (interval < TimeSpan.FromSeconds(1))
+        {
+            throw new InvalidOperationException("Revocation:ReconcileInterval must be at least a second.");
+        }
+        using var timer = new PeriodicTimer(interval, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            await markers.ReconcileAsync();
+        }
+    }
 }

@@ -3,16 +3,18 @@ namespace ClippyBot.AppHost.Infrastructure;
 public static class ServiceResourceExtensions
 {
     /// <summary>The service's readiness endpoint drives its health in the dashboard and for <c>WaitFor</c>.</summary>
-    public static IResourceBuilder<ProjectResource> WithOwnDatabase(this IResourceBuilder<ProjectResource> service, ServiceDatabase database) =>
-        service.WithOwnSecondDatabase(database).WithHttpHealthCheck("/health");
+    public static IResourceBuilder<ProjectResource> WithOwnDatabase<TProject>(this IResourceBuilder<ProjectResource> service, ServiceDatabase database)
+        where TProject : IProjectMetadata, new() =>
+        service.WithOwnSecondDatabase<TProject>(database).WithHttpHealthCheck("/health");
 
     /// <summary>
     /// Another database the service owns (its readiness check is already there from the first). Where the database has an
-    /// owner role, a migrator — the same project run with <c>Database:Migrations=Only</c> and the owner's connection
-    /// string — applies the migrations and exits first; the service itself connects as the runtime role (no DDL) and only
-    /// waits for the schema (<c>Await</c>).
+    /// owner role, a migrator — the same project (<typeparamref name="TProject"/>, so it runs the AppHost's build rather
+    /// than building again) run with <c>Database:Migrations=Only</c> and the owner's connection string — applies the
+    /// migrations and exits first; the service itself connects as the runtime role (no DDL) and only waits for the schema.
     /// </summary>
-    public static IResourceBuilder<ProjectResource> WithOwnSecondDatabase(this IResourceBuilder<ProjectResource> service, ServiceDatabase database)
+    public static IResourceBuilder<ProjectResource> WithOwnSecondDatabase<TProject>(this IResourceBuilder<ProjectResource> service, ServiceDatabase database)
+        where TProject : IProjectMetadata, new()
     {
         ArgumentNullException.ThrowIfNull(service);
         ArgumentNullException.ThrowIfNull(database);
@@ -21,21 +23,20 @@ public static class ServiceResourceExtensions
         {
             return service;
         }
-        var migrator = Migrator(service)
+        var migrator = Migrator<TProject>(service)
             .WithEnvironment($"ConnectionStrings__{database.Name}", owner)
             .WaitFor(database.Resource);
         return service.WithEnvironment("Database__Migrations", nameof(ClippyBot.ServiceDefaults.Data.MigrationMode.Await)).WaitForCompletion(migrator);
     }
 
-    private static IResourceBuilder<ProjectResource> Migrator(IResourceBuilder<ProjectResource> service)
+    private static IResourceBuilder<ProjectResource> Migrator<TProject>(IResourceBuilder<ProjectResource> service) where TProject : IProjectMetadata, new()
     {
         var name = service.Resource.Name + "-migrations";
         if (service.ApplicationBuilder.Resources.OfType<ProjectResource>().FirstOrDefault(r => r.Name == name) is { } existing)
         {
             return service.ApplicationBuilder.CreateResourceBuilder(existing);
         }
-        var project = service.Resource.GetProjectMetadata().ProjectPath;
-        return service.ApplicationBuilder.AddProject(name, project, o => o.ExcludeLaunchProfile = true)
+        return service.ApplicationBuilder.AddProject<TProject>(name, o => o.ExcludeLaunchProfile = true)
             .WithEnvironment("Database__Migrations", nameof(ClippyBot.ServiceDefaults.Data.MigrationMode.Only))
             .WithEnvironment("ASPNETCORE_ENVIRONMENT", service.ApplicationBuilder.Environment.EnvironmentName);
     }

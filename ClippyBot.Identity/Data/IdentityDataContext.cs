@@ -22,6 +22,10 @@ public sealed class IdentityDataContext(DbContextOptions<IdentityDataContext> op
 
     public DbSet<UserSession> UserSessions => Set<UserSession>();
 
+    /// <summary>Every revocation marker until it expires: Redis holds them for the resource servers, this is the record
+    /// they are re-published from after the cache lost them.</summary>
+    public DbSet<StoredRevocationMarker> RevocationMarkers => Set<StoredRevocationMarker>();
+
     public DbSet<AccountSecurity.AccountToken> AccountTokens => Set<AccountSecurity.AccountToken>();
 
     public DbSet<AccountSecurity.RecoveryCode> RecoveryCodes => Set<AccountSecurity.RecoveryCode>();
@@ -40,6 +44,13 @@ public sealed class IdentityDataContext(DbContextOptions<IdentityDataContext> op
             key.Property(k => k.Id).HasMaxLength(64);
             key.Property(k => k.Algorithm).HasMaxLength(16);
             key.Property(k => k.Use).HasMaxLength(8);
+        });
+        builder.Entity<StoredRevocationMarker>(marker =>
+        {
+            marker.ToTable("RevocationMarkers");
+            marker.HasKey(m => m.Key);
+            marker.Property(m => m.Key).HasMaxLength(200);
+            marker.HasIndex(m => m.ExpiresAt);
         });
         builder.Entity<UserSession>(session =>
         {

@@ -41,6 +41,10 @@ public static class OidcExtensions
         builder.Services.AddSingleton<ClientSeeder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ClientSeeder>());
         builder.Services.AddSingleton<RevocationMarkers>();
+        builder.Services.AddOptions<RevocationOptions>().Bind(builder.Configuration.GetSection(RevocationOptions.SectionName))
+            .Validate(o => o.RepublishInterval >= TimeSpan.FromSeconds(1), "Revocation:RepublishInterval must be at least a second.").ValidateOnStart();
+        builder.Services.AddSingleton<RevocationRepublisher>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<RevocationRepublisher>());
         builder.Services.AddOptions<TokenThrottleOptions>().Bind(builder.Configuration.GetSection(TokenThrottleOptions.SectionName))
             .Validate(o => o.MaxFailuresPerWindow >= 1 && o.Window >= TimeSpan.FromSeconds(10), "TokenThrottle needs MaxFailuresPerWindow ≥ 1 and a Window of at least 10 seconds.")
             .ValidateOnStart();

@@ -20,10 +20,11 @@ public sealed class SessionRevoker(
     {
         ArgumentNullException.ThrowIfNull(user);
         var subject = user.Id.ToString();
-        await sessions.EndAllAsync(user.Id, ct);
+        var ended = await sessions.EndAllAsync(user.Id, ct);
         await authorizations.RevokeBySubjectAsync(subject, ct);
         await tokens.RevokeBySubjectAsync(subject, ct);
         await users.UpdateSecurityStampAsync(user);
-        await markers.PublishAsync(subject);
+        // The subject's marker (by time) and one per ended session (by id): the latter needs no clock comparison.
+        await markers.PublishAllAsync(subject, ended);
     }
 }

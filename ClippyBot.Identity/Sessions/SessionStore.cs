@@ -121,10 +121,15 @@ public sealed class SessionStore(
         return true;
     }
 
-    /// <summary>Marks every session of the user ended (their tokens are revoked by <see cref="SessionRevoker"/>).</summary>
-    public Task<int> EndAllAsync(Guid userId, CancellationToken ct) =>
-        db.UserSessions.Where(s => s.UserId == userId && s.EndedAt == null)
-            .ExecuteUpdateAsync(s => s.SetProperty(x => x.EndedAt, time.GetUtcNow()), ct);
+    /// <summary>Marks every session of the user ended and returns their ids (their tokens are revoked by <see cref="Oidc.SessionRevoker"/>).</summary>
+    public async Task<IReadOnlyList<Guid>> EndAllAsync(Guid userId, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        // One statement: the sessions ended are exactly the ones returned.
+        return await db.Database.SqlQuery<Guid>($"""
+            UPDATE "UserSessions" SET "EndedAt" = {now} WHERE "UserId" = {userId} AND "EndedAt" IS NULL RETURNING "Id" AS "Value"
+            """).ToListAsync(ct);
+    }
 
     public static string Truncate(string value, int max) => value.Length <= max ? value : value[..max];
 }

@@ -19,6 +19,7 @@ public sealed class TestRedis : IDisposable
         _server = server;
         _directory = directory;
         Port = port;
+        Password = password;
         ConnectionString = $"127.0.0.1:{port},password={password}";
     }
 
@@ -26,10 +27,14 @@ public sealed class TestRedis : IDisposable
 
     public string ConnectionString { get; }
 
-    public static TestRedis Start()
+    public string Password { get; }
+
+    /// <param name="port">A port of an earlier (stopped) instance to start in its place, as a restarted cache would.</param>
+    /// <param name="password">Its password, with <paramref name="port"/>.</param>
+    public static TestRedis Start(int? port = null, string? password = null)
     {
-        var port = LocalInfrastructureOptions.FreePort();
-        var password = RandomNumberGenerator.GetHexString(32, lowercase: true);
+        port ??= LocalInfrastructureOptions.FreePort();
+        password ??= RandomNumberGenerator.GetHexString(32, lowercase: true);
         // Garnet's log/checkpoint folder defaults to the working directory, and its cleanup deletes that folder:
         // give it a private temp folder and clean up ourselves.
         var directory = Directory.CreateTempSubdirectory("clippybot-garnet-").FullName;
@@ -37,7 +42,7 @@ public sealed class TestRedis : IDisposable
         [
             "--checkpointdir", directory,
             "--bind", "127.0.0.1",
-            "--port", port.ToString(CultureInfo.InvariantCulture),
+            "--port", port.Value.ToString(CultureInfo.InvariantCulture),
             "--auth", "Password",
             "--password", password,
             "--lua", "true",
@@ -46,7 +51,7 @@ public sealed class TestRedis : IDisposable
             "-q",
         ], loggerFactory: null, cleanupDir: false);
         server.Start();
-        return new TestRedis(server, directory, port, password);
+        return new TestRedis(server, directory, port.Value, password);
     }
 
     public void Dispose()

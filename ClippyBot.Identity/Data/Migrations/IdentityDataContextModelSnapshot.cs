@@ -224,6 +224,25 @@ namespace ClippyBot.Identity.Data.Migrations
                     b.ToTable("SigningKeys", (string)null);
                 });
 
+            modelBuilder.Entity("ClippyBot.Identity.Oidc.StoredRevocationMarker", b =>
+                {
+                    b.Property<string>("Key")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
+                    b.Property<DateTimeOffset>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<long>("Value")
+                        .HasColumnType("bigint");
+
+                    b.HasKey("Key");
+
+                    b.HasIndex("ExpiresAt");
+
+                    b.ToTable("RevocationMarkers", (string)null);
+                });
+
             modelBuilder.Entity("ClippyBot.Identity.Sessions.UserSession", b =>
                 {
                     b.Property<Guid>("Id")
