@@ -38,7 +38,10 @@ public static class ServiceDefaultsExtensions
             http.AddServiceDiscovery();
         });
 
-        builder.Services.AddProblemDetails();
+        // A request that cannot be read or bound is thrown (in every environment) so the exception handler can answer 400
+        // problem details naming the field: the JSON path where the body went wrong, or the parameter that would not bind.
+        builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = BadRequestProblem.Describe);
         builder.Services.AddSingleton<ClippyBot.ServiceDefaults.SecurityMetrics>();
         if (builder.Configuration[PrivateCertificateAuthority.TrustedCaFileKey] is { Length: > 0 } caFile)
         {
@@ -100,6 +103,8 @@ public static class ServiceDefaultsExtensions
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
             StatusCodeSelector = e => e is Microsoft.AspNetCore.Http.BadHttpRequestException bad ? bad.StatusCode : Microsoft.AspNetCore.Http.StatusCodes.Status500InternalServerError,
+            // A client's bad request is not a server error: no error log (its message may carry the client's values).
+            SuppressDiagnosticsCallback = c => c.Exception is Microsoft.AspNetCore.Http.BadHttpRequestException,
         });
         app.UseStatusCodePages();
 

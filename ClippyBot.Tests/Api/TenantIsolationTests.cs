@@ -98,6 +98,18 @@ public sealed class TenantIsolationTests
             using var audit = await owner.Client.GetAsync(new Uri($"/api/workspaces/{workspaceId}/audit?{query}", UriKind.Relative), Ct);
             Assert.AreEqual(HttpStatusCode.BadRequest, audit.StatusCode, query);
             Assert.AreEqual("application/problem+json", audit.Content.Headers.ContentType?.MediaType, query);
+            var problem = await audit.Content.ReadFromJsonAsync<JsonElement>(Ct);
+            Assert.IsTrue(problem.GetProperty("errors").TryGetProperty("pageSize", out _), $"{query}: the problem names the parameter: {problem}");
+        }
+        // A body that does not bind: the problem names the JSON member that went wrong.
+        foreach (var (body, field) in new[] { ("""{"name":"k","scopes":["dataRead"],"expiresAt":true}""", "$.expiresAt"), ("""{"name":5}""", "$.name"), ("""{"name": """, "$.name"), ("[]", "$") })
+        {
+            using var bad = await owner.Client.PostAsync(new Uri($"/api/workspaces/{workspaceId}/api-keys", UriKind.Relative),
+                new StringContent(body, Encoding.UTF8, "application/json"), Ct);
+            Assert.AreEqual(HttpStatusCode.BadRequest, bad.StatusCode, body);
+            var problem = await bad.Content.ReadFromJsonAsync<JsonElement>(Ct);
+            Assert.IsTrue(problem.GetProperty("errors").TryGetProperty(field, out _), $"{body}: {problem}");
+            Assert.DoesNotContain("ClippyBot", problem.ToString(), "no server type names");
         }
     }
 
