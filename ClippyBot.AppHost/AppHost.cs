@@ -35,6 +35,8 @@ var api = builder.AddProject<Projects.ClippyBot_Api>("api")
     .WithWebAppOrigins()
     .WithDevelopmentMail(mail)
     .WithEnvironment("ApiKeys__HashKey", builder.AddGeneratedSecret("api-key-hash-key"))
+    // The audit chain's HMAC key: never in the database, so whoever can write the table cannot forge the chain.
+    .WithEnvironment("Audit__ChainKey", builder.AddGeneratedSecret("api-audit-chain-key"))
     .WithEnvironment("Encryption__KeyEncryptionKey", builder.AddGeneratedSecret("api-key-encryption-key"))
     .WithReference(pluginHost).WaitFor(pluginHost);
 if (!builder.ExecutionContext.IsPublishMode)

@@ -1,5 +1,6 @@
 using ClippyBot.Identity.Accounts;
 using ClippyBot.Identity.AccountSecurity;
+using ClippyBot.Identity.AuditAnchors;
 using ClippyBot.Identity.Containment;
 using ClippyBot.Identity.Data;
 using ClippyBot.Identity.Edge;
@@ -22,6 +23,7 @@ builder.AddAccountSecurity();
 builder.AddOidcServer();
 builder.AddContainment();
 builder.AddPrivacy();
+builder.AddAuditAnchors();
 
 var app = builder.Build();
 
@@ -32,5 +34,6 @@ app.MapAccountPages();
 app.MapOidcEndpoints();
 app.MapContainmentApi();
 app.MapPrivacyApi();
+app.MapAuditAnchorApi();
 
 app.Run();

@@ -156,6 +156,7 @@ ConnectionStrings__apidb="Host=127.0.0.1;Port=$pgport;Username=postgres;Password
 ConnectionStrings__subjectkeysdb="Host=127.0.0.1;Port=$pgport;Username=postgres;Password=$pgpass;Database=subjectkeysdb" \
 Identity__MetadataAddress="http://localhost:$idport/.well-known/openid-configuration" Identity__AllowHttp=true \
 ApiKeys__HashKey=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9') Bench__UnauthenticatedWorkspaceRead=true \
+Audit__ChainKey=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9') \
 RateLimits__Anonymous__PermitLimit=1000000000 RateLimits__Authenticated__PermitLimit=1000000000 \
 ServiceClient__ClientSecret="$secret" ServiceClient__IdentityAddress="http://localhost:$idport" ServiceClient__PluginHostAddress="http://127.0.0.1:$phport" \
   dotnet ClippyBot.Api/bin/Release/net10.0/ClippyBot.Api.dll --urls "http://127.0.0.1:$apiport" >"$work/api.log" 2>&1 &

@@ -11,7 +11,10 @@ public static class AuditEndpoints
 
     public sealed record AuditEntryResponse(long Id, DateTimeOffset At, string ActorType, string ActorId, string Action, string Target, string Outcome, string IpAddress);
     public sealed record AuditPage(IReadOnlyList<AuditEntryResponse> Entries, long? NextBefore);
-    public sealed record AuditVerification(bool Intact, long? FirstBrokenEntryId);
+    /// <param name="Reason">Why the chain does not hold at <paramref name="FirstBrokenEntryId"/>.</param>
+    /// <param name="AnchorsChecked">How many of Identity's anchors were compared (null: Identity could not be asked, so a
+    /// truncated or wholly rewritten chain could not be ruled out).</param>
+    public sealed record AuditVerification(bool Intact, long? FirstBrokenEntryId, string? Reason, int? AnchorsChecked);
 
     /// <summary>Paging and exact-match filters of an audit read (query string).</summary>
     public sealed record AuditQuery(long? Before, int? PageSize, string? Action, string? ActorId, string? Outcome);
@@ -20,6 +23,8 @@ public static class AuditEndpoints
     {
         builder.Services.AddHttpContextAccessor();
         builder.Services.AddScoped<AuditLog>();
+        builder.Services.AddSingleton(sp => AuditChainKey.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
+        builder.Services.AddHostedService<AuditAnchoring>();
         return builder;
     }
 
@@ -34,7 +39,8 @@ public static class AuditEndpoints
     private static Task<Results<Ok<AuditPage>, ValidationProblem>> ListAsync(Guid workspaceId, ApiDbContext db, AuditLog log, [AsParameters] AuditQuery query, CancellationToken ct) =>
         ReadChainAsync(db, log, workspaceId, query, ct);
 
-    private static Task<Ok<AuditVerification>> VerifyAsync(Guid workspaceId, AuditLog log, CancellationToken ct) => VerifyChainAsync(log, workspaceId, ct);
+    private static Task<Ok<AuditVerification>> VerifyAsync(Guid workspaceId, AuditLog log, Containment.IdentityServiceClient identity, CancellationToken ct) =>
+        VerifyChainAsync(log, identity, workspaceId, ct);
 
     /// <summary>One chain (a workspace, or the platform's), newest first, keyset-paged by <c>before</c> (an entry id); optional exact filters.</summary>
     internal static async Task<Results<Ok<AuditPage>, ValidationProblem>> ReadChainAsync(ApiDbContext db, AuditLog log, Guid chainId, AuditQuery filter, CancellationToken ct)
@@ -72,9 +78,18 @@ public static class AuditEndpoints
         return TypedResults.Ok(new AuditPage(page, more ? page[^1].Id : null));
     }
 
-    internal static async Task<Ok<AuditVerification>> VerifyChainAsync(AuditLog log, Guid chainId, CancellationToken ct)
+    internal static async Task<Ok<AuditVerification>> VerifyChainAsync(AuditLog log, Containment.IdentityServiceClient identity, Guid chainId, CancellationToken ct)
     {
-        var broken = await log.FindFirstBrokenLinkAsync(chainId, ct);
-        return TypedResults.Ok(new AuditVerification(broken is null, broken));
+        IReadOnlyList<AuditAnchor>? anchors;
+        try
+        {
+            anchors = await identity.AnchorsAsync(chainId, ct);
+        }
+        catch (ServiceClients.ServiceUnavailableException)
+        {
+            anchors = null;
+        }
+        var broken = await log.FindFirstBreakAsync(chainId, anchors ?? [], ct);
+        return TypedResults.Ok(new AuditVerification(broken is null, broken?.EntryId, broken?.Reason, anchors?.Count));
     }
 }

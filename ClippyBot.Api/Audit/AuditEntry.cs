@@ -2,8 +2,10 @@ namespace ClippyBot.Api.Audit;
 
 /// <summary>
 /// One security event: who (actor), what (action, target), when, from where, outcome. Entries of one workspace form a
-/// hash chain: <see cref="Hash"/> = SHA-256(previous hash ‖ canonical form of this entry), so editing, removing or
-/// reordering any entry breaks every link after it. The table also refuses UPDATE and DELETE (trigger).
+/// keyed hash chain: <see cref="Hash"/> = HMAC-SHA-256 under a key the database never holds (previous hash ‖ canonical
+/// form of this entry), so editing, removing or reordering any entry breaks every link after it, and nobody who can only
+/// write the table can forge a consistent replacement. Chain heads are anchored in Identity (see AuditAnchoring). The
+/// table also refuses UPDATE and DELETE (trigger).
 /// </summary>
 public sealed class AuditEntry
 {
@@ -14,6 +16,10 @@ public sealed class AuditEntry
     public const int OutcomeLength = 16;
 
     public long Id { get; set; }
+
+    /// <summary>True for entries chained with the key; false only for entries written before the chain was keyed, which
+    /// may never follow a keyed one.</summary>
+    public bool Keyed { get; set; }
 
     /// <summary>The chain this entry belongs to: a workspace, or <see cref="Guid.Empty"/> for platform events.</summary>
     public Guid ChainId { get; set; }

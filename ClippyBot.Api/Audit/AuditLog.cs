@@ -9,7 +9,7 @@ using Microsoft.EntityFrameworkCore;
 namespace ClippyBot.Api.Audit;
 
 /// <summary>Appends to and verifies the hash-chained audit log (one home for the chain rules).</summary>
-public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, TimeProvider time, IHttpContextAccessor http)
+public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, TimeProvider time, IHttpContextAccessor http, AuditChainKey key)
 {
     private static readonly byte[] Genesis = new byte[32];
 
@@ -57,6 +57,7 @@ public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, T
                 IpSealed = ipSealed,
                 PreviousHash = previous,
                 Hash = [],
+                Keyed = true,
             };
             entry.Hash = ComputeHash(previous, entry);
             db.AuditEntries.Add(entry);
@@ -65,25 +66,62 @@ public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, T
         });
     }
 
-    /// <summary>Walks a chain from the start; returns the id of the first entry whose link does not hold, or null.</summary>
-    public async Task<long?> FindFirstBrokenLinkAsync(Guid chainId, CancellationToken ct)
+    /// <summary>Where a chain does not hold: the entry and why; or null when every link and every anchor holds.</summary>
+    public sealed record Break(long? EntryId, string Reason);
+
+    /// <summary>
+    /// Walks a chain from the start, checking every link with the key and every anchor Identity holds for it: the first
+    /// entry whose link does not hold, an anchored entry that is missing or changed (a truncated or rewritten chain), or
+    /// an unkeyed entry after a keyed one (a downgrade) — or null when all hold.
+    /// </summary>
+    public async Task<Break?> FindFirstBreakAsync(Guid chainId, IReadOnlyList<AuditAnchor> anchors, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(anchors);
+        var anchored = anchors.GroupBy(a => a.EntryId).ToDictionary(g => g.Key, g => g.Select(a => a.Hash).ToList());
         var previous = Genesis;
+        var keyedSeen = false;
+        long last = 0;
         await foreach (var entry in db.AuditEntries.AsNoTracking().Where(e => e.ChainId == chainId).OrderBy(e => e.Id).AsAsyncEnumerable().WithCancellation(ct))
         {
-            if (!CryptographicOperations.FixedTimeEquals(entry.PreviousHash, previous)
-                || !CryptographicOperations.FixedTimeEquals(entry.Hash, ComputeHash(previous, entry)))
+            if (keyedSeen && !entry.Keyed)
             {
-                return entry.Id;
+                return new Break(entry.Id, "an entry without the chain key follows keyed entries");
+            }
+            keyedSeen |= entry.Keyed;
+            if (!CryptographicOperations.FixedTimeEquals(entry.PreviousHash, previous))
+            {
+                return new Break(entry.Id, "does not link to the entry before it (an entry was removed or reordered)");
+            }
+            if (!CryptographicOperations.FixedTimeEquals(entry.Hash, ComputeHash(previous, entry)))
+            {
+                return new Break(entry.Id, "its contents do not match its hash (it was changed)");
+            }
+            if (anchored.TryGetValue(entry.Id, out var hashes) && hashes.Any(h => !CryptographicOperations.FixedTimeEquals(h, entry.Hash)))
+            {
+                return new Break(entry.Id, "differs from the hash anchored in Identity (the chain was rewritten)");
             }
             previous = entry.Hash;
+            last = entry.Id;
+        }
+        if (anchored.Keys.Where(id => id > last).Order().FirstOrDefault() is > 0 and var missing)
+        {
+            return new Break(missing, "was anchored in Identity but is missing (the chain was truncated)");
         }
         return null;
     }
 
-    private static byte[] ComputeHash(byte[] previous, AuditEntry e)
+    private byte[] ComputeHash(byte[] previous, AuditEntry e)
     {
-        // Length-prefixed fields: no two different entries share a canonical form.
+        byte[] message = [.. previous, .. Encoding.UTF8.GetBytes(Canonical(e))];
+        // Entries from before the chain was keyed keep their plain hash; none may follow a keyed one (checked above).
+        return e.Keyed ? HMACSHA256.HashData(key.Key, message) : SHA256.HashData(message);
+    }
+
+    /// <summary>An entry's canonical form: length-prefixed fields, so no two different entries share one. Not secret —
+    /// the key is what an attacker lacks.</summary>
+    public static string Canonical(AuditEntry e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
         var canonical = new StringBuilder();
         foreach (var field in new[]
         {
@@ -98,7 +136,7 @@ public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, T
             var field = Convert.ToBase64String(sealedIp);
             canonical.Append("ip-sealed=").Append(field.Length.ToString(CultureInfo.InvariantCulture)).Append(':').Append(field).Append('|');
         }
-        return SHA256.HashData([.. previous, .. Encoding.UTF8.GetBytes(canonical.ToString())]);
+        return canonical.ToString();
     }
 
     /// <summary>The address of a person-actor's entry, or "" when it was never kept or its owner has been erased.</summary>
@@ -134,3 +172,23 @@ public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, T
 
     private static DateTimeOffset Truncate(DateTimeOffset value) => new(value.UtcTicks - value.UtcTicks % 10, TimeSpan.Zero);
 }
+
+/// <summary>The audit chain's HMAC key, derived from <c>Audit:ChainKey</c> (generated by the AppHost; never in the database).</summary>
+public sealed class AuditChainKey(byte[] key)
+{
+    public byte[] Key { get; } = key;
+
+    public static AuditChainKey FromConfiguration(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var secret = configuration["Audit:ChainKey"] ?? "";
+        if (secret.Length < 43)
+        {
+            throw new InvalidOperationException("Audit:ChainKey must be a random secret of at least 43 characters (the AppHost generates one); the audit chain is keyed with it.");
+        }
+        return new(ClippyBot.ServiceDefaults.Crypto.KeyProtector.DeriveKey(secret, "clippybot-api", "audit-chain"));
+    }
+}
+
+/// <summary>A chain head as Identity keeps it: the entry and its hash at the time it was anchored.</summary>
+public sealed record AuditAnchor(long EntryId, byte[] Hash, DateTimeOffset At);

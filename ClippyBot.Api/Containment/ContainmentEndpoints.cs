@@ -43,7 +43,7 @@ public static class ContainmentEndpoints
         admin.MapPost("/api-keys/{keyId:guid}/disable", DisableApiKeyAsync);
         admin.MapGet("/audit", (ApiDbContext db, AuditLog log, [AsParameters] AuditEndpoints.AuditQuery query, CancellationToken ct) =>
             AuditEndpoints.ReadChainAsync(db, log, Guid.Empty, query, ct));
-        admin.MapGet("/audit/verify", (AuditLog log, CancellationToken ct) => AuditEndpoints.VerifyChainAsync(log, Guid.Empty, ct));
+        admin.MapGet("/audit/verify", (AuditLog log, IdentityServiceClient identity, CancellationToken ct) => AuditEndpoints.VerifyChainAsync(log, identity, Guid.Empty, ct));
         return app;
     }
 

@@ -18,6 +18,18 @@ public sealed class IdentityServiceClient(HttpClient http, IOptions<ServiceClien
     public const string HttpClientName = "identity";
     public const string Scope = "identity.containment";
     public const string PrivacyScope = "identity.privacy";
+    public const string AuditScope = "identity.audit";
+
+    /// <summary>Records a chain head in Identity (append-only there; the Api's database role cannot touch it).</summary>
+    public async Task AnchorAsync(Guid chainId, long entryId, byte[] hash, CancellationToken ct) =>
+        (await SendAsync(HttpMethod.Post, "/internal/audit-anchors", new { chainId, entryId, hash }, "clippybot-api", ct, AuditScope)).Dispose();
+
+    /// <summary>Every anchor Identity holds for the chain.</summary>
+    public async Task<IReadOnlyList<Audit.AuditAnchor>> AnchorsAsync(Guid chainId, CancellationToken ct)
+    {
+        using var response = await SendAsync(HttpMethod.Get, $"/internal/audit-anchors/{chainId}", null, "clippybot-api", ct, AuditScope);
+        return await response.Content.ReadFromJsonAsync<List<Audit.AuditAnchor>>(ct) ?? [];
+    }
 
     /// <summary>False when Identity has no such account.</summary>
     public async Task<bool> LockAsync(Guid userId, string actor, CancellationToken ct) =>

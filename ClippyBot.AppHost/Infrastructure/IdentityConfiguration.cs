@@ -73,7 +73,7 @@ public static class IdentityConfiguration
         {
             Client(DevClientId, ["authorization_code", "refresh_token"], UserScopes, [DevClientRedirect], firstParty: true, developmentOnly: true);
         }
-        Client("clippybot-api-service", ["client_credentials"], ["pluginhost", "identity.containment", "identity.privacy"], [], apiServiceSecret);
+        Client("clippybot-api-service", ["client_credentials"], ["pluginhost", "identity.containment", "identity.privacy", "identity.audit"], [], apiServiceSecret);
         return identity;
     }
 

@@ -26,6 +26,9 @@ public sealed class IdentityDataContext(DbContextOptions<IdentityDataContext> op
     /// they are re-published from after the cache lost them.</summary>
     public DbSet<StoredRevocationMarker> RevocationMarkers => Set<StoredRevocationMarker>();
 
+    /// <summary>The Api's audit chain heads (see AuditAnchors): kept here, where the Api's database role cannot write.</summary>
+    public DbSet<AuditAnchors.AuditAnchor> AuditAnchors => Set<AuditAnchors.AuditAnchor>();
+
     public DbSet<AccountSecurity.AccountToken> AccountTokens => Set<AccountSecurity.AccountToken>();
 
     public DbSet<AccountSecurity.RecoveryCode> RecoveryCodes => Set<AccountSecurity.RecoveryCode>();
@@ -44,6 +47,13 @@ public sealed class IdentityDataContext(DbContextOptions<IdentityDataContext> op
             key.Property(k => k.Id).HasMaxLength(64);
             key.Property(k => k.Algorithm).HasMaxLength(16);
             key.Property(k => k.Use).HasMaxLength(8);
+        });
+        builder.Entity<AuditAnchors.AuditAnchor>(anchor =>
+        {
+            anchor.ToTable("AuditAnchors");
+            anchor.HasKey(a => a.Id);
+            anchor.HasIndex(a => new { a.ChainId, a.EntryId });
+            anchor.Property(a => a.Hash).HasMaxLength(32);
         });
         builder.Entity<StoredRevocationMarker>(marker =>
         {

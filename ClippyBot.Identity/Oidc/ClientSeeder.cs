@@ -21,6 +21,9 @@ public static class OidcResources
     /// <summary>Identity's internal data-subject API (export and erase an account's personal data) for services.</summary>
     public const string PrivacyScope = "identity.privacy";
 
+    /// <summary>Identity's internal audit-anchor API (record and read the Api's audit chain heads) for services.</summary>
+    public const string AuditScope = "identity.audit";
+
     public static readonly string[] UserScopes = [Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.OfflineAccess, ApiScope];
 
     /// <summary>The scope → resource map, fixed in code: resolving it needs no database round trip per token.</summary>
@@ -30,6 +33,7 @@ public static class OidcResources
         [PluginHostScope] = PluginHost,
         [ContainmentScope] = Identity,
         [PrivacyScope] = Identity,
+        [AuditScope] = Identity,
     };
 
     public static List<string> ResourcesFor(IEnumerable<string> scopes) =>

@@ -89,7 +89,7 @@ public static class OidcExtensions
                     .AllowRefreshTokenFlow()
                     .RequireProofKeyForCodeExchange();
 
-                server.RegisterScopes([.. OidcResources.UserScopes, OidcResources.PluginHostScope, OidcResources.ContainmentScope, OidcResources.PrivacyScope]);
+                server.RegisterScopes([.. OidcResources.UserScopes, OidcResources.PluginHostScope, OidcResources.ContainmentScope, OidcResources.PrivacyScope, OidcResources.AuditScope]);
 
                 // Resource servers validate access tokens locally: signed JWTs, not encrypted ones.
                 server.DisableAccessTokenEncryption();

@@ -23,6 +23,7 @@ public static class ApiHost
             ["ConnectionStrings:cache"] = redis,
             ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration",
             ["ApiKeys:HashKey"] = ApiKeyHashKey,
+            ["Audit:ChainKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
             ["Encryption:KeyEncryptionKey"] = EncryptionKey,
             ["Files:Root"] = Path.Combine(Path.GetTempPath(), "clippybot-files-" + Guid.NewGuid().ToString("N")),
             ["ServiceClient:IdentityAddress"] = "https://localhost",

@@ -5,6 +5,7 @@ using ClippyBot.Api.Data;
 using ClippyBot.Identity.Data;
 using ClippyBot.Tests.Identity;
 using ClippyBot.Tests.Rig;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace ClippyBot.Tests.Api;
@@ -71,6 +72,81 @@ public sealed class AuditLogTests
         var verification = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit/verify", ct);
         Assert.IsFalse(verification.GetProperty("intact").GetBoolean());
         Assert.AreEqual(target, verification.GetProperty("firstBrokenEntryId").GetInt64());
+    }
+
+    private static async Task AnchorAsync() =>
+        await s_testbed.Api.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<ClippyBot.Api.Audit.AuditAnchoring>().Single().AnchorAsync(CancellationToken.None);
+
+    /// <summary>Runs <paramref name="sql"/> as the database superuser with triggers skipped: someone who can write the table at will.</summary>
+    private async Task TamperAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(s_testbed.Api.Settings["ConnectionStrings:apidb"]);
+        await connection.OpenAsync(TestContext.CancellationToken);
+        await using var command = new NpgsqlCommand($"SET session_replication_role = replica; {sql}; SET session_replication_role = origin;", connection);
+        await command.ExecuteNonQueryAsync(TestContext.CancellationToken);
+    }
+
+    private async Task<List<ClippyBot.Api.Audit.AuditEntry>> ChainAsync(Guid chainId)
+    {
+        await using var scope = s_testbed.Api.Services.CreateAsyncScope();
+        return await Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.ToListAsync(
+            scope.ServiceProvider.GetRequiredService<ApiDbContext>().AuditEntries.Where(e => e.ChainId == chainId).OrderBy(e => e.Id), TestContext.CancellationToken);
+    }
+
+    [TestMethod]
+    public async Task Truncating_the_tail_of_an_anchored_chain_is_found_and_named()
+    {
+        var ct = TestContext.CancellationToken;
+        var (owner, workspaceId, _) = await WorkspaceWithEventsAsync(ct);
+        await AnchorAsync();
+        var chain = await ChainAsync(workspaceId);
+        var head = chain[^1].Id;
+        await TamperAsync($"DELETE FROM \"AuditEntries\" WHERE \"ChainId\" = '{workspaceId}' AND \"Id\" >= {chain[^2].Id}");
+
+        var verification = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit/verify", ct);
+        Assert.IsFalse(verification.GetProperty("intact").GetBoolean(), verification.ToString());
+        Assert.AreEqual(head, verification.GetProperty("firstBrokenEntryId").GetInt64());
+        StringAssert.Contains(verification.GetProperty("reason").GetString(), "truncated");
+    }
+
+    [TestMethod]
+    public async Task A_chain_rewritten_with_recomputed_plain_hashes_is_found()
+    {
+        var ct = TestContext.CancellationToken;
+        var (owner, workspaceId, _) = await WorkspaceWithEventsAsync(ct);
+        await AnchorAsync();
+        // The attacker edits an entry and recomputes every hash after it with what the database shows (plain SHA-256,
+        // marked unkeyed): without the chain key nothing else is possible.
+        var chain = await ChainAsync(workspaceId);
+        chain[1].Target = "nothing happened";
+        var previous = new byte[32];
+        var statements = new List<string>();
+        foreach (var entry in chain)
+        {
+            entry.Keyed = false;
+            var hash = System.Security.Cryptography.SHA256.HashData([.. previous, .. System.Text.Encoding.UTF8.GetBytes(ClippyBot.Api.Audit.AuditLog.Canonical(entry))]);
+            statements.Add($"UPDATE \"AuditEntries\" SET \"Keyed\" = false, \"Target\" = '{entry.Target.Replace("'", "''", StringComparison.Ordinal)}', \"PreviousHash\" = '\\x{Convert.ToHexString(previous)}', \"Hash\" = '\\x{Convert.ToHexString(hash)}' WHERE \"Id\" = {entry.Id}");
+            previous = hash;
+        }
+        await TamperAsync(string.Join("; ", statements));
+
+        var verification = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit/verify", ct);
+        Assert.IsFalse(verification.GetProperty("intact").GetBoolean(), verification.ToString());
+        Assert.IsGreaterThanOrEqualTo(1, verification.GetProperty("anchorsChecked").GetInt32());
+    }
+
+    [TestMethod]
+    public async Task Deleting_one_entry_in_the_middle_is_found_at_the_entry_after_it()
+    {
+        var ct = TestContext.CancellationToken;
+        var (owner, workspaceId, _) = await WorkspaceWithEventsAsync(ct);
+        var chain = await ChainAsync(workspaceId);
+        await TamperAsync($"DELETE FROM \"AuditEntries\" WHERE \"Id\" = {chain[1].Id}");
+
+        var verification = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit/verify", ct);
+        Assert.IsFalse(verification.GetProperty("intact").GetBoolean());
+        Assert.AreEqual(chain[2].Id, verification.GetProperty("firstBrokenEntryId").GetInt64());
+        StringAssert.Contains(verification.GetProperty("reason").GetString(), "removed");
     }
 
     private static async Task<((HttpClient Client, string Email, string Subject) Owner, Guid WorkspaceId, (HttpClient Client, string Email, string Subject) Viewer)> WorkspaceWithEventsAsync(CancellationToken ct)

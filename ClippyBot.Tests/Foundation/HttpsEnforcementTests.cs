@@ -26,6 +26,7 @@ public sealed class HttpsEnforcementTests
         await using var api = await ServiceFactory.WithFreshDatabaseAsync<ApiDbContext>("apidb", new Dictionary<string, string?>
         {
             ["ApiKeys:HashKey"] = RandomNumberGenerator.GetHexString(64),
+            ["Audit:ChainKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
             ["Encryption:KeyEncryptionKey"] = RandomNumberGenerator.GetHexString(64),
             ["Edge:RequireHttps"] = "true",
         }, ct: ct);

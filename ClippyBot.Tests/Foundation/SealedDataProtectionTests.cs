@@ -19,6 +19,7 @@ public sealed class SealedDataProtectionTests
     public Task The_Api_key_ring_is_shared_by_replicas_and_sealed_in_apidb() => AssertSharedAndSealedAsync<ApiDbContext>("apidb", new()
     {
         ["ApiKeys:HashKey"] = RandomNumberGenerator.GetHexString(64),
+        ["Audit:ChainKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
         ["Encryption:KeyEncryptionKey"] = RandomNumberGenerator.GetHexString(64),
     });
 

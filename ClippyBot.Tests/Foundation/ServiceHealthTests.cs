@@ -34,6 +34,7 @@ public sealed class ServiceHealthTests
             ["ConnectionStrings:subjectkeysdb"] = $"Host=127.0.0.1;Port={deadPort};Database=subjectkeysdb;Username=postgres;Password={secret};Timeout=2",
             ["ConnectionStrings:cache"] = $"127.0.0.1:{deadPort},password={secret},connectTimeout=1000",
             ["ApiKeys:HashKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
+            ["Audit:ChainKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
             ["Encryption:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
         });
         using var client = factory.CreateClient();
@@ -72,6 +73,7 @@ public sealed class ServiceHealthTests
     private static Dictionary<string, string?> ApiSettings() => new()
     {
         ["ApiKeys:HashKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
+        ["Audit:ChainKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
         ["Encryption:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
     };
 

@@ -39,6 +39,7 @@ public sealed class TlsTests
         await using var api = await ServiceFactory.WithFreshDatabaseAsync<ApiDbContext>("apidb", HttpsSettings(certificate, new()
         {
             ["ApiKeys:HashKey"] = RandomNumberGenerator.GetHexString(64),
+            ["Audit:ChainKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
             ["Encryption:KeyEncryptionKey"] = RandomNumberGenerator.GetHexString(64),
         }), ct: TestContext.CancellationToken);
         await AssertTls13OnlyAsync(api, certificate.Thumbprint, TestContext.CancellationToken);

@@ -81,6 +81,7 @@ public static class IdentityHost
             ["Oidc:Clients:1:Scopes:0"] = "pluginhost",
             ["Oidc:Clients:1:Scopes:1"] = "identity.containment",
             ["Oidc:Clients:1:Scopes:2"] = "identity.privacy",
+            ["Oidc:Clients:1:Scopes:3"] = "identity.audit",
             ["Oidc:Clients:2:ClientId"] = ApiResourceClient,
             ["Oidc:Clients:2:ClientSecret"] = ApiResourceSecret,
             ["Oidc:Clients:2:Introspection"] = "true",

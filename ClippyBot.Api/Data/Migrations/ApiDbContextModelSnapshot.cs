@@ -122,6 +122,9 @@ namespace ClippyBot.Api.Data.Migrations
                     b.Property<byte[]>("IpSealed")
                         .HasColumnType("bytea");
 
+                    b.Property<bool>("Keyed")
+                        .HasColumnType("boolean");
+
                     b.Property<string>("Outcome")
                         .IsRequired()
                         .HasMaxLength(16)

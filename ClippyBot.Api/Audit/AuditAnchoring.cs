@@ -1,0 +1,60 @@
+using ClippyBot.Api.Data;
+using Microsoft.EntityFrameworkCore;
+
+namespace ClippyBot.Api.Audit;
+
+/// <summary>
+/// Anchors every audit chain's head outside the Api's database: every <c>Audit:AnchorInterval</c> (default one minute)
+/// each chain that grew since its last anchor has its newest entry id and hash recorded in Identity, append-only, where
+/// the Api's database role cannot write. Verification compares the chain with every anchor, so truncating it, or
+/// rewriting it consistently, is found — up to the entries written since the last anchor.
+/// </summary>
+public sealed partial class AuditAnchoring(IServiceScopeFactory scopes, IConfiguration configuration, TimeProvider time, ILogger<AuditAnchoring> logger) : BackgroundService
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, long> _anchored = new();
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var interval = configuration.GetValue("Audit:AnchorInterval", TimeSpan.FromMinutes(1));
+        if (interval < TimeSpan.FromSeconds(1))
+        {
+            throw new InvalidOperationException("Audit:AnchorInterval must be at least a second.");
+        }
+        using var timer = new PeriodicTimer(interval, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                await AnchorAsync(stoppingToken);
+            }
+            catch (Exception e) when (e is ServiceClients.ServiceUnavailableException or DbUpdateException or Npgsql.NpgsqlException or TimeoutException)
+            {
+                LogFailed(logger, e.GetType().Name);
+            }
+        }
+    }
+
+    /// <summary>Anchors the head of every chain that grew since this replica last anchored it; returns how many.</summary>
+    public async Task<int> AnchorAsync(CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<ApiDbContext>();
+        var identity = scope.ServiceProvider.GetRequiredService<Containment.IdentityServiceClient>();
+        var heads = await db.AuditEntries.AsNoTracking().GroupBy(e => e.ChainId).Select(g => g.Max(e => e.Id)).ToListAsync(ct);
+        var anchored = 0;
+        foreach (var head in await db.AuditEntries.AsNoTracking().Where(e => heads.Contains(e.Id)).Select(e => new { e.ChainId, e.Id, e.Hash }).ToListAsync(ct))
+        {
+            if (_anchored.GetValueOrDefault(head.ChainId) >= head.Id)
+            {
+                continue;
+            }
+            await identity.AnchorAsync(head.ChainId, head.Id, head.Hash, ct);
+            _anchored[head.ChainId] = head.Id;
+            anchored++;
+        }
+        return anchored;
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Audit chain heads could not be anchored in Identity yet ({Error})")]
+    private static partial void LogFailed(ILogger logger, string error);
+}
