@@ -9,28 +9,24 @@ namespace ClippyBot.Api.Audit;
 /// the Api's database role cannot write. Verification compares the chain with every anchor, so truncating it, or
 /// rewriting it consistently, is found — up to the entries written since the last anchor.
 /// </summary>
-public sealed partial class AuditAnchoring(IServiceScopeFactory scopes, IConfiguration configuration, TimeProvider time, ILogger<AuditAnchoring> logger) : BackgroundService
+public sealed partial class AuditAnchoring(IServiceScopeFactory scopes, IConfiguration configuration, TimeProvider time, ILogger<AuditAnchoring> logger)
+    : PeriodicService(configuration, time)
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, long> _anchored = new();
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override string IntervalKey => "Audit:AnchorInterval";
+
+    protected override TimeSpan DefaultInterval => TimeSpan.FromMinutes(1);
+
+    protected override async Task RunOnceAsync(CancellationToken ct)
     {
-        var interval = configuration.GetValue("Audit:AnchorInterval", TimeSpan.FromMinutes(1));
-        if (interval < TimeSpan.FromSeconds(1))
+        try
         {
-            throw new InvalidOperationException("Audit:AnchorInterval must be at least a second.");
+            await AnchorAsync(ct);
         }
-        using var timer = new PeriodicTimer(interval, time);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        catch (Exception e) when (e is ServiceClients.ServiceUnavailableException or DbUpdateException or Npgsql.NpgsqlException or TimeoutException)
         {
-            try
-            {
-                await AnchorAsync(stoppingToken);
-            }
-            catch (Exception e) when (e is ServiceClients.ServiceUnavailableException or DbUpdateException or Npgsql.NpgsqlException or TimeoutException)
-            {
-                LogFailed(logger, e.GetType().Name);
-            }
+            LogFailed(logger, e.GetType().Name);
         }
     }
 

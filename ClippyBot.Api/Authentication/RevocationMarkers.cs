@@ -203,19 +203,11 @@ public sealed partial class RevocationMarkers : IDisposable
 }
 
 /// <summary>Reconciles the mirror with Redis every <c>Revocation:ReconcileInterval</c> (default 30 s; SCAN of the markers).</summary>
-public sealed class RevocationReconciler(RevocationMarkers markers, IConfiguration configuration, TimeProvider time) : BackgroundService
+public sealed class RevocationReconciler(RevocationMarkers markers, IConfiguration configuration, TimeProvider time) : PeriodicService(configuration, time)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var interval = configuration.GetValue("Revocation:ReconcileInterval", TimeSpan.FromSeconds(30));
-        if (interval < TimeSpan.FromSeconds(1))
-        {
-            throw new InvalidOperationException("Revocation:ReconcileInterval must be at least a second.");
-        }
-        using var timer = new PeriodicTimer(interval, time);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
-        {
-            await markers.ReconcileAsync();
-        }
-    }
+    protected override string IntervalKey => "Revocation:ReconcileInterval";
+
+    protected override TimeSpan DefaultInterval => TimeSpan.FromSeconds(30);
+
+    protected override Task RunOnceAsync(CancellationToken ct) => markers.ReconcileAsync();
 }
