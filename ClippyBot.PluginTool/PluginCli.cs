@@ -173,11 +173,14 @@ public static class PluginCli
 
     private static void WriteNew(string path, string content, bool secret)
     {
-        using var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
         if (secret && !OperatingSystem.IsWindows())
         {
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            // Created owner-only (open(2) with mode 0600): never, not even empty for a moment, readable by anyone else —
+            // a reader that opened it in between could read the key once written.
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         }
+        using var stream = new FileStream(path, options);
         using var writer = new StreamWriter(stream);
         writer.Write(content);
     }

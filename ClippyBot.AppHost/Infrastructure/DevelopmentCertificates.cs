@@ -9,6 +9,8 @@ namespace ClippyBot.AppHost.Infrastructure;
 /// re-issued when under 30 days remain). Every service presents that certificate and trusts that CA for its calls to the
 /// others; a developer trusts <c>ca.pem</c> once in the browser or system store to get rid of warnings. Nothing here depends
 /// on the ASP.NET developer certificate, which does not exist on a fresh machine (and cannot be trusted on Linux without root).
+/// The CA carries critical X.509 name constraints (permitted: <c>localhost</c>, <c>127.0.0.0/8</c>, <c>::1</c>): trusting it
+/// system-wide cannot make it vouch for any other name, even if its key leaks.
 /// </summary>
 public sealed class DevelopmentCertificates
 {
@@ -58,7 +60,8 @@ public sealed class DevelopmentCertificates
         try
         {
             var ca = X509Certificate2.CreateFromPemFile(CaCertificatePath, CaKeyPath);
-            if (ca.NotAfter.ToUniversalTime() - now.UtcDateTime > RenewBefore)
+            // A CA from before the name constraints is replaced (and must be trusted again): it could vouch for any name.
+            if (ca.NotAfter.ToUniversalTime() - now.UtcDateTime > RenewBefore && ca.Extensions[NameConstraintsOid] is { Critical: true })
             {
                 return ca;
             }
@@ -78,6 +81,7 @@ public sealed class DevelopmentCertificates
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: true, hasPathLengthConstraint: true, pathLengthConstraint: 0, critical: true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, critical: true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
+        request.CertificateExtensions.Add(LoopbackOnly());
         var ca = request.CreateSelfSigned(now.AddMinutes(-5), now.Add(CaLifetime));
         WritePem(CaKeyPath, key.ExportPkcs8PrivateKeyPem(), secret: true);
         WritePem(CaCertificatePath, ca.ExportCertificatePem(), secret: false);
@@ -126,14 +130,52 @@ public sealed class DevelopmentCertificates
         WritePem(ServerCertificatePath, server.ExportCertificatePem() + "\n" + ca.ExportCertificatePem(), secret: false);
     }
 
-    /// <summary>Written to a temp file and moved into place, so a crash never leaves half a key.</summary>
+    public const string NameConstraintsOid = "2.5.29.30";
+
+    /// <summary>
+    /// RFC 5280 name constraints, critical: only <c>localhost</c> (and names under it), <c>127.0.0.0/8</c> and <c>::1</c>
+    /// are permitted in any certificate below this CA. .NET has no builder for this extension, so it is encoded here
+    /// (NameConstraints ::= SEQUENCE { permittedSubtrees [0] GeneralSubtrees }).
+    /// </summary>
+    private static X509Extension LoopbackOnly()
+    {
+        var writer = new System.Formats.Asn1.AsnWriter(System.Formats.Asn1.AsnEncodingRules.DER);
+        using (writer.PushSequence())
+        using (writer.PushSequence(new System.Formats.Asn1.Asn1Tag(System.Formats.Asn1.TagClass.ContextSpecific, 0)))
+        {
+            using (writer.PushSequence())
+            {
+                writer.WriteCharacterString(System.Formats.Asn1.UniversalTagNumber.IA5String, "localhost", new System.Formats.Asn1.Asn1Tag(System.Formats.Asn1.TagClass.ContextSpecific, 2));
+            }
+            foreach (var (address, mask) in new (byte[], byte[])[]
+            {
+                ([127, 0, 0, 0], [255, 0, 0, 0]),
+                (System.Net.IPAddress.IPv6Loopback.GetAddressBytes(), Enumerable.Repeat((byte)0xFF, 16).ToArray()),
+            })
+            {
+                using (writer.PushSequence())
+                {
+                    writer.WriteOctetString([.. address, .. mask], new System.Formats.Asn1.Asn1Tag(System.Formats.Asn1.TagClass.ContextSpecific, 7));
+                }
+            }
+        }
+        return new X509Extension(NameConstraintsOid, writer.Encode(), critical: true);
+    }
+
+    /// <summary>Written to a temp file (owner-only from its creation when secret) and moved into place, so a crash never
+    /// leaves half a key and no one else can ever open it.</summary>
     private static void WritePem(string path, string pem, bool secret)
     {
         var temporary = path + ".tmp";
-        File.WriteAllText(temporary, pem + "\n");
-        if (secret)
+        File.Delete(temporary);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (secret && !OperatingSystem.IsWindows())
         {
-            OwnerOnly.File(temporary);
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+        using (var writer = new StreamWriter(new FileStream(temporary, options)))
+        {
+            writer.Write(pem + "\n");
         }
         File.Move(temporary, path, overwrite: true);
     }

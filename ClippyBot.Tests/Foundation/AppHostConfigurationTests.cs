@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using Aspire.Hosting.Testing;
 using ClippyBot.AppHost.Infrastructure;
+using ClippyBot.Tests.Rig;
 
 namespace ClippyBot.Tests.Foundation;
 
@@ -12,6 +13,19 @@ namespace ClippyBot.Tests.Foundation;
 public sealed class AppHostConfigurationTests
 {
     public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
+    public void The_default_launch_profile_keeps_the_dashboards_login_and_only_a_named_one_drops_it()
+    {
+        using var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(Repository.Root, "ClippyBot.AppHost", "Properties", "launchSettings.json")));
+        var profiles = settings.RootElement.GetProperty("profiles").EnumerateObject().ToList();
+        // `dotnet run` takes the first profile.
+        var first = profiles[0].Value.GetProperty("environmentVariables");
+        Assert.IsFalse(first.TryGetProperty("ASPIRE_DASHBOARD_UNSECURED_ALLOW_ANONYMOUS", out _), $"the default profile '{profiles[0].Name}' must not open the dashboard to anyone");
+        var anonymous = profiles.Where(p => p.Value.GetProperty("environmentVariables").TryGetProperty("ASPIRE_DASHBOARD_UNSECURED_ALLOW_ANONYMOUS", out _)).Select(p => p.Name).ToList();
+        CollectionAssert.AreEqual(new[] { "http-anonymous-dashboard" }, anonymous, "only the documented profile is anonymous");
+        StringAssert.Contains(File.ReadAllText(Path.Combine(Repository.Root, "README.md")), "http-anonymous-dashboard");
+    }
 
     [TestMethod]
     public async Task Unknown_infrastructure_mode_fails_fast_naming_the_valid_modes()

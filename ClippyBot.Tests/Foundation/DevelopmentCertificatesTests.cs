@@ -52,6 +52,44 @@ public sealed class DevelopmentCertificatesTests
     }
 
     [TestMethod]
+    public void The_CA_can_vouch_only_for_loopback_names_even_with_its_own_key()
+    {
+        var certificates = DevelopmentCertificates.Ensure(_directory, new FakeTimeProvider(DateTimeOffset.UtcNow));
+        using var ca = X509Certificate2.CreateFromPemFile(certificates.CaCertificatePath, Path.Combine(_directory, "ca.key"));
+        Assert.IsTrue(ca.Extensions[DevelopmentCertificates.NameConstraintsOid]?.Critical, "critical name constraints on the CA");
+
+        // Someone who took the CA's key issues a certificate for another name: no chain that trusts the CA accepts it.
+        foreach (var (name, allowed) in new[] { ("localhost", true), ("api.localhost", true), ("bank.example", false), ("localhost.example", false) })
+        {
+            using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+            var request = new CertificateRequest($"CN={name}", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+            var names = new SubjectAlternativeNameBuilder();
+            names.AddDnsName(name);
+            request.CertificateExtensions.Add(names.Build());
+            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+            request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false));
+            using var issued = request.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddDays(1), [1, 2, 3, 4]);
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.Add(ca);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            Assert.AreEqual(allowed, chain.Build(issued), $"{name}: {string.Join(", ", chain.ChainStatus.Select(c => c.Status))}");
+        }
+        // An IP outside 127.0.0.0/8 is refused too.
+        using var ipKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var ipRequest = new CertificateRequest("CN=public", ipKey, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var ip = new SubjectAlternativeNameBuilder();
+        ip.AddIpAddress(System.Net.IPAddress.Parse("203.0.113.5"));
+        ipRequest.CertificateExtensions.Add(ip.Build());
+        using var ipIssued = ipRequest.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddDays(1), [5, 6, 7, 8]);
+        using var ipChain = new X509Chain();
+        ipChain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        ipChain.ChainPolicy.CustomTrustStore.Add(ca);
+        ipChain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        Assert.IsFalse(ipChain.Build(ipIssued));
+    }
+
+    [TestMethod]
     public void A_second_run_keeps_the_certificates_so_trust_set_up_once_lasts()
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
