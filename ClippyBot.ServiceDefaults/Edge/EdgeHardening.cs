@@ -72,6 +72,10 @@ public static class EdgeHardening
     public static WebApplication UseEdgeHardening(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EdgeOptions>>().Value;
+        // HSTS is set with the other headers as the response starts (not by the framework's middleware, whose header the
+        // exception handler clears with the rest of the response): every https answer carries it, errors included.
+        var hsts = app.Environment.IsLocal() ? null : app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.HttpsPolicy.HstsOptions>>().Value;
+        var hstsValue = hsts is null ? null : $"max-age={(long)hsts.MaxAge.TotalSeconds}{(hsts.IncludeSubDomains ? "; includeSubDomains" : "")}{(hsts.Preload ? "; preload" : "")}";
         // With no proxy configured the middleware would believe any sender, so it is not used at all.
         if (options.TrustedProxies.Count > 0)
         {
@@ -87,6 +91,10 @@ public static class EdgeHardening
                 headers.XFrameOptions = "DENY";
                 headers["Cross-Origin-Opener-Policy"] = "same-origin";
                 headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()";
+                if (hstsValue is not null && context.Request.IsHttps)
+                {
+                    headers.StrictTransportSecurity = hstsValue;
+                }
                 if (!headers.ContainsKey("Content-Security-Policy"))
                 {
                     headers.ContentSecurityPolicy = options.ContentSecurityPolicy;
@@ -104,10 +112,6 @@ public static class EdgeHardening
             return next(context);
         });
         app.UseHttpsEnforcement();
-        if (!app.Environment.IsLocal())
-        {
-            app.UseHsts();
-        }
         app.MapGet("/.well-known/security.txt", (TimeProvider time) =>
         {
             // RFC 9116 §2.5.5: Expires must be less than a year ahead; computed per request, it never goes stale.
