@@ -14,6 +14,9 @@ public sealed record ServiceDatabase(IResourceBuilder<IResourceWithConnectionStr
     public string Name => Resource.Resource.Name;
 }
 
+/// <summary>The cache, and — where it has per-service ACL users (local redis-server) — each service's own connection string.</summary>
+public sealed record ServiceCache(IResourceBuilder<IResourceWithConnectionString> Resource, Func<string, ReferenceExpression>? ConnectionStringFor);
+
 /// <summary>The data stores the services reference; identical names and connection strings in both modes.</summary>
 public sealed record ClippyBotInfrastructure(
     InfrastructureMode Mode,
@@ -21,7 +24,7 @@ public sealed record ClippyBotInfrastructure(
     ServiceDatabase ApiDatabase,
     ServiceDatabase SubjectKeysDatabase,
     ServiceDatabase PluginsDatabase,
-    IResourceBuilder<IResourceWithConnectionString> Cache,
+    ServiceCache Cache,
     DevelopmentCertificates? Certificates,
     string DataRoot);
 
@@ -51,7 +54,7 @@ public static class InfrastructureExtensions
             new(postgres.AddDatabase("apidb"), null),
             new(postgres.AddDatabase("subjectkeysdb"), null),
             new(postgres.AddDatabase("pluginsdb"), null),
-            cache,
+            new(cache, null),
             builder.AddDevelopmentCertificates(dataRoot),
             dataRoot);
     }
@@ -76,7 +79,7 @@ public static class InfrastructureExtensions
             Roles(postgres.AddDatabase("apidb")),
             Roles(postgres.AddDatabase("subjectkeysdb")),
             Roles(postgres.AddDatabase("pluginsdb")),
-            cache,
+            new(cache, cache.Resource.UserPasswords is null ? null : cache.Resource.ConnectionStringFor),
             builder.AddDevelopmentCertificates(dataRoot),
             dataRoot);
     }

@@ -6,17 +6,28 @@ using StackExchange.Redis;
 namespace ClippyBot.AppHost.Infrastructure;
 
 /// <summary>A Redis-protocol server (redis-server, or Garnet) run as a local process; same name and connection-string shape as Aspire's Redis container.</summary>
-public sealed class LocalRedisResource(string name, string command, string workingDirectory, ParameterResource password)
+public sealed class LocalRedisResource(string name, string command, string workingDirectory, ParameterResource password,
+    IReadOnlyDictionary<string, ParameterResource>? userPasswords = null)
     : ExecutableResource(name, command, workingDirectory), IResourceWithConnectionString
 {
     internal const string EndpointName = "tcp";
 
     public ParameterResource PasswordParameter { get; } = password;
 
+    /// <summary>Per-service ACL users' passwords (redis-server); null with Garnet, whose ACL has no key patterns.</summary>
+    public IReadOnlyDictionary<string, ParameterResource>? UserPasswords { get; } = userPasswords;
+
     public EndpointReference PrimaryEndpoint => field ??= new(this, EndpointName);
 
-    public ReferenceExpression ConnectionStringExpression => ReferenceExpression.Create(
-        $"{PrimaryEndpoint.Property(EndpointProperty.IPV4Host)}:{PrimaryEndpoint.Property(EndpointProperty.Port)},password={PasswordParameter}");
+    /// <summary>The administrator's (the AppHost's health check); services get <see cref="ConnectionStringFor"/>.</summary>
+    public ReferenceExpression ConnectionStringExpression => UserPasswords is null
+        ? ReferenceExpression.Create($"{PrimaryEndpoint.Property(EndpointProperty.IPV4Host)}:{PrimaryEndpoint.Property(EndpointProperty.Port)},password={PasswordParameter}")
+        : ReferenceExpression.Create($"{PrimaryEndpoint.Property(EndpointProperty.IPV4Host)}:{PrimaryEndpoint.Property(EndpointProperty.Port)},user={RedisUsers.Admin},password={PasswordParameter}");
+
+    /// <summary>The connection string of <paramref name="service"/>'s own ACL user, or the shared one where there are no users.</summary>
+    public ReferenceExpression ConnectionStringFor(string service) => UserPasswords?.GetValueOrDefault(service) is { } user
+        ? ReferenceExpression.Create($"{PrimaryEndpoint.Property(EndpointProperty.IPV4Host)}:{PrimaryEndpoint.Property(EndpointProperty.Port)},user={service},password={user}")
+        : ConnectionStringExpression;
 }
 
 public static class LocalRedisBuilderExtensions
@@ -54,9 +65,13 @@ public static class LocalRedisBuilderExtensions
         {
             var redis = FindOnPath("redis-server") ?? throw new InfrastructureConfigurationException(
                 "redis-server is not on PATH. Install it (`apt-get install -y redis-server`) or set LocalInfrastructure:RedisServer=garnet.");
+            // One ACL user per service (RedisUsers); the default user is off.
+            var secrets = RedisUsers.Rules.Keys.ToDictionary(u => u, _ => RandomNumberGenerator.GetHexString(48, lowercase: true));
+            secrets[RedisUsers.Admin] = secret;
             configFile = WriteSecretFile(Path.Combine(folder, "redis.conf"),
-                $"bind 127.0.0.1\nprotected-mode yes\nrequirepass {secret}\nsave \"\"\nappendonly no\n");
-            resource = new LocalRedisResource(name, redis, folder, password.Resource);
+                $"bind 127.0.0.1\nprotected-mode yes\nsave \"\"\nappendonly no\n" + RedisUsers.Acl(secrets));
+            resource = new LocalRedisResource(name, redis, folder, password.Resource,
+                RedisUsers.Rules.Keys.ToDictionary(u => u, u => builder.AddParameter($"{name}-{u}-password", secrets[u], secret: true).Resource));
             leadingArgs = [configFile];
         }
         else
@@ -100,9 +115,16 @@ public static class LocalRedisBuilderExtensions
 
     private static string WriteSecretFile(string path, string content)
     {
-        File.WriteAllText(path, "");
-        OwnerOnly.File(path);
-        File.WriteAllText(path, content);
+        File.Delete(path);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+        using (var writer = new StreamWriter(new FileStream(path, options)))
+        {
+            writer.Write(content);
+        }
         return path;
     }
 

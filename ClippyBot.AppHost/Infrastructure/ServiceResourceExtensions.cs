@@ -41,9 +41,16 @@ public static class ServiceResourceExtensions
             .WithEnvironment("ASPNETCORE_ENVIRONMENT", service.ApplicationBuilder.Environment.EnvironmentName);
     }
 
-    public static IResourceBuilder<ProjectResource> WithCache(
-        this IResourceBuilder<ProjectResource> service, IResourceBuilder<IResourceWithConnectionString> cache) =>
-        service.WithReference(cache).WaitFor(cache);
+    /// <summary>The cache as the service's own ACL user where there are users (local redis-server), else the shared login.</summary>
+    public static IResourceBuilder<ProjectResource> WithCache(this IResourceBuilder<ProjectResource> service, ServiceCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(service);
+        ArgumentNullException.ThrowIfNull(cache);
+        service.WaitFor(cache.Resource);
+        return cache.ConnectionStringFor is { } own
+            ? service.WithEnvironment($"ConnectionStrings__{cache.Resource.Resource.Name}", own(service.Resource.Name))
+            : service.WithReference(cache.Resource);
+    }
 
     /// <summary>
     /// The service listens on HTTPS only (its launch profile), presenting the AppHost's development server certificate, and

@@ -51,6 +51,8 @@ public sealed class AppHostEndToEndTests
             var databases = variables.Where(v => v.Key.StartsWith("ConnectionStrings__", StringComparison.Ordinal) && v.Value.Contains("Database=", StringComparison.Ordinal)).ToList();
             Assert.IsNotEmpty(databases, service.Name);
             Assert.AreEqual("Await", variables["Database__Migrations"], $"{service.Name} leaves migrations to its migrator");
+            // The cache as the service's own ACL user (redis-server is installed wherever .ci/run ran).
+            StringAssert.Contains(variables["ConnectionStrings__cache"], $",user={service.Name},", service.Name);
             foreach (var (name, connectionString) in databases)
             {
                 await using var connection = new Npgsql.NpgsqlConnection(connectionString);

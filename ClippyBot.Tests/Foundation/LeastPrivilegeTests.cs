@@ -98,4 +98,75 @@ public sealed class LeastPrivilegeTests
             }
         }
     }
+
+    [TestMethod]
+    [Timeout(60_000, CooperativeCancellation = true)]
+    public async Task Each_services_redis_user_reaches_only_its_own_keys_and_channels()
+    {
+        var redisServer = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, "redis-server")).FirstOrDefault(File.Exists);
+        Assert.IsNotNull(redisServer, "redis-server is installed (.ci/run installs it): the ACL users need it (Garnet has no key patterns)");
+        var folder = Directory.CreateTempSubdirectory("clippybot-redis-acl-").FullName;
+        var passwords = new[] { RedisUsers.Admin }.Concat(RedisUsers.Rules.Keys).ToDictionary(u => u, _ => System.Security.Cryptography.RandomNumberGenerator.GetHexString(40, lowercase: true));
+        var config = Path.Combine(folder, "redis.conf");
+        await File.WriteAllTextAsync(config, "save \"\"\nappendonly no\n" + RedisUsers.Acl(passwords), Ct);
+        var port = LocalInfrastructureOptions.FreePort();
+        using var server = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(redisServer, [config, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1"])
+        {
+            RedirectStandardOutput = true, UseShellExecute = false,
+        })!;
+        try
+        {
+            async Task<StackExchange.Redis.IDatabase> AsAsync(string user)
+            {
+                StackExchange.Redis.ConnectionMultiplexer? connection = null;
+                await Poll.UntilAsync(async () =>
+                {
+                    try
+                    {
+                        connection = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{port},user={user},password={passwords[user]},abortConnect=true");
+                        return true;
+                    }
+                    catch (StackExchange.Redis.RedisConnectionException)
+                    {
+                        return false;
+                    }
+                }, TimeSpan.FromSeconds(10), $"redis-server answering {user}", Ct);
+                return connection!.GetDatabase();
+            }
+            static async Task AssertNoPermAsync(Func<Task> action, string what)
+            {
+                var refused = await Assert.ThrowsAsync<StackExchange.Redis.RedisServerException>(action, what);
+                StringAssert.StartsWith(refused.Message, "NOPERM", $"{what}: {refused.Message}");
+            }
+            var identity = await AsAsync("identity");
+            var api = await AsAsync("api");
+            var pluginhost = await AsAsync("pluginhost");
+            const string marker = "clippybot:revoked-before:someone";
+
+            Assert.IsTrue(await identity.StringSetAsync(marker, 1), "Identity writes markers");
+            await identity.PublishAsync(StackExchange.Redis.RedisChannel.Literal("clippybot:revocations"), "x");
+            Assert.AreEqual("1", (string?)await api.StringGetAsync(marker), "the Api reads them");
+            Assert.IsTrue(await api.StringSetAsync("clippybot:revoked-before:erased-person", 2), "and may add one when a person erases their account");
+            await AssertNoPermAsync(() => api.KeyDeleteAsync(marker), "the Api deleting a marker");
+            Assert.IsTrue(await api.StringSetAsync("clippybot:rl:global:x", 1), "the Api writes its own rate-limit keys");
+
+            Assert.IsTrue(await pluginhost.StringSetAsync("clippybot:pluginhost:x", 1), "the PluginHost writes its own keys");
+            await AssertNoPermAsync(() => pluginhost.KeyDeleteAsync(marker), "the PluginHost deleting a revocation marker");
+            await AssertNoPermAsync(() => pluginhost.StringGetAsync(marker), "the PluginHost reading a revocation marker");
+            await AssertNoPermAsync(() => pluginhost.PublishAsync(StackExchange.Redis.RedisChannel.Literal("clippybot:revocations"), "forged"), "the PluginHost publishing on the revocation channel");
+            await AssertNoPermAsync(() => pluginhost.StringSetAsync("clippybot:login-attempts:victim:1", 0), "the PluginHost forging throttle state");
+            await AssertNoPermAsync(() => identity.StringSetAsync("clippybot:rl:global:x", 0), "Identity writing the Api's rate limits");
+            foreach (var (database, user) in new[] { (identity, "identity"), (api, "api"), (pluginhost, "pluginhost") })
+            {
+                await AssertNoPermAsync(() => database.ExecuteAsync("FLUSHALL"), $"{user} flushing everything");
+                await AssertNoPermAsync(() => database.ExecuteAsync("CONFIG", "GET", "*"), $"{user} reading the server's configuration");
+            }
+        }
+        finally
+        {
+            server.Kill();
+            await server.WaitForExitAsync(CancellationToken.None);
+            Directory.Delete(folder, recursive: true);
+        }
+    }
 }
