@@ -67,7 +67,17 @@ public static class InfrastructureExtensions
         var repositoryRoot = Path.GetFullPath(Path.Combine(builder.AppHostDirectory, ".."));
         var dataRoot = options.ResolveDataRoot(builder.AppHostDirectory);
 
-        var postgres = builder.AddLocalPostgres(PostgresName, postgresBin, options.PostgresPort, dataRoot);
+        // A checkout the postgres OS user cannot reach (under /root, or a 0700 mktemp folder) keeps its cluster elsewhere,
+        // unless a data directory was chosen explicitly (then the error names the fix).
+        var (clusterFolder, moved) = options.Persistent && string.IsNullOrWhiteSpace(options.DataDirectory)
+            ? PostgresCluster.ClusterFolderFor(dataRoot, repositoryRoot)
+            : (Path.Combine(dataRoot, "postgres"), false);
+        if (moved)
+        {
+            builder.Services.AddHostedService(sp => new StartupNote(sp.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>(),
+                $"The postgres OS user cannot reach this checkout; its PostgreSQL cluster is kept in {clusterFolder} (persistent, one per checkout)."));
+        }
+        var postgres = builder.AddLocalPostgres(PostgresName, postgresBin, options.PostgresPort, clusterFolder);
         var cache = builder.AddLocalRedis(CacheName, options, dataRoot, repositoryRoot);
         if (!options.Persistent)
         {
@@ -100,6 +110,22 @@ public static class InfrastructureExtensions
         var certificates = DevelopmentCertificates.Ensure(Path.Combine(dataRoot, "tls"), TimeProvider.System);
         builder.Services.TrustForOutgoingHttps(certificates.LoadCaCertificate());
         return certificates;
+    }
+
+    /// <summary>One line in the AppHost's log at start.</summary>
+    private sealed class StartupNote(Microsoft.Extensions.Logging.ILoggerFactory loggers, string message) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            var logger = loggers.CreateLogger("ClippyBot.AppHost.Infrastructure");
+            LogNote(logger, message, null);
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        private static readonly Action<Microsoft.Extensions.Logging.ILogger, string, Exception?> LogNote =
+            Microsoft.Extensions.Logging.LoggerMessage.Define<string>(Microsoft.Extensions.Logging.LogLevel.Information, new(1, "Note"), "{Message}");
     }
 
     /// <summary>Removes a throwaway cluster when the AppHost stops.</summary>

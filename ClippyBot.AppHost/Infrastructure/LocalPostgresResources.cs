@@ -64,11 +64,11 @@ public static class LocalPostgresBuilderExtensions
     private const string PortPlaceholder = "{port}";
 
     public static IResourceBuilder<LocalPostgresServerResource> AddLocalPostgres(
-        this IDistributedApplicationBuilder builder, string name, string binDirectory, int port, string dataRoot)
+        this IDistributedApplicationBuilder builder, string name, string binDirectory, int port, string clusterFolder)
     {
         ArgumentNullException.ThrowIfNull(builder);
 
-        var cluster = PostgresCluster.Create(Path.Combine(dataRoot, "postgres"), binDirectory);
+        var cluster = PostgresCluster.Create(clusterFolder, binDirectory);
         var password = builder.AddParameter($"{name}-password", cluster.EnsureInitialized(), secret: true);
         var server = new LocalPostgresServerResource(name, "/bin/bash", cluster.DataRoot, password.Resource, cluster);
         var (fileName, serverArgs) = PostgresCluster.AsServiceUser(cluster.PostgresExecutable, cluster.ServerArguments(PortPlaceholder));

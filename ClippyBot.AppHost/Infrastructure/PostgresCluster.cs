@@ -189,6 +189,44 @@ public sealed class PostgresCluster
         return ProcessRunner.Run(file, args, timeout, workingDirectory: "/");
     }
 
+    /// <summary>
+    /// Where the cluster of a persistent local run lives: <c>{dataRoot}/postgres</c>, unless the server (run as the
+    /// <c>postgres</c> OS user when the AppHost runs as root) cannot reach that folder — a checkout under <c>/root</c> or in
+    /// a <c>mktemp -d</c> folder (mode 0700) — in which case a folder of its own under <c>/var/lib/clippybot/</c>, one per
+    /// checkout (a hash of its path), owned by that user with mode 0700. Returns the folder and whether it moved.
+    /// </summary>
+    public static (string Folder, bool Moved) ClusterFolderFor(string dataRoot, string checkout, string stateRoot = "/var/lib/clippybot")
+    {
+        var inside = Path.Combine(Path.GetFullPath(dataRoot), "postgres");
+        if (!RunningAsRoot || ServiceUserCanReach(Path.GetFullPath(dataRoot)))
+        {
+            return (inside, false);
+        }
+        var id = Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(checkout))))[..16];
+        Directory.CreateDirectory(stateRoot);
+        return (Path.Combine(stateRoot, id, "postgres"), true);
+    }
+
+    /// <summary>Whether the service user can search every folder on the way to <paramref name="path"/> (its nearest existing ancestor).</summary>
+    private static bool ServiceUserCanReach(string path)
+    {
+        var existing = path;
+        while (!Directory.Exists(existing) && Path.GetDirectoryName(existing) is { } parent)
+        {
+            existing = parent;
+        }
+        try
+        {
+            var (file, args) = AsServiceUser("test", ["-x", existing]);
+            ProcessRunner.Run(file, args, TimeSpan.FromSeconds(10), workingDirectory: "/");
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>As root the folder must belong to the postgres user, and that user must be able to reach it.</summary>
     private static void PrepareOwnedDirectory(string path)
     {

@@ -28,6 +28,45 @@ public sealed class AppHostConfigurationTests
     }
 
     [TestMethod]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void A_checkout_the_postgres_user_cannot_reach_keeps_its_cluster_where_it_can()
+    {
+        if (!PostgresCluster.RunningAsRoot)
+        {
+            Assert.Inconclusive("Only a root AppHost runs PostgreSQL as another OS user.");
+        }
+        // A clone in a private folder, as `mktemp -d` or root's home makes one (mode 0700).
+        var parent = Directory.CreateTempSubdirectory("clippybot-private-").FullName;
+        var state = Directory.CreateTempSubdirectory("clippybot-state-").FullName;
+        File.SetUnixFileMode(parent, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        File.SetUnixFileMode(state, (UnixFileMode)0b111_101_101);
+        try
+        {
+            var checkout = Path.Combine(parent, "clippybot");
+            var dataRoot = Path.Combine(checkout, ".clippybot");
+            Directory.CreateDirectory(dataRoot);
+            var binaries = PostgresCluster.LocateBinaries(configured: null);
+
+            var inside = PostgresCluster.Create(Path.Combine(dataRoot, "postgres"), binaries);
+            var refused = Assert.Throws<InfrastructureConfigurationException>(() => inside.EnsureInitialized(), "the old place fails, naming the fix");
+            StringAssert.Contains(refused.Message, "cannot reach");
+
+            var (folder, moved) = PostgresCluster.ClusterFolderFor(dataRoot, checkout, state);
+            Assert.IsTrue(moved);
+            StringAssert.StartsWith(folder, state);
+            Assert.AreEqual(folder, PostgresCluster.ClusterFolderFor(dataRoot, checkout, state).Folder, "the same checkout always gets the same folder (persistence)");
+            var password = PostgresCluster.Create(folder, binaries).EnsureInitialized();
+            Assert.IsFalse(string.IsNullOrEmpty(password), "initdb ran as the postgres user in the new place");
+            Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(folder));
+        }
+        finally
+        {
+            Directory.Delete(parent, recursive: true);
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public async Task Unknown_infrastructure_mode_fails_fast_naming_the_valid_modes()
     {
         var error = await StartBuilderExpectingFailureAsync("--Infrastructure=kubernetes");
