@@ -52,8 +52,10 @@ public static class LocalPostgresBuilderExtensions
 {
     // SIGTERM asks PostgreSQL for a "smart" shutdown that waits for every pooled client to leave; the dashboard's Stop
     // must take effect at once, so the supervisor turns TERM into INT (fast shutdown: roll back, disconnect, checkpoint).
+    // PostgreSQL writes its whole log (startup notes included) to stderr, which the dashboard shows as errors on a healthy
+    // start; it goes to stdout instead (its own "ERROR:" lines still say so).
     private const string Supervisor = """
-        "$@" &
+        "$@" 2>&1 &
         child=$!
         trap 'kill -INT "$child" 2>/dev/null' TERM INT
         status=0

@@ -51,9 +51,32 @@ internal sealed class MigrationTarget<TContext> : IMigrationTarget where TContex
     {
         await using var scope = services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<TContext>();
-        var pending = (await db.Database.GetPendingMigrationsAsync(ct)).Count();
+        var pending = (await PendingMigrations.ListAsync(db, ct)).Count;
+        // The history table first: EF reads it before creating it on a fresh database, and that failed read is logged as an
+        // error on a healthy first start.
+        await Microsoft.EntityFrameworkCore.Infrastructure.AccessorExtensions.GetService<Microsoft.EntityFrameworkCore.Migrations.IHistoryRepository>(db).CreateIfNotExistsAsync(ct);
         await db.Database.MigrateAsync(ct);
         return pending;
+    }
+}
+
+public static class PendingMigrations
+{
+    /// <summary>
+    /// The migrations not yet applied. Asks whether the history table exists first: on a fresh database EF's own query
+    /// would fail and leave an ERROR in PostgreSQL's log and an error entry in the service's, on a healthy first start.
+    /// (EF's default history table name; no context here changes it.)
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> ListAsync(DbContext db, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        var history = Microsoft.EntityFrameworkCore.Infrastructure.AccessorExtensions.GetService<Microsoft.EntityFrameworkCore.Migrations.IHistoryRepository>(db);
+        // Asked of the catalogue: the provider's own existence check is a query that fails (and logs an error) when absent.
+        var exists = await db.Database.SqlQuery<bool>($"SELECT to_regclass('\"__EFMigrationsHistory\"') IS NOT NULL AS \"Value\"").SingleAsync(ct);
+        var applied = exists
+            ? (await history.GetAppliedMigrationsAsync(ct)).Select(m => m.MigrationId).ToHashSet(StringComparer.Ordinal)
+            : [];
+        return [.. db.Database.GetMigrations().Where(m => !applied.Contains(m))];
     }
 }
 
@@ -83,7 +106,7 @@ internal sealed partial class MigrationService<TContext>(
             {
                 await using var scope = services.CreateAsyncScope();
                 var db = scope.ServiceProvider.GetRequiredService<TContext>();
-                var pending = (await db.Database.GetPendingMigrationsAsync(stoppingToken)).ToList();
+                var pending = await PendingMigrations.ListAsync(db, stoppingToken);
                 if (await_ && pending.Count > 0)
                 {
                     throw new InvalidOperationException($"{pending.Count} migration(s) not applied yet; the migrator applies them.");

@@ -2,6 +2,8 @@ using System.Net;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using ClippyBot.ServiceDefaults.Edge;
 using ClippyBot.Tests.Identity;
 using ClippyBot.Tests.Rig;
@@ -27,6 +29,9 @@ public sealed class AppHostEndToEndTests
             ["--Infrastructure=local", "--LocalInfrastructure:Persistent=false"],
             (options, _) => options.DisableDashboard = true,
             ct);
+        // Every resource's log, to show that a healthy start logs no error (the dashboard would mark it red).
+        var logs = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        builder.Services.AddLogging(b => b.AddProvider(new CapturingLoggerProvider(logs)));
         await using var app = await builder.BuildAsync(ct);
         await app.StartAsync(ct);
 
@@ -98,6 +103,15 @@ public sealed class AppHostEndToEndTests
                 }, TimeSpan.FromSeconds(30), "verification mail in the inbox", ct);
                 StringAssert.Contains(link, clients["identity"].BaseAddress!.GetLeftPart(UriPartial.Authority) + "/account/confirm-email?token=");
             }
+
+            // A healthy start and first use: no error-level entry from any resource (the console logger's "fail:"/"crit:"
+            // lines included, which reach the AppHost as plain output).
+            var errors = logs.Select(l => System.Text.RegularExpressions.Regex.Replace(l, "\u001b\\[[0-9;]*m", ""))
+                .Where(l => l.Contains("ClippyBot.AppHost.Resources.", StringComparison.Ordinal)
+                            && (l.StartsWith("[Error]", StringComparison.Ordinal) || l.StartsWith("[Critical]", StringComparison.Ordinal)
+                                || System.Text.RegularExpressions.Regex.IsMatch(l, "Z (fail|crit): ")))
+                .ToList();
+            Assert.IsEmpty(errors, string.Join("\n", errors.Take(20)));
 
             await app.ResourceCommands.ExecuteCommandAsync("postgres", KnownResourceCommands.StopCommand, ct);
             foreach (var (name, client) in clients)

@@ -19,6 +19,6 @@ public sealed class CapturingLoggerProvider(ConcurrentQueue<string> lines) : ILo
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            lines.Enqueue($"{category}: {formatter(state, exception)} {exception}");
+            lines.Enqueue($"[{logLevel}] {category}: {formatter(state, exception)} {exception}");
     }
 }
