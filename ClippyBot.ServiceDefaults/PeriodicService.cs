@@ -4,9 +4,10 @@ namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
 /// Background work run every interval read from configuration (<see cref="IntervalKey"/>, at least a second). A tick
-/// that fails is the subclass's to log; the next tick comes regardless.
+/// that fails, whatever the exception, is logged and the next tick comes regardless: an unhandled exception in a
+/// background service stops the whole host, and a slow neighbour must never take a service down.
 /// </summary>
-public abstract class PeriodicService(IConfiguration configuration, TimeProvider time) : BackgroundService
+public abstract partial class PeriodicService(IConfiguration configuration, TimeProvider time, Microsoft.Extensions.Logging.ILogger logger) : BackgroundService
 {
     protected abstract string IntervalKey { get; }
 
@@ -24,7 +25,23 @@ public abstract class PeriodicService(IConfiguration configuration, TimeProvider
         using var timer = new PeriodicTimer(interval, time);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
-            await RunOnceAsync(stoppingToken);
+            try
+            {
+                await RunOnceAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // Any failure of one tick is logged; the service keeps running.
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                LogTickFailed(logger, GetType().Name, e.GetType().Name);
+            }
         }
     }
+
+    [Microsoft.Extensions.Logging.LoggerMessage(Microsoft.Extensions.Logging.LogLevel.Warning, "{Service}: this round failed ({Error}); the next one follows on schedule")]
+    private static partial void LogTickFailed(Microsoft.Extensions.Logging.ILogger logger, string service, string error);
 }

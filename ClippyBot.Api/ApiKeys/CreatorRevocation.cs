@@ -48,7 +48,13 @@ public sealed partial class CreatorRevocation : BackgroundService
                 {
                     await RevokeAsync(subject, before, stoppingToken);
                 }
-                catch (Exception e) when (e is DbUpdateException or Npgsql.NpgsqlException or TimeoutException)
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+#pragma warning disable CA1031 // Whatever fails, the worker keeps running (an exception here would stop the host).
+                catch (Exception e)
+#pragma warning restore CA1031
                 {
                     // The request path still refuses the keys while the marker lives; the next announcement or load retries.
                     LogFailed(_logger, e.GetType().Name);

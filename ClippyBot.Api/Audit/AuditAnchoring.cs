@@ -10,7 +10,7 @@ namespace ClippyBot.Api.Audit;
 /// rewriting it consistently, is found — up to the entries written since the last anchor.
 /// </summary>
 public sealed partial class AuditAnchoring(IServiceScopeFactory scopes, IConfiguration configuration, TimeProvider time, ILogger<AuditAnchoring> logger)
-    : PeriodicService(configuration, time)
+    : PeriodicService(configuration, time, logger)
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, long> _anchored = new();
 
@@ -18,17 +18,7 @@ public sealed partial class AuditAnchoring(IServiceScopeFactory scopes, IConfigu
 
     protected override TimeSpan DefaultInterval => TimeSpan.FromMinutes(1);
 
-    protected override async Task RunOnceAsync(CancellationToken ct)
-    {
-        try
-        {
-            await AnchorAsync(ct);
-        }
-        catch (Exception e) when (e is ServiceClients.ServiceUnavailableException or DbUpdateException or Npgsql.NpgsqlException or TimeoutException)
-        {
-            LogFailed(logger, e.GetType().Name);
-        }
-    }
+    protected override Task RunOnceAsync(CancellationToken ct) => AnchorAsync(ct);
 
     /// <summary>Anchors the head of every chain that grew since this replica last anchored it; returns how many.</summary>
     public async Task<int> AnchorAsync(CancellationToken ct)
@@ -51,6 +41,4 @@ public sealed partial class AuditAnchoring(IServiceScopeFactory scopes, IConfigu
         return anchored;
     }
 
-    [LoggerMessage(LogLevel.Warning, "Audit chain heads could not be anchored in Identity yet ({Error})")]
-    private static partial void LogFailed(ILogger logger, string error);
 }

@@ -172,8 +172,10 @@ public sealed partial class RevocationMarkers : IDisposable
         }
         var expires = now + lifetime;
         // A later marker of the same key wins; an older announcement arriving late changes nothing.
+        var raised = !_markers.TryGetValue(key, out var known) || value > known.Value;
         _markers.AddOrUpdate(key, (value, expires), (_, old) => value >= old.Value ? (value, expires) : old);
-        if (key.StartsWith(RevocationKeys.RevokedBeforePrefix, StringComparison.Ordinal))
+        // Keys are revoked once per new (or later) marker, not on every reconciliation of a known one.
+        if (raised && key.StartsWith(RevocationKeys.RevokedBeforePrefix, StringComparison.Ordinal))
         {
             SubjectRevoked?.Invoke(key[RevocationKeys.RevokedBeforePrefix.Length..], value);
         }
@@ -203,7 +205,8 @@ public sealed partial class RevocationMarkers : IDisposable
 }
 
 /// <summary>Reconciles the mirror with Redis every <c>Revocation:ReconcileInterval</c> (default 30 s; SCAN of the markers).</summary>
-public sealed class RevocationReconciler(RevocationMarkers markers, IConfiguration configuration, TimeProvider time) : PeriodicService(configuration, time)
+public sealed class RevocationReconciler(RevocationMarkers markers, IConfiguration configuration, TimeProvider time, ILogger<RevocationReconciler> logger)
+    : PeriodicService(configuration, time, logger)
 {
     protected override string IntervalKey => "Revocation:ReconcileInterval";
 

@@ -72,7 +72,8 @@ public static class PluginConsent
                 allowed.EnumerateArray().Any(b => a.ValueKind == JsonValueKind.String && b.ValueKind == JsonValueKind.String
                     ? comparer.Equals(a.GetString(), b.GetString())
                     : JsonElement.DeepEquals(a, b))),
-            (JsonValueKind.Number, JsonValueKind.Number) => asked.GetDecimal() <= allowed.GetDecimal(),
+            // Numbers (the kv quota) only as positive whole numbers; anything else could mean "the default" to the host.
+            (JsonValueKind.Number, JsonValueKind.Number) => asked.TryGetInt64(out var a) && allowed.TryGetInt64(out var b) && a >= 1 && a <= b,
             _ => JsonElement.DeepEquals(asked, allowed),
         };
     }

@@ -34,6 +34,12 @@ public static class RedisUsers
         foreach (var (user, rules) in Rules)
         {
             var line = $"user {user} on >{passwords[user]} resetchannels {rules} {Commands}";
+            if (user == "pluginhost")
+            {
+                // Key patterns do not limit SCAN/RANDOMKEY/PUBSUB, which would list every key and channel name (client
+                // addresses, user and session ids); the service that runs third-party code needs none of them.
+                line += " -scan -randomkey -pubsub";
+            }
             if (user == "api")
             {
                 // A selector: the Api may SET a subject's revocation marker (erasure), and nothing else on markers.

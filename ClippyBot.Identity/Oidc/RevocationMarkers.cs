@@ -49,17 +49,31 @@ public sealed class RevocationMarkers(IConnectionMultiplexer redis, IServiceScop
         }
     }
 
-    /// <summary>Writes <paramref name="marker"/> to Redis unless a value is there already, and announces it; true if written.</summary>
+    /// <summary>Writes <paramref name="marker"/> to Redis unless an equal or later one is there, and announces it; true if written.</summary>
     internal async Task<bool> RestoreAsync(StoredRevocationMarker marker)
     {
         var left = marker.ExpiresAt - time.GetUtcNow();
-        if (left <= TimeSpan.Zero || !await redis.GetDatabase().StringSetAsync(marker.Key, marker.Value, left, When.NotExists))
+        if (left <= TimeSpan.Zero || !await SetIfLaterAsync(marker.Key, marker.Value, left))
         {
             return false;
         }
         await AnnounceAsync(marker.Key, marker.Value, left);
         return true;
     }
+
+    // One step in Redis: a marker only ever moves later. Two events racing, or a restore meeting a newer value, can never
+    // leave the earlier time in place (which would accept tokens issued between the two).
+    private const string SetIfLaterScript = """
+        local current = redis.call('GET', KEYS[1])
+        if (not current) or tonumber(current) < tonumber(ARGV[1]) then
+          redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+          return 1
+        end
+        return 0
+        """;
+
+    private async Task<bool> SetIfLaterAsync(string key, long value, TimeSpan lifetime) =>
+        (long)await redis.GetDatabase().ScriptEvaluateAsync(SetIfLaterScript, [key], [value, (long)lifetime.TotalMilliseconds]) == 1;
 
     // Outlives every access token issued before the event, then expires by itself; stored durably first, announced after
     // it is in Redis, so a mirror that hears the announcement can read it (docs/revocation.md).
@@ -81,10 +95,9 @@ public sealed class RevocationMarkers(IConnectionMultiplexer redis, IServiceScop
                     """);
             }
         }
-        var database = redis.GetDatabase();
         foreach (var key in keys)
         {
-            await database.StringSetAsync(key, value, lifetime);
+            await SetIfLaterAsync(key, value, lifetime);
             await AnnounceAsync(key, value, lifetime);
         }
     }
@@ -116,7 +129,13 @@ public sealed partial class RevocationRepublisher(
                 {
                     await RepublishAsync(stoppingToken);
                 }
-                catch (Exception e) when (e is RedisException or TimeoutException or DbUpdateException or Npgsql.NpgsqlException)
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+#pragma warning disable CA1031 // Whatever fails, the worker keeps running (an exception here would stop the host).
+                catch (Exception e)
+#pragma warning restore CA1031
                 {
                     LogFailed(logger, e.GetType().Name);
                 }

@@ -58,6 +58,9 @@ public static partial class ManifestValidator
 
     public const int MaxManifestBytes = 64 * 1024;
 
+    /// <summary>The largest kv quota a manifest may ask for (the sandbox may cap it lower).</summary>
+    public const long MaxKvQuotaBytes = 16L * 1024 * 1024;
+
     /// <summary>Parses and validates; returns the manifest or every problem found, each naming its field.</summary>
     public static (PluginManifest? Manifest, IReadOnlyList<ManifestError> Errors) Parse(ReadOnlySpan<byte> json)
     {
@@ -141,6 +144,12 @@ public static partial class ManifestValidator
                 || names.GetArrayLength() is 0 or > 32 || names.EnumerateArray().Any(n => n.ValueKind != JsonValueKind.String || !ClippyBot.ServiceDefaults.WorkspaceSecretNames.IsValid(n.GetString()))))
             {
                 errors.Add(new($"$.permissions[{i}].parameters.names", $"secrets:read needs the names of the workspace secrets it reads: 1–32 names, each {ClippyBot.ServiceDefaults.WorkspaceSecretNames.Rule} (e.g. [\"WEBHOOK_KEY\"])."));
+            }
+            else if (permission.Name == "storage:kv" && permission.Parameters?.GetValueOrDefault("quotaBytes") is { } quota
+                && !(quota.ValueKind == JsonValueKind.Number && quota.TryGetInt64(out var bytes) && bytes is >= 1 and <= MaxKvQuotaBytes))
+            {
+                // One meaning only: a value the host would read as "the default" could pass for a smaller one in consent.
+                errors.Add(new($"$.permissions[{i}].parameters.quotaBytes", $"storage:kv's quotaBytes is a whole number of bytes, 1–{MaxKvQuotaBytes} (or leave it out for the default)."));
             }
         }
         if (m.Resources is { } r && (r.MemoryMiB is < 1 or > 512 || r.Fuel is < 1 || r.TimeoutMs is < 1 or > 30_000))

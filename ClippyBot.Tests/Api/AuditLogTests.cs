@@ -136,6 +136,24 @@ public sealed class AuditLogTests
     }
 
     [TestMethod]
+    public async Task The_database_refuses_an_unkeyed_entry_so_no_plain_hashed_prefix_can_be_forged()
+    {
+        var ct = TestContext.CancellationToken;
+        var (_, workspaceId, _) = await WorkspaceWithEventsAsync(ct);
+        var head = (await ChainAsync(workspaceId))[^1];
+        await using var connection = new NpgsqlConnection(s_testbed.Api.Settings["ConnectionStrings:apidb"]);
+        await connection.OpenAsync(ct);
+        await using var insert = new NpgsqlCommand("""
+            INSERT INTO "AuditEntries" ("ChainId", "At", "ActorType", "ActorId", "Action", "Target", "Outcome", "IpAddress", "PreviousHash", "Hash", "Keyed")
+            VALUES (@chain, now(), 'system', 'forger', 'member.added', 'x', 'success', '', @previous, @previous, false)
+            """, connection);
+        insert.Parameters.AddWithValue("chain", workspaceId);
+        insert.Parameters.AddWithValue("previous", head.Hash);
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => insert.ExecuteNonQueryAsync(ct));
+        StringAssert.Contains(refused.MessageText, "unkeyed");
+    }
+
+    [TestMethod]
     public async Task Deleting_one_entry_in_the_middle_is_found_at_the_entry_after_it()
     {
         var ct = TestContext.CancellationToken;

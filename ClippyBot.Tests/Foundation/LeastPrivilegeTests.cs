@@ -156,6 +156,7 @@ public sealed class LeastPrivilegeTests
             await AssertNoPermAsync(() => pluginhost.PublishAsync(StackExchange.Redis.RedisChannel.Literal("clippybot:revocations"), "forged"), "the PluginHost publishing on the revocation channel");
             await AssertNoPermAsync(() => pluginhost.StringSetAsync("clippybot:login-attempts:victim:1", 0), "the PluginHost forging throttle state");
             await AssertNoPermAsync(() => identity.StringSetAsync("clippybot:rl:global:x", 0), "Identity writing the Api's rate limits");
+            await AssertNoPermAsync(() => pluginhost.ExecuteAsync("SCAN", "0"), "the PluginHost listing every key name");
             foreach (var (database, user) in new[] { (identity, "identity"), (api, "api"), (pluginhost, "pluginhost") })
             {
                 await AssertNoPermAsync(() => database.ExecuteAsync("FLUSHALL"), $"{user} flushing everything");

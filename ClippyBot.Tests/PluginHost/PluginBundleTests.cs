@@ -44,6 +44,13 @@ public sealed class PluginBundleTests
         Assert.IsEmpty(errors);
         CollectionAssert.AreEqual(new[] { "WEBHOOK_KEY", "api.token" }, withSecrets!.SecretNames.ToList());
 
+        // storage:kv's quota has one meaning: a whole number of bytes in range (never a value the host would read as "default").
+        foreach (var quota in new[] { "0", "-1", "0.5", "1e30", "\"1024\"", "16777217" })
+        {
+            (_, errors) = ManifestValidator.Parse(Encoding.UTF8.GetBytes(ManifestJson(permissions: $$"""[{ "name": "storage:kv", "parameters": { "quotaBytes": {{quota}} } }]""")));
+            CollectionAssert.AreEqual(new[] { "$.permissions[0].parameters.quotaBytes" }, errors.Select(e => e.Field).ToList(), quota);
+        }
+
         (_, errors) = ManifestValidator.Parse("""{ "id": "dev.x.y", "surprise": true }"""u8);
         Assert.AreEqual("$", errors.Single().Field[..1]);
         StringAssert.Contains(errors.Single().ToString(), "surprise");

@@ -28,6 +28,17 @@ namespace ClippyBot.Identity.Data.Migrations
                     table.PrimaryKey("PK_AuditAnchors", x => x.Id);
                 });
 
+            // Append-only in the database too: even a compromised Identity (its runtime role cannot drop triggers) cannot
+            // change or remove an anchor.
+            migrationBuilder.Sql("""
+                CREATE FUNCTION audit_anchors_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                  RAISE EXCEPTION 'audit anchors are append-only';
+                END $$;
+                CREATE TRIGGER audit_anchors_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON "AuditAnchors"
+                  FOR EACH STATEMENT EXECUTE FUNCTION audit_anchors_append_only();
+                """);
+
             migrationBuilder.CreateIndex(
                 name: "IX_AuditAnchors_ChainId_EntryId",
                 table: "AuditAnchors",
@@ -37,6 +48,7 @@ namespace ClippyBot.Identity.Data.Migrations
         /// <inheritdoc />
         protected override void Down(MigrationBuilder migrationBuilder)
         {
+            migrationBuilder.Sql("""DROP TRIGGER IF EXISTS audit_anchors_append_only ON "AuditAnchors"; DROP FUNCTION IF EXISTS audit_anchors_append_only();""");
             migrationBuilder.DropTable(
                 name: "AuditAnchors");
         }
