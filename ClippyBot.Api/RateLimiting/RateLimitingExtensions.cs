@@ -54,7 +54,7 @@ public static class RateLimitingExtensions
 
         builder.Services.AddRateLimiter(limiter =>
         {
-            limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http =>
+            limiter.GlobalLimiter = new OncePerRequest(PartitionedRateLimiter.Create<HttpContext, string>(http =>
             {
                 // Probes from the orchestrator are not traffic.
                 if (http.Request.Path.StartsWithSegments(ServiceDefaultsPaths.Health) || http.Request.Path.StartsWithSegments(ServiceDefaultsPaths.Alive))
@@ -63,8 +63,8 @@ public static class RateLimitingExtensions
                 }
                 var (caller, authenticated) = Caller(http);
                 return Partition(http, $"{options.KeyPrefix}:global:{caller}", authenticated ? options.Authenticated : options.Anonymous);
-            });
-            limiter.AddPolicy(SensitivePolicy, http => Partition(http, $"{options.KeyPrefix}:sensitive:{Caller(http).Key}", options.Sensitive));
+            }));
+            limiter.AddPolicy(SensitivePolicy, http => Partition(http, $"{options.KeyPrefix}:sensitive:{Caller(http).Key}", options.Sensitive, decidesWithoutWaiting: false));
             limiter.OnRejected = async (context, ct) =>
             {
                 var sensitive = context.HttpContext.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.RateLimiting.EnableRateLimitingAttribute>()?.PolicyName;
@@ -87,9 +87,9 @@ public static class RateLimitingExtensions
         return app;
     }
 
-    private static RateLimitPartition<string> Partition(HttpContext http, string key, RateLimitPolicy policy) =>
+    private static RateLimitPartition<string> Partition(HttpContext http, string key, RateLimitPolicy policy, bool decidesWithoutWaiting = true) =>
         RateLimitPartition.Get(key, k => new SharedFixedWindowLimiter(k, policy,
-            http.RequestServices.GetRequiredService<IConnectionMultiplexer>(), http.RequestServices.GetRequiredService<TimeProvider>()));
+            http.RequestServices.GetRequiredService<IConnectionMultiplexer>(), http.RequestServices.GetRequiredService<TimeProvider>(), decidesWithoutWaiting));
 
     private static (string Key, bool Authenticated) Caller(HttpContext http)
     {
@@ -101,6 +101,73 @@ public static class RateLimitingExtensions
                 : ($"user:{user.FindFirstValue("sub")}", true);
         }
         return ($"ip:{http.Connection.RemoteIpAddress}", false);
+    }
+}
+
+/// <summary>
+/// The global limit, charged at most once per request. ASP.NET Core's middleware first tries the global and the
+/// endpoint limiter without waiting; when the endpoint's says "wait" (a sensitive endpoint decides on Redis's exact
+/// count), it drops the global lease and asks the global limiter again — and a shared counter cannot take a permit
+/// back, so the request was charged twice. The first admission is remembered on the request.
+/// </summary>
+internal sealed class OncePerRequest(PartitionedRateLimiter<HttpContext> inner) : PartitionedRateLimiter<HttpContext>
+{
+    private static readonly object AdmittedKey = new();
+
+    public override RateLimiterStatistics? GetStatistics(HttpContext resource) => inner.GetStatistics(resource);
+
+    protected override RateLimitLease AttemptAcquireCore(HttpContext resource, int permitCount)
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        if (resource.Items.ContainsKey(AdmittedKey))
+        {
+            return AlreadyCharged.Instance;
+        }
+        var lease = inner.AttemptAcquire(resource, permitCount);
+        if (lease.IsAcquired)
+        {
+            resource.Items[AdmittedKey] = true;
+        }
+        return lease;
+    }
+
+    protected override async ValueTask<RateLimitLease> AcquireAsyncCore(HttpContext resource, int permitCount, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        if (resource.Items.ContainsKey(AdmittedKey))
+        {
+            return AlreadyCharged.Instance;
+        }
+        var lease = await inner.AcquireAsync(resource, permitCount, cancellationToken);
+        if (lease.IsAcquired)
+        {
+            resource.Items[AdmittedKey] = true;
+        }
+        return lease;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            inner.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+
+    private sealed class AlreadyCharged : RateLimitLease
+    {
+        public static readonly AlreadyCharged Instance = new();
+
+        public override bool IsAcquired => true;
+
+        public override IEnumerable<string> MetadataNames => [];
+
+        public override bool TryGetMetadata(string metadataName, out object? metadata)
+        {
+            metadata = null;
+            return false;
+        }
     }
 }
 

@@ -12,7 +12,11 @@ namespace ClippyBot.Api.RateLimiting;
 /// replica (a burst), the request waits for Redis and is decided on the exact count — so the limit is exact where it
 /// matters, and in a burst across replicas the total can exceed it by at most about a twentieth per replica. If Redis cannot be reached the replica goes on counting on its own (per-replica limit).
 /// </summary>
-public sealed class SharedFixedWindowLimiter(string key, RateLimitPolicy policy, IConnectionMultiplexer redis, TimeProvider time) : RateLimiter
+/// <param name="decidesWithoutWaiting">False for endpoint policies: ASP.NET Core's middleware asks an endpoint limiter again
+/// (after dropping its lease) whenever the global one says "wait", and a shared counter cannot give a permit back, so an
+/// endpoint limiter decides only when it is waited for — once per request.</param>
+public sealed class SharedFixedWindowLimiter(string key, RateLimitPolicy policy, IConnectionMultiplexer redis, TimeProvider time, bool decidesWithoutWaiting = true)
+    : RateLimiter
 {
     public static readonly TimeSpan ViewMaxAge = TimeSpan.FromSeconds(1);
 
@@ -46,7 +50,7 @@ public sealed class SharedFixedWindowLimiter(string key, RateLimitPolicy policy,
     /// The fast path (ASP.NET Core's middleware tries it first): admits on this replica's view when that is fresh and far
     /// from the limit; otherwise answers "not now", and the middleware waits in <see cref="AcquireAsyncCore"/> for Redis.
     /// </summary>
-    protected override RateLimitLease AttemptAcquireCore(int permitCount) => TryOnView(permitCount, out _) ?? NotNow;
+    protected override RateLimitLease AttemptAcquireCore(int permitCount) => decidesWithoutWaiting ? TryOnView(permitCount, out _) ?? NotNow : NotNow;
 
     protected override async ValueTask<RateLimitLease> AcquireAsyncCore(int permitCount, CancellationToken cancellationToken)
     {
