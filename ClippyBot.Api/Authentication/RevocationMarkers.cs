@@ -11,8 +11,10 @@ namespace ClippyBot.Api.Authentication;
 /// trip: the mirror subscribes to the announcements first, then loads every marker present (SCAN), and from then on
 /// applies each announcement as it arrives (milliseconds after the event). Until it is loaded — at start, and again
 /// after any loss of the Redis connection, when announcements may have been missed — each request reads Redis itself
-/// (one MGET) and fails closed if Redis does not answer. The Api publishes a marker itself only when a person erases
-/// their account, so their tokens stop working here at once even while Identity cannot be reached.
+/// (one MGET) and fails closed if Redis does not answer. Only Identity writes markers (it alone holds them durably; the
+/// Api's Redis user may only read them). When a person erases their account the Api announces the marker so every
+/// replica refuses their tokens at once, even while Identity cannot be reached; Identity's part of the erasure then
+/// writes the durable marker.
 /// </summary>
 public sealed partial class RevocationMarkers : IDisposable
 {
@@ -50,11 +52,15 @@ public sealed partial class RevocationMarkers : IDisposable
     /// <summary>Whether the in-memory mirror answers (false: each request reads Redis).</summary>
     public bool Mirrored => _mirror.Loaded;
 
-    public async Task PublishAsync(string subject)
+    /// <summary>
+    /// Applies the subject's marker here and announces it to the other replicas' mirrors (in memory; markers only ever move
+    /// later, so an announcement can end tokens but never revive one). Nothing is written to Redis: the durable marker
+    /// is Identity's.
+    /// </summary>
+    public async Task AnnounceAsync(string subject)
     {
         var key = RevocationKeys.RevokedBefore(subject);
         var value = _time.GetUtcNow().ToUnixTimeSeconds();
-        await _redis.GetDatabase().StringSetAsync(key, value, MarkerLifetime);
         Apply(key, value, MarkerLifetime);
         await _redis.GetSubscriber().PublishAsync(Channel, RevocationKeys.Announcement(key, value, MarkerLifetime));
     }

@@ -73,7 +73,7 @@ public sealed partial class AccountEraser(ApiDbContext db, SubjectKeys keys, Aud
         }
         await cache.InvalidateAllAsync();
         await keys.ShredAsync(subject, ct);
-        await markers.PublishAsync(subject);
+        await markers.AnnounceAsync(subject);
         // Recorded after the shredding: the entry names the pseudonymous subject and keeps no address.
         await audit.RecordAsync(null, "account.erased", subject, ct: ct);
         return (false, [], await FinishAsync(subject, ct));

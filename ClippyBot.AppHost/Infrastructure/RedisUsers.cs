@@ -10,9 +10,8 @@ public static class RedisUsers
 {
     public const string Admin = "admin";
 
-    /// <summary>Key and channel rules per service (redis ACL syntax). Markers: Identity writes them; the Api reads them and
-    /// may add a subject's marker (SET) when a person erases their account — never delete one; the PluginHost never
-    /// touches them.</summary>
+    /// <summary>Key and channel rules per service (redis ACL syntax). Markers: only Identity writes them; the Api reads them
+    /// (and may announce on the channel, which can only end tokens); the PluginHost never touches them.</summary>
     public static readonly IReadOnlyDictionary<string, string> Rules = new Dictionary<string, string>(StringComparer.Ordinal)
     {
         ["identity"] = "~clippybot:revoked-* ~clippybot:login-attempts:* ~clippybot:token-failures:* ~clippybot:token-blocked:* "
@@ -39,11 +38,6 @@ public static class RedisUsers
                 // Key patterns do not limit SCAN/RANDOMKEY/PUBSUB, which would list every key and channel name (client
                 // addresses, user and session ids); the service that runs third-party code needs none of them.
                 line += " -scan -randomkey -pubsub";
-            }
-            if (user == "api")
-            {
-                // A selector: the Api may SET a subject's revocation marker (erasure), and nothing else on markers.
-                line += " (%W~clippybot:revoked-before:* +set)";
             }
             lines.Add(line);
         }
