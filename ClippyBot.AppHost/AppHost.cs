@@ -13,7 +13,9 @@ var identity = builder.AddProject<Projects.ClippyBot_Identity>("identity")
     .WithOwnDatabase<Projects.ClippyBot_Identity>(infrastructure.IdentityDatabase)
     .WithCache(infrastructure.Cache)
     .WithDevelopmentMail(mail)
-    .WithIdentityConfiguration(apiServiceSecret);
+    .WithIdentityConfiguration(apiServiceSecret)
+    .WithPageLink("/account/register", "Sign up")
+    .WithPageLink("/account/manage", "Account");
 
 // Runs plugins; the Api is its one caller (no public ingress is configured for it).
 var pluginHost = builder.AddProject<Projects.ClippyBot_PluginHost>("pluginhost")
@@ -38,7 +40,8 @@ var api = builder.AddProject<Projects.ClippyBot_Api>("api")
     // The audit chain's HMAC key: never in the database, so whoever can write the table cannot forge the chain.
     .WithEnvironment("Audit__ChainKey", builder.AddGeneratedSecret("api-audit-chain-key"))
     .WithEnvironment("Encryption__KeyEncryptionKey", builder.AddGeneratedSecret("api-key-encryption-key"))
-    .WithReference(pluginHost).WaitFor(pluginHost);
+    .WithReference(pluginHost).WaitFor(pluginHost)
+    .WithPageLink("/scalar", "API reference (Scalar)");
 if (!builder.ExecutionContext.IsPublishMode)
 {
     // Encrypted file bodies; a deployment points Files:Root at its volume (or, later, an object store).

@@ -41,6 +41,16 @@ public static class ServiceResourceExtensions
             .WithEnvironment("ASPNETCORE_ENVIRONMENT", service.ApplicationBuilder.Environment.EnvironmentName);
     }
 
+    /// <summary>A page of the service linked from its dashboard row (<paramref name="path"/> on its https endpoint).</summary>
+    public static IResourceBuilder<ProjectResource> WithPageLink(this IResourceBuilder<ProjectResource> service, string path, string text) =>
+        service.WithUrls(context =>
+        {
+            if (context.Urls.FirstOrDefault(u => u.Endpoint?.EndpointName == "https") is { } https)
+            {
+                context.Urls.Add(new ResourceUrlAnnotation { Url = https.Url.TrimEnd('/') + path, DisplayText = text });
+            }
+        });
+
     /// <summary>The cache as the service's own ACL user where there are users (local redis-server), else the shared login.</summary>
     public static IResourceBuilder<ProjectResource> WithCache(this IResourceBuilder<ProjectResource> service, ServiceCache cache)
     {

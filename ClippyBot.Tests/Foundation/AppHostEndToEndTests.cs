@@ -40,6 +40,14 @@ public sealed class AppHostEndToEndTests
             await app.ResourceNotifications.WaitForResourceHealthyAsync(resource, ct).WaitAsync(TimeSpan.FromMinutes(2), ct);
         }
 
+        // The dashboard links each service's useful pages.
+        foreach (var (resource, path) in new[] { ("identity", "/account/register"), ("identity", "/account/manage"), ("api", "/scalar") })
+        {
+            Assert.IsTrue(app.ResourceNotifications.TryGetCurrentState(resource, out var state), resource);
+            Assert.IsTrue(state.Snapshot.Urls.Any(u => u.Url.EndsWith(path, StringComparison.Ordinal)),
+                $"{resource} links {path}: {string.Join(", ", state.Snapshot.Urls.Select(u => u.Url))}");
+        }
+
         // The services present the AppHost's development certificate; this test trusts its CA and nothing else extra.
         var identityResource = builder.Resources.OfType<ProjectResource>().Single(r => r.Name == "identity");
 #pragma warning disable CS0618 // Its replacement (ExecutionConfigurationBuilder) is marked for evaluation only; this reads one variable.
