@@ -196,7 +196,7 @@ echo
 echo "plugins: publish (verify + compile) and the Api → PluginHost → Api round trip at 50 requests/s (steady state)"
 cc=$(curl -s "$ib/connect/token" -d grant_type=client_credentials -d client_id=clippybot-api-service -d "client_secret=$secret" -d scope=pluginhost | python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
 printf '%-34s %s\n' "publish echo bundle" "$(curl -s -o /dev/null -w 'http=%{http_code} ms=%{time_total}' -H "Authorization: Bearer $cc" --data-binary @"$work/echo.cbp" "http://127.0.0.1:$phport/internal/plugins")"
-curl -fs -o /dev/null -H "Authorization: Bearer $at" -H "Content-Type: application/json" -d '{"pluginId":"dev.clippybot.echo","acceptedPermissions":[]}' "$ab/api/workspaces/$ws/plugins"
+curl -fs -o /dev/null -H "Authorization: Bearer $at" -H "Content-Type: application/json" -d '{"pluginId":"dev.clippybot.echo","version":"1.0.0","acceptedPermissions":[]}' "$ab/api/workspaces/$ws/plugins"
 events="$ab/api/workspaces/$ws/plugins/dev.clippybot.echo/events"; event_body='{"event":"on_message","payload":{"text":"hello"}}'
 # Steady state first (see settle): events at the same rate until the Api's and the PluginHost's compilers have settled.
 $rate "$events" "$at" "$event_body" 50 "${PLUGIN_WARMUP:-180}" 0 >/dev/null &

@@ -134,7 +134,9 @@ public static class PluginEndpoints
         {
             return Problem(StatusCodes.Status404NotFound, "plugin-not-found", "Plugin not found", $"No verified plugin {request.PluginId} is published.");
         }
-        if (ConsentRefused(plugin, request.Version, request.AcceptedPermissions, "install it") is { } refused)
+        // The version shown is part of the consent: without it, a publisher who ships wider permissions between the showing
+        // and the accepting would have them consented silently. Missing, it is asked for with everything the version asks.
+        if (ConsentRefused(plugin, request.Version ?? "", request.AcceptedPermissions, "install it", requireVersion: true) is { } refused)
         {
             return refused;
         }
@@ -196,20 +198,22 @@ public static class PluginEndpoints
 
     /// <summary>Null when <paramref name="accepted"/> is exactly what <paramref name="plugin"/> asks for (and, when given, the
     /// version shown is still the current one); otherwise the problem that explains every permission and parameter.</summary>
-    private static ProblemHttpResult? ConsentRefused(PluginHostClient.CatalogEntry plugin, string? shownVersion, IReadOnlyList<string>? accepted, string action)
+    private static ProblemHttpResult? ConsentRefused(PluginHostClient.CatalogEntry plugin, string? shownVersion, IReadOnlyList<string>? accepted, string action,
+        bool requireVersion = false)
     {
-        if (shownVersion is not null && shownVersion != plugin.Version)
+        var versionMissing = requireVersion && string.IsNullOrEmpty(shownVersion);
+        if (!versionMissing && shownVersion is not null && shownVersion != plugin.Version)
         {
             return Problem(StatusCodes.Status409Conflict, "plugin-version-changed", "The plugin has a different version now",
                 $"{plugin.Id} is at {plugin.Version}, not {shownVersion}; review what {plugin.Version} asks for and {action} again.");
         }
-        if ((accepted ?? []).ToHashSet(StringComparer.Ordinal).SetEquals(plugin.Permissions))
+        if (!versionMissing && (accepted ?? []).ToHashSet(StringComparer.Ordinal).SetEquals(plugin.Permissions))
         {
             return null;
         }
         var asks = Requests(plugin).Select(Describe).ToList();
         return Problem(StatusCodes.Status400BadRequest, "consent-required", "Accept the plugin's permissions",
-            $"{plugin.Id} {plugin.Version} asks for: {(asks.Count == 0 ? "no permissions" : string.Join(", ", asks))}. Send exactly these names as acceptedPermissions to {action}.");
+            $"{plugin.Id} {plugin.Version} asks for: {(asks.Count == 0 ? "no permissions" : string.Join(", ", asks))}. Send exactly these names as acceptedPermissions, and version {plugin.Version}, to {action}.");
     }
 
     /// <summary>A permission in words, with every parameter (nothing an update could change goes unmentioned).</summary>

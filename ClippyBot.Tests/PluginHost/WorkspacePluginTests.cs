@@ -76,7 +76,12 @@ public sealed class WorkspacePluginTests
         using var noConsent = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, acceptedPermissions = Array.Empty<string>() }, Ct);
         Assert.AreEqual(HttpStatusCode.BadRequest, noConsent.StatusCode);
         StringAssert.Contains(await noConsent.Content.ReadAsStringAsync(Ct), "messages:send");
-        using var installed = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, acceptedPermissions = new[] { "messages:send" } }, Ct);
+        using (var noVersion = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, acceptedPermissions = new[] { "messages:send" } }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.BadRequest, noVersion.StatusCode, "consent names the version that was shown");
+            StringAssert.Contains(await noVersion.Content.ReadAsStringAsync(Ct), "version 1.0.0");
+        }
+        using var installed = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, version = "1.0.0", acceptedPermissions = new[] { "messages:send" } }, Ct);
         Assert.AreEqual(HttpStatusCode.Created, installed.StatusCode, await installed.Content.ReadAsStringAsync(Ct));
 
         using var configured = await owner.Client.SendJsonAsync(HttpMethod.Put, $"/api/workspaces/{workspaceId}/plugins/{id}/configuration", new { greeting = "hello" }, Ct);
@@ -129,7 +134,7 @@ public sealed class WorkspacePluginTests
 
         using var noConsent = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, acceptedPermissions = Array.Empty<string>() }, Ct);
         StringAssert.Contains(await noConsent.Content.ReadAsStringAsync(Ct), "github connection", "the consent names the connection");
-        using var installed = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, acceptedPermissions = new[] { "oauth:use" } }, Ct);
+        using var installed = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, version = "1.0.0", acceptedPermissions = new[] { "oauth:use" } }, Ct);
         Assert.AreEqual(HttpStatusCode.Created, installed.StatusCode, await installed.Content.ReadAsStringAsync(Ct));
 
         using var delivered = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins/{id}/events", new { @event = "on_message", payload = new { } }, Ct);
@@ -138,7 +143,7 @@ public sealed class WorkspacePluginTests
 
         // Another workspace with the same plugin but no github connection: nothing to hand over.
         var otherWorkspace = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "No connection", Ct);
-        (await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{otherWorkspace}/plugins", new { pluginId = id, acceptedPermissions = new[] { "oauth:use" } }, Ct)).Dispose();
+        (await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{otherWorkspace}/plugins", new { pluginId = id, version = "1.0.0", acceptedPermissions = new[] { "oauth:use" } }, Ct)).Dispose();
         using var none = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{otherWorkspace}/plugins/{id}/events", new { @event = "on_message", payload = new { } }, Ct);
         Assert.AreEqual("none", (await none.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("output").GetString());
         Assert.IsFalse((await PluginHostDumpAsync()).Contains(token, StringComparison.Ordinal), "the PluginHost stores no token");
@@ -171,7 +176,7 @@ public sealed class WorkspacePluginTests
         StringAssert.Contains(await noConsent.Content.ReadAsStringAsync(Ct), "workspace secrets WEBKEY", "the consent names the secrets");
         foreach (var plugin in new[] { id, prying })
         {
-            using var installed = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = plugin, acceptedPermissions = new[] { "secrets:read" } }, Ct);
+            using var installed = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = plugin, version = "1.0.0", acceptedPermissions = new[] { "secrets:read" } }, Ct);
             Assert.AreEqual(HttpStatusCode.Created, installed.StatusCode, await installed.Content.ReadAsStringAsync(Ct));
         }
 
@@ -298,7 +303,7 @@ public sealed class WorkspacePluginTests
         await PublishAsync(id, "1.0.0");
         var owner = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
         var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Q", Ct);
-        (await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, acceptedPermissions = Array.Empty<string>() }, Ct)).Dispose();
+        (await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, version = "1.0.0", acceptedPermissions = Array.Empty<string>() }, Ct)).Dispose();
 
         using var set = await s_admin.SendJsonAsync(HttpMethod.Post, $"/api/admin/plugins/{id}/quarantine", new { reason = "suspicious traffic" }, Ct);
         Assert.AreEqual(HttpStatusCode.NoContent, set.StatusCode, await set.Content.ReadAsStringAsync(Ct));
@@ -316,7 +321,7 @@ public sealed class WorkspacePluginTests
         await PublishAsync(id, "1.0.0");
         var owner = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
         var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Once", Ct);
-        using (var installed = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, acceptedPermissions = Array.Empty<string>() }, Ct))
+        using (var installed = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, version = "1.0.0", acceptedPermissions = Array.Empty<string>() }, Ct))
         {
             Assert.AreEqual(HttpStatusCode.Created, installed.StatusCode);
         }
