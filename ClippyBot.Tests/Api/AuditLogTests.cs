@@ -154,6 +154,22 @@ public sealed class AuditLogTests
     }
 
     [TestMethod]
+    public async Task Identity_keeps_the_anchors_append_only()
+    {
+        var ct = TestContext.CancellationToken;
+        await WorkspaceWithEventsAsync(ct);
+        await AnchorAsync();
+        await using var connection = new NpgsqlConnection(s_testbed.Identity.Settings["ConnectionStrings:identitydb"]);
+        await connection.OpenAsync(ct);
+        foreach (var sql in new[] { "UPDATE \"AuditAnchors\" SET \"EntryId\" = 0", "DELETE FROM \"AuditAnchors\"", "TRUNCATE \"AuditAnchors\"" })
+        {
+            await using var command = new NpgsqlCommand(sql, connection);
+            var refused = await Assert.ThrowsAsync<PostgresException>(() => command.ExecuteNonQueryAsync(ct), sql);
+            StringAssert.Contains(refused.MessageText, "append-only", sql);
+        }
+    }
+
+    [TestMethod]
     public async Task Deleting_one_entry_in_the_middle_is_found_at_the_entry_after_it()
     {
         var ct = TestContext.CancellationToken;

@@ -126,6 +126,30 @@ public sealed class PrivacyTests
     }
 
     [TestMethod]
+    public async Task Audit_verification_without_identitys_anchors_is_never_reported_intact()
+    {
+        var ct = TestContext.CancellationToken;
+        var person = await s_testbed.NewUserAsync(ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(person.Client, "Anchored", ct);
+        var verified = await person.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit/verify", ct);
+        Assert.IsTrue(verified.GetProperty("intact").GetBoolean(), verified.ToString());
+
+        Outage.Down = true;
+        try
+        {
+            // A truncated or wholly rewritten chain cannot be ruled out without the anchors: not "intact", and why.
+            var unverified = await person.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit/verify", ct);
+            Assert.IsFalse(unverified.GetProperty("intact").GetBoolean(), unverified.ToString());
+            StringAssert.Contains(unverified.GetProperty("reason").GetString(), "anchors");
+            Assert.AreEqual(JsonValueKind.Null, unverified.GetProperty("anchorsChecked").ValueKind);
+        }
+        finally
+        {
+            Outage.Down = false;
+        }
+    }
+
+    [TestMethod]
     public async Task An_API_key_cannot_export_or_erase_a_person()
     {
         var ct = TestContext.CancellationToken;

@@ -91,4 +91,34 @@ public sealed class RevocationDurabilityTests
             cache.Dispose();
         }
     }
+
+    [TestMethod]
+    public async Task A_marker_only_ever_moves_later_when_identity_writes_or_restores_it()
+    {
+        await using var identity = await IdentityHost.StartAsync(Ct);
+        var subject = Guid.NewGuid().ToString();
+        var key = ClippyBot.ServiceDefaults.RevocationKeys.RevokedBefore(subject);
+        var redis = identity.Services.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>().GetDatabase();
+        // A later event is already in Redis (another replica's, say); an earlier one is in the database.
+        var later = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 3600;
+        await redis.StringSetAsync(key, later, TimeSpan.FromMinutes(20));
+        await using (var scope = identity.Services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<ClippyBot.Identity.Data.IdentityDataContext>();
+            db.RevocationMarkers.Add(new ClippyBot.Identity.Oidc.StoredRevocationMarker { Key = key, Value = later - 600, ExpiresAt = DateTimeOffset.UtcNow.AddMinutes(20) });
+            await db.SaveChangesAsync(Ct);
+        }
+        var republisher = identity.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<ClippyBot.Identity.Oidc.RevocationRepublisher>().Single();
+        await republisher.RepublishAsync(Ct);
+        Assert.AreEqual(later, (long)await redis.StringGetAsync(key), "a restore never moves a marker earlier");
+
+        // A new event now (earlier than the one in Redis) leaves the later value too.
+        await identity.Services.GetRequiredService<ClippyBot.Identity.Oidc.RevocationMarkers>().PublishAsync(subject);
+        Assert.AreEqual(later, (long)await redis.StringGetAsync(key), "nor does a write");
+
+        // Gone from Redis (a cache restart): restored from the database.
+        await redis.KeyDeleteAsync(key);
+        await republisher.RepublishAsync(Ct);
+        Assert.IsTrue((long)await redis.StringGetAsync(key) >= later - 600, "restored");
+    }
 }
