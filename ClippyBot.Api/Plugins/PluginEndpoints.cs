@@ -270,14 +270,17 @@ public static class PluginEndpoints
         {
             return installed;
         }
-        // Conditional on the version read, so concurrent deliveries adopt (and audit) it once.
+        // The same consent record as an install or a re-consent would write (one derivation), written conditionally on the
+        // version read, so concurrent deliveries adopt (and audit) it once.
+        var next = new WorkspacePlugin { PluginId = installed.PluginId, ConsentedVersion = current.Version, InstalledBy = installed.InstalledBy };
+        Consent(next, current);
         var adopted = await services.Db.WorkspacePlugins
             .Where(p => p.WorkspaceId == workspaceId && p.PluginId == installed.PluginId && p.ConsentedVersion == installed.ConsentedVersion)
-            .ExecuteUpdateAsync(s => s.SetProperty(p => p.ConsentedVersion, current.Version)
-                .SetProperty(p => p.GrantedPermissions, current.Permissions.ToList())
-                .SetProperty(p => p.GrantedOAuthProviders, current.Permissions.Contains("oauth:use") ? (current.OAuthProviders ?? Array.Empty<string>()).ToList() : new List<string>())
-                .SetProperty(p => p.GrantedSecretNames, current.Permissions.Contains("secrets:read") ? (current.SecretNames ?? Array.Empty<string>()).ToList() : new List<string>())
-                .SetProperty(p => p.ConsentedPermissionsJson, PluginConsent.Serialize(Requests(current))), ct);
+            .ExecuteUpdateAsync(s => s.SetProperty(p => p.ConsentedVersion, next.ConsentedVersion)
+                .SetProperty(p => p.GrantedPermissions, next.GrantedPermissions)
+                .SetProperty(p => p.GrantedOAuthProviders, next.GrantedOAuthProviders)
+                .SetProperty(p => p.GrantedSecretNames, next.GrantedSecretNames)
+                .SetProperty(p => p.ConsentedPermissionsJson, next.ConsentedPermissionsJson), ct);
         await services.Cache.InvalidateAsync(workspaceId);
         if (adopted > 0)
         {

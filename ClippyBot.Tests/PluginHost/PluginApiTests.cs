@@ -132,7 +132,7 @@ public sealed class PluginApiTests
 
         // Identity's JSON endpoints with a service token that holds every internal scope; its pages with no session.
         var (status, tokens) = await OidcFlows.ClientCredentialsAsync(s_identity.CreateClient(), IdentityHost.ServiceClient, IdentityHost.ServiceSecret, Ct,
-            "identity.containment identity.privacy");
+            "identity.containment identity.privacy identity.audit");
         Assert.AreEqual(HttpStatusCode.OK, status, tokens.ToString());
         using var service = s_identity.CreateClient();
         service.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", tokens.GetProperty("access_token").GetString());

@@ -297,6 +297,34 @@ public sealed class WorkspacePluginTests
     }
 
     [TestMethod]
+    public async Task Another_tenant_cannot_consent_for_a_workspace_and_a_refused_consent_is_audited()
+    {
+        var id = "dev.test.cst" + Guid.NewGuid().ToString("N")[..6];
+        await PublishAsync(id, "1.0.0", permissions: Hosts("a.example"));
+        var owner = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Victim", Ct);
+        (await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, version = "1.0.0", acceptedPermissions = new[] { "http:fetch" } }, Ct)).Dispose();
+        await PublishAsync(id, "2.0.0", permissions: Hosts("a.example", "evil.example"));
+
+        // A stranger (with a workspace of their own) accepts the wider update for the victim's workspace: refused.
+        var stranger = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
+        await ApiTestbed.CreateWorkspaceAsync(stranger.Client, "Own", Ct);
+        foreach (var path in new[] { $"/api/workspaces/{workspaceId}/plugins/{id}/consent", $"/API/Workspaces/{workspaceId}/plugins/{id}/consent/" })
+        {
+            using var refused = await stranger.Client.SendJsonAsync(HttpMethod.Post, path, new { version = "2.0.0", acceptedPermissions = new[] { "http:fetch" } }, Ct);
+            Assert.IsTrue(refused.StatusCode is HttpStatusCode.Forbidden or HttpStatusCode.NotFound, $"{path}: {refused.StatusCode}");
+        }
+        var listed = (await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/plugins", Ct)).EnumerateArray().Single();
+        Assert.AreEqual("1.0.0", listed.GetProperty("consentedVersion").GetString(), "the victim's consent is untouched");
+
+        // The owner's own consent that does not match what 2.0.0 asks for: 400, and recorded as refused.
+        using var wrong = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins/{id}/consent", new { version = "2.0.0", acceptedPermissions = Array.Empty<string>() }, Ct);
+        Assert.AreEqual(HttpStatusCode.BadRequest, wrong.StatusCode);
+        var audit = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit?action=plugin.consented", Ct);
+        Assert.IsTrue(audit.GetProperty("entries").EnumerateArray().Any(e => e.GetProperty("outcome").GetString() == "denied"), audit.ToString());
+    }
+
+    [TestMethod]
     public async Task A_quarantine_set_through_the_Api_stops_delivery_and_is_audited()
     {
         var id = "dev.test.q" + Guid.NewGuid().ToString("N")[..6];
