@@ -23,8 +23,7 @@ var pluginHost = builder.AddProject<Projects.ClippyBot_PluginHost>("pluginhost")
     .WithOwnDatabase<Projects.ClippyBot_PluginHost>(infrastructure.PluginsDatabase)
     .WithEnvironment("Encryption__KeyEncryptionKey", builder.AddGeneratedSecret("pluginhost-key-encryption-key"))
     // Validates the Api's service tokens against Identity's keys.
-    .WithReference(identity)
-    .WithCache(infrastructure.Cache);
+    .WithReference(identity);
 
 var api = builder.AddProject<Projects.ClippyBot_Api>("api")
     .WithDevelopmentTls(infrastructure.Certificates)

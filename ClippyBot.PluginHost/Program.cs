@@ -11,7 +11,6 @@ if (builder.RunsMigrationsOnly())
     await builder.MigrateAsync();
     return;
 }
-builder.AddServiceCache();
 builder.AddSealedDataProtection<PluginsDbContext>("pluginhost", "Encryption:KeyEncryptionKey");
 builder.AddPlugins();
 builder.AddPluginApi();

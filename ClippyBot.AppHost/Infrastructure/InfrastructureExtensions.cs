@@ -14,7 +14,7 @@ public sealed record ServiceDatabase(IResourceBuilder<IResourceWithConnectionStr
     public string Name => Resource.Resource.Name;
 }
 
-/// <summary>The cache, and — where it has per-service ACL users (local redis-server) — each service's own connection string.</summary>
+/// <summary>The cache, and — where it has per-service ACL users (local mode: redis-server or Garnet) — each service's own connection string.</summary>
 public sealed record ServiceCache(IResourceBuilder<IResourceWithConnectionString> Resource, Func<string, ReferenceExpression>? ConnectionStringFor);
 
 /// <summary>The data stores the services reference; identical names and connection strings in both modes.</summary>
@@ -89,7 +89,7 @@ public static class InfrastructureExtensions
             Roles(postgres.AddDatabase("apidb")),
             Roles(postgres.AddDatabase("subjectkeysdb")),
             Roles(postgres.AddDatabase("pluginsdb")),
-            new(cache, cache.Resource.UserPasswords is null ? null : cache.Resource.ConnectionStringFor),
+            new(cache, cache.Resource.ConnectionStringFor),
             builder.AddDevelopmentCertificates(dataRoot),
             dataRoot);
     }

@@ -7,27 +7,26 @@ namespace ClippyBot.AppHost.Infrastructure;
 
 /// <summary>A Redis-protocol server (redis-server, or Garnet) run as a local process; same name and connection-string shape as Aspire's Redis container.</summary>
 public sealed class LocalRedisResource(string name, string command, string workingDirectory, ParameterResource password,
-    IReadOnlyDictionary<string, ParameterResource>? userPasswords = null)
+    IReadOnlyDictionary<string, ParameterResource> userPasswords)
     : ExecutableResource(name, command, workingDirectory), IResourceWithConnectionString
 {
     internal const string EndpointName = "tcp";
 
     public ParameterResource PasswordParameter { get; } = password;
 
-    /// <summary>Per-service ACL users' passwords (redis-server); null with Garnet, whose ACL has no key patterns.</summary>
-    public IReadOnlyDictionary<string, ParameterResource>? UserPasswords { get; } = userPasswords;
+    /// <summary>Per-service ACL users' passwords (redis-server and Garnet; see <see cref="RedisUsers"/>).</summary>
+    public IReadOnlyDictionary<string, ParameterResource> UserPasswords { get; } = userPasswords;
 
     public EndpointReference PrimaryEndpoint => field ??= new(this, EndpointName);
 
     /// <summary>The administrator's (the AppHost's health check); services get <see cref="ConnectionStringFor"/>.</summary>
-    public ReferenceExpression ConnectionStringExpression => UserPasswords is null
-        ? ReferenceExpression.Create($"{PrimaryEndpoint.Property(EndpointProperty.IPV4Host)}:{PrimaryEndpoint.Property(EndpointProperty.Port)},password={PasswordParameter}")
-        : ReferenceExpression.Create($"{PrimaryEndpoint.Property(EndpointProperty.IPV4Host)}:{PrimaryEndpoint.Property(EndpointProperty.Port)},user={RedisUsers.Admin},password={PasswordParameter}");
+    public ReferenceExpression ConnectionStringExpression =>
+        ReferenceExpression.Create($"{PrimaryEndpoint.Property(EndpointProperty.IPV4Host)}:{PrimaryEndpoint.Property(EndpointProperty.Port)},user={RedisUsers.Admin},password={PasswordParameter}");
 
-    /// <summary>The connection string of <paramref name="service"/>'s own ACL user, or the shared one where there are no users.</summary>
-    public ReferenceExpression ConnectionStringFor(string service) => UserPasswords?.GetValueOrDefault(service) is { } user
+    /// <summary>The connection string of <paramref name="service"/>'s own ACL user; a service without one gets none (never the administrator's).</summary>
+    public ReferenceExpression ConnectionStringFor(string service) => UserPasswords.GetValueOrDefault(service) is { } user
         ? ReferenceExpression.Create($"{PrimaryEndpoint.Property(EndpointProperty.IPV4Host)}:{PrimaryEndpoint.Property(EndpointProperty.Port)},user={service},password={user}")
-        : ConnectionStringExpression;
+        : throw new InvalidOperationException($"The cache has no user for '{service}' (RedisUsers.Rules).");
 }
 
 public static class LocalRedisBuilderExtensions
@@ -58,27 +57,28 @@ public static class LocalRedisBuilderExtensions
                 $"Unknown {LocalInfrastructureOptions.SectionName}:{nameof(LocalInfrastructureOptions.RedisServer)} '{options.RedisServer}'. Use auto, redis or garnet."),
         };
 
+        // One ACL user per service (RedisUsers) in both servers; the default user is off.
+        var secrets = RedisUsers.Rules.Keys.ToDictionary(u => u, _ => RandomNumberGenerator.GetHexString(48, lowercase: true));
+        secrets[RedisUsers.Admin] = secret;
+        var userPasswords = RedisUsers.Rules.Keys.ToDictionary(u => u, u => builder.AddParameter($"{name}-{u}-password", secrets[u], secret: true).Resource);
+
         LocalRedisResource resource;
         string[] leadingArgs;
-        string configFile;
         if (useRedis)
         {
             var redis = FindOnPath("redis-server") ?? throw new InfrastructureConfigurationException(
                 "redis-server is not on PATH. Install it (`apt-get install -y redis-server`) or set LocalInfrastructure:RedisServer=garnet.");
-            // One ACL user per service (RedisUsers); the default user is off.
-            var secrets = RedisUsers.Rules.Keys.ToDictionary(u => u, _ => RandomNumberGenerator.GetHexString(48, lowercase: true));
-            secrets[RedisUsers.Admin] = secret;
-            configFile = WriteSecretFile(Path.Combine(folder, "redis.conf"),
+            var configFile = WriteSecretFile(Path.Combine(folder, "redis.conf"),
                 $"bind 127.0.0.1\nprotected-mode yes\nsave \"\"\nappendonly no\n" + RedisUsers.Acl(secrets));
-            resource = new LocalRedisResource(name, redis, folder, password.Resource,
-                RedisUsers.Rules.Keys.ToDictionary(u => u, u => builder.AddParameter($"{name}-{u}-password", secrets[u], secret: true).Resource));
+            resource = new LocalRedisResource(name, redis, folder, password.Resource, userPasswords);
             leadingArgs = [configFile];
         }
         else
         {
-            configFile = WriteSecretFile(Path.Combine(folder, "garnet.conf"),
-                $"{{\n  \"AuthenticationMode\": \"Password\",\n  \"Password\": \"{secret}\"\n}}\n");
-            resource = new LocalRedisResource(name, "dotnet", repositoryRoot, password.Resource);
+            var aclFile = WriteSecretFile(Path.Combine(folder, "users.acl"), RedisUsers.GarnetAcl(secrets));
+            var configFile = WriteSecretFile(Path.Combine(folder, "garnet.conf"), System.Text.Json.JsonSerializer.Serialize(
+                new Dictionary<string, string> { ["AuthenticationMode"] = "Acl", ["AclFile"] = aclFile }));
+            resource = new LocalRedisResource(name, "dotnet", repositoryRoot, password.Resource, userPasswords);
             leadingArgs = ["tool", "run", "garnet-server", "--", "--config-import-path", configFile, "--lua", "true", "-q",
                 "--memory", "256m", "--index", "32m"];
         }

@@ -1,46 +1,43 @@
 namespace ClippyBot.AppHost.Infrastructure;
 
 /// <summary>
-/// Least privilege in Redis (redis-server 7 ACL users): each service connects as its own user, limited to the keys and
-/// channels its job needs; the default user is off; only <c>admin</c> (the AppHost's health check) has everything. No
-/// service may run dangerous commands (FLUSHALL, CONFIG, KEYS, DEBUG, ACL…). Garnet has no key patterns in its ACL, so
-/// with Garnet every service shares one password (see LocalRedisResources).
+/// Least privilege in the cache: each service that uses it connects as its own ACL user; the default user is off; only
+/// <c>admin</c> (the AppHost's health check) has everything. No service may run dangerous commands (FLUSHALL, CONFIG, KEYS,
+/// DEBUG, ACL…). redis-server 7 also limits each user to its keys and channels; Garnet 2.2.8's ACL has no key or channel
+/// patterns (<c>Unknown operation '~…'</c>), so there the users differ only by name and commands. The PluginHost, which runs
+/// third-party code, has no user at all: it announces plugin-state changes through its own database.
 /// </summary>
 public static class RedisUsers
 {
     public const string Admin = "admin";
 
     /// <summary>Key and channel rules per service (redis ACL syntax). Markers: only Identity writes them; the Api reads them
-    /// (and may announce on the channel, which can only end tokens); the PluginHost never touches them.</summary>
+    /// (and may announce on the channel, which can only end tokens).</summary>
     public static readonly IReadOnlyDictionary<string, string> Rules = new Dictionary<string, string>(StringComparer.Ordinal)
     {
         ["identity"] = "~clippybot:revoked-* ~clippybot:login-attempts:* ~clippybot:token-failures:* ~clippybot:token-blocked:* "
                        + "~clippybot:registrations:* ~clippybot:account-exists-mailed:* ~clippybot:oidc-* ~clippybot:identity:* "
                        + "&clippybot:revocations &clippybot:login-attempts &clippybot:identity:* &clippybot:oidc-*",
         ["api"] = "~clippybot:rl:* ~clippybot:api:* %R~clippybot:revoked-* &clippybot:revocations &clippybot:api:*",
-        ["pluginhost"] = "~clippybot:pluginhost:* &clippybot:pluginhost:*",
     };
 
     /// <summary>Commands every service user gets: everything but the dangerous ones (and INFO back, which the client reads
     /// at connect; CONFIG stays out — it would reveal passwords).</summary>
     private const string Commands = "+@all -@dangerous +info";
 
-    /// <summary>The ACL lines for a redis.conf: <paramref name="passwords"/> has one per user in <see cref="Rules"/> plus <see cref="Admin"/>.</summary>
-    public static string Acl(IReadOnlyDictionary<string, string> passwords)
+    /// <summary>redis-server's ACL lines: <paramref name="passwords"/> has one per user in <see cref="Rules"/> plus <see cref="Admin"/>.</summary>
+    public static string Acl(IReadOnlyDictionary<string, string> passwords) =>
+        Lines(passwords, user => $"resetchannels {Rules[user]} {Commands}", "~* &* +@all");
+
+    /// <summary>Garnet's ACL file: the same users and commands, every key (Garnet has no key or channel patterns).</summary>
+    public static string GarnetAcl(IReadOnlyDictionary<string, string> passwords) =>
+        Lines(passwords, _ => $"{Commands} ~*", "+@all ~*");
+
+    private static string Lines(IReadOnlyDictionary<string, string> passwords, Func<string, string> rights, string adminRights)
     {
         ArgumentNullException.ThrowIfNull(passwords);
-        var lines = new List<string> { "user default off", $"user {Admin} on >{passwords[Admin]} ~* &* +@all" };
-        foreach (var (user, rules) in Rules)
-        {
-            var line = $"user {user} on >{passwords[user]} resetchannels {rules} {Commands}";
-            if (user == "pluginhost")
-            {
-                // Key patterns do not limit SCAN/RANDOMKEY/PUBSUB, which would list every key and channel name (client
-                // addresses, user and session ids); the service that runs third-party code needs none of them.
-                line += " -scan -randomkey -pubsub";
-            }
-            lines.Add(line);
-        }
+        var lines = new List<string> { "user default off", $"user {Admin} on >{passwords[Admin]} {adminRights}" };
+        lines.AddRange(Rules.Keys.Select(user => $"user {user} on >{passwords[user]} {rights(user)}"));
         return string.Join('\n', lines) + "\n";
     }
 }

@@ -1,23 +1,38 @@
 using ClippyBot.PluginHost.Data;
 using ClippyBot.ServiceDefaults.Data;
 using Microsoft.EntityFrameworkCore;
-using StackExchange.Redis;
+using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace ClippyBot.PluginHost.Plugins;
+
+/// <summary>How fresh each replica's view of plugin state is kept.</summary>
+public sealed class PluginStateOptions
+{
+    public const string SectionName = "PluginState";
+
+    /// <summary>The snapshot is re-read at least this often, even if every announcement was lost.</summary>
+    public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>An older snapshot is not used (callers ask the database).</summary>
+    public TimeSpan StaleAfter { get; set; } = TimeSpan.FromSeconds(5);
+}
 
 /// <summary>
 /// What every invocation needs to know besides the code — which version of each plugin is current, which are quarantined —
 /// as an in-memory snapshot per replica, so the invocation path does not wait for the database. The snapshot is
 /// re-read after every change made through this replica (before the change is acknowledged), when another replica
-/// announces a change over Redis (milliseconds), and every <see cref="RefreshInterval"/> regardless (the bound if an
-/// announcement is lost). A snapshot older than <see cref="StaleAfter"/> is not used: callers ask the database, so a
-/// stuck refresher can never leave a quarantine unenforced.
+/// announces a change (PostgreSQL NOTIFY on pluginsdb: milliseconds), and every <see cref="PluginStateOptions.RefreshInterval"/>
+/// regardless (the bound if an announcement is lost). A snapshot older than <see cref="PluginStateOptions.StaleAfter"/>
+/// is not used: callers ask the database, so a stuck refresher can never leave a quarantine unenforced.
+/// Announcements go through the PluginHost's own database, not Redis, so the service that runs third-party code holds
+/// no cache credential at all: nothing in Redis (revocation markers, throttles) is its business.
 /// </summary>
-public sealed partial class PluginState(IServiceScopeFactory scopes, IConnectionMultiplexer redis, TimeProvider time, ILogger<PluginState> logger) : IDisposable
+public sealed partial class PluginState(IServiceScopeFactory scopes, IOptions<PluginStateOptions> options, TimeProvider time, ILogger<PluginState> logger) : IDisposable
 {
-    public static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(1);
-    public static readonly TimeSpan StaleAfter = TimeSpan.FromSeconds(5);
-    private static readonly RedisChannel Channel = RedisChannel.Literal("clippybot:pluginhost:state-changed");
+    /// <summary>NOTIFY channels are per database: only pluginsdb's sessions hear this one.</summary>
+    private const string Channel = "clippybot_plugin_state";
+    private static readonly TimeSpan ListenRetryDelay = TimeSpan.FromSeconds(2);
 
     private readonly SemaphoreSlim _refreshing = new(1, 1);
     private volatile Snapshot? _snapshot;
@@ -45,9 +60,10 @@ public sealed partial class PluginState(IServiceScopeFactory scopes, IConnection
         await RefreshAsync(ct);
         try
         {
-            await redis.GetSubscriber().PublishAsync(Channel, "changed");
+            await using var scope = scopes.CreateAsyncScope();
+            await scope.ServiceProvider.GetRequiredService<PluginsDbContext>().Database.ExecuteSqlRawAsync("NOTIFY " + Channel, ct);
         }
-        catch (Exception e) when (e is RedisException or TimeoutException)
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
             LogAnnounceFailed(logger, e.GetType().Name);
         }
@@ -78,14 +94,7 @@ public sealed partial class PluginState(IServiceScopeFactory scopes, IConnection
     internal async Task RunAsync(CancellationToken stoppingToken)
     {
         await scopes.CreateAsyncScope().ServiceProvider.GetRequiredService<MigrationStatus<PluginsDbContext>>().WhenCompleted(stoppingToken);
-        try
-        {
-            await redis.GetSubscriber().SubscribeAsync(Channel, (_, _) => Signal());
-        }
-        catch (Exception e) when (e is RedisException or TimeoutException)
-        {
-            LogAnnounceFailed(logger, e.GetType().Name); // the periodic refresh still bounds staleness
-        }
+        var listening = ListenAsync(stoppingToken);
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -98,11 +107,61 @@ public sealed partial class PluginState(IServiceScopeFactory scopes, IConnection
             }
             try
             {
-                await _changed.WaitAsync(RefreshInterval, stoppingToken);
+                await _changed.WaitAsync(options.Value.RefreshInterval, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+        }
+        await listening;
+    }
+
+    /// <summary>
+    /// Holds one session on pluginsdb that LISTENs for other replicas' announcements, reconnecting after a failure. The
+    /// session is unpooled: a LISTEN must never be handed to a request on a pooled connection (they are not reset).
+    /// </summary>
+    private async Task ListenAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                string connectionString;
+                await using (var scope = scopes.CreateAsyncScope())
+                {
+                    connectionString = scope.ServiceProvider.GetRequiredService<PluginsDbContext>().Database.GetConnectionString()
+                        ?? throw new InvalidOperationException("pluginsdb has no connection string.");
+                }
+                var session = new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false, KeepAlive = 30 };
+                await using var connection = new NpgsqlConnection(session.ConnectionString);
+                await connection.OpenAsync(stoppingToken);
+                connection.Notification += (_, _) => Signal();
+                await using (var listen = new NpgsqlCommand("LISTEN " + Channel, connection))
+                {
+                    await listen.ExecuteNonQueryAsync(stoppingToken);
+                }
+                Signal(); // whatever was announced while this replica was not listening
+                while (!stoppingToken.IsCancellationRequested)
+                {
+                    await connection.WaitAsync(stoppingToken);
+                }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 return;
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
+            {
+                LogListenFailed(logger, e.GetType().Name);
+                try
+                {
+                    await Task.Delay(ListenRetryDelay, time, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
             }
         }
     }
@@ -125,10 +184,13 @@ public sealed partial class PluginState(IServiceScopeFactory scopes, IConnection
         _changed.Dispose();
     }
 
-    private Snapshot? Fresh() => _snapshot is { } s && time.GetUtcNow() - s.LoadedAt <= StaleAfter ? s : null;
+    private Snapshot? Fresh() => _snapshot is { } s && time.GetUtcNow() - s.LoadedAt <= options.Value.StaleAfter ? s : null;
 
-    [LoggerMessage(LogLevel.Warning, "Plugin state could not be announced to other replicas ({Error}); they pick it up within a second")]
+    [LoggerMessage(LogLevel.Warning, "Plugin state could not be announced to other replicas ({Error}); they pick it up at the next periodic refresh")]
     private static partial void LogAnnounceFailed(ILogger logger, string error);
+
+    [LoggerMessage(LogLevel.Warning, "Listening for other replicas' plugin-state announcements failed ({Error}); retrying (the periodic refresh still bounds staleness)")]
+    private static partial void LogListenFailed(ILogger logger, string error);
 
     [LoggerMessage(LogLevel.Warning, "Plugin state refresh failed ({Error}); invocations ask the database until it succeeds")]
     private static partial void LogRefreshFailed(ILogger logger, string error);

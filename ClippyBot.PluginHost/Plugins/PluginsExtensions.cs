@@ -10,6 +10,9 @@ public static class PluginsExtensions
     {
         builder.Services.AddOptions<SandboxOptions>().Bind(builder.Configuration.GetSection(SandboxOptions.SectionName));
         builder.Services.AddOptions<QuarantineOptions>().Bind(builder.Configuration.GetSection(QuarantineOptions.SectionName));
+        builder.Services.AddOptions<PluginStateOptions>().Bind(builder.Configuration.GetSection(PluginStateOptions.SectionName))
+            .Validate(o => o.RefreshInterval > TimeSpan.Zero && o.StaleAfter >= o.RefreshInterval, "PluginState:RefreshInterval must be positive and no longer than PluginState:StaleAfter.")
+            .ValidateOnStart();
         builder.Services.AddSingleton(sp => PluginTrustStore.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
         builder.Services.AddSingleton<PluginRuntime>();
         var allowList = builder.Configuration.GetSection($"{SandboxOptions.SectionName}:HttpPrivateNetworkAllowList").GetChildren()

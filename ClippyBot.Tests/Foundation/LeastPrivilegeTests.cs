@@ -104,70 +104,139 @@ public sealed class LeastPrivilegeTests
     public async Task Each_services_redis_user_reaches_only_its_own_keys_and_channels()
     {
         var redisServer = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, "redis-server")).FirstOrDefault(File.Exists);
-        Assert.IsNotNull(redisServer, "redis-server is installed (.ci/run installs it): the ACL users need it (Garnet has no key patterns)");
-        var folder = Directory.CreateTempSubdirectory("clippybot-redis-acl-").FullName;
-        var passwords = new[] { RedisUsers.Admin }.Concat(RedisUsers.Rules.Keys).ToDictionary(u => u, _ => System.Security.Cryptography.RandomNumberGenerator.GetHexString(40, lowercase: true));
-        var config = Path.Combine(folder, "redis.conf");
-        await File.WriteAllTextAsync(config, "save \"\"\nappendonly no\n" + RedisUsers.Acl(passwords), Ct);
-        var port = LocalInfrastructureOptions.FreePort();
-        using var server = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(redisServer, [config, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1"])
-        {
-            RedirectStandardOutput = true, UseShellExecute = false,
-        })!;
-        try
-        {
-            async Task<StackExchange.Redis.IDatabase> AsAsync(string user)
-            {
-                StackExchange.Redis.ConnectionMultiplexer? connection = null;
-                await Poll.UntilAsync(async () =>
-                {
-                    try
-                    {
-                        connection = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{port},user={user},password={passwords[user]},abortConnect=true");
-                        return true;
-                    }
-                    catch (StackExchange.Redis.RedisConnectionException)
-                    {
-                        return false;
-                    }
-                }, TimeSpan.FromSeconds(10), $"redis-server answering {user}", Ct);
-                return connection!.GetDatabase();
-            }
-            static async Task AssertNoPermAsync(Func<Task> action, string what)
-            {
-                var refused = await Assert.ThrowsAsync<StackExchange.Redis.RedisServerException>(action, what);
-                StringAssert.StartsWith(refused.Message, "NOPERM", $"{what}: {refused.Message}");
-            }
-            var identity = await AsAsync("identity");
-            var api = await AsAsync("api");
-            var pluginhost = await AsAsync("pluginhost");
-            const string marker = "clippybot:revoked-before:someone";
+        Assert.IsNotNull(redisServer, "redis-server is installed (.ci/run installs it): key-scoped ACL users need it (Garnet has no key patterns)");
+        var passwords = CachePasswords();
+        await using var server = CacheServer.Start(redisServer, folder => [WriteFile(folder, "redis.conf", "save \"\"\nappendonly no\n" + RedisUsers.Acl(passwords))]);
+        var identity = await server.AsAsync("identity", passwords, Ct);
+        var api = await server.AsAsync("api", passwords, Ct);
+        const string marker = "clippybot:revoked-before:someone";
 
-            Assert.IsTrue(await identity.StringSetAsync(marker, 1), "Identity writes markers");
-            await identity.PublishAsync(StackExchange.Redis.RedisChannel.Literal("clippybot:revocations"), "x");
-            Assert.AreEqual("1", (string?)await api.StringGetAsync(marker), "the Api reads them");
-            await AssertNoPermAsync(() => api.KeyDeleteAsync(marker), "the Api deleting a marker");
-            await AssertNoPermAsync(() => api.StringSetAsync(marker, 0), "the Api lowering a marker (only Identity writes them)");
-            Assert.IsTrue(await api.StringSetAsync("clippybot:rl:global:x", 1), "the Api writes its own rate-limit keys");
+        Assert.IsTrue(await identity.StringSetAsync(marker, 1), "Identity writes markers");
+        await identity.PublishAsync(StackExchange.Redis.RedisChannel.Literal("clippybot:revocations"), "x");
+        Assert.AreEqual("1", (string?)await api.StringGetAsync(marker), "the Api reads them");
+        await AssertNoPermAsync(() => api.KeyDeleteAsync(marker), "the Api deleting a marker");
+        await AssertNoPermAsync(() => api.StringSetAsync(marker, 0), "the Api lowering a marker (only Identity writes them)");
+        await AssertNoPermAsync(() => api.StringSetAsync("clippybot:login-attempts:victim:1", 0), "the Api forging Identity's throttle state");
+        Assert.IsTrue(await api.StringSetAsync("clippybot:rl:global:x", 1), "the Api writes its own rate-limit keys");
+        await AssertNoPermAsync(() => identity.StringSetAsync("clippybot:rl:global:x", 0), "Identity writing the Api's rate limits");
+        await AssertServiceUsersAreBoundedAsync(server, passwords, identity, api);
+    }
 
-            Assert.IsTrue(await pluginhost.StringSetAsync("clippybot:pluginhost:x", 1), "the PluginHost writes its own keys");
-            await AssertNoPermAsync(() => pluginhost.KeyDeleteAsync(marker), "the PluginHost deleting a revocation marker");
-            await AssertNoPermAsync(() => pluginhost.StringGetAsync(marker), "the PluginHost reading a revocation marker");
-            await AssertNoPermAsync(() => pluginhost.PublishAsync(StackExchange.Redis.RedisChannel.Literal("clippybot:revocations"), "forged"), "the PluginHost publishing on the revocation channel");
-            await AssertNoPermAsync(() => pluginhost.StringSetAsync("clippybot:login-attempts:victim:1", 0), "the PluginHost forging throttle state");
-            await AssertNoPermAsync(() => identity.StringSetAsync("clippybot:rl:global:x", 0), "Identity writing the Api's rate limits");
-            await AssertNoPermAsync(() => pluginhost.ExecuteAsync("SCAN", "0"), "the PluginHost listing every key name");
-            foreach (var (database, user) in new[] { (identity, "identity"), (api, "api"), (pluginhost, "pluginhost") })
-            {
-                await AssertNoPermAsync(() => database.ExecuteAsync("FLUSHALL"), $"{user} flushing everything");
-                await AssertNoPermAsync(() => database.ExecuteAsync("CONFIG", "GET", "*"), $"{user} reading the server's configuration");
-            }
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task With_garnet_each_service_has_its_own_user_and_none_can_run_dangerous_commands()
+    {
+        // Exactly as the AppHost runs Garnet when redis-server is not installed: the repository's garnet-server tool.
+        var passwords = CachePasswords();
+        await using var server = CacheServer.Start("dotnet", folder =>
+        {
+            var acl = WriteFile(folder, "users.acl", RedisUsers.GarnetAcl(passwords));
+            var config = WriteFile(folder, "garnet.conf", System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string> { ["AuthenticationMode"] = "Acl", ["AclFile"] = acl }));
+            return ["tool", "run", "garnet-server", "--", "--config-import-path", config, "--lua", "true", "-q"];
+        });
+        var identity = await server.AsAsync("identity", passwords, Ct);
+        var api = await server.AsAsync("api", passwords, Ct);
+        Assert.IsTrue(await identity.StringSetAsync("clippybot:revoked-before:someone", 1), "Identity writes markers");
+        Assert.AreEqual(1L, (long)await api.ScriptEvaluateAsync("return redis.call('INCR', KEYS[1])", ["clippybot:rl:global:x"]), "the Api runs its counters' Lua");
+        await AssertServiceUsersAreBoundedAsync(server, passwords, identity, api);
+    }
+
+    [TestMethod]
+    public void The_plugin_host_has_no_cache_user_and_no_cache_connection()
+    {
+        Assert.IsFalse(RedisUsers.Rules.ContainsKey("pluginhost"), "the cache has no user for the service that runs third-party code");
+        var program = File.ReadAllText(Path.Combine(Repository.Root, "ClippyBot.PluginHost", "Program.cs"));
+        Assert.DoesNotContain("AddServiceCache", program, "the PluginHost registers no cache connection (its announcements go through pluginsdb)");
+    }
+
+    /// <summary>What holds for every service user on either server: the default user is off, another service's password
+    /// does not open a user, and nobody but the administrator flushes, reads the configuration, lists keys or manages users.</summary>
+    private async Task AssertServiceUsersAreBoundedAsync(CacheServer server, Dictionary<string, string> passwords, params StackExchange.Redis.IDatabase[] services)
+    {
+        await Assert.ThrowsAsync<StackExchange.Redis.RedisConnectionException>(() => StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{server.Port},abortConnect=true,connectTimeout=3000"), "the default user is off");
+        await Assert.ThrowsAsync<StackExchange.Redis.RedisConnectionException>(() => StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{server.Port},user=pluginhost,password={passwords["api"]},abortConnect=true,connectTimeout=3000"), "no pluginhost user, and a password opens only its own user");
+        foreach (var database in services)
+        {
+            await AssertNoPermAsync(() => database.ExecuteAsync("FLUSHALL"), "flushing everything");
+            await AssertNoPermAsync(() => database.ExecuteAsync("CONFIG", "GET", "*"), "reading the server's configuration (passwords)");
+            await AssertNoPermAsync(() => database.ExecuteAsync("KEYS", "*"), "listing every key in one blocking call");
+            await AssertNoPermAsync(() => database.ExecuteAsync("ACL", "LIST"), "reading or changing users");
         }
-        finally
+        var admin = await server.AsAsync(RedisUsers.Admin, passwords, Ct);
+        Assert.AreEqual("PONG", (await admin.ExecuteAsync("PING")).ToString(), "the AppHost's health check still gets in");
+    }
+
+    private static async Task AssertNoPermAsync(Func<Task> action, string what)
+    {
+        var refused = await Assert.ThrowsAsync<StackExchange.Redis.RedisServerException>(action, what);
+        StringAssert.StartsWith(refused.Message, "NOPERM", $"{what}: {refused.Message}");
+    }
+
+    private static Dictionary<string, string> CachePasswords() =>
+        new[] { RedisUsers.Admin }.Concat(RedisUsers.Rules.Keys).ToDictionary(u => u, _ => System.Security.Cryptography.RandomNumberGenerator.GetHexString(40, lowercase: true));
+
+    private static string WriteFile(string folder, string name, string content)
+    {
+        var path = Path.Combine(folder, name);
+        File.WriteAllText(path, content);
+        return path;
+    }
+
+    /// <summary>A redis-server or Garnet process on a free loopback port, configured by files in its own temporary folder.</summary>
+    private sealed class CacheServer : IAsyncDisposable
+    {
+        private readonly System.Diagnostics.Process _process;
+        private readonly string _folder;
+        private readonly List<StackExchange.Redis.ConnectionMultiplexer> _connections = [];
+
+        private CacheServer(System.Diagnostics.Process process, string folder, int port) => (_process, _folder, Port) = (process, folder, port);
+
+        public int Port { get; }
+
+        public static CacheServer Start(string command, Func<string, string[]> arguments)
         {
-            server.Kill();
-            await server.WaitForExitAsync(CancellationToken.None);
-            Directory.Delete(folder, recursive: true);
+            var folder = Directory.CreateTempSubdirectory("clippybot-cache-acl-").FullName;
+            var port = LocalInfrastructureOptions.FreePort();
+            var start = new System.Diagnostics.ProcessStartInfo(command) { WorkingDirectory = Repository.Root, RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (var argument in arguments(folder).Concat(["--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1"]))
+            {
+                start.ArgumentList.Add(argument);
+            }
+            var process = System.Diagnostics.Process.Start(start)!;
+            process.OutputDataReceived += (_, _) => { };
+            process.BeginOutputReadLine();
+            return new CacheServer(process, folder, port);
+        }
+
+        public async Task<StackExchange.Redis.IDatabase> AsAsync(string user, Dictionary<string, string> passwords, CancellationToken ct)
+        {
+            StackExchange.Redis.ConnectionMultiplexer? connection = null;
+            await Poll.UntilAsync(async () =>
+            {
+                try
+                {
+                    connection = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{Port},user={user},password={passwords[user]},abortConnect=true");
+                    return true;
+                }
+                catch (StackExchange.Redis.RedisConnectionException)
+                {
+                    return _process.HasExited ? throw new InvalidOperationException($"the cache server exited with {_process.ExitCode}") : false;
+                }
+            }, TimeSpan.FromSeconds(60), $"the cache answering {user}", ct);
+            _connections.Add(connection!);
+            return connection!.GetDatabase();
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var connection in _connections)
+            {
+                await connection.DisposeAsync();
+            }
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync(CancellationToken.None);
+            _process.Dispose();
+            Directory.Delete(_folder, recursive: true);
         }
     }
 }
