@@ -89,7 +89,7 @@ public static class ApiKeyEndpoints
         return TypedResults.Ok(keys.Select(ToResponse).ToList());
     }
 
-    private static async Task<Results<NoContent, NotFound<ProblemDetails>>> RevokeAsync(Guid workspaceId, Guid keyId, [AsParameters] ApiKeyServices services)
+    private static async Task<Results<NoContent, ProblemHttpResult>> RevokeAsync(Guid workspaceId, Guid keyId, [AsParameters] ApiKeyServices services)
     {
         // Revocation takes effect on the next request: every request looks the key up.
         var revoked = await services.Db.ApiKeys.Where(k => k.Id == keyId && k.WorkspaceId == workspaceId && k.RevokedAt == null)
@@ -100,7 +100,7 @@ public static class ApiKeyEndpoints
         }
         return revoked == 1
             ? TypedResults.NoContent()
-            : TypedResults.NotFound(new ProblemDetails { Status = 404, Title = "API key not found", Type = "https://clippybot.dev/problems/api-key-not-found" });
+            : TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "API key not found", type: "https://clippybot.dev/problems/api-key-not-found");
     }
 
     private static ApiKeyResponse ToResponse(ApiKey k) => new(k.Id, k.Name, k.Scopes, k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt, k.LastUsedIp, k.CreatedBy);

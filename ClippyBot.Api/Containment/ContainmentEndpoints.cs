@@ -36,9 +36,10 @@ public static class ContainmentEndpoints
     {
         var admin = app.MapGroup("/api/admin").WithTags("Containment").RequireAuthorization(PolicyName)
             .RequireRateLimiting(RateLimiting.RateLimitingExtensions.SensitivePolicy);
-        admin.MapPost("/users/{userId:guid}/lock", LockAsync);
-        admin.MapPost("/users/{userId:guid}/unlock", UnlockAsync);
-        admin.MapPost("/users/{userId:guid}/revoke-sessions", RevokeUserSessionsAsync);
+        // 502: Identity answered, but did not carry out the action.
+        admin.MapPost("/users/{userId:guid}/lock", LockAsync).ProducesProblem(StatusCodes.Status502BadGateway);
+        admin.MapPost("/users/{userId:guid}/unlock", UnlockAsync).ProducesProblem(StatusCodes.Status502BadGateway);
+        admin.MapPost("/users/{userId:guid}/revoke-sessions", RevokeUserSessionsAsync).ProducesProblem(StatusCodes.Status502BadGateway);
         admin.MapPost("/workspaces/{workspaceId:guid}/revoke-sessions", RevokeWorkspaceSessionsAsync);
         admin.MapPost("/api-keys/{keyId:guid}/disable", DisableApiKeyAsync);
         admin.MapGet("/audit", (ApiDbContext db, AuditLog log, [AsParameters] AuditEndpoints.AuditQuery query, CancellationToken ct) =>

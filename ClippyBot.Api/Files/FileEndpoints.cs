@@ -39,9 +39,15 @@ public static class FileEndpoints
     {
         var files = app.MapGroup("/api/workspaces/{workspaceId:guid}/files").WithTags("Files");
         files.MapPost("/", UploadAsync).RequirePermission(Permission.DataWrite)
-            .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(long.MaxValue)); // the real cap (Files:MaxFileBytes) is enforced while streaming
+            // The real cap (Files:MaxFileBytes) is enforced while streaming. The file is the raw body (no body parameter), so its
+            // refusals are declared here: too large or over quota, and a type not on the list.
+            .WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(long.MaxValue))
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
         files.MapGet("/", ListAsync).RequirePermission(Permission.DataRead);
-        files.MapGet("/{fileId:guid}", DownloadAsync).RequirePermission(Permission.DataRead);
+        // 500: the stored file failed its integrity check (tampered with or damaged at rest); never for anything the caller sent.
+        files.MapGet("/{fileId:guid}", DownloadAsync).RequirePermission(Permission.DataRead)
+            .Produces(StatusCodes.Status200OK, contentType: "application/octet-stream") // sent with the type it was uploaded with
+            .ProducesProblem(StatusCodes.Status500InternalServerError);
         files.MapDelete("/{fileId:guid}", DeleteAsync).RequirePermission(Permission.DataWrite);
         return app;
     }

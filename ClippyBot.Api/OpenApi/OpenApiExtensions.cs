@@ -13,7 +13,7 @@ public static class OpenApiExtensions
 {
     public static IHostApplicationBuilder AddApiDocumentation(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddOpenApi(options => options.AddDocumentTransformer((document, _, _) =>
+        builder.Services.AddOpenApi(options => options.AddProblemResponses().AddDocumentTransformer((document, _, _) =>
         {
             document.Info = new OpenApiInfo { Title = "ClippyBot API", Version = "v1" };
             document.Components ??= new OpenApiComponents();

@@ -64,14 +64,17 @@ public static class PluginEndpoints
         app.MapGet("/api/plugins", CatalogAsync).WithTags("Plugins");
         var workspace = app.MapGroup("/api/workspaces/{workspaceId:guid}/plugins").WithTags("Plugins");
         workspace.MapGet("/", ListAsync).RequirePermission(Permission.PluginManagement);
-        workspace.MapPost("/", InstallAsync).RequirePermission(Permission.PluginManagement);
+        workspace.MapPost("/", InstallAsync).RequirePermission(Permission.PluginManagement).ProducesProblem(StatusCodes.Status409Conflict);
         workspace.MapPut("/{pluginId}/configuration", ConfigureAsync).RequirePermission(Permission.PluginManagement);
-        workspace.MapPost("/{pluginId}/consent", ConsentAsync).RequirePermission(Permission.PluginManagement);
+        workspace.MapPost("/{pluginId}/consent", ConsentAsync).RequirePermission(Permission.PluginManagement).ProducesProblem(StatusCodes.Status409Conflict);
         workspace.MapDelete("/{pluginId}", RemoveAsync).RequirePermission(Permission.PluginManagement);
-        workspace.MapPost("/{pluginId}/events", DeliverAsync).RequirePermission(Permission.DataWrite);
+        // 423: the plugin is quarantined (the PluginHost's refusal, passed on as it came).
+        workspace.MapPost("/{pluginId}/events", DeliverAsync).RequirePermission(Permission.DataWrite).ProducesProblem(StatusCodes.Status423Locked);
 
         var admin = app.MapGroup("/api/admin/plugins").WithTags("Plugins").RequireAuthorization(Containment.ContainmentEndpoints.PolicyName);
-        admin.MapPost("/", PublishAsync).WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(40L * 1024 * 1024));
+        // The bundle is the raw body (no body parameter), so its refusals are declared here: refused bundle, newer version exists, too large.
+        admin.MapPost("/", PublishAsync).WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(40L * 1024 * 1024))
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
         admin.MapGet("/{pluginId}/crashes", CrashesAsync);
         admin.MapPost("/{pluginId}/quarantine", (string pluginId, QuarantineRequest request, [AsParameters] PluginServices services, CancellationToken ct) => SetQuarantineAsync(pluginId, request, true, services, ct));
         admin.MapPost("/{pluginId}/release", (string pluginId, QuarantineRequest request, [AsParameters] PluginServices services, CancellationToken ct) => SetQuarantineAsync(pluginId, request, false, services, ct));

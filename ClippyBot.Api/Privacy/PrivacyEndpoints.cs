@@ -46,13 +46,15 @@ public static class PrivacyEndpoints
     public static IEndpointRouteBuilder MapPrivacyApi(this IEndpointRouteBuilder app)
     {
         var me = app.MapGroup("/api/me").WithTags("Privacy");
-        me.MapDelete("/", EraseAsync).RequireRateLimiting(RateLimitingExtensions.SensitivePolicy);
-        me.MapPost("/exports", RequestExportAsync).RequireRateLimiting(RateLimitingExtensions.SensitivePolicy);
+        me.MapDelete("/", EraseAsync).RequireRateLimiting(RateLimitingExtensions.SensitivePolicy).ProducesProblem(StatusCodes.Status409Conflict);
+        me.MapPost("/exports", RequestExportAsync).RequireRateLimiting(RateLimitingExtensions.SensitivePolicy).ProducesProblem(StatusCodes.Status409Conflict);
         me.MapGet("/exports", ListExportsAsync);
         me.MapGet("/exports/{exportId:guid}", GetExportAsync);
-        me.MapGet("/exports/{exportId:guid}/download", DownloadMineAsync);
+        me.MapGet("/exports/{exportId:guid}/download", DownloadMineAsync).Produces(StatusCodes.Status200OK, contentType: "application/json").ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status410Gone);
         // The emailed link: the random token in it is the credential, so a browser opens it without a bearer token.
-        app.MapGet("/api/exports/{exportId:guid}/download", DownloadByLinkAsync).WithTags("Privacy").AllowAnonymous();
+        app.MapGet("/api/exports/{exportId:guid}/download", DownloadByLinkAsync).WithTags("Privacy").AllowAnonymous()
+            .Produces(StatusCodes.Status200OK, contentType: "application/json")
+            .ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status410Gone);
         return app;
     }
 

@@ -39,12 +39,12 @@ public static class WorkspaceEndpoints
 
         var workspace = workspaces.MapGroup("/{workspaceId:guid}");
         workspace.MapGet("/", GetAsync).RequirePermission(Permission.DataRead);
-        workspace.MapPatch("/", UpdateAsync).RequirePermission(Permission.WorkspaceSettings);
+        workspace.MapPatch("/", UpdateAsync).RequirePermission(Permission.WorkspaceSettings).ProducesProblem(StatusCodes.Status409Conflict);
         workspace.MapDelete("/", DeleteAsync).RequirePermission(Permission.WorkspaceDelete).RequireRateLimiting(RateLimitingExtensions.SensitivePolicy);
         workspace.MapGet("/members", ListMembersAsync).RequirePermission(Permission.DataRead);
-        workspace.MapPut("/members/{userId}", ChangeRoleAsync).RequirePermission(Permission.MemberManagement);
-        workspace.MapDelete("/members/{userId}", RemoveMemberAsync).RequirePermission(Permission.MemberManagement);
-        workspace.MapPost("/leave", LeaveAsync).RequireMembership();
+        workspace.MapPut("/members/{userId}", ChangeRoleAsync).RequirePermission(Permission.MemberManagement).ProducesProblem(StatusCodes.Status409Conflict);
+        workspace.MapDelete("/members/{userId}", RemoveMemberAsync).RequirePermission(Permission.MemberManagement).ProducesProblem(StatusCodes.Status409Conflict);
+        workspace.MapPost("/leave", LeaveAsync).RequireMembership().ProducesProblem(StatusCodes.Status409Conflict);
         workspace.MapPost("/invitations", InviteAsync).RequirePermission(Permission.MemberManagement).RequireRateLimiting(RateLimitingExtensions.SensitivePolicy);
         workspace.MapDelete("/invitations/{invitationId:guid}", RevokeInvitationAsync).RequirePermission(Permission.MemberManagement);
 
@@ -144,7 +144,7 @@ public static class WorkspaceEndpoints
             .Select(m => new MemberResponse(m.UserId, m.Email, m.Email != "", m.Role, m.JoinedAt))
             .ToListAsync());
 
-    private static async Task<Results<Ok<MemberResponse>, NotFound<ProblemDetails>, ProblemHttpResult, ValidationProblem>> ChangeRoleAsync(
+    private static async Task<Results<Ok<MemberResponse>, ProblemHttpResult, ValidationProblem>> ChangeRoleAsync(
         Guid workspaceId, string userId, ChangeRoleRequest request, HttpContext http, [AsParameters] WorkspaceServices services)
     {
         if (request.Role is not { } role || !Enum.IsDefined(role))
@@ -172,7 +172,7 @@ public static class WorkspaceEndpoints
         return TypedResults.Ok(new MemberResponse(member.UserId, member.Email, member.Email.Length > 0, member.Role, member.JoinedAt));
     }
 
-    private static async Task<Results<NoContent, NotFound<ProblemDetails>, ProblemHttpResult>> RemoveMemberAsync(
+    private static async Task<Results<NoContent, ProblemHttpResult>> RemoveMemberAsync(
         Guid workspaceId, string userId, HttpContext http, [AsParameters] WorkspaceServices services)
     {
         var member = await services.Db.Memberships.SingleOrDefaultAsync(m => m.WorkspaceId == workspaceId && m.UserId == userId);
@@ -271,7 +271,7 @@ public static class WorkspaceEndpoints
     }
 
     /// <summary>Withdraws a pending invitation (its link stops working at once).</summary>
-    private static async Task<Results<NoContent, NotFound<ProblemDetails>>> RevokeInvitationAsync(
+    private static async Task<Results<NoContent, ProblemHttpResult>> RevokeInvitationAsync(
         Guid workspaceId, Guid invitationId, [AsParameters] WorkspaceServices services)
     {
         var removed = await services.Db.Invitations.Where(i => i.Id == invitationId && i.WorkspaceId == workspaceId && i.AcceptedAt == null).ExecuteDeleteAsync();
@@ -279,11 +279,8 @@ public static class WorkspaceEndpoints
         {
             // Also another workspace's invitation id: refused like one that does not exist, and recorded.
             await services.Audit.RecordAsync(workspaceId, "invitation.revoked", invitationId.ToString(), "not_found");
-            return TypedResults.NotFound(new ProblemDetails
-            {
-                Status = StatusCodes.Status404NotFound, Title = "No such invitation",
-                Detail = "No pending invitation with this id in this workspace.", Type = "https://clippybot.dev/problems/not-found",
-            });
+            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such invitation",
+                detail: "No pending invitation with this id in this workspace.", type: "https://clippybot.dev/problems/not-found");
         }
         await services.Audit.RecordAsync(workspaceId, "invitation.revoked", invitationId.ToString());
         return TypedResults.NoContent();
@@ -336,8 +333,9 @@ public static class WorkspaceEndpoints
 
     private static WorkspaceRole? CallerRole(HttpContext http) => http.Items[typeof(WorkspaceRole)] as WorkspaceRole?;
 
-    private static NotFound<ProblemDetails> MemberNotFound() =>
-        TypedResults.NotFound(new ProblemDetails { Status = 404, Title = "Member not found", Type = "https://clippybot.dev/problems/member-not-found" });
+    // Problem results (not NotFound<ProblemDetails>, which is sent as application/json): every refusal is problem+json.
+    private static ProblemHttpResult MemberNotFound() =>
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Member not found", type: "https://clippybot.dev/problems/member-not-found");
 
     private static ProblemHttpResult OwnersOnly() => TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Owners only",
         detail: "Only owners can make, change or remove owners.", type: "https://clippybot.dev/problems/owners-only");
