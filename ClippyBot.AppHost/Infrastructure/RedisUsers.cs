@@ -29,9 +29,13 @@ public static class RedisUsers
     public static string Acl(IReadOnlyDictionary<string, string> passwords) =>
         Lines(passwords, user => $"resetchannels {Rules[user]} {Commands}", "~* &* +@all");
 
-    /// <summary>Garnet's ACL file: the same users and commands, every key (Garnet has no key or channel patterns).</summary>
+    /// <summary>
+    /// Garnet's ACL file: the same users and commands, every key and channel (Garnet has no key or channel patterns, so
+    /// there the Api could also write Identity's throttle keys or publish on its channels: docs/revocation.md). Garnet
+    /// files some administrative commands (COMMITAOF, the CLUSTER family…) under @admin but not @dangerous: both are off.
+    /// </summary>
     public static string GarnetAcl(IReadOnlyDictionary<string, string> passwords) =>
-        Lines(passwords, _ => $"{Commands} ~*", "+@all ~*");
+        Lines(passwords, _ => "+@all -@dangerous -@admin +info ~*", "+@all ~*");
 
     private static string Lines(IReadOnlyDictionary<string, string> passwords, Func<string, string> rights, string adminRights)
     {

@@ -16,6 +16,23 @@ public sealed class PluginStateOptions
 
     /// <summary>An older snapshot is not used (callers ask the database).</summary>
     public TimeSpan StaleAfter { get; set; } = TimeSpan.FromSeconds(5);
+
+    public const string SafeRange = "PluginState:RefreshInterval must be 100 ms to 10 s and PluginState:StaleAfter at least twice that and at most 60 s "
+        + "(outside Production both may be up to a day, for tests that switch the periodic refresh off).";
+
+    /// <summary>
+    /// A tiny interval would reload in a tight loop; a long StaleAfter would let a stalled refresher leave a quarantine
+    /// unenforced for that long; StaleAfter near RefreshInterval would send every invocation to the database.
+    /// </summary>
+    public static bool IsSafe(PluginStateOptions options, IHostEnvironment environment)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(environment);
+        var ceiling = environment.IsProduction() ? TimeSpan.FromSeconds(10) : TimeSpan.FromDays(1);
+        var staleCeiling = environment.IsProduction() ? TimeSpan.FromSeconds(60) : TimeSpan.FromDays(1);
+        return options.RefreshInterval >= TimeSpan.FromMilliseconds(100) && options.RefreshInterval <= ceiling
+            && options.StaleAfter >= options.RefreshInterval * 2 && options.StaleAfter <= staleCeiling;
+    }
 }
 
 /// <summary>
@@ -32,7 +49,8 @@ public sealed partial class PluginState(IServiceScopeFactory scopes, IOptions<Pl
 {
     /// <summary>NOTIFY channels are per database: only pluginsdb's sessions hear this one.</summary>
     private const string Channel = "clippybot_plugin_state";
-    private static readonly TimeSpan ListenRetryDelay = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan FirstListenRetry = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan LastListenRetry = TimeSpan.FromSeconds(30);
 
     private readonly SemaphoreSlim _refreshing = new(1, 1);
     private volatile Snapshot? _snapshot;
@@ -54,16 +72,23 @@ public sealed partial class PluginState(IServiceScopeFactory scopes, IOptions<Pl
             ? s.Quarantines.Any(q => q.PluginId == pluginId && (q.Version == version || q.Version == "*") && (q.WorkspaceId == null || q.WorkspaceId == workspaceId))
             : null;
 
-    /// <summary>After a change committed through this replica: re-read now, and tell the other replicas.</summary>
+    /// <summary>
+    /// After a change committed through this replica: re-read now, and tell the other replicas. The change is already
+    /// committed, so neither step follows the caller's cancellation (an aborted request must not leave this replica's
+    /// view or the announcement behind), and a failed announcement is only logged: the periodic refresh bounds it.
+    /// </summary>
     public async Task ChangedAsync(CancellationToken ct)
     {
-        await RefreshAsync(ct);
+        _ = ct;
+        await RefreshAsync(CancellationToken.None);
         try
         {
             await using var scope = scopes.CreateAsyncScope();
-            await scope.ServiceProvider.GetRequiredService<PluginsDbContext>().Database.ExecuteSqlRawAsync("NOTIFY " + Channel, ct);
+            await scope.ServiceProvider.GetRequiredService<PluginsDbContext>().Database.ExecuteSqlRawAsync("NOTIFY " + Channel, CancellationToken.None);
         }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+#pragma warning disable CA1031 // whatever failed (including EF's RetryLimitExceededException), the change stands
+        catch (Exception e)
+#pragma warning restore CA1031
         {
             LogAnnounceFailed(logger, e.GetType().Name);
         }
@@ -123,6 +148,7 @@ public sealed partial class PluginState(IServiceScopeFactory scopes, IOptions<Pl
     /// </summary>
     private async Task ListenAsync(CancellationToken stoppingToken)
     {
+        var retry = FirstListenRetry;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -142,6 +168,7 @@ public sealed partial class PluginState(IServiceScopeFactory scopes, IOptions<Pl
                     await listen.ExecuteNonQueryAsync(stoppingToken);
                 }
                 Signal(); // whatever was announced while this replica was not listening
+                retry = FirstListenRetry;
                 while (!stoppingToken.IsCancellationRequested)
                 {
                     await connection.WaitAsync(stoppingToken);
@@ -151,12 +178,15 @@ public sealed partial class PluginState(IServiceScopeFactory scopes, IOptions<Pl
             {
                 return;
             }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
+#pragma warning disable CA1031 // any failure: log, wait (doubling, with jitter, so replicas do not reconnect in step), reconnect
+            catch (Exception e)
+#pragma warning restore CA1031
             {
                 LogListenFailed(logger, e.GetType().Name);
                 try
                 {
-                    await Task.Delay(ListenRetryDelay, time, stoppingToken);
+                    await Task.Delay(retry * (0.5 + Random.Shared.NextDouble() / 2), time, stoppingToken);
+                    retry = TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, LastListenRetry.Ticks));
                 }
                 catch (OperationCanceledException)
                 {

@@ -11,7 +11,7 @@ public static class PluginsExtensions
         builder.Services.AddOptions<SandboxOptions>().Bind(builder.Configuration.GetSection(SandboxOptions.SectionName));
         builder.Services.AddOptions<QuarantineOptions>().Bind(builder.Configuration.GetSection(QuarantineOptions.SectionName));
         builder.Services.AddOptions<PluginStateOptions>().Bind(builder.Configuration.GetSection(PluginStateOptions.SectionName))
-            .Validate(o => o.RefreshInterval > TimeSpan.Zero && o.StaleAfter >= o.RefreshInterval, "PluginState:RefreshInterval must be positive and no longer than PluginState:StaleAfter.")
+            .Validate<IHostEnvironment>(PluginStateOptions.IsSafe, PluginStateOptions.SafeRange)
             .ValidateOnStart();
         builder.Services.AddSingleton(sp => PluginTrustStore.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
         builder.Services.AddSingleton<PluginRuntime>();

@@ -138,15 +138,26 @@ public sealed class LeastPrivilegeTests
         var api = await server.AsAsync("api", passwords, Ct);
         Assert.IsTrue(await identity.StringSetAsync("clippybot:revoked-before:someone", 1), "Identity writes markers");
         Assert.AreEqual(1L, (long)await api.ScriptEvaluateAsync("return redis.call('INCR', KEYS[1])", ["clippybot:rl:global:x"]), "the Api runs its counters' Lua");
+        await AssertNoPermAsync(() => api.ExecuteAsync("COMMITAOF"), "an administrative command Garnet does not file as dangerous");
+        var fromLua = await Assert.ThrowsAsync<StackExchange.Redis.RedisServerException>(() => api.ScriptEvaluateAsync("return redis.call('FLUSHALL')"), "a dangerous command from inside Lua");
+        StringAssert.Contains(fromLua.Message, "NOPERM", fromLua.Message);
         await AssertServiceUsersAreBoundedAsync(server, passwords, identity, api);
     }
 
     [TestMethod]
-    public void The_plugin_host_has_no_cache_user_and_no_cache_connection()
+    public async Task The_plugin_host_has_no_cache_user_and_no_cache_connection()
     {
-        Assert.IsFalse(RedisUsers.Rules.ContainsKey("pluginhost"), "the cache has no user for the service that runs third-party code");
-        var program = File.ReadAllText(Path.Combine(Repository.Root, "ClippyBot.PluginHost", "Program.cs"));
-        Assert.DoesNotContain("AddServiceCache", program, "the PluginHost registers no cache connection (its announcements go through pluginsdb)");
+        var passwords = CachePasswords();
+        foreach (var acl in new[] { RedisUsers.Acl(passwords), RedisUsers.GarnetAcl(passwords) })
+        {
+            Assert.DoesNotContain("user pluginhost", acl, "the cache has no user for the service that runs third-party code");
+        }
+        // Started as it runs, the PluginHost has no connection to the cache at all (its announcements go through pluginsdb).
+        await using var host = await ServiceFactory.WithFreshDatabaseAsync<ClippyBot.PluginHost.Data.PluginsDbContext>("pluginsdb", new Dictionary<string, string?>
+        {
+            ["Encryption:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
+        }, null, Ct);
+        Assert.IsNull(host.Services.GetService(typeof(StackExchange.Redis.IConnectionMultiplexer)), "the PluginHost holds no cache connection");
     }
 
     /// <summary>What holds for every service user on either server: the default user is off, another service's password
@@ -154,7 +165,7 @@ public sealed class LeastPrivilegeTests
     private async Task AssertServiceUsersAreBoundedAsync(CacheServer server, Dictionary<string, string> passwords, params StackExchange.Redis.IDatabase[] services)
     {
         await Assert.ThrowsAsync<StackExchange.Redis.RedisConnectionException>(() => StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{server.Port},abortConnect=true,connectTimeout=3000"), "the default user is off");
-        await Assert.ThrowsAsync<StackExchange.Redis.RedisConnectionException>(() => StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{server.Port},user=pluginhost,password={passwords["api"]},abortConnect=true,connectTimeout=3000"), "no pluginhost user, and a password opens only its own user");
+        await Assert.ThrowsAsync<StackExchange.Redis.RedisConnectionException>(() => StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{server.Port},user=identity,password={passwords["api"]},abortConnect=true,connectTimeout=3000"), "a password opens only its own user");
         foreach (var database in services)
         {
             await AssertNoPermAsync(() => database.ExecuteAsync("FLUSHALL"), "flushing everything");

@@ -50,6 +50,25 @@ public sealed class ProductionPostureTests
     }
 
     [TestMethod]
+    [DataRow("00:00:00.001", "00:00:05", DisplayName = "a refresh loop with no pause")]
+    [DataRow("00:00:01", "01:00:00", DisplayName = "a stalled refresher leaves quarantines unenforced for an hour")]
+    [DataRow("00:00:05", "00:00:05", DisplayName = "every invocation asks the database")]
+    [DataRow("01:00:00", "02:00:00", DisplayName = "no periodic refresh")]
+    public void Plugin_state_freshness_outside_the_safe_range_is_refused_in_production(string refresh, string staleAfter)
+    {
+        var options = new ClippyBot.PluginHost.Plugins.PluginStateOptions
+        {
+            RefreshInterval = TimeSpan.Parse(refresh, System.Globalization.CultureInfo.InvariantCulture),
+            StaleAfter = TimeSpan.Parse(staleAfter, System.Globalization.CultureInfo.InvariantCulture),
+        };
+        Assert.IsFalse(ClippyBot.PluginHost.Plugins.PluginStateOptions.IsSafe(options, new Environment("Production")));
+        Assert.IsTrue(ClippyBot.PluginHost.Plugins.PluginStateOptions.IsSafe(new ClippyBot.PluginHost.Plugins.PluginStateOptions(), new Environment("Production")), "the defaults are safe");
+        // A test may switch the periodic refresh off (announcements only), never below 100 ms.
+        Assert.AreEqual(options.RefreshInterval >= TimeSpan.FromMilliseconds(100) && options.StaleAfter >= options.RefreshInterval * 2,
+            ClippyBot.PluginHost.Plugins.PluginStateOptions.IsSafe(options, new Environment("Testing")));
+    }
+
+    [TestMethod]
     [DataRow("Oidc:AllowHttp", "true")]
     [DataRow("Identity:AllowHttp", "true")]
     [DataRow("Edge:RequireHttps", "false")]

@@ -205,7 +205,7 @@ public sealed class PluginApiTests
         var announcementsOnly = new Dictionary<string, string?>(s_host.Settings)
         {
             ["PluginState:RefreshInterval"] = "01:00:00",
-            ["PluginState:StaleAfter"] = "01:00:00",
+            ["PluginState:StaleAfter"] = "02:00:00",
         };
         await using var replica = new ServiceFactory<PluginsDbContext>(announcementsOnly, services => services
             .AddHttpClient(ClippyBot.ServiceDefaults.Authentication.IdentityAccessTokens.MetadataClient)
@@ -219,7 +219,12 @@ public sealed class PluginApiTests
         }
         var workspace = Guid.NewGuid();
         Task<HttpResponseMessage> InvokeOnOther() => other.PostAsJsonAsync($"/internal/plugins/{id}/invoke", new { workspaceId = workspace, @event = "on_message", input = new { text = "hi" } }, Ct);
-        await WithinASecondAsync(InvokeOnOther, r => r.StatusCode == HttpStatusCode.OK, "installed plugin runs on the other replica");
+        // The first answer also waits for the replica's start (its LISTEN session); the later ones get a second each.
+        await Poll.UntilAsync(async () =>
+        {
+            using var response = await InvokeOnOther();
+            return response.StatusCode == HttpStatusCode.OK;
+        }, TimeSpan.FromSeconds(15), "installed plugin runs on the other replica", Ct);
 
         using (await api.PostAsJsonAsync($"/internal/plugins/{id}/quarantine", new { version = "*", reason = "test", by = "admin-1" }, Ct))
         {
