@@ -1,4 +1,4 @@
-using ClippyBot.PluginHost.Bundles;
+using ClippyBot.Plugins.Bundles;
 
 namespace ClippyBot.PluginTool;
 

@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Collections.Concurrent;
 using System.Security.Claims;
 using ClippyBot.ServiceDefaults;

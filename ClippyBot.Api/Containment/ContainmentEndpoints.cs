@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Security.Claims;
 using ClippyBot.Api.ApiKeys;
 using ClippyBot.Api.Audit;

@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Security.Claims;
 using ClippyBot.Api.Audit;
 using ClippyBot.Api.Data;

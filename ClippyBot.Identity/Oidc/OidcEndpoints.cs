@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Security.Claims;
 using ClippyBot.Identity.Accounts;
 using Microsoft.AspNetCore;
@@ -240,7 +241,7 @@ internal static class OidcEndpoints
         if (scopeList.Contains(OidcResources.ApiScope, StringComparer.Ordinal) && amr.Contains("mfa")
             && await services.Services.GetRequiredService<Administrators>().IsAdministratorAsync(user))
         {
-            identity.AddClaim(new Claim(Claims.Role, ClippyBot.ServiceDefaults.PlatformRoles.Administrator));
+            identity.AddClaim(new Claim(Claims.Role, ClippyBot.Contracts.PlatformRoles.Administrator));
         }
         identity.SetScopes(scopeList);
         identity.SetResources(OidcResources.ResourcesFor(scopeList));

@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using ClippyBot.Identity.Data;
 using ClippyBot.ServiceDefaults;
 using Microsoft.EntityFrameworkCore;

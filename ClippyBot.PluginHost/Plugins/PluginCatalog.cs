@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text.Json;
-using ClippyBot.PluginHost.Bundles;
+using ClippyBot.Plugins.Bundles;
 using ClippyBot.PluginHost.Data;
 using ClippyBot.PluginHost.Sandbox;
 using Wasmtime;

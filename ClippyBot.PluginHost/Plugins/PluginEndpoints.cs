@@ -1,5 +1,5 @@
 using System.Text.Json;
-using ClippyBot.PluginHost.Bundles;
+using ClippyBot.Plugins.Bundles;
 using ClippyBot.PluginHost.Sandbox;
 using ClippyBot.ServiceDefaults.Authentication;
 using ClippyBot.ServiceDefaults.Http;

@@ -1,4 +1,4 @@
-using ClippyBot.PluginHost.Bundles;
+using ClippyBot.Plugins.Bundles;
 using ClippyBot.PluginHost.Sandbox;
 
 namespace ClippyBot.PluginHost.Plugins;
@@ -13,7 +13,7 @@ public static class PluginsExtensions
         builder.Services.AddOptions<PluginStateOptions>().Bind(builder.Configuration.GetSection(PluginStateOptions.SectionName))
             .Validate<IHostEnvironment>(PluginStateOptions.IsSafe, PluginStateOptions.SafeRange)
             .ValidateOnStart();
-        builder.Services.AddSingleton(sp => PluginTrustStore.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
+        builder.Services.AddSingleton(sp => PluginTrustConfiguration.Load(sp.GetRequiredService<IConfiguration>()));
         builder.Services.AddSingleton<PluginRuntime>();
         var allowList = builder.Configuration.GetSection($"{SandboxOptions.SectionName}:HttpPrivateNetworkAllowList").GetChildren()
             .Select(c => c.Value).OfType<string>().Select(System.Net.IPNetwork.Parse).ToList();

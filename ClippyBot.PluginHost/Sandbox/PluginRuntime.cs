@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text;
-using ClippyBot.PluginHost.Bundles;
+using ClippyBot.Plugins.Bundles;
 using Microsoft.Extensions.Options;
 using Wasmtime;
 

@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
@@ -126,7 +127,7 @@ public sealed class ApiAuthenticationTests
         var issuedAt = DecodeJwt(tokens.Access).Payload.GetProperty("iat").GetInt64();
         // Written before the replica exists, and never announced to it.
         var redis = s_testbed.Api.Services.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>().GetDatabase();
-        await redis.StringSetAsync(ClippyBot.ServiceDefaults.RevocationKeys.RevokedBefore(subject), issuedAt, TimeSpan.FromMinutes(20));
+        await redis.StringSetAsync(ClippyBot.Contracts.RevocationKeys.RevokedBefore(subject), issuedAt, TimeSpan.FromMinutes(20));
 
         await using var replica = await ApiHost.StartReplicaAsync(s_testbed.Identity, s_testbed.Api, ct);
         var mirror = replica.Services.GetRequiredService<ClippyBot.Api.Authentication.RevocationMarkers>();

@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Net;
 using System.Net.Http.Headers;
 using ClippyBot.Identity.Accounts;
@@ -71,7 +72,7 @@ public sealed class RevocationDurabilityTests
                 answers.Add(await MeAsync(first));
                 answers.Add(await MeAsync(second));
                 var db = StackExchange.Redis.ConnectionMultiplexer.Connect(redis);
-                restored = await db.GetDatabase().KeyExistsAsync(ClippyBot.ServiceDefaults.RevocationKeys.RevokedBefore(subject));
+                restored = await db.GetDatabase().KeyExistsAsync(ClippyBot.Contracts.RevocationKeys.RevokedBefore(subject));
                 await db.DisposeAsync();
                 await Task.Delay(200, Ct);
             }
@@ -97,7 +98,7 @@ public sealed class RevocationDurabilityTests
     {
         await using var identity = await IdentityHost.StartAsync(Ct);
         var subject = Guid.NewGuid().ToString();
-        var key = ClippyBot.ServiceDefaults.RevocationKeys.RevokedBefore(subject);
+        var key = ClippyBot.Contracts.RevocationKeys.RevokedBefore(subject);
         var redis = identity.Services.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>().GetDatabase();
         // A later event is already in Redis (another replica's, say); an earlier one is in the database.
         var later = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 3600;

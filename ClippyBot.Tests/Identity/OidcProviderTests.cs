@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -325,7 +326,7 @@ public sealed class OidcProviderTests
         Assert.AreEqual("invalid_grant", refused.GetProperty("error").GetString());
 
         await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(TestRig.Redis.ConnectionString);
-        var marker = await redis.GetDatabase().StringGetAsync(ClippyBot.ServiceDefaults.RevocationKeys.RevokedBefore(subject));
+        var marker = await redis.GetDatabase().StringGetAsync(ClippyBot.Contracts.RevocationKeys.RevokedBefore(subject));
         Assert.IsTrue(marker.HasValue, "revocation marker published");
         var issuedAt = DecodeJwt(tokens.GetProperty("access_token").GetString()!).Payload.GetProperty("iat").GetInt64();
         Assert.IsGreaterThanOrEqualTo(issuedAt, (long)marker);

@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Net;
 using System.Text.RegularExpressions;
 using ClippyBot.Identity.Data;
@@ -60,7 +61,7 @@ public sealed partial class SessionTests
         Assert.AreEqual(HttpStatusCode.OK, other, "the other session lives on");
 
         await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(TestRig.Redis.ConnectionString);
-        Assert.IsTrue(await redis.GetDatabase().KeyExistsAsync(ClippyBot.ServiceDefaults.RevocationKeys.RevokedSession(sid)));
+        Assert.IsTrue(await redis.GetDatabase().KeyExistsAsync(ClippyBot.Contracts.RevocationKeys.RevokedSession(sid)));
     }
 
     [TestMethod]
@@ -116,7 +117,7 @@ public sealed partial class SessionTests
 
         Assert.AreEqual(HttpStatusCode.BadRequest, (await RefreshAsync(s_identity.CreateClient(), victimTokens.Refresh, ct)).Status);
         await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(TestRig.Redis.ConnectionString);
-        Assert.IsTrue(await redis.GetDatabase().KeyExistsAsync(ClippyBot.ServiceDefaults.RevocationKeys.RevokedBefore(userId)));
+        Assert.IsTrue(await redis.GetDatabase().KeyExistsAsync(ClippyBot.Contracts.RevocationKeys.RevokedBefore(userId)));
 
         // Containment: lock the account — even the right password no longer signs in, until unlocked.
         using var lockAccount = await PostFormAsync(admin, "/admin/users?email=" + Uri.EscapeDataString(victimEmail),

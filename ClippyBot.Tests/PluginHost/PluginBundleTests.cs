@@ -1,7 +1,7 @@
 using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
-using ClippyBot.PluginHost.Bundles;
+using ClippyBot.Plugins.Bundles;
 using ClippyBot.PluginTool;
 
 namespace ClippyBot.Tests.PluginHost;

@@ -1,5 +1,5 @@
 using System.Text;
-using ClippyBot.PluginHost.Bundles;
+using ClippyBot.Plugins.Bundles;
 using ClippyBot.PluginHost.Data;
 using ClippyBot.PluginHost.Plugins;
 using ClippyBot.PluginHost.Sandbox;

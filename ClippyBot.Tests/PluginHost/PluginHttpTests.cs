@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using ClippyBot.AppHost.Infrastructure;
-using ClippyBot.PluginHost.Bundles;
+using ClippyBot.Plugins.Bundles;
 using ClippyBot.PluginHost.Data;
 using ClippyBot.PluginHost.Sandbox;
 using ClippyBot.Tests.Rig;

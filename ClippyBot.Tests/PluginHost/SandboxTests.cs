@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json;
-using ClippyBot.PluginHost.Bundles;
+using ClippyBot.Plugins.Bundles;
 using ClippyBot.PluginHost.Sandbox;
 using Microsoft.Extensions.Options;
 using Wasmtime;

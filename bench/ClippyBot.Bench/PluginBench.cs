@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using ClippyBot.PluginHost.Bundles;
+using ClippyBot.Plugins.Bundles;
 using ClippyBot.PluginHost.Sandbox;
 using Microsoft.Extensions.Options;
 

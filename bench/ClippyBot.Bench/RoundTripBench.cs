@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
-using ClippyBot.PluginHost.Bundles;
+using ClippyBot.Plugins.Bundles;
 
 namespace ClippyBot.Bench;
 

@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 
-namespace ClippyBot.PluginHost.Bundles;
+namespace ClippyBot.Plugins.Bundles;
 
 /// <summary>A plugin's <c>manifest.json</c> (schema: docs/plugins/bundle-format.md).</summary>
 public sealed record PluginManifest(
@@ -141,9 +141,9 @@ public static partial class ManifestValidator
                 errors.Add(new($"$.permissions[{i}].parameters.providers", "oauth:use needs the list of providers whose connection it uses (e.g. [\"github\"])."));
             }
             else if (permission.Name == "secrets:read" && (permission.Parameters?.GetValueOrDefault("names") is not { ValueKind: JsonValueKind.Array } names
-                || names.GetArrayLength() is 0 or > 32 || names.EnumerateArray().Any(n => n.ValueKind != JsonValueKind.String || !ClippyBot.ServiceDefaults.WorkspaceSecretNames.IsValid(n.GetString()))))
+                || names.GetArrayLength() is 0 or > 32 || names.EnumerateArray().Any(n => n.ValueKind != JsonValueKind.String || !ClippyBot.Contracts.WorkspaceSecretNames.IsValid(n.GetString()))))
             {
-                errors.Add(new($"$.permissions[{i}].parameters.names", $"secrets:read needs the names of the workspace secrets it reads: 1–32 names, each {ClippyBot.ServiceDefaults.WorkspaceSecretNames.Rule} (e.g. [\"WEBHOOK_KEY\"])."));
+                errors.Add(new($"$.permissions[{i}].parameters.names", $"secrets:read needs the names of the workspace secrets it reads: 1–32 names, each {ClippyBot.Contracts.WorkspaceSecretNames.Rule} (e.g. [\"WEBHOOK_KEY\"])."));
             }
             else if (permission.Name == "storage:kv" && permission.Parameters?.GetValueOrDefault("quotaBytes") is { } quota
                 && !(quota.ValueKind == JsonValueKind.Number && quota.TryGetInt64(out var bytes) && bytes is >= 1 and <= MaxKvQuotaBytes))

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using NSec.Cryptography;
 
-namespace ClippyBot.PluginHost.Bundles;
+namespace ClippyBot.Plugins.Bundles;
 
 /// <summary>A bundle that passed verification: its manifest and the trusted key that vouches for it.</summary>
 public sealed record VerifiedBundle(PluginManifest Manifest, string SignerKeyId, string WasmSha256);

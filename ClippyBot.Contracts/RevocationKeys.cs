@@ -1,4 +1,4 @@
-namespace ClippyBot.ServiceDefaults;
+namespace ClippyBot.Contracts;
 
 /// <summary>
 /// The Redis keys of the revocation contract (docs/revocation.md), in one place for the publisher (Identity) and the

@@ -1,4 +1,4 @@
-namespace ClippyBot.ServiceDefaults;
+namespace ClippyBot.Contracts;
 
 /// <summary>The contract between Identity (which puts the role in access tokens) and resource servers (which require it).</summary>
 public static class PlatformRoles

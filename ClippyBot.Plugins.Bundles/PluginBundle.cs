@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 
-namespace ClippyBot.PluginHost.Bundles;
+namespace ClippyBot.Plugins.Bundles;
 
 /// <summary>
 /// A plugin bundle: one zip file holding <c>manifest.json</c>, <c>plugin.wasm</c> and <c>signatures/*.json</c>

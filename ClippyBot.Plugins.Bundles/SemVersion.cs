@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 
-namespace ClippyBot.PluginHost.Bundles;
+namespace ClippyBot.Plugins.Bundles;
 
 /// <summary>SemVer 2.0 versions with its precedence rules (build metadata ignored), for "strictly newer" on updates.</summary>
 public sealed partial record SemVersion(int Major, int Minor, int Patch, string PreRelease) : IComparable<SemVersion>

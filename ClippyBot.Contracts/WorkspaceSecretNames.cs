@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace ClippyBot.ServiceDefaults;
+namespace ClippyBot.Contracts;
 
 /// <summary>
 /// The contract between the Api (which stores workspace secrets by name) and the PluginHost (whose manifests name the

@@ -1,0 +1,124 @@
+using System.Reflection;
+using Mono.Cecil;
+using Mono.Cecil.Cil;
+using NetArchTest.Rules;
+
+namespace ClippyBot.Tests.Foundation;
+
+/// <summary>
+/// Boundaries that were conventions, checked on the compiled code (NetArchTest): services talk over HTTP, never through
+/// each other's code; the command-line tools carry no service; only Identity writes revocation markers.
+/// </summary>
+[TestClass]
+public sealed class ArchitectureTests
+{
+    private static readonly Assembly Api = typeof(ClippyBot.Api.Data.ApiDbContext).Assembly;
+    private static readonly Assembly Identity = typeof(ClippyBot.Identity.Data.IdentityDataContext).Assembly;
+    private static readonly Assembly PluginHost = typeof(ClippyBot.PluginHost.Data.PluginsDbContext).Assembly;
+    private static readonly Assembly PluginTool = typeof(ClippyBot.PluginTool.PluginCli).Assembly;
+    private static readonly Assembly Backup = typeof(ClippyBot.Backup.BackupCli).Assembly;
+    private static readonly Assembly ServiceDefaults = typeof(Microsoft.Extensions.Hosting.PeriodicService).Assembly;
+    private static readonly Assembly Contracts = typeof(ClippyBot.Contracts.RevocationKeys).Assembly;
+    private static readonly Assembly Bundles = typeof(ClippyBot.Plugins.Bundles.PluginBundle).Assembly;
+
+    private static readonly Dictionary<string, Assembly> Services = new(StringComparer.Ordinal)
+    {
+        ["ClippyBot.Api"] = Api,
+        ["ClippyBot.Identity"] = Identity,
+        ["ClippyBot.PluginHost"] = PluginHost,
+    };
+
+    [TestMethod]
+    public void No_service_uses_another_services_code()
+    {
+        foreach (var (name, assembly) in Services)
+        {
+            var others = Services.Keys.Where(k => k != name).ToArray();
+            var result = Types.InAssembly(assembly).ShouldNot().HaveDependencyOnAny(others).GetResult();
+            Assert.IsTrue(result.IsSuccessful, $"{name} uses {string.Join(", ", others)}: {string.Join(", ", result.FailingTypeNames ?? [])}");
+            foreach (var other in others)
+            {
+                Assert.DoesNotContain(other, AllClippyBotReferences(assembly), $"{name} references {other}");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void The_command_line_tools_carry_no_service_and_no_web_stack()
+    {
+        foreach (var (tool, assembly) in new[] { ("PluginTool", PluginTool), ("Backup", Backup) })
+        {
+            var references = AllClippyBotReferences(assembly);
+            foreach (var service in Services.Keys)
+            {
+                Assert.DoesNotContain(service, references, $"{tool} references the web project {service}");
+            }
+            var result = Types.InAssembly(assembly).ShouldNot()
+                .HaveDependencyOnAny([.. Services.Keys, "Microsoft.AspNetCore", "Microsoft.EntityFrameworkCore", "Wasmtime"]).GetResult();
+            Assert.IsTrue(result.IsSuccessful, $"{tool}: {string.Join(", ", result.FailingTypeNames ?? [])}");
+        }
+        // The plugin author's CLI gets the bundle format from its own library, with nothing of a service underneath.
+        CollectionAssert.AreEquivalent(new[] { "ClippyBot.Contracts", "ClippyBot.Plugins.Bundles" }, AllClippyBotReferences(PluginTool));
+        var bundles = Types.InAssembly(Bundles).ShouldNot().HaveDependencyOnAny("ClippyBot.ServiceDefaults", "Microsoft.AspNetCore", "Microsoft.EntityFrameworkCore", "Wasmtime", "StackExchange.Redis").GetResult();
+        Assert.IsTrue(bundles.IsSuccessful, string.Join(", ", bundles.FailingTypeNames ?? []));
+        Assert.IsEmpty(Contracts.GetReferencedAssemblies().Where(r => r.Name!.StartsWith("ClippyBot", StringComparison.Ordinal)).ToList(), "the contracts depend on nothing of ours");
+    }
+
+    [TestMethod]
+    public void Only_identity_writes_revocation_markers()
+    {
+        var rule = new WritesRevocationMarkers();
+        // The check finds the one writer there is (else it could never fail).
+        var identityWriters = Types.InAssembly(Identity).That().MeetCustomRule(rule).GetTypes().Select(t => t.FullName).ToList();
+        Assert.IsTrue(identityWriters.Any(t => t!.StartsWith("ClippyBot.Identity.Oidc.RevocationMarkers", StringComparison.Ordinal)), string.Join(", ", identityWriters));
+
+        var elsewhere = Types.InAssemblies([Api, PluginHost, ServiceDefaults, Contracts, Bundles, Backup, PluginTool])
+            .That().MeetCustomRule(rule).GetTypes().Select(t => t.FullName).ToList();
+        Assert.IsEmpty(elsewhere, "a Redis write next to a revocation-marker key outside Identity: " + string.Join(", ", elsewhere));
+    }
+
+    /// <summary>ClippyBot assemblies <paramref name="assembly"/> references, directly or through other ClippyBot assemblies.</summary>
+    private static List<string> AllClippyBotReferences(Assembly assembly)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<AssemblyName>(assembly.GetReferencedAssemblies());
+        while (pending.TryPop(out var name))
+        {
+            if (!name.Name!.StartsWith("ClippyBot", StringComparison.Ordinal) || !seen.Add(name.Name))
+            {
+                continue;
+            }
+            foreach (var next in Assembly.Load(name).GetReferencedAssemblies())
+            {
+                pending.Push(next);
+            }
+        }
+        return [.. seen];
+    }
+
+    /// <summary>
+    /// A type that, in its own code or its nested types' (async state machines, lambdas), both names a revocation marker —
+    /// the key prefix as a literal (constants are inlined) or RevocationKeys' key builders — and calls a Redis write (set,
+    /// script, delete, expire, increment, rename, raw command). Publishing an announcement is not a write: anyone may end
+    /// tokens. Type-wide, because a writer takes the key from another of its methods.
+    /// </summary>
+    private sealed class WritesRevocationMarkers : ICustomRule
+    {
+        private static readonly string[] Writes = ["StringSet", "ScriptEvaluate", "KeyDelete", "KeyExpire", "StringIncrement", "StringDecrement", "KeyRename", "Execute", "KeyRestore", "KeyMove"];
+
+        public bool MeetsRule(TypeDefinition type)
+        {
+            var instructions = Instructions(type).ToList();
+            var namesMarker = instructions.Any(i =>
+                (i.OpCode == OpCodes.Ldstr && ((string)i.Operand).StartsWith("clippybot:revoked-", StringComparison.Ordinal))
+                || (i.Operand is MethodReference called && called.DeclaringType.FullName == "ClippyBot.Contracts.RevocationKeys"
+                    && called.Name is "RevokedBefore" or "RevokedSession"));
+            var writesRedis = instructions.Any(i => i.Operand is MethodReference called
+                && called.DeclaringType.Namespace == "StackExchange.Redis" && Writes.Any(w => called.Name.StartsWith(w, StringComparison.Ordinal)));
+            return namesMarker && writesRedis;
+        }
+
+        private static IEnumerable<Instruction> Instructions(TypeDefinition type) =>
+            type.Methods.Where(m => m.HasBody).SelectMany(m => m.Body.Instructions).Concat(type.NestedTypes.SelectMany(Instructions));
+    }
+}
