@@ -61,9 +61,11 @@ public sealed partial class PluginInvoker(
                 Backtrace = result.Backtrace, FuelUsed = result.FuelUsed, DurationMs = result.Duration.TotalMilliseconds, MemoryBytes = result.MemoryBytes,
                 InputBytes = input.Length, InputSha256 = Convert.ToHexStringLower(SHA256.HashData(input)), At = time.GetUtcNow(),
             });
-            await db.SaveChangesAsync(ct);
+            // Not the caller's token: a caller who hangs up right after a trap must not skip the crash log or the
+            // quarantine rules (hanging up after each failure would otherwise keep a failing version running for ever).
+            await db.SaveChangesAsync(CancellationToken.None);
             LogFailure(pluginId, version, workspaceId, result.Outcome.ToString(), result.Kind);
-            await ApplyRulesAsync(pluginId, version, workspaceId, permissionViolation, ct);
+            await ApplyRulesAsync(pluginId, version, workspaceId, permissionViolation, CancellationToken.None);
         }
         return result with { Version = version };
 

@@ -15,12 +15,13 @@ public sealed class ServiceHealthTests
     public TestContext TestContext { get; set; } = null!;
 
     [TestMethod]
-    public Task Identity_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<IdentityDataContext>("identitydb", IdentitySettings(), "oidc-clients");
+    public Task Identity_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<IdentityDataContext>("identitydb", IdentitySettings(), "cache", "oidc-clients");
 
     [TestMethod]
-    public Task Api_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<ApiDbContext>("apidb", ApiSettings(), "subjectkeysdb", "subjectkeysdb-migrations");
+    public Task Api_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<ApiDbContext>("apidb", ApiSettings(), "cache", "subjectkeysdb", "subjectkeysdb-migrations");
 
     [TestMethod]
+    // No cache check: the PluginHost holds no cache connection (least privilege; its announcements go through pluginsdb).
     public Task PluginHost_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<PluginsDbContext>("pluginsdb", PluginHostSettings());
 
     [TestMethod]
@@ -105,7 +106,7 @@ public sealed class ServiceHealthTests
         }, TimeSpan.FromSeconds(60), $"{connectionName} service healthy", ct);
 
         var checks = ReadChecks(body);
-        CollectionAssert.AreEquivalent(new[] { connectionName, "cache", $"{connectionName}-migrations", "self" }.Concat(extraChecks).ToArray(), checks.Keys.ToArray());
+        CollectionAssert.AreEquivalent(new[] { connectionName, $"{connectionName}-migrations", "self" }.Concat(extraChecks).ToArray(), checks.Keys.ToArray());
         Assert.IsTrue(checks.Values.All(s => s == "Healthy"), body);
         AssertRevealsNothing(body, new NpgsqlConnectionStringBuilder(factory.Settings[$"ConnectionStrings:{connectionName}"]).Password!,
             TestRig.Postgres.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));

@@ -147,6 +147,53 @@ public sealed class PluginCatalogTests
     }
 
     [TestMethod]
+    public async Task A_caller_who_aborts_right_after_each_trap_cannot_skip_the_crash_log_or_the_quarantine()
+    {
+        var id = NewId();
+        await InstallAsync(Bundle(id, "1.0.0", body: "unreachable"));
+        var workspace = Guid.NewGuid();
+        // The caller hangs up the moment the sandbox has answered: the invocation's metric is the first thing after it.
+        CancellationTokenSource? caller = null;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == PluginMetrics.MeterName && instrument.Name == "clippybot.plugins.invocations")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "plugin" && (string?)tag.Value == id)
+                {
+                    caller?.Cancel();
+                }
+            }
+        });
+        listener.Start();
+        for (var i = 0; i < 3; i++)
+        {
+            using var aborting = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            caller = aborting;
+            await using var scope = s_host.Services.CreateAsyncScope();
+            try
+            {
+                await scope.ServiceProvider.GetRequiredService<PluginInvoker>().InvokeAsync(id, workspace, "on_message", Encoding.UTF8.GetBytes("{}"), NoGrants, aborting.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // What the aborted caller sees does not matter; what was recorded does.
+            }
+            Assert.IsTrue(aborting.IsCancellationRequested, "the caller hung up after the sandbox answered");
+        }
+        caller = null;
+        Assert.AreEqual(3, await WithDbAsync(db => db.CrashLog.CountAsync(c => c.PluginId == id, Ct)), "every trap is in the crash log");
+        Assert.AreEqual("quarantined", (await InvokeAsync(id, workspace)).Kind, "three traps quarantine the version in that workspace");
+    }
+
+    [TestMethod]
     public async Task Traps_are_crash_logged_without_the_input_and_repeated_failures_quarantine_the_version()
     {
         var id = NewId();
