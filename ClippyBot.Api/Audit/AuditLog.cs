@@ -70,7 +70,7 @@ public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, T
     public sealed record Break(long? EntryId, string Reason);
 
     /// <summary>
-    /// Walks a chain from the start, checking every link with the key and every anchor Identity holds for it: the first
+    /// Walks a chain from the start, checking every link with the key and the anchors Identity gives (its newest): the first
     /// entry whose link does not hold, an anchored entry that is missing or changed (a truncated or rewritten chain), or
     /// an unkeyed entry after a keyed one (a downgrade) — or null when all hold.
     /// </summary>
