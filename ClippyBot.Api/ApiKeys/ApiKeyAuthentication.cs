@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using ClippyBot.Api.Data;
@@ -47,16 +48,16 @@ internal sealed class ApiKeyAuthenticationHandler(
         var stored = await Find(key);
         if (stored is null)
         {
-            return Fail("api-key-invalid", "The API key is not valid.");
+            return Fail(ProblemTypes.ApiKeyInvalid, "The API key is not valid.");
         }
         var now = time.GetUtcNow();
         if (stored.RevokedAt is not null)
         {
-            return Fail("api-key-revoked", "The API key has been revoked.");
+            return Fail(ProblemTypes.ApiKeyRevoked, "The API key has been revoked.");
         }
         if (stored.ExpiresAt <= now)
         {
-            return Fail("api-key-expired", "The API key has expired; create a new one.");
+            return Fail(ProblemTypes.ApiKeyExpired, "The API key has expired; create a new one.");
         }
         if (stored.LastUsedAt is null || now - stored.LastUsedAt > TimeSpan.FromMinutes(1))
         {
@@ -82,7 +83,7 @@ internal sealed class ApiKeyAuthenticationHandler(
         var (type, detail) = Context.Items[FailureKey] as (string, string)? ?? ("api-key-invalid", "A valid API key is required.");
         Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\"";
         await Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "API key refused", detail: detail,
-            type: $"https://clippybot.dev/problems/{type}").ExecuteAsync(Context);
+            type: type).ExecuteAsync(Context);
     }
 
     private async Task<ApiKey?> Find(string key)

@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Security.Claims;
 using ClippyBot.Api.Data;
 using ClippyBot.Api.Workspaces;
@@ -31,7 +32,7 @@ public static class ApiKeyEndpoints
         if (user.IsApiKey())
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Users only",
-                detail: "API keys are created by people, not by other API keys.", type: "https://clippybot.dev/problems/users-only");
+                detail: "API keys are created by people, not by other API keys.", type: ProblemTypes.UsersOnly);
         }
         var now = services.Time.GetUtcNow();
         var errors = new Dictionary<string, string[]>();
@@ -100,7 +101,7 @@ public static class ApiKeyEndpoints
         }
         return revoked == 1
             ? TypedResults.NoContent()
-            : TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "API key not found", type: "https://clippybot.dev/problems/api-key-not-found");
+            : TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "API key not found", type: ProblemTypes.ApiKeyNotFound);
     }
 
     private static ApiKeyResponse ToResponse(ApiKey k) => new(k.Id, k.Name, k.Scopes, k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt, k.LastUsedIp, k.CreatedBy);

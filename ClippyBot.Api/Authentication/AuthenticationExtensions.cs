@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Authorization;
 using ClippyBot.ServiceDefaults.Authentication;
@@ -62,7 +63,7 @@ public static class AuthenticationExtensions
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
                 await ProblemAsync(context, StatusCodes.Status503ServiceUnavailable, "Token revocation status unavailable",
-                    "The request cannot be authorized right now; retry shortly.", "revocation-unavailable");
+                    "The request cannot be authorized right now; retry shortly.", ProblemTypes.RevocationUnavailable);
                 return;
             }
             if (revoked)
@@ -75,8 +76,8 @@ public static class AuthenticationExtensions
                     await context.RequestServices.GetRequiredService<ApiKeys.CreatorRevocation>().RevokeKeyAsync(context.User, context.RequestAborted);
                 }
                 await (apiKey
-                    ? ProblemAsync(context, StatusCodes.Status401Unauthorized, "API key refused", "The API key was revoked when its creator signed out everywhere.", "api-key-revoked")
-                    : ProblemAsync(context, StatusCodes.Status401Unauthorized, "Token revoked", "This sign-in has ended; sign in again.", "token-revoked"));
+                    ? ProblemAsync(context, StatusCodes.Status401Unauthorized, "API key refused", "The API key was revoked when its creator signed out everywhere.", ProblemTypes.ApiKeyRevoked)
+                    : ProblemAsync(context, StatusCodes.Status401Unauthorized, "Token revoked", "This sign-in has ended; sign in again.", ProblemTypes.TokenRevoked));
                 return;
             }
             if (!apiKey)
@@ -88,5 +89,5 @@ public static class AuthenticationExtensions
     }
 
     private static Task ProblemAsync(HttpContext context, int status, string title, string detail, string type) =>
-        Results.Problem(statusCode: status, title: title, detail: detail, type: "https://clippybot.dev/problems/" + type).ExecuteAsync(context);
+        Results.Problem(statusCode: status, title: title, detail: detail, type: type).ExecuteAsync(context);
 }

@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Security.Claims;
 
 namespace ClippyBot.Api.Caller;
@@ -20,5 +21,5 @@ public static class CallerEmail
 
     public static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult Unverified(string detail) => Microsoft.AspNetCore.Http.TypedResults.Problem(
         statusCode: Microsoft.AspNetCore.Http.StatusCodes.Status403Forbidden, title: "Email address not verified", detail: detail,
-        type: "https://clippybot.dev/problems/email-unverified");
+        type: ProblemTypes.EmailUnverified);
 }

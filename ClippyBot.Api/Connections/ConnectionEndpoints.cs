@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Security.Claims;
 using System.Text.RegularExpressions;
 using ClippyBot.Api.Audit;
@@ -76,7 +77,7 @@ public static partial class ConnectionEndpoints
         var deleted = await db.OAuthConnections.Where(c => c.Id == connectionId && c.WorkspaceId == workspaceId).ExecuteDeleteAsync(ct);
         if (deleted == 0)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Connection not found", type: "https://clippybot.dev/problems/connection-not-found");
+            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Connection not found", type: ProblemTypes.ConnectionNotFound);
         }
         await audit.RecordAsync(workspaceId, "connection.deleted", connectionId.ToString(), ct: ct);
         return TypedResults.NoContent();

@@ -68,7 +68,7 @@ public static class ContainmentEndpoints
             {
                 await services.Audit.RecordAsync(null, action, userId.ToString(), "not_found", ct);
                 return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Unknown account",
-                    detail: $"Identity has no account with id {userId}.", type: "https://clippybot.dev/problems/unknown-account");
+                    detail: $"Identity has no account with id {userId}.", type: ProblemTypes.UnknownAccount);
             }
         }
         catch (ServiceClients.ServiceUnavailableException e)
@@ -89,7 +89,7 @@ public static class ContainmentEndpoints
     {
         if (!await services.Db.Workspaces.AnyAsync(w => w.Id == workspaceId, ct))
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Workspace not found", type: "https://clippybot.dev/problems/workspace-not-found");
+            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Workspace not found", type: ProblemTypes.WorkspaceNotFound);
         }
         var members = await services.Db.Memberships.Where(m => m.WorkspaceId == workspaceId).Select(m => m.UserId).ToListAsync(ct);
         var userIds = members.Select(id => Guid.TryParse(id, out var g) ? g : (Guid?)null).OfType<Guid>().ToList();
@@ -115,7 +115,7 @@ public static class ContainmentEndpoints
         var key = await services.Db.ApiKeys.AsNoTracking().Where(k => k.Id == keyId).Select(k => new { k.WorkspaceId, k.RevokedAt }).SingleOrDefaultAsync(ct);
         if (key is null)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "API key not found", type: "https://clippybot.dev/problems/api-key-not-found");
+            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "API key not found", type: ProblemTypes.ApiKeyNotFound);
         }
         // Every request looks its key up, so the next one with this key is refused. Disabling twice is not an error.
         await services.Db.ApiKeys.Where(k => k.Id == keyId && k.RevokedAt == null)
@@ -127,7 +127,7 @@ public static class ContainmentEndpoints
 
     private static ProblemHttpResult IdentityUnavailable(ServiceClients.ServiceUnavailableException e) => TypedResults.Problem(
         statusCode: StatusCodes.Status502BadGateway, title: "Identity did not carry out the action",
-        detail: e.Message + " Nothing was changed by this request; retry it.", type: "https://clippybot.dev/problems/identity-unavailable");
+        detail: e.Message + " Nothing was changed by this request; retry it.", type: ProblemTypes.IdentityUnavailable);
 }
 
 public sealed class ContainmentServices(ApiDbContext db, AuditLog audit, IdentityServiceClient identity, TimeProvider time, HttpContext context,

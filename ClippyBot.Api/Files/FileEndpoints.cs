@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using ClippyBot.ServiceDefaults.Crypto;
 using System.Security.Claims;
 using System.Security.Cryptography;
@@ -66,7 +67,7 @@ public static class FileEndpoints
         if (contentType is null || !options.AllowedContentTypes.Contains(contentType, StringComparer.OrdinalIgnoreCase))
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "File type not accepted",
-                detail: $"Send the file's type as Content-Type; accepted: {string.Join(", ", options.AllowedContentTypes)}.", type: "https://clippybot.dev/problems/file-type");
+                detail: $"Send the file's type as Content-Type; accepted: {string.Join(", ", options.AllowedContentTypes)}.", type: ProblemTypes.FileType);
         }
         if (http.Request.ContentLength > options.MaxFileBytes)
         {
@@ -178,14 +179,14 @@ public static class FileEndpoints
     private static FileResponse ToResponse(StoredFile f) => new(f.Id, f.Name, f.ContentType, f.Size, f.CreatedAt);
 
     private static ProblemHttpResult NotFound() =>
-        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "File not found", type: "https://clippybot.dev/problems/file-not-found");
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "File not found", type: ProblemTypes.FileNotFound);
 
     private static ProblemHttpResult TooLarge(long max) => TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "File too large",
-        detail: $"Files may be at most {max} bytes.", type: "https://clippybot.dev/problems/file-too-large");
+        detail: $"Files may be at most {max} bytes.", type: ProblemTypes.FileTooLarge);
 
     private static ProblemHttpResult QuotaExceeded(long quota, long used) => TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge,
         title: "Workspace storage full", detail: $"The workspace uses {used} of its {quota} bytes; delete files to make room.",
-        type: "https://clippybot.dev/problems/quota-exceeded");
+        type: ProblemTypes.QuotaExceeded);
 }
 
 public sealed class FileServices(ApiDbContext db, IFileStore store, FileVault vault, AuditLog audit, TimeProvider time, IOptions<FileStorageOptions> options)
@@ -232,7 +233,7 @@ public sealed class EncryptedFileResult(StoredFile file, byte[] key, IFileStore 
             response.Headers.Remove(HeaderNames.ContentDisposition);
             response.ContentLength = null;
             await Results.Problem(statusCode: StatusCodes.Status500InternalServerError, title: "File unreadable",
-                detail: "The stored file is damaged or missing; it was not sent.", type: "https://clippybot.dev/problems/file-corrupted").ExecuteAsync(httpContext);
+                detail: "The stored file is damaged or missing; it was not sent.", type: ProblemTypes.FileCorrupted).ExecuteAsync(httpContext);
         }
         finally
         {

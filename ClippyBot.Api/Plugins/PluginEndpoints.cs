@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Security.Claims;
 using System.Text.Json;
 using ClippyBot.Api.Audit;
@@ -135,7 +136,7 @@ public static class PluginEndpoints
         }
         if (catalog.SingleOrDefault(p => p.Id == request.PluginId) is not { } plugin)
         {
-            return Problem(StatusCodes.Status404NotFound, "plugin-not-found", "Plugin not found", $"No verified plugin {request.PluginId} is published.");
+            return Problem(StatusCodes.Status404NotFound, ProblemTypes.PluginNotFound, "Plugin not found", $"No verified plugin {request.PluginId} is published.");
         }
         // The version shown is part of the consent: without it, a publisher who ships wider permissions between the showing
         // and the accepting would have them consented silently. Missing, it is asked for with everything the version asks.
@@ -145,7 +146,7 @@ public static class PluginEndpoints
         }
         if (await services.Db.WorkspacePlugins.AnyAsync(p => p.WorkspaceId == workspaceId && p.PluginId == plugin.Id, ct))
         {
-            return Problem(StatusCodes.Status409Conflict, "plugin-already-installed", "Already installed", $"{plugin.Id} is already installed in this workspace.");
+            return Problem(StatusCodes.Status409Conflict, ProblemTypes.PluginAlreadyInstalled, "Already installed", $"{plugin.Id} is already installed in this workspace.");
         }
         var row = new WorkspacePlugin
         {
@@ -184,7 +185,7 @@ public static class PluginEndpoints
         }
         if (plugin is null)
         {
-            return Problem(StatusCodes.Status404NotFound, "plugin-not-found", "Plugin not found", $"No verified plugin {pluginId} is published.");
+            return Problem(StatusCodes.Status404NotFound, ProblemTypes.PluginNotFound, "Plugin not found", $"No verified plugin {pluginId} is published.");
         }
         if (ConsentRefused(plugin, request.Version, request.AcceptedPermissions, "consent to it") is { } refused)
         {
@@ -207,7 +208,7 @@ public static class PluginEndpoints
         var versionMissing = requireVersion && string.IsNullOrEmpty(shownVersion);
         if (!versionMissing && shownVersion is not null && shownVersion != plugin.Version)
         {
-            return Problem(StatusCodes.Status409Conflict, "plugin-version-changed", "The plugin has a different version now",
+            return Problem(StatusCodes.Status409Conflict, ProblemTypes.PluginVersionChanged, "The plugin has a different version now",
                 $"{plugin.Id} is at {plugin.Version}, not {shownVersion}; review what {plugin.Version} asks for and {action} again.");
         }
         if (!versionMissing && (accepted ?? []).ToHashSet(StringComparer.Ordinal).SetEquals(plugin.Permissions))
@@ -215,7 +216,7 @@ public static class PluginEndpoints
             return null;
         }
         var asks = Requests(plugin).Select(Describe).ToList();
-        return Problem(StatusCodes.Status400BadRequest, "consent-required", "Accept the plugin's permissions",
+        return Problem(StatusCodes.Status400BadRequest, ProblemTypes.ConsentRequired, "Accept the plugin's permissions",
             $"{plugin.Id} {plugin.Version} asks for: {(asks.Count == 0 ? "no permissions" : string.Join(", ", asks))}. Send exactly these names as acceptedPermissions, and version {plugin.Version}, to {action}.");
     }
 
@@ -442,13 +443,13 @@ public static class PluginEndpoints
         new(p.PluginId, p.ConsentedVersion, p.GrantedPermissions, PluginConsent.Of(p), JsonDocument.Parse(p.ConfigurationJson).RootElement.Clone(), p.InstalledAt, awaiting);
 
     private static ProblemHttpResult NotInstalled(string pluginId) =>
-        Problem(StatusCodes.Status404NotFound, "plugin-not-installed", "Plugin not installed", $"{pluginId} is not installed in this workspace.");
+        Problem(StatusCodes.Status404NotFound, ProblemTypes.PluginNotInstalled, "Plugin not installed", $"{pluginId} is not installed in this workspace.");
 
     private static ProblemHttpResult Unavailable(ServiceUnavailableException e) =>
-        Problem(StatusCodes.Status503ServiceUnavailable, "pluginhost-unavailable", "Plugins are unavailable", e.Message + " Retry shortly.");
+        Problem(StatusCodes.Status503ServiceUnavailable, ProblemTypes.PluginhostUnavailable, "Plugins are unavailable", e.Message + " Retry shortly.");
 
     private static ProblemHttpResult Problem(int status, string type, string title, string detail) =>
-        TypedResults.Problem(statusCode: status, title: title, detail: detail, type: "https://clippybot.dev/problems/" + type);
+        TypedResults.Problem(statusCode: status, title: title, detail: detail, type: type);
 }
 
 public sealed class PluginServices(ApiDbContext db, PluginHostClient host, AuditLog audit, TimeProvider time, HttpContext context, Connections.OAuthVault vault,

@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Security.Claims;
 using ClippyBot.Api.Data;
 using ClippyBot.Api.RateLimiting;
@@ -71,7 +72,7 @@ public static class PrivacyEndpoints
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Sign in again",
                 detail: $"Erasing an account needs a sign-in at most {RecentAuthentication.TotalMinutes:0} minutes old; sign in again (prompt=login or max_age) and retry.",
-                type: "https://clippybot.dev/problems/reauthentication-required");
+                type: ProblemTypes.ReauthenticationRequired);
         }
         var subject = user.FindFirstValue("sub")!;
         var email = user.FindFirstValue("email");
@@ -79,7 +80,7 @@ public static class PrivacyEndpoints
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Sign in with the email scope",
                 detail: "Erasing an account is confirmed by typing its email address; this access token does not carry it.",
-                type: "https://clippybot.dev/problems/validation");
+                type: ProblemTypes.Validation);
         }
         // Irreversible: the person types their address, as on the confirmation screen.
         if (!string.Equals(request.ConfirmEmail?.Trim(), email, StringComparison.OrdinalIgnoreCase))
@@ -98,7 +99,7 @@ public static class PrivacyEndpoints
                 Status = StatusCodes.Status409Conflict,
                 Title = "You are the only owner of workspaces",
                 Detail = "Make another member an owner of each of these workspaces, or delete them, then erase your account.",
-                Type = "https://clippybot.dev/problems/sole-owner",
+                Type = ProblemTypes.SoleOwner,
             };
             problem.Extensions["workspaces"] = owned;
             return TypedResults.Problem(problem);
@@ -113,7 +114,7 @@ public static class PrivacyEndpoints
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "An export is already being made",
                 detail: "Wait for the export in progress (GET /api/me/exports) before asking for another.",
-                type: "https://clippybot.dev/problems/export-in-progress");
+                type: ProblemTypes.ExportInProgress);
         }
         return TypedResults.Accepted($"/api/me/exports/{export.Id}", ToResponse(export));
     }
@@ -147,13 +148,13 @@ public static class PrivacyEndpoints
         if (export.Status is DataExportStatus.Pending or DataExportStatus.Running)
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "The export is not ready yet",
-                detail: "It is being made; a mail with the download link follows when it is ready.", type: "https://clippybot.dev/problems/export-not-ready");
+                detail: "It is being made; a mail with the download link follows when it is ready.", type: ProblemTypes.ExportNotReady);
         }
         if (await jobs.OpenAsync(export, ct) is not { } document)
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status410Gone, title: "The export is no longer available",
                 detail: "Its download period has ended (or it failed) and its data was deleted. Ask for a new export.",
-                type: "https://clippybot.dev/problems/export-expired");
+                type: ProblemTypes.ExportExpired);
         }
         return TypedResults.File(document, "application/json", $"clippybot-personal-data-{export.CompletedAt:yyyy-MM-dd}.json");
     }
@@ -167,5 +168,5 @@ public static class PrivacyEndpoints
     private static ExportResponse ToResponse(DataExport e) => new(e.Id, e.Status, e.RequestedAt, e.CompletedAt, e.ExpiresAt, e.Error);
 
     private static ProblemHttpResult ExportNotFound() => TypedResults.Problem(statusCode: StatusCodes.Status404NotFound,
-        title: "Export not found", detail: "No export of yours has this id, or the link is not valid.", type: "https://clippybot.dev/problems/export-not-found");
+        title: "Export not found", detail: "No export of yours has this id, or the link is not valid.", type: ProblemTypes.ExportNotFound);
 }

@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Globalization;
 using System.Security.Claims;
 using System.Threading.RateLimiting;
@@ -75,7 +76,7 @@ public static class RateLimitingExtensions
                 }
                 await Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests",
                     detail: "You have reached the request limit; retry after the time in Retry-After.",
-                    type: "https://clippybot.dev/problems/rate-limited").ExecuteAsync(context.HttpContext);
+                    type: ProblemTypes.RateLimited).ExecuteAsync(context.HttpContext);
             };
         });
         return builder;

@@ -71,7 +71,7 @@ public static class SecretEndpoints
     {
         if (await db.WorkspaceSecrets.Where(s => s.WorkspaceId == workspaceId && s.Name == name).ExecuteDeleteAsync(ct) == 0)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Secret not found", type: "https://clippybot.dev/problems/secret-not-found",
+            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Secret not found", type: ProblemTypes.SecretNotFound,
                 detail: "The workspace has no secret of that name.");
         }
         await audit.RecordAsync(workspaceId, "secret.deleted", name, ct: ct);

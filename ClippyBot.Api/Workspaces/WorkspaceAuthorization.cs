@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Security.Claims;
 using ClippyBot.Api.ApiKeys;
 using ClippyBot.Api.Data;
@@ -142,11 +143,11 @@ internal sealed class WorkspaceAuthorizationResultHandler : IAuthorizationMiddle
         var result = failure.Denial switch
         {
             WorkspaceDenial.NotMember => Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Workspace not found",
-                type: "https://clippybot.dev/problems/workspace-not-found"),
+                type: ProblemTypes.WorkspaceNotFound),
             WorkspaceDenial.MfaRequired => Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Two-factor sign-in required",
-                detail: "This workspace requires owners and admins to sign in with a second factor.", type: "https://clippybot.dev/problems/mfa-required"),
+                detail: "This workspace requires owners and admins to sign in with a second factor.", type: ProblemTypes.MfaRequired),
             _ => Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Permission denied",
-                detail: $"Your role in this workspace does not include '{failure.Permission}'.", type: "https://clippybot.dev/problems/permission-denied"),
+                detail: $"Your role in this workspace does not include '{failure.Permission}'.", type: ProblemTypes.PermissionDenied),
         };
         await result.ExecuteAsync(context);
     }

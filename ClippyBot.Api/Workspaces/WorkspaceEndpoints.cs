@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text;
@@ -101,7 +102,7 @@ public static class WorkspaceEndpoints
                 await services.Audit.RecordAsync(workspaceId, "workspace.updated", "requireMfaForAdmins by an API key", "denied");
                 return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Not with an API key",
                     detail: "API keys cannot change a workspace's security settings; an owner or admin signed in as a person can.",
-                    type: "https://clippybot.dev/problems/api-key-not-allowed");
+                    type: ProblemTypes.ApiKeyNotAllowed);
             }
             // Turning the policy on from a session without a second factor would lock the caller out of this very setting.
             if (requireMfa && !http.User.FindAll("amr").Any(c => c.Value is "mfa" or "otp"))
@@ -109,7 +110,7 @@ public static class WorkspaceEndpoints
                 await services.Audit.RecordAsync(workspaceId, "workspace.updated", "requireMfaForAdmins without mfa", "denied");
                 return TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Sign in with two-factor authentication first",
                     detail: "Requiring two-factor sign-in for owners and admins would lock you out: your own session did not use a second factor. Turn on two-factor authentication, sign in with it, then turn this on.",
-                    type: "https://clippybot.dev/problems/mfa-required-to-enable");
+                    type: ProblemTypes.MfaRequiredToEnable);
             }
         }
         workspace.Name = request.Name?.Trim() ?? workspace.Name;
@@ -247,7 +248,7 @@ public static class WorkspaceEndpoints
                 detail: pending >= MaxPendingInvitations
                     ? $"This workspace has {MaxPendingInvitations} pending invitations; revoke some or wait for them to be accepted."
                     : "This address has been invited too often today; try again tomorrow.",
-                type: "https://clippybot.dev/problems/invitation-limit");
+                type: ProblemTypes.InvitationLimit);
         }
         var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         var invitation = new Invitation
@@ -280,7 +281,7 @@ public static class WorkspaceEndpoints
             // Also another workspace's invitation id: refused like one that does not exist, and recorded.
             await services.Audit.RecordAsync(workspaceId, "invitation.revoked", invitationId.ToString(), "not_found");
             return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such invitation",
-                detail: "No pending invitation with this id in this workspace.", type: "https://clippybot.dev/problems/not-found");
+                detail: "No pending invitation with this id in this workspace.", type: ProblemTypes.NotFound);
         }
         await services.Audit.RecordAsync(workspaceId, "invitation.revoked", invitationId.ToString());
         return TypedResults.NoContent();
@@ -298,14 +299,14 @@ public static class WorkspaceEndpoints
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invitation not valid",
                 detail: "This invitation does not exist, has expired, was already used, or was sent to another address.",
-                type: "https://clippybot.dev/problems/invitation-invalid");
+                type: ProblemTypes.InvitationInvalid);
         }
         // The address in the token must be proven: otherwise anyone could register the invitee's address and join.
         if (!string.Equals(user.FindFirstValue("email_verified"), "true", StringComparison.OrdinalIgnoreCase))
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Email address not verified",
                 detail: "Confirm your email address with the link Identity sent you, sign in again, then accept the invitation.",
-                type: "https://clippybot.dev/problems/email-unverified");
+                type: ProblemTypes.EmailUnverified);
         }
         var subject = Subject(user);
         var now = services.Time.GetUtcNow();
@@ -335,13 +336,13 @@ public static class WorkspaceEndpoints
 
     // Problem results (not NotFound<ProblemDetails>, which is sent as application/json): every refusal is problem+json.
     private static ProblemHttpResult MemberNotFound() =>
-        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Member not found", type: "https://clippybot.dev/problems/member-not-found");
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Member not found", type: ProblemTypes.MemberNotFound);
 
     private static ProblemHttpResult OwnersOnly() => TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Owners only",
-        detail: "Only owners can make, change or remove owners.", type: "https://clippybot.dev/problems/owners-only");
+        detail: "Only owners can make, change or remove owners.", type: ProblemTypes.OwnersOnly);
 
     private static ProblemHttpResult LastOwner() => TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Last owner",
-        detail: "A workspace always keeps at least one owner; make someone else owner first.", type: "https://clippybot.dev/problems/last-owner");
+        detail: "A workspace always keeps at least one owner; make someone else owner first.", type: ProblemTypes.LastOwner);
 }
 
 public sealed class WorkspaceServices(ApiDbContext db, TimeProvider time, AuditLog audit, WorkspaceStateCache cache)

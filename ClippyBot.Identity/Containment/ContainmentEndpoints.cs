@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using ClippyBot.Identity.Accounts;
 using ClippyBot.Identity.Oidc;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -72,7 +73,7 @@ public static partial class ContainmentEndpoints
         if (ids.Count is 0 or > MaxUsersPerRequest)
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid user list",
-                detail: $"Send between 1 and {MaxUsersPerRequest} user ids in userIds.", type: "https://clippybot.dev/problems/validation");
+                detail: $"Send between 1 and {MaxUsersPerRequest} user ids in userIds.", type: ProblemTypes.Validation);
         }
         var unknown = new List<Guid>();
         var revoked = 0;
@@ -91,7 +92,7 @@ public static partial class ContainmentEndpoints
     }
 
     private static ProblemHttpResult UnknownUser(Guid userId) => TypedResults.Problem(statusCode: StatusCodes.Status404NotFound,
-        title: "Unknown account", detail: $"No account has id {userId}.", type: "https://clippybot.dev/problems/unknown-account");
+        title: "Unknown account", detail: $"No account has id {userId}.", type: ProblemTypes.UnknownAccount);
 
     [LoggerMessage(LogLevel.Warning, "Containment: account {UserId} locked and its sessions revoked, asked by {Actor}")]
     private static partial void LogLocked(ILogger logger, string actor, Guid userId);

@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using ClippyBot.Identity.Oidc;
 using Microsoft.AspNetCore.Http.HttpResults;
 using OpenIddict.Abstractions;
@@ -57,7 +58,7 @@ public static partial class PrivacyEndpoints
     private static string Caller(HttpContext context) => context.User.GetClaim(OpenIddictConstants.Claims.ClientId) ?? "?";
 
     private static ProblemHttpResult UnknownAccount(Guid userId) => TypedResults.Problem(statusCode: StatusCodes.Status404NotFound,
-        title: "Unknown account", detail: $"No account has id {userId}.", type: "https://clippybot.dev/problems/unknown-account");
+        title: "Unknown account", detail: $"No account has id {userId}.", type: ProblemTypes.UnknownAccount);
 
     [LoggerMessage(LogLevel.Information, "Privacy: personal data of account {UserId} exported for {Caller}")]
     private static partial void LogExported(ILogger logger, string caller, Guid userId);

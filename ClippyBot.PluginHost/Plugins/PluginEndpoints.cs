@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Text.Json;
 using ClippyBot.Plugins.Bundles;
 using ClippyBot.PluginHost.Sandbox;
@@ -75,7 +76,7 @@ public static class PluginEndpoints
         await request.Body.CopyToAsync(buffer, ct);
         if (buffer.Length > PluginBundle.MaxBundleBytes)
         {
-            return Problem(StatusCodes.Status413PayloadTooLarge, "plugin-too-large", "Bundle too large", $"Bundles may be at most {PluginBundle.MaxBundleBytes} bytes.");
+            return Problem(StatusCodes.Status413PayloadTooLarge, ProblemTypes.PluginTooLarge, "Bundle too large", $"Bundles may be at most {PluginBundle.MaxBundleBytes} bytes.");
         }
         buffer.Position = 0;
         try
@@ -86,11 +87,11 @@ public static class PluginEndpoints
         catch (BundleException e)
         {
             var status = e.Error == BundleError.NotNewer ? StatusCodes.Status409Conflict : StatusCodes.Status400BadRequest;
-            return Problem(status, "plugin-" + e.Error.ToString().ToLowerInvariant(), "Bundle refused", e.Message);
+            return Problem(status, ProblemTypes.Of("plugin-" + e.Error.ToString().ToLowerInvariant()), "Bundle refused", e.Message);
         }
         catch (PluginRejectedException e)
         {
-            return Problem(StatusCodes.Status400BadRequest, "plugin-module-rejected", "Module refused", e.Message);
+            return Problem(StatusCodes.Status400BadRequest, ProblemTypes.PluginModuleRejected, "Module refused", e.Message);
         }
     }
 
@@ -107,12 +108,12 @@ public static class PluginEndpoints
             new InvocationCredentials(request.OAuthTokens, request.Secrets), request.Version);
         if (result.Outcome == InvocationOutcome.Refused && result.Kind is "not_installed" or "version_not_installed")
         {
-            return Problem(StatusCodes.Status404NotFound, "plugin-not-installed", "Plugin not installed",
+            return Problem(StatusCodes.Status404NotFound, ProblemTypes.PluginNotInstalled, "Plugin not installed",
                 request.Version is null ? $"No plugin {pluginId} is installed." : $"{pluginId} {request.Version} is not installed.");
         }
         if (result.Outcome == InvocationOutcome.Refused && result.Kind == "quarantined")
         {
-            return Problem(StatusCodes.Status423Locked, "plugin-quarantined", "Plugin quarantined",
+            return Problem(StatusCodes.Status423Locked, ProblemTypes.PluginQuarantined, "Plugin quarantined",
                 $"{pluginId} is quarantined; a platform administrator must release it.");
         }
         JsonElement? output = null;
@@ -147,5 +148,5 @@ public static class PluginEndpoints
         TypedResults.Ok(await invoker.ReleaseAsync(pluginId, request.Version ?? "*", request.By ?? "unknown", ct));
 
     private static ProblemHttpResult Problem(int status, string type, string title, string detail) =>
-        TypedResults.Problem(statusCode: status, title: title, detail: detail, type: "https://clippybot.dev/problems/" + type);
+        TypedResults.Problem(statusCode: status, title: title, detail: detail, type: type);
 }

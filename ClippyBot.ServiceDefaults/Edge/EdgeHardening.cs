@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Globalization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -107,7 +108,7 @@ public static class EdgeHardening
             if (context.Request.ContentLength > limit)
             {
                 return Results.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Request body too large",
-                    detail: $"This endpoint accepts at most {limit} bytes.", type: "https://clippybot.dev/problems/body-too-large").ExecuteAsync(context);
+                    detail: $"This endpoint accepts at most {limit} bytes.", type: ProblemTypes.BodyTooLarge).ExecuteAsync(context);
             }
             return next(context);
         });

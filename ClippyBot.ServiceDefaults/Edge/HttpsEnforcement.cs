@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Extensions;
@@ -53,7 +54,7 @@ public static class HttpsEnforcement
             }
             return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "HTTPS required",
                 detail: "This service accepts requests over HTTPS only. Send the request to the https:// address; treat any credential sent over http as exposed.",
-                type: "https://clippybot.dev/problems/https-required").ExecuteAsync(context);
+                type: ProblemTypes.HttpsRequired).ExecuteAsync(context);
         });
         return app;
     }

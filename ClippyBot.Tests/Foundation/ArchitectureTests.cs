@@ -77,6 +77,28 @@ public sealed class ArchitectureTests
         Assert.IsEmpty(elsewhere, "a Redis write next to a revocation-marker key outside Identity: " + string.Join(", ", elsewhere));
     }
 
+    [TestMethod]
+    public void Problem_types_have_one_home_and_each_is_documented()
+    {
+        var literals = Directory.EnumerateFiles(Rig.Repository.Root, "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
+                && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
+                && !f.Contains("ClippyBot.Contracts", StringComparison.Ordinal) && !f.Contains("ClippyBot.Tests", StringComparison.Ordinal))
+            .Where(f => File.ReadAllText(f).Contains("clippybot.dev/problems/", StringComparison.Ordinal))
+            .ToList();
+        Assert.IsEmpty(literals, "problem types written outside ClippyBot.Contracts.ProblemTypes: " + string.Join(", ", literals));
+
+        var documented = File.ReadAllText(Path.Combine(Rig.Repository.Root, "docs", "problems.md"));
+        var types = typeof(ClippyBot.Contracts.ProblemTypes).GetFields(BindingFlags.Public | BindingFlags.Static)
+            .Where(f => f.IsLiteral && f.Name != nameof(ClippyBot.Contracts.ProblemTypes.Base)).Select(f => (string)f.GetRawConstantValue()!).ToList();
+        Assert.IsGreaterThan(40, types.Count);
+        Assert.HasCount(types.Count, types.Distinct().ToList(), "no two names for one type");
+        foreach (var type in types)
+        {
+            StringAssert.Contains(documented, $"| `{type[ClippyBot.Contracts.ProblemTypes.Base.Length..]}` |", $"docs/problems.md describes {type}");
+        }
+    }
+
     /// <summary>ClippyBot assemblies <paramref name="assembly"/> references, directly or through other ClippyBot assemblies.</summary>
     private static List<string> AllClippyBotReferences(Assembly assembly)
     {
