@@ -14,7 +14,7 @@ namespace ClippyBot.Api.Authentication;
 /// </summary>
 public static class AuthenticationExtensions
 {
-    public const string Audience = "clippybot-api";
+    public const string Audience = Audiences.Api;
     public const string CallerScheme = "Caller";
 
     public static IHostApplicationBuilder AddApiAuthentication(this IHostApplicationBuilder builder)

@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Net;
 using System.Net.Http.Json;
 
@@ -16,9 +17,9 @@ public sealed class IdentityUnavailableException(string message, Exception? inne
 public sealed class IdentityServiceClient(HttpClient http, IOptions<ServiceClients.ServiceClientOptions> options, ServiceClients.ServiceTokens tokens)
 {
     public const string HttpClientName = "identity";
-    public const string Scope = "identity.containment";
-    public const string PrivacyScope = "identity.privacy";
-    public const string AuditScope = "identity.audit";
+    public const string Scope = ApiScopes.IdentityContainment;
+    public const string PrivacyScope = ApiScopes.IdentityPrivacy;
+    public const string AuditScope = ApiScopes.IdentityAudit;
 
     /// <summary>Records a chain head in Identity (append-only there; the Api's database role cannot touch it).</summary>
     public async Task AnchorAsync(Guid chainId, long entryId, byte[] hash, CancellationToken ct) =>

@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -14,7 +15,7 @@ namespace ClippyBot.Api.Plugins;
 public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOptions<ServiceClientOptions> options)
 {
     public const string HttpClientName = "pluginhost";
-    public const string Scope = "pluginhost";
+    public const string Scope = ApiScopes.PluginHost;
 
     /// <param name="PermissionRequests">Every permission with its parameters (hosts, providers, secret names, kv quota): what consent covers.</param>
     public sealed record CatalogEntry(string Id, string Version, string Signer, IReadOnlyList<string> Permissions, IReadOnlyList<string>? OAuthProviders,

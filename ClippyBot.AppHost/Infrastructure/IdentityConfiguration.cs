@@ -10,7 +10,7 @@ public static class IdentityConfiguration
     public const string DevClientId = "clippybot-dev";
     public const string DevClientRedirect = "http://127.0.0.1:7890/callback";
 
-    private static readonly string[] UserScopes = ["openid", "profile", "email", "offline_access", "api"];
+    private static readonly string[] UserScopes = ["openid", "profile", "email", "offline_access", ClippyBot.Contracts.ApiScopes.Api];
 
     public static IResourceBuilder<ProjectResource> WithIdentityConfiguration(
         this IResourceBuilder<ProjectResource> identity, IResourceBuilder<ParameterResource> apiServiceSecret)
@@ -73,7 +73,8 @@ public static class IdentityConfiguration
         {
             Client(DevClientId, ["authorization_code", "refresh_token"], UserScopes, [DevClientRedirect], firstParty: true, developmentOnly: true);
         }
-        Client("clippybot-api-service", ["client_credentials"], ["pluginhost", "identity.containment", "identity.privacy", "identity.audit"], [], apiServiceSecret);
+        Client("clippybot-api-service", ["client_credentials"],
+            [ClippyBot.Contracts.ApiScopes.PluginHost, ClippyBot.Contracts.ApiScopes.IdentityContainment, ClippyBot.Contracts.ApiScopes.IdentityPrivacy, ClippyBot.Contracts.ApiScopes.IdentityAudit], [], apiServiceSecret);
         return identity;
     }
 

@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using ClippyBot.Identity.Data;
 using ClippyBot.ServiceDefaults.Data;
 using Microsoft.Extensions.Options;
@@ -9,20 +10,20 @@ namespace ClippyBot.Identity.Oidc;
 /// <summary>Resource servers reachable through scopes, and what each scope grants access to.</summary>
 public static class OidcResources
 {
-    public const string Api = "clippybot-api";
-    public const string PluginHost = "clippybot-pluginhost";
-    public const string ApiScope = "api";
-    public const string PluginHostScope = "pluginhost";
+    public const string Api = Audiences.Api;
+    public const string PluginHost = Audiences.PluginHost;
+    public const string ApiScope = ApiScopes.Api;
+    public const string PluginHostScope = ApiScopes.PluginHost;
 
     /// <summary>Identity itself as a resource: its internal containment API (lock accounts, end sessions) for services.</summary>
-    public const string Identity = "clippybot-identity";
-    public const string ContainmentScope = "identity.containment";
+    public const string Identity = Audiences.Identity;
+    public const string ContainmentScope = ApiScopes.IdentityContainment;
 
     /// <summary>Identity's internal data-subject API (export and erase an account's personal data) for services.</summary>
-    public const string PrivacyScope = "identity.privacy";
+    public const string PrivacyScope = ApiScopes.IdentityPrivacy;
 
     /// <summary>Identity's internal audit-anchor API (record and read the Api's audit chain heads) for services.</summary>
-    public const string AuditScope = "identity.audit";
+    public const string AuditScope = ApiScopes.IdentityAudit;
 
     public static readonly string[] UserScopes = [Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.OfflineAccess, ApiScope];
 

@@ -20,7 +20,7 @@ namespace ClippyBot.PluginHost.Plugins;
 /// </summary>
 public static class PluginEndpoints
 {
-    public const string Audience = "clippybot-pluginhost";
+    public const string Audience = Audiences.PluginHost;
 
     /// <param name="PermissionRequests">Every permission with its parameters (hosts, providers, secret names, kv quota), as consent shows them.</param>
     public sealed record InstalledResponse(string Id, string Version, string Signer, IReadOnlyList<string> Permissions, IReadOnlyList<string> OAuthProviders,
