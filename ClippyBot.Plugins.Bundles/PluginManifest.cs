@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
@@ -24,10 +25,10 @@ public sealed record PluginManifest(
     public SemVersion ParsedVersion => SemVersion.Parse(Version);
 
     /// <summary>The providers named by an <c>oauth:use</c> permission (empty without one).</summary>
-    public IReadOnlyList<string> OAuthProviders => Names("oauth:use", "providers");
+    public IReadOnlyList<string> OAuthProviders => Names(PluginPermissions.OAuthUse, "providers");
 
     /// <summary>The workspace secrets named by a <c>secrets:read</c> permission (empty without one).</summary>
-    public IReadOnlyList<string> SecretNames => Names("secrets:read", "names");
+    public IReadOnlyList<string> SecretNames => Names(PluginPermissions.SecretsRead, "names");
 
     private List<string> Names(string permission, string parameter) =>
         [.. (Permissions ?? []).Where(p => p.Name == permission)
@@ -53,7 +54,7 @@ public static partial class ManifestValidator
 {
     public static readonly IReadOnlySet<string> KnownPermissions = new HashSet<string>(StringComparer.Ordinal)
     {
-        "messages:read", "messages:send", "storage:kv", "http:fetch", "secrets:read", "oauth:use",
+        PluginPermissions.MessagesRead, PluginPermissions.MessagesSend, PluginPermissions.StorageKv, PluginPermissions.HttpFetch, PluginPermissions.SecretsRead, PluginPermissions.OAuthUse,
     };
 
     public const int MaxManifestBytes = 64 * 1024;
@@ -132,20 +133,20 @@ public static partial class ManifestValidator
             {
                 errors.Add(new($"$.permissions[{i}].name", $"Unknown permission; use one of {string.Join(", ", KnownPermissions)}."));
             }
-            else if (permission.Name == "http:fetch" && (permission.Parameters?.GetValueOrDefault("hosts") is not { ValueKind: JsonValueKind.Array } hosts || hosts.GetArrayLength() == 0))
+            else if (permission.Name == PluginPermissions.HttpFetch && (permission.Parameters?.GetValueOrDefault("hosts") is not { ValueKind: JsonValueKind.Array } hosts || hosts.GetArrayLength() == 0))
             {
                 errors.Add(new($"$.permissions[{i}].parameters.hosts", "http:fetch needs the list of hosts it may call."));
             }
-            else if (permission.Name == "oauth:use" && (permission.Parameters?.GetValueOrDefault("providers") is not { ValueKind: JsonValueKind.Array } providers || providers.GetArrayLength() == 0))
+            else if (permission.Name == PluginPermissions.OAuthUse && (permission.Parameters?.GetValueOrDefault("providers") is not { ValueKind: JsonValueKind.Array } providers || providers.GetArrayLength() == 0))
             {
                 errors.Add(new($"$.permissions[{i}].parameters.providers", "oauth:use needs the list of providers whose connection it uses (e.g. [\"github\"])."));
             }
-            else if (permission.Name == "secrets:read" && (permission.Parameters?.GetValueOrDefault("names") is not { ValueKind: JsonValueKind.Array } names
+            else if (permission.Name == PluginPermissions.SecretsRead && (permission.Parameters?.GetValueOrDefault("names") is not { ValueKind: JsonValueKind.Array } names
                 || names.GetArrayLength() is 0 or > 32 || names.EnumerateArray().Any(n => n.ValueKind != JsonValueKind.String || !ClippyBot.Contracts.WorkspaceSecretNames.IsValid(n.GetString()))))
             {
                 errors.Add(new($"$.permissions[{i}].parameters.names", $"secrets:read needs the names of the workspace secrets it reads: 1–32 names, each {ClippyBot.Contracts.WorkspaceSecretNames.Rule} (e.g. [\"WEBHOOK_KEY\"])."));
             }
-            else if (permission.Name == "storage:kv" && permission.Parameters?.GetValueOrDefault("quotaBytes") is { } quota
+            else if (permission.Name == PluginPermissions.StorageKv && permission.Parameters?.GetValueOrDefault("quotaBytes") is { } quota
                 && !(quota.ValueKind == JsonValueKind.Number && quota.TryGetInt64(out var bytes) && bytes is >= 1 and <= MaxKvQuotaBytes))
             {
                 // One meaning only: a value the host would read as "the default" could pass for a smaller one in consent.

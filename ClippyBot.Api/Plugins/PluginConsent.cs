@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Text.Json;
 
 namespace ClippyBot.Api.Plugins;
@@ -22,8 +23,8 @@ public static class PluginConsent
         }
         return [.. plugin.GrantedPermissions.Select(name => new PermissionRequest(name, name switch
         {
-            "oauth:use" => new Dictionary<string, JsonElement> { ["providers"] = JsonSerializer.SerializeToElement(plugin.GrantedOAuthProviders) },
-            "secrets:read" => new Dictionary<string, JsonElement> { ["names"] = JsonSerializer.SerializeToElement(plugin.GrantedSecretNames) },
+            PluginPermissions.OAuthUse => new Dictionary<string, JsonElement> { ["providers"] = JsonSerializer.SerializeToElement(plugin.GrantedOAuthProviders) },
+            PluginPermissions.SecretsRead => new Dictionary<string, JsonElement> { ["names"] = JsonSerializer.SerializeToElement(plugin.GrantedSecretNames) },
             _ => null,
         }))];
     }

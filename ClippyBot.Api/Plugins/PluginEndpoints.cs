@@ -227,10 +227,10 @@ public static class PluginEndpoints
         static string List(JsonElement e) => e.ValueKind == JsonValueKind.Array ? string.Join(", ", e.EnumerateArray().Select(x => x.ToString())) : e.ToString();
         var known = (request.Name, parameters.Count) switch
         {
-            ("oauth:use", 1) when parameters.TryGetValue("providers", out var p) => $"oauth:use of the workspace's {List(p)} connection",
-            ("secrets:read", 1) when parameters.TryGetValue("names", out var n) => $"secrets:read of the workspace secrets {List(n)}",
-            ("http:fetch", 1) when parameters.TryGetValue("hosts", out var h) => $"http:fetch to {List(h)}",
-            ("storage:kv", 1) when parameters.TryGetValue("quotaBytes", out var q) => $"storage:kv of up to {q} bytes",
+            (PluginPermissions.OAuthUse, 1) when parameters.TryGetValue("providers", out var p) => $"oauth:use of the workspace's {List(p)} connection",
+            (PluginPermissions.SecretsRead, 1) when parameters.TryGetValue("names", out var n) => $"secrets:read of the workspace secrets {List(n)}",
+            (PluginPermissions.HttpFetch, 1) when parameters.TryGetValue("hosts", out var h) => $"http:fetch to {List(h)}",
+            (PluginPermissions.StorageKv, 1) when parameters.TryGetValue("quotaBytes", out var q) => $"storage:kv of up to {q} bytes",
             (_, 0) => request.Name,
             _ => null,
         };
@@ -242,8 +242,8 @@ public static class PluginEndpoints
     {
         row.ConsentedVersion = plugin.Version;
         row.GrantedPermissions = [.. plugin.Permissions];
-        row.GrantedOAuthProviders = plugin.Permissions.Contains("oauth:use") ? [.. plugin.OAuthProviders ?? []] : [];
-        row.GrantedSecretNames = plugin.Permissions.Contains("secrets:read") ? [.. plugin.SecretNames ?? []] : [];
+        row.GrantedOAuthProviders = plugin.Permissions.Contains(PluginPermissions.OAuthUse) ? [.. plugin.OAuthProviders ?? []] : [];
+        row.GrantedSecretNames = plugin.Permissions.Contains(PluginPermissions.SecretsRead) ? [.. plugin.SecretNames ?? []] : [];
         row.ConsentedPermissionsJson = PluginConsent.Serialize(Requests(plugin));
     }
 
@@ -343,7 +343,7 @@ public static class PluginEndpoints
         var input = JsonSerializer.SerializeToElement(new { @event = request.Event, payload = request.Payload, configuration = configuration.RootElement });
         // oauth:use: the newest connection of each consented provider, opened in memory for this call only.
         var oauthTokens = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (installed.GrantedPermissions.Contains("oauth:use"))
+        if (installed.GrantedPermissions.Contains(PluginPermissions.OAuthUse))
         {
             foreach (var provider in installed.GrantedOAuthProviders)
             {
@@ -356,7 +356,7 @@ public static class PluginEndpoints
             }
         }
         // secrets:read: only the consented names, opened in memory for this call only.
-        var secrets = installed.GrantedPermissions.Contains("secrets:read")
+        var secrets = installed.GrantedPermissions.Contains(PluginPermissions.SecretsRead)
             ? await services.Secrets.OpenAsync(workspaceId, installed.GrantedSecretNames, ct)
             : [];
         try

@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Diagnostics.Metrics;
 using System.Security.Cryptography;
 using ClippyBot.PluginHost.Data;
@@ -43,7 +44,7 @@ public sealed partial class PluginInvoker(
         InvocationResult result;
         try
         {
-            result = plugin.Compiled.ImportedPermissions.Contains("storage:kv") && granted.Contains("storage:kv")
+            result = plugin.Compiled.ImportedPermissions.Contains(PluginPermissions.StorageKv) && granted.Contains(PluginPermissions.StorageKv)
                 ? await InvokeWithStorageAsync(plugin.Compiled, pluginId, workspaceId, export, input, granted, credentials, ct)
                 : runtime.Invoke(plugin.Compiled, export, input, granted, credentials: credentials);
         }
@@ -81,7 +82,7 @@ public sealed partial class PluginInvoker(
     private async Task<InvocationResult> InvokeWithStorageAsync(CompiledPlugin plugin, string pluginId, Guid workspaceId, string export, byte[] input,
         IReadOnlySet<string> granted, InvocationCredentials? credentials, CancellationToken ct)
     {
-        var requested = plugin.Manifest.Permissions.First(p => p.Name == "storage:kv").Parameters?.GetValueOrDefault("quotaBytes");
+        var requested = plugin.Manifest.Permissions.First(p => p.Name == PluginPermissions.StorageKv).Parameters?.GetValueOrDefault("quotaBytes");
         var quota = Math.Min(sandbox.Value.MaxKvQuotaBytes,
             requested is { ValueKind: System.Text.Json.JsonValueKind.Number } q && q.TryGetInt64(out var asked) && asked > 0 ? asked : sandbox.Value.DefaultKvQuotaBytes);
         var lockKey = $"{workspaceId:N}/{pluginId}";

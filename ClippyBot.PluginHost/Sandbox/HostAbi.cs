@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 namespace ClippyBot.PluginHost.Sandbox;
 
 /// <summary>
@@ -12,11 +13,11 @@ public static class HostAbi
     public static readonly IReadOnlyDictionary<string, string?> Functions = new Dictionary<string, string?>(StringComparer.Ordinal)
     {
         ["log"] = null,
-        ["send_message"] = "messages:send",
-        ["kv_get"] = "storage:kv",
-        ["kv_set"] = "storage:kv",
-        ["http_fetch"] = "http:fetch",
-        ["secret_get"] = "secrets:read",
-        ["oauth_token"] = "oauth:use",
+        ["send_message"] = PluginPermissions.MessagesSend,
+        ["kv_get"] = PluginPermissions.StorageKv,
+        ["kv_set"] = PluginPermissions.StorageKv,
+        ["http_fetch"] = PluginPermissions.HttpFetch,
+        ["secret_get"] = PluginPermissions.SecretsRead,
+        ["oauth_token"] = PluginPermissions.OAuthUse,
     };
 }

@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Diagnostics;
 using System.Text;
 using ClippyBot.Plugins.Bundles;
@@ -20,7 +21,7 @@ public sealed class CompiledPlugin(Module module, PluginManifest manifest, IRead
     public IReadOnlySet<string> ImportedPermissions { get; } = importedPermissions;
 
     /// <summary>Hosts the manifest's <c>http:fetch</c> names; read once here, not on every invocation.</summary>
-    public IReadOnlySet<string> AllowedHosts { get; } = (manifest.Permissions ?? []).Where(p => p.Name == "http:fetch")
+    public IReadOnlySet<string> AllowedHosts { get; } = (manifest.Permissions ?? []).Where(p => p.Name == PluginPermissions.HttpFetch)
         .SelectMany(p => p.Parameters?.GetValueOrDefault("hosts") is { ValueKind: System.Text.Json.JsonValueKind.Array } hosts
             ? hosts.EnumerateArray().Select(h => h.GetString()).OfType<string>() : [])
         .ToHashSet(StringComparer.OrdinalIgnoreCase);
@@ -275,7 +276,7 @@ public sealed class PluginRuntime : IDisposable
                 state.Logs.Add(line);
             }
         });
-        if (granted.Contains("messages:send"))
+        if (granted.Contains(PluginPermissions.MessagesSend))
         {
             linker.DefineFunction(HostAbi.Module, "send_message", (Caller caller, int pointer, int length) =>
             {
@@ -289,7 +290,7 @@ public sealed class PluginRuntime : IDisposable
                 return 0;
             });
         }
-        if (granted.Contains("http:fetch") && _http is { } http)
+        if (granted.Contains(PluginPermissions.HttpFetch) && _http is { } http)
         {
             // http_fetch(request, requestLen, out, outCap) -> answer length (copies what fits); the answer is always JSON.
             linker.DefineFunction(HostAbi.Module, "http_fetch", (Caller caller, int requestPointer, int requestLength, int outPointer, int outCapacity) =>
@@ -305,19 +306,19 @@ public sealed class PluginRuntime : IDisposable
                 return CopyOut(caller, answer, outPointer, outCapacity);
             });
         }
-        if (granted.Contains("oauth:use"))
+        if (granted.Contains(PluginPermissions.OAuthUse))
         {
             // oauth_token(provider, providerLen, out, outCap) -> token length (copies what fits), or -1 when the workspace has no
             // connection for that provider (or the manifest does not name it).
             DefineLookup(linker, "oauth_token", "provider", state => state.OAuthTokens);
         }
-        if (granted.Contains("secrets:read"))
+        if (granted.Contains(PluginPermissions.SecretsRead))
         {
             // secret_get(name, nameLen, out, outCap) -> value length (copies what fits), or -1 when the workspace has no such
             // secret (or the manifest does not name it).
             DefineLookup(linker, "secret_get", "name", state => state.Secrets);
         }
-        if (granted.Contains("storage:kv") && kvAvailable)
+        if (granted.Contains(PluginPermissions.StorageKv) && kvAvailable)
         {
             // kv_get(key, keyLen, out, outCap) -> value length (copies what fits), or -1 when absent.
             linker.DefineFunction(HostAbi.Module, "kv_get", (Caller caller, int keyPointer, int keyLength, int outPointer, int outCapacity) =>
