@@ -16,6 +16,7 @@ public static class ProblemTypes
     public const string BodyTooLarge = Base + "body-too-large";
     public const string ConnectionNotFound = Base + "connection-not-found";
     public const string ConsentRequired = Base + "consent-required";
+    public const string DependencyUnavailable = Base + "dependency-unavailable";
     public const string EmailUnverified = Base + "email-unverified";
     public const string ExportExpired = Base + "export-expired";
     public const string ExportInProgress = Base + "export-in-progress";

@@ -26,6 +26,7 @@ public static class ContainmentEndpoints
     {
         builder.Services.Configure<ServiceClients.ServiceClientOptions>(builder.Configuration.GetSection(ServiceClients.ServiceClientOptions.SectionName));
         builder.Services.AddSingleton<ServiceClients.ServiceTokens>();
+        builder.Services.AddExceptionHandler<ServiceClients.DependencyUnavailableProblems>();
         builder.Services.AddHttpClient<IdentityServiceClient>(IdentityServiceClient.HttpClientName);
         builder.Services.AddAuthorizationBuilder().AddPolicy(PolicyName, policy => policy
             .RequireAuthenticatedUser()

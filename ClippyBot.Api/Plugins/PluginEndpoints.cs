@@ -82,16 +82,9 @@ public static class PluginEndpoints
         return app;
     }
 
-    private static async Task<Results<Ok<IReadOnlyList<PluginHostClient.CatalogEntry>>, ProblemHttpResult>> CatalogAsync(PluginHostClient host, PluginCatalogCache catalog, CancellationToken ct)
+    private static async Task<Ok<IReadOnlyList<PluginHostClient.CatalogEntry>>> CatalogAsync(PluginHostClient host, PluginCatalogCache catalog, CancellationToken ct)
     {
-        try
-        {
-            return TypedResults.Ok(await catalog.GetAsync(host, ct));
-        }
-        catch (ServiceUnavailableException e)
-        {
-            return Unavailable(e);
-        }
+        return TypedResults.Ok(await catalog.GetAsync(host, ct));
     }
 
     private static async Task<Ok<List<WorkspacePluginResponse>>> ListAsync(Guid workspaceId, [AsParameters] PluginServices services, CancellationToken ct)
@@ -125,15 +118,7 @@ public static class PluginEndpoints
         {
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["pluginId"] = ["Name the plugin to install."] });
         }
-        IReadOnlyList<PluginHostClient.CatalogEntry> catalog;
-        try
-        {
-            catalog = await services.Host.CatalogAsync(ct);
-        }
-        catch (ServiceUnavailableException e)
-        {
-            return Unavailable(e);
-        }
+        var catalog = await services.Host.CatalogAsync(ct);
         if (catalog.SingleOrDefault(p => p.Id == request.PluginId) is not { } plugin)
         {
             return Problem(StatusCodes.Status404NotFound, ProblemTypes.PluginNotFound, "Plugin not found", $"No verified plugin {request.PluginId} is published.");
@@ -174,15 +159,7 @@ public static class PluginEndpoints
         {
             return NotInstalled(pluginId);
         }
-        PluginHostClient.CatalogEntry? plugin;
-        try
-        {
-            plugin = (await services.Host.CatalogAsync(ct)).SingleOrDefault(p => p.Id == pluginId);
-        }
-        catch (ServiceUnavailableException e)
-        {
-            return Unavailable(e);
-        }
+        var plugin = (await services.Host.CatalogAsync(ct)).SingleOrDefault(p => p.Id == pluginId);
         if (plugin is null)
         {
             return Problem(StatusCodes.Status404NotFound, ProblemTypes.PluginNotFound, "Plugin not found", $"No verified plugin {pluginId} is published.");
@@ -372,10 +349,6 @@ public static class PluginEndpoints
             }
             return new BufferedJson<PluginHostClient.InvocationResponse>(result);
         }
-        catch (ServiceUnavailableException e)
-        {
-            return Unavailable(e);
-        }
         catch (PluginHostClient.PluginHostProblemException p)
         {
             return TypedResults.Json(p.Problem, statusCode: (int)p.Status, contentType: "application/problem+json");
@@ -392,10 +365,6 @@ public static class PluginEndpoints
             await services.Audit.RecordAsync(null, "plugin.published", $"{entry.Id}:{entry.Version}:{entry.Signer}", ct: ct);
             return TypedResults.Created($"/api/plugins/{entry.Id}", entry);
         }
-        catch (ServiceUnavailableException e)
-        {
-            return Unavailable(e);
-        }
         catch (PluginHostClient.PluginHostProblemException p)
         {
             await services.Audit.RecordAsync(null, "plugin.published", "refused", "denied", ct);
@@ -403,16 +372,9 @@ public static class PluginEndpoints
         }
     }
 
-    private static async Task<Results<Ok<JsonElement>, ProblemHttpResult>> CrashesAsync(string pluginId, PluginHostClient host, CancellationToken ct)
+    private static async Task<Ok<JsonElement>> CrashesAsync(string pluginId, PluginHostClient host, CancellationToken ct)
     {
-        try
-        {
-            return TypedResults.Ok(await host.CrashesAsync(pluginId, ct));
-        }
-        catch (ServiceUnavailableException e)
-        {
-            return Unavailable(e);
-        }
+        return TypedResults.Ok(await host.CrashesAsync(pluginId, ct));
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult, ValidationProblem>> SetQuarantineAsync(
@@ -423,14 +385,7 @@ public static class PluginEndpoints
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["reason"] = ["Say why (it is kept with the quarantine)."] });
         }
         var by = services.Context.User.FindFirstValue("sub") ?? "unknown";
-        try
-        {
-            await services.Host.SetQuarantineAsync(pluginId, quarantine, request.Version ?? "*", request.WorkspaceId, request.Reason ?? "", by, ct);
-        }
-        catch (ServiceUnavailableException e)
-        {
-            return Unavailable(e);
-        }
+        await services.Host.SetQuarantineAsync(pluginId, quarantine, request.Version ?? "*", request.WorkspaceId, request.Reason ?? "", by, ct);
         await services.Audit.RecordAsync(request.WorkspaceId, quarantine ? "plugin.quarantined" : "plugin.released", $"{pluginId}:{request.Version ?? "*"}", ct: ct);
         if (request.WorkspaceId is not null)
         {
@@ -444,9 +399,6 @@ public static class PluginEndpoints
 
     private static ProblemHttpResult NotInstalled(string pluginId) =>
         Problem(StatusCodes.Status404NotFound, ProblemTypes.PluginNotInstalled, "Plugin not installed", $"{pluginId} is not installed in this workspace.");
-
-    private static ProblemHttpResult Unavailable(ServiceUnavailableException e) =>
-        Problem(StatusCodes.Status503ServiceUnavailable, ProblemTypes.PluginhostUnavailable, "Plugins are unavailable", e.Message + " Retry shortly.");
 
     private static ProblemHttpResult Problem(int status, string type, string title, string detail) =>
         TypedResults.Problem(statusCode: status, title: title, detail: detail, type: type);

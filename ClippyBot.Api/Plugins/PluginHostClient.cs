@@ -69,7 +69,7 @@ public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOpt
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or Polly.CircuitBreaker.BrokenCircuitException or TimeoutException && !ct.IsCancellationRequested)
         {
-            throw new ServiceUnavailableException("The plugin host could not be reached.", e);
+            throw new PluginHostUnavailableException("The plugin host could not be reached.", e);
         }
         if (response.StatusCode == HttpStatusCode.Unauthorized)
         {
@@ -83,7 +83,7 @@ public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOpt
         {
             if ((int)response.StatusCode >= 500 || response.StatusCode == HttpStatusCode.Unauthorized)
             {
-                throw new ServiceUnavailableException($"The plugin host answered {(int)response.StatusCode}.");
+                throw new PluginHostUnavailableException($"The plugin host answered {(int)response.StatusCode}.");
             }
             var problem = response.Content.Headers.ContentLength is 0 ? default : await response.Content.ReadFromJsonAsync<JsonElement>(ct);
             throw new PluginHostProblemException(response.StatusCode, problem);
@@ -94,7 +94,7 @@ public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOpt
     {
         using (response)
         {
-            return await response.Content.ReadFromJsonAsync<T>(ct) ?? throw new ServiceUnavailableException("The plugin host sent an empty answer.");
+            return await response.Content.ReadFromJsonAsync<T>(ct) ?? throw new PluginHostUnavailableException("The plugin host sent an empty answer.");
         }
     }
 }
@@ -126,3 +126,6 @@ public sealed class PluginCatalogCache(TimeProvider time)
 
     public void Invalidate() => _snapshot = null;
 }
+
+/// <summary>The PluginHost could not be reached or failed (answered 5xx); answered as 503 pluginhost-unavailable.</summary>
+public sealed class PluginHostUnavailableException(string message, Exception? inner = null) : ServiceUnavailableException(message, inner);

@@ -418,6 +418,22 @@ public sealed class WorkspacePluginTests
         var owner = await ApiHost.NewUserAsync(s_identity, api, Ct);
         using var response = await owner.Client.GetAsync(new Uri("/api/plugins", UriKind.Relative), Ct);
         Assert.AreEqual(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.AreEqual("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         StringAssert.Contains(await response.Content.ReadAsStringAsync(Ct), "pluginhost-unavailable");
+        Assert.AreEqual(TimeSpan.FromSeconds(5), response.Headers.RetryAfter?.Delta, "says when to try again");
+        // Every endpoint that needs the PluginHost answers the same way (one mapping, not a catch per endpoint); what is
+        // the Api's own is still served.
+        var workspace = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Outage", Ct);
+        foreach (var (method, path, body) in new (HttpMethod, string, object?)[]
+        {
+            (HttpMethod.Post, $"/api/workspaces/{workspace}/plugins", new { pluginId = "dev.example.echo", version = "1.0.0", acceptedPermissions = Array.Empty<string>() }),
+            (HttpMethod.Get, $"/api/workspaces/{workspace}/plugins", null),
+        })
+        {
+            using var answer = await owner.Client.SendJsonAsync(method, path, body, Ct);
+            // The workspace's own list is the Api's: it is served without the PluginHost (no "update awaiting" part).
+            var expected = method == HttpMethod.Get ? HttpStatusCode.OK : HttpStatusCode.ServiceUnavailable;
+            Assert.AreEqual(expected, answer.StatusCode, $"{method} {path}: {await answer.Content.ReadAsStringAsync(Ct)}");
+        }
     }
 }
