@@ -103,8 +103,10 @@ public static class ServiceDefaultsExtensions
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
             StatusCodeSelector = e => e is Microsoft.AspNetCore.Http.BadHttpRequestException bad ? bad.StatusCode : Microsoft.AspNetCore.Http.StatusCodes.Status500InternalServerError,
-            // A client's bad request is not a server error: no error log (its message may carry the client's values).
-            SuppressDiagnosticsCallback = c => c.Exception is Microsoft.AspNetCore.Http.BadHttpRequestException,
+            // A client's bad request is not a server error: no error log (its message may carry the client's values). An
+            // exception a service's own IExceptionHandler answered (a dependency that did not answer: 503) logs its own warning.
+            SuppressDiagnosticsCallback = c => c.Exception is Microsoft.AspNetCore.Http.BadHttpRequestException
+                || c.ExceptionHandledBy == Microsoft.AspNetCore.Diagnostics.ExceptionHandledType.ExceptionHandlerService,
         });
         app.UseStatusCodePages();
 

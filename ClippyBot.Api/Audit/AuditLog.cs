@@ -70,19 +70,28 @@ public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, T
     public sealed record Break(long? EntryId, string Reason);
 
     /// <summary>
-    /// Walks a chain from the start, checking every link with the key and the anchors Identity gives (its newest): the first
-    /// entry whose link does not hold, an anchored entry that is missing or changed (a truncated or rewritten chain), or
-    /// an unkeyed entry after a keyed one (a downgrade) — or null when all hold.
+    /// Walks a chain from the start, checking every link with the key and every anchor Identity holds for it: the first
+    /// entry whose link does not hold, an anchored entry that is missing (removed — also when the chain grew again after
+    /// it: the Api links a new entry to whatever is last) or changed (rewritten), or an unkeyed entry after a keyed one
+    /// (a downgrade) — or null when all hold. Anchors never outnumber entries, so this stays one pass over the chain.
     /// </summary>
     public async Task<Break?> FindFirstBreakAsync(Guid chainId, IReadOnlyList<AuditAnchor> anchors, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(anchors);
         var anchored = anchors.GroupBy(a => a.EntryId).ToDictionary(g => g.Key, g => g.Select(a => a.Hash).ToList());
+        var unvisited = new Queue<long>(anchored.Keys.Order());
         var previous = Genesis;
         var keyedSeen = false;
-        long last = 0;
         await foreach (var entry in db.AuditEntries.AsNoTracking().Where(e => e.ChainId == chainId).OrderBy(e => e.Id).AsAsyncEnumerable().WithCancellation(ct))
         {
+            if (unvisited.TryPeek(out var expected) && expected < entry.Id)
+            {
+                return new Break(expected, "was anchored in Identity but is missing (entries were removed)");
+            }
+            if (unvisited.TryPeek(out expected) && expected == entry.Id)
+            {
+                unvisited.Dequeue();
+            }
             if (keyedSeen && !entry.Keyed)
             {
                 return new Break(entry.Id, "an entry without the chain key follows keyed entries");
@@ -101,13 +110,10 @@ public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, T
                 return new Break(entry.Id, "differs from the hash anchored in Identity (the chain was rewritten)");
             }
             previous = entry.Hash;
-            last = entry.Id;
         }
-        if (anchored.Keys.Where(id => id > last).Order().FirstOrDefault() is > 0 and var missing)
-        {
-            return new Break(missing, "was anchored in Identity but is missing (the chain was truncated)");
-        }
-        return null;
+        return unvisited.TryPeek(out var missing)
+            ? new Break(missing, "was anchored in Identity but is missing (the chain was truncated)")
+            : null;
     }
 
     private byte[] ComputeHash(byte[] previous, AuditEntry e)

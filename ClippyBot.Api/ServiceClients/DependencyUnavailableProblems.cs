@@ -34,7 +34,8 @@ public sealed partial class DependencyUnavailableProblems(IProblemDetailsService
                 Status = StatusCodes.Status503ServiceUnavailable,
                 Type = pluginHost ? ProblemTypes.PluginhostUnavailable : ProblemTypes.DependencyUnavailable,
                 Title = pluginHost ? "Plugins are unavailable" : "A service ClippyBot depends on is unavailable",
-                Detail = unavailable.Message + " Retry shortly.",
+                // The reason (which may name configuration) goes to the log only.
+                Detail = pluginHost ? "The plugin host did not answer. Retry shortly." : "A service ClippyBot depends on did not answer. Retry shortly.",
             },
         });
     }

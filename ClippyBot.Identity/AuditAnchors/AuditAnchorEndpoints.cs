@@ -68,16 +68,7 @@ public static class AuditAnchorEndpoints
         return TypedResults.NoContent();
     }
 
-    /// <summary>
-    /// The chain's newest anchor (every hash recorded for its entry, should two replicas have disagreed). The older ones
-    /// add nothing a verifier needs: each link of the chain up to the newest anchored entry is checked with the key, so that
-    /// entry's anchored hash vouches for all before it — and /verify's cost stays one anchor however old the chain.
-    /// </summary>
-    private static async Task<Ok<List<AnchorResponse>>> ListAsync(Guid chainId, IdentityDataContext db, CancellationToken ct)
-    {
-        var chain = db.AuditAnchors.AsNoTracking().Where(a => a.ChainId == chainId);
-        var newest = await chain.MaxAsync(a => (long?)a.EntryId, ct);
-        return TypedResults.Ok(newest is null ? [] : await chain.Where(a => a.EntryId == newest)
+    private static async Task<Ok<List<AnchorResponse>>> ListAsync(Guid chainId, IdentityDataContext db, CancellationToken ct) =>
+        TypedResults.Ok(await db.AuditAnchors.AsNoTracking().Where(a => a.ChainId == chainId).OrderBy(a => a.EntryId)
             .Select(a => new AnchorResponse(a.EntryId, a.Hash, a.At)).ToListAsync(ct));
-    }
 }

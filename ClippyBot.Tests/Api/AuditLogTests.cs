@@ -110,34 +110,29 @@ public sealed class AuditLogTests
     }
 
     [TestMethod]
-    public async Task Verification_compares_only_the_newest_anchor_so_its_cost_does_not_grow_with_the_chains_age()
+    public async Task A_chain_cut_behind_its_anchors_and_grown_again_is_found_at_the_first_removed_anchored_entry()
     {
         var ct = TestContext.CancellationToken;
         var (owner, workspaceId, _) = await WorkspaceWithEventsAsync(ct);
-        for (var i = 0; i < 4; i++)
+        async Task RenameAsync(string name)
         {
-            await AnchorAsync();
-            using var renamed = await owner.Client.SendJsonAsync(HttpMethod.Patch, $"/api/workspaces/{workspaceId}", new { name = $"Audited {i}" }, ct);
-            Assert.AreEqual(HttpStatusCode.OK, renamed.StatusCode, "a new entry, so the next round anchors a new head");
+            using var renamed = await owner.Client.SendJsonAsync(HttpMethod.Patch, $"/api/workspaces/{workspaceId}", new { name }, ct);
+            Assert.AreEqual(HttpStatusCode.OK, renamed.StatusCode, "an audited action: one more entry");
         }
         await AnchorAsync();
-        await using (var identityDb = new NpgsqlConnection(s_testbed.Identity.Settings["ConnectionStrings:identitydb"]))
-        {
-            await identityDb.OpenAsync(ct);
-            await using var count = new NpgsqlCommand($"SELECT count(*) FROM \"AuditAnchors\" WHERE \"ChainId\" = '{workspaceId}'", identityDb);
-            Assert.AreEqual(5L, (long)(await count.ExecuteScalarAsync(ct))!, "Identity keeps every anchor (append-only)");
-        }
+        var firstAnchored = (await ChainAsync(workspaceId))[^1].Id;
+        await RenameAsync("Audited again");
+        await AnchorAsync();
+
+        // Whoever can write apidb removes the anchored tail; the Api, unaware, links its next entry (with a valid key) to
+        // whatever is last now — so every link holds and no anchored id lies beyond the end.
+        await TamperAsync($"DELETE FROM \"AuditEntries\" WHERE \"ChainId\" = '{workspaceId}' AND \"Id\" >= {firstAnchored}");
+        await RenameAsync("Nothing to see");
 
         var verification = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit/verify", ct);
-        Assert.IsTrue(verification.GetProperty("intact").GetBoolean(), verification.ToString());
-        Assert.AreEqual(1, verification.GetProperty("anchorsChecked").GetInt32(), "the newest anchor vouches for every entry before it (each link holds)");
-
-        // The newest alone still finds a truncation behind it.
-        var chain = await ChainAsync(workspaceId);
-        await TamperAsync($"DELETE FROM \"AuditEntries\" WHERE \"ChainId\" = '{workspaceId}' AND \"Id\" >= {chain[^1].Id}");
-        var truncated = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit/verify", ct);
-        Assert.IsFalse(truncated.GetProperty("intact").GetBoolean(), truncated.ToString());
-        StringAssert.Contains(truncated.GetProperty("reason").GetString(), "truncated");
+        Assert.IsFalse(verification.GetProperty("intact").GetBoolean(), verification.ToString());
+        Assert.AreEqual(firstAnchored, verification.GetProperty("firstBrokenEntryId").GetInt64(), verification.ToString());
+        StringAssert.Contains(verification.GetProperty("reason").GetString(), "removed");
     }
 
     [TestMethod]

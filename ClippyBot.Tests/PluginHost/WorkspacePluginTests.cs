@@ -8,6 +8,7 @@ using ClippyBot.Identity.Data;
 using ClippyBot.PluginHost.Data;
 using ClippyBot.Tests.Api;
 using ClippyBot.Tests.Identity;
+using Microsoft.Extensions.Logging;
 using ClippyBot.Tests.Rig;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -413,7 +414,9 @@ public sealed class WorkspacePluginTests
     public async Task A_PluginHost_outage_is_a_quick_503_not_a_hang()
     {
         var closed = LocalInfrastructureOptions.FreePort();
+        var logs = new System.Collections.Concurrent.ConcurrentQueue<string>();
         await using var api = await ApiHost.StartAsync(s_identity, TestRig.Redis.ConnectionString, Ct,
+            configureServices: s => s.AddLogging(b => b.AddProvider(new CapturingLoggerProvider(logs))),
             settings: new Dictionary<string, string?> { ["ServiceClient:PluginHostAddress"] = $"http://127.0.0.1:{closed}" });
         var owner = await ApiHost.NewUserAsync(s_identity, api, Ct);
         using var response = await owner.Client.GetAsync(new Uri("/api/plugins", UriKind.Relative), Ct);
@@ -435,5 +438,8 @@ public sealed class WorkspacePluginTests
             var expected = method == HttpMethod.Get ? HttpStatusCode.OK : HttpStatusCode.ServiceUnavailable;
             Assert.AreEqual(expected, answer.StatusCode, $"{method} {path}: {await answer.Content.ReadAsStringAsync(Ct)}");
         }
+        // An outage is a warning with its reason, not an unhandled error.
+        Assert.IsFalse(logs.Any(l => l.StartsWith("[Error]", StringComparison.Ordinal) && l.Contains("unhandled exception", StringComparison.OrdinalIgnoreCase)), string.Join("\n", logs.Where(l => l.StartsWith("[Error]", StringComparison.Ordinal))));
+        Assert.IsTrue(logs.Any(l => l.StartsWith("[Warning]", StringComparison.Ordinal) && l.Contains("PluginHost did not answer", StringComparison.Ordinal)));
     }
 }
