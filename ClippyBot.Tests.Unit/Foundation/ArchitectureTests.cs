@@ -126,7 +126,7 @@ public sealed class ArchitectureTests
     /// </summary>
     private sealed class WritesRevocationMarkers : ICustomRule
     {
-        private static readonly string[] Writes = ["StringSet", "ScriptEvaluate", "KeyDelete", "KeyExpire", "StringIncrement", "StringDecrement", "KeyRename", "Execute", "KeyRestore", "KeyMove"];
+        private static readonly string[] Writes = ["StringSet", "StringGetSet", "StringGetDelete", "StringAppend", "ScriptEvaluate", "KeyDelete", "KeyExpire", "KeyPersist", "KeyCopy", "StringIncrement", "StringDecrement", "KeyRename", "Execute", "KeyRestore", "KeyMove"];
 
         public bool MeetsRule(TypeDefinition type)
         {
