@@ -116,6 +116,20 @@ public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, T
             : null;
     }
 
+    /// <summary>
+    /// Whether a chain's newest entry is one the Api wrote: keyed, its hash right under the key, and linked to the entry
+    /// before it. Only such a head is anchored — a row forged into apidb (say with a huge id) must never become an anchor
+    /// that leaves the chain looking truncated for good.
+    /// </summary>
+    public async Task<bool> HeadHoldsAsync(AuditEntry head, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(head);
+        var previous = await db.AuditEntries.AsNoTracking().Where(e => e.ChainId == head.ChainId && e.Id < head.Id)
+            .OrderByDescending(e => e.Id).Select(e => e.Hash).FirstOrDefaultAsync(ct) ?? Genesis;
+        return head.Keyed && CryptographicOperations.FixedTimeEquals(head.PreviousHash, previous)
+            && CryptographicOperations.FixedTimeEquals(head.Hash, ComputeHash(previous, head));
+    }
+
     private byte[] ComputeHash(byte[] previous, AuditEntry e)
     {
         byte[] message = [.. previous, .. Encoding.UTF8.GetBytes(Canonical(e))];

@@ -136,6 +136,36 @@ public sealed class AuditLogTests
     }
 
     [TestMethod]
+    public async Task A_forged_head_is_never_anchored_so_removing_it_again_leaves_no_standing_alarm()
+    {
+        var ct = TestContext.CancellationToken;
+        var (owner, workspaceId, _) = await WorkspaceWithEventsAsync(ct);
+        await AnchorAsync();
+        var head = (await ChainAsync(workspaceId))[^1];
+        // A row with a huge id, linked to the real head but with a hash made up (the forger lacks the key).
+        const long forgedId = 9_000_000_000_000;
+        await TamperAsync($"""
+            INSERT INTO "AuditEntries" ("Id", "ChainId", "At", "ActorType", "ActorId", "Action", "Target", "Outcome", "IpAddress", "PreviousHash", "Hash", "Keyed")
+            VALUES ({forgedId}, '{workspaceId}', now(), 'user', 'forger', 'member.added', 'x', 'success', '', '\x{Convert.ToHexString(head.Hash)}', '\x{Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))}', true)
+            """);
+        await AnchorAsync();
+        await using (var identityDb = new NpgsqlConnection(s_testbed.Identity.Settings["ConnectionStrings:identitydb"]))
+        {
+            await identityDb.OpenAsync(ct);
+            await using var anchoredForged = new NpgsqlCommand($"SELECT count(*) FROM \"AuditAnchors\" WHERE \"ChainId\" = '{workspaceId}' AND \"EntryId\" = {forgedId}", identityDb);
+            Assert.AreEqual(0L, (long)(await anchoredForged.ExecuteScalarAsync(ct))!, "a head that fails its key check is not anchored");
+        }
+        var forged = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit/verify", ct);
+        Assert.IsFalse(forged.GetProperty("intact").GetBoolean(), forged.ToString());
+        Assert.AreEqual(forgedId, forged.GetProperty("firstBrokenEntryId").GetInt64());
+
+        // Removed again, the chain is whole: the forgery left no anchor behind to cry "truncated" for ever.
+        await TamperAsync($"DELETE FROM \"AuditEntries\" WHERE \"Id\" = {forgedId}");
+        var restored = await owner.Client.GetFromJsonAsync<JsonElement>($"/api/workspaces/{workspaceId}/audit/verify", ct);
+        Assert.IsTrue(restored.GetProperty("intact").GetBoolean(), restored.ToString());
+    }
+
+    [TestMethod]
     public async Task A_chain_rewritten_with_recomputed_plain_hashes_is_found()
     {
         var ct = TestContext.CancellationToken;
