@@ -3,7 +3,7 @@ using System.IO.Pipelines;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using ClippyBot.ServiceDefaults.Crypto;
+using ClippyBot.Security;
 using Npgsql;
 
 namespace ClippyBot.Backup;

@@ -1,3 +1,4 @@
+using ClippyBot.Security;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -33,5 +34,5 @@ public static class ArchiveKey
     }
 
     public static byte[] Derive(string secret) =>
-        HKDF.DeriveKey(HashAlgorithmName.SHA256, Encoding.UTF8.GetBytes(secret), 32, info: "clippybot-backup/archive"u8.ToArray());
+        KeyDerivation.DeriveKey(secret, "clippybot-backup", "archive");
 }

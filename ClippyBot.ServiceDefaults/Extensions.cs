@@ -45,7 +45,7 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddSingleton<ClippyBot.ServiceDefaults.SecurityMetrics>();
         if (builder.Configuration[PrivateCertificateAuthority.TrustedCaFileKey] is { Length: > 0 } caFile)
         {
-            builder.Services.TrustForOutgoingHttps(PrivateCertificateAuthority.Load(caFile));
+            builder.Services.TrustForOutgoingHttps(ClippyBot.Security.PrivateCaTrust.Load(caFile));
         }
         builder.AddEdgeHardening();
         // The server header only helps fingerprinting.

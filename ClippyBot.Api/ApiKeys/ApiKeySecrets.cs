@@ -1,5 +1,5 @@
+using ClippyBot.Security;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.RegularExpressions;
 
 namespace ClippyBot.Api.ApiKeys;
@@ -13,12 +13,12 @@ public sealed partial class ApiKeySecrets(byte[] hashKey)
     public const string Prefix = "cbk_";
 
     public static ApiKeySecrets FromConfiguredSecret(string secret) =>
-        new(HKDF.DeriveKey(HashAlgorithmName.SHA256, Encoding.UTF8.GetBytes(secret), 32, info: Encoding.UTF8.GetBytes("clippybot-api/api-keys")));
+        new(KeyDerivation.DeriveKey(secret, "clippybot-api", "api-keys"));
 
     public static (string PublicId, string Key) NewKey()
     {
         var publicId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-        var secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var secret = RandomTokens.New();
         return (publicId, $"{Prefix}{publicId}_{secret}");
     }
 
@@ -29,9 +29,9 @@ public sealed partial class ApiKeySecrets(byte[] hashKey)
         return match.Success;
     }
 
-    public byte[] Hash(string key) => HMACSHA256.HashData(hashKey, Encoding.UTF8.GetBytes(key));
+    public byte[] Hash(string key) => KeyedHash.Compute(hashKey, key);
 
-    public bool Verify(string key, byte[] stored) => CryptographicOperations.FixedTimeEquals(Hash(key), stored);
+    public bool Verify(string key, byte[] stored) => KeyedHash.Verify(hashKey, key, stored);
 
     [GeneratedRegex("^cbk_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$")]
     private static partial Regex KeyFormat();

@@ -1,3 +1,4 @@
+using ClippyBot.Security;
 using System.Globalization;
 using System.Security.Claims;
 using System.Security.Cryptography;
@@ -134,7 +135,7 @@ public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, T
     {
         byte[] message = [.. previous, .. Encoding.UTF8.GetBytes(Canonical(e))];
         // Entries from before the chain was keyed keep their plain hash; none may follow a keyed one (checked above).
-        return e.Keyed ? HMACSHA256.HashData(key.Key, message) : SHA256.HashData(message);
+        return e.Keyed ? KeyedHash.Compute(key.Key, message) : SHA256.HashData(message);
     }
 
     /// <summary>An entry's canonical form: length-prefixed fields, so no two different entries share one. Not secret —
@@ -206,7 +207,7 @@ public sealed class AuditChainKey(byte[] key)
         {
             throw new InvalidOperationException("Audit:ChainKey must be a random secret of at least 43 characters (the AppHost generates one); the audit chain is keyed with it.");
         }
-        return new(ClippyBot.ServiceDefaults.Crypto.KeyProtector.DeriveKey(secret, "clippybot-api", "audit-chain"));
+        return new(ClippyBot.Security.KeyDerivation.DeriveKey(secret, "clippybot-api", "audit-chain"));
     }
 }
 

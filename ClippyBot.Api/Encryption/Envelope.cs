@@ -1,4 +1,4 @@
-using System.Security.Cryptography;
+using ClippyBot.Security;
 using System.Text;
 
 namespace ClippyBot.Api.Encryption;
@@ -13,48 +13,22 @@ public readonly record struct EnvelopeContext(string Table, string Column, Guid 
 }
 
 /// <summary>
-/// The envelope format, version 1 — <c>version(1) = 0x01 | data key id(16, Guid bytes) | nonce(12) | tag(16) | ciphertext</c>.
-/// AES-256-GCM with a random 96-bit nonce per message; associated data = version, key id and the <see cref="EnvelopeContext"/>. The key id says which data key to unwrap, so old ciphertexts stay
-/// readable after rotation.
+/// The Api's use of the one sealed-value format (<see cref="SealedValue"/>, docs/encryption.md): the key id in the header
+/// says which data key to unwrap, so old ciphertexts stay readable after rotation; the context is an
+/// <see cref="EnvelopeContext"/> for data, or the KEK and key ids for wrapped keys.
 /// </summary>
 public static class Envelope
 {
-    public const byte Version = 1;
-    public const int HeaderSize = 1 + 16 + NonceSize + TagSize;
-    private const int NonceSize = 12;
-    private const int TagSize = 16;
+    public const byte Version = SealedValue.Version;
 
-    public static byte[] Seal(Guid keyId, byte[] key, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData)
-    {
-        ArgumentNullException.ThrowIfNull(key);
-        var output = new byte[HeaderSize + plaintext.Length];
-        output[0] = Version;
-        keyId.TryWriteBytes(output.AsSpan(1, 16));
-        var nonce = output.AsSpan(17, NonceSize);
-        RandomNumberGenerator.Fill(nonce);
-        using var aes = new AesGcm(key, TagSize);
-        aes.Encrypt(nonce, plaintext, output.AsSpan(HeaderSize), output.AsSpan(17 + NonceSize, TagSize), Authenticated(output, associatedData));
-        return output;
-    }
+    public static byte[] Seal(Guid keyId, byte[] key, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData) =>
+        SealedValue.Seal(keyId, key, plaintext, associatedData);
 
-    public static byte[] Open(byte[] key, ReadOnlySpan<byte> envelope, ReadOnlySpan<byte> associatedData)
-    {
-        ArgumentNullException.ThrowIfNull(key);
-        KeyIdOf(envelope);
-        var plaintext = new byte[envelope.Length - HeaderSize];
-        using var aes = new AesGcm(key, TagSize);
-        aes.Decrypt(envelope.Slice(17, NonceSize), envelope[HeaderSize..], envelope.Slice(17 + NonceSize, TagSize), plaintext, Authenticated(envelope, associatedData));
-        return plaintext;
-    }
+    public static byte[] Open(byte[] key, ReadOnlySpan<byte> envelope, ReadOnlySpan<byte> associatedData) =>
+        SealedValue.Open(key, envelope, associatedData);
 
-    /// <summary>Version and key id are authenticated too: the associated data is <c>version | key id | context</c>.</summary>
-    private static byte[] Authenticated(ReadOnlySpan<byte> envelope, ReadOnlySpan<byte> context) => [.. envelope[..17], .. context];
-
-    /// <summary>The data key an envelope was sealed with; throws on anything that is not a version-1 envelope.</summary>
-    public static Guid KeyIdOf(ReadOnlySpan<byte> envelope) =>
-        envelope.Length >= HeaderSize && envelope[0] == Version
-            ? new Guid(envelope.Slice(1, 16))
-            : throw new CryptographicException("Not a ClippyBot envelope (unknown version or too short).");
+    /// <summary>The data key an envelope was sealed with; throws on anything that is not a sealed value.</summary>
+    public static Guid KeyIdOf(ReadOnlySpan<byte> envelope) => SealedValue.KeyIdOf(envelope);
 
     /// <summary>Wraps a data key under the KEK; the associated data binds it to its id and KEK id.</summary>
     internal static byte[] WrapKey(byte[] kek, string kekId, Guid keyId, byte[] dataKey) =>

@@ -1,3 +1,4 @@
+using ClippyBot.Security;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using ClippyBot.Api.Data;
@@ -24,7 +25,7 @@ public sealed class KeyRing(IServiceScopeFactory scopes, IOptions<EncryptionOpti
     public static byte[] DeriveKek(string secret) =>
         string.IsNullOrEmpty(secret) || secret.Length < EncryptionOptions.MinimumSecretLength
             ? throw new InvalidOperationException($"Encryption:KeyEncryptionKey must be a random secret of at least {EncryptionOptions.MinimumSecretLength} characters.")
-            : HKDF.DeriveKey(HashAlgorithmName.SHA256, System.Text.Encoding.UTF8.GetBytes(secret), 32, info: "clippybot-api/kek"u8.ToArray());
+            : KeyDerivation.DeriveKey(secret, "clippybot-api", "kek");
 
     /// <summary>The key new data is encrypted with.</summary>
     public async Task<(Guid Id, byte[] Key)> CurrentAsync(CancellationToken ct)

@@ -1,5 +1,5 @@
 using ClippyBot.Contracts;
-using ClippyBot.ServiceDefaults.Crypto;
+using ClippyBot.Security;
 using System.Security.Claims;
 using System.Security.Cryptography;
 using ClippyBot.Api.Audit;

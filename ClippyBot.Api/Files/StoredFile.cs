@@ -1,4 +1,4 @@
-using ClippyBot.ServiceDefaults.Crypto;
+using ClippyBot.Security;
 namespace ClippyBot.Api.Files;
 
 /// <summary>

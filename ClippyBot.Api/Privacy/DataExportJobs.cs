@@ -1,3 +1,4 @@
+using ClippyBot.Security;
 using System.Security.Cryptography;
 using System.Text;
 using ClippyBot.Api.Data;
@@ -67,7 +68,7 @@ public sealed partial class DataExportJobs(ApiDbContext db, PersonalDataExporter
         try
         {
             var (document, verifiedEmail) = await exporter.BuildAsync(export.Id, export.SubjectId, ct);
-            var token = Base64Url(RandomNumberGenerator.GetBytes(32));
+            var token = RandomTokens.New();
             export.Payload = await encryptor.EncryptAsync(document, PayloadContext(export.Id), ct);
             export.DownloadTokenHash = TokenHash(token);
             export.CompletedAt = time.GetUtcNow();
@@ -123,9 +124,7 @@ public sealed partial class DataExportJobs(ApiDbContext db, PersonalDataExporter
         return CryptographicOperations.FixedTimeEquals(presented, stored) && export?.DownloadTokenHash is not null ? export : null;
     }
 
-    public static byte[] TokenHash(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
-
-    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    public static byte[] TokenHash(string token) => RandomTokens.LookupHash(token);
 
     [LoggerMessage(LogLevel.Information, "Privacy: export {ExportId} ready ({Bytes} bytes)")]
     private static partial void LogExportReady(ILogger logger, Guid exportId, int bytes);

@@ -1,3 +1,4 @@
+using ClippyBot.Security;
 using ClippyBot.Contracts;
 using System.Security.Claims;
 using System.Security.Cryptography;
@@ -250,14 +251,14 @@ public static class WorkspaceEndpoints
                     : "This address has been invited too often today; try again tomorrow.",
                 type: ProblemTypes.InvitationLimit);
         }
-        var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var token = RandomTokens.New();
         var invitation = new Invitation
         {
             Id = Guid.CreateVersion7(),
             WorkspaceId = workspaceId,
             Email = email,
             Role = role,
-            TokenHash = SHA256.HashData(Encoding.UTF8.GetBytes(token)),
+            TokenHash = RandomTokens.LookupHash(token),
             InvitedBy = Subject(user),
             ExpiresAt = services.Time.GetUtcNow() + InvitationLifetime,
         };
@@ -290,7 +291,7 @@ public static class WorkspaceEndpoints
     private static async Task<Results<Ok<WorkspaceResponse>, ProblemHttpResult>> AcceptAsync(
         AcceptInvitationRequest request, ClaimsPrincipal user, [AsParameters] WorkspaceServices services)
     {
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(request.Token ?? ""));
+        var hash = RandomTokens.LookupHash(request.Token ?? "");
         var invitation = await services.Db.Invitations.SingleOrDefaultAsync(i => i.TokenHash == hash);
         var email = user.FindFirstValue("email");
         // One answer for unknown, used, expired or someone else's invitation.

@@ -100,7 +100,7 @@ public sealed class DevelopmentCertificates
         {
             using var server = X509Certificate2.CreateFromPemFile(ServerCertificatePath, ServerKeyPath);
             return server.NotAfter.ToUniversalTime() - now.UtcDateTime > RenewBefore
-                   && ClippyBot.ServiceDefaults.Edge.PrivateCertificateAuthority.IsTrusted(ca, server, System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors);
+                   && ClippyBot.Security.PrivateCaTrust.IsTrusted(ca, server, System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors);
         }
         catch (CryptographicException)
         {

@@ -1,4 +1,3 @@
-using ClippyBot.ServiceDefaults.Edge;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -108,7 +107,8 @@ public static class InfrastructureExtensions
             return null;
         }
         var certificates = DevelopmentCertificates.Ensure(Path.Combine(dataRoot, "tls"), TimeProvider.System);
-        builder.Services.TrustForOutgoingHttps(certificates.LoadCaCertificate());
+        var ca = certificates.LoadCaCertificate();
+        builder.Services.ConfigureHttpClientDefaults(http => http.ConfigurePrimaryHttpMessageHandler((handler, _) => ClippyBot.Security.PrivateCaTrust.Apply(handler, ca)));
         return certificates;
     }
 

@@ -26,7 +26,7 @@ public static class ServiceResourceExtensions
         var migrator = Migrator<TProject>(service)
             .WithEnvironment($"ConnectionStrings__{database.Name}", owner)
             .WaitFor(database.Resource);
-        return service.WithEnvironment("Database__Migrations", nameof(ClippyBot.ServiceDefaults.Data.MigrationMode.Await)).WaitForCompletion(migrator);
+        return service.WithEnvironment("Database__Migrations", nameof(ClippyBot.Contracts.MigrationMode.Await)).WaitForCompletion(migrator);
     }
 
     private static IResourceBuilder<ProjectResource> Migrator<TProject>(IResourceBuilder<ProjectResource> service) where TProject : IProjectMetadata, new()
@@ -37,7 +37,7 @@ public static class ServiceResourceExtensions
             return service.ApplicationBuilder.CreateResourceBuilder(existing);
         }
         return service.ApplicationBuilder.AddProject<TProject>(name, o => o.ExcludeLaunchProfile = true)
-            .WithEnvironment("Database__Migrations", nameof(ClippyBot.ServiceDefaults.Data.MigrationMode.Only))
+            .WithEnvironment("Database__Migrations", nameof(ClippyBot.Contracts.MigrationMode.Only))
             .WithEnvironment("ASPNETCORE_ENVIRONMENT", service.ApplicationBuilder.Environment.EnvironmentName);
     }
 

@@ -13,7 +13,7 @@ public static class AccountSecurityExtensions
         {
             var oidc = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<Oidc.OidcOptions>>().Value;
             return new DurableEmailKey(
-                new ClippyBot.ServiceDefaults.Crypto.KeyProtector(Oidc.OidcOptions.DeriveKey(oidc.KeyEncryptionKey, "mail-outbox"), Oidc.OidcOptions.Scope),
+                new ClippyBot.Security.KeyProtector(Oidc.OidcOptions.DeriveKey(oidc.KeyEncryptionKey, "mail-outbox"), Oidc.OidcOptions.Scope),
                 Oidc.OidcOptions.DeriveKey(oidc.ClientSecretHashKey, "mail-recipients"));
         });
         builder.Services.AddOptions<AccountSecurityOptions>().Bind(builder.Configuration.GetSection(AccountSecurityOptions.SectionName))

@@ -1,5 +1,5 @@
+using ClippyBot.Security;
 using System.Security.Cryptography;
-using System.Text;
 
 namespace ClippyBot.Identity.Crypto;
 
@@ -23,7 +23,7 @@ public sealed class SecretHasher
     }
 
     /// <summary>A new secret with 256 bits of entropy, base64url without padding.</summary>
-    public static string NewSecret() => Base64Url(RandomNumberGenerator.GetBytes(32));
+    public static string NewSecret() => RandomTokens.New();
 
     public string Hash(string secret) => Prefix + Convert.ToBase64String(Mac(secret));
 
@@ -40,7 +40,7 @@ public sealed class SecretHasher
     /// <summary>The keyed hash itself, for finding a row by its secret (single-use tokens, recovery codes).</summary>
     public byte[] Fingerprint(string secret) => Mac(secret);
 
-    private byte[] Mac(string secret) => HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes(secret));
+    private byte[] Mac(string secret) => KeyedHash.Compute(_key, secret);
 
     private static byte[]? TryDecode(string text)
     {
@@ -53,6 +53,4 @@ public sealed class SecretHasher
             return null;
         }
     }
-
-    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 }

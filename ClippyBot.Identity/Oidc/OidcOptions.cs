@@ -18,7 +18,7 @@ public sealed class OidcOptions
     public const string Scope = "clippybot-identity";
 
     /// <summary>Derives a 32-byte key for one purpose from a configured secret.</summary>
-    public static byte[] DeriveKey(string secret, string purpose) => ClippyBot.ServiceDefaults.Crypto.KeyProtector.DeriveKey(secret, Scope, purpose);
+    public static byte[] DeriveKey(string secret, string purpose) => ClippyBot.Security.KeyDerivation.DeriveKey(secret, Scope, purpose);
 
     public TimeSpan AccessTokenLifetime { get; set; } = TimeSpan.FromMinutes(15);
 

@@ -1,4 +1,4 @@
-using ClippyBot.ServiceDefaults.Crypto;
+using ClippyBot.Security;
 using System.Security.Cryptography;
 using ClippyBot.Identity.Crypto;
 using ClippyBot.Identity.Data;

@@ -18,7 +18,7 @@ public static class PluginsExtensions
         var allowList = builder.Configuration.GetSection($"{SandboxOptions.SectionName}:HttpPrivateNetworkAllowList").GetChildren()
             .Select(c => c.Value).OfType<string>().Select(System.Net.IPNetwork.Parse).ToList();
         var developmentCa = builder.Configuration[ClippyBot.ServiceDefaults.Edge.PrivateCertificateAuthority.TrustedCaFileKey] is { Length: > 0 } caFile
-            ? ClippyBot.ServiceDefaults.Edge.PrivateCertificateAuthority.Load(caFile)
+            ? ClippyBot.Security.PrivateCaTrust.Load(caFile)
             : null;
         // The plugins' own client (see PluginHttp): built here, not by the factory, so none of the services' client defaults
         // (service discovery, retries, a circuit breaker shared by every tenant) apply. Each request is tried once.

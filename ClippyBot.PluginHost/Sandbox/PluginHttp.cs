@@ -133,7 +133,7 @@ public sealed class PluginHttp(HttpClient client, Microsoft.Extensions.Options.I
         // The system's trust, plus the local development CA when the AppHost provides one (same rule as every other client).
         SslOptions = developmentCa is null ? new() : new()
         {
-            RemoteCertificateValidationCallback = (_, certificate, _, errors) => ClippyBot.ServiceDefaults.Edge.PrivateCertificateAuthority.IsTrusted(developmentCa, certificate, errors),
+            RemoteCertificateValidationCallback = (_, certificate, _, errors) => ClippyBot.Security.PrivateCaTrust.IsTrusted(developmentCa, certificate, errors),
         },
         AllowAutoRedirect = false,
         UseCookies = false,

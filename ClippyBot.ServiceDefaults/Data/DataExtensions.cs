@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using ClippyBot.ServiceDefaults.Data;
 using ClippyBot.ServiceDefaults.Health;
 using Microsoft.EntityFrameworkCore;

@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Diagnostics;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -24,19 +25,6 @@ public sealed class MigrationStatus<TContext> where TContext : DbContext
     public Task WhenCompleted(CancellationToken ct) => _completed.Task.WaitAsync(ct);
 
     internal void MarkCompleted() => _completed.TrySetResult();
-}
-
-/// <summary>
-/// Who brings the schema up to date (<c>Database:Migrations</c>): <see cref="Apply"/> — the service itself at start-up
-/// (tests, a single-process setup); <see cref="Await"/> — a separate migrator did or will, as the database's owner role,
-/// and the service (connected as a role without DDL) waits until the schema is current; <see cref="Only"/> — this
-/// process is that migrator: it migrates every database of the service and exits.
-/// </summary>
-public enum MigrationMode
-{
-    Apply,
-    Await,
-    Only,
 }
 
 /// <summary>One database of the service, for the migrator (<see cref="MigrationMode.Only"/>).</summary>

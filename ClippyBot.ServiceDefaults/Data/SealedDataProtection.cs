@@ -1,6 +1,6 @@
 using System.Text;
 using System.Xml.Linq;
-using ClippyBot.ServiceDefaults.Crypto;
+using ClippyBot.Security;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
@@ -36,7 +36,7 @@ public static class SealedDataProtection
             var secret = sp.GetRequiredService<IConfiguration>()[secretKey];
             return secret is not { Length: >= 43 }
                 ? throw new InvalidOperationException(message)
-                : new DataProtectionKeySealer(new KeyProtector(KeyProtector.DeriveKey(secret, scope, DataProtectionKeySealer.Purpose), scope));
+                : new DataProtectionKeySealer(new KeyProtector(KeyDerivation.DeriveKey(secret, scope, DataProtectionKeySealer.Purpose), scope));
         });
         builder.Services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp =>
             new ConfigureOptions<KeyManagementOptions>(o => o.XmlEncryptor = new SealedXmlEncryptor(sp.GetRequiredService<DataProtectionKeySealer>())));

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using ClippyBot.ServiceDefaults.Crypto;
+using ClippyBot.Security;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -138,8 +138,7 @@ public sealed class DurableEmailKey(KeyProtector protector, byte[] tagKey)
 {
     public KeyProtector Protector { get; } = protector;
 
-    public string RecipientTag(string address) => Convert.ToHexStringLower(System.Security.Cryptography.HMACSHA256.HashData(
-        tagKey, System.Text.Encoding.UTF8.GetBytes(address.Trim().ToUpperInvariant())))[..16];
+    public string RecipientTag(string address) => Convert.ToHexStringLower(KeyedHash.Compute(tagKey, address.Trim().ToUpperInvariant()))[..16];
 }
 
 /// <summary>Sends the durable outbox: claims due messages one by one (a conditional update, so replicas never send one twice), security mail first.</summary>

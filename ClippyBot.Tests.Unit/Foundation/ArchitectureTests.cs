@@ -20,6 +20,8 @@ public sealed class ArchitectureTests
     private static readonly Assembly ServiceDefaults = typeof(Microsoft.Extensions.Hosting.PeriodicService).Assembly;
     private static readonly Assembly Contracts = typeof(ClippyBot.Contracts.RevocationKeys).Assembly;
     private static readonly Assembly Bundles = typeof(ClippyBot.Plugins.Bundles.PluginBundle).Assembly;
+    private static readonly Assembly Security = typeof(ClippyBot.Security.SealedValue).Assembly;
+    private static readonly Assembly AppHost = typeof(ClippyBot.AppHost.Infrastructure.DevelopmentCertificates).Assembly;
 
     private static readonly Dictionary<string, Assembly> Services = new(StringComparer.Ordinal)
     {
@@ -62,6 +64,35 @@ public sealed class ArchitectureTests
         var bundles = Types.InAssembly(Bundles).ShouldNot().HaveDependencyOnAny("ClippyBot.ServiceDefaults", "Microsoft.AspNetCore", "Microsoft.EntityFrameworkCore", "Wasmtime", "StackExchange.Redis").GetResult();
         Assert.IsTrue(bundles.IsSuccessful, string.Join(", ", bundles.FailingTypeNames ?? []));
         Assert.IsEmpty(Contracts.GetReferencedAssemblies().Where(r => r.Name!.StartsWith("ClippyBot", StringComparison.Ordinal)).ToList(), "the contracts depend on nothing of ours");
+    }
+
+    [TestMethod]
+    public void The_backup_cli_and_the_apphost_take_the_primitives_they_need_without_the_service_defaults()
+    {
+        // Before #21 both referenced all of ServiceDefaults (MailKit, EF Core, OpenTelemetry…) for one type each.
+        CollectionAssert.AreEquivalent(new[] { "ClippyBot.Security" }, AllClippyBotReferences(Backup));
+        var appHost = AllClippyBotReferences(AppHost);
+        Assert.Contains("ClippyBot.Security", appHost, "the development CA's trust rule");
+        CollectionAssert.IsSubsetOf(appHost, new[] { "ClippyBot.Contracts", "ClippyBot.Security" }, string.Join(", ", appHost));
+        // The primitives themselves stand on the base library alone, so every CLI and service can share them.
+        Assert.IsEmpty(AllClippyBotReferences(Security), "the security primitives depend on nothing of ours");
+        var security = Types.InAssembly(Security).ShouldNot()
+            .HaveDependencyOnAny("Microsoft.AspNetCore", "Microsoft.EntityFrameworkCore", "Microsoft.Extensions", "StackExchange.Redis").GetResult();
+        Assert.IsTrue(security.IsSuccessful, string.Join(", ", security.FailingTypeNames ?? []));
+    }
+
+    [TestMethod]
+    public void Nothing_but_the_security_library_calls_aes_gcm_or_hkdf_directly()
+    {
+        // One sealed-value format and one key derivation: a second AesGcm or HKDF call site is a second format in the making.
+        foreach (var assembly in new[] { Api, Identity, PluginHost, ServiceDefaults, Contracts, Bundles, Backup, PluginTool, AppHost })
+        {
+            var result = Types.InAssembly(assembly).ShouldNot()
+                .HaveDependencyOnAny("System.Security.Cryptography.AesGcm", "System.Security.Cryptography.HKDF", "System.Security.Cryptography.HMACSHA256").GetResult();
+            Assert.IsTrue(result.IsSuccessful, $"{assembly.GetName().Name}: {string.Join(", ", result.FailingTypeNames ?? [])}");
+        }
+        var inSecurity = Types.InAssembly(Security).That().HaveDependencyOnAny("System.Security.Cryptography.AesGcm").GetTypes().ToList();
+        Assert.IsNotEmpty(inSecurity, "the check can find a call site (positive control)");
     }
 
     [TestMethod]

@@ -35,8 +35,8 @@ public sealed class DevelopmentCertificatesTests
         Assert.IsTrue(server.MatchesHostname("localhost"));
         Assert.IsTrue(server.MatchesHostname("127.0.0.1"));
         Assert.IsFalse(server.MatchesHostname("example.com"));
-        Assert.IsTrue(PrivateCertificateAuthority.IsTrusted(ca, server, SslPolicyErrors.RemoteCertificateChainErrors));
-        Assert.IsFalse(PrivateCertificateAuthority.IsTrusted(ca, server, SslPolicyErrors.RemoteCertificateNameMismatch), "a name mismatch is never forgiven");
+        Assert.IsTrue(ClippyBot.Security.PrivateCaTrust.IsTrusted(ca, server, SslPolicyErrors.RemoteCertificateChainErrors));
+        Assert.IsFalse(ClippyBot.Security.PrivateCaTrust.IsTrusted(ca, server, SslPolicyErrors.RemoteCertificateNameMismatch), "a name mismatch is never forgiven");
         Assert.IsTrue(server.NotAfter - DateTime.Now < TimeSpan.FromDays(91));
 
         if (!OperatingSystem.IsWindows())
@@ -48,7 +48,7 @@ public sealed class DevelopmentCertificatesTests
         }
         using var stranger = DevelopmentCertificates.Ensure(_directory + "-other", new FakeTimeProvider(DateTimeOffset.UtcNow)).LoadCaCertificate();
         Directory.Delete(_directory + "-other", recursive: true);
-        Assert.IsFalse(PrivateCertificateAuthority.IsTrusted(stranger, server, SslPolicyErrors.RemoteCertificateChainErrors), "another CA is not trusted");
+        Assert.IsFalse(ClippyBot.Security.PrivateCaTrust.IsTrusted(stranger, server, SslPolicyErrors.RemoteCertificateChainErrors), "another CA is not trusted");
     }
 
     [TestMethod]

@@ -56,7 +56,7 @@ public sealed class AppHostEndToEndTests
 #pragma warning disable CS0618 // Its replacement (ExecutionConfigurationBuilder) is marked for evaluation only; this reads one variable.
         var environment = await identityResource.GetEnvironmentVariableValuesAsync(DistributedApplicationOperation.Run);
 #pragma warning restore CS0618
-        using var ca = PrivateCertificateAuthority.Load(environment["Tls__TrustedCaFile"]);
+        using var ca = ClippyBot.Security.PrivateCaTrust.Load(environment["Tls__TrustedCaFile"]);
 
         // Least privilege: every service connects as its database's runtime role — no superuser, no DDL, no database or role creation.
         foreach (var service in builder.Resources.OfType<ProjectResource>().Where(r => Services.Contains(r.Name)))
@@ -158,7 +158,7 @@ public sealed class AppHostEndToEndTests
 
     private static SocketsHttpHandler TrustingHandler(System.Security.Cryptography.X509Certificates.X509Certificate2 ca, System.Net.CookieContainer? cookies = null) => new()
     {
-        SslOptions = { RemoteCertificateValidationCallback = (_, certificate, _, errors) => PrivateCertificateAuthority.IsTrusted(ca, certificate, errors) },
+        SslOptions = { RemoteCertificateValidationCallback = (_, certificate, _, errors) => ClippyBot.Security.PrivateCaTrust.IsTrusted(ca, certificate, errors) },
         AllowAutoRedirect = false,
         UseCookies = cookies is not null,
         CookieContainer = cookies ?? new System.Net.CookieContainer(),

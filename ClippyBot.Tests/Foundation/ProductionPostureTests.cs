@@ -110,7 +110,7 @@ public sealed class ProductionPostureTests
         var handler = new System.Net.Http.SocketsHttpHandler
         {
             AllowAutoRedirect = false,
-            SslOptions = { RemoteCertificateValidationCallback = (_, certificate, _, errors) => ClippyBot.ServiceDefaults.Edge.PrivateCertificateAuthority.IsTrusted(ca, certificate, errors) },
+            SslOptions = { RemoteCertificateValidationCallback = (_, certificate, _, errors) => ClippyBot.Security.PrivateCaTrust.IsTrusted(ca, certificate, errors) },
         };
         return (factory, new HttpClient(handler) { BaseAddress = https }, new HttpClient(new System.Net.Http.SocketsHttpHandler { AllowAutoRedirect = false }) { BaseAddress = http }, https, ca);
     }
@@ -134,7 +134,7 @@ public sealed class ProductionPostureTests
     {
         using var tcp = new System.Net.Sockets.TcpClient();
         await tcp.ConnectAsync(https.Host, https.Port, TestContext.CancellationToken);
-        await using var ssl = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, c, _, e) => ClippyBot.ServiceDefaults.Edge.PrivateCertificateAuthority.IsTrusted(ca, c, e));
+        await using var ssl = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, c, _, e) => ClippyBot.Security.PrivateCaTrust.IsTrusted(ca, c, e));
 #pragma warning disable SYSLIB0039 // TLS 1.2 on purpose: the test proves it is refused.
         var error = await Assert.ThrowsAsync<System.Security.Authentication.AuthenticationException>(() => ssl.AuthenticateAsClientAsync(
             new System.Net.Security.SslClientAuthenticationOptions { TargetHost = "localhost", EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 }, TestContext.CancellationToken));

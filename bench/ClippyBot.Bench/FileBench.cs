@@ -1,4 +1,4 @@
-using ClippyBot.ServiceDefaults.Crypto;
+using ClippyBot.Security;
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;

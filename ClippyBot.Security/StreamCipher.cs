@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 
-namespace ClippyBot.ServiceDefaults.Crypto;
+namespace ClippyBot.Security;
 
 /// <summary>
 /// Streaming AES-256-GCM for large data — stored files and backup archives (docs/encryption.md, "Files"). Layout:

@@ -1,8 +1,8 @@
-using ClippyBot.ServiceDefaults.Crypto;
+using ClippyBot.Security;
 using System.Security.Cryptography;
 using ClippyBot.Api.Files;
 
-namespace ClippyBot.Tests.Api;
+namespace ClippyBot.Tests.Security;
 
 /// <summary>Chunked file encryption: round trips at every boundary; flipped, dropped, swapped, truncated or extended data fails.</summary>
 [TestClass]
