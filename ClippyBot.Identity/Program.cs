@@ -1,11 +1,5 @@
-using ClippyBot.Identity.Accounts;
-using ClippyBot.Identity.AccountSecurity;
-using ClippyBot.Identity.AuditAnchors;
-using ClippyBot.Identity.Containment;
+using ClippyBot.Identity;
 using ClippyBot.Identity.Data;
-using ClippyBot.Identity.Edge;
-using ClippyBot.Identity.Oidc;
-using ClippyBot.Identity.Privacy;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -16,24 +10,11 @@ if (builder.RunsMigrationsOnly())
     await builder.MigrateAsync();
     return;
 }
-builder.AddServiceCache();
-builder.AddSharedAddressMonitor();
-builder.AddAccounts();
-builder.AddAccountSecurity();
-builder.AddOidcServer();
-builder.AddContainment();
-builder.AddPrivacy();
-builder.AddAuditAnchors();
+builder.AddIdentityServices();
 
 var app = builder.Build();
 
-app.MapDefaultEndpoints();
-app.UseSharedAddressMonitor();
-app.UseOidcTokenEndpoint();
-app.MapAccountPages();
-app.MapOidcEndpoints();
-app.MapContainmentApi();
-app.MapPrivacyApi();
-app.MapAuditAnchorApi();
+app.UseIdentityPipeline();
+app.MapIdentityEndpoints();
 
 app.Run();

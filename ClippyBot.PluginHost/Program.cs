@@ -1,6 +1,5 @@
+using ClippyBot.PluginHost;
 using ClippyBot.PluginHost.Data;
-using ClippyBot.PluginHost.Plugins;
-using ClippyBot.ServiceDefaults.Data;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -11,13 +10,11 @@ if (builder.RunsMigrationsOnly())
     await builder.MigrateAsync();
     return;
 }
-builder.AddSealedDataProtection<PluginsDbContext>("pluginhost", "Encryption:KeyEncryptionKey");
-builder.AddPlugins();
-builder.AddPluginApi();
+builder.AddPluginHostServices();
 
 var app = builder.Build();
 
-app.MapDefaultEndpoints();
-app.MapPluginApi();
+app.UsePluginHostPipeline();
+app.MapPluginHostEndpoints();
 
 app.Run();

@@ -92,10 +92,10 @@ public static class ServiceDefaultsExtensions
     }
 
     /// <summary>
-    /// Maps <c>/health</c> (readiness: every dependency) and <c>/alive</c> (liveness: the process only) in every
-    /// environment, and turns unhandled errors into problem details. Call it first after <c>Build()</c>.
+    /// The first middleware of every service: edge hardening (forwarded headers from trusted proxies only, HTTPS, security
+    /// headers), then unhandled errors and bare status codes as problem details. Each service's <c>UseXxxPipeline</c> starts with it.
     /// </summary>
-    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    public static WebApplication UseServiceDefaults(this WebApplication app)
     {
         app.UseEdgeHardening();
         // A request the framework could not read or bind (malformed JSON, a wrong type, an unparsable route or query value)
@@ -109,7 +109,12 @@ public static class ServiceDefaultsExtensions
                 || c.ExceptionHandledBy == Microsoft.AspNetCore.Diagnostics.ExceptionHandledType.ExceptionHandlerService,
         });
         app.UseStatusCodePages();
+        return app;
+    }
 
+    /// <summary>Maps <c>/health</c> (readiness: every dependency) and <c>/alive</c> (liveness: the process only) in every environment.</summary>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    {
         app.MapHealthChecks(HealthPath, new HealthCheckOptions
         {
             ResponseWriter = HealthResponseWriter.WriteAsync,

@@ -4,6 +4,7 @@ using System.Security.Claims;
 using ClippyBot.ServiceDefaults;
 using ClippyBot.ServiceDefaults.Data;
 using StackExchange.Redis;
+using ClippyBot.ServiceDefaults.Redis;
 
 namespace ClippyBot.Api.Authentication;
 

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using ClippyBot.Api.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using ClippyBot.ServiceDefaults.Redis;
 
 namespace ClippyBot.Api.Encryption;
 
@@ -11,16 +12,36 @@ namespace ClippyBot.Api.Encryption;
 /// The data keys, unwrapped in memory only. The newest key (by creation) encrypts; any known key decrypts. A rotation on one
 /// replica is announced on Redis, so the others switch at once; they also re-read the ring every
 /// <see cref="EncryptionOptions.KeyRingRefreshInterval"/> and when they meet a ciphertext under a key they do not hold yet.
-/// The first key is created on first use.
+/// The first key is created on first use. The announcement is received through a <see cref="RedisMirror"/>: while it is
+/// not subscribed (Redis down, or just reconnected) the ring is re-read on every use, never trusted to be current.
 /// </summary>
-public sealed class KeyRing(IServiceScopeFactory scopes, IOptions<EncryptionOptions> options, TimeProvider time, StackExchange.Redis.IConnectionMultiplexer redis) : IDisposable
+public sealed class KeyRing : IDisposable
 {
     private static readonly StackExchange.Redis.RedisChannel RotatedChannel = StackExchange.Redis.RedisChannel.Literal("clippybot:api:data-key-rotated");
-    private int _subscribed;
-    private readonly byte[] _kek = DeriveKek(options.Value.KeyEncryptionKey);
+
+    /// <summary>How old the ring may get while no announcement can arrive.</summary>
+    private static readonly TimeSpan UnsubscribedMaxAge = TimeSpan.FromSeconds(1);
+
+    private readonly IServiceScopeFactory _scopes;
+    private readonly IOptions<EncryptionOptions> _options;
+    private readonly TimeProvider _time;
+    private readonly StackExchange.Redis.IConnectionMultiplexer _redis;
+    private readonly RedisMirror _announcements;
+    private readonly byte[] _kek;
     private readonly ConcurrentDictionary<Guid, byte[]> _keys = new();
     private readonly SemaphoreSlim _refresh = new(1, 1);
     private (Guid Id, DateTimeOffset LoadedAt)? _current;
+
+    public KeyRing(IServiceScopeFactory scopes, IOptions<EncryptionOptions> options, TimeProvider time, StackExchange.Redis.IConnectionMultiplexer redis)
+    {
+        _scopes = scopes;
+        _options = options;
+        _time = time;
+        _redis = redis;
+        _kek = DeriveKek(options.Value.KeyEncryptionKey);
+        // An announced rotation marks the ring stale; the next encryption re-reads it.
+        _announcements = new RedisMirror(redis, RotatedChannel, _ => _current = null);
+    }
 
     public static byte[] DeriveKek(string secret) =>
         string.IsNullOrEmpty(secret) || secret.Length < EncryptionOptions.MinimumSecretLength
@@ -30,12 +51,17 @@ public sealed class KeyRing(IServiceScopeFactory scopes, IOptions<EncryptionOpti
     /// <summary>The key new data is encrypted with.</summary>
     public async Task<(Guid Id, byte[] Key)> CurrentAsync(CancellationToken ct)
     {
-        if (Interlocked.Exchange(ref _subscribed, 1) == 0)
+        if (!_announcements.Loaded)
         {
-            // Marks the ring stale; the next encryption re-reads it.
-            await redis.GetSubscriber().SubscribeAsync(RotatedChannel, (_, _) => _current = null);
+            // (Re)subscribing: a rotation announced meanwhile may have been missed, so the ring is stale.
+            await _announcements.LoadAsync((_, _) =>
+            {
+                _current = null;
+                return Task.CompletedTask;
+            });
         }
-        if (_current is not { } current || time.GetUtcNow() - current.LoadedAt > options.Value.KeyRingRefreshInterval)
+        var maxAge = _announcements.Loaded ? _options.Value.KeyRingRefreshInterval : UnsubscribedMaxAge;
+        if (_current is not { } current || _time.GetUtcNow() - current.LoadedAt > maxAge)
         {
             await RefreshAsync(ct);
             current = _current!.Value;
@@ -56,11 +82,11 @@ public sealed class KeyRing(IServiceScopeFactory scopes, IOptions<EncryptionOpti
     /// <summary>Creates a new data key and makes it current on this replica (others follow within the refresh interval).</summary>
     public async Task<Guid> RotateAsync(CancellationToken ct)
     {
-        await using var scope = scopes.CreateAsyncScope();
+        await using var scope = _scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ApiDbContext>();
         var id = await CreateKeyAsync(db, ct);
         await RefreshAsync(ct);
-        await redis.GetSubscriber().PublishAsync(RotatedChannel, id.ToString());
+        await _redis.GetSubscriber().PublishAsync(RotatedChannel, id.ToString());
         return id;
     }
 
@@ -68,8 +94,8 @@ public sealed class KeyRing(IServiceScopeFactory scopes, IOptions<EncryptionOpti
     {
         var id = Guid.CreateVersion7();
         var key = RandomNumberGenerator.GetBytes(32);
-        var kekId = options.Value.KeyEncryptionKeyId;
-        db.DataKeys.Add(new DataKey { Id = id, KekId = kekId, WrappedKey = Envelope.WrapKey(_kek, kekId, id, key), CreatedAt = time.GetUtcNow() });
+        var kekId = _options.Value.KeyEncryptionKeyId;
+        db.DataKeys.Add(new DataKey { Id = id, KekId = kekId, WrappedKey = Envelope.WrapKey(_kek, kekId, id, key), CreatedAt = _time.GetUtcNow() });
         await db.SaveChangesAsync(ct);
         return id;
     }
@@ -79,7 +105,7 @@ public sealed class KeyRing(IServiceScopeFactory scopes, IOptions<EncryptionOpti
         await _refresh.WaitAsync(ct);
         try
         {
-            await using var scope = scopes.CreateAsyncScope();
+            await using var scope = _scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<ApiDbContext>();
             var rows = await db.DataKeys.AsNoTracking().OrderBy(k => k.CreatedAt).ThenBy(k => k.Id).ToListAsync(ct);
             if (rows.Count == 0)
@@ -90,13 +116,13 @@ public sealed class KeyRing(IServiceScopeFactory scopes, IOptions<EncryptionOpti
             }
             foreach (var row in rows.Where(r => !_keys.ContainsKey(r.Id)))
             {
-                if (row.KekId != options.Value.KeyEncryptionKeyId)
+                if (row.KekId != _options.Value.KeyEncryptionKeyId)
                 {
                     throw new CryptographicException($"Data key {row.Id} is wrapped by KEK '{row.KekId}', which this deployment does not hold.");
                 }
                 _keys[row.Id] = Envelope.UnwrapKey(_kek, row.KekId, row.Id, row.WrappedKey);
             }
-            _current = (rows[^1].Id, time.GetUtcNow());
+            _current = (rows[^1].Id, _time.GetUtcNow());
         }
         finally
         {
@@ -104,5 +130,9 @@ public sealed class KeyRing(IServiceScopeFactory scopes, IOptions<EncryptionOpti
         }
     }
 
-    public void Dispose() => _refresh.Dispose();
+    public void Dispose()
+    {
+        _announcements.Dispose();
+        _refresh.Dispose();
+    }
 }

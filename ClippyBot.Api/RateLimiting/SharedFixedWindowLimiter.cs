@@ -1,5 +1,6 @@
 using System.Threading.RateLimiting;
 using StackExchange.Redis;
+using ClippyBot.ServiceDefaults.Redis;
 
 namespace ClippyBot.Api.RateLimiting;
 
@@ -116,7 +117,7 @@ public sealed class SharedFixedWindowLimiter(string key, RateLimitPolicy policy,
     /// <summary>Moves to the current window (a new window starts from zero); returns its number.</summary>
     private long Enter(DateTimeOffset now)
     {
-        var window = now.UtcTicks / policy.Window.Ticks;
+        var window = FixedWindowCounter.WindowOf(now, policy.Window);
         if (window != _window)
         {
             _window = window;
@@ -160,12 +161,7 @@ public sealed class SharedFixedWindowLimiter(string key, RateLimitPolicy policy,
 
     private async Task<long> IncrementAsync(long window, int permitCount)
     {
-        var db = redis.GetDatabase();
-        RedisKey counter = $"{key}:{window}";
-        var count = db.StringIncrementAsync(counter, permitCount);
-        // Pipelined with the increment; the counter outlives its window only briefly.
-        _ = db.KeyExpireAsync(counter, policy.Window + TimeSpan.FromSeconds(5), CommandFlags.FireAndForget);
-        return await count;
+        return await FixedWindowCounter.IncrementAsync(redis.GetDatabase(), FixedWindowCounter.Key(key, "", window), policy.Window, permitCount);
     }
 
     private static readonly PlainLease Admitted = new(true);
@@ -173,8 +169,7 @@ public sealed class SharedFixedWindowLimiter(string key, RateLimitPolicy policy,
 
     private RejectedLease Rejected(DateTimeOffset now)
     {
-        var windowEnd = new DateTimeOffset((now.UtcTicks / policy.Window.Ticks + 1) * policy.Window.Ticks, TimeSpan.Zero);
-        return new RejectedLease(windowEnd - now);
+        return new RejectedLease(FixedWindowCounter.EndOf(FixedWindowCounter.WindowOf(now, policy.Window), policy.Window) - now);
     }
 
     /// <summary><see cref="Admitted"/>, or <see cref="NotNow"/>: "ask again and wait" — not a refusal.</summary>

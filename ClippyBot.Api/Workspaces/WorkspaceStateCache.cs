@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using ClippyBot.ServiceDefaults.Data;
 using StackExchange.Redis;
+using ClippyBot.ServiceDefaults.Redis;
 
 namespace ClippyBot.Api.Workspaces;
 

@@ -137,9 +137,6 @@ public static class AccountsExtensions
 
     public static WebApplication MapAccountPages(this WebApplication app)
     {
-        app.UseStaticFiles();
-        app.UseAuthentication();
-        app.UseAuthorization();
         app.MapRazorPages();
         return app;
     }

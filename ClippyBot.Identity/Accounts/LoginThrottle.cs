@@ -4,6 +4,7 @@ using System.Net;
 using Microsoft.Extensions.Options;
 using ClippyBot.ServiceDefaults.Data;
 using StackExchange.Redis;
+using ClippyBot.ServiceDefaults.Redis;
 
 namespace ClippyBot.Identity.Accounts;
 
@@ -100,7 +101,7 @@ public sealed partial class LoginThrottle : IDisposable
         ArgumentNullException.ThrowIfNull(attempt);
         if (attempt.Reserved && attempt.Allowed)
         {
-            await _redis.GetDatabase().StringDecrementAsync(Key(attempt.Subject, attempt.Window));
+            await FixedWindowCounter.IncrementAsync(_redis.GetDatabase(), Key(attempt.Subject, attempt.Window), _options.Value.Window, by: -1);
         }
     }
 

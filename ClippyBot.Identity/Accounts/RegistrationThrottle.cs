@@ -2,6 +2,7 @@ using System.Net;
 using ClippyBot.Identity.Edge;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
+using ClippyBot.ServiceDefaults.Redis;
 
 namespace ClippyBot.Identity.Accounts;
 

@@ -6,6 +6,7 @@ using ClippyBot.Identity.Edge;
 using ClippyBot.ServiceDefaults.Data;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
+using ClippyBot.ServiceDefaults.Redis;
 
 namespace ClippyBot.Identity.Oidc;
 

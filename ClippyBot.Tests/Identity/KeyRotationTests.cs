@@ -78,7 +78,7 @@ public sealed class KeyRotationTests
             await using var command = new NpgsqlCommand("""SELECT "ProtectedKey" FROM "SigningKeys" WHERE "Id" = @id""", connection);
             command.Parameters.AddWithValue("id", kid);
             var sealedKey = (byte[])(await command.ExecuteScalarAsync(ct))!;
-            Assert.AreEqual(1, sealedKey[0], "envelope version");
+            Assert.AreEqual(ClippyBot.Security.SealedValue.Version, sealedKey[0], "sealed-value format version");
             Assert.ThrowsExactly<System.Security.Cryptography.CryptographicException>(() =>
                 System.Security.Cryptography.ECDsa.Create().ImportPkcs8PrivateKey(sealedKey, out _));
         }

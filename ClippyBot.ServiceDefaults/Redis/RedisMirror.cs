@@ -1,6 +1,6 @@
 using StackExchange.Redis;
 
-namespace ClippyBot.ServiceDefaults.Data;
+namespace ClippyBot.ServiceDefaults.Redis;
 
 /// <summary>
 /// Whether an in-memory mirror of state kept in Redis is complete. The mirror subscribes to the channel its changes are
