@@ -1,4 +1,4 @@
-using ClippyBot.ServiceDefaults.Email;
+using ClippyBot.Email;
 using Microsoft.Extensions.Options;
 
 namespace ClippyBot.Api.Workspaces;

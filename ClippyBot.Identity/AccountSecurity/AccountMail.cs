@@ -1,4 +1,4 @@
-using ClippyBot.ServiceDefaults.Email;
+using ClippyBot.Email;
 using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.Extensions.Options;
 

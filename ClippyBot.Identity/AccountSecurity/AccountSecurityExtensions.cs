@@ -1,4 +1,4 @@
-using ClippyBot.ServiceDefaults.Email;
+using ClippyBot.Email;
 
 namespace ClippyBot.Identity.AccountSecurity;
 

@@ -38,7 +38,7 @@ public sealed class IdentityDataContext(DbContextOptions<IdentityDataContext> op
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);
-        ClippyBot.ServiceDefaults.Email.OutboxMailModel.AddMailOutbox(builder);
+        ClippyBot.Email.OutboxMailModel.AddMailOutbox(builder);
         builder.UseOpenIddict();
         builder.Entity<SigningKeyEntity>(key =>
         {

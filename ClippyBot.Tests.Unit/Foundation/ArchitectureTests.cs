@@ -74,6 +74,10 @@ public sealed class ArchitectureTests
         var appHost = AllClippyBotReferences(AppHost);
         Assert.Contains("ClippyBot.Security", appHost, "the development CA's trust rule");
         CollectionAssert.IsSubsetOf(appHost, new[] { "ClippyBot.Contracts", "ClippyBot.Security" }, string.Join(", ", appHost));
+        // ServiceDefaults is what every service starts with; mail (MailKit) is a library of its own for the two services that send it.
+        var defaults = Types.InAssembly(ServiceDefaults).ShouldNot().HaveDependencyOnAny("MailKit", "MimeKit", "ClippyBot.Email").GetResult();
+        Assert.IsTrue(defaults.IsSuccessful, string.Join(", ", defaults.FailingTypeNames ?? []));
+        Assert.DoesNotContain("ClippyBot.Email", AllClippyBotReferences(PluginHost), "the PluginHost sends no mail");
         // The primitives themselves stand on the base library alone, so every CLI and service can share them.
         Assert.IsEmpty(AllClippyBotReferences(Security), "the security primitives depend on nothing of ours");
         var security = Types.InAssembly(Security).ShouldNot()

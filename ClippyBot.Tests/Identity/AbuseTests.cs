@@ -250,11 +250,11 @@ public sealed class AbuseTests
         await TestRig.Smtp.WaitForAsync(email, "Confirm your email address", Ct);
 
         // 1,000 notices queued at once (what a registration flood leaves behind), each to an address of its own.
-        var outbox = identity.Services.GetRequiredService<ClippyBot.ServiceDefaults.Email.DurableEmailOutbox<IdentityDataContext>>();
+        var outbox = identity.Services.GetRequiredService<ClippyBot.Email.DurableEmailOutbox<IdentityDataContext>>();
         for (var i = 0; i < 1_000; i++)
         {
-            Assert.IsTrue(await outbox.EnqueueAsync(ClippyBot.ServiceDefaults.Email.EmailMessage.WithAction(
-                NewEmail(), "flood", "Flood", "lead", "act", "https://app.test/", "footer"), ClippyBot.ServiceDefaults.Email.MailPriority.Notice, Ct));
+            Assert.IsTrue(await outbox.EnqueueAsync(ClippyBot.Email.EmailMessage.WithAction(
+                NewEmail(), "flood", "Flood", "lead", "act", "https://app.test/", "footer"), ClippyBot.Email.MailPriority.Notice, Ct));
         }
         using (var owner = From(identity.Browser(), NewAddress()))
         using (await PostFormAsync(owner, "/account/forgot-password", new Dictionary<string, string> { ["Email"] = email }, Ct))
@@ -264,7 +264,7 @@ public sealed class AbuseTests
 
         await using var scope = identity.Services.CreateAsyncScope();
         var unsent = await Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.CountAsync(
-            scope.ServiceProvider.GetRequiredService<IdentityDataContext>().Set<ClippyBot.ServiceDefaults.Email.OutboxMail>(),
+            scope.ServiceProvider.GetRequiredService<IdentityDataContext>().Set<ClippyBot.Email.OutboxMail>(),
             m => m.Kind == "flood" && m.SentAt == null, Ct);
         Assert.IsGreaterThan(0, unsent, "the reset link went ahead of the queued notices, not after them");
     }
@@ -273,13 +273,13 @@ public sealed class AbuseTests
     public async Task One_recipient_gets_at_most_the_hourly_limit_of_mail_and_refusals_are_reported()
     {
         await using var identity = await StartAsync(Ct, new Dictionary<string, string?> { ["Email:MaxPerRecipientPerHour"] = "5" });
-        var outbox = identity.Services.GetRequiredService<ClippyBot.ServiceDefaults.Email.DurableEmailOutbox<IdentityDataContext>>();
+        var outbox = identity.Services.GetRequiredService<ClippyBot.Email.DurableEmailOutbox<IdentityDataContext>>();
         var victim = NewEmail();
         var accepted = 0;
         for (var i = 0; i < 8; i++)
         {
-            accepted += await outbox.EnqueueAsync(ClippyBot.ServiceDefaults.Email.EmailMessage.WithAction(
-                victim, "notice", "Notice", "lead", "act", "https://app.test/", "footer"), ClippyBot.ServiceDefaults.Email.MailPriority.Notice, Ct) ? 1 : 0;
+            accepted += await outbox.EnqueueAsync(ClippyBot.Email.EmailMessage.WithAction(
+                victim, "notice", "Notice", "lead", "act", "https://app.test/", "footer"), ClippyBot.Email.MailPriority.Notice, Ct) ? 1 : 0;
         }
         Assert.AreEqual(5, accepted);
         await TestRig.Smtp.WaitForAsync(victim, "Notice", Ct, count: 5);

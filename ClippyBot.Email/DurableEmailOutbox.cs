@@ -6,7 +6,9 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace ClippyBot.ServiceDefaults.Email;
+using ClippyBot.ServiceDefaults;
+
+namespace ClippyBot.Email;
 
 /// <summary>Which mail goes first when the outbox is busy, and which is subject to the per-recipient limit.</summary>
 public enum MailPriority

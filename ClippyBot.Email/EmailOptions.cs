@@ -1,4 +1,4 @@
-namespace ClippyBot.ServiceDefaults.Email;
+namespace ClippyBot.Email;
 
 /// <summary>How outgoing mail is delivered (section <c>Email</c>). The AppHost points it at its development mail server.</summary>
 public sealed class EmailOptions

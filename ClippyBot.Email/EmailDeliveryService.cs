@@ -10,7 +10,9 @@ using MimeKit;
 using Polly;
 using Polly.Registry;
 
-namespace ClippyBot.ServiceDefaults.Email;
+using ClippyBot.ServiceDefaults;
+
+namespace ClippyBot.Email;
 
 /// <summary>
 /// Sends queued mail over SMTP with MailKit. Each message is retried with exponential back-off (resilience pipeline

@@ -1,6 +1,6 @@
 using System.Threading.Channels;
 
-namespace ClippyBot.ServiceDefaults.Email;
+namespace ClippyBot.Email;
 
 /// <summary>
 /// Where request handlers drop mail. Delivery happens in the background (<see cref="EmailDeliveryService"/>), so a page

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
 
-namespace ClippyBot.ServiceDefaults.Email;
+namespace ClippyBot.Email;
 
 public static class EmailExtensions
 {

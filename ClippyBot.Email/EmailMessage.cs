@@ -1,4 +1,4 @@
-namespace ClippyBot.ServiceDefaults.Email;
+namespace ClippyBot.Email;
 
 /// <summary>
 /// One message, always in both text and HTML. <see cref="Kind"/> names the template for logs and metrics — the subject and
