@@ -1,4 +1,5 @@
 using System.Globalization;
+using ClippyBot.Backup.PointInTime;
 
 namespace ClippyBot.Backup;
 
@@ -8,6 +9,8 @@ namespace ClippyBot.Backup;
 /// backup  --server CONN --database NAME [--database NAME …] --out FILE
 /// verify  --archive FILE
 /// restore --archive FILE --server CONN
+/// pitr    --target-time TIME --into DIR [--repo N]   (pgBackRest: the cluster as it was at TIME)
+/// drill   [--repo N] [--database NAME …]            (pgBackRest: restore the newest backup and WAL, check, measure)
 /// </code>
 /// The key comes from <c>--key-file FILE</c> or the environment variable <c>CLIPPYBOT_BACKUP_KEY</c> (a random secret of at
 /// least 43 characters). Exit codes: 0 done, 1 failed (message on stderr), 2 usage.
@@ -67,6 +70,28 @@ public static class BackupCli
                     await output.WriteLineAsync($"Restored {string.Join(", ", manifest.Databases.Select(d => d.Name))}.");
                     return 0;
                 }
+                case "pitr":
+                {
+                    var target = ParseMoment(Single(options, "target-time")!);
+                    var into = Path.GetFullPath(Single(options, "into")!);
+                    var repository = Repository(options);
+                    var pgBackRest = PgBackRest.Open(ConfigFile(options));
+                    var databases = await Recovery.RestoreToAsync(pgBackRest, repository, target, into, ct);
+                    await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"""
+                        Restored the cluster as it was at {PgBackRest.FormatTarget(target)} from repository {repository} into {into}.
+                        It started, finished recovery and was stopped again; databases: {string.Join(", ", databases)}.
+                        Next (docs/backup.md, "Switching to a restored cluster"): stop the AppHost, move the live data folder aside,
+                        move {into} into its place (owned by postgres, mode 0700), start the AppHost, then take a full backup.
+                        """));
+                    return 0;
+                }
+                case "drill":
+                {
+                    var pgBackRest = PgBackRest.Open(ConfigFile(options));
+                    var result = await Recovery.DrillAsync(pgBackRest, Repository(options), options.GetValueOrDefault("database") ?? [], TimeProvider.System, ct);
+                    await output.WriteLineAsync(result.ToString());
+                    return 0;
+                }
                 default:
                     throw new UsageException($"Unknown command '{args[0]}'.");
             }
@@ -87,9 +112,54 @@ public static class BackupCli
         usage: clippybot-backup backup  --server CONN --database NAME [--database NAME ...] --out FILE
                clippybot-backup verify  --archive FILE
                clippybot-backup restore --archive FILE --server CONN
+               clippybot-backup pitr    --target-time "2026-12-03 11:20:00+00" --into DIR [--repo N]
+               clippybot-backup drill   [--repo N] [--database NAME ...]
         options: --key-file FILE (else $CLIPPYBOT_BACKUP_KEY), --pg-bin DIR (else PATH, then /usr/lib/postgresql/*/bin)
         CONN is an Npgsql connection string to the server, e.g. "Host=127.0.0.1;Port=5432;Username=postgres;Password=…".
+        pitr and drill use pgBackRest's configuration: --config FILE, else $CLIPPYBOT_PGBACKREST_CONFIG, else the one the
+        AppHost wrote for this checkout (.clippybot/pgbackrest-config names it). --repo picks the repository (default 1).
         """;
+
+    public const string ConfigVariable = "CLIPPYBOT_PGBACKREST_CONFIG";
+
+    /// <summary>The file in the checkout's <c>.clippybot/</c> where the AppHost names its pgBackRest configuration.</summary>
+    public const string ConfigPointer = "pgbackrest-config";
+
+    private static string ConfigFile(Dictionary<string, List<string>> options)
+    {
+        if (Single(options, "config", required: false) is { } configured)
+        {
+            return configured;
+        }
+        if (Environment.GetEnvironmentVariable(ConfigVariable) is { Length: > 0 } fromEnvironment)
+        {
+            return fromEnvironment;
+        }
+        for (var folder = new DirectoryInfo(Environment.CurrentDirectory); folder is not null; folder = folder.Parent)
+        {
+            var pointer = Path.Combine(folder.FullName, ".clippybot", ConfigPointer);
+            if (File.Exists(pointer))
+            {
+                return File.ReadAllText(pointer).Trim();
+            }
+        }
+        throw new UsageException($"No pgBackRest configuration found: pass --config FILE or set {ConfigVariable}.");
+    }
+
+    private static int Repository(Dictionary<string, List<string>> options) =>
+        Single(options, "repo", required: false) is not { } text ? 1
+        : int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 4 ? n
+        : throw new UsageException("--repo is a repository number, 1 to 4.");
+
+    /// <summary>A moment with its zone (e.g. <c>2026-12-03 11:20:00+00</c>); a time without one is refused, never guessed.</summary>
+    private static DateTimeOffset ParseMoment(string text)
+    {
+        var normalized = System.Text.RegularExpressions.Regex.IsMatch(text, @"[+-]\d\d$") ? text + ":00" : text;
+        return System.Text.RegularExpressions.Regex.IsMatch(normalized, @"(Z|[+-]\d\d:\d\d)$")
+            && DateTimeOffset.TryParse(normalized, CultureInfo.InvariantCulture, DateTimeStyles.None, out var moment)
+            ? moment
+            : throw new UsageException($"--target-time '{text}' is not a time with its zone, e.g. \"2026-12-03 11:20:00+00\".");
+    }
 
     private static Dictionary<string, List<string>> Parse(string[] args)
     {

@@ -99,19 +99,7 @@ public sealed class PostgresCluster
             return File.ReadAllText(file).Trim();
         }
         var password = RandomNumberGenerator.GetString("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789", 32);
-        // Created owner-only from the start, then renamed into place: never readable by others, never half-written.
-        var pending = file + ".tmp";
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-        using (var stream = new FileStream(pending, options))
-        using (var writer = new StreamWriter(stream))
-        {
-            writer.Write(password);
-        }
-        File.Move(pending, file, overwrite: true);
+        ClippyBot.Security.OwnerOnlyFile.Write(file, password);
         return password;
     }
 
@@ -120,6 +108,7 @@ public sealed class PostgresCluster
         PrepareOwnedDirectory(DataRoot);
         if (File.Exists(Path.Combine(DataDirectory, "PG_VERSION")) && File.Exists(PasswordFile))
         {
+            AllowServiceUserBySocket();
             return File.ReadAllText(PasswordFile).Trim();
         }
 
@@ -144,16 +133,37 @@ public sealed class PostgresCluster
             "--no-locale",
             "--no-sync",
         ], TimeSpan.FromMinutes(2));
+        AllowServiceUserBySocket();
         return password;
     }
 
+    /// <summary>The socket folder when the server has one (pgBackRest talks to the server through it).</summary>
+    public string SocketDirectory => Path.Combine(DataRoot, "socket");
+
+    /// <summary>
+    /// The <c>postgres</c> OS user (pgBackRest, psql in a restore drill) signs in as the superuser over the private Unix
+    /// socket with peer authentication, so no password is ever handed to a tool. TCP keeps scram-sha-256.
+    /// </summary>
+    private void AllowServiceUserBySocket()
+    {
+        const string rule = "local all postgres peer";
+        var hba = Path.Combine(DataDirectory, "pg_hba.conf");
+        var lines = File.ReadAllLines(hba);
+        if (!lines.Contains(rule))
+        {
+            // Rules are read top-down; first match wins. Written in place: the file keeps its owner and mode.
+            File.WriteAllLines(hba, [rule, .. lines]);
+        }
+    }
+
     /// <summary>Arguments for a foreground server listening on loopback TCP only (no Unix socket to clash on).</summary>
-    public IReadOnlyList<string> ServerArguments(string port) =>
+    /// <param name="archiving">pgBackRest's archive settings (they name a socket folder of the cluster's own), or none.</param>
+    public IReadOnlyList<string> ServerArguments(string port, IReadOnlyList<string>? archiving = null) =>
     [
         "-D", DataDirectory,
         "-p", port,
         "-c", "listen_addresses=127.0.0.1",
-        "-c", "unix_socket_directories=",
+        .. archiving is { Count: > 0 } ? archiving : ["-c", "unix_socket_directories="],
         "-c", "max_connections=200",
         "-c", "fsync=off",
     ];

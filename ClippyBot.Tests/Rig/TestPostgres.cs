@@ -32,13 +32,17 @@ public sealed class TestPostgres : IAsyncDisposable
 
     public string ServerConnectionString { get; }
 
-    public static async Task<TestPostgres> StartAsync(CancellationToken ct)
+    public PostgresCluster Cluster => _cluster;
+
+    /// <param name="archiving">Server settings for WAL archiving, given the cluster and its port (see PointInTimeRecoveryTests).</param>
+    public static async Task<TestPostgres> StartAsync(CancellationToken ct, Func<PostgresCluster, int, IReadOnlyList<string>>? archiving = null)
     {
         var root = Path.Combine(Path.GetTempPath(), "clippybot-tests-" + Guid.NewGuid().ToString("N")[..12]);
         var cluster = PostgresCluster.Create(root, PostgresCluster.LocateBinaries(configured: null));
         var password = cluster.EnsureInitialized();
         var port = LocalInfrastructureOptions.FreePort();
-        var (file, args) = PostgresCluster.AsServiceUser(cluster.PostgresExecutable, cluster.ServerArguments(port.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var settings = archiving?.Invoke(cluster, port);
+        var (file, args) = PostgresCluster.AsServiceUser(cluster.PostgresExecutable, cluster.ServerArguments(port.ToString(System.Globalization.CultureInfo.InvariantCulture), settings));
         var server = Process.Start(new ProcessStartInfo(file, args)
         {
             UseShellExecute = false,

@@ -1,0 +1,194 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace ClippyBot.Backup.PointInTime;
+
+/// <summary>Where pgBackRest keeps things for one local cluster (docs/backup.md, "Point-in-time recovery").</summary>
+/// <param name="Root">pgBackRest's own folder: configuration, passphrases, spool, log, locks.</param>
+/// <param name="Repositories">One folder per repository. In production each is a bucket in another region (S3, GCS, Azure).</param>
+/// <param name="DataDirectory">The cluster's PGDATA.</param>
+/// <param name="SocketDirectory">The cluster's Unix socket folder: pgBackRest talks to the server through it (peer authentication).</param>
+/// <param name="RecoveryWindow">How far back point-in-time recovery must reach; full backups and WAL are kept to cover it.</param>
+public sealed record PgBackRestLayout(string Root, IReadOnlyList<string> Repositories, string DataDirectory, string SocketDirectory, int Port, TimeSpan RecoveryWindow);
+
+/// <summary>One backup as <c>pgbackrest info</c> reports it.</summary>
+public sealed record BackupSet(int Repository, string Label, string Type, DateTimeOffset Stopped, long Bytes);
+
+/// <summary>
+/// pgBackRest for the local cluster: continuous WAL archiving and full/differential backups into every repository, each
+/// encrypted (aes-256-cbc, a passphrase per repository generated once per machine and kept owner-only — never on a command
+/// line), retention that covers the recovery window, and restores to a moment. The engine is pgBackRest's; this class only
+/// writes its configuration and runs its commands as the <c>postgres</c> OS user.
+/// </summary>
+public sealed class PgBackRest
+{
+    public const string Stanza = "clippybot";
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(30);
+
+    private PgBackRest(string executable, string configFile, int repositories)
+    {
+        Executable = executable;
+        ConfigFile = configFile;
+        Repositories = repositories;
+    }
+
+    public string Executable { get; }
+
+    public string ConfigFile { get; }
+
+    public int Repositories { get; }
+
+    /// <summary>pgBackRest's binary (Debian package <c>pgbackrest</c>), or null when it is not installed.</summary>
+    public static string? Locate() =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Append("/usr/bin")
+            .Select(d => Path.Combine(d, "pgbackrest"))
+            .FirstOrDefault(File.Exists);
+
+    /// <summary>An existing configuration (written by <see cref="Configure"/>), for the operator's commands.</summary>
+    public static PgBackRest Open(string configFile)
+    {
+        var executable = Locate() ?? throw new BackupException("pgbackrest is not installed (Debian: apt-get install -y pgbackrest).");
+        if (!File.Exists(configFile))
+        {
+            throw new BackupException($"No pgBackRest configuration at '{configFile}': start the AppHost once with pgbackrest installed, or pass --config FILE.");
+        }
+        var repositories = File.ReadLines(configFile).Count(l => l.StartsWith("repo", StringComparison.Ordinal) && l.Contains("-path=", StringComparison.Ordinal));
+        return new PgBackRest(executable, configFile, repositories);
+    }
+
+    /// <summary>Writes the configuration (again: ports and paths may change between runs; the passphrases never do).</summary>
+    public static PgBackRest Configure(PgBackRestLayout layout)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        var executable = Locate() ?? throw new BackupException("pgbackrest is not installed (Debian: apt-get install -y pgbackrest).");
+        if (layout.Repositories.Count is < 1 or > 4)
+        {
+            throw new BackupException("pgBackRest takes one to four repositories.");
+        }
+        Directory.CreateDirectory(layout.Root);
+        foreach (var folder in new[] { "spool", "log", "lock" })
+        {
+            Directory.CreateDirectory(Path.Combine(layout.Root, folder));
+        }
+        var passphrases = Passphrases(Path.Combine(layout.Root, "cipher-pass"), layout.Repositories.Count);
+        var days = Math.Max(1, (int)Math.Ceiling(layout.RecoveryWindow.TotalDays));
+        var text = new StringBuilder()
+            .AppendLine("# Written by ClippyBot's AppHost at every start; edit LocalInfrastructure settings instead.")
+            .AppendLine("[global]");
+        for (var i = 0; i < layout.Repositories.Count; i++)
+        {
+            var n = i + 1;
+            text.AppendLine(CultureInfo.InvariantCulture, $"repo{n}-path={Path.GetFullPath(layout.Repositories[i])}")
+                .AppendLine(CultureInfo.InvariantCulture, $"repo{n}-cipher-type=aes-256-cbc")
+                .AppendLine(CultureInfo.InvariantCulture, $"repo{n}-cipher-pass={passphrases[i]}")
+                // Time-based: the newest full backup older than the window is kept, so any moment of the window is reachable.
+                .AppendLine(CultureInfo.InvariantCulture, $"repo{n}-retention-full-type=time")
+                .AppendLine(CultureInfo.InvariantCulture, $"repo{n}-retention-full={days}");
+        }
+        text.AppendLine("archive-async=y")
+            .AppendLine(CultureInfo.InvariantCulture, $"spool-path={Path.Combine(layout.Root, "spool")}")
+            .AppendLine(CultureInfo.InvariantCulture, $"log-path={Path.Combine(layout.Root, "log")}")
+            .AppendLine(CultureInfo.InvariantCulture, $"lock-path={Path.Combine(layout.Root, "lock")}")
+            .AppendLine("log-level-console=warn")
+            .AppendLine("log-level-file=info")
+            .AppendLine("compress-type=lz4")
+            .AppendLine("start-fast=y")
+            .AppendLine(CultureInfo.InvariantCulture, $"[{Stanza}]")
+            .AppendLine(CultureInfo.InvariantCulture, $"pg1-path={Path.GetFullPath(layout.DataDirectory)}")
+            .AppendLine(CultureInfo.InvariantCulture, $"pg1-port={layout.Port}")
+            .AppendLine(CultureInfo.InvariantCulture, $"pg1-socket-path={Path.GetFullPath(layout.SocketDirectory)}")
+            .AppendLine(CultureInfo.InvariantCulture, $"pg1-user={ServiceUser.Name}");
+        var configFile = Path.Combine(layout.Root, "pgbackrest.conf");
+        ClippyBot.Security.OwnerOnlyFile.Write(configFile, text.ToString());
+        foreach (var repository in layout.Repositories)
+        {
+            ServiceUser.Own(repository);
+        }
+        Directory.CreateDirectory(layout.SocketDirectory);
+        ServiceUser.Own(layout.SocketDirectory);
+        ServiceUser.Own(layout.Root);
+        return new PgBackRest(executable, configFile, layout.Repositories.Count);
+    }
+
+    /// <summary>The server settings that archive every WAL segment into the repositories (an idle server still closes one a minute).</summary>
+    public IReadOnlyList<string> ArchiveSettings(string socketDirectory) =>
+    [
+        "-c", "wal_level=replica",
+        "-c", "archive_mode=on",
+        "-c", $"archive_command={Executable} --config={ConfigFile} --stanza={Stanza} archive-push %p",
+        "-c", "archive_timeout=60",
+        "-c", $"unix_socket_directories={socketDirectory}",
+    ];
+
+    /// <summary>Creates the stanza (or checks that it matches this cluster), then checks that archiving works end to end.</summary>
+    public async Task EnsureStanzaAsync(CancellationToken ct)
+    {
+        await RunAsync(["stanza-create"], ct);
+        await RunAsync(["check"], ct);
+    }
+
+    public Task BackupAsync(string type, int repository, CancellationToken ct) =>
+        RunAsync(["backup", $"--type={type}", $"--repo={repository}"], ct);
+
+    /// <summary>Every backup in every repository, oldest first.</summary>
+    public async Task<IReadOnlyList<BackupSet>> InfoAsync(CancellationToken ct)
+    {
+        var json = await RunAsync(["info", "--output=json"], ct);
+        using var document = JsonDocument.Parse(json);
+        var sets = new List<BackupSet>();
+        foreach (var stanza in document.RootElement.EnumerateArray())
+        {
+            if (!stanza.TryGetProperty("backup", out var backups))
+            {
+                continue;
+            }
+            foreach (var backup in backups.EnumerateArray())
+            {
+                sets.Add(new BackupSet(
+                    backup.GetProperty("database").GetProperty("repo-key").GetInt32(),
+                    backup.GetProperty("label").GetString()!,
+                    backup.GetProperty("type").GetString()!,
+                    DateTimeOffset.FromUnixTimeSeconds(backup.GetProperty("timestamp").GetProperty("stop").GetInt64()),
+                    backup.GetProperty("info").GetProperty("repository").GetProperty("delta").GetInt64()));
+            }
+        }
+        return [.. sets.OrderBy(s => s.Stopped)];
+    }
+
+    /// <summary>
+    /// Restores into <paramref name="into"/> (a new, empty folder): to <paramref name="target"/> when given (then the server
+    /// promotes there), else to the end of the archived WAL. The restored server does not archive (it would write a new
+    /// timeline into the live cluster's repositories).
+    /// </summary>
+    public Task RestoreAsync(string into, int repository, DateTimeOffset? target, CancellationToken ct)
+    {
+        List<string> arguments = ["restore", $"--repo={repository}", $"--pg1-path={Path.GetFullPath(into)}", "--archive-mode=off"];
+        if (target is { } moment)
+        {
+            arguments.AddRange(["--type=time", $"--target={FormatTarget(moment)}", "--target-action=promote"]);
+        }
+        return RunAsync(arguments, ct);
+    }
+
+    /// <summary>A PostgreSQL timestamp with zone, to the microsecond, in UTC.</summary>
+    public static string FormatTarget(DateTimeOffset moment) =>
+        moment.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss.ffffff'+00'", CultureInfo.InvariantCulture);
+
+    private Task<string> RunAsync(IEnumerable<string> arguments, CancellationToken ct) =>
+        ServiceUser.RunAsync(Executable, [$"--config={ConfigFile}", $"--stanza={Stanza}", .. arguments], CommandTimeout, ct);
+
+    /// <summary>The repositories' passphrases: made once (256 random bits each), then read back; one line per repository.</summary>
+    private static string[] Passphrases(string file, int count)
+    {
+        var existing = File.Exists(file) ? File.ReadAllLines(file).Where(l => l.Length > 0).ToList() : [];
+        if (existing.Count < count)
+        {
+            existing.AddRange(Enumerable.Range(0, count - existing.Count).Select(_ => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))));
+            ClippyBot.Security.OwnerOnlyFile.Write(file, string.Join('\n', existing) + "\n");
+        }
+        return [.. existing.Take(count)];
+    }
+}

@@ -1,0 +1,154 @@
+using ClippyBot.Backup;
+using ClippyBot.Backup.PointInTime;
+using ClippyBot.Tests.Rig;
+using Npgsql;
+
+namespace ClippyBot.Tests.Foundation;
+
+/// <summary>
+/// "Point-in-time recovery for the last 30 days, multiple locations, restoration tested": a real cluster archiving its WAL
+/// through pgBackRest into two encrypted repositories; restores to a noted moment from each; drills; a damaged repository.
+/// </summary>
+[TestClass]
+[DoNotParallelize]
+public sealed class PointInTimeRecoveryTests
+{
+    private static TestPostgres s_live = null!;
+    private static PgBackRest s_pgBackRest = null!;
+    private static string[] s_repositories = null!;
+    private static string s_ledger = null!;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    private CancellationToken Ct => TestContext.CancellationToken;
+
+    [ClassInitialize]
+    public static async Task StartAsync(TestContext context)
+    {
+        s_live = await TestPostgres.StartAsync(context.CancellationToken, (cluster, port) =>
+        {
+            s_repositories = [Path.Combine(cluster.DataRoot, "repo1"), Path.Combine(cluster.DataRoot, "repo2")];
+            s_pgBackRest = PgBackRest.Configure(new PgBackRestLayout(
+                Path.Combine(cluster.DataRoot, "pgbackrest"), s_repositories, cluster.DataDirectory, cluster.SocketDirectory, port, TimeSpan.FromDays(30)));
+            return s_pgBackRest.ArchiveSettings(cluster.SocketDirectory);
+        });
+        await s_pgBackRest.EnsureStanzaAsync(context.CancellationToken);
+        await s_pgBackRest.BackupAsync("full", 1, context.CancellationToken);
+        await s_pgBackRest.BackupAsync("full", 2, context.CancellationToken);
+        s_ledger = await s_live.CreateDatabaseAsync("ledger", context.CancellationToken);
+        await ExecuteAsync("CREATE TABLE entries (id bigserial PRIMARY KEY, note text NOT NULL)", context.CancellationToken);
+        // As a service's database has it: the drill checks that a restored database holds its schema migrations.
+        await ExecuteAsync("""
+            CREATE TABLE "__EFMigrationsHistory" ("MigrationId" varchar(150) PRIMARY KEY, "ProductVersion" varchar(32) NOT NULL);
+            INSERT INTO "__EFMigrationsHistory" VALUES ('20261203000000_Ledger', '10.0.0');
+            """, context.CancellationToken);
+    }
+
+    [ClassCleanup]
+    public static async Task StopAsync() => await s_live.DisposeAsync();
+
+    [TestMethod]
+    [Timeout(600_000, CooperativeCancellation = true)]
+    public async Task A_restore_to_a_noted_moment_from_either_repository_holds_exactly_the_rows_written_before_it_and_drills_catch_a_damaged_repository()
+    {
+        // A moment to recover to lies after a backup's end, which pgBackRest records to the second.
+        var newestBackup = (await s_pgBackRest.InfoAsync(Ct)).Max(b => b.Stopped);
+        await Poll.UntilAsync(async () => await ScalarAsync<DateTime>("SELECT clock_timestamp()", Ct) > newestBackup.UtcDateTime.AddSeconds(2),
+            TimeSpan.FromSeconds(10), "two seconds past the newest backup", Ct);
+        await ExecuteAsync("INSERT INTO entries (note) VALUES ('before-1'), ('before-2')", Ct);
+        var noted = await ScalarAsync<DateTime>("SELECT clock_timestamp()", Ct);
+        await ExecuteAsync("INSERT INTO entries (note) VALUES ('after-1')", Ct);
+        // Closes the current WAL segment and waits until both repositories have it.
+        await s_pgBackRest.EnsureStanzaAsync(Ct);
+        var ledger = new NpgsqlConnectionStringBuilder(s_ledger).Database!;
+
+        // Repository 1 through the library, repository 2 through the operator's command.
+        var into1 = Path.Combine(s_live.Cluster.DataRoot, "restored-1");
+        await s_pgBackRest.RestoreAsync(into1, 1, new DateTimeOffset(noted, TimeSpan.Zero), Ct);
+        await using (var restored = await RestoredCluster.StartAsync(into1, Ct))
+        {
+            Assert.AreEqual("before-1,before-2", await restored.QueryAsync(ledger, "SELECT string_agg(note, ',' ORDER BY id) FROM entries", Ct));
+        }
+        var into2 = Path.Combine(s_live.Cluster.DataRoot, "restored-2");
+        var (code, output, error) = await RunAsync("pitr", "--config", s_pgBackRest.ConfigFile, "--repo", "2",
+            "--target-time", PgBackRest.FormatTarget(new DateTimeOffset(noted, TimeSpan.Zero)), "--into", into2);
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, ledger);
+        await using (var restored = await RestoredCluster.StartAsync(into2, Ct))
+        {
+            Assert.AreEqual("before-1,before-2", await restored.QueryAsync(ledger, "SELECT string_agg(note, ',' ORDER BY id) FROM entries", Ct));
+        }
+
+        // A drill restores the newest backup and every archived segment: the later row is there, and it says so in one line.
+        (code, output, error) = await RunAsync("drill", "--config", s_pgBackRest.ConfigFile, "--repo", "1", "--database", ledger);
+        Assert.AreEqual(0, code, error);
+        StringAssert.StartsWith(output, "drill passed: repository 1");
+        StringAssert.Contains(output, "(RTO)");
+
+        // The archived WAL of repository 1 is lost: its drill fails with a clear line and a non-zero exit; repository 2 still restores.
+        Directory.Delete(Path.Combine(s_repositories[0], "archive"), recursive: true);
+        (code, output, error) = await RunAsync("drill", "--config", s_pgBackRest.ConfigFile, "--repo", "1", "--database", ledger);
+        Assert.AreEqual(1, code, output);
+        StringAssert.StartsWith(error, "clippybot-backup: ");
+        (code, output, error) = await RunAsync("drill", "--config", s_pgBackRest.ConfigFile, "--repo", "2", "--database", ledger);
+        Assert.AreEqual(0, code, error);
+        StringAssert.StartsWith(output, "drill passed: repository 2");
+    }
+
+    [TestMethod]
+    public async Task Operator_commands_refuse_a_time_without_its_zone_an_occupied_folder_and_a_missing_configuration()
+    {
+        var (code, _, error) = await RunAsync("pitr", "--config", s_pgBackRest.ConfigFile, "--target-time", "2026-12-03 11:20:00", "--into", "/tmp/x");
+        Assert.AreEqual(2, code);
+        StringAssert.Contains(error, "with its zone");
+        var occupied = Directory.CreateTempSubdirectory("clippybot-pitr-occupied-").FullName;
+        File.WriteAllText(Path.Combine(occupied, "keep"), "mine");
+        (code, _, error) = await RunAsync("pitr", "--config", s_pgBackRest.ConfigFile, "--target-time", "2026-12-03 11:20:00+00", "--into", occupied);
+        Assert.AreEqual(1, code);
+        StringAssert.Contains(error, "is not empty");
+        Assert.AreEqual("mine", File.ReadAllText(Path.Combine(occupied, "keep")), "nothing was written into it");
+        Directory.Delete(occupied, recursive: true);
+        (code, _, error) = await RunAsync("drill", "--config", "/nonexistent/pgbackrest.conf");
+        Assert.AreEqual(1, code);
+        StringAssert.Contains(error, "No pgBackRest configuration");
+    }
+
+    [TestMethod]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void The_repositories_are_encrypted_with_a_passphrase_that_is_never_on_a_command_line()
+    {
+        var config = File.ReadAllText(s_pgBackRest.ConfigFile);
+        StringAssert.Contains(config, "repo1-cipher-type=aes-256-cbc");
+        StringAssert.Contains(config, "repo2-cipher-type=aes-256-cbc");
+        StringAssert.Contains(config, "repo1-retention-full-type=time");
+        Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(s_pgBackRest.ConfigFile));
+        Assert.IsFalse(s_pgBackRest.ArchiveSettings(s_live.Cluster.SocketDirectory).Any(a => a.Contains("cipher", StringComparison.Ordinal)));
+        // What lands in a repository is ciphertext: the backup's manifest is not readable text.
+        var manifest = Directory.GetFiles(Path.Combine(s_repositories[1], "backup"), "backup.manifest", SearchOption.AllDirectories).First();
+        Assert.IsFalse(File.ReadAllText(manifest).Contains("[backup]", StringComparison.Ordinal), "the manifest is encrypted");
+    }
+
+    private static async Task ExecuteAsync(string sql, CancellationToken ct)
+    {
+        await using var connection = new NpgsqlConnection(s_ledger);
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    private static async Task<T> ScalarAsync<T>(string sql, CancellationToken ct)
+    {
+        await using var connection = new NpgsqlConnection(s_ledger);
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (T)(await command.ExecuteScalarAsync(ct))!;
+    }
+
+    private async Task<(int Code, string Output, string Error)> RunAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var code = await BackupCli.RunAsync(args, output, error, Ct);
+        return (code, output.ToString(), error.ToString());
+    }
+}
