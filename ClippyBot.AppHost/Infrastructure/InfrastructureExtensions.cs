@@ -76,7 +76,22 @@ public static class InfrastructureExtensions
             builder.Services.AddHostedService(sp => new StartupNote(sp.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>(),
                 $"The postgres OS user cannot reach this checkout; its PostgreSQL cluster is kept in {clusterFolder} (persistent, one per checkout)."));
         }
-        var postgres = builder.AddLocalPostgres(PostgresName, postgresBin, options.PostgresPort, clusterFolder);
+        // Continuous archiving and point-in-time recovery when pgBackRest is installed; when not, the dashboard says so.
+        var archiving = ClippyBot.Backup.PointInTime.PgBackRest.Locate() is not null;
+        var postgres = builder.AddLocalPostgres(PostgresName, postgresBin, options.PostgresPort, clusterFolder,
+            archiving ? new BackupPlan(options.BackupRepositories, options.RecoveryWindow) : null);
+        builder.AddBackupSchedule(postgres, options,
+            archiving ? null : "Not archiving: pgbackrest is not installed (apt-get install -y pgbackrest), so there is no point-in-time recovery");
+        if (postgres.Resource.Backups is { } pgBackRest && options.Persistent)
+        {
+            // The operator's pitr and drill commands find the configuration through this note in the checkout's data folder.
+            File.WriteAllText(Path.Combine(dataRoot, ClippyBot.Backup.BackupCli.ConfigPointer), pgBackRest.ConfigFile + "\n");
+        }
+        else if (!archiving)
+        {
+            builder.Services.AddHostedService(sp => new StartupNote(sp.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>(),
+                "pgbackrest is not installed: the local PostgreSQL cluster runs WITHOUT continuous archiving or point-in-time recovery (apt-get install -y pgbackrest)."));
+        }
         var cache = builder.AddLocalRedis(CacheName, options, dataRoot, repositoryRoot);
         if (!options.Persistent)
         {

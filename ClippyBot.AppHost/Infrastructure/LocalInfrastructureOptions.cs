@@ -27,6 +27,22 @@ public sealed class LocalInfrastructureOptions
     /// <summary>0 in configuration = a free port picked at start.</summary>
     public int RedisPort { get; set; }
 
+    /// <summary>
+    /// Folders of pgBackRest's repositories (<c>LocalInfrastructure:BackupRepositories:0</c>, <c>:1</c>…); empty = two folders
+    /// beside the cluster's data (<c>repo1</c>, <c>repo2</c>). In production each is an object store in another region.
+    /// </summary>
+    public IReadOnlyList<string> BackupRepositories { get; set; } = [];
+
+    /// <summary>How far back point-in-time recovery reaches (the security page promises 30 days).</summary>
+    public TimeSpan RecoveryWindow { get; set; } = TimeSpan.FromDays(30);
+
+    public TimeSpan FullBackupInterval { get; set; } = TimeSpan.FromDays(7);
+
+    public TimeSpan DifferentialBackupInterval { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>How often a restore drill runs; at most a quarter (the page's floor: "tested quarterly").</summary>
+    public TimeSpan RestoreDrillInterval { get; set; } = TimeSpan.FromDays(7);
+
     public static LocalInfrastructureOptions From(IDistributedApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -39,7 +55,17 @@ public sealed class LocalInfrastructureOptions
             PostgresPort = ParsePort(section, nameof(PostgresPort)),
             RedisServer = string.IsNullOrWhiteSpace(section[nameof(RedisServer)]) ? "auto" : section[nameof(RedisServer)]!.Trim(),
             RedisPort = ParsePort(section, nameof(RedisPort)),
+            BackupRepositories = section.GetSection(nameof(BackupRepositories)).GetChildren().Select(c => c.Value).OfType<string>()
+                .Where(v => v.Length > 0).Select(Path.GetFullPath).ToList(),
+            RecoveryWindow = ParseInterval(section, nameof(RecoveryWindow), TimeSpan.FromDays(30), TimeSpan.FromDays(1), TimeSpan.FromDays(3650)),
+            FullBackupInterval = ParseInterval(section, nameof(FullBackupInterval), TimeSpan.FromDays(7), TimeSpan.FromMinutes(1), TimeSpan.FromDays(30)),
+            DifferentialBackupInterval = ParseInterval(section, nameof(DifferentialBackupInterval), TimeSpan.FromDays(1), TimeSpan.FromMinutes(1), TimeSpan.FromDays(7)),
+            RestoreDrillInterval = ParseInterval(section, nameof(RestoreDrillInterval), TimeSpan.FromDays(7), TimeSpan.FromMinutes(1), TimeSpan.FromDays(92)),
         };
+        if (options.BackupRepositories.Count is 1 or > 4)
+        {
+            throw new InfrastructureConfigurationException($"{SectionName}:{nameof(BackupRepositories)} names {options.BackupRepositories.Count} folder(s): give two to four separate locations, or none for the defaults.");
+        }
         RequirePortFree(options.PostgresPort, $"{SectionName}:{nameof(PostgresPort)}");
         RequirePortFree(options.RedisPort, $"{SectionName}:{nameof(RedisPort)}");
         // Ports are fixed for the AppHost's lifetime: a server restarted from the dashboard must come back where the
@@ -59,6 +85,19 @@ public sealed class LocalInfrastructureOptions
         return bool.TryParse(raw, out var value)
             ? value
             : throw new InfrastructureConfigurationException($"{SectionName}:{key}='{raw}' is not true or false.");
+    }
+
+    /// <summary>A span such as <c>7.00:00:00</c> or <c>00:30:00</c> within bounds; anything else is refused with the key named.</summary>
+    private static TimeSpan ParseInterval(IConfigurationSection section, string key, TimeSpan defaultValue, TimeSpan minimum, TimeSpan maximum)
+    {
+        var raw = section[key];
+        if (string.IsNullOrWhiteSpace(raw))
+        {
+            return defaultValue;
+        }
+        return TimeSpan.TryParse(raw, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= minimum && value <= maximum
+            ? value
+            : throw new InfrastructureConfigurationException($"{SectionName}:{key}='{raw}' is not a span between {minimum} and {maximum} (d.hh:mm:ss).");
     }
 
     private static int ParsePort(IConfigurationSection section, string key)

@@ -20,6 +20,9 @@ public sealed class LocalPostgresServerResource(string name, string command, str
         $"Host={PrimaryEndpoint.Property(EndpointProperty.IPV4Host)};Port={PrimaryEndpoint.Property(EndpointProperty.Port)};Username={PostgresCluster.SuperUser};Password={PasswordParameter}");
 
     internal List<LocalPostgresDatabaseResource> Databases { get; } = [];
+
+    /// <summary>pgBackRest for this cluster, when it archives (pgBackRest installed); else null.</summary>
+    public ClippyBot.Backup.PointInTime.PgBackRest? Backups { get; internal set; }
 }
 
 /// <summary>
@@ -48,6 +51,9 @@ public sealed class LocalPostgresDatabaseResource(
         $"Host={Parent.PrimaryEndpoint.Property(EndpointProperty.IPV4Host)};Port={Parent.PrimaryEndpoint.Property(EndpointProperty.Port)};Username={role};Password={password};Database={DatabaseName}");
 }
 
+/// <summary>Backups of the local cluster: repositories (none = the defaults beside its data) and the recovery window.</summary>
+public sealed record BackupPlan(IReadOnlyList<string> Repositories, TimeSpan RecoveryWindow);
+
 public static class LocalPostgresBuilderExtensions
 {
     // SIGTERM asks PostgreSQL for a "smart" shutdown that waits for every pooled client to leave; the dashboard's Stop
@@ -65,15 +71,26 @@ public static class LocalPostgresBuilderExtensions
 
     private const string PortPlaceholder = "{port}";
 
+    /// <param name="backups">Where pgBackRest keeps the cluster's backups, and for how long; null = no archiving.</param>
     public static IResourceBuilder<LocalPostgresServerResource> AddLocalPostgres(
-        this IDistributedApplicationBuilder builder, string name, string binDirectory, int port, string clusterFolder)
+        this IDistributedApplicationBuilder builder, string name, string binDirectory, int port, string clusterFolder, BackupPlan? backups = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
 
         var cluster = PostgresCluster.Create(clusterFolder, binDirectory);
         var password = builder.AddParameter($"{name}-password", cluster.EnsureInitialized(), secret: true);
         var server = new LocalPostgresServerResource(name, "/bin/bash", cluster.DataRoot, password.Resource, cluster);
-        var (fileName, serverArgs) = PostgresCluster.AsServiceUser(cluster.PostgresExecutable, cluster.ServerArguments(PortPlaceholder));
+        IReadOnlyList<string>? archiving = null;
+        if (backups is not null)
+        {
+            var repositories = backups.Repositories.Count > 0
+                ? backups.Repositories
+                : [Path.Combine(cluster.DataRoot, "repo1"), Path.Combine(cluster.DataRoot, "repo2")];
+            server.Backups = ClippyBot.Backup.PointInTime.PgBackRest.Configure(new(
+                Path.Combine(cluster.DataRoot, "pgbackrest"), repositories, cluster.DataDirectory, cluster.SocketDirectory, port, backups.RecoveryWindow));
+            archiving = server.Backups.ArchiveSettings(cluster.SocketDirectory);
+        }
+        var (fileName, serverArgs) = PostgresCluster.AsServiceUser(cluster.PostgresExecutable, cluster.ServerArguments(PortPlaceholder, archiving));
 
         var healthKey = $"{name}_check";
         builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(

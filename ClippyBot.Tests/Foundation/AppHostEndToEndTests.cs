@@ -122,6 +122,23 @@ public sealed class AppHostEndToEndTests
                 StringAssert.Contains(link, clients["identity"].BaseAddress!.GetLeftPart(UriPartial.Authority) + "/account/confirm-email?token=");
             }
 
+            // Continuous archiving (pgBackRest, installed by .ci/run): the first full backups are in both repositories, and a
+            // restore drill run from the dashboard restores them with every service database and its migrations.
+            await app.ResourceNotifications.WaitForResourceAsync(ClippyBot.AppHost.Infrastructure.BackupScheduleExtensions.ResourceName,
+                e => e.Snapshot.State?.Text == "Archiving", ct).WaitAsync(TimeSpan.FromMinutes(2), ct);
+            if (cacheServer == "redis")
+            {
+                var drill = await app.ResourceCommands.ExecuteCommandAsync(ClippyBot.AppHost.Infrastructure.BackupScheduleExtensions.ResourceName, "restore-drill", ct);
+                Assert.IsTrue(drill.Success, drill.Message);
+                Assert.IsTrue(app.ResourceNotifications.TryGetCurrentState(ClippyBot.AppHost.Infrastructure.BackupScheduleExtensions.ResourceName, out var backups));
+                var lastDrill = backups.Snapshot.Properties.Single(p => p.Name == "backups.last-drill").Value?.ToString() ?? "";
+                StringAssert.Contains(lastDrill, "drill passed");
+                foreach (var database in new[] { "identitydb", "apidb", "subjectkeysdb", "pluginsdb" })
+                {
+                    StringAssert.Contains(lastDrill, database + " (");
+                }
+            }
+
             // A healthy start and first use: no error-level entry from any resource (the console logger's "fail:"/"crit:"
             // lines included, which reach the AppHost as plain output).
             var errors = logs.Select(l => System.Text.RegularExpressions.Regex.Replace(l, "\u001b\\[[0-9;]*m", ""))

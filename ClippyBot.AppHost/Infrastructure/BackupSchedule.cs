@@ -1,0 +1,287 @@
+using System.Globalization;
+using ClippyBot.Backup;
+using ClippyBot.Backup.PointInTime;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace ClippyBot.AppHost.Infrastructure;
+
+/// <summary>The dashboard's view of the local cluster's backups: what was taken last, the last drill, the archive's lag.</summary>
+public sealed class BackupScheduleResource(string name) : Resource(name);
+
+/// <summary>
+/// Backups on a schedule (docs/backup.md): pgBackRest's stanza at start, a full backup into every repository at first start
+/// and then every <see cref="LocalInfrastructureOptions.FullBackupInterval"/>, differentials in between, and a restore drill
+/// every <see cref="LocalInfrastructureOptions.RestoreDrillInterval"/> (repositories in turn). A failure is an error in the
+/// resource's log and a red state on the dashboard; the next check tries again.
+/// </summary>
+public static class BackupScheduleExtensions
+{
+    public const string ResourceName = "backups";
+
+    public static IResourceBuilder<BackupScheduleResource> AddBackupSchedule(
+        this IDistributedApplicationBuilder builder, IResourceBuilder<LocalPostgresServerResource> postgres, LocalInfrastructureOptions options, string? notArchiving)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(postgres);
+        var resource = new BackupScheduleResource(ResourceName);
+        var pgBackRest = postgres.Resource.Backups;
+        var schedule = builder.AddResource(resource)
+            .WithInitialState(new CustomResourceSnapshot
+            {
+                ResourceType = "Backups",
+                // Never silent: without pgBackRest the dashboard says that nothing is archived, and why.
+                State = notArchiving is null ? new("Waiting for postgres", KnownResourceStateStyles.Info) : new(notArchiving, KnownResourceStateStyles.Warn),
+                Properties = [new("backups.repositories", pgBackRest?.Repositories.ToString(CultureInfo.InvariantCulture) ?? "0")],
+            })
+            .ExcludeFromManifest();
+        if (pgBackRest is null)
+        {
+            return schedule;
+        }
+        builder.Services.AddSingleton(sp => new BackupScheduler(resource, postgres.Resource, pgBackRest, options,
+            sp.GetRequiredService<ResourceNotificationService>(), sp.GetRequiredService<ResourceLoggerService>().GetLogger(resource), TimeProvider.System));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<BackupScheduler>());
+        schedule.WithCommand("backup-full", "Full backup now", async context =>
+            {
+                var scheduler = context.Services.GetRequiredService<BackupScheduler>();
+                return await scheduler.BackUpAllAsync("full", context.CancellationToken) is { } failure ? CommandResults.Failure(failure) : CommandResults.Success();
+            },
+            new CommandOptions { ConfirmationMessage = "Take a full backup of the local cluster into every repository now?", IconName = "Save" });
+        schedule.WithCommand("restore-drill", "Run a restore drill", async context =>
+            {
+                var scheduler = context.Services.GetRequiredService<BackupScheduler>();
+                return await scheduler.DrillAsync(context.CancellationToken) is { } failure ? CommandResults.Failure(failure) : CommandResults.Success();
+            },
+            new CommandOptions { ConfirmationMessage = "Restore the newest backup and WAL into a scratch cluster and check it?", IconName = "ArrowReset" });
+        return schedule;
+    }
+}
+
+internal sealed partial class BackupScheduler(
+    BackupScheduleResource resource, LocalPostgresServerResource postgres, PgBackRest pgBackRest, LocalInfrastructureOptions options,
+    ResourceNotificationService notifications, ILogger logger, TimeProvider time) : BackgroundService
+{
+    private readonly SemaphoreSlim _busy = new(1, 1);
+    private string _lastBackup = "none yet";
+    private string _lastDrill = "none yet";
+    private int _drills;
+
+    private string DrillStamp => Path.Combine(Path.GetDirectoryName(pgBackRest.ConfigFile)!, "last-drill");
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await notifications.WaitForResourceHealthyAsync(postgres.Name, stoppingToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        // Between checks: often enough that no due backup waits long, rarely enough to cost nothing.
+        var period = TimeSpan.FromTicks(Math.Min(options.DifferentialBackupInterval.Ticks, TimeSpan.FromHours(1).Ticks) / 2);
+        var stanzaReady = false;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (!stanzaReady)
+                {
+                    await PublishAsync("Checking archiving", KnownResourceStateStyles.Info);
+                    await pgBackRest.EnsureStanzaAsync(stoppingToken);
+                    stanzaReady = true;
+                    LogArchiving(logger, pgBackRest.Repositories);
+                }
+                await RunDueBackupsAsync(stoppingToken);
+                if (DrillDue())
+                {
+                    await DrillAsync(stoppingToken);
+                }
+                await PublishAsync(null, null);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (BackupException e)
+            {
+                LogFailed(logger, e.Message);
+                await PublishAsync("Failed: " + e.Message, KnownResourceStateStyles.Error);
+            }
+            try
+            {
+                await Task.Delay(period, time, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>A full or differential backup into each repository whose newest one is older than its interval.</summary>
+    private async Task RunDueBackupsAsync(CancellationToken ct)
+    {
+        var backups = await pgBackRest.InfoAsync(ct);
+        var now = time.GetUtcNow();
+        for (var repository = 1; repository <= pgBackRest.Repositories; repository++)
+        {
+            var inRepository = backups.Where(b => b.Repository == repository).ToList();
+            var lastFull = inRepository.Where(b => b.Type == "full").Select(b => (DateTimeOffset?)b.Stopped).Max();
+            var lastAny = inRepository.Select(b => (DateTimeOffset?)b.Stopped).Max();
+            var type = lastFull is null || now - lastFull >= options.FullBackupInterval ? "full"
+                : now - lastAny >= options.DifferentialBackupInterval ? "diff"
+                : null;
+            if (type is not null)
+            {
+                await BackUpAsync(type, repository, ct);
+            }
+        }
+    }
+
+    /// <summary>The dashboard command: a backup of <paramref name="type"/> into every repository; the failure's text, or null.</summary>
+    public async Task<string?> BackUpAllAsync(string type, CancellationToken ct)
+    {
+        try
+        {
+            for (var repository = 1; repository <= pgBackRest.Repositories; repository++)
+            {
+                await BackUpAsync(type, repository, ct);
+            }
+            await PublishAsync(null, null);
+            return null;
+        }
+        catch (BackupException e)
+        {
+            LogFailed(logger, e.Message);
+            await PublishAsync("Failed: " + e.Message, KnownResourceStateStyles.Error);
+            return e.Message;
+        }
+    }
+
+    private async Task BackUpAsync(string type, int repository, CancellationToken ct)
+    {
+        await _busy.WaitAsync(ct);
+        try
+        {
+            await PublishAsync($"Taking a {type} backup into repository {repository}", KnownResourceStateStyles.Info);
+            var started = time.GetTimestamp();
+            await pgBackRest.BackupAsync(type, repository, ct);
+            var newest = (await pgBackRest.InfoAsync(ct)).Last(b => b.Repository == repository);
+            _lastBackup = string.Create(CultureInfo.InvariantCulture,
+                $"{newest.Type} {newest.Label} into repository {repository} at {newest.Stopped:u} ({time.GetElapsedTime(started).TotalSeconds:0.0} s, {newest.Bytes / 1024} KiB)");
+            LogBackedUp(logger, _lastBackup);
+        }
+        finally
+        {
+            _busy.Release();
+        }
+    }
+
+    private bool DrillDue()
+    {
+        if (!File.Exists(DrillStamp))
+        {
+            // The first drill comes one interval after the first start: a brand-new cluster has little to prove yet.
+            File.WriteAllText(DrillStamp, time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture));
+            return false;
+        }
+        return DateTimeOffset.TryParse(File.ReadAllText(DrillStamp), CultureInfo.InvariantCulture, DateTimeStyles.None, out var last)
+            ? time.GetUtcNow() - last >= options.RestoreDrillInterval
+            : true;
+    }
+
+    /// <summary>A restore drill from the next repository in turn; the failure's text, or null.</summary>
+    public async Task<string?> DrillAsync(CancellationToken ct)
+    {
+        var repository = _drills++ % pgBackRest.Repositories + 1;
+        await _busy.WaitAsync(ct);
+        try
+        {
+            await PublishAsync($"Restore drill from repository {repository}", KnownResourceStateStyles.Info);
+            var result = await Recovery.DrillAsync(pgBackRest, repository, [.. postgres.Databases.Select(d => d.DatabaseName)], time, ct);
+            _lastDrill = $"{time.GetUtcNow():u}: {result}";
+            LogDrill(logger, result.ToString());
+            return null;
+        }
+        catch (BackupException e)
+        {
+            _lastDrill = $"{time.GetUtcNow():u}: FAILED: {e.Message}";
+            // An error an operator alerts on: the backups could not be restored.
+            LogDrillFailed(logger, repository, e.Message);
+            return e.Message;
+        }
+        finally
+        {
+            File.WriteAllText(DrillStamp, time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture));
+            _busy.Release();
+            await PublishAsync(null, null);
+        }
+    }
+
+    /// <summary>How long ago the archiver last stored a WAL segment, and how many attempts failed (pg_stat_archiver).</summary>
+    private async Task<string> ArchiveStatusAsync(CancellationToken ct)
+    {
+        try
+        {
+            var builder = new NpgsqlConnectionStringBuilder(await postgres.ConnectionStringExpression.GetValueAsync(ct)) { Pooling = false, Timeout = 3 };
+            await using var connection = new NpgsqlConnection(builder.ConnectionString);
+            await connection.OpenAsync(ct);
+            await using var command = new NpgsqlCommand(
+                "SELECT COALESCE(round(extract(epoch FROM now() - last_archived_time))::text, 'never'), failed_count FROM pg_stat_archiver", connection);
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            await reader.ReadAsync(ct);
+            return string.Create(CultureInfo.InvariantCulture, $"last segment archived {reader.GetString(0)} s ago; {reader.GetInt64(1)} failed attempts");
+        }
+        catch (NpgsqlException e)
+        {
+            return "unknown: " + e.Message;
+        }
+    }
+
+    private async Task PublishAsync(string? activity, string? style)
+    {
+        var failedDrill = _lastDrill.Contains("FAILED", StringComparison.Ordinal);
+        var archive = await ArchiveStatusAsync(CancellationToken.None);
+        var state = activity is not null ? new ResourceStateSnapshot(activity, style)
+            : failedDrill ? new ResourceStateSnapshot("Restore drill failed", KnownResourceStateStyles.Error)
+            : new ResourceStateSnapshot("Archiving", KnownResourceStateStyles.Success);
+        await notifications.PublishUpdateAsync(resource, s => s with
+        {
+            State = state,
+            Properties =
+            [
+                new("backups.repositories", pgBackRest.Repositories.ToString(CultureInfo.InvariantCulture)),
+                new("backups.last", _lastBackup),
+                new("backups.last-drill", _lastDrill),
+                new("backups.archive", archive),
+                new("backups.recovery-window", options.RecoveryWindow.ToString()),
+                new("backups.config", pgBackRest.ConfigFile),
+            ],
+        });
+    }
+
+    public override void Dispose()
+    {
+        _busy.Dispose();
+        base.Dispose();
+    }
+
+    [LoggerMessage(LogLevel.Information, "Archiving WAL continuously into {Repositories} encrypted repositories")]
+    private static partial void LogArchiving(ILogger logger, int repositories);
+
+    [LoggerMessage(LogLevel.Information, "Backup: {Backup}")]
+    private static partial void LogBackedUp(ILogger logger, string backup);
+
+    [LoggerMessage(LogLevel.Information, "Restore drill: {Result}")]
+    private static partial void LogDrill(ILogger logger, string result);
+
+    [LoggerMessage(LogLevel.Error, "Restore drill from repository {Repository} FAILED: {Reason}")]
+    private static partial void LogDrillFailed(ILogger logger, int repository, string reason);
+
+    [LoggerMessage(LogLevel.Error, "Backups: {Reason}")]
+    private static partial void LogFailed(ILogger logger, string reason);
+}
