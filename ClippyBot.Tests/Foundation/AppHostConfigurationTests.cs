@@ -76,6 +76,18 @@ public sealed class AppHostConfigurationTests
     }
 
     [TestMethod]
+    [DataRow("--LocalInfrastructure:RestoreDrillInterval=120.00:00:00", "RestoreDrillInterval")]
+    [DataRow("--LocalInfrastructure:RecoveryWindow=soon", "RecoveryWindow")]
+    [DataRow("--LocalInfrastructure:BackupRepositories:0=/tmp/only-one", "give two to four separate locations")]
+    public async Task Backup_settings_that_break_the_promises_fail_fast_naming_the_setting(string setting, string named)
+    {
+        // Drills less often than quarterly, an unreadable window, or one repository (one location) are refused at start.
+        var error = await StartBuilderExpectingFailureAsync("--Infrastructure=local", "--LocalInfrastructure:Persistent=false", setting);
+
+        StringAssert.Contains(error.Message, named);
+    }
+
+    [TestMethod]
     public async Task Postgres_bin_directory_without_server_binaries_fails_fast_naming_the_setting()
     {
         var empty = Directory.CreateTempSubdirectory("clippybot-nobin-");

@@ -24,6 +24,14 @@ if (args.Length > 0 && args[0] == "files")
 {
     return await ClippyBot.Bench.FileBench.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1024);
 }
+if (args.Length > 0 && args[0] == "pitr")
+{
+    // ClippyBot.Bench pitr [writes/s=500] [seconds=60] [databaseMiB=1024]: archive lag, CPU, RPO and RTO (docs/backup.md).
+    return await ClippyBot.Bench.PitrBench.RunAsync(
+        args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 500,
+        args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 60,
+        args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 1024);
+}
 if (args.Length == 0 || args[0] != "argon2")
 {
     Console.Error.WriteLine("usage: ClippyBot.Bench argon2 [seconds=10] [memoryKiB=19456] [iterations=2] | files [MiB=1024] | plugins [invocations=20000]");
