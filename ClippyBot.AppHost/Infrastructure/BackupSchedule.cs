@@ -66,9 +66,8 @@ internal sealed partial class BackupScheduler(
 {
     private readonly SemaphoreSlim _busy = new(1, 1);
     private string _lastBackup = "none yet";
-    private string _lastDrill = "none yet";
-    private int _drills;
 
+    /// <summary>The last drill's time, repository and line, kept across restarts (a failed drill must not vanish from view).</summary>
     private string DrillStamp => Path.Combine(Path.GetDirectoryName(pgBackRest.ConfigFile)!, "last-drill");
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -106,7 +105,9 @@ internal sealed partial class BackupScheduler(
             {
                 return;
             }
-            catch (BackupException e)
+#pragma warning disable CA1031 // a background service that throws stops the whole AppHost; every failure is reported and retried
+            catch (Exception e)
+#pragma warning restore CA1031
             {
                 LogFailed(logger, e.Message);
                 await PublishAsync("Failed: " + e.Message, KnownResourceStateStyles.Error);
@@ -170,7 +171,8 @@ internal sealed partial class BackupScheduler(
             await PublishAsync($"Taking a {type} backup into repository {repository}", KnownResourceStateStyles.Info);
             var started = time.GetTimestamp();
             await pgBackRest.BackupAsync(type, repository, ct);
-            var newest = (await pgBackRest.InfoAsync(ct)).Last(b => b.Repository == repository);
+            var newest = (await pgBackRest.InfoAsync(ct)).LastOrDefault(b => b.Repository == repository)
+                ?? throw new BackupException($"pgBackRest reported success, but repository {repository} lists no backup.");
             _lastBackup = string.Create(CultureInfo.InvariantCulture,
                 $"{newest.Type} {newest.Label} into repository {repository} at {newest.Stopped:u} ({time.GetElapsedTime(started).TotalSeconds:0.0} s, {newest.Bytes / 1024} KiB)");
             LogBackedUp(logger, _lastBackup);
@@ -181,42 +183,64 @@ internal sealed partial class BackupScheduler(
         }
     }
 
-    private bool DrillDue()
+    /// <summary>Time of the last passed drill, the repository it used, and its line (or the failure), from <see cref="DrillStamp"/>.</summary>
+    private (DateTimeOffset? Passed, int Repository, string Line) LastDrill()
     {
-        if (!File.Exists(DrillStamp))
+        string[] lines;
+        try
         {
-            // The first drill comes one interval after the first start: a brand-new cluster has little to prove yet.
-            File.WriteAllText(DrillStamp, time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture));
-            return false;
+            lines = File.Exists(DrillStamp) ? ClippyBot.Security.OwnerOnlyFile.ReadAllLines(DrillStamp) : [];
         }
-        return DateTimeOffset.TryParse(File.ReadAllText(DrillStamp), CultureInfo.InvariantCulture, DateTimeStyles.None, out var last)
-            ? time.GetUtcNow() - last >= options.RestoreDrillInterval
-            : true;
+        catch (IOException)
+        {
+            lines = [];
+        }
+        var passed = lines.Length > 0 && DateTimeOffset.TryParse(lines[0], CultureInfo.InvariantCulture, DateTimeStyles.None, out var at) ? at : (DateTimeOffset?)null;
+        var repository = lines.Length > 1 && int.TryParse(lines[1], NumberStyles.None, CultureInfo.InvariantCulture, out var r) ? r : 0;
+        return (passed, repository, lines.Length > 2 ? lines[2] : "none yet");
     }
 
-    /// <summary>A restore drill from the next repository in turn; the failure's text, or null.</summary>
+    private void RecordDrill(DateTimeOffset? passed, int repository, string line) =>
+        ClippyBot.Security.OwnerOnlyFile.Write(DrillStamp, string.Create(CultureInfo.InvariantCulture, $"{passed:O}\n{repository}\n{line}\n"));
+
+    private bool DrillDue()
+    {
+        var (passed, repository, line) = LastDrill();
+        if (passed is null && repository == 0)
+        {
+            // The first drill comes one interval after the first start: a brand-new cluster has little to prove yet.
+            RecordDrill(time.GetUtcNow(), 0, line);
+            return false;
+        }
+        // After a failed drill no pass is recorded, so it is due again at every check (an error each time) until one passes.
+        return passed is null || time.GetUtcNow() - passed >= options.RestoreDrillInterval;
+    }
+
+    /// <summary>A restore drill from the repository after the last one drilled; the failure's text, or null.</summary>
     public async Task<string?> DrillAsync(CancellationToken ct)
     {
-        var repository = _drills++ % pgBackRest.Repositories + 1;
+        var (_, lastRepository, _) = LastDrill();
+        var repository = lastRepository % pgBackRest.Repositories + 1;
         await _busy.WaitAsync(ct);
         try
         {
             await PublishAsync($"Restore drill from repository {repository}", KnownResourceStateStyles.Info);
             var result = await Recovery.DrillAsync(pgBackRest, repository, [.. postgres.Databases.Select(d => d.DatabaseName)], time, ct);
-            _lastDrill = $"{time.GetUtcNow():u}: {result}";
+            RecordDrill(time.GetUtcNow(), repository, $"{time.GetUtcNow():u}: {result}");
             LogDrill(logger, result.ToString());
             return null;
         }
-        catch (BackupException e)
+#pragma warning disable CA1031 // any failure of a drill is the finding it exists to make
+        catch (Exception e) when (e is not OperationCanceledException)
+#pragma warning restore CA1031
         {
-            _lastDrill = $"{time.GetUtcNow():u}: FAILED: {e.Message}";
+            RecordDrill(null, repository, $"{time.GetUtcNow():u}: FAILED: {e.Message.ReplaceLineEndings(" ")}");
             // An error an operator alerts on: the backups could not be restored.
             LogDrillFailed(logger, repository, e.Message);
             return e.Message;
         }
         finally
         {
-            File.WriteAllText(DrillStamp, time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture));
             _busy.Release();
             await PublishAsync(null, null);
         }
@@ -244,7 +268,8 @@ internal sealed partial class BackupScheduler(
 
     private async Task PublishAsync(string? activity, string? style)
     {
-        var failedDrill = _lastDrill.Contains("FAILED", StringComparison.Ordinal);
+        var lastDrill = LastDrill().Line;
+        var failedDrill = lastDrill.Contains("FAILED", StringComparison.Ordinal);
         var archive = await ArchiveStatusAsync(CancellationToken.None);
         var state = activity is not null ? new ResourceStateSnapshot(activity, style)
             : failedDrill ? new ResourceStateSnapshot("Restore drill failed", KnownResourceStateStyles.Error)
@@ -256,7 +281,7 @@ internal sealed partial class BackupScheduler(
             [
                 new("backups.repositories", pgBackRest.Repositories.ToString(CultureInfo.InvariantCulture)),
                 new("backups.last", _lastBackup),
-                new("backups.last-drill", _lastDrill),
+                new("backups.last-drill", lastDrill),
                 new("backups.archive", archive),
                 new("backups.recovery-window", options.RecoveryWindow.ToString()),
                 new("backups.config", pgBackRest.ConfigFile),

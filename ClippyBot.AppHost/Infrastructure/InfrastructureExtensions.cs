@@ -77,11 +77,22 @@ public static class InfrastructureExtensions
                 $"The postgres OS user cannot reach this checkout; its PostgreSQL cluster is kept in {clusterFolder} (persistent, one per checkout)."));
         }
         // Continuous archiving and point-in-time recovery when pgBackRest is installed; when not, the dashboard says so.
-        var archiving = ClippyBot.Backup.PointInTime.PgBackRest.Locate() is not null;
+        var notArchiving = ClippyBot.Backup.PointInTime.PgBackRest.Locate() is null
+            ? "Not archiving: pgbackrest is not installed (apt-get install -y pgbackrest), so there is no point-in-time recovery"
+            : null;
+        try
+        {
+            ClippyBot.Backup.PointInTime.PgBackRest.ShellSafe(Path.GetFullPath(clusterFolder));
+        }
+        catch (ClippyBot.Backup.BackupException e)
+        {
+            // A checkout under a folder with spaces still runs; it says why it cannot archive.
+            notArchiving ??= "Not archiving: " + e.Message;
+        }
+        var archiving = notArchiving is null;
         var postgres = builder.AddLocalPostgres(PostgresName, postgresBin, options.PostgresPort, clusterFolder,
             archiving ? new BackupPlan(options.BackupRepositories, options.RecoveryWindow) : null);
-        builder.AddBackupSchedule(postgres, options,
-            archiving ? null : "Not archiving: pgbackrest is not installed (apt-get install -y pgbackrest), so there is no point-in-time recovery");
+        builder.AddBackupSchedule(postgres, options, notArchiving);
         if (postgres.Resource.Backups is { } pgBackRest && options.Persistent)
         {
             // The operator's pitr and drill commands find the configuration through this note in the checkout's data folder.
@@ -90,7 +101,7 @@ public static class InfrastructureExtensions
         else if (!archiving)
         {
             builder.Services.AddHostedService(sp => new StartupNote(sp.GetRequiredService<Microsoft.Extensions.Logging.ILoggerFactory>(),
-                "pgbackrest is not installed: the local PostgreSQL cluster runs WITHOUT continuous archiving or point-in-time recovery (apt-get install -y pgbackrest)."));
+                $"The local PostgreSQL cluster runs WITHOUT continuous archiving or point-in-time recovery. {notArchiving}."));
         }
         var cache = builder.AddLocalRedis(CacheName, options, dataRoot, repositoryRoot);
         if (!options.Persistent)

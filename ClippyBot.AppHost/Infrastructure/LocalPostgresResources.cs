@@ -86,8 +86,15 @@ public static class LocalPostgresBuilderExtensions
             var repositories = backups.Repositories.Count > 0
                 ? backups.Repositories
                 : [Path.Combine(cluster.DataRoot, "repo1"), Path.Combine(cluster.DataRoot, "repo2")];
-            server.Backups = ClippyBot.Backup.PointInTime.PgBackRest.Configure(new(
-                Path.Combine(cluster.DataRoot, "pgbackrest"), repositories, cluster.DataDirectory, cluster.SocketDirectory, port, backups.RecoveryWindow));
+            try
+            {
+                server.Backups = ClippyBot.Backup.PointInTime.PgBackRest.Configure(new(
+                    Path.Combine(cluster.DataRoot, "pgbackrest"), repositories, cluster.DataDirectory, cluster.SocketDirectory, port, backups.RecoveryWindow));
+            }
+            catch (ClippyBot.Backup.BackupException e)
+            {
+                throw new InfrastructureConfigurationException($"LocalInfrastructure:BackupRepositories: {e.Message}");
+            }
             archiving = server.Backups.ArchiveSettings(cluster.SocketDirectory);
         }
         var (fileName, serverArgs) = PostgresCluster.AsServiceUser(cluster.PostgresExecutable, cluster.ServerArguments(PortPlaceholder, archiving));

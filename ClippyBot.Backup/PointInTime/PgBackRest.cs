@@ -63,6 +63,18 @@ public sealed class PgBackRest
     public static PgBackRest Configure(PgBackRestLayout layout)
     {
         ArgumentNullException.ThrowIfNull(layout);
+        foreach (var path in new[] { layout.Root, layout.DataDirectory, layout.SocketDirectory }.Concat(layout.Repositories))
+        {
+            ShellSafe(Path.GetFullPath(path));
+        }
+        var repositories = layout.Repositories.Select(r => Path.GetFullPath(r).TrimEnd('/') + "/").ToList();
+        if (repositories.Distinct(StringComparer.Ordinal).Count() != repositories.Count
+            || repositories.Any(r => (Path.GetFullPath(layout.DataDirectory).TrimEnd('/') + "/").StartsWith(r, StringComparison.Ordinal)
+                || r.StartsWith(Path.GetFullPath(layout.DataDirectory).TrimEnd('/') + "/", StringComparison.Ordinal)
+                || r.StartsWith(Path.GetFullPath(layout.Root).TrimEnd('/') + "/", StringComparison.Ordinal)))
+        {
+            throw new BackupException("Each backup repository must be a folder of its own, outside the cluster's data and pgBackRest's own folder.");
+        }
         var executable = Locate() ?? throw new BackupException("pgbackrest is not installed (Debian: apt-get install -y pgbackrest).");
         if (layout.Repositories.Count is < 1 or > 4)
         {
@@ -114,14 +126,25 @@ public sealed class PgBackRest
     }
 
     /// <summary>The server settings that archive every WAL segment into the repositories (an idle server still closes one a minute).</summary>
+    /// <remarks>The server runs <c>archive_command</c> through a shell (and pg_ctl runs the restored server through one):
+    /// every path that reaches a shell is checked by <see cref="ShellSafe"/> first.</remarks>
     public IReadOnlyList<string> ArchiveSettings(string socketDirectory) =>
     [
         "-c", "wal_level=replica",
         "-c", "archive_mode=on",
-        "-c", $"archive_command={Executable} --config={ConfigFile} --stanza={Stanza} archive-push %p",
+        "-c", $"archive_command='{Executable}' '--config={ConfigFile}' --stanza={Stanza} archive-push %p",
         "-c", "archive_timeout=60",
-        "-c", $"unix_socket_directories={socketDirectory}",
+        "-c", $"unix_socket_directories={ShellSafe(socketDirectory)}",
     ];
+
+    /// <summary>
+    /// A path a shell reads literally whether quoted or not: letters, digits and <c>/ . _ -</c> only. pg_ctl puts paths in
+    /// double quotes, where <c>$(…)</c> would still run; an allowlist leaves nothing to escape.
+    /// </summary>
+    public static string ShellSafe(string path) =>
+        path.Length > 0 && path.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '.' or '_' or '-')
+            ? path
+            : throw new BackupException($"The path '{path}' holds characters other than letters, digits and / . _ -; PostgreSQL's and pgBackRest's commands run through a shell and could not name it safely. Choose another folder.");
 
     /// <summary>Creates the stanza (or checks that it matches this cluster), then checks that archiving works end to end.</summary>
     public async Task EnsureStanzaAsync(CancellationToken ct)
@@ -183,7 +206,7 @@ public sealed class PgBackRest
     /// <summary>The repositories' passphrases: made once (256 random bits each), then read back; one line per repository.</summary>
     private static string[] Passphrases(string file, int count)
     {
-        var existing = File.Exists(file) ? File.ReadAllLines(file).Where(l => l.Length > 0).ToList() : [];
+        var existing = File.Exists(file) ? ClippyBot.Security.OwnerOnlyFile.ReadAllLines(file).Where(l => l.Length > 0).ToList() : [];
         if (existing.Count < count)
         {
             existing.AddRange(Enumerable.Range(0, count - existing.Count).Select(_ => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))));

@@ -28,7 +28,13 @@ public sealed class RestoredCluster : IAsyncDisposable
     public static async Task<RestoredCluster> StartAsync(string dataDirectory, CancellationToken ct)
     {
         var bin = ServerBinariesFor(dataDirectory);
-        var socket = dataDirectory.TrimEnd('/') + ".socket";
+        // pg_ctl runs the server through a shell: every path it is given must be one a shell reads literally.
+        dataDirectory = PgBackRest.ShellSafe(Path.GetFullPath(dataDirectory).TrimEnd('/'));
+        var socket = dataDirectory + ".socket";
+        if (Directory.Exists(socket) || File.Exists(socket) || new FileInfo(socket).LinkTarget is not null)
+        {
+            throw new BackupException($"'{socket}' already exists: remove it, or restore into another folder.");
+        }
         ServiceUser.Own(socket);
         var cluster = new RestoredCluster(dataDirectory, bin, socket);
         var log = Path.Combine(socket, "server.log");
@@ -42,6 +48,9 @@ public sealed class RestoredCluster : IAsyncDisposable
         }
         catch (BackupException e)
         {
+            // pg_ctl gives up waiting but leaves a slow server running: stop it before the caller removes its folder.
+            cluster._running = true;
+            await cluster.StopQuietlyAsync();
             throw Failed(dataDirectory, log, e);
         }
         cluster._running = true;
@@ -86,7 +95,17 @@ public sealed class RestoredCluster : IAsyncDisposable
         (await QueryAsync("postgres", "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY 1", ct))
             .Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
+    /// <summary>Stops the server and removes its socket folder (with the server's log), so the cluster can be started again.</summary>
     public async Task StopAsync()
+    {
+        await StopServerAsync();
+        if (Directory.Exists(_socket))
+        {
+            Directory.Delete(_socket, recursive: true);
+        }
+    }
+
+    private async Task StopServerAsync()
     {
         if (_running)
         {
@@ -101,7 +120,8 @@ public sealed class RestoredCluster : IAsyncDisposable
     {
         try
         {
-            await StopAsync();
+            // The log stays: the caller quotes it.
+            await StopServerAsync();
         }
         catch (BackupException)
         {

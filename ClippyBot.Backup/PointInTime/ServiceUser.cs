@@ -45,15 +45,22 @@ public static class ServiceUser
             ct.ThrowIfCancellationRequested();
             throw new BackupException($"{Path.GetFileName(fileName)} {string.Join(' ', arguments.Take(1))} did not finish within {timeout.TotalSeconds:0} s.");
         }
-        var output = new StringBuilder().Append(await stdout).Append(await stderr).ToString().Trim();
+        // Standard output is the tool's answer (pgBackRest's JSON); warnings on standard error must not corrupt it.
+        var output = (await stdout).Trim();
+        var errors = (await stderr).Trim();
         return process.ExitCode == 0
             ? output
-            : throw new BackupException($"{Path.GetFileName(fileName)} {string.Join(' ', arguments.Where(a => !a.StartsWith("--config", StringComparison.Ordinal)).Take(3))} failed ({process.ExitCode}): {output}");
+            : throw new BackupException($"{Path.GetFileName(fileName)} {string.Join(' ', arguments.Where(a => !a.StartsWith("--config", StringComparison.Ordinal)).Take(3))} failed ({process.ExitCode}): {new StringBuilder(errors).Append(errors.Length > 0 && output.Length > 0 ? " " : "").Append(output)}");
     }
 
     /// <summary>Gives a folder (and everything in it) to the service user, owner-only.</summary>
     public static void Own(string path)
     {
+        // chmod follows links: a link planted where a folder is expected would hand its target to the service user.
+        if (new DirectoryInfo(path).LinkTarget is not null || new FileInfo(path).LinkTarget is not null)
+        {
+            throw new BackupException($"'{path}' is a link; give a real folder.");
+        }
         Directory.CreateDirectory(path);
         if (!OperatingSystem.IsWindows())
         {

@@ -22,7 +22,11 @@ public static class AccountsExtensions
         builder.Services.AddOptions<PasswordHashingOptions>().Bind(builder.Configuration.GetSection(PasswordHashingOptions.SectionName))
             .Validate(o => o.MemoryKiB >= 19_456 && o.Iterations >= 2 || o.MemoryKiB >= 47_104, "PasswordHashing must be at least OWASP's minimum (m=19 MiB,t=2 or m=46 MiB,t=1).")
             .ValidateOnStart();
-        builder.Services.AddOptions<LoginThrottleOptions>().Bind(builder.Configuration.GetSection(LoginThrottleOptions.SectionName));
+        // A zero window would divide by zero on every sign-in (500s); a negative one would expire each count at once (no throttle).
+        builder.Services.AddOptions<LoginThrottleOptions>().Bind(builder.Configuration.GetSection(LoginThrottleOptions.SectionName))
+            .Validate(o => o.Window >= TimeSpan.FromSeconds(1) && o.MaxAttemptsPerWindow >= 1,
+                $"{LoginThrottleOptions.SectionName}: Window must be at least one second and MaxAttemptsPerWindow at least 1.")
+            .ValidateOnStart();
         var lockout = builder.Configuration.GetSection("Lockout").Get<LockoutSettings>() ?? new LockoutSettings();
 
         builder.Services.AddIdentity<ApplicationUser, IdentityRole<Guid>>(options =>

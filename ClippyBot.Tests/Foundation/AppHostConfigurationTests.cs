@@ -88,6 +88,17 @@ public sealed class AppHostConfigurationTests
     }
 
     [TestMethod]
+    public async Task Two_backup_repositories_in_one_folder_are_one_location_and_are_refused()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "clippybot-same-repo-" + Guid.NewGuid().ToString("N")[..8]);
+        var error = await StartBuilderExpectingFailureAsync("--Infrastructure=local", "--LocalInfrastructure:Persistent=false",
+            $"--LocalInfrastructure:BackupRepositories:0={folder}", $"--LocalInfrastructure:BackupRepositories:1={folder}/");
+
+        StringAssert.Contains(error.Message, "BackupRepositories");
+        StringAssert.Contains(error.Message, "folder of its own");
+    }
+
+    [TestMethod]
     public async Task Postgres_bin_directory_without_server_binaries_fails_fast_naming_the_setting()
     {
         var empty = Directory.CreateTempSubdirectory("clippybot-nobin-");
