@@ -40,7 +40,9 @@ var api = builder.AddProject<Projects.ClippyBot_Api>("api")
     .WithEnvironment("Audit__ChainKey", builder.AddGeneratedSecret("api-audit-chain-key"))
     .WithEnvironment("Encryption__KeyEncryptionKey", builder.AddGeneratedSecret("api-key-encryption-key"))
     .WithReference(pluginHost).WaitFor(pluginHost)
-    .WithPageLink("/scalar", "API reference (Scalar)");
+    .WithPageLink("/scalar", "API reference (Scalar)")
+    // Scalar's "Authorize" signs in through Identity with the development client.
+    .WithApiReferenceSignIn(identity);
 if (!builder.ExecutionContext.IsPublishMode)
 {
     // Encrypted file bodies; a deployment points Files:Root at its volume (or, later, an object store).

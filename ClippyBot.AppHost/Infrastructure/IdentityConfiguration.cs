@@ -71,11 +71,37 @@ public static class IdentityConfiguration
         // A public client with the api scope: a developer's tool, never registered outside Development (nor in publish mode).
         if (!builder.ExecutionContext.IsPublishMode)
         {
+            // WithApiReferenceSignIn adds Scalar's page to this client's redirects by its position.
+            if (index != DevClientIndex)
+            {
+                throw new InvalidOperationException($"The development client must be client {DevClientIndex}.");
+            }
             Client(DevClientId, ["authorization_code", "refresh_token"], UserScopes, [DevClientRedirect], firstParty: true, developmentOnly: true);
         }
         Client("clippybot-api-service", ["client_credentials"],
             [ClippyBot.Contracts.ApiScopes.PluginHost, ClippyBot.Contracts.ApiScopes.IdentityContainment, ClippyBot.Contracts.ApiScopes.IdentityPrivacy, ClippyBot.Contracts.ApiScopes.IdentityAudit], [], apiServiceSecret);
         return identity;
+    }
+
+    private const int DevClientIndex = 1;
+
+    /// <summary>
+    /// Scalar on the Api signs in as the development client: its page becomes a redirect URI of that client, and the Api's
+    /// OpenAPI document names Identity as the place to sign in (the "Authorize" button's code flow).
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithApiReferenceSignIn(this IResourceBuilder<ProjectResource> api, IResourceBuilder<ProjectResource> identity)
+    {
+        ArgumentNullException.ThrowIfNull(api);
+        ArgumentNullException.ThrowIfNull(identity);
+        if (api.ApplicationBuilder.ExecutionContext.IsPublishMode)
+        {
+            return api;
+        }
+        var scalarPage = ReferenceExpression.Create($"{api.GetEndpoint("https")}/scalar/");
+        identity.WithEnvironment($"Oidc__Clients__{DevClientIndex}__RedirectUris__1", scalarPage);
+        return api.WithEnvironment("ApiDocumentation__Authority", identity.GetEndpoint("https"))
+            .WithEnvironment("ApiDocumentation__ClientId", DevClientId)
+            .WithEnvironment("ApiDocumentation__RedirectUri", scalarPage);
     }
 
     /// <summary>The first-party web app's redirect URIs (<c>Identity:WebRedirectUris</c>), default a local Vite dev server.</summary>

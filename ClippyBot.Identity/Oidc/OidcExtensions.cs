@@ -56,9 +56,17 @@ public static class OidcExtensions
         builder.Services.AddScoped<Sessions.SessionStore>();
         builder.Services.AddHealthChecks().AddCheck<ClientsSeededHealthCheck>("oidc-clients");
 
-        // Browser clients that keep their refresh token in our cookie call the token endpoint cross-origin with credentials.
+        // Browser clients call the token endpoint cross-origin: those that keep their refresh token in our cookie (with
+        // credentials), and public clients whose https redirect is a web page (Scalar in development: no secret, PKCE).
+        // The refresh cookie is honoured only from its own client's origins, so the second kind gains nothing from it.
+        var browserOrigins = RefreshTokenCookie.OriginsByClient(oidc).Values.SelectMany(o => o)
+            .Concat(oidc.Clients
+                .Where(c => c.ClientSecret is null && (!c.DevelopmentOnly || builder.Environment.IsDevelopment()))
+                .SelectMany(c => c.RedirectUris).Select(u => new Uri(u)).Where(u => u.Scheme == Uri.UriSchemeHttps)
+                .Select(u => u.GetLeftPart(UriPartial.Authority)))
+            .Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
         builder.Services.AddCors(cors => cors.AddPolicy(RefreshTokenCookie.CorsPolicy, policy => policy
-            .WithOrigins([.. RefreshTokenCookie.OriginsByClient(oidc).Values.SelectMany(o => o)])
+            .WithOrigins(browserOrigins)
             .WithMethods(HttpMethods.Post)
             .WithHeaders("Content-Type", RefreshTokenCookie.CsrfHeader)
             .AllowCredentials()));

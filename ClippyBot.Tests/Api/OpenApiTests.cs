@@ -26,6 +26,9 @@ public sealed class OpenApiTests
             ["RateLimits:Anonymous:PermitLimit"] = "100000",
             ["RateLimits:Authenticated:PermitLimit"] = "100000",
             ["RateLimits:Sensitive:PermitLimit"] = "100000",
+            // As the AppHost sets them: Scalar's "Authorize" signs in through Identity with the development client.
+            ["ApiDocumentation:Authority"] = "https://identity.test/",
+            ["ApiDocumentation:RedirectUri"] = "https://api.test/scalar/",
         });
 
     [ClassCleanup]
@@ -46,6 +49,27 @@ public sealed class OpenApiTests
         using var ui = await client.GetAsync(new Uri("/scalar", UriKind.Relative), Ct);
         Assert.AreEqual(HttpStatusCode.OK, ui.StatusCode);
         StringAssert.Contains(await ui.Content.ReadAsStringAsync(Ct), "openapi");
+    }
+
+    [TestMethod]
+    public async Task The_document_and_Scalar_carry_the_authorization_code_flow_so_Authorize_signs_in_through_Identity()
+    {
+        using var client = s_testbed.Api.CreateClient();
+        using var document = await DocumentAsync(client);
+        var oauth2 = document.RootElement.GetProperty("components").GetProperty("securitySchemes").GetProperty("oauth2");
+        Assert.AreEqual("oauth2", oauth2.GetProperty("type").GetString());
+        var flow = oauth2.GetProperty("flows").GetProperty("authorizationCode");
+        Assert.AreEqual("https://identity.test/connect/authorize", flow.GetProperty("authorizationUrl").GetString());
+        Assert.AreEqual("https://identity.test/connect/token", flow.GetProperty("tokenUrl").GetString());
+        Assert.IsTrue(flow.GetProperty("scopes").TryGetProperty("api", out _));
+        Assert.IsTrue(document.RootElement.GetProperty("security").EnumerateArray().Any(r => r.TryGetProperty("oauth2", out _)), "oauth2 is one way in");
+
+        using var ui = await client.GetAsync(new Uri("/scalar/", UriKind.Relative), Ct);
+        var page = await ui.Content.ReadAsStringAsync(Ct);
+        StringAssert.Contains(page, "clippybot-dev", "Scalar signs in as the development client");
+        StringAssert.Contains(page, "https://api.test/scalar/", "and comes back to its own page");
+        StringAssert.Contains(ui.Headers.GetValues("Content-Security-Policy").Single(), "connect-src 'self' https://identity.test",
+            "the page may redeem the code at Identity's token endpoint, and nowhere else");
     }
 
     [TestMethod]
