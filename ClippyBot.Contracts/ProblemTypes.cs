@@ -42,6 +42,7 @@ public static class ProblemTypes
     public const string PluginNotFound = Base + "plugin-not-found";
     public const string PluginNotInstalled = Base + "plugin-not-installed";
     public const string PluginQuarantined = Base + "plugin-quarantined";
+    public const string PluginRequestRefused = Base + "plugin-request-refused";
     public const string PluginTooLarge = Base + "plugin-too-large";
     public const string PluginVersionChanged = Base + "plugin-version-changed";
     public const string PluginhostUnavailable = Base + "pluginhost-unavailable";

@@ -90,7 +90,7 @@ public static partial class ManifestValidator
     {
         ArgumentNullException.ThrowIfNull(m);
         var errors = new List<ManifestError>();
-        if (m.Id is null || !PluginId().IsMatch(m.Id))
+        if (!ClippyBot.Contracts.PluginIds.IsValid(m.Id))
         {
             errors.Add(new("$.id", "Use a reverse-DNS id of 3–100 lowercase letters, digits, '.', '-' (e.g. dev.clippybot.echo)."));
         }
@@ -159,9 +159,6 @@ public static partial class ManifestValidator
         }
         return errors;
     }
-
-    [GeneratedRegex("^[a-z0-9][a-z0-9.-]{1,98}[a-z0-9]$")]
-    private static partial Regex PluginId();
 
     [GeneratedRegex("^[a-z_][a-z0-9_]{0,63}$")]
     private static partial Regex Identifier();

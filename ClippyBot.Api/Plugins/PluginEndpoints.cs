@@ -349,7 +349,7 @@ public static class PluginEndpoints
             }
             return new BufferedJson<PluginHostClient.InvocationResponse>(result);
         }
-        catch (PluginHostClient.PluginHostProblemException p)
+        catch (PluginHostClient.PluginHostProblemException p) when (p.Problem.ValueKind == JsonValueKind.Object)
         {
             return TypedResults.Json(p.Problem, statusCode: (int)p.Status, contentType: "application/problem+json");
         }
@@ -368,6 +368,11 @@ public static class PluginEndpoints
         catch (PluginHostClient.PluginHostProblemException p)
         {
             await services.Audit.RecordAsync(null, "plugin.published", "refused", "denied", ct);
+            if (p.Problem.ValueKind != JsonValueKind.Object)
+            {
+                // No problem document (a bare 413 from the PluginHost's server): the one mapping answers with its status.
+                throw;
+            }
             return TypedResults.Json(p.Problem, statusCode: (int)p.Status, contentType: "application/problem+json");
         }
     }

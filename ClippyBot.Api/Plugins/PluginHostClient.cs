@@ -43,15 +43,22 @@ public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOpt
     /// <param name="version">The consented version: the PluginHost runs exactly it, under its own manifest.</param>
     public async Task<InvocationResponse> InvokeAsync(string pluginId, string version, Guid workspaceId, string @event, JsonElement input, IReadOnlyList<string> grants,
         IReadOnlyDictionary<string, string> oauthTokens, IReadOnlyDictionary<string, string> secrets, CancellationToken ct) =>
-        await ReadAsync<InvocationResponse>(await SendAsync(HttpMethod.Post, $"/internal/plugins/{Uri.EscapeDataString(pluginId)}/invoke",
+        await ReadAsync<InvocationResponse>(await SendAsync(HttpMethod.Post, $"/internal/plugins/{Known(pluginId)}/invoke",
             JsonContent.Create(new { workspaceId, @event, input, grants, oauthTokens, secrets, version }), ct), ct);
 
     public async Task<JsonElement> CrashesAsync(string pluginId, CancellationToken ct) =>
-        await ReadAsync<JsonElement>(await SendAsync(HttpMethod.Get, $"/internal/plugins/{Uri.EscapeDataString(pluginId)}/crashes", null, ct), ct);
+        await ReadAsync<JsonElement>(await SendAsync(HttpMethod.Get, $"/internal/plugins/{Known(pluginId)}/crashes", null, ct), ct);
 
     public async Task SetQuarantineAsync(string pluginId, bool quarantine, string version, Guid? workspaceId, string reason, string by, CancellationToken ct) =>
-        (await SendAsync(HttpMethod.Post, $"/internal/plugins/{Uri.EscapeDataString(pluginId)}/{(quarantine ? "quarantine" : "release")}",
+        (await SendAsync(HttpMethod.Post, $"/internal/plugins/{Known(pluginId)}/{(quarantine ? "quarantine" : "release")}",
             JsonContent.Create(new { version, workspaceId, reason, by }), ct)).Dispose();
+
+    /// <summary>
+    /// An id no plugin can have ("..", 9,000 characters…) is "no such plugin" here, without a round trip: sent on, it would
+    /// be normalised into another path or refused by the PluginHost's server before its code runs.
+    /// </summary>
+    private static string Known(string pluginId) =>
+        ClippyBot.Contracts.PluginIds.IsValid(pluginId) ? pluginId : throw new PluginHostProblemException(HttpStatusCode.NotFound, default);
 
     private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken ct)
     {
@@ -85,8 +92,20 @@ public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOpt
             {
                 throw new PluginHostUnavailableException($"The plugin host answered {(int)response.StatusCode}.");
             }
-            var problem = response.Content.Headers.ContentLength is 0 ? default : await response.Content.ReadFromJsonAsync<JsonElement>(ct);
-            throw new PluginHostProblemException(response.StatusCode, problem);
+            throw new PluginHostProblemException(response.StatusCode, await ProblemOfAsync(response, ct));
+        }
+    }
+
+    /// <summary>The refusal's problem document, or nothing: an empty, HTML or cut body (Kestrel's own 414) is not an error of ours.</summary>
+    private static async Task<JsonElement> ProblemOfAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        try
+        {
+            return response.Content.Headers.ContentLength is 0 ? default : await response.Content.ReadFromJsonAsync<JsonElement>(ct);
+        }
+        catch (Exception e) when (e is JsonException or NotSupportedException)
+        {
+            return default;
         }
     }
 

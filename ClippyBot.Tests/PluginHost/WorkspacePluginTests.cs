@@ -344,6 +344,27 @@ public sealed class WorkspacePluginTests
     }
 
     [TestMethod]
+    [DataRow("%2E%2E")]
+    [DataRow("%2E")]
+    [DataRow("no.such.plugin")]
+    [DataRow("LONG")]
+    public async Task A_plugin_id_the_PluginHost_refuses_is_passed_on_as_its_4xx_never_a_500(string pluginId)
+    {
+        // The Api escapes the id, but the PluginHost may still refuse what it is sent: dot segments are normalised away
+        // (its 404), an id past its request-line limit (its 414). Before: each escaped as a 500 from the Api.
+        var id = pluginId == "LONG" ? new string('a', 9000) : pluginId;
+        using var crashes = await s_admin.GetAsync(new Uri($"/api/admin/plugins/{id}/crashes", UriKind.Relative), Ct);
+        var status = (int)crashes.StatusCode;
+        Assert.IsTrue(status is 200 or (>= 400 and < 500), $"{status}: {await crashes.Content.ReadAsStringAsync(Ct)}");
+        if (status >= 400)
+        {
+            Assert.AreEqual("application/problem+json", crashes.Content.Headers.ContentType?.MediaType);
+        }
+        using var quarantine = await s_admin.SendJsonAsync(HttpMethod.Post, $"/api/admin/plugins/{id}/quarantine", new { reason = "probe" }, Ct);
+        Assert.IsTrue((int)quarantine.StatusCode is (>= 200 and < 300) or (>= 400 and < 500), $"{(int)quarantine.StatusCode}: {await quarantine.Content.ReadAsStringAsync(Ct)}");
+    }
+
+    [TestMethod]
     public async Task An_event_whose_answer_is_lost_is_not_sent_again()
     {
         var id = "dev.test.once" + Guid.NewGuid().ToString("N")[..6];
