@@ -390,8 +390,19 @@ public static class PluginEndpoints
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["reason"] = ["Say why (it is kept with the quarantine)."] });
         }
         var by = services.Context.User.FindFirstValue("sub") ?? "unknown";
-        await services.Host.SetQuarantineAsync(pluginId, quarantine, request.Version ?? "*", request.WorkspaceId, request.Reason ?? "", by, ct);
-        await services.Audit.RecordAsync(request.WorkspaceId, quarantine ? "plugin.quarantined" : "plugin.released", $"{pluginId}:{request.Version ?? "*"}", ct: ct);
+        var action = quarantine ? "plugin.quarantined" : "plugin.released";
+        try
+        {
+            await services.Host.SetQuarantineAsync(pluginId, quarantine, request.Version ?? "*", request.WorkspaceId, request.Reason ?? "", by, ct);
+        }
+        catch (Exception e) when (e is PluginHostUnavailableException or PluginHostClient.PluginHostProblemException)
+        {
+            // A kill switch that did not take is what an incident review must find: recorded whatever the caller does next
+            // (hanging up included), then answered by the one mapping (503 unreachable, or the PluginHost's refusal).
+            await services.Audit.RecordAsync(request.WorkspaceId, action, $"{pluginId}:{request.Version ?? "*"}", "failed", CancellationToken.None);
+            throw;
+        }
+        await services.Audit.RecordAsync(request.WorkspaceId, action, $"{pluginId}:{request.Version ?? "*"}", ct: ct);
         if (request.WorkspaceId is not null)
         {
             await services.Audit.RecordAsync(null, quarantine ? "plugin.quarantined" : "plugin.released", $"{pluginId}:{request.Version ?? "*"}:{request.WorkspaceId}", ct: ct);

@@ -365,6 +365,19 @@ public sealed class WorkspacePluginTests
     }
 
     [TestMethod]
+    public async Task A_kill_switch_that_does_not_take_is_audited_as_failed()
+    {
+        // An id the PluginHost cannot hold: the quarantine is refused, and the attempt is on the record.
+        var id = "Not.A.Plugin." + Guid.NewGuid().ToString("N")[..6];
+        using var refused = await s_admin.SendJsonAsync(HttpMethod.Post, $"/api/admin/plugins/{id}/quarantine", new { reason = "incident 42" }, Ct);
+        Assert.AreEqual(HttpStatusCode.NotFound, refused.StatusCode, await refused.Content.ReadAsStringAsync(Ct));
+        Assert.AreEqual("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+        var audit = await s_admin.GetFromJsonAsync<JsonElement>("/api/admin/audit?action=plugin.quarantined", Ct);
+        Assert.IsTrue(audit.GetProperty("entries").EnumerateArray().Any(e =>
+            e.GetProperty("target").GetString()!.StartsWith(id, StringComparison.Ordinal) && e.GetProperty("outcome").GetString() == "failed"), audit.ToString());
+    }
+
+    [TestMethod]
     public async Task An_event_whose_answer_is_lost_is_not_sent_again()
     {
         var id = "dev.test.once" + Guid.NewGuid().ToString("N")[..6];
