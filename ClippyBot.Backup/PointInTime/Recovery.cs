@@ -72,6 +72,7 @@ public static class Recovery
                     throw new BackupException($"drill failed: the restored {database} has no schema migrations.");
                 }
                 migrations[database] = count;
+                await CheckAuditChainsAsync(cluster, database, ct);
             }
             await cluster.StopAsync();
             return new DrillResult(repository, newest.Label, recoveryTime, newestCommitAge, migrations);
@@ -86,6 +87,29 @@ public static class Recovery
             {
                 // A scratch folder left behind is harmless (it is under the temp folder); the drill's result stands.
             }
+        }
+    }
+
+    /// <summary>
+    /// A restored audit log must still be one unbroken chain per workspace: each entry names the hash of the one before it
+    /// (the first names 32 zero bytes). The drill holds no chain key, so it checks the links, not the keyed hashes — a cut,
+    /// a lost or a reordered entry in the restore shows; the Api's <c>/verify</c> checks the keys.
+    /// </summary>
+    private static async Task CheckAuditChainsAsync(RestoredCluster cluster, string database, CancellationToken ct)
+    {
+        if (await cluster.QueryAsync(database, "SELECT to_regclass('public.\"AuditEntries\"') IS NOT NULL", ct) != "t")
+        {
+            return;
+        }
+        var broken = await cluster.QueryAsync(database, """
+            SELECT count(*) FROM (
+                SELECT "PreviousHash", COALESCE(lag("Hash") OVER (PARTITION BY "ChainId" ORDER BY "Id"), '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea) AS expected
+                FROM "AuditEntries") links
+            WHERE "PreviousHash" <> expected
+            """, ct);
+        if (broken != "0")
+        {
+            throw new BackupException($"drill failed: the restored {database} has {broken} audit entries whose link to the previous entry does not hold.");
         }
     }
 

@@ -37,6 +37,14 @@ public sealed class PointInTimeRecoveryTests
         await s_pgBackRest.BackupAsync("full", 2, context.CancellationToken);
         s_ledger = await s_live.CreateDatabaseAsync("ledger", context.CancellationToken);
         await ExecuteAsync("CREATE TABLE entries (id bigserial PRIMARY KEY, note text NOT NULL)", context.CancellationToken);
+        // As the Api's database has it: a restored audit chain must still link (the drill checks).
+        await ExecuteAsync("""
+            CREATE TABLE "AuditEntries" ("Id" bigserial PRIMARY KEY, "ChainId" uuid NOT NULL, "PreviousHash" bytea NOT NULL, "Hash" bytea NOT NULL);
+            INSERT INTO "AuditEntries" ("ChainId", "PreviousHash", "Hash") VALUES
+                ('00000000-0000-0000-0000-000000000001', decode(repeat('00', 32), 'hex'), '\x01'),
+                ('00000000-0000-0000-0000-000000000001', '\x01', '\x02'),
+                ('00000000-0000-0000-0000-000000000002', decode(repeat('00', 32), 'hex'), '\x03');
+            """, context.CancellationToken);
         // As a service's database has it: the drill checks that a restored database holds its schema migrations.
         await ExecuteAsync("""
             CREATE TABLE "__EFMigrationsHistory" ("MigrationId" varchar(150) PRIMARY KEY, "ProductVersion" varchar(32) NOT NULL);
@@ -84,6 +92,15 @@ public sealed class PointInTimeRecoveryTests
         Assert.AreEqual(0, code, error);
         StringAssert.StartsWith(output, "drill passed: repository 1");
         StringAssert.Contains(output, "(RTO)");
+
+        // An audit entry whose link does not hold (as after a cut) fails the drill, saying so.
+        await ExecuteAsync("""UPDATE "AuditEntries" SET "PreviousHash" = '\x09' WHERE "Hash" = '\x02'""", Ct);
+        await s_pgBackRest.EnsureStanzaAsync(Ct);
+        (code, _, error) = await RunAsync("drill", "--config", s_pgBackRest.ConfigFile, "--repo", "1", "--database", ledger);
+        Assert.AreEqual(1, code);
+        StringAssert.Contains(error, "1 audit entries whose link to the previous entry does not hold");
+        await ExecuteAsync("""UPDATE "AuditEntries" SET "PreviousHash" = '\x01' WHERE "Hash" = '\x02'""", Ct);
+        await s_pgBackRest.EnsureStanzaAsync(Ct);
 
         // The archived WAL of repository 1 is lost: its drill fails with a clear line and a non-zero exit; repository 2 still restores.
         Directory.Delete(Path.Combine(s_repositories[0], "archive"), recursive: true);
