@@ -10,7 +10,7 @@ namespace ClippyBot.Backup;
 /// verify  --archive FILE
 /// restore --archive FILE --server CONN
 /// pitr    --target-time TIME --into DIR [--repo N]   (pgBackRest: the cluster as it was at TIME)
-/// drill   [--repo N] [--database NAME …]            (pgBackRest: restore the newest backup and WAL, check, measure)
+/// drill   [--repo N] [--database NAME …] [--compare-live yes|no]   (pgBackRest: restore the newest backup and WAL, check, measure)
 /// </code>
 /// The key comes from <c>--key-file FILE</c> or the environment variable <c>CLIPPYBOT_BACKUP_KEY</c> (a random secret of at
 /// least 43 characters). Exit codes: 0 done, 1 failed (message on stderr), 2 usage.
@@ -88,7 +88,13 @@ public static class BackupCli
                 case "drill":
                 {
                     var pgBackRest = PgBackRest.Open(ConfigFile(options));
-                    var result = await Recovery.DrillAsync(pgBackRest, Repository(options), options.GetValueOrDefault("database") ?? [], TimeProvider.System, ct);
+                    var compareWithLive = Single(options, "compare-live", required: false) switch
+                    {
+                        null or "yes" => true,
+                        "no" => false,
+                        _ => throw new UsageException("--compare-live is yes or no."),
+                    };
+                    var result = await Recovery.DrillAsync(pgBackRest, Repository(options), options.GetValueOrDefault("database") ?? [], TimeProvider.System, ct, compareWithLive);
                     await output.WriteLineAsync(result.ToString());
                     return 0;
                 }
@@ -113,7 +119,7 @@ public static class BackupCli
                clippybot-backup verify  --archive FILE
                clippybot-backup restore --archive FILE --server CONN
                clippybot-backup pitr    --target-time "2026-12-03 11:20:00+00" --into DIR [--repo N]
-               clippybot-backup drill   [--repo N] [--database NAME ...]
+               clippybot-backup drill   [--repo N] [--database NAME ...] [--compare-live yes|no]
         options: --key-file FILE (else $CLIPPYBOT_BACKUP_KEY), --pg-bin DIR (else PATH, then /usr/lib/postgresql/*/bin)
         CONN is an Npgsql connection string to the server, e.g. "Host=127.0.0.1;Port=5432;Username=postgres;Password=…".
         pitr and drill use pgBackRest's configuration: --config FILE, else $CLIPPYBOT_PGBACKREST_CONFIG, else the one the
@@ -135,15 +141,55 @@ public static class BackupCli
         {
             return fromEnvironment;
         }
-        for (var folder = new DirectoryInfo(Environment.CurrentDirectory); folder is not null; folder = folder.Parent)
+        return FindConfigPointer(Environment.CurrentDirectory)
+            ?? throw new UsageException($"No pgBackRest configuration found: pass --config FILE or set {ConfigVariable}.");
+    }
+
+    /// <summary>The configuration named by the nearest <c>.clippybot/pgbackrest-config</c> at or above <paramref name="folder"/>.</summary>
+    public static string? FindConfigPointer(string folder)
+    {
+        for (var current = new DirectoryInfo(folder); current is not null; current = current.Parent)
         {
-            var pointer = Path.Combine(folder.FullName, ".clippybot", ConfigPointer);
+            var folderName = current.FullName;
+            var pointer = Path.Combine(folderName, ".clippybot", ConfigPointer);
             if (File.Exists(pointer))
             {
-                return File.ReadAllText(pointer).Trim();
+                var named = File.ReadAllText(pointer).Trim();
+                // The pointer is found by walking up from wherever the operator stands: it (and what it names) must be
+                // files nobody else could have written, or a planted one would steer the restore.
+                if (!OperatingSystem.IsWindows() && (!Trusted(pointer) || !Trusted(Path.GetDirectoryName(pointer)!)
+                    || (File.Exists(named) && (!Trusted(named) || (File.GetUnixFileMode(named) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead)) != 0))))
+                {
+                    throw new UsageException($"'{pointer}' or the configuration it names belongs to someone else or can be written by others: pass --config FILE.");
+                }
+                return named;
             }
         }
-        throw new UsageException($"No pgBackRest configuration found: pass --config FILE or set {ConfigVariable}.");
+        return null;
+    }
+
+    /// <summary>Owned by this user (or root) and writable by nobody else.</summary>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static bool Trusted(string path)
+    {
+        if ((File.GetUnixFileMode(path) & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+        {
+            return false;
+        }
+        var owner = Tool("stat", "-L", "-c", "%u", path);
+        return owner == "0" || owner == Tool("id", "-u");
+    }
+
+    private static string Tool(string fileName, params string[] arguments)
+    {
+        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(fileName, arguments)
+        {
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        }) ?? throw new BackupException($"{fileName} did not start.");
+        var output = process.StandardOutput.ReadToEnd().Trim();
+        process.WaitForExit();
+        return process.ExitCode == 0 ? output : throw new BackupException($"{fileName} failed ({process.ExitCode}).");
     }
 
     private static int Repository(Dictionary<string, List<string>> options) =>

@@ -27,11 +27,20 @@ public sealed class PgBackRest
     public const string Stanza = "clippybot";
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(30);
 
-    private PgBackRest(string executable, string configFile, int repositories)
+    private PgBackRest(string executable, string configFile, int repositories, LiveCluster live)
     {
         Executable = executable;
         ConfigFile = configFile;
         Repositories = repositories;
+        Live = live;
+    }
+
+    /// <summary>Where the archived cluster itself runs: the drill compares what it restored with it.</summary>
+    public sealed record LiveCluster(string DataDirectory, string SocketDirectory, int Port)
+    {
+        /// <summary>One SQL statement against the live cluster, as the <c>postgres</c> OS user over its socket (as pgBackRest reaches it).</summary>
+        public Task<string> QueryAsync(string database, string sql, CancellationToken ct) =>
+            RestoredCluster.Psql(RestoredCluster.ServerBinariesFor(DataDirectory), SocketDirectory, Port, database, sql, ct);
     }
 
     public string Executable { get; }
@@ -39,6 +48,8 @@ public sealed class PgBackRest
     public string ConfigFile { get; }
 
     public int Repositories { get; }
+
+    public LiveCluster Live { get; }
 
     /// <summary>pgBackRest's binary (Debian package <c>pgbackrest</c>), or null when it is not installed.</summary>
     public static string? Locate() =>
@@ -55,8 +66,13 @@ public sealed class PgBackRest
         {
             throw new BackupException($"No pgBackRest configuration at '{configFile}': start the AppHost once with pgbackrest installed, or pass --config FILE.");
         }
-        var repositories = File.ReadLines(configFile).Count(l => l.StartsWith("repo", StringComparison.Ordinal) && l.Contains("-path=", StringComparison.Ordinal));
-        return new PgBackRest(executable, configFile, repositories);
+        var lines = File.ReadAllLines(configFile);
+        var repositories = lines.Count(l => l.StartsWith("repo", StringComparison.Ordinal) && l.Contains("-path=", StringComparison.Ordinal));
+        string Setting(string name) => lines.FirstOrDefault(l => l.StartsWith(name + "=", StringComparison.Ordinal))?[(name.Length + 1)..]
+            ?? throw new BackupException($"The pgBackRest configuration '{configFile}' has no {name}: start the AppHost once to write it again.");
+        var port = int.TryParse(Setting("pg1-port"), NumberStyles.None, CultureInfo.InvariantCulture, out var p) ? p
+            : throw new BackupException($"The pgBackRest configuration '{configFile}' has no valid pg1-port.");
+        return new PgBackRest(executable, configFile, repositories, new(Setting("pg1-path"), Setting("pg1-socket-path"), port));
     }
 
     /// <summary>Writes the configuration (again: ports and paths may change between runs; the passphrases never do).</summary>
@@ -122,7 +138,8 @@ public sealed class PgBackRest
         Directory.CreateDirectory(layout.SocketDirectory);
         ServiceUser.Own(layout.SocketDirectory);
         ServiceUser.Own(layout.Root);
-        return new PgBackRest(executable, configFile, layout.Repositories.Count);
+        return new PgBackRest(executable, configFile, layout.Repositories.Count,
+            new(Path.GetFullPath(layout.DataDirectory), Path.GetFullPath(layout.SocketDirectory), layout.Port));
     }
 
     /// <summary>The server settings that archive every WAL segment into the repositories (an idle server still closes one a minute).</summary>
@@ -149,8 +166,26 @@ public sealed class PgBackRest
     /// <summary>Creates the stanza (or checks that it matches this cluster), then checks that archiving works end to end.</summary>
     public async Task EnsureStanzaAsync(CancellationToken ct)
     {
-        await RunAsync(["stanza-create"], ct);
-        await RunAsync(["check"], ct);
+        await RetriedWhileLockedAsync(["stanza-create"], ct);
+        await RetriedWhileLockedAsync(["check"], ct);
+    }
+
+    /// <summary>The asynchronous archiver holds the stanza's archive lock while it pushes: a command that needs it waits its turn.</summary>
+    private async Task RetriedWhileLockedAsync(string[] arguments, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            try
+            {
+                await RunAsync(arguments, ct);
+                return;
+            }
+            catch (BackupException e) when (e.Message.Contains("unable to acquire lock", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
+            }
+        }
     }
 
     public Task BackupAsync(string type, int repository, CancellationToken ct) =>

@@ -85,10 +85,13 @@ public sealed class RestoredCluster : IAsyncDisposable
     }
 
     /// <summary>One SQL statement; its output unaligned, one row per line.</summary>
-    public Task<string> QueryAsync(string database, string sql, CancellationToken ct) =>
-        ServiceUser.RunAsync(Path.Combine(_bin, "psql"),
-            ["-h", _socket, "-p", SocketPort.ToString(CultureInfo.InvariantCulture), "-U", ServiceUser.Name, "-d", database, "-AtX", "-v", "ON_ERROR_STOP=1", "-c", sql],
-            TimeSpan.FromMinutes(2), ct);
+    public Task<string> QueryAsync(string database, string sql, CancellationToken ct) => Psql(_bin, _socket, SocketPort, database, sql, ct);
+
+    /// <summary>One SQL statement through a cluster's Unix socket as the <c>postgres</c> OS user (peer authentication).</summary>
+    internal static Task<string> Psql(string bin, string socket, int port, string database, string sql, CancellationToken ct) =>
+        ServiceUser.RunAsync(Path.Combine(bin, "psql"),
+            ["-h", socket, "-p", port.ToString(CultureInfo.InvariantCulture), "-U", ServiceUser.Name, "-d", database, "-AtX", "-v", "ON_ERROR_STOP=1", "-c", sql],
+            TimeSpan.FromMinutes(10), ct);
 
     /// <summary>The databases a service created (not PostgreSQL's own).</summary>
     public async Task<IReadOnlyList<string>> DatabasesAsync(CancellationToken ct) =>
@@ -138,7 +141,7 @@ public sealed class RestoredCluster : IAsyncDisposable
     }
 
     /// <summary>The server binaries of the cluster's own major version (Debian keeps one folder per version).</summary>
-    private static string ServerBinariesFor(string dataDirectory)
+    internal static string ServerBinariesFor(string dataDirectory)
     {
         var versionFile = Path.Combine(dataDirectory, "PG_VERSION");
         var version = File.Exists(versionFile) ? File.ReadAllText(versionFile).Trim() : "";

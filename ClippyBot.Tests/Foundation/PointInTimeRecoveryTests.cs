@@ -92,6 +92,21 @@ public sealed class PointInTimeRecoveryTests
         Assert.AreEqual(0, code, error);
         StringAssert.StartsWith(output, "drill passed: repository 1");
         StringAssert.Contains(output, "(RTO)");
+        StringAssert.Contains(output, "row counts of 3 tables within the window of the live ones");
+
+        // Rows the live database holds that no backup does (here an unlogged table; the same as a stalled archive) fail
+        // the drill, naming the table and both counts.
+        await ExecuteAsync("CREATE UNLOGGED TABLE scratch (id int); INSERT INTO scratch SELECT generate_series(1, 500)", Ct);
+        await s_pgBackRest.EnsureStanzaAsync(Ct);
+        (code, _, error) = await RunAsync("drill", "--config", s_pgBackRest.ConfigFile, "--repo", "1", "--database", ledger);
+        Assert.AreEqual(1, code, error);
+        StringAssert.Contains(error, "scratch: 0 restored, 500 live");
+        // An operator drilling while the live cluster is down says so; the restore itself is still proven.
+        (code, output, error) = await RunAsync("drill", "--config", s_pgBackRest.ConfigFile, "--repo", "1", "--database", ledger, "--compare-live", "no");
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "row counts not compared with the live cluster");
+        await ExecuteAsync("DROP TABLE scratch", Ct);
+        await s_pgBackRest.EnsureStanzaAsync(Ct);
 
         // An audit entry whose link does not hold (as after a cut) fails the drill, saying so.
         await ExecuteAsync("""UPDATE "AuditEntries" SET "PreviousHash" = '\x09' WHERE "Hash" = '\x02'""", Ct);
