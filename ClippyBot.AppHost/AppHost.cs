@@ -3,6 +3,7 @@ using ClippyBot.AppHost.Infrastructure;
 var builder = DistributedApplication.CreateBuilder(args);
 
 var infrastructure = builder.AddClippyBotInfrastructure();
+builder.AddAppHostTelemetry();
 var mail = builder.AddDevelopmentMailServer();
 
 // The Api's own credentials (client credentials grant) for calling Identity's containment API and the PluginHost.

@@ -41,8 +41,10 @@ public static class BackupScheduleExtensions
         {
             return schedule;
         }
+        builder.Services.AddSingleton<BackupMetrics>();
         builder.Services.AddSingleton(sp => new BackupScheduler(resource, postgres.Resource, pgBackRest, options,
-            sp.GetRequiredService<ResourceNotificationService>(), sp.GetRequiredService<ResourceLoggerService>().GetLogger(resource), TimeProvider.System));
+            sp.GetRequiredService<ResourceNotificationService>(), sp.GetRequiredService<ResourceLoggerService>().GetLogger(resource),
+            sp.GetRequiredService<BackupMetrics>(), TimeProvider.System));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BackupScheduler>());
         schedule.WithCommand("backup-full", "Full backup now", async context =>
             {
@@ -62,7 +64,7 @@ public static class BackupScheduleExtensions
 
 internal sealed partial class BackupScheduler(
     BackupScheduleResource resource, LocalPostgresServerResource postgres, PgBackRest pgBackRest, LocalInfrastructureOptions options,
-    ResourceNotificationService notifications, ILogger logger, TimeProvider time) : BackgroundService
+    ResourceNotificationService notifications, ILogger logger, BackupMetrics metrics, TimeProvider time) : BackgroundService
 {
     private readonly SemaphoreSlim _busy = new(1, 1);
     private string _lastBackup = "none yet";
@@ -80,6 +82,9 @@ internal sealed partial class BackupScheduler(
         {
             return;
         }
+        var (drilled, _, drillLine) = LastDrill();
+        metrics.DrillRecorded(drilled, drillLine.Contains("FAILED", StringComparison.Ordinal));
+        var watching = WatchArchiveAsync(stoppingToken);
         // Between checks: often enough that no due backup waits long, rarely enough to cost nothing.
         var period = TimeSpan.FromTicks(Math.Min(options.DifferentialBackupInterval.Ticks, TimeSpan.FromHours(1).Ticks) / 2);
         var stanzaReady = false;
@@ -103,7 +108,7 @@ internal sealed partial class BackupScheduler(
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
-                return;
+                break;
             }
 #pragma warning disable CA1031 // a background service that throws stops the whole AppHost; every failure is reported and retried
             catch (Exception e)
@@ -118,8 +123,32 @@ internal sealed partial class BackupScheduler(
             }
             catch (OperationCanceledException)
             {
-                return;
+                break;
             }
+        }
+        await watching;
+    }
+
+    /// <summary>The archive's lag for the metrics, every 15 s (a stalled archive must show long before the next backup).</summary>
+    private async Task WatchArchiveAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(15), time);
+        do
+        {
+            await ArchiveStatusAsync(ct);
+        }
+        while (await WaitAsync(timer, ct));
+    }
+
+    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken ct)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(ct);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
         }
     }
 
@@ -127,6 +156,7 @@ internal sealed partial class BackupScheduler(
     private async Task RunDueBackupsAsync(CancellationToken ct)
     {
         var backups = await pgBackRest.InfoAsync(ct);
+        metrics.BackupsListed(backups);
         var now = time.GetUtcNow();
         for (var repository = 1; repository <= pgBackRest.Repositories; repository++)
         {
@@ -170,9 +200,19 @@ internal sealed partial class BackupScheduler(
         {
             await PublishAsync($"Taking a {type} backup into repository {repository}", KnownResourceStateStyles.Info);
             var started = time.GetTimestamp();
-            await pgBackRest.BackupAsync(type, repository, ct);
-            var newest = (await pgBackRest.InfoAsync(ct)).LastOrDefault(b => b.Repository == repository)
-                ?? throw new BackupException($"pgBackRest reported success, but repository {repository} lists no backup.");
+            BackupSet newest;
+            try
+            {
+                await pgBackRest.BackupAsync(type, repository, ct);
+                newest = (await pgBackRest.InfoAsync(ct)).LastOrDefault(b => b.Repository == repository)
+                    ?? throw new BackupException($"pgBackRest reported success, but repository {repository} lists no backup.");
+            }
+            catch (BackupException)
+            {
+                metrics.BackupFailed(type, repository, time.GetElapsedTime(started));
+                throw;
+            }
+            metrics.BackupSucceeded(type, repository, newest.Stopped, newest.Bytes, time.GetElapsedTime(started));
             _lastBackup = string.Create(CultureInfo.InvariantCulture,
                 $"{newest.Type} {newest.Label} into repository {repository} at {newest.Stopped:u} ({time.GetElapsedTime(started).TotalSeconds:0.0} s, {newest.Bytes / 1024} KiB)");
             LogBackedUp(logger, _lastBackup);
@@ -227,6 +267,7 @@ internal sealed partial class BackupScheduler(
             await PublishAsync($"Restore drill from repository {repository}", KnownResourceStateStyles.Info);
             var result = await Recovery.DrillAsync(pgBackRest, repository, [.. postgres.Databases.Select(d => d.DatabaseName)], time, ct);
             RecordDrill(time.GetUtcNow(), repository, $"{time.GetUtcNow():u}: {result}");
+            metrics.DrillPassed(time.GetUtcNow(), result.RecoveryTime, result.NewestCommitAge);
             LogDrill(logger, result.ToString());
             return null;
         }
@@ -235,6 +276,7 @@ internal sealed partial class BackupScheduler(
 #pragma warning restore CA1031
         {
             RecordDrill(null, repository, $"{time.GetUtcNow():u}: FAILED: {e.Message.ReplaceLineEndings(" ")}");
+            metrics.DrillFailed(repository);
             // An error an operator alerts on: the backups could not be restored.
             LogDrillFailed(logger, repository, e.Message);
             return e.Message;
@@ -255,14 +297,24 @@ internal sealed partial class BackupScheduler(
             await using var connection = new NpgsqlConnection(builder.ConnectionString);
             await connection.OpenAsync(ct);
             await using var command = new NpgsqlCommand(
-                "SELECT COALESCE(round(extract(epoch FROM now() - last_archived_time))::text, 'never'), failed_count FROM pg_stat_archiver", connection);
+                "SELECT extract(epoch FROM now() - last_archived_time)::float8, failed_count FROM pg_stat_archiver", connection);
             await using var reader = await command.ExecuteReaderAsync(ct);
             await reader.ReadAsync(ct);
-            return string.Create(CultureInfo.InvariantCulture, $"last segment archived {reader.GetString(0)} s ago; {reader.GetInt64(1)} failed attempts");
+            var lag = reader.IsDBNull(0) ? (double?)null : reader.GetDouble(0);
+            var failed = reader.GetInt64(1);
+            if (lag is { } seconds)
+            {
+                metrics.ArchiveObserved(seconds, failed);
+            }
+            return string.Create(CultureInfo.InvariantCulture, $"last segment archived {(lag is { } s ? Math.Round(s).ToString(CultureInfo.InvariantCulture) : "never")} s ago; {failed} failed attempts");
         }
         catch (NpgsqlException e)
         {
             return "unknown: " + e.Message;
+        }
+        catch (OperationCanceledException)
+        {
+            return "unknown";
         }
     }
 

@@ -35,6 +35,29 @@ public sealed class AppHostEndToEndTests
         // Every resource's log, to show that a healthy start logs no error (the dashboard would mark it red).
         var logs = new System.Collections.Concurrent.ConcurrentQueue<string>();
         builder.Services.AddLogging(b => b.AddProvider(new CapturingLoggerProvider(logs)));
+        // The backup schedule's clippybot.backup.* metrics, as an exporter would read them.
+        var backupMetrics = new System.Collections.Concurrent.ConcurrentDictionary<string, double>(StringComparer.Ordinal);
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == ClippyBot.AppHost.Infrastructure.BackupMetrics.MeterName)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        static string Series(System.Diagnostics.Metrics.Instrument instrument, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            var labels = new List<string>();
+            foreach (var tag in tags)
+            {
+                labels.Add($"{tag.Key}={tag.Value}");
+            }
+            labels.Sort(StringComparer.Ordinal);
+            return instrument.Name + "{" + string.Join(",", labels) + "}";
+        }
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => backupMetrics[Series(instrument, tags)] = value);
+        listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => backupMetrics[Series(instrument, tags)] = value);
+        listener.Start();
         await using var app = await builder.BuildAsync(ct);
         await app.StartAsync(ct);
 
@@ -137,6 +160,26 @@ public sealed class AppHostEndToEndTests
                 {
                     StringAssert.Contains(lastDrill, database + " (");
                 }
+                StringAssert.Contains(lastDrill, "within the window of the live ones");
+
+                // The same facts as metrics an operator alerts on: both repositories' first full backup, its size, the
+                // drill's pass and RTO, the archive's lag.
+                await Poll.UntilAsync(() =>
+                {
+                    listener.RecordObservableInstruments();
+                    return Task.FromResult(backupMetrics.ContainsKey("clippybot.backup.wal_archive_lag{}"));
+                }, TimeSpan.FromSeconds(30), "the archive's lag observed", ct);
+                var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+                foreach (var repository in new[] { 1, 2 })
+                {
+                    var lastFull = backupMetrics[$"clippybot.backup.last_success{{repository={repository},type=full}}"];
+                    Assert.IsTrue(lastFull > now - 600 && lastFull <= now + 5, $"repository {repository}'s full backup at {lastFull}, now {now}");
+                    Assert.IsGreaterThan(0d, backupMetrics[$"clippybot.backup.size{{repository={repository},type=full}}"]);
+                    Assert.IsTrue(backupMetrics.ContainsKey($"clippybot.backup.duration{{outcome=success,repository={repository},type=full}}"));
+                }
+                Assert.AreEqual(1d, backupMetrics["clippybot.backup.drill.passed{}"]);
+                Assert.IsGreaterThan(0d, backupMetrics["clippybot.backup.drill.rto{}"]);
+                Assert.IsTrue(backupMetrics["clippybot.backup.wal_archive_lag{}"] is >= 0 and < 600, "archive lag in seconds");
             }
 
             // A healthy start and first use: no error-level entry from any resource (the console logger's "fail:"/"crit:"
