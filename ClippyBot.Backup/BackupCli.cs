@@ -9,8 +9,8 @@ namespace ClippyBot.Backup;
 /// backup  --server CONN --database NAME [--database NAME …] --out FILE
 /// verify  --archive FILE
 /// restore --archive FILE --server CONN
-/// pitr    --target-time TIME --into DIR [--repo N]   (pgBackRest: the cluster as it was at TIME)
-/// drill   [--repo N] [--database NAME …] [--compare-live yes|no]   (pgBackRest: restore the newest backup and WAL, check, measure)
+/// pitr    --target-time TIME --into DIR [--repo N] [--cluster main|subjectkeys]   (pgBackRest: the cluster as it was at TIME)
+/// drill   [--repo N] [--database NAME …] [--compare-live yes|no] [--cluster …]   (pgBackRest: restore the newest backup and WAL, check, measure)
 /// </code>
 /// The key comes from <c>--key-file FILE</c> or the environment variable <c>CLIPPYBOT_BACKUP_KEY</c> (a random secret of at
 /// least 43 characters). Exit codes: 0 done, 1 failed (message on stderr), 2 usage.
@@ -118,12 +118,13 @@ public static class BackupCli
         usage: clippybot-backup backup  --server CONN --database NAME [--database NAME ...] --out FILE
                clippybot-backup verify  --archive FILE
                clippybot-backup restore --archive FILE --server CONN
-               clippybot-backup pitr    --target-time "2026-12-03 11:20:00+00" --into DIR [--repo N]
-               clippybot-backup drill   [--repo N] [--database NAME ...] [--compare-live yes|no]
+               clippybot-backup pitr    --target-time "2026-12-03 11:20:00+00" --into DIR [--repo N] [--cluster main|subjectkeys]
+               clippybot-backup drill   [--repo N] [--database NAME ...] [--compare-live yes|no] [--cluster ...]
         options: --key-file FILE (else $CLIPPYBOT_BACKUP_KEY), --pg-bin DIR (else PATH, then /usr/lib/postgresql/*/bin)
         CONN is an Npgsql connection string to the server, e.g. "Host=127.0.0.1;Port=5432;Username=postgres;Password=…".
         pitr and drill use pgBackRest's configuration: --config FILE, else $CLIPPYBOT_PGBACKREST_CONFIG, else the one the
-        AppHost wrote for this checkout (.clippybot/pgbackrest-config names it). --repo picks the repository (default 1).
+        AppHost wrote for this checkout's cluster (--cluster main, the default, or --cluster subjectkeys for people's keys;
+        .clippybot/pgbackrest-config[-subjectkeys] names it). --repo picks the repository (default 1).
         """;
 
     public const string ConfigVariable = "CLIPPYBOT_PGBACKREST_CONFIG";
@@ -141,17 +142,23 @@ public static class BackupCli
         {
             return fromEnvironment;
         }
-        return FindConfigPointer(Environment.CurrentDirectory)
+        var pointerName = Single(options, "cluster", required: false) switch
+        {
+            null or "main" => ConfigPointer,
+            "subjectkeys" => ConfigPointer + "-subjectkeys",
+            _ => throw new UsageException("--cluster is main (every service database but people's keys) or subjectkeys."),
+        };
+        return FindConfigPointer(Environment.CurrentDirectory, pointerName)
             ?? throw new UsageException($"No pgBackRest configuration found: pass --config FILE or set {ConfigVariable}.");
     }
 
-    /// <summary>The configuration named by the nearest <c>.clippybot/pgbackrest-config</c> at or above <paramref name="folder"/>.</summary>
-    public static string? FindConfigPointer(string folder)
+    /// <summary>The configuration named by the nearest <c>.clippybot/<paramref name="pointerName"/></c> at or above <paramref name="folder"/>.</summary>
+    public static string? FindConfigPointer(string folder, string pointerName = ConfigPointer)
     {
         for (var current = new DirectoryInfo(folder); current is not null; current = current.Parent)
         {
             var folderName = current.FullName;
-            var pointer = Path.Combine(folderName, ".clippybot", ConfigPointer);
+            var pointer = Path.Combine(folderName, ".clippybot", pointerName);
             if (File.Exists(pointer))
             {
                 var named = File.ReadAllText(pointer).Trim();

@@ -16,9 +16,9 @@ public sealed class BackupMetrics : IDisposable
     private readonly Counter<long> _failures;
     private readonly Counter<long> _drillFailures;
     private readonly Lock _gate = new();
-    private readonly Dictionary<(string Type, int Repository), (long LastSuccess, long Bytes)> _backups = [];
-    private (long LastSuccess, double Rto, double Rpo, int Passed)? _drill;
-    private (double LagSeconds, long FailedAttempts)? _archive;
+    private readonly Dictionary<(string Cluster, string Type, int Repository), (long LastSuccess, long Bytes)> _backups = [];
+    private readonly Dictionary<string, (long LastSuccess, double Rto, double Rpo, int Passed)> _drills = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (double LagSeconds, long FailedAttempts)> _archives = new(StringComparer.Ordinal);
 
     public BackupMetrics(IMeterFactory meters)
     {
@@ -41,33 +41,33 @@ public sealed class BackupMetrics : IDisposable
         _meter.CreateObservableGauge("clippybot.backup.drill.rpo", () => Drill(d => d.Rpo), "s", "Age of the newest commit the last passed drill restored.");
     }
 
-    public void BackupSucceeded(string type, int repository, DateTimeOffset stopped, long bytes, TimeSpan took)
+    public void BackupSucceeded(string cluster, string type, int repository, DateTimeOffset stopped, long bytes, TimeSpan took)
     {
         lock (_gate)
         {
-            _backups[(type, repository)] = (stopped.ToUnixTimeSeconds(), bytes);
+            _backups[(cluster, type, repository)] = (stopped.ToUnixTimeSeconds(), bytes);
         }
-        _duration.Record(took.TotalSeconds, new("type", type), new("repository", repository), new("outcome", "success"));
+        _duration.Record(took.TotalSeconds, new("cluster", cluster), new("type", type), new("repository", repository), new("outcome", "success"));
     }
 
     /// <summary>What the repositories already hold (after a restart the last success must not read as "never").</summary>
-    public void BackupsListed(IEnumerable<ClippyBot.Backup.PointInTime.BackupSet> backups)
+    public void BackupsListed(string cluster, IEnumerable<ClippyBot.Backup.PointInTime.BackupSet> backups)
     {
         ArgumentNullException.ThrowIfNull(backups);
         lock (_gate)
         {
             foreach (var newest in backups.GroupBy(b => (b.Type, b.Repository)).Select(g => g.MaxBy(b => b.Stopped)!))
             {
-                if (!_backups.TryGetValue((newest.Type, newest.Repository), out var known) || known.LastSuccess < newest.Stopped.ToUnixTimeSeconds())
+                if (!_backups.TryGetValue((cluster, newest.Type, newest.Repository), out var known) || known.LastSuccess < newest.Stopped.ToUnixTimeSeconds())
                 {
-                    _backups[(newest.Type, newest.Repository)] = (newest.Stopped.ToUnixTimeSeconds(), newest.Bytes);
+                    _backups[(cluster, newest.Type, newest.Repository)] = (newest.Stopped.ToUnixTimeSeconds(), newest.Bytes);
                 }
             }
         }
     }
 
     /// <summary>The last drill as recorded before a restart: passed at <paramref name="passed"/>, or failing since.</summary>
-    public void DrillRecorded(DateTimeOffset? passed, bool failing)
+    public void DrillRecorded(string cluster, DateTimeOffset? passed, bool failing)
     {
         if (passed is null && !failing)
         {
@@ -75,38 +75,38 @@ public sealed class BackupMetrics : IDisposable
         }
         lock (_gate)
         {
-            _drill ??= (passed?.ToUnixTimeSeconds() ?? 0, double.NaN, double.NaN, failing ? 0 : 1);
+            _drills.TryAdd(cluster, (passed?.ToUnixTimeSeconds() ?? 0, double.NaN, double.NaN, failing ? 0 : 1));
         }
     }
 
-    public void BackupFailed(string type, int repository, TimeSpan took)
+    public void BackupFailed(string cluster, string type, int repository, TimeSpan took)
     {
-        _failures.Add(1, new KeyValuePair<string, object?>("type", type), new("repository", repository));
-        _duration.Record(took.TotalSeconds, new("type", type), new("repository", repository), new("outcome", "failure"));
+        _failures.Add(1, new KeyValuePair<string, object?>("cluster", cluster), new("type", type), new("repository", repository));
+        _duration.Record(took.TotalSeconds, new("cluster", cluster), new("type", type), new("repository", repository), new("outcome", "failure"));
     }
 
-    public void DrillPassed(DateTimeOffset at, TimeSpan rto, TimeSpan? rpo)
+    public void DrillPassed(string cluster, DateTimeOffset at, TimeSpan rto, TimeSpan? rpo)
     {
         lock (_gate)
         {
-            _drill = (at.ToUnixTimeSeconds(), rto.TotalSeconds, rpo?.TotalSeconds ?? double.NaN, 1);
+            _drills[cluster] = (at.ToUnixTimeSeconds(), rto.TotalSeconds, rpo?.TotalSeconds ?? double.NaN, 1);
         }
     }
 
-    public void DrillFailed(int repository)
+    public void DrillFailed(string cluster, int repository)
     {
         lock (_gate)
         {
-            _drill = _drill is { } last ? last with { Passed = 0 } : (0, double.NaN, double.NaN, 0);
+            _drills[cluster] = _drills.TryGetValue(cluster, out var last) ? last with { Passed = 0 } : (0, double.NaN, double.NaN, 0);
         }
-        _drillFailures.Add(1, new KeyValuePair<string, object?>("repository", repository));
+        _drillFailures.Add(1, new KeyValuePair<string, object?>("cluster", cluster), new("repository", repository));
     }
 
-    public void ArchiveObserved(double lagSeconds, long failedAttempts)
+    public void ArchiveObserved(string cluster, double lagSeconds, long failedAttempts)
     {
         lock (_gate)
         {
-            _archive = (lagSeconds, failedAttempts);
+            _archives[cluster] = (lagSeconds, failedAttempts);
         }
     }
 
@@ -114,7 +114,7 @@ public sealed class BackupMetrics : IDisposable
     {
         lock (_gate)
         {
-            return [.. _backups.Select(b => new Measurement<long>(value(b.Value), new("type", b.Key.Type), new("repository", b.Key.Repository)))];
+            return [.. _backups.Select(b => new Measurement<long>(value(b.Value), new("cluster", b.Key.Cluster), new("type", b.Key.Type), new("repository", b.Key.Repository)))];
         }
     }
 
@@ -123,7 +123,9 @@ public sealed class BackupMetrics : IDisposable
     {
         lock (_gate)
         {
-            return _drill is { } drill && value(drill) is var v && !(v is double d && double.IsNaN(d)) ? [new Measurement<T>(v)] : [];
+            return [.. _drills.Select(d => (d.Key, Value: value(d.Value)))
+                .Where(d => !(d.Value is double v && double.IsNaN(v)))
+                .Select(d => new Measurement<T>(d.Value, new KeyValuePair<string, object?>("cluster", d.Key)))];
         }
     }
 
@@ -131,7 +133,7 @@ public sealed class BackupMetrics : IDisposable
     {
         lock (_gate)
         {
-            return _archive is { } archive ? [new Measurement<double>(value(archive))] : [];
+            return [.. _archives.Select(a => new Measurement<double>(value(a.Value), new KeyValuePair<string, object?>("cluster", a.Key)))];
         }
     }
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using ClippyBot.Backup;
 using ClippyBot.Backup.PointInTime;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -10,6 +11,16 @@ namespace ClippyBot.AppHost.Infrastructure;
 
 /// <summary>The dashboard's view of the local cluster's backups: what was taken last, the last drill, the archive's lag.</summary>
 public sealed class BackupScheduleResource(string name) : Resource(name);
+
+/// <summary>How far back one cluster's recovery reaches and how often it is backed up and drilled.</summary>
+public sealed record BackupCadence(TimeSpan RecoveryWindow, TimeSpan FullBackupInterval, TimeSpan DifferentialBackupInterval, TimeSpan RestoreDrillInterval)
+{
+    public static BackupCadence From(LocalInfrastructureOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new(options.RecoveryWindow, options.FullBackupInterval, options.DifferentialBackupInterval, options.RestoreDrillInterval);
+    }
+}
 
 /// <summary>
 /// Backups on a schedule (docs/backup.md): pgBackRest's stanza at start, a full backup into every repository at first start
@@ -21,12 +32,15 @@ public static class BackupScheduleExtensions
 {
     public const string ResourceName = "backups";
 
+    /// <summary>The schedule of the cluster that keeps people's keys (<c>subjectkeysdb</c>, docs/privacy.md).</summary>
+    public const string KeysResourceName = "backups-subjectkeys";
+
     public static IResourceBuilder<BackupScheduleResource> AddBackupSchedule(
-        this IDistributedApplicationBuilder builder, IResourceBuilder<LocalPostgresServerResource> postgres, LocalInfrastructureOptions options, string? notArchiving)
+        this IDistributedApplicationBuilder builder, string name, IResourceBuilder<LocalPostgresServerResource> postgres, BackupCadence options, string? notArchiving)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(postgres);
-        var resource = new BackupScheduleResource(ResourceName);
+        var resource = new BackupScheduleResource(name);
         var pgBackRest = postgres.Resource.Backups;
         var schedule = builder.AddResource(resource)
             .WithInitialState(new CustomResourceSnapshot
@@ -41,20 +55,20 @@ public static class BackupScheduleExtensions
         {
             return schedule;
         }
-        builder.Services.AddSingleton<BackupMetrics>();
-        builder.Services.AddSingleton(sp => new BackupScheduler(resource, postgres.Resource, pgBackRest, options,
+        builder.Services.TryAddSingleton<BackupMetrics>();
+        builder.Services.AddKeyedSingleton(name, (sp, _) => new BackupScheduler(resource, postgres.Resource, pgBackRest, options,
             sp.GetRequiredService<ResourceNotificationService>(), sp.GetRequiredService<ResourceLoggerService>().GetLogger(resource),
             sp.GetRequiredService<BackupMetrics>(), TimeProvider.System));
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<BackupScheduler>());
+        builder.Services.AddSingleton<IHostedService>(sp => sp.GetRequiredKeyedService<BackupScheduler>(name));
         schedule.WithCommand("backup-full", "Full backup now", async context =>
             {
-                var scheduler = context.Services.GetRequiredService<BackupScheduler>();
+                var scheduler = context.Services.GetRequiredKeyedService<BackupScheduler>(name);
                 return await scheduler.BackUpAllAsync("full", context.CancellationToken) is { } failure ? CommandResults.Failure(failure) : CommandResults.Success();
             },
             new CommandOptions { ConfirmationMessage = "Take a full backup of the local cluster into every repository now?", IconName = "Save" });
         schedule.WithCommand("restore-drill", "Run a restore drill", async context =>
             {
-                var scheduler = context.Services.GetRequiredService<BackupScheduler>();
+                var scheduler = context.Services.GetRequiredKeyedService<BackupScheduler>(name);
                 return await scheduler.DrillAsync(context.CancellationToken) is { } failure ? CommandResults.Failure(failure) : CommandResults.Success();
             },
             new CommandOptions { ConfirmationMessage = "Restore the newest backup and WAL into a scratch cluster and check it?", IconName = "ArrowReset" });
@@ -63,7 +77,7 @@ public static class BackupScheduleExtensions
 }
 
 internal sealed partial class BackupScheduler(
-    BackupScheduleResource resource, LocalPostgresServerResource postgres, PgBackRest pgBackRest, LocalInfrastructureOptions options,
+    BackupScheduleResource resource, LocalPostgresServerResource postgres, PgBackRest pgBackRest, BackupCadence options,
     ResourceNotificationService notifications, ILogger logger, BackupMetrics metrics, TimeProvider time) : BackgroundService
 {
     private readonly SemaphoreSlim _busy = new(1, 1);
@@ -83,7 +97,7 @@ internal sealed partial class BackupScheduler(
             return;
         }
         var (drilled, _, drillLine) = LastDrill();
-        metrics.DrillRecorded(drilled, drillLine.Contains("FAILED", StringComparison.Ordinal));
+        metrics.DrillRecorded(postgres.Name, drilled, drillLine.Contains("FAILED", StringComparison.Ordinal));
         var watching = WatchArchiveAsync(stoppingToken);
         // Between checks: often enough that no due backup waits long, rarely enough to cost nothing.
         var period = TimeSpan.FromTicks(Math.Min(options.DifferentialBackupInterval.Ticks, TimeSpan.FromHours(1).Ticks) / 2);
@@ -156,7 +170,7 @@ internal sealed partial class BackupScheduler(
     private async Task RunDueBackupsAsync(CancellationToken ct)
     {
         var backups = await pgBackRest.InfoAsync(ct);
-        metrics.BackupsListed(backups);
+        metrics.BackupsListed(postgres.Name, backups);
         var now = time.GetUtcNow();
         for (var repository = 1; repository <= pgBackRest.Repositories; repository++)
         {
@@ -209,10 +223,10 @@ internal sealed partial class BackupScheduler(
             }
             catch (BackupException)
             {
-                metrics.BackupFailed(type, repository, time.GetElapsedTime(started));
+                metrics.BackupFailed(postgres.Name, type, repository, time.GetElapsedTime(started));
                 throw;
             }
-            metrics.BackupSucceeded(type, repository, newest.Stopped, newest.Bytes, time.GetElapsedTime(started));
+            metrics.BackupSucceeded(postgres.Name, type, repository, newest.Stopped, newest.Bytes, time.GetElapsedTime(started));
             _lastBackup = string.Create(CultureInfo.InvariantCulture,
                 $"{newest.Type} {newest.Label} into repository {repository} at {newest.Stopped:u} ({time.GetElapsedTime(started).TotalSeconds:0.0} s, {newest.Bytes / 1024} KiB)");
             LogBackedUp(logger, _lastBackup);
@@ -267,7 +281,7 @@ internal sealed partial class BackupScheduler(
             await PublishAsync($"Restore drill from repository {repository}", KnownResourceStateStyles.Info);
             var result = await Recovery.DrillAsync(pgBackRest, repository, [.. postgres.Databases.Select(d => d.DatabaseName)], time, ct);
             RecordDrill(time.GetUtcNow(), repository, $"{time.GetUtcNow():u}: {result}");
-            metrics.DrillPassed(time.GetUtcNow(), result.RecoveryTime, result.NewestCommitAge);
+            metrics.DrillPassed(postgres.Name, time.GetUtcNow(), result.RecoveryTime, result.NewestCommitAge);
             LogDrill(logger, result.ToString());
             return null;
         }
@@ -276,7 +290,7 @@ internal sealed partial class BackupScheduler(
 #pragma warning restore CA1031
         {
             RecordDrill(null, repository, $"{time.GetUtcNow():u}: FAILED: {e.Message.ReplaceLineEndings(" ")}");
-            metrics.DrillFailed(repository);
+            metrics.DrillFailed(postgres.Name, repository);
             // An error an operator alerts on: the backups could not be restored.
             LogDrillFailed(logger, repository, e.Message);
             return e.Message;
@@ -304,7 +318,7 @@ internal sealed partial class BackupScheduler(
             var failed = reader.GetInt64(1);
             if (lag is { } seconds)
             {
-                metrics.ArchiveObserved(seconds, failed);
+                metrics.ArchiveObserved(postgres.Name, seconds, failed);
             }
             return string.Create(CultureInfo.InvariantCulture, $"last segment archived {(lag is { } s ? Math.Round(s).ToString(CultureInfo.InvariantCulture) : "never")} s ago; {failed} failed attempts");
         }

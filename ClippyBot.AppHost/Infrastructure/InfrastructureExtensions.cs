@@ -30,6 +30,9 @@ public sealed record ClippyBotInfrastructure(
 public static class InfrastructureExtensions
 {
     public const string PostgresName = "postgres";
+
+    /// <summary>The cluster of people's keys: its backups age out within 30 days of an erasure, unlike the main cluster's (docs/privacy.md).</summary>
+    public const string KeysPostgresName = "postgres-subjectkeys";
     public const string CacheName = "cache";
 
     public static ClippyBotInfrastructure AddClippyBotInfrastructure(this IDistributedApplicationBuilder builder)
@@ -92,11 +95,20 @@ public static class InfrastructureExtensions
         var archiving = notArchiving is null;
         var postgres = builder.AddLocalPostgres(PostgresName, postgresBin, options.PostgresPort, clusterFolder,
             archiving ? new BackupPlan(options.BackupRepositories, options.RecoveryWindow) : null);
-        builder.AddBackupSchedule(postgres, options, notArchiving);
-        if (postgres.Resource.Backups is { } pgBackRest && options.Persistent)
+        builder.AddBackupSchedule(BackupScheduleExtensions.ResourceName, postgres, BackupCadence.From(options), notArchiving);
+        // People's keys live in a cluster of their own, so that its backups can age out within 30 days while the main
+        // cluster's recovery window stays 30 days (which keeps backups up to window + full interval).
+        var keysCadence = options.KeysCadence;
+        var keys = builder.AddLocalPostgres(KeysPostgresName, postgresBin, options.KeysPostgresPort, clusterFolder + "-subjectkeys",
+                archiving ? new BackupPlan([.. options.BackupRepositories.Select(r => Path.Combine(r, "subjectkeys"))], keysCadence.RecoveryWindow) : null)
+            .WaitFor(postgres);
+        keys.Resource.MovedFrom = postgres.Resource;
+        builder.AddBackupSchedule(BackupScheduleExtensions.KeysResourceName, keys, keysCadence, notArchiving);
+        if (postgres.Resource.Backups is { } pgBackRest && keys.Resource.Backups is { } keysPgBackRest && options.Persistent)
         {
-            // The operator's pitr and drill commands find the configuration through this note in the checkout's data folder.
+            // The operator's pitr and drill commands find the configuration through these notes in the checkout's data folder.
             File.WriteAllText(Path.Combine(dataRoot, ClippyBot.Backup.BackupCli.ConfigPointer), pgBackRest.ConfigFile + "\n");
+            File.WriteAllText(Path.Combine(dataRoot, ClippyBot.Backup.BackupCli.ConfigPointer + "-subjectkeys"), keysPgBackRest.ConfigFile + "\n");
         }
         else if (!archiving)
         {
@@ -106,13 +118,13 @@ public static class InfrastructureExtensions
         var cache = builder.AddLocalRedis(CacheName, options, dataRoot, repositoryRoot);
         if (!options.Persistent)
         {
-            builder.Services.AddHostedService(_ => new ThrowawayDataCleanup(dataRoot, postgres.Resource.Cluster));
+            builder.Services.AddHostedService(_ => new ThrowawayDataCleanup(dataRoot, [postgres.Resource.Cluster, keys.Resource.Cluster]));
         }
 
         return new(InfrastructureMode.Local,
             Roles(postgres.AddDatabase("identitydb")),
             Roles(postgres.AddDatabase("apidb")),
-            Roles(postgres.AddDatabase("subjectkeysdb")),
+            Roles(keys.AddDatabase("subjectkeysdb")),
             Roles(postgres.AddDatabase("pluginsdb")),
             new(cache, cache.Resource.ConnectionStringFor),
             builder.AddDevelopmentCertificates(dataRoot),
@@ -155,7 +167,7 @@ public static class InfrastructureExtensions
     }
 
     /// <summary>Removes a throwaway cluster when the AppHost stops.</summary>
-    private sealed class ThrowawayDataCleanup(string dataRoot, PostgresCluster cluster) : IHostedService
+    private sealed class ThrowawayDataCleanup(string dataRoot, IReadOnlyList<PostgresCluster> clusters) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -163,7 +175,10 @@ public static class InfrastructureExtensions
         {
             try
             {
-                cluster.Stop();
+                foreach (var cluster in clusters)
+                {
+                    cluster.Stop();
+                }
                 Directory.Delete(dataRoot, recursive: true);
             }
             catch (IOException)

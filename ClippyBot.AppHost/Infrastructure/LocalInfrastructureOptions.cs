@@ -21,6 +21,9 @@ public sealed class LocalInfrastructureOptions
     /// <summary>0 in configuration = a free port picked at start.</summary>
     public int PostgresPort { get; set; }
 
+    /// <summary>The port of the cluster that keeps people's keys (<c>subjectkeysdb</c>); 0 = a free port picked at start.</summary>
+    public int KeysPostgresPort { get; set; }
+
     /// <summary><c>auto</c> (redis-server when on PATH, else Garnet), <c>redis</c> or <c>garnet</c>.</summary>
     public string RedisServer { get; set; } = "auto";
 
@@ -43,6 +46,20 @@ public sealed class LocalInfrastructureOptions
     /// <summary>How often a restore drill runs; at most a quarter (the page's floor: "tested quarterly").</summary>
     public TimeSpan RestoreDrillInterval { get; set; } = TimeSpan.FromDays(7);
 
+    /// <summary>
+    /// People's keys exist in no copy longer than this after an erasure (docs/privacy.md). Their cluster takes a full
+    /// backup every <see cref="KeysFullBackupInterval"/> and keeps the window that leaves: the oldest full backup it must
+    /// keep is then never older than this.
+    /// </summary>
+    public static readonly TimeSpan PeopleKeysLimit = TimeSpan.FromDays(30);
+
+    public static readonly TimeSpan KeysFullBackupInterval = TimeSpan.FromDays(1);
+
+    /// <summary>The keys cluster's cadence: daily fulls, a window of at most 29 days, drills as often as the main cluster's.</summary>
+    public BackupCadence KeysCadence => new(
+        RecoveryWindow < PeopleKeysLimit - KeysFullBackupInterval ? RecoveryWindow : PeopleKeysLimit - KeysFullBackupInterval,
+        KeysFullBackupInterval, KeysFullBackupInterval, RestoreDrillInterval);
+
     public static LocalInfrastructureOptions From(IDistributedApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -53,6 +70,7 @@ public sealed class LocalInfrastructureOptions
             DataDirectory = section[nameof(DataDirectory)] ?? "",
             PostgresBinDirectory = section[nameof(PostgresBinDirectory)] ?? "",
             PostgresPort = ParsePort(section, nameof(PostgresPort)),
+            KeysPostgresPort = ParsePort(section, nameof(KeysPostgresPort)),
             RedisServer = string.IsNullOrWhiteSpace(section[nameof(RedisServer)]) ? "auto" : section[nameof(RedisServer)]!.Trim(),
             RedisPort = ParsePort(section, nameof(RedisPort)),
             BackupRepositories = section.GetSection(nameof(BackupRepositories)).GetChildren().Select(c => c.Value).OfType<string>()
@@ -68,10 +86,15 @@ public sealed class LocalInfrastructureOptions
         }
         RequirePortFree(options.PostgresPort, $"{SectionName}:{nameof(PostgresPort)}");
         RequirePortFree(options.RedisPort, $"{SectionName}:{nameof(RedisPort)}");
+        RequirePortFree(options.KeysPostgresPort, $"{SectionName}:{nameof(KeysPostgresPort)}");
         // Ports are fixed for the AppHost's lifetime: a server restarted from the dashboard must come back where the
         // services' connection strings point.
         options.PostgresPort = options.PostgresPort == 0 ? FreePort() : options.PostgresPort;
         options.RedisPort = options.RedisPort == 0 ? FreePort(exclude: options.PostgresPort) : options.RedisPort;
+        while (options.KeysPostgresPort == 0 || options.KeysPostgresPort == options.RedisPort)
+        {
+            options.KeysPostgresPort = options.KeysPostgresPort == 0 ? FreePort(exclude: options.PostgresPort) : 0;
+        }
         return options;
     }
 

@@ -21,6 +21,9 @@ public sealed class LocalPostgresServerResource(string name, string command, str
 
     internal List<LocalPostgresDatabaseResource> Databases { get; } = [];
 
+    /// <summary>A cluster where older versions kept this one's databases: they are moved here once (<see cref="DatabaseMove"/>).</summary>
+    public LocalPostgresServerResource? MovedFrom { get; internal set; }
+
     /// <summary>pgBackRest for this cluster, when it archives (pgBackRest installed); else null.</summary>
     public ClippyBot.Backup.PointInTime.PgBackRest? Backups { get; internal set; }
 }
@@ -54,8 +57,11 @@ public sealed class LocalPostgresDatabaseResource(
 /// <summary>Backups of the local cluster: repositories (none = the defaults beside its data) and the recovery window.</summary>
 public sealed record BackupPlan(IReadOnlyList<string> Repositories, TimeSpan RecoveryWindow);
 
-public static class LocalPostgresBuilderExtensions
+public static partial class LocalPostgresBuilderExtensions
 {
+    [Microsoft.Extensions.Logging.LoggerMessage(Microsoft.Extensions.Logging.LogLevel.Warning, "Moved {Database} here from the {Previous} cluster (where older versions kept it) and dropped it there")]
+    private static partial void LogMoved(Microsoft.Extensions.Logging.ILogger logger, string database, string previous);
+
     // SIGTERM asks PostgreSQL for a "smart" shutdown that waits for every pooled client to leave; the dashboard's Stop
     // must take effect at once, so the supervisor turns TERM into INT (fast shutdown: roll back, disconnect, checkpoint).
     // PostgreSQL writes its whole log (startup notes included) to stderr, which the dashboard shows as errors on a healthy
@@ -128,8 +134,15 @@ public static class LocalPostgresBuilderExtensions
                 var superuser = await resource.ConnectionStringExpression.GetValueAsync(ct);
                 foreach (var database in resource.Databases)
                 {
-                    await DatabaseRoles.EnsureAsync(superuser!, database.DatabaseName,
-                        (await database.OwnerPassword.GetValueAsync(ct))!, (await database.AppPassword.GetValueAsync(ct))!, ct);
+                    var (ownerPassword, appPassword) = ((await database.OwnerPassword.GetValueAsync(ct))!, (await database.AppPassword.GetValueAsync(ct))!);
+                    await DatabaseRoles.EnsureAsync(superuser!, database.DatabaseName, ownerPassword, appPassword, ct);
+                    if (resource.MovedFrom is { } previous
+                        && await DatabaseMove.MoveIfLeftBehindAsync((await previous.ConnectionStringExpression.GetValueAsync(ct))!, superuser!, database.DatabaseName, ct))
+                    {
+                        // The restored objects belong to the superuser until the roles are applied again.
+                        await DatabaseRoles.EnsureAsync(superuser!, database.DatabaseName, ownerPassword, appPassword, ct);
+                        LogMoved(readyEvent.Services.GetRequiredService<ResourceLoggerService>().GetLogger(resource), database.DatabaseName, previous.Name);
+                    }
                     // Nothing else runs a database resource, so it says itself when it exists; health checks take over from here.
                     await notifications.PublishUpdateAsync(database, s => s with
                     {

@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using ClippyBot.ServiceDefaults.Edge;
 using ClippyBot.Tests.Identity;
+using ClippyBot.AppHost.Infrastructure;
 using ClippyBot.Tests.Rig;
 
 namespace ClippyBot.Tests.Foundation;
@@ -16,7 +17,7 @@ namespace ClippyBot.Tests.Foundation;
 public sealed class AppHostEndToEndTests
 {
     private static readonly string[] Services = ["identity", "api", "pluginhost"];
-    private static readonly string[] Infrastructure = ["postgres", "cache", "mail", "identitydb", "apidb", "pluginsdb"];
+    private static readonly string[] Infrastructure = ["postgres", "postgres-subjectkeys", "cache", "mail", "identitydb", "apidb", "subjectkeysdb", "pluginsdb"];
 
     public TestContext TestContext { get; set; } = null!;
 
@@ -147,39 +148,59 @@ public sealed class AppHostEndToEndTests
 
             // Continuous archiving (pgBackRest, installed by .ci/run): the first full backups are in both repositories, and a
             // restore drill run from the dashboard restores them with every service database and its migrations.
-            await app.ResourceNotifications.WaitForResourceAsync(ClippyBot.AppHost.Infrastructure.BackupScheduleExtensions.ResourceName,
-                e => e.Snapshot.State?.Text == "Archiving", ct).WaitAsync(TimeSpan.FromMinutes(2), ct);
+            foreach (var schedule in new[] { BackupScheduleExtensions.ResourceName, BackupScheduleExtensions.KeysResourceName })
+            {
+                await app.ResourceNotifications.WaitForResourceAsync(schedule, e => e.Snapshot.State?.Text == "Archiving", ct).WaitAsync(TimeSpan.FromMinutes(2), ct);
+            }
             if (cacheServer == "redis")
             {
-                var drill = await app.ResourceCommands.ExecuteCommandAsync(ClippyBot.AppHost.Infrastructure.BackupScheduleExtensions.ResourceName, "restore-drill", ct);
-                Assert.IsTrue(drill.Success, drill.Message);
-                Assert.IsTrue(app.ResourceNotifications.TryGetCurrentState(ClippyBot.AppHost.Infrastructure.BackupScheduleExtensions.ResourceName, out var backups));
-                var lastDrill = backups.Snapshot.Properties.Single(p => p.Name == "backups.last-drill").Value?.ToString() ?? "";
-                StringAssert.Contains(lastDrill, "drill passed");
-                foreach (var database in new[] { "identitydb", "apidb", "subjectkeysdb", "pluginsdb" })
+                // People's keys have a cluster of their own whose backups age out within 30 days (daily fulls, a 29-day
+                // window); every other database is in the main cluster with the 30-day window.
+                foreach (var (schedule, databases, retention) in new[]
                 {
-                    StringAssert.Contains(lastDrill, database + " (");
+                    (BackupScheduleExtensions.ResourceName, new[] { "identitydb", "apidb", "pluginsdb" }, 30),
+                    (BackupScheduleExtensions.KeysResourceName, new[] { "subjectkeysdb" }, 29),
+                })
+                {
+                    var drill = await app.ResourceCommands.ExecuteCommandAsync(schedule, "restore-drill", ct);
+                    Assert.IsTrue(drill.Success, drill.Message);
+                    Assert.IsTrue(app.ResourceNotifications.TryGetCurrentState(schedule, out var backups));
+                    var lastDrill = backups.Snapshot.Properties.Single(p => p.Name == "backups.last-drill").Value?.ToString() ?? "";
+                    StringAssert.Contains(lastDrill, "drill passed");
+                    foreach (var database in databases)
+                    {
+                        StringAssert.Contains(lastDrill, database + " (");
+                    }
+                    Assert.AreEqual(databases.Length, System.Text.RegularExpressions.Regex.Count(lastDrill, @"db \(\d+ migrations\)"), lastDrill);
+                    StringAssert.Contains(lastDrill, "within the window of the live ones");
+                    var config = File.ReadAllText(backups.Snapshot.Properties.Single(p => p.Name == "backups.config").Value!.ToString()!);
+                    StringAssert.Contains(config, $"repo1-retention-full={retention}\n");
                 }
-                StringAssert.Contains(lastDrill, "within the window of the live ones");
 
                 // The same facts as metrics an operator alerts on: both repositories' first full backup, its size, the
                 // drill's pass and RTO, the archive's lag.
                 await Poll.UntilAsync(() =>
                 {
                     listener.RecordObservableInstruments();
-                    return Task.FromResult(backupMetrics.ContainsKey("clippybot.backup.wal_archive_lag{}"));
+                    return Task.FromResult(backupMetrics.ContainsKey("clippybot.backup.wal_archive_lag{cluster=postgres}"));
                 }, TimeSpan.FromSeconds(30), "the archive's lag observed", ct);
                 var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
                 foreach (var repository in new[] { 1, 2 })
                 {
-                    var lastFull = backupMetrics[$"clippybot.backup.last_success{{repository={repository},type=full}}"];
-                    Assert.IsTrue(lastFull > now - 600 && lastFull <= now + 5, $"repository {repository}'s full backup at {lastFull}, now {now}");
-                    Assert.IsGreaterThan(0d, backupMetrics[$"clippybot.backup.size{{repository={repository},type=full}}"]);
-                    Assert.IsTrue(backupMetrics.ContainsKey($"clippybot.backup.duration{{outcome=success,repository={repository},type=full}}"));
+                    foreach (var cluster in new[] { "postgres", "postgres-subjectkeys" })
+                    {
+                        var lastFull = backupMetrics[$"clippybot.backup.last_success{{cluster={cluster},repository={repository},type=full}}"];
+                        Assert.IsTrue(lastFull > now - 600 && lastFull <= now + 5, $"{cluster} repository {repository}'s full backup at {lastFull}, now {now}");
+                        Assert.IsGreaterThan(0d, backupMetrics[$"clippybot.backup.size{{cluster={cluster},repository={repository},type=full}}"]);
+                        Assert.IsTrue(backupMetrics.ContainsKey($"clippybot.backup.duration{{cluster={cluster},outcome=success,repository={repository},type=full}}"));
+                    }
                 }
-                Assert.AreEqual(1d, backupMetrics["clippybot.backup.drill.passed{}"]);
-                Assert.IsGreaterThan(0d, backupMetrics["clippybot.backup.drill.rto{}"]);
-                Assert.IsTrue(backupMetrics["clippybot.backup.wal_archive_lag{}"] is >= 0 and < 600, "archive lag in seconds");
+                foreach (var cluster in new[] { "postgres", "postgres-subjectkeys" })
+                {
+                    Assert.AreEqual(1d, backupMetrics[$"clippybot.backup.drill.passed{{cluster={cluster}}}"]);
+                    Assert.IsGreaterThan(0d, backupMetrics[$"clippybot.backup.drill.rto{{cluster={cluster}}}"]);
+                }
+                Assert.IsTrue(backupMetrics["clippybot.backup.wal_archive_lag{cluster=postgres}"] is >= 0 and < 600, "archive lag in seconds");
             }
 
             // A healthy start and first use: no error-level entry from any resource (the console logger's "fail:"/"crit:"

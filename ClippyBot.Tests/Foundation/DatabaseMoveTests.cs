@@ -1,0 +1,85 @@
+using ClippyBot.AppHost.Infrastructure;
+using ClippyBot.Tests.Rig;
+using Npgsql;
+
+namespace ClippyBot.Tests.Foundation;
+
+/// <summary>
+/// <c>subjectkeysdb</c> moved to a cluster of its own (its backups must age out within 30 days). A checkout whose main
+/// cluster still holds it gets it moved once — rows intact, the runtime role able to use them — and the old copy dropped,
+/// since a copy left behind would outlive that limit in the main cluster's backups.
+/// </summary>
+[TestClass]
+public sealed class DatabaseMoveTests
+{
+    private static readonly string OwnerPassword = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20));
+    private static readonly string AppPassword = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20));
+
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task A_database_left_in_the_old_cluster_is_moved_once_with_its_rows_and_dropped_there()
+    {
+        var ct = TestContext.CancellationToken;
+        await using var keysCluster = await TestPostgres.StartAsync(ct);
+        var old = TestRig.Postgres;
+        var name = new NpgsqlConnectionStringBuilder(await old.CreateDatabaseAsync("keysmove", ct)).Database!;
+        await ExecuteAsync(old.DatabaseConnectionString(name), """
+            CREATE TABLE "SubjectKeys" ("Subject" text PRIMARY KEY, "WrappedKey" bytea);
+            INSERT INTO "SubjectKeys" SELECT 'subject-' || g, decode(md5(g::text), 'hex') FROM generate_series(1, 250) g;
+            INSERT INTO "SubjectKeys" VALUES ('erased', NULL);
+            """, ct);
+
+        // As the AppHost does: the roles and an empty database in the new cluster, then the move, then the roles again.
+        await DatabaseRoles.EnsureAsync(keysCluster.ServerConnectionString, name, OwnerPassword, AppPassword, ct);
+        Assert.IsTrue(await DatabaseMove.MoveIfLeftBehindAsync(old.ServerConnectionString, keysCluster.ServerConnectionString, name, ct));
+        await DatabaseRoles.EnsureAsync(keysCluster.ServerConnectionString, name, OwnerPassword, AppPassword, ct);
+
+        var app = DatabaseRoles.As(keysCluster.DatabaseConnectionString(name), DatabaseRoles.App(name), AppPassword);
+        Assert.AreEqual(251L, await ScalarAsync(app, """SELECT count(*) FROM "SubjectKeys" """, ct));
+        Assert.AreEqual(1L, await ScalarAsync(app, """SELECT count(*) FROM "SubjectKeys" WHERE "WrappedKey" IS NULL""", ct), "the tombstone came along");
+        Assert.AreEqual(DatabaseRoles.Owner(name), await ScalarAsync<string>(keysCluster.DatabaseConnectionString(name),
+            """SELECT tableowner FROM pg_tables WHERE tablename = 'SubjectKeys'""", ct), "the migrator's role owns what was restored");
+        Assert.AreEqual(0L, await ScalarAsync(old.ServerConnectionString, $"SELECT count(*) FROM pg_database WHERE datname = '{name}'", ct), "no copy left behind");
+
+        // Once only: a later start finds it at home and changes nothing.
+        Assert.IsFalse(await DatabaseMove.MoveIfLeftBehindAsync(old.ServerConnectionString, keysCluster.ServerConnectionString, name, ct));
+        Assert.AreEqual(251L, await ScalarAsync(app, """SELECT count(*) FROM "SubjectKeys" """, ct));
+    }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task A_new_home_that_already_holds_tables_is_never_overwritten_and_the_old_copy_is_kept()
+    {
+        var ct = TestContext.CancellationToken;
+        await using var keysCluster = await TestPostgres.StartAsync(ct);
+        var old = TestRig.Postgres;
+        var name = new NpgsqlConnectionStringBuilder(await old.CreateDatabaseAsync("keyskeep", ct)).Database!;
+        await ExecuteAsync(old.DatabaseConnectionString(name), """CREATE TABLE "SubjectKeys" ("Subject" text PRIMARY KEY); INSERT INTO "SubjectKeys" VALUES ('old')""", ct);
+        await DatabaseRoles.EnsureAsync(keysCluster.ServerConnectionString, name, OwnerPassword, AppPassword, ct);
+        await ExecuteAsync(keysCluster.DatabaseConnectionString(name), """CREATE TABLE "SubjectKeys" ("Subject" text PRIMARY KEY); INSERT INTO "SubjectKeys" VALUES ('new')""", ct);
+
+        Assert.IsFalse(await DatabaseMove.MoveIfLeftBehindAsync(old.ServerConnectionString, keysCluster.ServerConnectionString, name, ct));
+        Assert.AreEqual("new", await ScalarAsync<string>(keysCluster.DatabaseConnectionString(name), """SELECT string_agg("Subject", ',') FROM "SubjectKeys" """, ct));
+        Assert.AreEqual("old", await ScalarAsync<string>(old.DatabaseConnectionString(name), """SELECT string_agg("Subject", ',') FROM "SubjectKeys" """, ct));
+    }
+
+    private static async Task ExecuteAsync(string connectionString, string sql, CancellationToken ct)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    private static Task<long> ScalarAsync(string connectionString, string sql, CancellationToken ct) => ScalarAsync<long>(connectionString, sql, ct);
+
+    private static async Task<T> ScalarAsync<T>(string connectionString, string sql, CancellationToken ct)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (T)(await command.ExecuteScalarAsync(ct))!;
+    }
+}
