@@ -34,7 +34,26 @@ public sealed partial class AccountEraser(ApiDbContext db, SubjectKeys keys, Aud
     /// The Api's part, then Identity's. Refused (nothing changed) while the person is the sole owner of a workspace;
     /// otherwise <c>Completed</c> says whether Identity's part is done too (if not, the worker finishes it).
     /// </summary>
-    public async Task<(bool Refused, List<OwnedWorkspace> Owned, bool Completed)> EraseAsync(string subject, string? email, CancellationToken ct)
+    public async Task<(bool Refused, List<OwnedWorkspace> Owned, bool Completed)> EraseAsync(string subject, string? email, CancellationToken ct) =>
+        await EraseAsync(subject, email, requestedAt: null, ct);
+
+    /// <summary>
+    /// An erasure that <c>subjectkeysdb</c> records (a tombstone) but this <c>apidb</c> does not: apidb was restored to a
+    /// moment before it (point-in-time recovery). The erasure is done again, without the sole-owner refusal — the person
+    /// asked long ago and is gone at Identity — so a workspace they solely owned in the restored data is left without an
+    /// owner (logged; a platform administrator assigns one).
+    /// </summary>
+    public async Task<List<OwnedWorkspace>> EraseAgainAsync(string subject, DateTimeOffset requestedAt, CancellationToken ct)
+    {
+        var (_, orphaned, _) = await EraseAsync(subject, email: null, requestedAt, ct);
+        if (orphaned.Count > 0)
+        {
+            LogOrphaned(logger, orphaned.Count, string.Join(", ", orphaned.Select(w => w.Id)));
+        }
+        return orphaned;
+    }
+
+    private async Task<(bool Refused, List<OwnedWorkspace> Owned, bool Completed)> EraseAsync(string subject, string? email, DateTimeOffset? requestedAt, CancellationToken ct)
     {
         List<OwnedWorkspace> owned = [];
         var strategy = db.Database.CreateExecutionStrategy();
@@ -44,7 +63,7 @@ public sealed partial class AccountEraser(ApiDbContext db, SubjectKeys keys, Aud
             // Serializable: a workspace created (or an ownership changed) concurrently cannot slip between check and delete.
             await using var tx = await db.Database.BeginTransactionAsync(IsolationLevel.Serializable, ct);
             owned = await SoleOwnershipsAsync(subject, ct);
-            if (owned.Count > 0)
+            if (owned.Count > 0 && requestedAt is null)
             {
                 return;
             }
@@ -62,12 +81,12 @@ public sealed partial class AccountEraser(ApiDbContext db, SubjectKeys keys, Aud
             await db.DataExports.Where(e => e.SubjectId == subject).ExecuteDeleteAsync(ct);
             if (!await db.AccountErasures.AnyAsync(e => e.SubjectId == subject, ct))
             {
-                db.AccountErasures.Add(new AccountErasure { SubjectId = subject, RequestedAt = time.GetUtcNow() });
+                db.AccountErasures.Add(new AccountErasure { SubjectId = subject, RequestedAt = requestedAt ?? time.GetUtcNow() });
                 await db.SaveChangesAsync(ct);
             }
             await tx.CommitAsync(ct);
         });
-        if (owned.Count > 0)
+        if (owned.Count > 0 && requestedAt is null)
         {
             return (true, owned, false);
         }
@@ -75,8 +94,8 @@ public sealed partial class AccountEraser(ApiDbContext db, SubjectKeys keys, Aud
         await keys.ShredAsync(subject, ct);
         await markers.AnnounceAsync(subject);
         // Recorded after the shredding: the entry names the pseudonymous subject and keeps no address.
-        await audit.RecordAsync(null, "account.erased", subject, ct: ct);
-        return (false, [], await FinishAsync(subject, ct));
+        await audit.RecordAsync(null, requestedAt is null ? "account.erased" : "account.erasure-reapplied", subject, ct: ct);
+        return (false, requestedAt is null ? [] : owned, await FinishAsync(subject, ct));
     }
 
     /// <summary>Identity's part of one erasure (idempotent); true once Identity no longer holds the account.</summary>
@@ -108,6 +127,9 @@ public sealed partial class AccountEraser(ApiDbContext db, SubjectKeys keys, Aud
         await db.SaveChangesAsync(ct);
         return erasure.CompletedAt is not null;
     }
+
+    [LoggerMessage(LogLevel.Warning, "Privacy: an erasure done again after a restore left {Count} workspace(s) without an owner ({Workspaces}); a platform administrator assigns one")]
+    private static partial void LogOrphaned(ILogger logger, int count, string workspaces);
 
     [LoggerMessage(LogLevel.Warning, "Privacy: an account erasure waits for Identity (attempt {Attempts}); the worker retries it")]
     private static partial void LogIdentityPending(ILogger logger, int attempts);

@@ -93,7 +93,8 @@ public sealed partial class PrivacyWorker(IServiceScopeFactory scopes, ServiceDe
 
     /// <summary>
     /// After a restore, subjectkeysdb may be older than apidb and hold keys of people erased since: every erasure apidb
-    /// knows of is shredded again at start-up (idempotent; one query per 500 erasures when nothing is left to do).
+    /// knows of is shredded again at start-up (idempotent; one query per 500 erasures when nothing is left to do). Or
+    /// apidb is older (point-in-time recovery of the main cluster): every tombstone it does not know of is erased again.
     /// </summary>
     private async Task ReapplyErasuresAsync(CancellationToken ct)
     {
@@ -122,7 +123,41 @@ public sealed partial class PrivacyWorker(IServiceScopeFactory scopes, ServiceDe
         {
             LogReapplied(logger, shredded);
         }
+
+        // The other way round: apidb restored to a moment before erasures that subjectkeysdb (a cluster of its own, never
+        // rolled back with apidb) records as tombstones. Those erasures are done again: memberships, invitations and
+        // exports go, and Identity (restored too) deletes the account again.
+        var erasedAgain = 0;
+        var read = 0;
+        while (true)
+        {
+            // Tombstones are only ever added, so offset paging over a stable order misses none present at start.
+            var tombstones = await keyDb.SubjectKeys.AsNoTracking()
+                .Where(k => k.WrappedKey == null && k.ShreddedAt != null)
+                .OrderBy(k => k.SubjectId).Skip(read).Take(500)
+                .Select(k => new { k.SubjectId, ShreddedAt = k.ShreddedAt!.Value }).ToListAsync(ct);
+            if (tombstones.Count == 0)
+            {
+                break;
+            }
+            var subjects = tombstones.Select(t => t.SubjectId).ToList();
+            var known = await db.AccountErasures.AsNoTracking().Where(e => subjects.Contains(e.SubjectId)).Select(e => e.SubjectId).ToListAsync(ct);
+            foreach (var tombstone in tombstones.Where(t => !known.Contains(t.SubjectId, StringComparer.Ordinal)))
+            {
+                await using var eraseScope = scopes.CreateAsyncScope();
+                await eraseScope.ServiceProvider.GetRequiredService<AccountEraser>().EraseAgainAsync(tombstone.SubjectId, tombstone.ShreddedAt, ct);
+                erasedAgain++;
+            }
+            read += tombstones.Count;
+        }
+        if (erasedAgain > 0)
+        {
+            LogErasedAgain(logger, erasedAgain);
+        }
     }
+
+    [LoggerMessage(LogLevel.Warning, "Privacy: {Count} erasures recorded in subjectkeysdb were missing from apidb (restored to an earlier moment?) and are done again")]
+    private static partial void LogErasedAgain(ILogger logger, int count);
 
     [LoggerMessage(LogLevel.Warning, "Privacy: {Count} keys of erased people were present (subjectkeysdb restored from an older backup?) and are shredded again")]
     private static partial void LogReapplied(ILogger logger, int count);

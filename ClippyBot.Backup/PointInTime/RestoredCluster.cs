@@ -24,6 +24,11 @@ public sealed class RestoredCluster : IAsyncDisposable
 
     public string DataDirectory { get; }
 
+    /// <summary>The private socket folder the server listens in (no TCP): clients connect with it as host and <see cref="Port"/>.</summary>
+    public string SocketDirectory => _socket;
+
+    public static int Port => SocketPort;
+
     /// <summary>Starts the restored cluster and waits until recovery has ended and it accepts writes.</summary>
     public static async Task<RestoredCluster> StartAsync(string dataDirectory, CancellationToken ct)
     {

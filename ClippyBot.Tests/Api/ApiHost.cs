@@ -41,10 +41,16 @@ public static class ApiHost
         return factory;
     }
 
-    /// <summary>A second replica of <paramref name="first"/>: same database, same Redis, same settings.</summary>
-    public static async Task<ServiceFactory<ApiDbContext>> StartReplicaAsync(ServiceFactory<IdentityDataContext> identity, ServiceFactory<ApiDbContext> first, CancellationToken ct)
+    /// <summary>A second replica of <paramref name="first"/>: same database, same Redis, same settings (but for <paramref name="overrides"/>).</summary>
+    public static async Task<ServiceFactory<ApiDbContext>> StartReplicaAsync(ServiceFactory<IdentityDataContext> identity, ServiceFactory<ApiDbContext> first, CancellationToken ct,
+        IReadOnlyDictionary<string, string?>? overrides = null)
     {
-        var replica = new ServiceFactory<ApiDbContext>(first.Settings, Services(identity, null));
+        var settings = new Dictionary<string, string?>(first.Settings);
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+        var replica = new ServiceFactory<ApiDbContext>(settings, Services(identity, null));
         await WaitHealthyAsync(replica, ct);
         return replica;
     }

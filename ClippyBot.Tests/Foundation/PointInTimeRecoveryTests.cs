@@ -13,6 +13,7 @@ namespace ClippyBot.Tests.Foundation;
 [DoNotParallelize]
 public sealed class PointInTimeRecoveryTests
 {
+    private static ArchivingPostgres s_archiving = null!;
     private static TestPostgres s_live = null!;
     private static PgBackRest s_pgBackRest = null!;
     private static string[] s_repositories = null!;
@@ -25,16 +26,9 @@ public sealed class PointInTimeRecoveryTests
     [ClassInitialize]
     public static async Task StartAsync(TestContext context)
     {
-        s_live = await TestPostgres.StartAsync(context.CancellationToken, (cluster, port) =>
-        {
-            s_repositories = [Path.Combine(cluster.DataRoot, "repo1"), Path.Combine(cluster.DataRoot, "repo2")];
-            s_pgBackRest = PgBackRest.Configure(new PgBackRestLayout(
-                Path.Combine(cluster.DataRoot, "pgbackrest"), s_repositories, cluster.DataDirectory, cluster.SocketDirectory, port, TimeSpan.FromDays(30)));
-            return s_pgBackRest.ArchiveSettings(cluster.SocketDirectory);
-        });
-        await s_pgBackRest.EnsureStanzaAsync(context.CancellationToken);
-        await s_pgBackRest.BackupAsync("full", 1, context.CancellationToken);
-        await s_pgBackRest.BackupAsync("full", 2, context.CancellationToken);
+        var archiving = await ArchivingPostgres.StartAsync(context.CancellationToken);
+        (s_live, s_pgBackRest, s_repositories) = (archiving.Live, archiving.PgBackRest, archiving.Repositories);
+        s_archiving = archiving;
         s_ledger = await s_live.CreateDatabaseAsync("ledger", context.CancellationToken);
         await ExecuteAsync("CREATE TABLE entries (id bigserial PRIMARY KEY, note text NOT NULL)", context.CancellationToken);
         // As the Api's database has it: a restored audit chain must still link (the drill checks).
@@ -53,16 +47,14 @@ public sealed class PointInTimeRecoveryTests
     }
 
     [ClassCleanup]
-    public static async Task StopAsync() => await s_live.DisposeAsync();
+    public static async Task StopAsync() => await s_archiving.DisposeAsync();
 
     [TestMethod]
     [Timeout(600_000, CooperativeCancellation = true)]
     public async Task A_restore_to_a_noted_moment_from_either_repository_holds_exactly_the_rows_written_before_it_and_drills_catch_a_damaged_repository()
     {
         // A moment to recover to lies after a backup's end, which pgBackRest records to the second.
-        var newestBackup = (await s_pgBackRest.InfoAsync(Ct)).Max(b => b.Stopped);
-        await Poll.UntilAsync(async () => await ScalarAsync<DateTime>("SELECT clock_timestamp()", Ct) > newestBackup.UtcDateTime.AddSeconds(2),
-            TimeSpan.FromSeconds(10), "two seconds past the newest backup", Ct);
+        await s_archiving.WaitPastNewestBackupAsync(s_ledger, Ct);
         await ExecuteAsync("INSERT INTO entries (note) VALUES ('before-1'), ('before-2')", Ct);
         var noted = await ScalarAsync<DateTime>("SELECT clock_timestamp()", Ct);
         await ExecuteAsync("INSERT INTO entries (note) VALUES ('after-1')", Ct);

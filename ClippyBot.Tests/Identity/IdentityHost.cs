@@ -30,13 +30,34 @@ public static class IdentityHost
         string environment = "Testing")
     {
         var factory = await CreateAsync(ct, overrides, configureServices, environment);
+        await WaitHealthyAsync(factory, ct);
+        return factory;
+    }
+
+    /// <summary>Another Identity with <paramref name="first"/>'s settings but for <paramref name="overrides"/> (a restored database, say).</summary>
+    public static async Task<ServiceFactory<IdentityDataContext>> StartReplicaAsync(
+        ServiceFactory<IdentityDataContext> first, IReadOnlyDictionary<string, string?> overrides, CancellationToken ct)
+    {
+        var settings = new Dictionary<string, string?>(first.Settings);
+        foreach (var (key, value) in overrides)
+        {
+            settings[key] = value;
+        }
+        var replica = new ServiceFactory<IdentityDataContext>(settings);
+        replica.ClientOptions.BaseAddress = new Uri("https://localhost");
+        replica.ClientOptions.AllowAutoRedirect = false;
+        await WaitHealthyAsync(replica, ct);
+        return replica;
+    }
+
+    private static async Task WaitHealthyAsync(ServiceFactory<IdentityDataContext> factory, CancellationToken ct)
+    {
         using var probe = factory.CreateClient();
         await Poll.UntilAsync(async () =>
         {
             using var response = await probe.GetAsync(new Uri("/health", UriKind.Relative), ct);
             return response.StatusCode == HttpStatusCode.OK;
         }, TimeSpan.FromSeconds(60), "identity healthy", ct);
-        return factory;
     }
 
     /// <summary>Identity configured on a fresh database, not started yet (so a test may still choose Kestrel).</summary>
