@@ -47,14 +47,19 @@ public static class InfrastructureExtensions
 
     private static ClippyBotInfrastructure AddContainers(IDistributedApplicationBuilder builder)
     {
-        var postgres = builder.AddPostgres(PostgresName).WithDataVolume("clippybot-postgres-data");
+        // The same clusters, archiving and schedules as local mode, in containers (docs/backup.md, "Containers mode"; not
+        // run on this machine kind: no container runtime). Containers mode keeps Aspire's one server login.
+        var options = LocalInfrastructureOptions.From(builder);
+        var images = ContainerBackups.ContainerImages.Add(builder);
+        var postgres = builder.AddArchivingPostgres(PostgresName, BackupScheduleExtensions.ResourceName, BackupCadence.From(options), images,
+            ["identitydb", "apidb", "pluginsdb"]);
+        var keys = builder.AddArchivingPostgres(KeysPostgresName, BackupScheduleExtensions.KeysResourceName, options.KeysCadence, images, ["subjectkeysdb"]);
         var cache = builder.AddRedis(CacheName);
         var dataRoot = LocalInfrastructureOptions.DefaultDataRoot(builder.AppHostDirectory);
-        // Containers mode keeps Aspire's one server login (not tested on this machine kind: no container runtime).
         return new(InfrastructureMode.Containers,
             new(postgres.AddDatabase("identitydb"), null),
             new(postgres.AddDatabase("apidb"), null),
-            new(postgres.AddDatabase("subjectkeysdb"), null),
+            new(keys.AddDatabase("subjectkeysdb"), null),
             new(postgres.AddDatabase("pluginsdb"), null),
             new(cache, null),
             builder.AddDevelopmentCertificates(dataRoot),

@@ -102,7 +102,6 @@ public sealed class PgBackRest
             Directory.CreateDirectory(Path.Combine(layout.Root, folder));
         }
         var passphrases = Passphrases(Path.Combine(layout.Root, "cipher-pass"), layout.Repositories.Count);
-        var days = Math.Max(1, (int)Math.Ceiling(layout.RecoveryWindow.TotalDays));
         var text = new StringBuilder()
             .AppendLine("# Written by ClippyBot's AppHost at every start; edit LocalInfrastructure settings instead.")
             .AppendLine("[global]");
@@ -110,20 +109,15 @@ public sealed class PgBackRest
         {
             var n = i + 1;
             text.AppendLine(CultureInfo.InvariantCulture, $"repo{n}-path={Path.GetFullPath(layout.Repositories[i])}")
-                .AppendLine(CultureInfo.InvariantCulture, $"repo{n}-cipher-type=aes-256-cbc")
-                .AppendLine(CultureInfo.InvariantCulture, $"repo{n}-cipher-pass={passphrases[i]}")
-                // Time-based: the newest full backup older than the window is kept, so any moment of the window is reachable.
-                .AppendLine(CultureInfo.InvariantCulture, $"repo{n}-retention-full-type=time")
-                .AppendLine(CultureInfo.InvariantCulture, $"repo{n}-retention-full={days}");
+                .AppendLine(CultureInfo.InvariantCulture, $"repo{n}-cipher-pass={passphrases[i]}");
         }
-        text.AppendLine("archive-async=y")
-            .AppendLine(CultureInfo.InvariantCulture, $"spool-path={Path.Combine(layout.Root, "spool")}")
+        foreach (var (option, value) in SharedOptions(layout.Repositories.Count, layout.RecoveryWindow))
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"{option}={value}");
+        }
+        text.AppendLine(CultureInfo.InvariantCulture, $"spool-path={Path.Combine(layout.Root, "spool")}")
             .AppendLine(CultureInfo.InvariantCulture, $"log-path={Path.Combine(layout.Root, "log")}")
             .AppendLine(CultureInfo.InvariantCulture, $"lock-path={Path.Combine(layout.Root, "lock")}")
-            .AppendLine("log-level-console=warn")
-            .AppendLine("log-level-file=info")
-            .AppendLine("compress-type=lz4")
-            .AppendLine("start-fast=y")
             .AppendLine(CultureInfo.InvariantCulture, $"[{Stanza}]")
             .AppendLine(CultureInfo.InvariantCulture, $"pg1-path={Path.GetFullPath(layout.DataDirectory)}")
             .AppendLine(CultureInfo.InvariantCulture, $"pg1-port={layout.Port}")
@@ -142,16 +136,45 @@ public sealed class PgBackRest
             new(Path.GetFullPath(layout.DataDirectory), Path.GetFullPath(layout.SocketDirectory), layout.Port));
     }
 
+    /// <summary>
+    /// The options every deployment shares (local mode's configuration file, containers mode's <c>PGBACKREST_*</c>
+    /// environment): each repository encrypted, full backups and WAL kept for the recovery window, asynchronous archiving.
+    /// </summary>
+    public static IReadOnlyList<(string Option, string Value)> SharedOptions(int repositories, TimeSpan recoveryWindow)
+    {
+        var days = Math.Max(1, (int)Math.Ceiling(recoveryWindow.TotalDays)).ToString(CultureInfo.InvariantCulture);
+        List<(string, string)> options = [];
+        for (var n = 1; n <= repositories; n++)
+        {
+            options.Add(($"repo{n}-cipher-type", "aes-256-cbc"));
+            // Time-based: the newest full backup older than the window is kept, so any moment of the window is reachable.
+            options.Add(($"repo{n}-retention-full-type", "time"));
+            options.Add(($"repo{n}-retention-full", days));
+        }
+        options.AddRange([("archive-async", "y"), ("log-level-console", "warn"), ("log-level-file", "info"), ("compress-type", "lz4"), ("start-fast", "y")]);
+        return options;
+    }
+
+    /// <summary>The environment variable pgBackRest reads an option from (<c>repo1-cipher-pass</c> → <c>PGBACKREST_REPO1_CIPHER_PASS</c>).</summary>
+    public static string EnvironmentName(string option) =>
+        "PGBACKREST_" + option.Replace('-', '_').ToUpperInvariant();
+
     /// <summary>The server settings that archive every WAL segment into the repositories (an idle server still closes one a minute).</summary>
     /// <remarks>The server runs <c>archive_command</c> through a shell (and pg_ctl runs the restored server through one):
     /// every path that reaches a shell is checked by <see cref="ShellSafe"/> first.</remarks>
     public IReadOnlyList<string> ArchiveSettings(string socketDirectory) =>
     [
+        .. ServerArchiveSettings($"'{Executable}' '--config={ConfigFile}'"),
+        "-c", $"unix_socket_directories={ShellSafe(socketDirectory)}",
+    ];
+
+    /// <summary>The archiving settings for a server whose pgBackRest is configured by its environment (a container).</summary>
+    public static IReadOnlyList<string> ServerArchiveSettings(string pgBackRestCommand = "pgbackrest") =>
+    [
         "-c", "wal_level=replica",
         "-c", "archive_mode=on",
-        "-c", $"archive_command='{Executable}' '--config={ConfigFile}' --stanza={Stanza} archive-push %p",
+        "-c", $"archive_command={pgBackRestCommand} --stanza={Stanza} archive-push %p",
         "-c", "archive_timeout=60",
-        "-c", $"unix_socket_directories={ShellSafe(socketDirectory)}",
     ];
 
     /// <summary>

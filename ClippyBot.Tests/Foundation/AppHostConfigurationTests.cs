@@ -148,7 +148,7 @@ public sealed class AppHostConfigurationTests
     }
 
     [TestMethod]
-    public async Task Publishing_a_manifest_describes_postgres_and_redis_as_containers_with_the_same_names()
+    public async Task Publishing_a_manifest_describes_both_clusters_as_archiving_containers_with_backup_sidecars_and_redis_with_the_same_names()
     {
         var ct = TestContext.CancellationToken;
         var output = Directory.CreateTempSubdirectory("clippybot-manifest-");
@@ -169,12 +169,47 @@ public sealed class AppHostConfigurationTests
 
             using var manifest = JsonDocument.Parse(await File.ReadAllTextAsync(manifestPath, ct));
             var resources = manifest.RootElement.GetProperty("resources");
-            Assert.AreEqual("container.v0", resources.GetProperty("postgres").GetProperty("type").GetString());
             Assert.AreEqual("container.v0", resources.GetProperty("cache").GetProperty("type").GetString());
             foreach (var database in new[] { "identitydb", "apidb", "subjectkeysdb", "pluginsdb" })
             {
                 Assert.AreEqual("value.v0", resources.GetProperty(database).GetProperty("type").GetString());
             }
+            StringAssert.Contains(resources.GetProperty("subjectkeysdb").GetProperty("connectionString").GetString(), "{postgres-subjectkeys.connectionString}",
+                "people's keys live in a cluster of their own in containers mode too");
+
+            // Both clusters archive through pgBackRest into two encrypted repositories, each backed up by its sidecar.
+            foreach (var (cluster, schedule, retentionDays) in new[] { ("postgres", "backups", "30"), ("postgres-subjectkeys", "backups-subjectkeys", "29") })
+            {
+                var postgres = resources.GetProperty(cluster);
+                var sidecar = resources.GetProperty(schedule);
+                foreach (var container in new[] { postgres, sidecar })
+                {
+                    Assert.AreEqual("container.v1", container.GetProperty("type").GetString());
+                    StringAssert.EndsWith(container.GetProperty("build").GetProperty("dockerfile").GetString(), "ClippyBot.AppHost/Containers/postgres-pgbackrest/Dockerfile");
+                    var env = container.GetProperty("env");
+                    for (var n = 1; n <= 2; n++)
+                    {
+                        Assert.AreEqual("aes-256-cbc", env.GetProperty($"PGBACKREST_REPO{n}_CIPHER_TYPE").GetString());
+                        Assert.AreEqual(retentionDays, env.GetProperty($"PGBACKREST_REPO{n}_RETENTION_FULL").GetString());
+                        var passphrase = env.GetProperty($"PGBACKREST_REPO{n}_CIPHER_PASS").GetString()!;
+                        Assert.AreEqual($"{{{schedule}-repo{n}-cipher-pass.value}}", passphrase, "a parameter, never a value in the manifest");
+                        var input = resources.GetProperty($"{schedule}-repo{n}-cipher-pass").GetProperty("inputs").GetProperty("value");
+                        Assert.IsTrue(input.GetProperty("secret").GetBoolean());
+                        Assert.IsTrue(input.GetProperty("default").GetProperty("generate").GetProperty("minLength").GetInt32() >= 64);
+                    }
+                }
+                var arguments = string.Join(' ', postgres.GetProperty("args").EnumerateArray().Select(a => a.GetString()));
+                StringAssert.Contains(arguments, "archive_mode=on");
+                StringAssert.Contains(arguments, "archive_command=pgbackrest --stanza=clippybot archive-push %p");
+                StringAssert.Contains(arguments, "archive_timeout=60");
+                Assert.AreEqual("clippybot-backups", sidecar.GetProperty("entrypoint").GetString());
+                // The sidecar reaches the same data, socket and repositories; the repositories are the cluster's own.
+                string[] Volumes(JsonElement container) => [.. container.GetProperty("volumes").EnumerateArray().Select(v => v.GetProperty("name").GetString()!)];
+                CollectionAssert.IsSubsetOf(Volumes(postgres), Volumes(sidecar));
+                Assert.AreEqual(2, Volumes(postgres).Count(v => v.StartsWith($"clippybot-{schedule}-repo", StringComparison.Ordinal)));
+            }
+            Assert.AreEqual("86400", resources.GetProperty("backups-subjectkeys").GetProperty("env").GetProperty("CLIPPYBOT_FULL_INTERVAL_SECONDS").GetString(),
+                "people's keys get a full backup daily, so that none outlives 30 days");
             foreach (var service in new[] { "identity", "api", "pluginhost" })
             {
                 Assert.AreEqual("project.v0", resources.GetProperty(service).GetProperty("type").GetString());

@@ -16,7 +16,7 @@ public sealed record ArchivingPostgres(TestPostgres Live, PgBackRest PgBackRest,
         {
             repositories = [Path.Combine(cluster.DataRoot, "repo1"), Path.Combine(cluster.DataRoot, "repo2")];
             pgBackRest = PgBackRest.Configure(new PgBackRestLayout(
-                Path.Combine(cluster.DataRoot, "pgbackrest"), repositories, cluster.DataDirectory, cluster.SocketDirectory, port, TimeSpan.FromDays(30)));
+                Path.Combine(cluster.DataRoot, "pgbackrest") /* Root */, repositories, cluster.DataDirectory, cluster.SocketDirectory, port, TimeSpan.FromDays(30)));
             return pgBackRest.ArchiveSettings(cluster.SocketDirectory);
         });
         await pgBackRest.EnsureStanzaAsync(ct);
@@ -24,6 +24,9 @@ public sealed record ArchivingPostgres(TestPostgres Live, PgBackRest PgBackRest,
         await pgBackRest.BackupAsync("full", 2, ct);
         return new ArchivingPostgres(live, pgBackRest, repositories);
     }
+
+    /// <summary>pgBackRest's own folder: configuration, passphrases (<c>cipher-pass</c>, one a line), spool, log, locks.</summary>
+    public string Root => Path.Combine(Live.Cluster.DataRoot, "pgbackrest");
 
     /// <summary>Waits until the database clock is past the newest backup's end (pgBackRest records it to the second): a moment restorable to.</summary>
     public async Task WaitPastNewestBackupAsync(string connectionString, CancellationToken ct)
