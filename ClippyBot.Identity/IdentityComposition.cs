@@ -1,5 +1,6 @@
 using ClippyBot.Identity.Accounts;
 using ClippyBot.Identity.AccountSecurity;
+using ClippyBot.Identity.Apps;
 using ClippyBot.Identity.AuditAnchors;
 using ClippyBot.Identity.Containment;
 using ClippyBot.Identity.Edge;
@@ -18,6 +19,7 @@ public static class IdentityComposition
         builder.AddAccounts();
         builder.AddAccountSecurity();
         builder.AddOidcServer();
+        builder.AddApps();
         builder.AddContainment();
         builder.AddPrivacy();
         builder.AddAuditAnchors();
@@ -45,6 +47,7 @@ public static class IdentityComposition
         app.MapDefaultEndpoints();
         app.MapAccountPages();
         app.MapOidcEndpoints();
+        app.MapApps();
         app.MapContainmentApi();
         app.MapPrivacyApi();
         app.MapAuditAnchorApi();

@@ -135,6 +135,7 @@ public static class AccountsExtensions
         builder.Services.AddRazorPages(o =>
         {
             o.Conventions.AuthorizeFolder("/Account/Manage");
+            o.Conventions.AuthorizeFolder("/Developers");
         });
         return builder;
     }

@@ -35,6 +35,14 @@ public sealed class IdentityDataContext(DbContextOptions<IdentityDataContext> op
 
     public DbSet<AccountSecurity.SecurityEvent> SecurityEvents => Set<AccountSecurity.SecurityEvent>();
 
+    public DbSet<Apps.RegisteredApp> RegisteredApps => Set<Apps.RegisteredApp>();
+
+    public DbSet<Apps.InitialAccessToken> InitialAccessTokens => Set<Apps.InitialAccessToken>();
+
+    public DbSet<Apps.AppConsent> AppConsents => Set<Apps.AppConsent>();
+
+    public DbSet<Apps.AppAuditEntry> AppAuditEntries => Set<Apps.AppAuditEntry>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);
@@ -96,6 +104,43 @@ public sealed class IdentityDataContext(DbContextOptions<IdentityDataContext> op
             entry.Property(e => e.Kind).HasMaxLength(40);
             entry.Property(e => e.IpAddress).HasMaxLength(64);
             entry.HasOne<ApplicationUser>().WithMany().HasForeignKey(e => e.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+        builder.Entity<Apps.RegisteredApp>(app =>
+        {
+            app.ToTable("RegisteredApps");
+            app.HasKey(a => a.ClientId);
+            app.Property(a => a.ClientId).HasMaxLength(100);
+            app.Property(a => a.SuspendReason).HasMaxLength(500);
+            app.HasIndex(a => a.OwnerId);
+            app.HasIndex(a => a.RegistrationTokenHash).IsUnique();
+        });
+        builder.Entity<Apps.InitialAccessToken>(token =>
+        {
+            token.ToTable("InitialAccessTokens");
+            token.HasKey(t => t.Id);
+            token.HasIndex(t => t.Hash).IsUnique();
+            token.HasIndex(t => t.OwnerId);
+            token.HasOne<ApplicationUser>().WithMany().HasForeignKey(t => t.OwnerId).OnDelete(DeleteBehavior.Cascade);
+        });
+        builder.Entity<Apps.AppConsent>(consent =>
+        {
+            consent.ToTable("AppConsents");
+            consent.HasKey(c => new { c.UserId, c.ClientId });
+            consent.Property(c => c.ClientId).HasMaxLength(100);
+            consent.Property(c => c.Scopes).HasMaxLength(1000);
+            consent.HasIndex(c => c.ClientId);
+            consent.HasOne<ApplicationUser>().WithMany().HasForeignKey(c => c.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+        builder.Entity<Apps.AppAuditEntry>(entry =>
+        {
+            entry.ToTable("AppAuditEntries");
+            entry.HasKey(e => e.Id);
+            entry.HasIndex(e => new { e.ClientId, e.Id });
+            entry.Property(e => e.ClientId).HasMaxLength(100);
+            entry.Property(e => e.Action).HasMaxLength(40);
+            entry.Property(e => e.Outcome).HasMaxLength(16);
+            entry.Property(e => e.Detail).HasMaxLength(500);
+            entry.Property(e => e.IpAddress).HasMaxLength(64);
         });
     }
 }

@@ -35,6 +35,15 @@ public sealed class ClientLookupCache : IDisposable
 
     public void Remove(string key) => _cache.Remove(key);
 
+    /// <summary>Drops everything cached about one client (its registration and its client-credentials view).</summary>
+    public void Evict(string clientId)
+    {
+        _cache.Remove(ClientCacheKeys.Application(clientId));
+        _cache.Remove(ClientCacheKeys.Credentials(clientId));
+    }
+
+    public void Clear() => _cache.Clear();
+
     public void Dispose() => _cache.Dispose();
 
 #pragma warning disable CS0618 // MemoryCacheOptions.Clock is still typed ISystemClock.

@@ -1,6 +1,7 @@
 using ClippyBot.Contracts;
 using ClippyBot.Identity.Data;
 using ClippyBot.ServiceDefaults.Data;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using OpenIddict.Abstractions;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -65,7 +66,10 @@ internal sealed partial class ClientSeeder(IServiceScopeFactory scopes, Migratio
         }
 
         var configured = options.Value.Clients.Where(c => !c.DevelopmentOnly || environment.IsDevelopment()).ToList();
-        var keep = configured.Select(c => c.ClientId).ToHashSet(StringComparer.Ordinal);
+        // Apps registered at run time are data, not configuration: never "dropped" here.
+        var registered = await scope.ServiceProvider.GetRequiredService<IdentityDataContext>().RegisteredApps
+            .Select(a => a.ClientId).ToListAsync(stoppingToken);
+        var keep = configured.Select(c => c.ClientId).Concat(registered).ToHashSet(StringComparer.Ordinal);
         await DisableDroppedAsync(scope.ServiceProvider, applications, keep, stoppingToken);
         foreach (var client in configured)
         {
@@ -77,6 +81,11 @@ internal sealed partial class ClientSeeder(IServiceScopeFactory scopes, Migratio
             }
             else
             {
+                // A suspension by an administrator (a property) outlives restarts.
+                foreach (var (name, value) in await applications.GetPropertiesAsync(existing, stoppingToken))
+                {
+                    descriptor.Properties[name] = value;
+                }
                 await applications.UpdateAsync(existing, descriptor, stoppingToken);
             }
             LogSeeded(client.ClientId);
@@ -193,33 +202,7 @@ internal sealed partial class ClientSeeder(IServiceScopeFactory scopes, Migratio
         {
             descriptor.PostLogoutRedirectUris.Add(new Uri(uri, UriKind.Absolute));
         }
-        foreach (var grant in client.GrantTypes)
-        {
-            descriptor.Permissions.Add(Permissions.Prefixes.GrantType + grant);
-            switch (grant)
-            {
-                case GrantTypes.AuthorizationCode:
-                    descriptor.Permissions.Add(Permissions.Endpoints.Authorization);
-                    descriptor.Permissions.Add(Permissions.Endpoints.EndSession);
-                    descriptor.Permissions.Add(Permissions.ResponseTypes.Code);
-                    // PKCE for every client that uses the code flow, public or not.
-                    descriptor.Requirements.Add(Requirements.Features.ProofKeyForCodeExchange);
-                    break;
-            }
-        }
-        if (client.GrantTypes.Count > 0)
-        {
-            descriptor.Permissions.Add(Permissions.Endpoints.Token);
-            descriptor.Permissions.Add(Permissions.Endpoints.Revocation);
-        }
-        if (client.Introspection)
-        {
-            descriptor.Permissions.Add(Permissions.Endpoints.Introspection);
-        }
-        foreach (var scope in client.Scopes)
-        {
-            descriptor.Permissions.Add(Permissions.Prefixes.Scope + scope);
-        }
+        ClientDescriptors.SetPermissions(descriptor, client.GrantTypes, client.Scopes, client.Introspection);
         return descriptor;
     }
 

@@ -13,7 +13,7 @@ namespace ClippyBot.Identity.Oidc;
 /// time, instead of PBKDF2 (which adds nothing for random secrets and costs milliseconds per request).</item>
 /// <item>Lookups by client id are served from a process-wide cache for <see cref="ClientCacheKeys.Lifetime"/> (OpenIddict's own
 /// entity cache lives only as long as one request), evicted at once on local changes; other replicas see a change
-/// within that lifetime. Unknown client ids are cached as unknown too, so "no such client" costs what "wrong secret"
+/// through <see cref="Apps.ClientChanges"/> at once (or within that lifetime if the announcement is lost). Unknown client ids are cached as unknown too, so "no such client" costs what "wrong secret"
 /// costs and the response time does not tell which client ids exist.</item>
 /// </list>
 /// </summary>
@@ -23,11 +23,17 @@ public sealed class ClippyApplicationManager<TApplication>(
     IOptionsMonitor<OpenIddictCoreOptions> options,
     IOpenIddictApplicationStore<TApplication> store,
     SecretHasher hasher,
-    ClientLookupCache applications) : OpenIddictApplicationManager<TApplication>(cache, logger, options, store)
+    ClientLookupCache applications,
+    Apps.ClientChanges changes,
+    TimeProvider time) : OpenIddictApplicationManager<TApplication>(cache, logger, options, store)
     where TApplication : class
 {
     private static readonly object Unknown = new();
 
+    /// <summary>
+    /// A suspended or deleted app (<see cref="Apps.AppProperties.Disabled"/>) is not found: every endpoint then answers as
+    /// for an unknown client — no token, no refresh, no introspection — on every replica as soon as the change is announced.
+    /// </summary>
     public override async ValueTask<TApplication?> FindByClientIdAsync(string identifier, CancellationToken cancellationToken = default)
     {
         // No client id is longer; a longer one is never looked up or remembered.
@@ -35,13 +41,42 @@ public sealed class ClippyApplicationManager<TApplication>(
         {
             return null;
         }
-        if (applications.TryGetValue(ClientCacheKeys.Application(identifier), out object? cached))
+        // While changes may go unheard (connection lost), the cache is not trusted: read the database.
+        var trusted = changes.Listening;
+        if (!trusted)
+        {
+            _ = changes.ListenAsync();
+        }
+        else if (applications.TryGetValue(ClientCacheKeys.Application(identifier), out object? cached))
         {
             return cached as TApplication;
         }
         var application = await base.FindByClientIdAsync(identifier, cancellationToken);
-        applications.Set(ClientCacheKeys.Application(identifier), (object?)application ?? Unknown);
+        if (application is not null && (await GetPropertiesAsync(application, cancellationToken)).ContainsKey(Apps.AppProperties.Disabled))
+        {
+            application = null;
+        }
+        if (trusted)
+        {
+            applications.Set(ClientCacheKeys.Application(identifier), (object?)application ?? Unknown);
+        }
         return application;
+    }
+
+    /// <summary>The registration whatever its state (for its owner's and administrators' pages): never cached.</summary>
+    public ValueTask<TApplication?> FindIncludingDisabledAsync(string identifier, CancellationToken cancellationToken = default) =>
+        identifier is null || identifier.Length > ParameterBounds.ClientId ? ValueTask.FromResult<TApplication?>(null) : base.FindByClientIdAsync(identifier, cancellationToken);
+
+    /// <summary>
+    /// The current secret, or during its grace period (<see cref="Apps.AppProperties.PreviousSecret"/>) the one it replaced.
+    /// Both MACs are computed every time, so which one matched (or none) does not show in the timing.
+    /// </summary>
+    public override async ValueTask<bool> ValidateClientSecretAsync(TApplication application, string secret, CancellationToken cancellationToken = default)
+    {
+        var current = await base.ValidateClientSecretAsync(application, secret, cancellationToken);
+        var previous = Apps.AppProperties.PreviousSecretIn(await GetPropertiesAsync(application, cancellationToken), time.GetUtcNow());
+        var matchesPrevious = hasher.Verify(secret ?? "", previous);
+        return current || (previous is not null && matchesPrevious);
     }
 
     public override async ValueTask UpdateAsync(TApplication application, CancellationToken cancellationToken = default)
@@ -75,12 +110,12 @@ public sealed class ClippyApplicationManager<TApplication>(
         await EvictAsync(application, cancellationToken);
     }
 
+    /// <summary>Here and on every other replica (<see cref="Apps.ClientChanges"/>).</summary>
     private async ValueTask EvictAsync(TApplication application, CancellationToken ct)
     {
         if (await GetClientIdAsync(application, ct) is { } clientId)
         {
-            applications.Remove(ClientCacheKeys.Application(clientId));
-            applications.Remove(ClientCacheKeys.Credentials(clientId));
+            await changes.AnnounceAsync(clientId);
         }
     }
 }

@@ -43,8 +43,8 @@ internal static class OidcEndpoints
         }
 
         // An unverified address may sign in only to first-party clients: a third party would trust an address nobody proved.
-        if (!user.EmailConfirmed && services.AccountSecurity.Value.RequireVerifiedEmailForThirdPartyClients
-            && services.Options.Value.Clients.FirstOrDefault(c => c.ClientId == request.ClientId) is not { FirstParty: true })
+        var firstParty = await services.Apps.IsFirstPartyAsync(request.ClientId, context.RequestAborted);
+        if (!user.EmailConfirmed && services.AccountSecurity.Value.RequireVerifiedEmailForThirdPartyClients && !firstParty)
         {
             if (request.HasPromptValue(PromptValues.None))
             {
@@ -52,6 +52,12 @@ internal static class OidcEndpoints
             }
             var returnUrl = context.Request.PathBase + context.Request.Path + QueryWithoutPrompt(context.Request);
             return Results.Redirect("/account/confirm-email-required?ReturnUrl=" + Uri.EscapeDataString(returnUrl));
+        }
+
+        // A third-party app gets what the person agreed to, asked once per app and again for more scopes or prompt=consent.
+        if (!firstParty && await Apps.Consent.DecideAsync(context, request, user, services) is { } consentAnswer)
+        {
+            return consentAnswer;
         }
 
         var authTime = AuthenticationTime.Of(login.Principal) ?? services.Time.GetUtcNow();
@@ -283,7 +289,7 @@ internal static class OidcEndpoints
         return QueryString.Create(pairs.Select(p => new KeyValuePair<string, string?>(p.Key, p.Item2))).ToString();
     }
 
-    private static IResult Forbid(string error, string description) => Results.Forbid(
+    internal static IResult Forbid(string error, string description) => Results.Forbid(
         new AuthenticationProperties(new Dictionary<string, string?>
         {
             [OpenIddictServerAspNetCoreConstants.Properties.Error] = error,
@@ -306,4 +312,6 @@ internal sealed class OidcServices(IServiceProvider services, TimeProvider time,
     public IOptions<OidcOptions> Options { get; } = options;
 
     public IOptions<AccountSecurity.AccountSecurityOptions> AccountSecurity => field ??= Services.GetRequiredService<IOptions<AccountSecurity.AccountSecurityOptions>>();
+
+    public Apps.AppRegistry Apps => field ??= Services.GetRequiredService<Apps.AppRegistry>();
 }

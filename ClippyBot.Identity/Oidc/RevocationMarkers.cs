@@ -27,6 +27,10 @@ public sealed class RevocationMarkers(IConnectionMultiplexer redis, IServiceScop
 
     public Task PublishSessionAsync(string sessionId) => SetMarkersAsync([RevocationKeys.RevokedSession(sessionId)]);
 
+    /// <summary>One marker per ended session, without the subject's (their other sessions go on).</summary>
+    public Task PublishSessionsAsync(IEnumerable<Guid> sessionIds) =>
+        SetMarkersAsync([.. sessionIds.Select(id => RevocationKeys.RevokedSession(id.ToString()))]);
+
     /// <summary>The subject's marker and one per ended session (a session's marker needs no clock comparison at all).</summary>
     public Task PublishAllAsync(string subject, IEnumerable<Guid> sessionIds) =>
         SetMarkersAsync([RevocationKeys.RevokedBefore(subject), .. sessionIds.Select(id => RevocationKeys.RevokedSession(id.ToString()))]);

@@ -18,6 +18,7 @@ public sealed class PersonalData(
     SessionRevoker revoker,
     IOpenIddictAuthorizationManager authorizations,
     IOpenIddictTokenManager tokens,
+    Apps.AppRegistry apps,
     TimeProvider time)
 {
     public sealed record AccountRecord(Guid Id, string? Email, bool EmailConfirmed, string? UserName, DateTimeOffset CreatedAt,
@@ -28,7 +29,12 @@ public sealed class PersonalData(
 
     public sealed record SecurityEventRecord(DateTimeOffset At, string Kind, string IpAddress);
 
-    public sealed record IdentityExport(AccountRecord Account, IReadOnlyList<SessionRecord> Sessions, IReadOnlyList<SecurityEventRecord> SecurityEvents);
+    public sealed record ConnectedAppRecord(string ClientId, string Name, string Scopes, DateTimeOffset GrantedAt);
+
+    public sealed record DeveloperAppRecord(string ClientId, string Name, DateTimeOffset? CreatedAt, IReadOnlyList<string> RedirectUris);
+
+    public sealed record IdentityExport(AccountRecord Account, IReadOnlyList<SessionRecord> Sessions, IReadOnlyList<SecurityEventRecord> SecurityEvents,
+        IReadOnlyList<ConnectedAppRecord> ConnectedApps, IReadOnlyList<DeveloperAppRecord> DeveloperApps);
 
     public async Task<IdentityExport?> ExportAsync(Guid userId, CancellationToken ct)
     {
@@ -44,7 +50,9 @@ public sealed class PersonalData(
             .Select(e => new SecurityEventRecord(e.At, e.Kind, e.IpAddress)).ToListAsync(ct);
         var account = new AccountRecord(user.Id, user.Email, user.EmailConfirmed, user.UserName, user.CreatedAt, user.TwoFactorEnabled,
             recoveryCodes, user.LockoutEnd is { } end && end > time.GetUtcNow() ? end : null);
-        return new IdentityExport(account, sessions, events);
+        var connected = (await apps.ConnectedAsync(userId, ct)).Select(c => new ConnectedAppRecord(c.Consent.ClientId, c.Name, c.Consent.Scopes, c.Consent.GrantedAt)).ToList();
+        var developed = (await apps.ListOwnedAsync(userId, ct)).Select(a => new DeveloperAppRecord(a.ClientId, a.Name, a.CreatedAt, a.RedirectUris)).ToList();
+        return new IdentityExport(account, sessions, events, connected, developed);
     }
 
     /// <summary>
@@ -59,6 +67,8 @@ public sealed class PersonalData(
             return false;
         }
         await revoker.RevokeAllAsync(user, ct);
+        // The person's apps go with them (a developer who is gone cannot answer for them).
+        await apps.DeleteAllOwnedAsync(userId, ct);
         var subject = userId.ToString();
         // Revoked above; deleted now, so no row keeps the subject's client history.
         await foreach (var authorization in authorizations.FindBySubjectAsync(subject, ct))
@@ -77,6 +87,10 @@ public sealed class PersonalData(
             await db.SecurityEvents.Where(e => e.UserId == userId).ExecuteDeleteAsync(ct);
             await db.AccountTokens.Where(t => t.UserId == userId).ExecuteDeleteAsync(ct);
             await db.RecoveryCodes.Where(c => c.UserId == userId).ExecuteDeleteAsync(ct);
+            await db.AppConsents.Where(c => c.UserId == userId).ExecuteDeleteAsync(ct);
+            await db.InitialAccessTokens.Where(t => t.OwnerId == userId).ExecuteDeleteAsync(ct);
+            // The record of their actions on apps stays, without naming them.
+            await db.AppAuditEntries.Where(e => e.ActorId == userId).ExecuteUpdateAsync(e => e.SetProperty(x => x.ActorId, (Guid?)null).SetProperty(x => x.IpAddress, ""), ct);
             // Logins, claims, user tokens and roles cascade with the user row.
             await db.Users.Where(u => u.Id == userId).ExecuteDeleteAsync(ct);
             await tx.CommitAsync(ct);

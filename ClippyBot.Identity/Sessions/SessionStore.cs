@@ -131,5 +131,31 @@ public sealed class SessionStore(
             """).ToListAsync(ct);
     }
 
+    /// <summary>Ends every running session with one client, of every person (the app was suspended or deleted); their ids.</summary>
+    public async Task<IReadOnlyList<Guid>> EndAllForClientAsync(string clientId, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        return await db.Database.SqlQuery<Guid>($"""
+            UPDATE "UserSessions" SET "EndedAt" = {now} WHERE "ClientId" = {clientId} AND "EndedAt" IS NULL RETURNING "Id" AS "Value"
+            """).ToListAsync(ct);
+    }
+
+    /// <summary>Ends one person's sessions with one client (they disconnected the app), revoking each session's tokens; their ids.</summary>
+    public async Task<IReadOnlyList<Guid>> EndForClientAsync(Guid userId, string clientId, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var ended = await db.UserSessions.Where(s => s.UserId == userId && s.ClientId == clientId && s.EndedAt == null).ToListAsync(ct);
+        foreach (var session in ended)
+        {
+            session.EndedAt = now;
+        }
+        await db.SaveChangesAsync(ct);
+        foreach (var session in ended)
+        {
+            await RevokeAuthorizationAsync(session.AuthorizationId, ct);
+        }
+        return [.. ended.Select(s => s.Id)];
+    }
+
     public static string Truncate(string value, int max) => value.Length <= max ? value : value[..max];
 }

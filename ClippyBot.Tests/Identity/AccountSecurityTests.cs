@@ -61,7 +61,9 @@ public sealed class AccountSecurityTests
         StringAssert.StartsWith(refused.Headers.Location!.OriginalString, "/account/confirm-email-required?ReturnUrl=");
 
         using var confirmed = await SubmitLinkAsync(browser, link, new Dictionary<string, string>(), Ct);
-        using var allowed = await browser.GetAsync(thirdPartyUrl, Ct);
+        // Verified now: the third-party app gets as far as asking for the person's consent.
+        using var consentPage = await browser.GetAsync(thirdPartyUrl, Ct);
+        using var allowed = await OidcFlows.AnswerConsentAsync(browser, consentPage, "allow", Ct);
         StringAssert.StartsWith(allowed.Headers.Location!.ToString(), IdentityHost.WebRedirect);
     }
 

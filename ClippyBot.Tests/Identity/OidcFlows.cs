@@ -187,4 +187,23 @@ public static partial class OidcFlows
 
     [GeneratedRegex("name=\"__RequestVerificationToken\" type=\"hidden\" value=\"([^\"]+)\"")]
     private static partial Regex AntiforgeryField();
+
+    [GeneratedRegex("<input type=\"hidden\" name=\"([^\"]+)\" value=\"([^\"]*)\" />")]
+    private static partial Regex HiddenField();
+
+    /// <summary>
+    /// The person answers the consent page <paramref name="page"/> (200 from the authorization endpoint) as a browser
+    /// would: the page's form with its hidden fields, its anti-forgery token and the button pressed ("allow" or "deny").
+    /// </summary>
+    public static async Task<HttpResponseMessage> AnswerConsentAsync(HttpClient browser, HttpResponseMessage page, string decision, CancellationToken ct)
+    {
+        Assert.AreEqual(HttpStatusCode.OK, page.StatusCode, "the consent page");
+        var html = await page.Content.ReadAsStringAsync(ct);
+        StringAssert.Contains(html, "consent_decision");
+        var form = HiddenField().Matches(html).Select(m => new KeyValuePair<string, string>(WebUtility.HtmlDecode(m.Groups[1].Value), WebUtility.HtmlDecode(m.Groups[2].Value))).ToList();
+        form.Add(new("__RequestVerificationToken", WebUtility.HtmlDecode(AntiforgeryField().Match(html).Groups[1].Value)));
+        form.Add(new("consent_decision", decision));
+        using var content = new FormUrlEncodedContent(form);
+        return await browser.PostAsync(new Uri("/connect/authorize", UriKind.Relative), content, ct);
+    }
 }
