@@ -161,13 +161,19 @@ public static class BackupCli
             var pointer = Path.Combine(folderName, ".clippybot", pointerName);
             if (File.Exists(pointer))
             {
-                var named = File.ReadAllText(pointer).Trim();
                 // The pointer is found by walking up from wherever the operator stands: it (and what it names) must be
-                // files nobody else could have written, or a planted one would steer the restore.
-                if (!OperatingSystem.IsWindows() && (!Trusted(pointer) || !Trusted(Path.GetDirectoryName(pointer)!)
-                    || (File.Exists(named) && (!Trusted(named) || (File.GetUnixFileMode(named) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead)) != 0))))
+                // files nobody else could have written, or a planted one would steer the restore. Checked before it is
+                // read, and no link is followed (nobody else can write the folder, so nothing can be swapped in between).
+                if (!OperatingSystem.IsWindows() && (new FileInfo(pointer).LinkTarget is not null || !Trusted(Path.GetDirectoryName(pointer)!) || !Trusted(pointer)))
                 {
-                    throw new UsageException($"'{pointer}' or the configuration it names belongs to someone else or can be written by others: pass --config FILE.");
+                    throw new UsageException($"'{pointer}' belongs to someone else, is a link or can be written by others: pass --config FILE.");
+                }
+                var named = File.ReadAllText(pointer).Trim();
+                // The configuration belongs to the postgres OS user (pgBackRest runs as it) or the operator; only its owner reads it.
+                if (!OperatingSystem.IsWindows() && File.Exists(named)
+                    && (!Trusted(named, alsoServiceUser: true) || (File.GetUnixFileMode(named) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead)) != 0))
+                {
+                    throw new UsageException($"The configuration '{named}' that '{pointer}' names belongs to someone else or can be read or written by others: pass --config FILE.");
                 }
                 return named;
             }
@@ -175,16 +181,28 @@ public static class BackupCli
         return null;
     }
 
-    /// <summary>Owned by this user (or root) and writable by nobody else.</summary>
+    /// <summary>Owned by this user or root (or, with <paramref name="alsoServiceUser"/>, the postgres OS user) and writable by nobody else.</summary>
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-    private static bool Trusted(string path)
+    private static bool Trusted(string path, bool alsoServiceUser = false)
     {
         if ((File.GetUnixFileMode(path) & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
         {
             return false;
         }
         var owner = Tool("stat", "-L", "-c", "%u", path);
-        return owner == "0" || owner == Tool("id", "-u");
+        return owner == "0" || owner == Tool("id", "-u") || (alsoServiceUser && owner == ServiceUserId());
+    }
+
+    private static string? ServiceUserId()
+    {
+        try
+        {
+            return Tool("id", "-u", ClippyBot.Backup.PointInTime.ServiceUser.Name);
+        }
+        catch (BackupException)
+        {
+            return null;
+        }
     }
 
     private static string Tool(string fileName, params string[] arguments)

@@ -27,8 +27,9 @@ public sealed class PostgresTools(string binDirectory)
     public Task DumpAsync(NpgsqlConnectionStringBuilder server, string database, string file, CancellationToken ct) =>
         RunAsync("pg_dump", server, ["--format=custom", "--no-owner", "--file", file, "--dbname", database], ct);
 
-    public Task RestoreAsync(NpgsqlConnectionStringBuilder server, string database, string file, CancellationToken ct) =>
-        RunAsync("pg_restore", server, ["--no-owner", "--exit-on-error", "--dbname", database, file], ct);
+    /// <param name="singleTransaction">All or nothing: a failure (or a stop) leaves the database as it was.</param>
+    public Task RestoreAsync(NpgsqlConnectionStringBuilder server, string database, string file, CancellationToken ct, bool singleTransaction = false) =>
+        RunAsync("pg_restore", server, ["--no-owner", "--exit-on-error", .. (singleTransaction ? (string[])["--single-transaction"] : []), "--dbname", database, file], ct);
 
     private async Task RunAsync(string tool, NpgsqlConnectionStringBuilder server, IEnumerable<string> arguments, CancellationToken ct)
     {

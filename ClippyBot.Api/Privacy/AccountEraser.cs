@@ -45,6 +45,10 @@ public sealed partial class AccountEraser(ApiDbContext db, SubjectKeys keys, Aud
     /// </summary>
     public async Task<List<OwnedWorkspace>> EraseAgainAsync(string subject, DateTimeOffset requestedAt, CancellationToken ct)
     {
+        // Before apidb records the erasure: once it does, the start-up pass counts the person as done, so a marker or an
+        // audit entry that failed after it would never be retried. Here a retry may only repeat them.
+        await markers.AnnounceAsync(subject);
+        await audit.RecordAsync(null, "account.erasure-reapplied", subject, ct: ct);
         var (_, orphaned, _) = await EraseAsync(subject, email: null, requestedAt, ct);
         if (orphaned.Count > 0)
         {
@@ -94,7 +98,10 @@ public sealed partial class AccountEraser(ApiDbContext db, SubjectKeys keys, Aud
         await keys.ShredAsync(subject, ct);
         await markers.AnnounceAsync(subject);
         // Recorded after the shredding: the entry names the pseudonymous subject and keeps no address.
-        await audit.RecordAsync(null, requestedAt is null ? "account.erased" : "account.erasure-reapplied", subject, ct: ct);
+        if (requestedAt is null)
+        {
+            await audit.RecordAsync(null, "account.erased", subject, ct: ct);
+        }
         return (false, requestedAt is null ? [] : owned, await FinishAsync(subject, ct));
     }
 

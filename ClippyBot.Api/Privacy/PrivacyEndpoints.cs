@@ -41,6 +41,9 @@ public static class PrivacyEndpoints
         builder.Services.AddScoped<ExportMail>();
         builder.Services.AddSingleton<PrivacySignal>();
         builder.Services.AddHostedService<PrivacyWorker>();
+        // Not ready until erasures are re-applied: after a restore, an erased person must not be served meanwhile.
+        builder.Services.AddSingleton<ErasuresReapplied>();
+        builder.Services.AddHealthChecks().AddCheck<ErasuresReappliedHealthCheck>("erasures-reapplied");
         return builder;
     }
 

@@ -26,10 +26,29 @@ public sealed class PrivacySignal : IDisposable
     public void Dispose() => _signal.Dispose();
 }
 
+/// <summary>Whether this replica's start-up pass has re-applied every erasure (readiness waits for it).</summary>
+public sealed class ErasuresReapplied
+{
+    private volatile bool _done;
+
+    public bool IsDone => _done;
+
+    public void Done() => _done = true;
+}
+
+internal sealed class ErasuresReappliedHealthCheck(ErasuresReapplied state) : Microsoft.Extensions.Diagnostics.HealthChecks.IHealthCheck
+{
+    public Task<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult> CheckHealthAsync(
+        Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(state.IsDone
+            ? Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy()
+            : Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Unhealthy("Erasures are not re-applied yet (start-up pass)."));
+}
+
 /// <summary>Runs export jobs, retries unfinished erasures at Identity and expires old exports.</summary>
 public sealed partial class PrivacyWorker(IServiceScopeFactory scopes, ServiceDefaults.Data.MigrationStatus<ApiDbContext> apiSchema,
     ServiceDefaults.Data.MigrationStatus<SubjectKeysDbContext> keySchema, PrivacySignal signal, IOptions<PrivacyOptions> options,
-    ILogger<PrivacyWorker> logger) : BackgroundService
+    ErasuresReapplied reappliedState, ILogger<PrivacyWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -44,6 +63,7 @@ public sealed partial class PrivacyWorker(IServiceScopeFactory scopes, ServiceDe
                 {
                     await ReapplyErasuresAsync(stoppingToken);
                     reapplied = true;
+                    reappliedState.Done();
                 }
                 catch (Exception e) when (!stoppingToken.IsCancellationRequested)
                 {

@@ -86,6 +86,8 @@ internal sealed partial class BackupScheduler(
     /// <summary>The last drill's time, repository and line, kept across restarts (a failed drill must not vanish from view).</summary>
     private string DrillStamp => Path.Combine(Path.GetDirectoryName(pgBackRest.ConfigFile)!, "last-drill");
 
+    private DateTimeOffset _lastExpire = DateTimeOffset.MinValue;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
@@ -114,6 +116,13 @@ internal sealed partial class BackupScheduler(
                     LogArchiving(logger, pgBackRest.Repositories);
                 }
                 await RunDueBackupsAsync(stoppingToken);
+                // pgBackRest expires old backups only at the end of a backup: on its own, a backup that fails (or an
+                // AppHost that was down) would keep them past the window — people's keys past their 30 days.
+                if (time.GetUtcNow() - _lastExpire >= TimeSpan.FromHours(1))
+                {
+                    await pgBackRest.ExpireAsync(stoppingToken);
+                    _lastExpire = time.GetUtcNow();
+                }
                 if (DrillDue())
                 {
                     await DrillAsync(stoppingToken);
@@ -302,7 +311,11 @@ internal sealed partial class BackupScheduler(
         }
     }
 
-    /// <summary>How long ago the archiver last stored a WAL segment, and how many attempts failed (pg_stat_archiver).</summary>
+    /// <summary>
+    /// The archive's lag: how long the oldest finished WAL segment has waited for pgBackRest (its <c>.ready</c> file's
+    /// age; 0 when none waits — an idle server writes no segments, and that is no lag), and the failed attempts
+    /// (pg_stat_archiver).
+    /// </summary>
     private async Task<string> ArchiveStatusAsync(CancellationToken ct)
     {
         try
@@ -310,17 +323,19 @@ internal sealed partial class BackupScheduler(
             var builder = new NpgsqlConnectionStringBuilder(await postgres.ConnectionStringExpression.GetValueAsync(ct)) { Pooling = false, Timeout = 3 };
             await using var connection = new NpgsqlConnection(builder.ConnectionString);
             await connection.OpenAsync(ct);
-            await using var command = new NpgsqlCommand(
-                "SELECT extract(epoch FROM now() - last_archived_time)::float8, failed_count FROM pg_stat_archiver", connection);
+            await using var command = new NpgsqlCommand("""
+                SELECT COALESCE((SELECT extract(epoch FROM now() - min(modification))::float8 FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'), 0),
+                       (SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'),
+                       failed_count
+                FROM pg_stat_archiver
+                """, connection);
             await using var reader = await command.ExecuteReaderAsync(ct);
             await reader.ReadAsync(ct);
-            var lag = reader.IsDBNull(0) ? (double?)null : reader.GetDouble(0);
-            var failed = reader.GetInt64(1);
-            if (lag is { } seconds)
-            {
-                metrics.ArchiveObserved(postgres.Name, seconds, failed);
-            }
-            return string.Create(CultureInfo.InvariantCulture, $"last segment archived {(lag is { } s ? Math.Round(s).ToString(CultureInfo.InvariantCulture) : "never")} s ago; {failed} failed attempts");
+            var lag = Math.Max(0, reader.GetDouble(0));
+            var waiting = reader.GetInt64(1);
+            var failed = reader.GetInt64(2);
+            metrics.ArchiveObserved(postgres.Name, lag, failed);
+            return string.Create(CultureInfo.InvariantCulture, $"{waiting} segment(s) waiting, the oldest for {Math.Round(lag)} s; {failed} failed attempts");
         }
         catch (NpgsqlException e)
         {

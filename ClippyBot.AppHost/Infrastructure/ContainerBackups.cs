@@ -81,7 +81,7 @@ public static class ContainerBackups
             .WithEnvironment("CLIPPYBOT_DRILL_INTERVAL_SECONDS", Seconds(cadence.RestoreDrillInterval))
             .WithEnvironment("CLIPPYBOT_DRILL_DATABASES", string.Join(' ', databases))
             .WithVolume($"clippybot-{scheduleName}-state", "/var/lib/clippybot-backups")
-            .WaitFor(postgres), settings, secrets, volumes);
+            .WaitFor(postgres), settings, secrets, volumes, readOnly: DataVolumeTarget);
         return postgres;
     }
 
@@ -93,7 +93,7 @@ public static class ContainerBackups
     }
 
     private static IResourceBuilder<T> Configure<T>(IResourceBuilder<T> container, List<(string Name, string Value)> settings,
-        List<(string Name, IResourceBuilder<ParameterResource> Value)> secrets, List<(string Volume, string Target)> volumes)
+        List<(string Name, IResourceBuilder<ParameterResource> Value)> secrets, List<(string Volume, string Target)> volumes, string? readOnly = null)
         where T : ContainerResource
     {
         foreach (var (variable, value) in settings)
@@ -106,7 +106,8 @@ public static class ContainerBackups
         }
         foreach (var (volume, target) in volumes)
         {
-            container.WithVolume(volume, target);
+            // The sidecar only reads the data (pgBackRest copies files; the server writes them).
+            container.WithVolume(volume, target, isReadOnly: target == readOnly);
         }
         return container;
     }

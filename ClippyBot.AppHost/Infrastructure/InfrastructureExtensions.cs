@@ -112,8 +112,9 @@ public static class InfrastructureExtensions
         if (postgres.Resource.Backups is { } pgBackRest && keys.Resource.Backups is { } keysPgBackRest && options.Persistent)
         {
             // The operator's pitr and drill commands find the configuration through these notes in the checkout's data folder.
-            File.WriteAllText(Path.Combine(dataRoot, ClippyBot.Backup.BackupCli.ConfigPointer), pgBackRest.ConfigFile + "\n");
-            File.WriteAllText(Path.Combine(dataRoot, ClippyBot.Backup.BackupCli.ConfigPointer + "-subjectkeys"), keysPgBackRest.ConfigFile + "\n");
+            // Owner-only (never through a planted link): the commands refuse a pointer anyone else could have written.
+            ClippyBot.Security.OwnerOnlyFile.Write(Path.Combine(dataRoot, ClippyBot.Backup.BackupCli.ConfigPointer), pgBackRest.ConfigFile + "\n");
+            ClippyBot.Security.OwnerOnlyFile.Write(Path.Combine(dataRoot, ClippyBot.Backup.BackupCli.ConfigPointer + "-subjectkeys"), keysPgBackRest.ConfigFile + "\n");
         }
         else if (!archiving)
         {

@@ -55,9 +55,13 @@ public sealed class LocalInfrastructureOptions
 
     public static readonly TimeSpan KeysFullBackupInterval = TimeSpan.FromDays(1);
 
-    /// <summary>The keys cluster's cadence: daily fulls, a window of at most 29 days, drills as often as the main cluster's.</summary>
+    /// <summary>
+    /// The keys cluster's cadence: daily fulls, drills as often as the main cluster's, and a window of at most 28 days —
+    /// the newest full older than the window is kept (up to one interval older still), and expiry runs hourly and after
+    /// each backup, so the oldest copy of an erased person's key is gone within 28 + 1 days plus an hour.
+    /// </summary>
     public BackupCadence KeysCadence => new(
-        RecoveryWindow < PeopleKeysLimit - KeysFullBackupInterval ? RecoveryWindow : PeopleKeysLimit - KeysFullBackupInterval,
+        RecoveryWindow < PeopleKeysLimit - 2 * KeysFullBackupInterval ? RecoveryWindow : PeopleKeysLimit - 2 * KeysFullBackupInterval,
         KeysFullBackupInterval, KeysFullBackupInterval, RestoreDrillInterval);
 
     public static LocalInfrastructureOptions From(IDistributedApplicationBuilder builder)

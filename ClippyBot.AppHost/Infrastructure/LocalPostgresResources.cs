@@ -137,7 +137,8 @@ public static partial class LocalPostgresBuilderExtensions
                     var (ownerPassword, appPassword) = ((await database.OwnerPassword.GetValueAsync(ct))!, (await database.AppPassword.GetValueAsync(ct))!);
                     await DatabaseRoles.EnsureAsync(superuser!, database.DatabaseName, ownerPassword, appPassword, ct);
                     if (resource.MovedFrom is { } previous
-                        && await DatabaseMove.MoveIfLeftBehindAsync((await previous.ConnectionStringExpression.GetValueAsync(ct))!, superuser!, database.DatabaseName, ct))
+                        && await DatabaseMove.MoveIfLeftBehindAsync((await previous.ConnectionStringExpression.GetValueAsync(ct))!, superuser!, database.DatabaseName,
+                            resource.Cluster.BinDirectory, ct))
                     {
                         // The restored objects belong to the superuser until the roles are applied again.
                         await DatabaseRoles.EnsureAsync(superuser!, database.DatabaseName, ownerPassword, appPassword, ct);

@@ -159,7 +159,7 @@ public sealed class PgBackRest
     public static string EnvironmentName(string option) =>
         "PGBACKREST_" + option.Replace('-', '_').ToUpperInvariant();
 
-    /// <summary>The server settings that archive every WAL segment into the repositories (an idle server still closes one a minute).</summary>
+    /// <summary>The server settings that archive every WAL segment into the repositories (a server that writes closes a segment at least once a minute; an idle one writes none).</summary>
     /// <remarks>The server runs <c>archive_command</c> through a shell (and pg_ctl runs the restored server through one):
     /// every path that reaches a shell is checked by <see cref="ShellSafe"/> first.</remarks>
     public IReadOnlyList<string> ArchiveSettings(string socketDirectory) =>
@@ -244,6 +244,9 @@ public sealed class PgBackRest
     /// promotes there), else to the end of the archived WAL. The restored server does not archive (it would write a new
     /// timeline into the live cluster's repositories).
     /// </summary>
+    /// <summary>Removes backups and WAL older than every repository's retention (pgBackRest does this after each backup too).</summary>
+    public Task ExpireAsync(CancellationToken ct) => RunAsync(["expire"], ct);
+
     public Task RestoreAsync(string into, int repository, DateTimeOffset? target, CancellationToken ct)
     {
         List<string> arguments = ["restore", $"--repo={repository}", $"--pg1-path={Path.GetFullPath(into)}", "--archive-mode=off"];

@@ -82,8 +82,10 @@ internal sealed class ClientCredentialsIssuer(
         }
 
         var client = await FindClientAsync(clientId, context.RequestAborted);
-        // The MAC is computed whether or not the client exists.
-        if (!hasher.Verify(secret, client?.SecretHash) || client is null)
+        // Both MACs are computed whether or not the client exists or has a previous secret.
+        var current = hasher.Verify(secret, client?.SecretHash);
+        var previous = hasher.Verify(secret, client?.PreviousSecretHash);
+        if (client is null || !(current || (previous && client.PreviousSecretExpires > time.GetUtcNow())))
         {
             return false;
         }
@@ -100,7 +102,7 @@ internal sealed class ClientCredentialsIssuer(
         }
         var issuer = options.Issuer?.AbsoluteUri ?? new Uri(request.Scheme + Uri.SchemeDelimiter + request.Host + request.PathBase, UriKind.Absolute).AbsoluteUri;
         var now = time.GetUtcNow();
-        var lifetime = options.AccessTokenLifetime ?? TimeSpan.FromHours(1);
+        var lifetime = client.AccessTokenLifetime ?? options.AccessTokenLifetime ?? TimeSpan.FromHours(1);
         var token = Sign(key, Payload(issuer, now, now + lifetime, requested, clientId));
 
         var response = context.Response;
@@ -170,7 +172,14 @@ internal sealed class ClientCredentialsIssuer(
                 .Select(p => p[Permissions.Prefixes.Scope.Length..])
                 .Where(OidcResources.ResourceByScope.ContainsKey)
                 .ToFrozenSet(StringComparer.Ordinal);
-            client = new EligibleClient(secretHash, scopes);
+            var properties = await manager.GetPropertiesAsync(application, ct);
+            var settings = await manager.GetSettingsAsync(application, ct);
+            client = new EligibleClient(secretHash, scopes,
+                properties.TryGetValue(Apps.AppProperties.PreviousSecret, out var previous) && previous.ValueKind == System.Text.Json.JsonValueKind.String ? previous.GetString() : null,
+                properties.TryGetValue(Apps.AppProperties.PreviousSecretExpires, out var until) && until.ValueKind == System.Text.Json.JsonValueKind.Number
+                    ? DateTimeOffset.FromUnixTimeSeconds(until.GetInt64()) : DateTimeOffset.MinValue,
+                settings.TryGetValue(Settings.TokenLifetimes.AccessToken, out var lifetime)
+                    && TimeSpan.TryParse(lifetime, System.Globalization.CultureInfo.InvariantCulture, out var accessLifetime) ? accessLifetime : null);
         }
         cache.Set(key, (object?)client ?? NotEligible);
         return client;
@@ -233,7 +242,8 @@ internal sealed class ClientCredentialsIssuer(
         return buffer.WrittenMemory;
     }
 
-    private sealed record EligibleClient(string SecretHash, FrozenSet<string> Scopes);
+    /// <summary>What the fast path needs of a client: its secret (and, during a rotation's grace period, the previous one), scopes and token lifetime.</summary>
+    private sealed record EligibleClient(string SecretHash, FrozenSet<string> Scopes, string? PreviousSecretHash, DateTimeOffset PreviousSecretExpires, TimeSpan? AccessTokenLifetime);
 
     private sealed class HeaderCache(string keyId)
     {

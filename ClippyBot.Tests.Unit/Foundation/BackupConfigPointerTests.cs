@@ -66,4 +66,28 @@ public sealed class BackupConfigPointerTests
             Assert.Inconclusive("Needs root to hand the pointer to another user.");
         }
     }
+
+    [TestMethod]
+    public void A_configuration_owned_by_the_postgres_user_as_the_AppHost_leaves_it_is_followed()
+    {
+        if (!Environment.IsPrivilegedProcess)
+        {
+            Assert.Inconclusive("Needs root to hand the configuration to postgres.");
+        }
+        using var chown = System.Diagnostics.Process.Start("chown", ["postgres", _config])!;
+        chown.WaitForExit();
+        Assert.AreEqual(0, chown.ExitCode);
+        Assert.AreEqual(_config, BackupCli.FindConfigPointer(_root), "root, the operator, may follow it (failed before: always refused)");
+    }
+
+    [TestMethod]
+    public void A_pointer_that_is_a_link_is_refused_without_being_read()
+    {
+        var elsewhere = Path.Combine(_root, "planted");
+        File.WriteAllText(elsewhere, "/tmp/attacker.conf\n");
+        File.Delete(_pointer);
+        File.CreateSymbolicLink(_pointer, elsewhere);
+        var refused = Assert.ThrowsExactly<UsageException>(() => BackupCli.FindConfigPointer(_root));
+        StringAssert.Contains(refused.Message, "is a link");
+    }
 }

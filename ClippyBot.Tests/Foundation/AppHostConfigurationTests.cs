@@ -178,7 +178,7 @@ public sealed class AppHostConfigurationTests
                 "people's keys live in a cluster of their own in containers mode too");
 
             // Both clusters archive through pgBackRest into two encrypted repositories, each backed up by its sidecar.
-            foreach (var (cluster, schedule, retentionDays) in new[] { ("postgres", "backups", "30"), ("postgres-subjectkeys", "backups-subjectkeys", "29") })
+            foreach (var (cluster, schedule, retentionDays) in new[] { ("postgres", "backups", "30"), ("postgres-subjectkeys", "backups-subjectkeys", "28") })
             {
                 var postgres = resources.GetProperty(cluster);
                 var sidecar = resources.GetProperty(schedule);
@@ -206,6 +206,8 @@ public sealed class AppHostConfigurationTests
                 // The sidecar reaches the same data, socket and repositories; the repositories are the cluster's own.
                 string[] Volumes(JsonElement container) => [.. container.GetProperty("volumes").EnumerateArray().Select(v => v.GetProperty("name").GetString()!)];
                 CollectionAssert.IsSubsetOf(Volumes(postgres), Volumes(sidecar));
+                Assert.IsTrue(sidecar.GetProperty("volumes").EnumerateArray().Single(v => v.GetProperty("target").GetString() == "/var/lib/postgresql").GetProperty("readOnly").GetBoolean(),
+                    "the sidecar only reads the cluster's data");
                 Assert.AreEqual(2, Volumes(postgres).Count(v => v.StartsWith($"clippybot-{schedule}-repo", StringComparison.Ordinal)));
             }
             Assert.AreEqual("86400", resources.GetProperty("backups-subjectkeys").GetProperty("env").GetProperty("CLIPPYBOT_FULL_INTERVAL_SECONDS").GetString(),

@@ -154,12 +154,12 @@ public sealed class AppHostEndToEndTests
             }
             if (cacheServer == "redis")
             {
-                // People's keys have a cluster of their own whose backups age out within 30 days (daily fulls, a 29-day
+                // People's keys have a cluster of their own whose backups age out within 30 days (daily fulls, a 28-day
                 // window); every other database is in the main cluster with the 30-day window.
                 foreach (var (schedule, databases, retention) in new[]
                 {
                     (BackupScheduleExtensions.ResourceName, new[] { "identitydb", "apidb", "pluginsdb" }, 30),
-                    (BackupScheduleExtensions.KeysResourceName, new[] { "subjectkeysdb" }, 29),
+                    (BackupScheduleExtensions.KeysResourceName, new[] { "subjectkeysdb" }, 28),
                 })
                 {
                     var drill = await app.ResourceCommands.ExecuteCommandAsync(schedule, "restore-drill", ct);

@@ -53,9 +53,9 @@ public sealed class ContainerBackupScheduleTests
         var info = await archiving.PgBackRest.InfoAsync(ct);
         Assert.AreEqual(1, info.Count(b => b.Repository == 1 && b.Type == "diff"));
         Assert.AreEqual(1, info.Count(b => b.Repository == 2 && b.Type == "diff"));
-        // The drill tool's configuration: written from the environment, owner-only, the postgres OS user's.
+        // The drill tool's configuration: written from the environment, root's, readable by the postgres group only.
         var config = Path.Combine(scratch, "pgbackrest.conf");
-        Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(config));
+        Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead, File.GetUnixFileMode(config));
         StringAssert.Contains(File.ReadAllText(config), "repo2-cipher-type=aes-256-cbc");
 
         // Nothing due: no backup and no drill, and it says nothing.
@@ -65,6 +65,13 @@ public sealed class ContainerBackupScheduleTests
         Assert.AreEqual(0, code, error);
         Assert.AreEqual("", output.Trim());
         Assert.AreEqual(2, (await archiving.PgBackRest.InfoAsync(ct)).Count(b => b.Type == "diff"));
+
+        // A value with a line break would add options to that file: refused before anything runs.
+        environment["PGBACKREST_REPO1_RETENTION_FULL"] = "30\nrepo1-path=/tmp/elsewhere";
+        (code, _, error) = await RunOnceAsync(environment, ct);
+        Assert.AreEqual(2, code);
+        StringAssert.Contains(error, "line break");
+        environment["PGBACKREST_REPO1_RETENTION_FULL"] = "30";
 
         // The second repository's passphrase is wrong (a secret rotated in one place only): an ERROR line and exit 1.
         environment["CLIPPYBOT_DIFF_INTERVAL_SECONDS"] = "0";

@@ -33,7 +33,7 @@ public sealed class DatabaseMoveTests
 
         // As the AppHost does: the roles and an empty database in the new cluster, then the move, then the roles again.
         await DatabaseRoles.EnsureAsync(keysCluster.ServerConnectionString, name, OwnerPassword, AppPassword, ct);
-        Assert.IsTrue(await DatabaseMove.MoveIfLeftBehindAsync(old.ServerConnectionString, keysCluster.ServerConnectionString, name, ct));
+        Assert.IsTrue(await DatabaseMove.MoveIfLeftBehindAsync(old.ServerConnectionString, keysCluster.ServerConnectionString, name, keysCluster.Cluster.BinDirectory, ct));
         await DatabaseRoles.EnsureAsync(keysCluster.ServerConnectionString, name, OwnerPassword, AppPassword, ct);
 
         var app = DatabaseRoles.As(keysCluster.DatabaseConnectionString(name), DatabaseRoles.App(name), AppPassword);
@@ -44,25 +44,77 @@ public sealed class DatabaseMoveTests
         Assert.AreEqual(0L, await ScalarAsync(old.ServerConnectionString, $"SELECT count(*) FROM pg_database WHERE datname = '{name}'", ct), "no copy left behind");
 
         // Once only: a later start finds it at home and changes nothing.
-        Assert.IsFalse(await DatabaseMove.MoveIfLeftBehindAsync(old.ServerConnectionString, keysCluster.ServerConnectionString, name, ct));
+        Assert.IsFalse(await DatabaseMove.MoveIfLeftBehindAsync(old.ServerConnectionString, keysCluster.ServerConnectionString, name, keysCluster.Cluster.BinDirectory, ct));
         Assert.AreEqual(251L, await ScalarAsync(app, """SELECT count(*) FROM "SubjectKeys" """, ct));
     }
 
     [TestMethod]
     [Timeout(120_000, CooperativeCancellation = true)]
-    public async Task A_new_home_that_already_holds_tables_is_never_overwritten_and_the_old_copy_is_kept()
+    public async Task An_old_copy_that_turns_up_again_beside_the_moved_database_is_dropped_when_it_holds_nothing_more()
+    {
+        // A crash between the comparison and the drop, or a point-in-time restore of the main cluster to before the move.
+        var (keysCluster, old, name) = await BothCopiesAsync("keysstale", oldRows: ["a"], newRows: ["a", "b"]);
+        await using (keysCluster)
+        {
+            Assert.IsFalse(await DatabaseMove.MoveIfLeftBehindAsync(old.ServerConnectionString, keysCluster.ServerConnectionString, name, keysCluster.Cluster.BinDirectory, Ct));
+            Assert.AreEqual("a,b", await ScalarAsync<string>(keysCluster.DatabaseConnectionString(name), """SELECT string_agg("Subject", ',' ORDER BY 1) FROM "SubjectKeys" """, Ct));
+            Assert.AreEqual(0L, await ScalarAsync(old.ServerConnectionString, $"SELECT count(*) FROM pg_database WHERE datname = '{name}'", Ct), "the stale copy is gone");
+        }
+    }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task An_old_copy_holding_rows_the_new_home_lacks_is_refused_loudly_and_neither_is_changed()
+    {
+        var (keysCluster, old, name) = await BothCopiesAsync("keysboth", oldRows: ["a", "b", "c"], newRows: ["z"]);
+        await using (keysCluster)
+        {
+            var refused = await Assert.ThrowsExactlyAsync<InvalidOperationException>(() =>
+                DatabaseMove.MoveIfLeftBehindAsync(old.ServerConnectionString, keysCluster.ServerConnectionString, name, keysCluster.Cluster.BinDirectory, Ct));
+            StringAssert.Contains(refused.Message, "SubjectKeys");
+            Assert.AreEqual("z", await ScalarAsync<string>(keysCluster.DatabaseConnectionString(name), """SELECT string_agg("Subject", ',') FROM "SubjectKeys" """, Ct));
+            Assert.AreEqual("a,b,c", await ScalarAsync<string>(old.DatabaseConnectionString(name), """SELECT string_agg("Subject", ',' ORDER BY 1) FROM "SubjectKeys" """, Ct));
+        }
+    }
+
+    [TestMethod]
+    [Timeout(120_000, CooperativeCancellation = true)]
+    public async Task A_restore_that_fails_part_way_leaves_the_new_home_empty_and_the_next_start_moves_again()
     {
         var ct = TestContext.CancellationToken;
         await using var keysCluster = await TestPostgres.StartAsync(ct);
         var old = TestRig.Postgres;
-        var name = new NpgsqlConnectionStringBuilder(await old.CreateDatabaseAsync("keyskeep", ct)).Database!;
-        await ExecuteAsync(old.DatabaseConnectionString(name), """CREATE TABLE "SubjectKeys" ("Subject" text PRIMARY KEY); INSERT INTO "SubjectKeys" VALUES ('old')""", ct);
+        var name = new NpgsqlConnectionStringBuilder(await old.CreateDatabaseAsync("keyspart", ct)).Database!;
+        // pg_restore creates the table first, then the sequence — which clashes with one already in the new home.
+        await ExecuteAsync(old.DatabaseConnectionString(name), """
+            CREATE TABLE "SubjectKeys" ("Subject" text PRIMARY KEY); INSERT INTO "SubjectKeys" VALUES ('a'), ('b');
+            CREATE SEQUENCE zz_clash;
+            """, ct);
         await DatabaseRoles.EnsureAsync(keysCluster.ServerConnectionString, name, OwnerPassword, AppPassword, ct);
-        await ExecuteAsync(keysCluster.DatabaseConnectionString(name), """CREATE TABLE "SubjectKeys" ("Subject" text PRIMARY KEY); INSERT INTO "SubjectKeys" VALUES ('new')""", ct);
+        await ExecuteAsync(keysCluster.DatabaseConnectionString(name), "CREATE SEQUENCE zz_clash", ct);
 
-        Assert.IsFalse(await DatabaseMove.MoveIfLeftBehindAsync(old.ServerConnectionString, keysCluster.ServerConnectionString, name, ct));
-        Assert.AreEqual("new", await ScalarAsync<string>(keysCluster.DatabaseConnectionString(name), """SELECT string_agg("Subject", ',') FROM "SubjectKeys" """, ct));
-        Assert.AreEqual("old", await ScalarAsync<string>(old.DatabaseConnectionString(name), """SELECT string_agg("Subject", ',') FROM "SubjectKeys" """, ct));
+        await Assert.ThrowsAsync<Exception>(() => DatabaseMove.MoveIfLeftBehindAsync(old.ServerConnectionString, keysCluster.ServerConnectionString, name, keysCluster.Cluster.BinDirectory, ct));
+        Assert.AreEqual(0L, await ScalarAsync(keysCluster.DatabaseConnectionString(name), "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", ct),
+            "nothing half-restored is left to be mistaken for a finished move");
+        Assert.AreEqual(1L, await ScalarAsync(old.ServerConnectionString, $"SELECT count(*) FROM pg_database WHERE datname = '{name}'", ct), "the old copy is kept");
+
+        await ExecuteAsync(keysCluster.DatabaseConnectionString(name), "DROP SEQUENCE zz_clash", ct);
+        Assert.IsTrue(await DatabaseMove.MoveIfLeftBehindAsync(old.ServerConnectionString, keysCluster.ServerConnectionString, name, keysCluster.Cluster.BinDirectory, ct));
+        Assert.AreEqual(2L, await ScalarAsync(keysCluster.DatabaseConnectionString(name), """SELECT count(*) FROM "SubjectKeys" """, ct));
+    }
+
+    private CancellationToken Ct => TestContext.CancellationToken;
+
+    private async Task<(TestPostgres KeysCluster, TestPostgres Old, string Name)> BothCopiesAsync(string prefix, string[] oldRows, string[] newRows)
+    {
+        var keysCluster = await TestPostgres.StartAsync(Ct);
+        var old = TestRig.Postgres;
+        var name = new NpgsqlConnectionStringBuilder(await old.CreateDatabaseAsync(prefix, Ct)).Database!;
+        static string Values(string[] rows) => string.Join(", ", rows.Select(r => $"('{r}')"));
+        await ExecuteAsync(old.DatabaseConnectionString(name), $"""CREATE TABLE "SubjectKeys" ("Subject" text PRIMARY KEY); INSERT INTO "SubjectKeys" VALUES {Values(oldRows)}""", Ct);
+        await DatabaseRoles.EnsureAsync(keysCluster.ServerConnectionString, name, OwnerPassword, AppPassword, Ct);
+        await ExecuteAsync(keysCluster.DatabaseConnectionString(name), $"""CREATE TABLE "SubjectKeys" ("Subject" text PRIMARY KEY); INSERT INTO "SubjectKeys" VALUES {Values(newRows)}""", Ct);
+        return (keysCluster, old, name);
     }
 
     private static async Task ExecuteAsync(string connectionString, string sql, CancellationToken ct)
