@@ -217,13 +217,13 @@ public static class AppRules
         {
             return $"not a URI of at most {MaxUriLength} characters without spaces.";
         }
-        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri))
-        {
-            return "not an absolute URI.";
-        }
         if (text.Contains('*', StringComparison.Ordinal))
         {
             return "wildcards are not allowed: register each URI exactly.";
+        }
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri))
+        {
+            return "not an absolute URI.";
         }
         if (text.Contains('#', StringComparison.Ordinal))
         {
