@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Identity benchmarks, one command: `bench/run.sh` (as root on a machine of the project's kind).
-# 1. Client-credentials token issuance from ClippyBot.Identity (Release, real PostgreSQL + Garnet) and from the
-#    reference peer node oidc-provider 9.13.3, back to back, same load: wrk, 16 connections, 2 threads, same algorithm.
+# 1. Client-credentials token issuance from ClippyBot.Identity (Release, real PostgreSQL + Garnet) — the seeded client
+#    and an app registered at run time on the developer page — and from the reference peer node oidc-provider 9.13.3,
+#    back to back, same load: wrk, 16 connections, 2 threads, same algorithm; and how long a secret rotation on one
+#    Identity replica takes to be accepted by a second one.
 # 2. Api security overhead: an authorized workspace read (JWT validation + revocation check + rate limit + permission
 #    check + the indexed query) and the same read with an API key, against the same query with no authentication.
 # 3. Password logins per second through the real login form against the raw Argon2id rate at the same parameters.
@@ -112,6 +114,21 @@ if want tokens; then
 echo "client-credentials token issuance, wrk -t2 -c$connections -d$duration, $(nproc) cores"
 run "clippybot identity (ES256, post)" "http://127.0.0.1:$idport/connect/token"
 run "clippybot identity (ES256, basic)" "http://127.0.0.1:$idport/connect/token" clippybot-api-service
+# A confidential app registered at run time (developer page) on the same fast path as the seeded client (docs/apps.md).
+read -r _ appid appsecret _ < <(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll apps-register "http://127.0.0.1:$idport" | grep '^CLIENT')
+appbody="grant_type=client_credentials&client_id=$appid&client_secret=$appsecret&scope=api"
+(body=$appbody; run "registered app (ES256, post)" "http://127.0.0.1:$idport/connect/token")
+(body=$appbody; secret=$appsecret; run() { local b auth; b="grant_type=client_credentials&scope=api"; auth="Basic $(printf '%s:%s' "$appid" "$appsecret" | base64 -w0)"
+  BODY="$b" AUTHORIZATION="$auth" wrk -t2 -c"$connections" -d5s -s bench/post.lua "$2" >/dev/null
+  printf '%-34s %s\n' "$1" "$(BODY="$b" AUTHORIZATION="$auth" wrk -t2 -c"$connections" -d"$duration" -s bench/post.lua "$2" | grep RESULT | cut -d' ' -f2-)"; }
+ run "registered app (ES256, basic)" "http://127.0.0.1:$idport/connect/token")
+# The cost of a client change reaching every replica: a second replica on the same database and Redis.
+id2port=$(free_port)
+dotnet ClippyBot.Identity/bin/Release/net10.0/ClippyBot.Identity.dll --urls "http://127.0.0.1:$id2port" >"$work/identity2.log" 2>&1 &
+id2pid=$!
+wait_http "http://127.0.0.1:$id2port/health"
+printf '%-34s %s\n' "secret rotation on A → accepted by B" "$(dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll apps-propagation "http://127.0.0.1:$idport" "http://127.0.0.1:$id2port" 20 | grep RESULT | cut -d' ' -f2-)"
+kill $id2pid; wait $id2pid 2>/dev/null || true
 for alg in ES256 RS256; do
   CLIENT_SECRET=$secret PORT=$peerport ALG=$alg node bench/peer/server.mjs >"$work/peer-$alg.log" 2>&1 &
   peer=$!

@@ -24,6 +24,14 @@ if (args.Length > 0 && args[0] == "files")
 {
     return await ClippyBot.Bench.FileBench.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1024);
 }
+if (args.Length > 1 && args[0] == "apps-register")
+{
+    return await ClippyBot.Bench.AppsBench.RegisterAsync(args[1]);
+}
+if (args.Length > 2 && args[0] == "apps-propagation")
+{
+    return await ClippyBot.Bench.AppsBench.PropagationAsync(args[1], args[2], args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 20);
+}
 if (args.Length > 0 && args[0] == "pitr")
 {
     // ClippyBot.Bench pitr [writes/s=500] [seconds=60] [databaseMiB=1024]: archive lag, CPU, RPO and RTO (docs/backup.md).
