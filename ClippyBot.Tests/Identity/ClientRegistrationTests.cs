@@ -23,6 +23,7 @@ public sealed class ClientRegistrationTests
 {
     private static ServiceFactory<IdentityDataContext> s_identity = null!;
     private static ServiceFactory<IdentityDataContext> s_replica = null!;
+    private static readonly string AdminEmail = NewEmail();
 
     public TestContext TestContext { get; set; } = null!;
 
@@ -31,7 +32,11 @@ public sealed class ClientRegistrationTests
     [ClassInitialize]
     public static async Task StartAsync(TestContext context)
     {
-        s_identity = await IdentityHost.StartAsync(context.CancellationToken, new Dictionary<string, string?> { ["Apps:SecretRotationGrace"] = "00:00:03" });
+        s_identity = await IdentityHost.StartAsync(context.CancellationToken, new Dictionary<string, string?>
+        {
+            ["Apps:SecretRotationGrace"] = "00:00:03",
+            ["Identity:Administrators:0"] = AdminEmail,
+        });
         s_replica = await IdentityHost.StartReplicaAsync(s_identity, new Dictionary<string, string?>(), context.CancellationToken);
     }
 
@@ -79,6 +84,61 @@ public sealed class ClientRegistrationTests
             }, Ct);
             Assert.AreEqual(HttpStatusCode.OK, refreshed, next.ToString());
             Assert.AreNotEqual(refresh, next.GetProperty("refresh_token").GetString(), "the refresh token rotates");
+
+            // Deleted by its developer: the person's refresh token stops working at once.
+            using var deleted = await PostPageAsync(developer, "/developers/apps/" + clientId, "Delete", [new("confirm", "true")], Ct);
+            var (afterDelete, _) = await TokenAsync(s_identity.CreateClient(), new Dictionary<string, string>
+            {
+                ["grant_type"] = "refresh_token", ["client_id"] = clientId!, ["refresh_token"] = next.GetProperty("refresh_token").GetString()!,
+            }, Ct);
+            Assert.AreEqual(HttpStatusCode.Unauthorized, afterDelete, "a deleted app is an unknown client (invalid_client)");
+        }
+    }
+
+    [TestMethod]
+    public async Task A_registered_confidential_app_introspects_and_revokes_its_own_tokens_as_a_configured_client_does()
+    {
+        var (developer, _) = await NewDeveloperAsync(s_identity, Ct, twoFactor: true);
+        using (developer)
+        {
+            var (_, id, secret) = await CreateAppAsync(developer,
+                Fields("Server app", "server", ["authorization_code", "refresh_token"], ["https://server.example/cb"], ["openid", "offline_access", "api"]), Ct);
+            using var person = s_identity.Browser();
+            var email = NewEmail();
+            await RegisterAsync(person, email, GoodPassword, Ct);
+            await s_identity.ConfirmEmailAsync(email);
+            using (await LoginAsync(person, email, GoodPassword, Ct))
+            {
+            }
+            var pkce = Pkce.Create();
+            using var page = await person.GetAsync(new Uri(AuthorizeUrl(pkce, "s", "https://server.example/cb", scope: "openid offline_access api", clientId: id!), UriKind.Relative), Ct);
+            using var allowed = await AnswerConsentAsync(person, page, "allow", Ct);
+            var code = QueryHelpers.ParseQuery(allowed.Headers.Location!.Query)["code"].ToString();
+            var (status, tokens) = await TokenAsync(s_identity.CreateClient(), new Dictionary<string, string>
+            {
+                ["grant_type"] = "authorization_code", ["client_id"] = id!, ["client_secret"] = secret!, ["code"] = code,
+                ["redirect_uri"] = "https://server.example/cb", ["code_verifier"] = pkce.Verifier,
+            }, Ct);
+            Assert.AreEqual(HttpStatusCode.OK, status, tokens.ToString());
+            var refresh = tokens.GetProperty("refresh_token").GetString()!;
+            Dictionary<string, string> As(string token) => new() { ["token"] = token, ["client_id"] = id!, ["client_secret"] = secret! };
+            using (var introspected = await s_identity.CreateClient().PostAsync(new Uri("/connect/introspect", UriKind.Relative), new FormUrlEncodedContent(As(refresh)), Ct))
+            {
+                Assert.IsTrue((await introspected.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("active").GetBoolean(), "its own refresh token is active");
+            }
+            using (var revoked = await s_identity.CreateClient().PostAsync(new Uri("/connect/revoke", UriKind.Relative), new FormUrlEncodedContent(As(refresh)), Ct))
+            {
+                Assert.AreEqual(HttpStatusCode.OK, revoked.StatusCode);
+            }
+            using (var after = await s_identity.CreateClient().PostAsync(new Uri("/connect/introspect", UriKind.Relative), new FormUrlEncodedContent(As(refresh)), Ct))
+            {
+                Assert.IsFalse((await after.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("active").GetBoolean(), "revoked");
+            }
+            var (refused, _) = await TokenAsync(s_identity.CreateClient(), new Dictionary<string, string>
+            {
+                ["grant_type"] = "refresh_token", ["client_id"] = id!, ["client_secret"] = secret!, ["refresh_token"] = refresh,
+            }, Ct);
+            Assert.AreEqual(HttpStatusCode.BadRequest, refused);
         }
     }
 
@@ -304,29 +364,54 @@ public sealed class ClientRegistrationTests
     }
 
     [TestMethod]
-    public async Task A_suspended_app_is_refused_at_once_its_developer_sees_why_and_it_comes_back_when_resumed()
+    public async Task An_administrator_suspends_an_app_with_a_reason_on_the_admin_page_it_is_refused_at_once_and_comes_back_when_resumed()
     {
         var (developer, _) = await NewDeveloperAsync(s_identity, Ct, twoFactor: true);
+        using var admin = s_identity.Browser();
+        await RegisterAsync(admin, AdminEmail, GoodPassword, Ct);
+        await s_identity.ConfirmEmailAsync(AdminEmail);
+        await AccountFlows.SignInWithSecondFactorAsync(admin, AdminEmail, Ct);
         using (developer)
         {
             var (_, id, secret) = await CreateAppAsync(developer, Fields("Suspicious", "server", ["client_credentials"], [], ["api"]), Ct);
             Assert.AreEqual(HttpStatusCode.OK, (await ClientCredentialsAsync(s_replica.CreateClient(), id!, secret!, Ct, scope: "api")).Status);
-            var admin = Guid.NewGuid();
-            await using (var scope = s_identity.Services.CreateAsyncScope())
+            var list = await admin.GetStringAsync(new Uri("/admin/apps", UriKind.Relative), Ct);
+            StringAssert.Contains(list, id!);
+            StringAssert.Contains(list, IdentityHost.WebClient, "configured clients are listed too");
+
+            using (var noReason = await PostPageAsync(admin, "/admin/apps", "Suspend", [new("clientId", id!), new("reason", " ")], Ct))
             {
-                Assert.IsTrue(await scope.ServiceProvider.GetRequiredService<ClippyBot.Identity.Apps.AppRegistry>().SuspendAsync(admin, id!, "Phishing reports", Ct));
+                StringAssert.Contains(await noReason.Content.ReadAsStringAsync(Ct), "needs a reason");
+            }
+            Assert.AreEqual(HttpStatusCode.OK, (await ClientCredentialsAsync(s_identity.CreateClient(), id!, secret!, Ct, scope: "api")).Status, "not suspended without a reason");
+            using (var suspended = await PostPageAsync(admin, "/admin/apps", "Suspend", [new("clientId", id!), new("reason", "Phishing reports")], Ct))
+            {
+                StringAssert.Contains(await suspended.Content.ReadAsStringAsync(Ct), "Suspended");
             }
             await Poll.UntilAsync(async () => (await ClientCredentialsAsync(s_replica.CreateClient(), id!, secret!, Ct, scope: "api")).Status != HttpStatusCode.OK,
                 TimeSpan.FromSeconds(1), "suspended on the other replica", Ct);
-            using var page = await developer.GetAsync(new Uri("/developers/apps/" + id, UriKind.Relative), Ct);
-            StringAssert.Contains(await page.Content.ReadAsStringAsync(Ct), "suspended: Phishing reports");
-            await using (var scope = s_identity.Services.CreateAsyncScope())
+            await using var redis = await ConnectionMultiplexer.ConnectAsync(TestRig.Redis.ConnectionString);
+            Assert.IsTrue(await redis.GetDatabase().KeyExistsAsync(ClippyBot.Contracts.RevocationKeys.RevokedBefore(id!)), "its outstanding tokens are refused");
+            StringAssert.Contains(await developer.GetStringAsync(new Uri("/developers/apps/" + id, UriKind.Relative), Ct), "suspended: Phishing reports");
+
+            using (var firstParty = await PostPageAsync(admin, "/admin/apps", "FirstParty", [new("clientId", id!), new("firstParty", "true")], Ct))
             {
-                Assert.IsTrue(await scope.ServiceProvider.GetRequiredService<ClippyBot.Identity.Apps.AppRegistry>().ResumeAsync(admin, id!, Ct));
+                Assert.AreEqual(HttpStatusCode.OK, firstParty.StatusCode);
+            }
+            using (var resumed = await PostPageAsync(admin, "/admin/apps", "Resume", [new("clientId", id!)], Ct))
+            {
+                StringAssert.Contains(await resumed.Content.ReadAsStringAsync(Ct), "Resumed");
             }
             await Poll.UntilAsync(async () => (await ClientCredentialsAsync(s_replica.CreateClient(), id!, secret!, Ct, scope: "api")).Status == HttpStatusCode.OK,
                 TimeSpan.FromSeconds(1), "resumed on the other replica", Ct);
-            // The administrators' page is for platform administrators with a second factor, not for developers.
+            await using (var scope = s_identity.Services.CreateAsyncScope())
+            {
+                var db = scope.ServiceProvider.GetRequiredService<IdentityDataContext>();
+                Assert.IsTrue(await db.RegisteredApps.Where(a => a.ClientId == id).Select(a => a.FirstParty).SingleAsync(Ct));
+                var actions = await db.AppAuditEntries.Where(e => e.ClientId == id).Select(e => e.Action + ":" + e.Outcome).ToListAsync(Ct);
+                CollectionAssert.IsSubsetOf(new[] { "app.suspend:refused", "app.suspended:success", "app.first-party:success", "app.resumed:success" }, actions);
+            }
+            // Developers are not administrators.
             using var adminPage = await developer.GetAsync(new Uri("/admin/apps", UriKind.Relative), Ct);
             Assert.AreNotEqual(HttpStatusCode.OK, adminPage.StatusCode);
         }
