@@ -70,9 +70,12 @@ public sealed class AppRegistry(
             await AuditAsync(ownerId, "-", "app.create", "refused", string.Join(", ", errors.Keys), ct);
             return (null, errors);
         }
-        if (await db.RegisteredApps.CountAsync(a => a.OwnerId == ownerId && a.DeletedAt == null, ct) >= options.Value.MaxAppsPerOwner)
+        var dayAgo = time.GetUtcNow().AddDays(-1);
+        // Deleted apps count towards a day's registrations: creating and deleting in a loop ends here too.
+        if (await db.RegisteredApps.CountAsync(a => a.OwnerId == ownerId && a.DeletedAt == null, ct) >= options.Value.MaxAppsPerOwner
+            || await db.RegisteredApps.CountAsync(a => a.OwnerId == ownerId && a.CreatedAt > dayAgo, ct) >= options.Value.MaxAppsPerOwner)
         {
-            errors["client_name"] = $"You have {options.Value.MaxAppsPerOwner} apps, the most one developer may have: delete one first.";
+            errors["client_name"] = $"You have {options.Value.MaxAppsPerOwner} apps (or registered that many today), the most one developer may: delete one, or wait a day.";
             await AuditAsync(ownerId, "-", "app.create", "refused", "limit", ct);
             return (null, errors);
         }

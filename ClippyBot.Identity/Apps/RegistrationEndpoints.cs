@@ -34,20 +34,25 @@ public static class RegistrationEndpoints
         {
             return blocked;
         }
+        // Every refusal before the token is spent counts against the address too: an anonymous flood of them is
+        // blocked (429) after the token endpoint's limit instead of filling the record.
         if (Bearer(context) is not { } token)
         {
+            await throttle.RecordFailureAsync(context.Connection.RemoteIpAddress);
             await registry.RecordRefusalAsync(null, "-", "app.register", "no initial access token", ct);
             return InvalidToken("An initial access token is required (make one on your developer page).");
         }
         var (request, malformed) = await ReadRegistrationAsync(context);
         if (request is null)
         {
+            await throttle.RecordFailureAsync(context.Connection.RemoteIpAddress);
             await registry.RecordRefusalAsync(null, "-", "app.register", "malformed metadata", ct);
             return Error(StatusCodes.Status400BadRequest, "invalid_client_metadata", malformed!);
         }
         var (valid, errors) = AppRules.Validate(request);
         if (valid is null)
         {
+            await throttle.RecordFailureAsync(context.Connection.RemoteIpAddress);
             await registry.RecordRefusalAsync(null, "-", "app.register", string.Join(", ", errors.Keys), ct);
             return MetadataError(errors);
         }
@@ -59,11 +64,11 @@ public static class RegistrationEndpoints
             return InvalidToken("The initial access token is unknown, used or expired.");
         }
         var owner = await users.FindByIdAsync(ownerId.ToString());
-        if (owner is null || !owner.EmailConfirmed || (valid.Confidential && !owner.TwoFactorEnabled))
+        if (owner is null || !owner.EmailConfirmed || (valid.Confidential && !owner.TwoFactorEnabled) || await users.IsLockedOutAsync(owner))
         {
             await registry.RecordRefusalAsync(ownerId, "-", "app.register", "the developer no longer qualifies", ct);
             return Error(StatusCodes.Status403Forbidden, "access_denied",
-                "The token's developer needs a verified address, and two-factor sign-in for a confidential app.");
+                "The token's developer needs a verified address, an account that is not locked, and two-factor sign-in for a confidential app.");
         }
         var (created, refused) = await registry.CreateAsync(ownerId, request, withRegistrationToken: true, ct);
         if (created is null)
@@ -109,11 +114,18 @@ public static class RegistrationEndpoints
             return blocked;
         }
         if (Bearer(context) is not { } token || clientId.Length > ParameterBounds.ClientId
-            || await registry.FindByRegistrationTokenAsync(clientId, token, context.RequestAborted) is null)
+            || await registry.FindByRegistrationTokenAsync(clientId, token, context.RequestAborted) is not { } app)
         {
             await throttle.RecordFailureAsync(context.Connection.RemoteIpAddress);
             await registry.RecordRefusalAsync(null, clientId, action, "no valid registration access token", context.RequestAborted);
             return InvalidToken("The registration access token is missing or not this client's.");
+        }
+        // The token speaks for its developer: once their account is locked (or gone) it speaks for nobody.
+        var users = context.RequestServices.GetRequiredService<UserManager<ApplicationUser>>();
+        if (await users.FindByIdAsync(app.OwnerId.ToString()) is not { } owner || await users.IsLockedOutAsync(owner))
+        {
+            await registry.RecordRefusalAsync(null, clientId, action, "the developer's account is locked or gone", context.RequestAborted);
+            return Error(StatusCodes.Status403Forbidden, "access_denied", "The app's developer account is locked.");
         }
         return await then();
     }

@@ -27,6 +27,7 @@ namespace ClippyBot.Identity.Oidc;
 internal sealed class ClientCredentialsIssuer(
     IServiceScopeFactory scopes,
     ClientLookupCache cache,
+    Apps.ClientChanges changes,
     SecretHasher hasher,
     IOptionsMonitor<OpenIddictServerOptions> server,
     TimeProvider time,
@@ -152,10 +153,13 @@ internal sealed class ClientCredentialsIssuer(
     private async ValueTask<EligibleClient?> FindClientAsync(string clientId, CancellationToken ct)
     {
         var key = ClientCacheKeys.Credentials(clientId);
-        if (cache.TryGetValue(key, out object? cached))
+        // While client changes may go unheard, nothing cached is trusted (a deleted app must not keep minting tokens).
+        var trusted = changes.Listening;
+        if (trusted && cache.TryGetValue(key, out object? cached))
         {
             return cached as EligibleClient;
         }
+        var generation = cache.Generation;
         await using var scope = scopes.CreateAsyncScope();
         var manager = scope.ServiceProvider.GetRequiredService<IOpenIddictApplicationManager>();
         var application = await manager.FindByClientIdAsync(clientId, ct);
@@ -181,7 +185,10 @@ internal sealed class ClientCredentialsIssuer(
                 settings.TryGetValue(Settings.TokenLifetimes.AccessToken, out var lifetime)
                     && TimeSpan.TryParse(lifetime, System.Globalization.CultureInfo.InvariantCulture, out var accessLifetime) ? accessLifetime : null);
         }
-        cache.Set(key, (object?)client ?? NotEligible);
+        if (trusted)
+        {
+            cache.SetIfUnchanged(key, (object?)client ?? NotEligible, generation);
+        }
         return client;
     }
 

@@ -33,16 +33,47 @@ public sealed class ClientLookupCache : IDisposable
     public void Set(string key, object value) =>
         _cache.Set(key, value, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = ClientCacheKeys.Lifetime });
 
+    private long _generation;
+
+    /// <summary>Taken before reading a client from the database: <see cref="SetIfUnchanged"/> then stores nothing if any eviction came meanwhile.</summary>
+    public long Generation => Interlocked.Read(ref _generation);
+
+    /// <summary>
+    /// Stores what was read unless an eviction arrived since <paramref name="generation"/> — otherwise a read that began
+    /// before a change (an app deleted, a secret rotated) could put the old registration back for 30 s after the eviction.
+    /// </summary>
+    public void SetIfUnchanged(string key, object value, long generation)
+    {
+        lock (_cache)
+        {
+            if (Generation == generation)
+            {
+                Set(key, value);
+            }
+        }
+    }
+
     public void Remove(string key) => _cache.Remove(key);
 
     /// <summary>Drops everything cached about one client (its registration and its client-credentials view).</summary>
     public void Evict(string clientId)
     {
-        _cache.Remove(ClientCacheKeys.Application(clientId));
-        _cache.Remove(ClientCacheKeys.Credentials(clientId));
+        lock (_cache)
+        {
+            Interlocked.Increment(ref _generation);
+            _cache.Remove(ClientCacheKeys.Application(clientId));
+            _cache.Remove(ClientCacheKeys.Credentials(clientId));
+        }
     }
 
-    public void Clear() => _cache.Clear();
+    public void Clear()
+    {
+        lock (_cache)
+        {
+            Interlocked.Increment(ref _generation);
+            _cache.Clear();
+        }
+    }
 
     public void Dispose() => _cache.Dispose();
 

@@ -74,7 +74,9 @@ internal sealed partial class ClientSeeder(IServiceScopeFactory scopes, Migratio
         foreach (var client in configured)
         {
             var descriptor = Describe(client);
-            var existing = await applications.FindByClientIdAsync(client.ClientId, stoppingToken);
+            // Whatever its state: a configured client an administrator suspended is still there (and stays suspended).
+            var existing = await ((ClippyApplicationManager<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreApplication>)applications)
+                .FindIncludingDisabledAsync(client.ClientId, stoppingToken);
             if (existing is null)
             {
                 await applications.CreateAsync(descriptor, stoppingToken);

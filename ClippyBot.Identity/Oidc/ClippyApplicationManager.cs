@@ -51,16 +51,45 @@ public sealed class ClippyApplicationManager<TApplication>(
         {
             return cached as TApplication;
         }
+        var generation = applications.Generation;
         var application = await base.FindByClientIdAsync(identifier, cancellationToken);
-        if (application is not null && (await GetPropertiesAsync(application, cancellationToken)).ContainsKey(Apps.AppProperties.Disabled))
+        if (application is not null && await IsDisabledAsync(application, cancellationToken))
         {
             application = null;
         }
         if (trusted)
         {
-            applications.Set(ClientCacheKeys.Application(identifier), (object?)application ?? Unknown);
+            applications.SetIfUnchanged(ClientCacheKeys.Application(identifier), (object?)application ?? Unknown, generation);
         }
         return application;
+    }
+
+    private async ValueTask<bool> IsDisabledAsync(TApplication application, CancellationToken ct) =>
+        (await GetPropertiesAsync(application, ct)).ContainsKey(Apps.AppProperties.Disabled);
+
+    /// <summary>A suspended or deleted app is no redirect target either (a post-logout redirect without client_id looks it up this way).</summary>
+    public override async IAsyncEnumerable<TApplication> FindByPostLogoutRedirectUriAsync(string uri,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await foreach (var application in base.FindByPostLogoutRedirectUriAsync(uri, cancellationToken))
+        {
+            if (!await IsDisabledAsync(application, cancellationToken))
+            {
+                yield return application;
+            }
+        }
+    }
+
+    public override async IAsyncEnumerable<TApplication> FindByRedirectUriAsync(string uri,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await foreach (var application in base.FindByRedirectUriAsync(uri, cancellationToken))
+        {
+            if (!await IsDisabledAsync(application, cancellationToken))
+            {
+                yield return application;
+            }
+        }
     }
 
     /// <summary>The registration whatever its state (for its owner's and administrators' pages): never cached.</summary>

@@ -61,7 +61,7 @@ internal static class OidcEndpoints
         }
 
         var authTime = AuthenticationTime.Of(login.Principal) ?? services.Time.GetUtcNow();
-        var principal = await CreateUserPrincipalAsync(user, request.GetScopes(), authTime, login.Principal!, services);
+        var principal = await CreateUserPrincipalAsync(user, request.GetScopes(), authTime, login.Principal!, services, request.ClientId);
         // Every login into a client is a session the user can see and end — started when the code is redeemed (an
         // abandoned code leaves nothing but an ad-hoc authorization that pruning removes). The code carries which browser
         // sign-in it came from, and whether it was a silent renewal, so renewals reuse that session.
@@ -119,7 +119,7 @@ internal static class OidcEndpoints
             {
                 return Forbid(Errors.InvalidGrant, "The session has ended.");
             }
-            var principal = await CreateUserPrincipalAsync(user, previous.GetScopes(), authTime, previous, services);
+            var principal = await CreateUserPrincipalAsync(user, previous.GetScopes(), authTime, previous, services, request.ClientId);
             principal.SetClaim(Sessions.SessionStore.SessionIdClaim, sessionId);
             await services.Services.GetRequiredService<RevocationMarkers>().WaitUntilPastMarkerAsync(user.Id.ToString(), context.RequestAborted);
             return SignIn(principal);
@@ -222,7 +222,7 @@ internal static class OidcEndpoints
     private const string RenewalClaim = "renewal";
 
     private static async Task<ClaimsPrincipal> CreateUserPrincipalAsync(
-        ApplicationUser user, IEnumerable<string> scopes, DateTimeOffset authTime, ClaimsPrincipal source, OidcServices services)
+        ApplicationUser user, IEnumerable<string> scopes, DateTimeOffset authTime, ClaimsPrincipal source, OidcServices services, string? clientId)
     {
         var identity = new ClaimsIdentity(Scheme, Claims.Name, Claims.Role);
         identity.SetClaim(Claims.Subject, user.Id.ToString())
@@ -244,7 +244,10 @@ internal static class OidcEndpoints
         var scopeList = scopes.ToList();
         // Resource servers see platform administrators by role; re-evaluated whenever a token is issued or refreshed, and
         // only for a login that passed a second factor.
+        // Only ClippyBot's own configured apps carry it: an app registered at run time (whatever a person allowed it, and
+        // even if marked first-party) never acts with a platform administrator's power.
         if (scopeList.Contains(OidcResources.ApiScope, StringComparer.Ordinal) && amr.Contains("mfa")
+            && services.Options.Value.Clients.Any(c => c.ClientId == clientId && c.FirstParty)
             && await services.Services.GetRequiredService<Administrators>().IsAdministratorAsync(user))
         {
             identity.AddClaim(new Claim(Claims.Role, ClippyBot.Contracts.PlatformRoles.Administrator));

@@ -18,7 +18,7 @@ public sealed class ServiceHealthTests
     public Task Identity_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<IdentityDataContext>("identitydb", IdentitySettings(), "cache", "oidc-clients");
 
     [TestMethod]
-    public Task Api_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<ApiDbContext>("apidb", ApiSettings(), "cache", "subjectkeysdb", "subjectkeysdb-migrations");
+    public Task Api_migrates_its_database_and_reports_healthy() => AssertMigratesAndReportsHealthyAsync<ApiDbContext>("apidb", ApiSettings(), "cache", "subjectkeysdb", "subjectkeysdb-migrations", "erasures-reapplied");
 
     [TestMethod]
     // No cache check: the PluginHost holds no cache connection (least privilege; its announcements go through pluginsdb).

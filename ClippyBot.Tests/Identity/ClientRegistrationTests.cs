@@ -287,7 +287,7 @@ public sealed class ClientRegistrationTests
     [TestMethod]
     public async Task RFC_7591_registers_once_per_initial_access_token_and_RFC_7592_reads_replaces_and_deletes_with_the_registration_token()
     {
-        var (developer, _) = await NewDeveloperAsync(s_identity, Ct, twoFactor: true);
+        var (developer, developerEmail) = await NewDeveloperAsync(s_identity, Ct, twoFactor: true);
         using (developer)
         {
             using var made = await PostPageAsync(developer, "/developers/apps", "InitialAccessToken", [], Ct);
@@ -341,6 +341,15 @@ public sealed class ClientRegistrationTests
                 wrong.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", initial);
                 Assert.AreEqual(HttpStatusCode.Unauthorized, (await wrong.GetAsync(new Uri(uri, UriKind.Relative), Ct)).StatusCode);
             }
+            // The developer's account is locked (taken over?): their registration token no longer speaks for them.
+            await using (var scope = s_identity.Services.CreateAsyncScope())
+            {
+                var users = scope.ServiceProvider.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<ClippyBot.Identity.Accounts.ApplicationUser>>();
+                var owner = (await users.FindByEmailAsync(developerEmail))!;
+                await users.SetLockoutEndDateAsync(owner, DateTimeOffset.UtcNow.AddHours(1));
+                Assert.AreEqual(HttpStatusCode.Forbidden, (await manager.GetAsync(new Uri(uri, UriKind.Relative), Ct)).StatusCode);
+                await users.SetLockoutEndDateAsync(owner, null);
+            }
             using (var replaced = await manager.PutAsJsonAsync(uri, metadata with { }, Ct))
             {
                 Assert.AreEqual(HttpStatusCode.OK, replaced.StatusCode, await replaced.Content.ReadAsStringAsync(Ct));
@@ -360,6 +369,29 @@ public sealed class ClientRegistrationTests
             await Poll.UntilAsync(async () => (await ClientCredentialsAsync(s_replica.CreateClient(), id, secret, Ct, scope: "api")).Status != HttpStatusCode.OK,
                 TimeSpan.FromSeconds(1), "deleted through RFC 7592", Ct);
             Assert.AreEqual(HttpStatusCode.Unauthorized, (await manager.GetAsync(new Uri(uri, UriKind.Relative), Ct)).StatusCode);
+        }
+    }
+
+    [TestMethod]
+    public async Task A_configured_client_an_administrator_suspended_stays_suspended_and_Identity_still_starts()
+    {
+        await using (var scope = s_identity.Services.CreateAsyncScope())
+        {
+            Assert.IsTrue(await scope.ServiceProvider.GetRequiredService<ClippyBot.Identity.Apps.AppRegistry>().SuspendAsync(Guid.NewGuid(), IdentityHost.ThirdPartyClient, "Under review", Ct));
+        }
+        try
+        {
+            // A restart (a deploy) seeds the configured clients again: it failed before (the suspended client was "not
+            // found", so the seeder created it again and the duplicate stopped the host).
+            await using var restarted = await IdentityHost.StartReplicaAsync(s_identity, new Dictionary<string, string?>(), Ct);
+            await using var scope = restarted.Services.CreateAsyncScope();
+            var view = await scope.ServiceProvider.GetRequiredService<ClippyBot.Identity.Apps.AppRegistry>().ViewAsync(IdentityHost.ThirdPartyClient, Ct);
+            Assert.AreEqual("suspended", view!.Disabled);
+        }
+        finally
+        {
+            await using var scope = s_identity.Services.CreateAsyncScope();
+            await scope.ServiceProvider.GetRequiredService<ClippyBot.Identity.Apps.AppRegistry>().ResumeAsync(Guid.NewGuid(), IdentityHost.ThirdPartyClient, Ct);
         }
     }
 
@@ -414,6 +446,22 @@ public sealed class ClientRegistrationTests
             // Developers are not administrators.
             using var adminPage = await developer.GetAsync(new Uri("/admin/apps", UriKind.Relative), Ct);
             Assert.AreNotEqual(HttpStatusCode.OK, adminPage.StatusCode);
+
+            // An administrator signed in with two factors through a registered app — even one marked first-party — gives
+            // it no administrator role; ClippyBot's own configured app gets it (failed before: any app with "api" did).
+            var (_, publicId, _) = await CreateAppAsync(developer, Fields("Admin bait", "spa", ["authorization_code"], ["https://bait.example/cb"], ["openid", "api"]), Ct);
+            using (await PostPageAsync(admin, "/admin/apps", "FirstParty", [new("clientId", publicId!), new("firstParty", "true")], Ct))
+            {
+            }
+            foreach (var (client, redirect, admitted) in new[] { (publicId!, "https://bait.example/cb", false), (IdentityHost.DevClient, IdentityHost.WebRedirect, true) })
+            {
+                var pkce = Pkce.Create();
+                using var authorized = await admin.GetAsync(new Uri(AuthorizeUrl(pkce, "a", redirect, scope: "openid api", clientId: client), UriKind.Relative), Ct);
+                Assert.AreEqual(HttpStatusCode.Redirect, authorized.StatusCode, await authorized.Content.ReadAsStringAsync(Ct));
+                var (_, adminTokens) = await RedeemCodeAsync(s_identity.CreateClient(), QueryHelpers.ParseQuery(authorized.Headers.Location!.Query)["code"].ToString(), pkce, Ct, client, redirect);
+                var payload = DecodeJwt(adminTokens.GetProperty("access_token").GetString()!).Payload;
+                Assert.AreEqual(admitted, payload.TryGetProperty("role", out var role) && role.ToString().Contains("platform-admin", StringComparison.Ordinal), client);
+            }
         }
     }
 }
