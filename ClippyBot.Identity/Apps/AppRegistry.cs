@@ -121,10 +121,16 @@ public sealed class AppRegistry(
         }
         var descriptor = new OpenIddictApplicationDescriptor();
         await manager.PopulateAsync(descriptor, application, ct);
+        var before = descriptor.RedirectUris.Select(u => u.ToString()).ToHashSet(StringComparer.Ordinal);
         Apply(descriptor, valid);
         await manager.UpdateAsync(application, descriptor, ct);
         await db.RegisteredApps.Where(a => a.ClientId == clientId).ExecuteUpdateAsync(a => a.SetProperty(x => x.UpdatedAt, time.GetUtcNow()), ct);
-        await AuditAsync(actorId, clientId, "app.updated", "success", "", ct);
+        // A new place to send codes to is a new question for the people who allowed the app: whoever changed it (a
+        // taken-over developer account?) must not receive their codes silently. They are asked again.
+        var added = descriptor.RedirectUris.Select(u => u.ToString()).Where(u => !before.Contains(u)).ToList();
+        var reasked = added.Count > 0 ? await db.AppConsents.Where(c => c.ClientId == clientId).ExecuteDeleteAsync(ct) : 0;
+        await AuditAsync(actorId, clientId, "app.updated", "success",
+            added.Count > 0 ? $"new redirect URI(s) {string.Join(' ', added)}; {reasked} person(s) will be asked again" : "", ct);
         return null;
     }
 
@@ -147,6 +153,31 @@ public sealed class AppRegistry(
         await manager.UpdateAsync(application, descriptor, ct);
         await AuditAsync(actorId, clientId, "app.secret-rotated", "success", $"previous secret valid for {options.Value.SecretRotationGrace}", ct);
         return secret;
+    }
+
+    /// <summary>Ends the previous secret's grace period now (it leaked, say); false when there is none.</summary>
+    public async Task<bool> EndPreviousSecretAsync(Guid? actorId, string clientId, CancellationToken ct)
+    {
+        var application = await Manager.FindIncludingDisabledAsync(clientId, ct);
+        if (application is null || !(await manager.GetPropertiesAsync(application, ct)).ContainsKey(AppProperties.PreviousSecret))
+        {
+            await AuditAsync(actorId, clientId, "app.previous-secret-end", "refused", "no previous secret", ct);
+            return false;
+        }
+        var descriptor = new OpenIddictApplicationDescriptor();
+        await manager.PopulateAsync(descriptor, application, ct);
+        descriptor.Properties.Remove(AppProperties.PreviousSecret);
+        descriptor.Properties.Remove(AppProperties.PreviousSecretExpires);
+        await manager.UpdateAsync(application, descriptor, ct);
+        await AuditAsync(actorId, clientId, "app.previous-secret-ended", "success", "", ct);
+        return true;
+    }
+
+    /// <summary>Refusals older than <see cref="AppsOptions.RefusalRetention"/> go (changes stay: they are each app's history).</summary>
+    public Task<int> RemoveOldRefusalsAsync(CancellationToken ct)
+    {
+        var before = time.GetUtcNow() - options.Value.RefusalRetention;
+        return db.AppAuditEntries.Where(e => e.Outcome == "refused" && e.At < before).ExecuteDeleteAsync(ct);
     }
 
     /// <summary>Removes previous secrets whose grace period has ended (the worker runs this; expiry alone already refuses them).</summary>

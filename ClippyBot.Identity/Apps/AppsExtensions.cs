@@ -8,6 +8,7 @@ public static class AppsExtensions
         builder.Services.AddOptions<AppsOptions>().Bind(builder.Configuration.GetSection(AppsOptions.SectionName))
             .Validate(o => o.SecretRotationGrace >= TimeSpan.Zero && o.SecretRotationGrace <= TimeSpan.FromDays(30), "Apps:SecretRotationGrace is between 0 and 30 days.")
             .Validate(o => o.InitialAccessTokenLifetime >= TimeSpan.FromMinutes(1) && o.InitialAccessTokenLifetime <= TimeSpan.FromDays(30), "Apps:InitialAccessTokenLifetime is between a minute and 30 days.")
+            .Validate(o => o.RefusalRetention >= TimeSpan.FromDays(1), "Apps:RefusalRetention is at least a day.")
             .Validate(o => o.MaxAppsPerOwner >= 1 && o.MaxOpenInitialAccessTokens >= 1, "Apps:MaxAppsPerOwner and Apps:MaxOpenInitialAccessTokens are at least 1.")
             .ValidateOnStart();
         builder.Services.AddScoped<AppRegistry>();
@@ -24,7 +25,7 @@ public static class AppsExtensions
     }
 }
 
-/// <summary>Removes rotated secrets whose grace period has ended (expiry alone already refuses them), hourly.</summary>
+/// <summary>Removes rotated secrets whose grace period has ended (expiry alone already refuses them) and old refusals, hourly.</summary>
 internal sealed partial class ExpiredSecretsSweeper(IServiceScopeFactory scopes, TimeProvider time, ILogger<ExpiredSecretsSweeper> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -35,7 +36,9 @@ internal sealed partial class ExpiredSecretsSweeper(IServiceScopeFactory scopes,
             try
             {
                 await using var scope = scopes.CreateAsyncScope();
-                var removed = await scope.ServiceProvider.GetRequiredService<AppRegistry>().RemoveExpiredSecretsAsync(stoppingToken);
+                var registry = scope.ServiceProvider.GetRequiredService<AppRegistry>();
+                var removed = await registry.RemoveExpiredSecretsAsync(stoppingToken);
+                await registry.RemoveOldRefusalsAsync(stoppingToken);
                 if (removed > 0)
                 {
                     LogRemoved(removed);

@@ -14,6 +14,9 @@ public sealed class AppsOptions
     /// <summary>Most apps one developer may have (deleted ones not counted): a registration flood ends here.</summary>
     public int MaxAppsPerOwner { get; set; } = 25;
 
+    /// <summary>How long refused requests stay recorded (an anonymous flood must not grow the table for ever).</summary>
+    public TimeSpan RefusalRetention { get; set; } = TimeSpan.FromDays(90);
+
     /// <summary>Most unused initial access tokens one developer may hold at once.</summary>
     public int MaxOpenInitialAccessTokens { get; set; } = 5;
 }

@@ -54,6 +54,14 @@ public sealed class AppModel(UserManager<ApplicationUser> users, AppRegistry reg
         return null;
     });
 
+    public Task<IActionResult> OnPostEndPreviousSecretAsync() => WithAppAsync("app.previous-secret-end", async (user, app) =>
+    {
+        Notice = await registry.EndPreviousSecretAsync(user.Id, app.ClientId, Aborted)
+            ? "The previous secret no longer works, on every replica."
+            : "There is no previous secret.";
+        return null;
+    });
+
     public Task<IActionResult> OnPostDeleteAsync(bool confirm) => WithAppAsync("app.delete", async (user, app) =>
     {
         if (!confirm)
