@@ -122,15 +122,21 @@ public sealed class AppRegistry(
         var descriptor = new OpenIddictApplicationDescriptor();
         await manager.PopulateAsync(descriptor, application, ct);
         var before = descriptor.RedirectUris.Select(u => u.ToString()).ToHashSet(StringComparer.Ordinal);
+        var added = valid.RedirectUris.Select(u => u.ToString()).Where(u => !before.Contains(u)).ToList();
+        // A new place to send codes to is a new question for the people who allowed the app: whoever changed it (a
+        // taken-over developer account?) must not receive their codes silently. Consents go before the new URI is live,
+        // and a first-party mark (no consent page at all) goes too, until an administrator gives it again.
+        var reasked = 0;
+        if (added.Count > 0)
+        {
+            reasked = await db.AppConsents.Where(c => c.ClientId == clientId).ExecuteDeleteAsync(ct);
+            await db.RegisteredApps.Where(a => a.ClientId == clientId).ExecuteUpdateAsync(a => a.SetProperty(x => x.FirstParty, false), ct);
+        }
         Apply(descriptor, valid);
         await manager.UpdateAsync(application, descriptor, ct);
         await db.RegisteredApps.Where(a => a.ClientId == clientId).ExecuteUpdateAsync(a => a.SetProperty(x => x.UpdatedAt, time.GetUtcNow()), ct);
-        // A new place to send codes to is a new question for the people who allowed the app: whoever changed it (a
-        // taken-over developer account?) must not receive their codes silently. They are asked again.
-        var added = descriptor.RedirectUris.Select(u => u.ToString()).Where(u => !before.Contains(u)).ToList();
-        var reasked = added.Count > 0 ? await db.AppConsents.Where(c => c.ClientId == clientId).ExecuteDeleteAsync(ct) : 0;
         await AuditAsync(actorId, clientId, "app.updated", "success",
-            added.Count > 0 ? $"new redirect URI(s) {string.Join(' ', added)}; {reasked} person(s) will be asked again" : "", ct);
+            added.Count > 0 ? $"new redirect URI(s) {string.Join(' ', added)}; {reasked} person(s) will be asked again; not first-party until an administrator says so" : "", ct);
         return null;
     }
 
@@ -174,10 +180,20 @@ public sealed class AppRegistry(
     }
 
     /// <summary>Refusals older than <see cref="AppsOptions.RefusalRetention"/> go (changes stay: they are each app's history).</summary>
-    public Task<int> RemoveOldRefusalsAsync(CancellationToken ct)
+    public async Task<int> RemoveOldRefusalsAsync(CancellationToken ct)
     {
         var before = time.GetUtcNow() - options.Value.RefusalRetention;
-        return db.AppAuditEntries.Where(e => e.Outcome == "refused" && e.At < before).ExecuteDeleteAsync(ct);
+        // In batches (an index on outcome and time finds them): after a flood, one statement would be one huge delete.
+        var removed = 0;
+        while (true)
+        {
+            var batch = await db.AppAuditEntries.Where(e => e.Outcome == "refused" && e.At < before).OrderBy(e => e.At).Take(5_000).Select(e => e.Id).ToListAsync(ct);
+            if (batch.Count == 0)
+            {
+                return removed;
+            }
+            removed += await db.AppAuditEntries.Where(e => batch.Contains(e.Id)).ExecuteDeleteAsync(ct);
+        }
     }
 
     /// <summary>Removes previous secrets whose grace period has ended (the worker runs this; expiry alone already refuses them).</summary>

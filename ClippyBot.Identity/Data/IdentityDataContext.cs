@@ -136,6 +136,7 @@ public sealed class IdentityDataContext(DbContextOptions<IdentityDataContext> op
             entry.ToTable("AppAuditEntries");
             entry.HasKey(e => e.Id);
             entry.HasIndex(e => new { e.ClientId, e.Id });
+            entry.HasIndex(e => new { e.Outcome, e.At });
             entry.Property(e => e.ClientId).HasMaxLength(100);
             entry.Property(e => e.Action).HasMaxLength(40);
             entry.Property(e => e.Outcome).HasMaxLength(16);

@@ -30,6 +30,10 @@ public sealed class ClippyApplicationManager<TApplication>(
 {
     private static readonly object Unknown = new();
 
+    // Taken when the manager is made (one per request): OpenIddict's own per-request entity cache may hand back an entity
+    // read before an eviction, so only a generation taken before any of this request's reads proves a stored value fresh.
+    private readonly long _generation = applications.Generation;
+
     /// <summary>
     /// A suspended or deleted app (<see cref="Apps.AppProperties.Disabled"/>) is not found: every endpoint then answers as
     /// for an unknown client — no token, no refresh, no introspection — on every replica as soon as the change is announced.
@@ -51,7 +55,6 @@ public sealed class ClippyApplicationManager<TApplication>(
         {
             return cached as TApplication;
         }
-        var generation = applications.Generation;
         var application = await base.FindByClientIdAsync(identifier, cancellationToken);
         if (application is not null && await IsDisabledAsync(application, cancellationToken))
         {
@@ -59,7 +62,7 @@ public sealed class ClippyApplicationManager<TApplication>(
         }
         if (trusted)
         {
-            applications.SetIfUnchanged(ClientCacheKeys.Application(identifier), (object?)application ?? Unknown, generation);
+            applications.SetIfUnchanged(ClientCacheKeys.Application(identifier), (object?)application ?? Unknown, _generation);
         }
         return application;
     }
@@ -116,8 +119,13 @@ public sealed class ClippyApplicationManager<TApplication>(
 
     public override async ValueTask DeleteAsync(TApplication application, CancellationToken cancellationToken = default)
     {
-        await EvictAsync(application, cancellationToken);
+        // Announced after the row is gone: a read between an earlier announcement and the delete would cache it again.
+        var clientId = await GetClientIdAsync(application, cancellationToken);
         await base.DeleteAsync(application, cancellationToken);
+        if (clientId is not null)
+        {
+            await changes.AnnounceAsync(clientId);
+        }
     }
 
     protected override ValueTask<string> ObfuscateClientSecretAsync(string secret, CancellationToken cancellationToken = default) =>

@@ -68,6 +68,11 @@ public sealed class AppChangeTests
                 {
                     Assert.AreEqual(HttpStatusCode.Redirect, silent.StatusCode, "still allowed");
                 }
+                // Marked first-party (no consent page at all): a new redirect URI takes the mark away too.
+                await using (var scope = s_identity.Services.CreateAsyncScope())
+                {
+                    Assert.IsTrue(await scope.ServiceProvider.GetRequiredService<ClippyBot.Identity.Apps.AppRegistry>().SetFirstPartyAsync(Guid.NewGuid(), id!, true, Ct));
+                }
                 var moved = Fields("Moving on", "spa", ["authorization_code"], [IdentityHost.WebRedirect, "https://elsewhere.example/cb"], ["openid", "api"]);
                 using (var updated = await PostPageAsync(developer, "/developers/apps/" + id, "Update", moved, Ct))
                 {
@@ -75,6 +80,8 @@ public sealed class AppChangeTests
                 }
                 using var asked = await person.GetAsync(new Uri(AuthorizeUrl(Pkce.Create(), "m", "https://elsewhere.example/cb", scope: "openid api", clientId: id!), UriKind.Relative), Ct);
                 Assert.AreEqual(HttpStatusCode.OK, asked.StatusCode, "asked again before any code goes to the new address");
+                await using var check = s_identity.Services.CreateAsyncScope();
+                Assert.IsFalse(await check.ServiceProvider.GetRequiredService<IdentityDataContext>().RegisteredApps.Where(a => a.ClientId == id).Select(a => a.FirstParty).SingleAsync(Ct));
             }
         }
     }

@@ -277,6 +277,8 @@ namespace ClippyBot.Identity.Data.Migrations
 
                     b.HasIndex("ClientId", "Id");
 
+                    b.HasIndex("Outcome", "At");
+
                     b.ToTable("AppAuditEntries", (string)null);
                 });
 
