@@ -226,6 +226,7 @@ public sealed class AppRegistry(
     {
         if (!await DisableAsync(clientId, "deleted", forever: true, ct))
         {
+            await AuditAsync(actorId, clientId, "app.delete", "refused", "no such app", ct);
             return false;
         }
         await db.RegisteredApps.Where(a => a.ClientId == clientId).ExecuteUpdateAsync(a => a.SetProperty(x => x.DeletedAt, time.GetUtcNow()), ct);
@@ -248,6 +249,7 @@ public sealed class AppRegistry(
     {
         if (!await DisableAsync(clientId, "suspended", forever: false, ct))
         {
+            await AuditAsync(administratorId, clientId, "app.suspend", "refused", "no such active app", ct);
             return false;
         }
         var now = time.GetUtcNow();
@@ -262,6 +264,7 @@ public sealed class AppRegistry(
         var application = await Manager.FindIncludingDisabledAsync(clientId, ct);
         if (application is null || AppProperties.DisabledIn(await manager.GetPropertiesAsync(application, ct)) != "suspended")
         {
+            await AuditAsync(administratorId, clientId, "app.resume", "refused", "not suspended", ct);
             return false;
         }
         var descriptor = new OpenIddictApplicationDescriptor();
@@ -281,6 +284,7 @@ public sealed class AppRegistry(
             .ExecuteUpdateAsync(a => a.SetProperty(x => x.FirstParty, firstParty), ct);
         if (changed == 0)
         {
+            await AuditAsync(administratorId, clientId, "app.first-party", "refused", "not a registered app", ct);
             return false;
         }
         await AuditAsync(administratorId, clientId, firstParty ? "app.first-party" : "app.third-party", "success", "", ct);
@@ -478,6 +482,7 @@ public sealed class AppRegistry(
         var ended = await sessions.EndForClientAsync(userId, clientId, ct);
         if (removed == 0 && ended.Count == 0)
         {
+            await AuditAsync(userId, clientId, "app.disconnect", "refused", "not connected", ct);
             return false;
         }
         await markers.PublishSessionsAsync(ended);
@@ -487,13 +492,13 @@ public sealed class AppRegistry(
 
     /// <summary>A refused request about an app (a bad token, a foreign app, an invalid form): recorded like every change.</summary>
     public Task RecordRefusalAsync(Guid? actorId, string clientId, string action, string detail, CancellationToken ct) =>
-        AuditAsync(actorId, clientId.Length > 100 ? clientId[..100] : clientId, action, "refused", detail, ct);
+        AuditAsync(actorId, clientId, action, "refused", detail, ct);
 
     private async Task AuditAsync(Guid? actorId, string clientId, string action, string outcome, string detail, CancellationToken ct)
     {
         db.AppAuditEntries.Add(new AppAuditEntry
         {
-            At = time.GetUtcNow(), ActorId = actorId, ClientId = clientId, Action = action, Outcome = outcome,
+            At = time.GetUtcNow(), ActorId = actorId, ClientId = clientId.Length > 100 ? clientId[..100] : clientId, Action = action, Outcome = outcome,
             Detail = detail.Length > 500 ? detail[..500] : detail,
             IpAddress = http.HttpContext?.Connection.RemoteIpAddress?.ToString() ?? "",
         });

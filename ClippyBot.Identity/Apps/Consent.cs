@@ -47,16 +47,12 @@ internal static class Consent
             if (decision == "allow")
             {
                 var scopes = string.Join(' ', granted.Union(requested, StringComparer.Ordinal).Order(StringComparer.Ordinal));
-                if (consent is null)
-                {
-                    db.AppConsents.Add(new AppConsent { UserId = user.Id, ClientId = clientId, Scopes = scopes, GrantedAt = services.Time.GetUtcNow() });
-                }
-                else
-                {
-                    consent.Scopes = scopes;
-                    consent.GrantedAt = services.Time.GetUtcNow();
-                }
-                await db.SaveChangesAsync(ct);
+                var now = services.Time.GetUtcNow();
+                // One statement: two "Allow" posts at once (a double click) both succeed instead of racing to insert.
+                await db.Database.ExecuteSqlAsync($"""
+                    INSERT INTO "AppConsents" ("UserId", "ClientId", "Scopes", "GrantedAt") VALUES ({user.Id}, {clientId}, {scopes}, {now})
+                    ON CONFLICT ("UserId", "ClientId") DO UPDATE SET "Scopes" = EXCLUDED."Scopes", "GrantedAt" = EXCLUDED."GrantedAt"
+                    """, ct);
                 await registry.RecordConsentAsync(user.Id, clientId, "app.consent-granted", scopes, ct);
                 return null;
             }

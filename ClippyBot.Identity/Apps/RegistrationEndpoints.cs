@@ -136,7 +136,8 @@ public static class RegistrationEndpoints
         {
             return null;
         }
-        var seconds = Math.Max(1, (long)Math.Ceiling((until - DateTimeOffset.UtcNow).TotalSeconds));
+        var now = context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+        var seconds = Math.Max(1, (long)Math.Ceiling((until - now).TotalSeconds));
         context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return Error(StatusCodes.Status429TooManyRequests, "invalid_request", $"Too many failed requests from this address; retry in {seconds} seconds.");
     }
@@ -161,11 +162,17 @@ public static class RegistrationEndpoints
         }
         try
         {
+            // Read no further than the limit (a chunked body has no length to check first).
             using var limited = new MemoryStream();
-            await context.Request.Body.CopyToAsync(limited, context.RequestAborted);
-            if (limited.Length > MaxBody)
+            var buffer = new byte[8192];
+            int read;
+            while ((read = await context.Request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
             {
-                return (null, $"The metadata is at most {MaxBody / 1024} KB.");
+                if (limited.Length + read > MaxBody)
+                {
+                    return (null, $"The metadata is at most {MaxBody / 1024} KB.");
+                }
+                limited.Write(buffer, 0, read);
             }
             limited.Position = 0;
             var request = await JsonSerializer.DeserializeAsync<AppRegistration>(limited, cancellationToken: context.RequestAborted);
@@ -174,6 +181,10 @@ public static class RegistrationEndpoints
         catch (JsonException)
         {
             return (null, "The metadata is not valid JSON of the registration's fields.");
+        }
+        catch (BadHttpRequestException)
+        {
+            return (null, "The request body could not be read.");
         }
     }
 

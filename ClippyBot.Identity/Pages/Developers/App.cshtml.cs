@@ -38,6 +38,10 @@ public sealed class AppModel(UserManager<ApplicationUser> users, AppRegistry reg
         // The kind stays what it is (public or confidential).
         Form.Kind = AppForm.From(app).Kind;
         Errors = await registry.UpdateAsync(user.Id, app.ClientId, Form.ToRegistration(), Aborted) ?? [];
+        if (Errors.Count > 0)
+        {
+            Form.ClipForRedisplay();
+        }
         Notice = Errors.Count == 0 ? "Saved. Every replica uses the change now." : null;
         return null;
     });

@@ -26,6 +26,17 @@ public sealed class AppForm
 
     public bool Confidential => Kind == "server";
 
+    /// <summary>A refused form is shown again at most as long as it could be valid: a megabyte field is not sent back.</summary>
+    public void ClipForRedisplay()
+    {
+        static string? Clip(string? text, int max) => text is { Length: var length } && length > max ? text[..max] : text;
+        Name = Clip(Name, AppRules.MaxNameLength);
+        RedirectUris = Clip(RedirectUris, AppRules.MaxUris * (AppRules.MaxUriLength + 1));
+        PostLogoutRedirectUris = Clip(PostLogoutRedirectUris, AppRules.MaxUris * (AppRules.MaxUriLength + 1));
+        Scopes = [.. Scopes.Take(AppRules.OfferedScopes.Count).Where(AppRules.OfferedScopes.Contains)];
+        GrantTypes = [.. GrantTypes.Take(AllGrantTypes.Count).Where(AllGrantTypes.Contains)];
+    }
+
     public AppRegistration ToRegistration() => new()
     {
         ClientName = Name,

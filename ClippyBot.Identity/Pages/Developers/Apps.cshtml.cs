@@ -42,6 +42,7 @@ public sealed class AppsModel(UserManager<ApplicationUser> users, AppRegistry re
         if (Form.Confidential && !user.TwoFactorEnabled)
         {
             Errors["token_endpoint_auth_method"] = "A confidential app needs two-factor sign-in on your account first.";
+            Form.ClipForRedisplay();
             await registry.RecordRefusalAsync(user.Id, "-", "app.create", "confidential app without two-factor", Aborted);
             return;
         }
@@ -51,6 +52,10 @@ public sealed class AppsModel(UserManager<ApplicationUser> users, AppRegistry re
         {
             Created = created;
             Form = new AppForm();
+        }
+        else
+        {
+            Form.ClipForRedisplay();
         }
     });
 
