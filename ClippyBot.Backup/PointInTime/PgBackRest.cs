@@ -244,18 +244,27 @@ public sealed class PgBackRest
     /// promotes there), else to the end of the archived WAL. The restored server does not archive (it would write a new
     /// timeline into the live cluster's repositories).
     /// </summary>
-    /// <summary>Removes backups and WAL older than every repository's retention (pgBackRest does this after each backup too).</summary>
-    public Task ExpireAsync(CancellationToken ct) => RunAsync(["expire"], ct);
-
     public Task RestoreAsync(string into, int repository, DateTimeOffset? target, CancellationToken ct)
     {
-        List<string> arguments = ["restore", $"--repo={repository}", $"--pg1-path={Path.GetFullPath(into)}", "--archive-mode=off"];
+        // A spool of the restore's own, beside the restored folder: restore empties its stanza's spool, and the shared one is
+        // where the live cluster, still archiving asynchronously, queues its pushes (a drill raced it). The restored server's
+        // restore_command carries the option, so its WAL fetches stay out of the live spool too.
+        var spool = Path.GetFullPath(into) + ".spool";
+        if (Directory.Exists(spool) && Directory.EnumerateFileSystemEntries(spool).Any())
+        {
+            throw new BackupException($"'{spool}' already exists and is not empty: remove it, or restore into another folder.");
+        }
+        ServiceUser.Own(spool);
+        List<string> arguments = ["restore", $"--repo={repository}", $"--pg1-path={Path.GetFullPath(into)}", "--archive-mode=off", $"--spool-path={spool}"];
         if (target is { } moment)
         {
             arguments.AddRange(["--type=time", $"--target={FormatTarget(moment)}", "--target-action=promote"]);
         }
         return RunAsync(arguments, ct);
     }
+
+    /// <summary>Removes backups and WAL older than every repository's retention (pgBackRest does this after each backup too).</summary>
+    public Task ExpireAsync(CancellationToken ct) => RunAsync(["expire"], ct);
 
     /// <summary>A PostgreSQL timestamp with zone, to the microsecond, in UTC.</summary>
     public static string FormatTarget(DateTimeOffset moment) =>

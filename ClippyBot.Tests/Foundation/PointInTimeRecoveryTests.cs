@@ -64,7 +64,15 @@ public sealed class PointInTimeRecoveryTests
 
         // Repository 1 through the library, repository 2 through the operator's command.
         var into1 = Path.Combine(s_live.Cluster.DataRoot, "restored-1");
+        // The live cluster keeps archiving asynchronously through its spool while a restore runs beside it: the restore
+        // must leave that spool alone (pgBackRest empties it when the restore runs asynchronously, racing the live pushes).
+        var liveSpool = Path.Combine(s_archiving.Root, "spool", "archive", PgBackRest.Stanza, "out");
+        Assert.IsTrue(Directory.Exists(liveSpool), "the live cluster pushes its WAL through the spool");
+        var acknowledgement = Path.Combine(liveSpool, "live-cluster-marker.ok");
+        File.WriteAllText(acknowledgement, "");
         await s_pgBackRest.RestoreAsync(into1, 1, new DateTimeOffset(noted, TimeSpan.Zero), Ct);
+        Assert.IsTrue(File.Exists(acknowledgement), "a restore beside the live cluster left the live cluster's spool alone");
+        File.Delete(acknowledgement);
         await using (var restored = await RestoredCluster.StartAsync(into1, Ct))
         {
             Assert.AreEqual("before-1,before-2", await restored.QueryAsync(ledger, "SELECT string_agg(note, ',' ORDER BY id) FROM entries", Ct));
@@ -143,6 +151,13 @@ public sealed class PointInTimeRecoveryTests
         Assert.AreEqual(1, code);
         Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute,
             File.GetUnixFileMode(victim), "the link's target keeps its mode");
+        // Nor one planted where the restore's own spool goes (pgBackRest empties that spool).
+        File.WriteAllText(Path.Combine(victim, "keep"), "mine");
+        Directory.CreateSymbolicLink(Path.Combine(parent, "other.spool"), victim);
+        (code, _, error) = await RunAsync("pitr", "--config", s_pgBackRest.ConfigFile, "--target-time", "2099-01-01 00:00:00+00", "--into", Path.Combine(parent, "other"));
+        Assert.AreEqual(1, code);
+        StringAssert.Contains(error, "other.spool");
+        Assert.AreEqual("mine", File.ReadAllText(Path.Combine(victim, "keep")));
         Directory.Delete(parent, recursive: true);
         (code, _, error) = await RunAsync("drill", "--config", "/nonexistent/pgbackrest.conf");
         Assert.AreEqual(1, code);
