@@ -229,3 +229,24 @@ internal static class TufHashes
             ? hex
             : throw new TufException(TufFailure.Malformed, $"{what}: hashes carry no lower-case hex sha256.");
 }
+
+/// <summary>Root metadata for a key set: the root keys with their threshold, one key each for the online roles.</summary>
+public static class TufRoots
+{
+    public static RootMetadata Create(long version, DateTimeOffset expires, IReadOnlyList<TufPublicKey> rootKeys, int rootThreshold,
+        TufPublicKey targets, TufPublicKey snapshot, TufPublicKey timestamp)
+    {
+        ArgumentNullException.ThrowIfNull(rootKeys);
+        ArgumentNullException.ThrowIfNull(targets);
+        ArgumentNullException.ThrowIfNull(snapshot);
+        ArgumentNullException.ThrowIfNull(timestamp);
+        var keys = rootKeys.Concat([targets, snapshot, timestamp]).DistinctBy(k => k.KeyId).ToDictionary(k => k.KeyId, StringComparer.Ordinal);
+        return new RootMetadata(version, expires, keys, new Dictionary<string, RoleKeys>(StringComparer.Ordinal)
+        {
+            [TufRole.Root] = new([.. rootKeys.Select(k => k.KeyId)], rootThreshold),
+            [TufRole.Targets] = new([targets.KeyId], 1),
+            [TufRole.Snapshot] = new([snapshot.KeyId], 1),
+            [TufRole.Timestamp] = new([timestamp.KeyId], 1),
+        }, ConsistentSnapshot: true);
+    }
+}

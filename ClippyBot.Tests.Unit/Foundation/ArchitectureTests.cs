@@ -15,6 +15,8 @@ public sealed class ArchitectureTests
     private static readonly Assembly Api = typeof(ClippyBot.Api.Data.ApiDbContext).Assembly;
     private static readonly Assembly Identity = typeof(ClippyBot.Identity.Data.IdentityDataContext).Assembly;
     private static readonly Assembly PluginHost = typeof(ClippyBot.PluginHost.Data.PluginsDbContext).Assembly;
+    private static readonly Assembly Registry = typeof(ClippyBot.Registry.Data.RegistryDbContext).Assembly;
+    private static readonly Assembly Tuf = typeof(ClippyBot.Tuf.TufUpdater).Assembly;
     private static readonly Assembly PluginTool = typeof(ClippyBot.PluginTool.PluginCli).Assembly;
     private static readonly Assembly Backup = typeof(ClippyBot.Backup.BackupCli).Assembly;
     private static readonly Assembly ServiceDefaults = typeof(Microsoft.Extensions.Hosting.PeriodicService).Assembly;
@@ -28,6 +30,7 @@ public sealed class ArchitectureTests
         ["ClippyBot.Api"] = Api,
         ["ClippyBot.Identity"] = Identity,
         ["ClippyBot.PluginHost"] = PluginHost,
+        ["ClippyBot.Registry"] = Registry,
     };
 
     [TestMethod]
@@ -74,7 +77,12 @@ public sealed class ArchitectureTests
         var appHost = AllClippyBotReferences(AppHost);
         Assert.Contains("ClippyBot.Security", appHost, "the development CA's trust rule");
         // pgBackRest's configuration and commands come from the Backup CLI's library part (no service, no web stack: see above).
-        CollectionAssert.IsSubsetOf(appHost, new[] { "ClippyBot.Contracts", "ClippyBot.Security", "ClippyBot.Backup" }, string.Join(", ", appHost));
+        // The registry's development key ceremony (the offline root role) signs with the TUF and bundle libraries.
+        CollectionAssert.IsSubsetOf(appHost, new[] { "ClippyBot.Contracts", "ClippyBot.Security", "ClippyBot.Backup", "ClippyBot.Tuf", "ClippyBot.Plugins.Bundles" }, string.Join(", ", appHost));
+        // TUF stands on the base library and NSec alone: the registry signs with it, the PluginHost and the AppHost too.
+        Assert.IsEmpty(AllClippyBotReferences(Tuf), "the TUF library depends on nothing of ours");
+        var tuf = Types.InAssembly(Tuf).ShouldNot().HaveDependencyOnAny("Microsoft.AspNetCore", "Microsoft.EntityFrameworkCore", "Microsoft.Extensions").GetResult();
+        Assert.IsTrue(tuf.IsSuccessful, string.Join(", ", tuf.FailingTypeNames ?? []));
         // ServiceDefaults is what every service starts with; mail (MailKit) is a library of its own for the two services that send it.
         var defaults = Types.InAssembly(ServiceDefaults).ShouldNot().HaveDependencyOnAny("MailKit", "MimeKit", "ClippyBot.Email").GetResult();
         Assert.IsTrue(defaults.IsSuccessful, string.Join(", ", defaults.FailingTypeNames ?? []));
@@ -90,7 +98,7 @@ public sealed class ArchitectureTests
     public void Nothing_but_the_security_library_calls_aes_gcm_or_hkdf_directly()
     {
         // One sealed-value format and one key derivation: a second AesGcm or HKDF call site is a second format in the making.
-        foreach (var assembly in new[] { Api, Identity, PluginHost, ServiceDefaults, Contracts, Bundles, Backup, PluginTool, AppHost })
+        foreach (var assembly in new[] { Api, Identity, PluginHost, Registry, Tuf, ServiceDefaults, Contracts, Bundles, Backup, PluginTool, AppHost })
         {
             var result = Types.InAssembly(assembly).ShouldNot()
                 .HaveDependencyOnAny("System.Security.Cryptography.AesGcm", "System.Security.Cryptography.HKDF", "System.Security.Cryptography.HMACSHA256").GetResult();

@@ -22,4 +22,13 @@ public static class Poll
             delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 500));
         }
     }
+
+    /// <summary>Polls until <paramref name="value"/> gives something other than null, and returns it.</summary>
+    public static async Task<T> UntilAsync<T>(Func<Task<T?>> value, TimeSpan timeout, string what, CancellationToken ct = default) where T : class
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        T? result = null;
+        await UntilAsync(async () => (result = await value()) is not null, timeout, what, ct);
+        return result!;
+    }
 }

@@ -1,0 +1,154 @@
+using System.Net;
+using System.Text.Json;
+using ClippyBot.Registry.Data;
+using ClippyBot.Registry.Metadata;
+using ClippyBot.Registry.Versions;
+using ClippyBot.Tests.PluginHost;
+using ClippyBot.Tests.Rig;
+using ClippyBot.Tuf;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ClippyBot.Tests.Registry;
+
+/// <summary>
+/// The registry's signed metadata as a PluginHost reads it: first-party versions that pass the automated checks are
+/// listed; what fails is stored with its reasons and never listed; replicas never reuse a version; metadata is signed
+/// again before it expires; keys the root does not name stop the service at start.
+/// </summary>
+[TestClass]
+public sealed class RegistryMetadataTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    private CancellationToken Ct => TestContext.CancellationToken;
+
+    [TestMethod]
+    public async Task A_client_walking_from_the_pinned_root_gets_the_first_party_versions_that_passed_every_check_and_exactly_their_bytes()
+    {
+        var stranger = ClippyBot.Plugins.Bundles.PluginSigning.GenerateKey();
+        await using var registry = await RegistryRig.StartAsync(Ct, keys => new Dictionary<string, byte[]>
+        {
+            ["echo-1.0.0.cbp"] = PluginCatalogTests.Bundle("dev.clippybot.echo", "1.0.0", key: Convert.FromBase64String(keys.FirstPartyPrivateKey)),
+            // Signed by a key the first-party publisher never registered: refused by the signature check.
+            ["forged-1.0.0.cbp"] = PluginCatalogTests.Bundle("dev.clippybot.forged", "1.0.0", key: stranger.PrivateKey),
+            // Outside every namespace the publisher owns.
+            ["elsewhere-1.0.0.cbp"] = PluginCatalogTests.Bundle("com.example.elsewhere", "1.0.0", key: Convert.FromBase64String(keys.FirstPartyPrivateKey)),
+        });
+        using var http = registry.Factory.CreateClient();
+        var store = new MemoryTrustStore();
+
+        TufTrustedSet trusted = null!;
+        await Poll.UntilAsync(async () => (trusted = await registry.Client(store, http).RefreshAsync(Ct)).Targets.Targets.Count > 0,
+            TimeSpan.FromSeconds(30), "the first-party version listed", Ct);
+
+        var listing = trusted.Targets.Targets.Single();
+        Assert.AreEqual("dev.clippybot.echo/1.0.0.bundle", listing.Key);
+        Assert.AreEqual("dev.clippybot.echo", listing.Value.Custom["plugin"]!.GetValue<string>());
+        Assert.AreEqual(registry.Keys.FirstPartyPublicKey, listing.Value.Custom["publisher_key"]!.GetValue<string>());
+        var bundle = await http.GetByteArrayAsync(new Uri($"/tuf/targets/dev.clippybot.echo/{listing.Value.Sha256}.1.0.0.bundle", UriKind.Relative), Ct);
+        trusted.VerifyTarget(listing.Key, bundle);
+
+        await using var scope = registry.Factory.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<RegistryDbContext>();
+        var forged = await db.Versions.SingleAsync(v => v.PluginId == "dev.clippybot.forged", Ct);
+        Assert.AreEqual(VersionStatus.Rejected, forged.Status);
+        var checks = JsonSerializer.Deserialize<List<CheckResult>>(forged.ChecksJson, ClippyBot.Plugins.Bundles.PluginManifest.Json)!;
+        Assert.IsFalse(checks.Single(c => c.Check == "signature").Passed);
+        StringAssert.Contains(checks.Single(c => c.Check == "signature").Detail, "registered");
+        Assert.IsFalse(await db.Versions.AnyAsync(v => v.PluginId == "com.example.elsewhere", Ct), "nothing is stored under an id its publisher does not own");
+        // A rejected version is not downloadable either.
+        Assert.AreEqual(HttpStatusCode.NotFound, (await http.GetAsync(new Uri($"/tuf/targets/dev.clippybot.forged/{forged.Sha256}.1.0.0.bundle", UriKind.Relative), Ct)).StatusCode);
+    }
+
+    [TestMethod]
+    public async Task The_timestamp_is_never_cached_versioned_files_are_immutable_and_odd_names_are_not_found()
+    {
+        await using var registry = await RegistryRig.StartAsync(Ct);
+        using var http = registry.Factory.CreateClient();
+        await Poll.UntilAsync(async () => (await http.GetAsync(new Uri("/tuf/timestamp.json", UriKind.Relative), Ct)).IsSuccessStatusCode,
+            TimeSpan.FromSeconds(30), "first metadata", Ct);
+
+        var timestamp = await http.GetAsync(new Uri("/tuf/timestamp.json", UriKind.Relative), Ct);
+        Assert.IsTrue(timestamp.Headers.CacheControl!.NoStore);
+        var root = await http.GetAsync(new Uri("/tuf/1.root.json", UriKind.Relative), Ct);
+        Assert.IsTrue(root.Headers.CacheControl!.ToString().Contains("immutable", StringComparison.Ordinal));
+        CollectionAssert.AreEqual(registry.PinnedRoot, await root.Content.ReadAsByteArrayAsync(Ct));
+        foreach (var odd in new[] { "/tuf/2.root.json", "/tuf/0.targets.json", "/tuf/01.targets.json", "/tuf/99999999999999999999.snapshot.json",
+            "/tuf/..%2F..%2Fappsettings.json", "/tuf/TIMESTAMP.json", "/tuf/targets/x/y", "/tuf/targets/dev.clippybot.echo/" + new string('a', 64) + ".1.0.0.bundle",
+            "/tuf/" + new string('1', 5000) + ".root.json" })
+        {
+            var response = await http.GetAsync(new Uri(odd, UriKind.Relative), Ct);
+            Assert.IsTrue(response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.BadRequest, $"{odd}: {response.StatusCode}");
+        }
+    }
+
+    [TestMethod]
+    public async Task Replicas_publishing_at_once_never_reuse_or_skip_a_version()
+    {
+        await using var registry = await RegistryRig.StartAsync(Ct);
+        await using var replica = registry.Replica();
+        using var probe = replica.CreateClient();
+        await Poll.UntilAsync(async () => (await probe.GetAsync(new Uri("/tuf/timestamp.json", UriKind.Relative), Ct)).IsSuccessStatusCode,
+            TimeSpan.FromSeconds(30), "first metadata", Ct);
+
+        await Task.WhenAll(Enumerable.Range(0, 16).Select(async i =>
+        {
+            await using var scope = (i % 2 == 0 ? registry.Factory : replica).Services.CreateAsyncScope();
+            await scope.ServiceProvider.GetRequiredService<MetadataPublisher>().PublishAsync(Ct);
+        }));
+
+        await using var check = registry.Factory.Services.CreateAsyncScope();
+        var db = check.ServiceProvider.GetRequiredService<RegistryDbContext>();
+        foreach (var role in new[] { TufRole.Targets, TufRole.Snapshot, TufRole.Timestamp })
+        {
+            var versions = await db.MetadataFiles.Where(f => f.Role == role).OrderBy(f => f.Version).Select(f => f.Version).ToListAsync(Ct);
+            CollectionAssert.AreEqual(Enumerable.Range((int)versions[0], versions.Count).Select(v => (long)v).ToList(), versions, $"{role}: one version after another");
+            Assert.IsTrue(versions[^1] >= 17, $"{role}: all 16 publications and the first are there");
+        }
+    }
+
+    [TestMethod]
+    public async Task Metadata_is_signed_again_before_half_its_lifetime_so_clients_never_see_it_expire()
+    {
+        var clock = new ShiftedClock();
+        await using var registry = await RegistryRig.StartAsync(Ct, time: clock);
+        using var http = registry.Factory.CreateClient();
+        var store = new MemoryTrustStore();
+        var first = await Poll.UntilAsync(async () =>
+        {
+            var response = await http.GetAsync(new Uri("/tuf/timestamp.json", UriKind.Relative), Ct);
+            return response.IsSuccessStatusCode ? TimestampMetadata.Parse(TufEnvelope.Parse(await response.Content.ReadAsByteArrayAsync(Ct), "t").Body) : null;
+        }, TimeSpan.FromSeconds(30), "first metadata", Ct);
+
+        clock.Advance(TimeSpan.FromHours(13));
+
+        var renewed = await Poll.UntilAsync(async () =>
+        {
+            var timestamp = TimestampMetadata.Parse(TufEnvelope.Parse(await http.GetByteArrayAsync(new Uri("/tuf/timestamp.json", UriKind.Relative), Ct), "t").Body);
+            return timestamp.Version > first.Version ? timestamp : null;
+        }, TimeSpan.FromSeconds(10), "a new timestamp after half its lifetime", Ct);
+        Assert.IsTrue(renewed.Expires > clock.GetUtcNow().AddHours(23));
+        // A client on the same clock refreshes without a freeze.
+        await registry.Client(store, http, clock).RefreshAsync(Ct);
+    }
+
+    [TestMethod]
+    public async Task A_registry_whose_online_keys_are_not_the_ones_its_root_names_does_not_start()
+    {
+        var folder = Directory.CreateTempSubdirectory("clippybot-registry-").FullName;
+        try
+        {
+            var keys = ClippyBot.AppHost.Infrastructure.RegistryKeyCeremony.EnsureDevelopmentKeys(folder, TimeProvider.System);
+            var other = Convert.ToBase64String(ClippyBot.Plugins.Bundles.PluginSigning.GenerateKey().PrivateKey);
+            await using var factory = await ServiceFactory.WithFreshDatabaseAsync<RegistryDbContext>("registrydb",
+                RegistryRig.Settings(keys, folder, new Dictionary<string, string?> { ["Registry:TimestampKey"] = other }), ct: Ct);
+            var failure = Assert.ThrowsExactly<InvalidOperationException>(() => factory.CreateClient());
+            StringAssert.Contains(failure.Message, "timestamp key is not the one root version 1 names");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+}

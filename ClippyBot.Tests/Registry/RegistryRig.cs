@@ -1,0 +1,98 @@
+using Microsoft.Extensions.DependencyInjection;
+using ClippyBot.AppHost.Infrastructure;
+using ClippyBot.Registry.Data;
+using ClippyBot.Tests.Rig;
+using ClippyBot.Tuf;
+
+namespace ClippyBot.Tests.Registry;
+
+/// <summary>A registry in-process on its own fresh registrydb, with the AppHost's development keys made in a temp folder.</summary>
+public sealed class RegistryRig : IAsyncDisposable
+{
+    private RegistryRig(ServiceFactory<RegistryDbContext> factory, RegistryKeys keys, string folder) => (Factory, Keys, Folder) = (factory, keys, folder);
+
+    public ServiceFactory<RegistryDbContext> Factory { get; }
+    public RegistryKeys Keys { get; }
+    /// <summary>The key folder; <c>bundles/</c> in it is the first-party bundles folder.</summary>
+    public string Folder { get; }
+    public string BundlesFolder => Path.Combine(Folder, "bundles");
+    public byte[] FirstPartyPrivateKey => Convert.FromBase64String(Keys.FirstPartyPrivateKey);
+    public byte[] PinnedRoot => Convert.FromBase64String(Keys.PinnedRoot);
+
+    /// <summary>Starts a registry; <paramref name="bundles"/> (file name → signed bundle) are the first-party bundles it finds at start.</summary>
+    public static async Task<RegistryRig> StartAsync(CancellationToken ct, Func<RegistryKeys, IReadOnlyDictionary<string, byte[]>>? bundles = null,
+        IReadOnlyDictionary<string, string?>? settings = null, TimeProvider? time = null)
+    {
+        var folder = Directory.CreateTempSubdirectory("clippybot-registry-").FullName;
+        var keys = RegistryKeyCeremony.EnsureDevelopmentKeys(folder, time ?? TimeProvider.System);
+        Directory.CreateDirectory(Path.Combine(folder, "bundles"));
+        foreach (var (name, bundle) in bundles?.Invoke(keys) ?? new Dictionary<string, byte[]>())
+        {
+            await File.WriteAllBytesAsync(Path.Combine(folder, "bundles", name), bundle, ct);
+        }
+        var factory = await ServiceFactory.WithFreshDatabaseAsync<RegistryDbContext>("registrydb", Settings(keys, folder, settings), ct: ct,
+            configureServices: time is null ? null : services => services.AddSingleton<TimeProvider>(time));
+        using var probe = factory.CreateClient();
+        // Healthy once migrated; the first metadata follows at the refresher's first tick.
+        await Poll.UntilAsync(async () => (await probe.GetAsync(new Uri("/health", UriKind.Relative), ct)).IsSuccessStatusCode
+            && (await probe.GetAsync(new Uri("/tuf/timestamp.json", UriKind.Relative), ct)).IsSuccessStatusCode,
+            TimeSpan.FromSeconds(60), "registry healthy with its first metadata", ct);
+        return new RegistryRig(factory, keys, folder);
+    }
+
+    /// <summary>Another replica on the same database.</summary>
+    public ServiceFactory<RegistryDbContext> Replica() => new(Factory.Settings);
+
+    public static Dictionary<string, string?> Settings(RegistryKeys keys, string folder, IReadOnlyDictionary<string, string?>? extra = null)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Registry:TargetsKey"] = keys.TargetsSeed,
+            ["Registry:SnapshotKey"] = keys.SnapshotSeed,
+            ["Registry:TimestampKey"] = keys.TimestampSeed,
+            ["Registry:FirstParty:PublicKey"] = keys.FirstPartyPublicKey,
+            ["Registry:FirstParty:BundlesFolder"] = Path.Combine(folder, "bundles"),
+            ["Registry:FirstParty:AutoApprove"] = "true",
+            ["Registry:RefreshCheckInterval"] = "00:00:00.200",
+        };
+        for (var i = 0; i < keys.Roots.Count; i++)
+        {
+            settings[$"Registry:Roots:{i}"] = keys.Roots[i];
+        }
+        foreach (var (key, value) in extra ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+        return settings;
+    }
+
+    /// <summary>A TUF client of this registry over HTTP, trusting its pinned root, remembering into <paramref name="store"/>.</summary>
+    public TufUpdater Client(ITufTrustStore store, HttpClient http, TimeProvider? time = null) =>
+        new(new HttpTufRemote(http, new Uri(http.BaseAddress!, "/tuf/")), store, PinnedRoot, time ?? TimeProvider.System);
+
+    public async ValueTask DisposeAsync()
+    {
+        await Factory.DisposeAsync();
+        Directory.Delete(Folder, recursive: true);
+    }
+}
+
+/// <summary>A client's trusted metadata in memory (the PluginHost keeps it in pluginsdb).</summary>
+public sealed class MemoryTrustStore : ITufTrustStore
+{
+    public System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> Roles { get; } = new(StringComparer.Ordinal);
+
+    public Task<byte[]?> LoadAsync(string role, CancellationToken ct) => Task.FromResult(Roles.GetValueOrDefault(role));
+
+    public Task SaveAsync(string role, byte[] metadata, CancellationToken ct)
+    {
+        Roles[role] = metadata;
+        return Task.CompletedTask;
+    }
+
+    public Task DeleteAsync(string role, CancellationToken ct)
+    {
+        Roles.TryRemove(role, out _);
+        return Task.CompletedTask;
+    }
+}
