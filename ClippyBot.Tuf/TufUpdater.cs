@@ -81,6 +81,24 @@ public sealed class TufUpdater(ITufRemote remote, ITufTrustStore store, byte[] p
         return new TufTrustedSet(root, timestamp, snapshot, targets);
     }
 
+    /// <summary>
+    /// What the store holds, verified against the stored root, without fetching anything and without expiry checks: what a
+    /// client already runs stays runnable while the repository is unreachable or frozen. Null when nothing complete is stored.
+    /// </summary>
+    public async Task<TufTrustedSet?> LoadStoredAsync(CancellationToken ct)
+    {
+        var pinned = ReadRoot(pinnedRoot, null, "the pinned root");
+        var stored = await store.LoadAsync(TufRole.Root, ct) is { } bytes ? ReadRoot(bytes, null, "the stored root") : null;
+        var root = stored is not null && stored.Version >= pinned.Version ? stored : pinned;
+        var timestamp = await LoadTrustedAsync(TufRole.Timestamp, root, TimestampMetadata.Parse, ct);
+        var snapshot = await LoadTrustedAsync(TufRole.Snapshot, root, SnapshotMetadata.Parse, ct);
+        var targets = await LoadTrustedAsync(TufRole.Targets, root, TargetsMetadata.Parse, ct);
+        return timestamp is null || snapshot is null || targets is null || snapshot.Version != timestamp.Snapshot.Version
+            || targets.Version != snapshot.Meta[SnapshotMetadata.TargetsFile].Version
+            ? null
+            : new TufTrustedSet(root, timestamp, snapshot, targets);
+    }
+
     private async Task<RootMetadata> UpdateRootAsync(CancellationToken ct)
     {
         var pinned = ReadRoot(pinnedRoot, null, "the pinned root");

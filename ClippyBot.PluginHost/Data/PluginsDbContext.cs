@@ -19,6 +19,9 @@ public sealed class PluginsDbContext(DbContextOptions<PluginsDbContext> options)
 
     public DbSet<Plugins.PluginKvEntry> PluginKv => Set<Plugins.PluginKvEntry>();
 
+    /// <summary>The community registry's TUF metadata this PluginHost trusts (its memory against rollback).</summary>
+    public DbSet<Registry.TrustedMetadata> TrustedMetadata => Set<Registry.TrustedMetadata>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Plugins.InstalledPlugin>(p =>
@@ -47,6 +50,11 @@ public sealed class PluginsDbContext(DbContextOptions<PluginsDbContext> options)
             k.HasKey(x => new { x.WorkspaceId, x.PluginId, x.Key });
             k.Property(x => x.PluginId).HasMaxLength(100);
             k.Property(x => x.Key).HasMaxLength(Sandbox.KvSnapshot.MaxKeyBytes);
+        });
+        modelBuilder.Entity<Registry.TrustedMetadata>(m =>
+        {
+            m.HasKey(x => x.Role);
+            m.Property(x => x.Role).HasMaxLength(16);
         });
         modelBuilder.Entity<Plugins.QuarantineEntry>(q =>
         {

@@ -16,13 +16,22 @@ namespace ClippyBot.PluginHost.Plugins;
 /// trusted code that anything able to write there could replace); each installed version binds the shared module to its
 /// own manifest, so hosts, limits and entry points are always those of the version that runs.
 /// </summary>
-public sealed class PluginCatalog(PluginsDbContext db, PluginTrustStore trust, PluginRuntime runtime, CompiledPluginCache cache, PluginState state, TimeProvider time)
+public sealed class PluginCatalog(PluginsDbContext db, PluginTrustStore trust, PluginRuntime runtime, CompiledPluginCache cache, PluginState state, TimeProvider time,
+    Registry.RegistryTrust registry, Microsoft.Extensions.Options.IOptions<Registry.RegistryTrustOptions> registryOptions)
 {
     public async Task<VerifiedBundle> InstallAsync(Stream bundleStream, CancellationToken ct)
     {
-        var bundle = PluginBundle.Read(bundleStream);
+        using var bytes = new MemoryStream();
+        await bundleStream.CopyToAsync(bytes, ct);
+        bytes.Position = 0;
+        var bundle = PluginBundle.Read(bytes);
         var verified = PluginSigning.Verify(bundle, trust);
         var manifest = verified.Manifest;
+        if (registryOptions.Value.Enabled)
+        {
+            // With a registry, only what its signed targets list (exactly these bytes) is installed, whoever asks.
+            registry.RequireListed(manifest.Id, manifest.Version, bytes.ToArray());
+        }
         // Binding checks exports and every import against this manifest (even when the module is cached from another
         // bundle); a module that fails changes nothing.
         using (runtime.Bind(cache.Module(verified.WasmSha256, () => runtime.CompileModule(bundle.Wasm)), manifest))

@@ -13,7 +13,24 @@ public static class PluginsExtensions
         builder.Services.AddOptions<PluginStateOptions>().Bind(builder.Configuration.GetSection(PluginStateOptions.SectionName))
             .Validate<IHostEnvironment>(PluginStateOptions.IsSafe, PluginStateOptions.SafeRange)
             .ValidateOnStart();
-        builder.Services.AddSingleton(sp => PluginTrustConfiguration.Load(sp.GetRequiredService<IConfiguration>()));
+        builder.Services.AddOptions<Registry.RegistryTrustOptions>().Bind(builder.Configuration.GetSection(Registry.RegistryTrustOptions.SectionName))
+            .Validate(o => !o.Enabled || o.Root.Length > 0, "Plugins:Registry:Root (the pinned root metadata, base64) is required with Plugins:Registry:Address.")
+            .ValidateOnStart();
+        builder.Services.AddSingleton<Registry.RegistryTrust>();
+        var registry = builder.Configuration.GetSection(Registry.RegistryTrustOptions.SectionName).Get<Registry.RegistryTrustOptions>() ?? new();
+        if (registry.Enabled)
+        {
+            // With a registry the keys come from its verified targets (each publisher key for its own plugin ids), not configuration.
+            builder.Services.AddScoped(sp => sp.GetRequiredService<Registry.RegistryTrust>().Store);
+            builder.Services.AddHttpClient(Registry.RegistrySync.HttpClientName, c => c.BaseAddress = new Uri(registry.Address.TrimEnd('/') + "/"));
+            builder.Services.AddSingleton<Registry.RegistrySync>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<Registry.RegistrySync>());
+            builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(Registry.RegistryTrust.MeterName));
+        }
+        else
+        {
+            builder.Services.AddSingleton(sp => PluginTrustConfiguration.Load(sp.GetRequiredService<IConfiguration>()));
+        }
         builder.Services.AddSingleton<PluginRuntime>();
         var allowList = builder.Configuration.GetSection($"{SandboxOptions.SectionName}:HttpPrivateNetworkAllowList").GetChildren()
             .Select(c => c.Value).OfType<string>().Select(System.Net.IPNetwork.Parse).ToList();

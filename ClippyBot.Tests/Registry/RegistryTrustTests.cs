@@ -1,0 +1,213 @@
+using System.Diagnostics;
+using ClippyBot.Plugins.Bundles;
+using ClippyBot.PluginHost.Data;
+using ClippyBot.PluginHost.Plugins;
+using ClippyBot.PluginHost.Registry;
+using ClippyBot.Registry.Data;
+using ClippyBot.Registry.Metadata;
+using ClippyBot.Registry.Versions;
+using ClippyBot.Tests.PluginHost;
+using ClippyBot.Tests.Rig;
+using ClippyBot.Tuf;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ClippyBot.Tests.Registry;
+
+/// <summary>
+/// The PluginHost trusts the registry, not a key list: it installs what the signed targets list (exactly those bytes,
+/// signed by the publisher key listed for the id), stops running what is withdrawn, and refuses what a misbehaving or
+/// compromised registry serves — each attack of the TUF specification played against the real services.
+/// </summary>
+[TestClass]
+[DoNotParallelize]
+public sealed class RegistryTrustTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    private CancellationToken Ct => TestContext.CancellationToken;
+
+    private static Func<ClippyBot.AppHost.Infrastructure.RegistryKeys, IReadOnlyDictionary<string, byte[]>> Echo(string version = "1.0.0") =>
+        keys => new Dictionary<string, byte[]> { [$"echo-{version}.cbp"] = PluginCatalogTests.Bundle("dev.clippybot.echo", version, key: Convert.FromBase64String(keys.FirstPartyPrivateKey)) };
+
+    private static Task<ServiceFactory<PluginsDbContext>> PluginHostAsync(RegistryRig registry, CancellationToken ct, TimeProvider? time = null) =>
+        ServiceFactory.WithFreshDatabaseAsync<PluginsDbContext>("pluginsdb", new Dictionary<string, string?>
+        {
+            ["Encryption:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
+            ["Plugins:Registry:Address"] = "http://registry.test/",
+            ["Plugins:Registry:Root"] = registry.Keys.PinnedRoot,
+            ["Plugins:Registry:RefreshInterval"] = "00:00:00.500",
+            // A key list in configuration is not trusted once a registry is: only the registry's targets are.
+            ["Plugins:TrustedKeys:0:Name"] = "ignored",
+            ["Plugins:TrustedKeys:0:PublicKey"] = Convert.ToBase64String(PluginCatalogTests.Publisher.Public),
+            ["Plugins:TrustedKeys:0:Plugins:0"] = "*",
+        }, services =>
+        {
+            services.AddHttpClient(RegistrySync.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => registry.Factory.Server.CreateHandler());
+            if (time is not null)
+            {
+                services.AddSingleton(time);
+            }
+        }, ct);
+
+    private static async Task<List<(string Version, bool Current)>> InstalledAsync(ServiceFactory<PluginsDbContext> host, string pluginId, CancellationToken ct)
+    {
+        await using var scope = host.Services.CreateAsyncScope();
+        return (await scope.ServiceProvider.GetRequiredService<PluginsDbContext>().InstalledPlugins.AsNoTracking().Where(p => p.PluginId == pluginId)
+            .Select(p => new { p.Version, p.Current }).ToListAsync(ct)).Select(p => (p.Version, p.Current)).ToList();
+    }
+
+    private static async Task<string?> WithdrawnReasonAsync(ServiceFactory<PluginsDbContext> host, string pluginId, string version, CancellationToken ct)
+    {
+        await using var scope = host.Services.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<PluginsDbContext>().Quarantines.AsNoTracking()
+            .Where(q => q.PluginId == pluginId && q.Version == version && q.ReleasedAt == null && q.WorkspaceId == null).Select(q => q.Reason).FirstOrDefaultAsync(ct);
+    }
+
+    private static async Task ChangeRegistryAsync(RegistryRig registry, Func<RegistryDbContext, Task> change, CancellationToken ct)
+    {
+        await using var scope = registry.Factory.Services.CreateAsyncScope();
+        await change(scope.ServiceProvider.GetRequiredService<RegistryDbContext>());
+        await scope.ServiceProvider.GetRequiredService<MetadataPublisher>().PublishAsync(ct);
+    }
+
+    [TestMethod]
+    public async Task An_approved_version_is_installed_on_every_replica_and_a_withdrawn_one_stops_running_on_each_within_seconds()
+    {
+        await using var registry = await RegistryRig.StartAsync(Ct, Echo());
+        await using var host = await PluginHostAsync(registry, Ct);
+        await using var replica = new ServiceFactory<PluginsDbContext>(host.Settings, services =>
+            services.AddHttpClient(RegistrySync.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => registry.Factory.Server.CreateHandler()));
+        _ = replica.Services;
+
+        await Poll.UntilAsync(async () => (await InstalledAsync(host, "dev.clippybot.echo", Ct)).Contains(("1.0.0", true)), TimeSpan.FromSeconds(30), "echo installed", Ct);
+        await using (var scope = replica.Services.CreateAsyncScope())
+        {
+            // The other replica runs it too: verified against the registry's targets as it first loads it.
+            Assert.IsNotNull(await scope.ServiceProvider.GetRequiredService<PluginCatalog>().LoadAsync("dev.clippybot.echo", Ct));
+        }
+
+        var clock = Stopwatch.StartNew();
+        await ChangeRegistryAsync(registry, db => db.Versions.Where(v => v.PluginId == "dev.clippybot.echo")
+            .ExecuteUpdateAsync(s => s.SetProperty(v => v.Status, VersionStatus.Yanked).SetProperty(v => v.YankReason, "leaks tokens"), Ct), Ct);
+        await Poll.UntilAsync(async () => await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.0.0", Ct) == RegistrySync.WithdrawnReason,
+            TimeSpan.FromSeconds(10), "the withdrawn version quarantined", Ct);
+        TestContext.WriteLine($"withdrawn → quarantined on the replicas in {clock.ElapsedMilliseconds} ms");
+        foreach (var factory in new[] { host, replica })
+        {
+            await using var scope = factory.Services.CreateAsyncScope();
+            var state = scope.ServiceProvider.GetRequiredService<PluginState>();
+            await Poll.UntilAsync(() => Task.FromResult(state.IsQuarantined("dev.clippybot.echo", "1.0.0", Guid.NewGuid()) == true),
+                TimeSpan.FromSeconds(10), "each replica refuses to run it", Ct);
+        }
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            Assert.AreEqual(1, await scope.ServiceProvider.GetRequiredService<PluginsDbContext>().Quarantines.CountAsync(q => q.SetBy == RegistrySync.QuarantinedBy, Ct),
+                "one quarantine, however many replicas saw the withdrawal");
+        }
+    }
+
+    [TestMethod]
+    public async Task Arbitrary_package_a_bundle_the_targets_do_not_list_is_refused_even_when_signed_by_the_listed_publisher_key()
+    {
+        await using var registry = await RegistryRig.StartAsync(Ct, Echo());
+        await using var host = await PluginHostAsync(registry, Ct);
+        await Poll.UntilAsync(async () => (await InstalledAsync(host, "dev.clippybot.echo", Ct)).Count == 1, TimeSpan.FromSeconds(30), "echo installed", Ct);
+
+        // Signed by the first-party key the registry lists for dev.clippybot.*, but never submitted or approved.
+        var unlisted = PluginCatalogTests.Bundle("dev.clippybot.echo", "2.0.0", key: registry.FirstPartyPrivateKey);
+        await using var scope = host.Services.CreateAsyncScope();
+        var catalog = scope.ServiceProvider.GetRequiredService<PluginCatalog>();
+        var refused = await Assert.ThrowsExactlyAsync<BundleException>(() => catalog.InstallAsync(new MemoryStream(unlisted), Ct));
+        StringAssert.Contains(refused.Message, "not listed");
+        // Nor does a key in configuration count any more: a bundle signed by it is an unknown key.
+        var configured = PluginCatalogTests.Bundle("dev.clippybot.other", "1.0.0");
+        Assert.AreEqual(BundleError.UnknownKey, (await Assert.ThrowsExactlyAsync<BundleException>(() => catalog.InstallAsync(new MemoryStream(configured), Ct))).Error);
+
+        // The registry serves other bytes than it listed for an approved version: the PluginHost does not install them.
+        await ChangeRegistryAsync(registry, async db =>
+        {
+            db.Versions.Add(new PluginVersion
+            {
+                Id = Guid.CreateVersion7(), PluginId = "dev.clippybot.echo", Version = "1.1.0", PublisherId = (await db.Publishers.SingleAsync(Ct)).Id,
+                SignerKeyId = (await db.PublisherKeys.SingleAsync(Ct)).KeyId, Bundle = PluginCatalogTests.Bundle("dev.clippybot.echo", "1.1.0", key: registry.FirstPartyPrivateKey),
+                Sha256 = new string('0', 64), Length = 10, Status = VersionStatus.Approved, SubmittedAt = DateTimeOffset.UtcNow, DecidedAt = DateTimeOffset.UtcNow,
+            });
+            await db.SaveChangesAsync(Ct);
+        }, Ct);
+        var trust = host.Services.GetRequiredService<RegistryTrust>();
+        await Poll.UntilAsync(() => Task.FromResult(trust.Set?.Targets.Targets.ContainsKey("dev.clippybot.echo/1.1.0.bundle") == true), TimeSpan.FromSeconds(10), "1.1.0 listed", Ct);
+        await host.Services.GetRequiredService<RegistrySync>().SyncOnceAsync(Ct);
+        CollectionAssert.AreEqual(new[] { ("1.0.0", true) }, await InstalledAsync(host, "dev.clippybot.echo", Ct));
+    }
+
+    [TestMethod]
+    public async Task A_revoked_publisher_key_withdraws_every_version_it_signed()
+    {
+        await using var registry = await RegistryRig.StartAsync(Ct, Echo());
+        await using var host = await PluginHostAsync(registry, Ct);
+        await Poll.UntilAsync(async () => (await InstalledAsync(host, "dev.clippybot.echo", Ct)).Count == 1, TimeSpan.FromSeconds(30), "echo installed", Ct);
+
+        await ChangeRegistryAsync(registry, db => db.PublisherKeys.ExecuteUpdateAsync(s => s.SetProperty(k => k.RevokedAt, DateTimeOffset.UtcNow), Ct), Ct);
+
+        await Poll.UntilAsync(async () => await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.0.0", Ct) is not null, TimeSpan.FromSeconds(10), "quarantined", Ct);
+        Assert.IsEmpty(host.Services.GetRequiredService<RegistryTrust>().Store.Find(PluginSigning.KeyIdOf(Convert.FromBase64String(registry.Keys.FirstPartyPublicKey)))?.Plugins ?? []);
+    }
+
+    [TestMethod]
+    public async Task Freeze_expired_metadata_stops_new_installs_and_raises_the_metric_while_installed_versions_keep_running()
+    {
+        var clock = new ShiftedClock();
+        await using var registry = await RegistryRig.StartAsync(Ct, Echo());
+        await using var host = await PluginHostAsync(registry, Ct, clock);
+        await Poll.UntilAsync(async () => (await InstalledAsync(host, "dev.clippybot.echo", Ct)).Count == 1, TimeSpan.FromSeconds(30), "echo installed", Ct);
+        var trust = host.Services.GetRequiredService<RegistryTrust>();
+
+        // Two days on for the PluginHost: the registry's one-day timestamp (unchanged on its side) has expired.
+        clock.Advance(TimeSpan.FromDays(2));
+        await Poll.UntilAsync(() => Task.FromResult(trust.Frozen), TimeSpan.FromSeconds(10), "frozen", Ct);
+        StringAssert.StartsWith(trust.Problem, "Freeze");
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            Assert.IsNotNull(await scope.ServiceProvider.GetRequiredService<PluginCatalog>().LoadAsync("dev.clippybot.echo", Ct), "the installed version keeps running");
+        }
+        // A version approved meanwhile is not installed while frozen.
+        await File.WriteAllBytesAsync(Path.Combine(registry.BundlesFolder, "echo-1.1.0.cbp"),
+            PluginCatalogTests.Bundle("dev.clippybot.echo", "1.1.0", key: registry.FirstPartyPrivateKey), Ct);
+        await using (var scope = registry.Factory.Services.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<FirstPartySeeding>().SeedAsync(Ct);
+        }
+        await host.Services.GetRequiredService<RegistrySync>().SyncOnceAsync(Ct);
+        Assert.IsTrue(trust.Frozen);
+        CollectionAssert.AreEqual(new[] { ("1.0.0", true) }, await InstalledAsync(host, "dev.clippybot.echo", Ct));
+    }
+
+    [TestMethod]
+    public async Task Rollback_a_registry_serving_older_metadata_than_the_plugin_host_saw_is_refused_and_what_it_trusts_stays()
+    {
+        await using var registry = await RegistryRig.StartAsync(Ct, Echo());
+        await using var host = await PluginHostAsync(registry, Ct);
+        await Poll.UntilAsync(async () => (await InstalledAsync(host, "dev.clippybot.echo", Ct)).Count == 1, TimeSpan.FromSeconds(30), "echo installed", Ct);
+        var trust = host.Services.GetRequiredService<RegistryTrust>();
+        var before = trust.Set!.Timestamp.Version;
+        await ChangeRegistryAsync(registry, _ => Task.CompletedTask, Ct);
+        await Poll.UntilAsync(() => Task.FromResult(trust.Set!.Timestamp.Version > before), TimeSpan.FromSeconds(10), "the next timestamp seen", Ct);
+        var seen = trust.Set!.Timestamp.Version;
+
+        // The registry's newest metadata disappears (a restored old database, or a mirror replaying yesterday).
+        await using (var scope = registry.Factory.Services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<RegistryDbContext>();
+            await db.MetadataFiles.Where(f => f.Role == TufRole.Timestamp && f.Version == seen).ExecuteDeleteAsync(Ct);
+        }
+
+        await Poll.UntilAsync(() => Task.FromResult(trust.Problem?.StartsWith("Rollback", StringComparison.Ordinal) == true), TimeSpan.FromSeconds(10), "rollback refused", Ct);
+        Assert.AreEqual(seen, trust.Set!.Timestamp.Version);
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            Assert.AreEqual(seen, TimestampMetadata.Parse(TufEnvelope.Parse((await scope.ServiceProvider.GetRequiredService<PluginsDbContext>().TrustedMetadata
+                .SingleAsync(m => m.Role == TufRole.Timestamp, Ct)).Content, "t").Body).Version, "the stored timestamp did not go back");
+        }
+    }
+}
