@@ -18,13 +18,23 @@ var identity = builder.AddProject<Projects.ClippyBot_Identity>("identity")
     .WithPageLink("/account/register", "Sign up")
     .WithPageLink("/account/manage", "Account");
 
+// The community plugin registry: its signed TUF metadata is what PluginHosts trust. Development keys and the first-party
+// example plugins are made under .clippybot/registry/ (docs/plugins/registry.md).
+var (registryKeys, firstPartyBundles) = builder.AddRegistryKeys(infrastructure.DataRoot);
+var registry = builder.AddProject<Projects.ClippyBot_Registry>("registry")
+    .WithDevelopmentTls(infrastructure.Certificates)
+    .WithOwnDatabase<Projects.ClippyBot_Registry>(infrastructure.RegistryDatabase)
+    .WithRegistryKeys(registryKeys, firstPartyBundles)
+    .WithPageLink("/tuf/timestamp.json", "Registry timestamp");
+
 // Runs plugins; the Api is its one caller (no public ingress is configured for it).
 var pluginHost = builder.AddProject<Projects.ClippyBot_PluginHost>("pluginhost")
     .WithDevelopmentTls(infrastructure.Certificates)
     .WithOwnDatabase<Projects.ClippyBot_PluginHost>(infrastructure.PluginsDatabase)
     .WithEnvironment("Encryption__KeyEncryptionKey", builder.AddGeneratedSecret("pluginhost-key-encryption-key"))
     // Validates the Api's service tokens against Identity's keys.
-    .WithReference(identity);
+    .WithReference(identity)
+    .WithRegistryTrust(registry, registryKeys);
 
 var api = builder.AddProject<Projects.ClippyBot_Api>("api")
     .WithDevelopmentTls(infrastructure.Certificates)

@@ -13,6 +13,7 @@ public static class RegistryComposition
         builder.Services.AddScoped<MetadataPublisher>();
         builder.Services.AddScoped<Submissions>();
         builder.Services.AddScoped<FirstPartySeeding>();
+        builder.Services.AddSingleton<FirstPartySeeding.SubmittedBundles>();
         builder.Services.AddHostedService<MetadataRefresher>();
         return builder;
     }

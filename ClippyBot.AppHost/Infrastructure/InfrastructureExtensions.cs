@@ -23,6 +23,7 @@ public sealed record ClippyBotInfrastructure(
     ServiceDatabase ApiDatabase,
     ServiceDatabase SubjectKeysDatabase,
     ServiceDatabase PluginsDatabase,
+    ServiceDatabase RegistryDatabase,
     ServiceCache Cache,
     DevelopmentCertificates? Certificates,
     string DataRoot);
@@ -52,7 +53,7 @@ public static class InfrastructureExtensions
         var options = LocalInfrastructureOptions.From(builder);
         var images = ContainerBackups.ContainerImages.Add(builder);
         var postgres = builder.AddArchivingPostgres(PostgresName, BackupScheduleExtensions.ResourceName, BackupCadence.From(options), images,
-            ["identitydb", "apidb", "pluginsdb"]);
+            ["identitydb", "apidb", "pluginsdb", "registrydb"]);
         var keys = builder.AddArchivingPostgres(KeysPostgresName, BackupScheduleExtensions.KeysResourceName, options.KeysCadence, images, ["subjectkeysdb"]);
         var cache = builder.AddRedis(CacheName);
         var dataRoot = LocalInfrastructureOptions.DefaultDataRoot(builder.AppHostDirectory);
@@ -61,6 +62,7 @@ public static class InfrastructureExtensions
             new(postgres.AddDatabase("apidb"), null),
             new(keys.AddDatabase("subjectkeysdb"), null),
             new(postgres.AddDatabase("pluginsdb"), null),
+            new(postgres.AddDatabase("registrydb"), null),
             new(cache, null),
             builder.AddDevelopmentCertificates(dataRoot),
             dataRoot);
@@ -132,6 +134,7 @@ public static class InfrastructureExtensions
             Roles(postgres.AddDatabase("apidb")),
             Roles(keys.AddDatabase("subjectkeysdb")),
             Roles(postgres.AddDatabase("pluginsdb")),
+            Roles(postgres.AddDatabase("registrydb")),
             new(cache, cache.Resource.ConnectionStringFor),
             builder.AddDevelopmentCertificates(dataRoot),
             dataRoot);

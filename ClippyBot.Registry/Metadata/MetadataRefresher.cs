@@ -14,17 +14,13 @@ public sealed partial class MetadataRefresher(IServiceScopeFactory scopes, Clipp
         _ = _signer.Root.Version;
         await migrations.WhenCompleted(stoppingToken);
         using var timer = new PeriodicTimer(options.Value.RefreshCheckInterval, time);
-        var seeded = false;
         do
         {
             try
             {
                 await using var scope = scopes.CreateAsyncScope();
-                if (!seeded)
-                {
-                    await scope.ServiceProvider.GetRequiredService<Versions.FirstPartySeeding>().SeedAsync(stoppingToken);
-                    seeded = true;
-                }
+                // First-party bundles may appear while running (the AppHost builds the examples in the background).
+                await scope.ServiceProvider.GetRequiredService<Versions.FirstPartySeeding>().SeedAsync(stoppingToken);
                 if (await scope.ServiceProvider.GetRequiredService<MetadataPublisher>().RefreshAsync(stoppingToken))
                 {
                     LogSigned(logger);

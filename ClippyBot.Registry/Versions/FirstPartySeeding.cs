@@ -8,12 +8,13 @@ namespace ClippyBot.Registry.Versions;
 
 /// <summary>
 /// At start: the platform's own publisher (its key from configuration, the <c>dev.clippybot</c> namespace), and every
-/// signed bundle in <c>Registry:FirstParty:BundlesFolder</c> not submitted yet goes through the automated checks. Replicas
+/// signed bundle in <c>Registry:FirstParty:BundlesFolder</c> (scanned at every check) not submitted yet goes through the automated checks. Replicas
 /// starting together are harmless: the unique (id, version) index keeps one.
 /// </summary>
-public sealed partial class FirstPartySeeding(RegistryDbContext db, Submissions submissions, IOptions<RegistryOptions> options, TimeProvider time, ILogger<FirstPartySeeding> logger)
+public sealed partial class FirstPartySeeding(RegistryDbContext db, Submissions submissions, FirstPartySeeding.SubmittedBundles submitted, IOptions<RegistryOptions> options, TimeProvider time, ILogger<FirstPartySeeding> logger)
 {
     public const string PublisherName = "ClippyBot";
+
 
     public async Task SeedAsync(CancellationToken ct)
     {
@@ -45,10 +46,11 @@ public sealed partial class FirstPartySeeding(RegistryDbContext db, Submissions 
         {
             var content = await File.ReadAllBytesAsync(file, ct);
             var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(content));
-            if (await db.Versions.AnyAsync(v => v.Sha256 == sha, ct))
+            if (submitted.Sha256s.ContainsKey(sha) || await db.Versions.AnyAsync(v => v.Sha256 == sha, ct))
             {
                 continue;
             }
+            submitted.Sha256s[sha] = true;
             try
             {
                 var outcome = await submissions.SubmitAsync(publisher, content, ct);
@@ -65,4 +67,10 @@ public sealed partial class FirstPartySeeding(RegistryDbContext db, Submissions 
 
     [LoggerMessage(1, LogLevel.Information, "First-party bundle {File} submitted: {Status} {Failures}")]
     private static partial void LogSubmitted(ILogger logger, string file, string status, string failures);
+
+    /// <summary>Bundles this process already submitted, whatever became of them (a singleton: the folder is scanned at every check).</summary>
+    public sealed class SubmittedBundles
+    {
+        public System.Collections.Concurrent.ConcurrentDictionary<string, bool> Sha256s { get; } = new(StringComparer.Ordinal);
+    }
 }

@@ -83,6 +83,35 @@ internal sealed partial class MigrationService<TContext>(
 {
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Where a migrator ran first (Await), the schema is checked once before the server listens: the readiness probe that
+    /// comes first then finds it current instead of logging an unhealthy start. Retries stay in the background.
+    /// </summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (DataExtensions.MigrationModeOf(configuration) == MigrationMode.Await)
+        {
+            try
+            {
+                await using var scope = services.CreateAsyncScope();
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(TimeSpan.FromSeconds(5));
+                if ((await PendingMigrations.ListAsync(scope.ServiceProvider.GetRequiredService<TContext>(), timeout.Token)).Count == 0)
+                {
+                    status.MarkCompleted();
+                    LogMigrated(typeof(TContext).Name, 0, 0);
+                    return;
+                }
+            }
+#pragma warning disable CA1031 // Whatever went wrong, the background loop below retries and logs it.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
+        }
+        await base.StartAsync(cancellationToken);
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var await_ = DataExtensions.MigrationModeOf(configuration) == MigrationMode.Await;

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Net;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
@@ -16,8 +17,8 @@ namespace ClippyBot.Tests.Foundation;
 [DoNotParallelize]
 public sealed class AppHostEndToEndTests
 {
-    private static readonly string[] Services = ["identity", "api", "pluginhost"];
-    private static readonly string[] Infrastructure = ["postgres", "postgres-subjectkeys", "cache", "mail", "identitydb", "apidb", "subjectkeysdb", "pluginsdb"];
+    private static readonly string[] Services = ["identity", "api", "pluginhost", "registry"];
+    private static readonly string[] Infrastructure = ["postgres", "postgres-subjectkeys", "cache", "mail", "identitydb", "apidb", "subjectkeysdb", "pluginsdb", "registrydb"];
 
     public TestContext TestContext { get; set; } = null!;
 
@@ -91,10 +92,10 @@ public sealed class AppHostEndToEndTests
             var databases = variables.Where(v => v.Key.StartsWith("ConnectionStrings__", StringComparison.Ordinal) && v.Value.Contains("Database=", StringComparison.Ordinal)).ToList();
             Assert.IsNotEmpty(databases, service.Name);
             Assert.AreEqual("Await", variables["Database__Migrations"], $"{service.Name} leaves migrations to its migrator");
-            // The cache as the service's own ACL user; the PluginHost, which runs third-party code, holds no cache credential.
-            if (service.Name == "pluginhost")
+            // The cache as the service's own ACL user; the PluginHost, which runs third-party code, and the public registry hold no cache credential.
+            if (service.Name is "pluginhost" or "registry")
             {
-                Assert.IsFalse(variables.ContainsKey("ConnectionStrings__cache"), "the PluginHost holds no cache credential");
+                Assert.IsFalse(variables.ContainsKey("ConnectionStrings__cache"), $"the {service.Name} holds no cache credential");
             }
             else
             {
@@ -144,6 +145,24 @@ public sealed class AppHostEndToEndTests
                     return id is not null;
                 }, TimeSpan.FromSeconds(30), "verification mail in the inbox", ct);
                 StringAssert.Contains(link, clients["identity"].BaseAddress!.GetLeftPart(UriPartial.Authority) + "/account/confirm-email?token=");
+
+                // The developer flow on a fresh start: the example plugins, built and signed with the first-party key by the
+                // AppHost, checked and approved by the registry, installed by the PluginHost from its signed metadata, are in
+                // the Api's catalog; a workspace installs counter and gets its answer to an event.
+                using var api = new HttpClient(TrustingHandler(ca)) { BaseAddress = clients["api"].BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+                api.DefaultRequestHeaders.Authorization = new("Bearer", tokens.GetProperty("access_token").GetString());
+                using var created = await api.PostAsJsonAsync(new Uri("/api/workspaces", UriKind.Relative), new { name = "Bots" }, ct);
+                Assert.AreEqual(HttpStatusCode.Created, created.StatusCode, await created.Content.ReadAsStringAsync(ct));
+                var workspaceId = (await created.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>(ct)).GetProperty("id").GetString();
+                await Poll.UntilAsync(async () => (await api.GetFromJsonAsync<System.Text.Json.JsonElement>(new Uri("/api/plugins", UriKind.Relative), ct))
+                    .EnumerateArray().Any(p => p.GetProperty("id").GetString() == "dev.clippybot.counter"), TimeSpan.FromMinutes(3), "counter in the catalog", ct);
+                using var installed = await api.PostAsJsonAsync(new Uri($"/api/workspaces/{workspaceId}/plugins", UriKind.Relative),
+                    new { pluginId = "dev.clippybot.counter", version = "1.0.0", acceptedPermissions = new[] { "storage:kv" } }, ct);
+                Assert.AreEqual(HttpStatusCode.Created, installed.StatusCode, await installed.Content.ReadAsStringAsync(ct));
+                using var delivered = await api.PostAsJsonAsync(new Uri($"/api/workspaces/{workspaceId}/plugins/dev.clippybot.counter/events", UriKind.Relative),
+                    new { @event = "on_message", payload = new { text = "hi" } }, ct);
+                var counted = await delivered.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>(ct);
+                Assert.AreEqual("Completed", counted.GetProperty("outcome").GetString(), counted.ToString());
             }
 
             // Continuous archiving (pgBackRest, installed by .ci/run): the first full backups are in both repositories, and a
@@ -158,7 +177,7 @@ public sealed class AppHostEndToEndTests
                 // window); every other database is in the main cluster with the 30-day window.
                 foreach (var (schedule, databases, retention) in new[]
                 {
-                    (BackupScheduleExtensions.ResourceName, new[] { "identitydb", "apidb", "pluginsdb" }, 30),
+                    (BackupScheduleExtensions.ResourceName, new[] { "identitydb", "apidb", "pluginsdb", "registrydb" }, 30),
                     (BackupScheduleExtensions.KeysResourceName, new[] { "subjectkeysdb" }, 28),
                 })
                 {
@@ -210,7 +229,7 @@ public sealed class AppHostEndToEndTests
                             && (l.StartsWith("[Error]", StringComparison.Ordinal) || l.StartsWith("[Critical]", StringComparison.Ordinal)
                                 || System.Text.RegularExpressions.Regex.IsMatch(l, "Z (fail|crit): ")))
                 .ToList();
-            Assert.IsEmpty(errors, string.Join("\n", errors.Take(20)));
+            Assert.IsEmpty(errors, string.Join("\n", errors.Take(20)) + "\n---\n" + string.Join("\n", logs.Where(l => l.Contains("Resources.registry", StringComparison.Ordinal)).Take(80)));
 
             await app.ResourceCommands.ExecuteCommandAsync("postgres", KnownResourceCommands.StopCommand, ct);
             foreach (var (name, client) in clients)
