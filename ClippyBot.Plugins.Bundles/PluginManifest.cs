@@ -30,6 +30,14 @@ public sealed record PluginManifest(
     /// <summary>The workspace secrets named by a <c>secrets:read</c> permission (empty without one).</summary>
     public IReadOnlyList<string> SecretNames => Names(PluginPermissions.SecretsRead, "names");
 
+    /// <summary>The hosts named by an <c>http:fetch</c> permission (empty without one).</summary>
+    public IReadOnlyList<string> Hosts => Names(PluginPermissions.HttpFetch, "hosts");
+
+    /// <summary>The storage quota a <c>storage:kv</c> permission asks for, if it names one.</summary>
+    public long? RequestedKvQuotaBytes =>
+        (Permissions ?? []).FirstOrDefault(p => p.Name == PluginPermissions.StorageKv)?.Parameters?.GetValueOrDefault("quotaBytes") is { ValueKind: JsonValueKind.Number } q
+        && q.TryGetInt64(out var asked) && asked > 0 ? asked : null;
+
     private List<string> Names(string permission, string parameter) =>
         [.. (Permissions ?? []).Where(p => p.Name == permission)
             .SelectMany(p => p.Parameters?.GetValueOrDefault(parameter) is { ValueKind: JsonValueKind.Array } list

@@ -11,6 +11,8 @@ public static class RegistryComposition
         builder.Services.AddOptions<RegistryOptions>().Bind(builder.Configuration.GetSection(RegistryOptions.SectionName));
         builder.Services.AddSingleton<RegistrySigner>();
         builder.Services.AddScoped<MetadataPublisher>();
+        builder.Services.AddOptions<ReviewOptions>().Bind(builder.Configuration.GetSection(ReviewOptions.SectionName));
+        builder.Services.AddSingleton<ModuleReview>();
         builder.Services.AddScoped<Submissions>();
         builder.Services.AddScoped<FirstPartySeeding>();
         builder.Services.AddSingleton<FirstPartySeeding.SubmittedBundles>();

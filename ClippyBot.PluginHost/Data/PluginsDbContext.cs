@@ -49,7 +49,7 @@ public sealed class PluginsDbContext(DbContextOptions<PluginsDbContext> options)
         {
             k.HasKey(x => new { x.WorkspaceId, x.PluginId, x.Key });
             k.Property(x => x.PluginId).HasMaxLength(100);
-            k.Property(x => x.Key).HasMaxLength(Sandbox.KvSnapshot.MaxKeyBytes);
+            k.Property(x => x.Key).HasMaxLength(ClippyBot.Plugins.Sandbox.KvSnapshot.MaxKeyBytes);
         });
         modelBuilder.Entity<Registry.TrustedMetadata>(m =>
         {

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using ClippyBot.Plugins.Bundles;
 using ClippyBot.PluginHost.Data;
-using ClippyBot.PluginHost.Sandbox;
+using ClippyBot.Plugins.Sandbox;
 using Wasmtime;
 using Microsoft.EntityFrameworkCore;
 

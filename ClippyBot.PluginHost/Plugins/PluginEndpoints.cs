@@ -1,7 +1,7 @@
 using ClippyBot.Contracts;
 using System.Text.Json;
 using ClippyBot.Plugins.Bundles;
-using ClippyBot.PluginHost.Sandbox;
+using ClippyBot.Plugins.Sandbox;
 using ClippyBot.ServiceDefaults.Authentication;
 using ClippyBot.ServiceDefaults.Http;
 using ClippyBot.PluginHost.Data;

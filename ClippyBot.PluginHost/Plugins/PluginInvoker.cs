@@ -2,7 +2,7 @@ using ClippyBot.Contracts;
 using System.Diagnostics.Metrics;
 using System.Security.Cryptography;
 using ClippyBot.PluginHost.Data;
-using ClippyBot.PluginHost.Sandbox;
+using ClippyBot.Plugins.Sandbox;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -82,9 +82,7 @@ public sealed partial class PluginInvoker(
     private async Task<InvocationResult> InvokeWithStorageAsync(CompiledPlugin plugin, string pluginId, Guid workspaceId, string export, byte[] input,
         IReadOnlySet<string> granted, InvocationCredentials? credentials, CancellationToken ct)
     {
-        var requested = plugin.Manifest.Permissions.First(p => p.Name == PluginPermissions.StorageKv).Parameters?.GetValueOrDefault("quotaBytes");
-        var quota = Math.Min(sandbox.Value.MaxKvQuotaBytes,
-            requested is { ValueKind: System.Text.Json.JsonValueKind.Number } q && q.TryGetInt64(out var asked) && asked > 0 ? asked : sandbox.Value.DefaultKvQuotaBytes);
+        var quota = Math.Min(sandbox.Value.MaxKvQuotaBytes, plugin.Manifest.RequestedKvQuotaBytes ?? sandbox.Value.DefaultKvQuotaBytes);
         var lockKey = $"{workspaceId:N}/{pluginId}";
         // The lock belongs to this connection, which stays open (and outside any transaction) until it is released.
         await db.Database.OpenConnectionAsync(ct);

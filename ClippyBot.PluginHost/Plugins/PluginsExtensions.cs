@@ -1,5 +1,5 @@
 using ClippyBot.Plugins.Bundles;
-using ClippyBot.PluginHost.Sandbox;
+using ClippyBot.Plugins.Sandbox;
 
 namespace ClippyBot.PluginHost.Plugins;
 

@@ -18,10 +18,10 @@ public sealed record SubmissionOutcome(PluginVersion? Version, IReadOnlyList<Che
 
 /// <summary>
 /// Takes a publisher's bundle through the automated checks — format and size, manifest, namespace, the publisher's own
-/// registered key, a version that moves forward — and stores it for review, or rejected with the reasons. First-party
+/// registered key, the module in the sandbox, a version that moves forward — and stores it for review, or rejected with the reasons. First-party
 /// versions may be approved at once (development's <c>Registry:FirstParty:AutoApprove</c>).
 /// </summary>
-public sealed class Submissions(RegistryDbContext db, MetadataPublisher metadata, Microsoft.Extensions.Options.IOptions<RegistryOptions> options, TimeProvider time)
+public sealed class Submissions(RegistryDbContext db, MetadataPublisher metadata, ModuleReview review, Microsoft.Extensions.Options.IOptions<RegistryOptions> options, TimeProvider time)
 {
     /// <summary>Plugin ids under this prefix are the platform's own.</summary>
     public const string FirstPartyNamespace = "dev.clippybot";
@@ -69,6 +69,16 @@ public sealed class Submissions(RegistryDbContext db, MetadataPublisher metadata
         {
             checks.Add(new("signature", false, e.Message + " Sign it with a key registered (and not revoked) on your publisher page."));
         }
+
+        // The module itself: compiles, binds to the manifest, and survives generated inputs in the sandbox.
+        checks.AddRange(review.Check(bundle, manifest));
+        checks.Add(new("risk", true, ModuleReview.RiskSummary(manifest)));
+        var lastApproved = await db.Versions.AsNoTracking().Where(v => v.PluginId == manifest.Id && v.Status == VersionStatus.Approved)
+            .OrderByDescending(v => v.DecidedAt).Select(v => new { v.Version, v.Bundle }).FirstOrDefaultAsync(ct);
+        var approvedManifest = lastApproved is null ? null : ManifestValidator.Parse(PluginBundle.Read(new MemoryStream(lastApproved.Bundle, writable: false)).ManifestBytes).Manifest;
+        var newSince = ModuleReview.NewSince(manifest, approvedManifest);
+        checks.Add(new("changes", true, lastApproved is null ? "the first version of this plugin"
+            : newSince.Count == 0 ? $"asks for nothing new since {lastApproved.Version}" : $"NEW since {lastApproved.Version}: {string.Join(", ", newSince)}"));
 
         var existing = await db.Versions.AsNoTracking().Where(v => v.PluginId == manifest.Id && v.Status != VersionStatus.Rejected)
             .Select(v => v.Version).ToListAsync(ct);

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using ClippyBot.PluginHost.Sandbox;
+using ClippyBot.Plugins.Sandbox;
 using ClippyBot.Tests.Rig;
 using Wasmtime;
 

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using ClippyBot.Plugins.Bundles;
-using ClippyBot.PluginHost.Sandbox;
+using ClippyBot.Plugins.Sandbox;
 using Microsoft.Extensions.Options;
 using Wasmtime;
 

@@ -377,7 +377,7 @@ public sealed class TenantIsolationTests
     [DataRow("100::1", false)]
     [DataRow("4000::1", false)]
     public void Plugins_reach_only_globally_routable_unicast_addresses(string address, bool allowed) =>
-        Assert.AreEqual(allowed, ClippyBot.PluginHost.Sandbox.GlobalAddress.IsGloballyRoutable(System.Net.IPAddress.Parse(address)), address);
+        Assert.AreEqual(allowed, ClippyBot.Plugins.Sandbox.GlobalAddress.IsGloballyRoutable(System.Net.IPAddress.Parse(address)), address);
 
     /// <summary>Which updates stay within a consent (adopted without asking) and which need a new one.</summary>
     [TestMethod]

@@ -2,7 +2,7 @@ using System.Text;
 using ClippyBot.Plugins.Bundles;
 using ClippyBot.PluginHost.Data;
 using ClippyBot.PluginHost.Plugins;
-using ClippyBot.PluginHost.Sandbox;
+using ClippyBot.Plugins.Sandbox;
 using ClippyBot.Tests.Rig;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;

@@ -4,7 +4,7 @@ using System.Text.Json;
 using ClippyBot.AppHost.Infrastructure;
 using ClippyBot.Plugins.Bundles;
 using ClippyBot.PluginHost.Data;
-using ClippyBot.PluginHost.Sandbox;
+using ClippyBot.Plugins.Sandbox;
 using ClippyBot.Tests.Rig;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using ClippyBot.Plugins.Bundles;
-using ClippyBot.PluginHost.Sandbox;
+using ClippyBot.Plugins.Sandbox;
 using Microsoft.Extensions.Options;
 
 namespace ClippyBot.Bench;

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace ClippyBot.PluginHost.Sandbox;
+namespace ClippyBot.Plugins.Sandbox;
 
 /// <summary>
 /// A plugin's key-value storage in one workspace, loaded before an invocation and written back only if the invocation

@@ -1,4 +1,4 @@
-namespace ClippyBot.PluginHost.Sandbox;
+namespace ClippyBot.Plugins.Sandbox;
 
 /// <summary>Limits of one plugin invocation (section <c>Sandbox</c>); a manifest may ask for less, never more.</summary>
 public sealed class SandboxOptions

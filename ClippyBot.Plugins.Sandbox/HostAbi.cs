@@ -1,5 +1,5 @@
 using ClippyBot.Contracts;
-namespace ClippyBot.PluginHost.Sandbox;
+namespace ClippyBot.Plugins.Sandbox;
 
 /// <summary>
 /// The host functions a plugin may import, all from module <c>clippybot</c> (docs/plugins/abi.md), and the permission

@@ -5,7 +5,7 @@ using ClippyBot.Plugins.Bundles;
 using Microsoft.Extensions.Options;
 using Wasmtime;
 
-namespace ClippyBot.PluginHost.Sandbox;
+namespace ClippyBot.Plugins.Sandbox;
 
 /// <summary>
 /// A compiled module bound to one manifest: the permissions its imports need and everything else the manifest decides
@@ -21,10 +21,7 @@ public sealed class CompiledPlugin(Module module, PluginManifest manifest, IRead
     public IReadOnlySet<string> ImportedPermissions { get; } = importedPermissions;
 
     /// <summary>Hosts the manifest's <c>http:fetch</c> names; read once here, not on every invocation.</summary>
-    public IReadOnlySet<string> AllowedHosts { get; } = (manifest.Permissions ?? []).Where(p => p.Name == PluginPermissions.HttpFetch)
-        .SelectMany(p => p.Parameters?.GetValueOrDefault("hosts") is { ValueKind: System.Text.Json.JsonValueKind.Array } hosts
-            ? hosts.EnumerateArray().Select(h => h.GetString()).OfType<string>() : [])
-        .ToHashSet(StringComparer.OrdinalIgnoreCase);
+    public IReadOnlySet<string> AllowedHosts { get; } = manifest.Hosts.ToHashSet(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Providers the manifest's <c>oauth:use</c> names.</summary>
     public IReadOnlySet<string> OAuthProviders { get; } = manifest.OAuthProviders.ToHashSet(StringComparer.Ordinal);
@@ -64,6 +61,9 @@ public sealed record InvocationResult(
 
     /// <summary>The installed version that ran (or was refused); set by the invoker.</summary>
     public string? Version { get; init; }
+
+    /// <summary>How many host functions the plugin called (the registry's review records it).</summary>
+    public int HostCalls { get; init; }
 }
 
 /// <summary>A module that cannot be installed, with the reason (naming the missing permission or export).</summary>
@@ -136,7 +136,9 @@ public sealed class PluginRuntime : IDisposable
     /// Binds a compiled module to one manifest, checking its exports and every import against that manifest's permissions —
     /// on every bind, so a cached module is never trusted on the strength of another manifest's check.
     /// </summary>
+#pragma warning disable CA1822 // Part of the runtime's surface: callers bind through the runtime that compiled the module.
     public CompiledPlugin Bind(Module module, PluginManifest manifest, bool ownsModule = false)
+#pragma warning restore CA1822
     {
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(manifest);
@@ -258,7 +260,7 @@ public sealed class PluginRuntime : IDisposable
         }
 
         InvocationResult Result(InvocationOutcome outcome, string kind, Store? s = null, Memory? m = null, byte[]? output = null, string? backtrace = null) =>
-            new(outcome, kind, output ?? [], state.Messages, s is null ? 0 : fuel - (long)s.Fuel, stopwatch.Elapsed, m?.GetLength() ?? 0, backtrace);
+            new(outcome, kind, output ?? [], state.Messages, s is null ? 0 : fuel - (long)s.Fuel, stopwatch.Elapsed, m?.GetLength() ?? 0, backtrace) { HostCalls = state.HostCalls };
     }
 
     private static string Backtrace(WasmtimeException e) =>

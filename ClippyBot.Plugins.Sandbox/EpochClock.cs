@@ -1,6 +1,6 @@
 using Wasmtime;
 
-namespace ClippyBot.PluginHost.Sandbox;
+namespace ClippyBot.Plugins.Sandbox;
 
 /// <summary>
 /// The sandbox's wall clock: advances the shared engine's epoch every <see cref="Tick"/> (invocations trap when their

@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 
-namespace ClippyBot.PluginHost.Sandbox;
+namespace ClippyBot.Plugins.Sandbox;
 
 /// <summary>
 /// <c>http:fetch</c> for plugins: https only, to the hosts the manifest names on port 443 (or a port the manifest names
@@ -16,6 +16,19 @@ namespace ClippyBot.PluginHost.Sandbox;
 /// </summary>
 public sealed class PluginHttp(HttpClient client, Microsoft.Extensions.Options.IOptions<SandboxOptions> options)
 {
+    /// <summary>
+    /// A client that checks every request as usual (https, allowed hosts and ports) but sends none: the registry's review
+    /// runs submitted code, which must not make the registry reach anything. A request that passes the checks gets the
+    /// same error answer as an unreachable host.
+    /// </summary>
+    public static PluginHttp Offline(Microsoft.Extensions.Options.IOptions<SandboxOptions> options) => new(new HttpClient(new NoNetwork()), options);
+
+    private sealed class NoNetwork : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Task.FromException<HttpResponseMessage>(new HttpRequestException("The review sandbox has no network."));
+    }
+
     public sealed record FetchRequest(string? Method, string? Url, Dictionary<string, string>? Headers, string? Body);
 
     /// <summary>Performs the request; the answer is always a JSON document (status/headers/body, or an error code).</summary>
