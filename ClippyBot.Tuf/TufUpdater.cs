@@ -62,7 +62,8 @@ public sealed record TufTrustedSet(RootMetadata Root, TimestampMetadata Timestam
 /// the old and the new root's threshold), then timestamp, snapshot and targets, refusing rollback, freeze, mix-and-match,
 /// oversized files and too few signatures. Each role is persisted only after all its checks passed.
 /// </summary>
-public sealed class TufUpdater(ITufRemote remote, ITufTrustStore store, byte[] pinnedRoot, TimeProvider time, TufLimits? limits = null)
+/// <param name="previous">The set this client verified last (kept in memory): unchanged targets are taken from it without parsing again.</param>
+public sealed class TufUpdater(ITufRemote remote, ITufTrustStore store, byte[] pinnedRoot, TimeProvider time, TufLimits? limits = null, TufTrustedSet? previous = null)
 {
     private readonly TufLimits _limits = limits ?? new TufLimits();
 
@@ -233,11 +234,19 @@ public sealed class TufUpdater(ITufRemote remote, ITufTrustStore store, byte[] p
     private async Task<TargetsMetadata> UpdateTargetsAsync(RootMetadata root, SnapshotMetadata snapshot, DateTimeOffset now, CancellationToken ct)
     {
         var expected = snapshot.Meta[SnapshotMetadata.TargetsFile];
-        var trusted = await LoadTrustedAsync(TufRole.Targets, root, TargetsMetadata.Parse, ct);
-        if (trusted is not null && trusted.Version == expected.Version && await store.LoadAsync(TufRole.Targets, ct) is { } kept && Matches(kept, expected))
+        if (expected.Sha256 is not null && previous is not null && previous.Root.Version == root.Version
+            && previous.Snapshot.Meta.GetValueOrDefault(SnapshotMetadata.TargetsFile) == expected)
         {
-            CheckExpiry(trusted, "the trusted targets", now);
-            return trusted;
+            CheckExpiry(previous.Targets, "the trusted targets", now);
+            return previous.Targets;
+        }
+        // Unchanged targets (the usual refresh): the stored file is exactly the one the verified snapshot names by hash, so
+        // its signatures need no second check — large listings are not verified again every few seconds.
+        if (expected.Sha256 is not null && await store.LoadAsync(TufRole.Targets, ct) is { } kept && Matches(kept, expected)
+            && TargetsMetadata.Parse(TufEnvelope.Parse(kept, "the stored targets").Body) is { } unchanged && unchanged.Version == expected.Version)
+        {
+            CheckExpiry(unchanged, "the trusted targets", now);
+            return unchanged;
         }
         var name = root.ConsistentSnapshot ? $"{expected.Version}.targets.json" : SnapshotMetadata.TargetsFile;
         var fetched = await FetchBoundAsync(name, expected, _limits.TargetsMaxLength, ct);

@@ -10,7 +10,7 @@
 # 4. Streaming file encryption/decryption (1 GiB) against raw AES-GCM, and the memory it allocates.
 # 5. Warm plugin invocation latency in the Wasmtime sandbox; publishing a bundle; the Api → PluginHost → Api round trip of
 #    a plugin event at a fixed 50 requests/s.
-# Prints requests/s, p50/p99 latency and errors for each. BENCH=tokens,oversize,api,plugins,logins,files,sandbox runs only those
+# Prints requests/s, p50/p99 latency and errors for each. BENCH=tokens,oversize,api,plugins,logins,files,sandbox,registry runs only those
 # sections (default: all). Steady state: logins and plugin events are measured after the services' background compilers
 # settle (LOGIN_WARMUP / PLUGIN_WARMUP cap it, default 180 s); EVENT_SECONDS (default 60) at 50 events/s. SLOW_DUMP=file
 # lists slow plugin legs; HOLD=1 keeps the services up afterwards for profiling.
@@ -297,5 +297,10 @@ if want sandbox; then
 echo
 echo "plugins: warm in-process invocation of a trivial plugin (fresh store + instance each time), one thread"
 dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll plugins 20000 | cut -d' ' -f2-
+fi
+
+if want registry; then
+echo
+dotnet bench/ClippyBot.Bench/bin/Release/net10.0/ClippyBot.Bench.dll registry-refresh 1000
 fi
 ok=1

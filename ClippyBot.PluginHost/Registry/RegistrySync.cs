@@ -70,7 +70,8 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
     private TufUpdater Updater(IServiceProvider services)
     {
         var client = http.CreateClient(HttpClientName);
-        return new TufUpdater(new HttpTufRemote(client, new Uri(client.BaseAddress!, "tuf/")), new DatabaseTrustStore(services.GetRequiredService<PluginsDbContext>(), time), PinnedRoot, time);
+        return new TufUpdater(new HttpTufRemote(client, new Uri(client.BaseAddress!, "tuf/")), new DatabaseTrustStore(services.GetRequiredService<PluginsDbContext>(), time), PinnedRoot, time,
+            previous: trust.Frozen ? null : trust.Set);
     }
 
     private async Task ApplyAsync(IServiceProvider services, TufTrustedSet set, CancellationToken ct)

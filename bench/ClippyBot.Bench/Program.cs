@@ -16,6 +16,10 @@ if (args.Length > 5 && args[0] == "rate")
         int.Parse(args[4], CultureInfo.InvariantCulture), int.Parse(args[5], CultureInfo.InvariantCulture),
         args.Length > 6 ? int.Parse(args[6], CultureInfo.InvariantCulture) : 15);
 }
+if (args.Length > 0 && args[0] == "registry-refresh")
+{
+    return await ClippyBot.Bench.RegistryBench.RefreshAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1000);
+}
 if (args.Length > 0 && args[0] == "plugins")
 {
     return ClippyBot.Bench.PluginBench.Run(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20_000);
