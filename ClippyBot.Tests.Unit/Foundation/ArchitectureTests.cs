@@ -17,6 +17,7 @@ public sealed class ArchitectureTests
     private static readonly Assembly PluginHost = typeof(ClippyBot.PluginHost.Data.PluginsDbContext).Assembly;
     private static readonly Assembly Registry = typeof(ClippyBot.Registry.Data.RegistryDbContext).Assembly;
     private static readonly Assembly Tuf = typeof(ClippyBot.Tuf.TufUpdater).Assembly;
+    private static readonly Assembly Sandbox = typeof(ClippyBot.Plugins.Sandbox.PluginRuntime).Assembly;
     private static readonly Assembly PluginTool = typeof(ClippyBot.PluginTool.PluginCli).Assembly;
     private static readonly Assembly Backup = typeof(ClippyBot.Backup.BackupCli).Assembly;
     private static readonly Assembly ServiceDefaults = typeof(Microsoft.Extensions.Hosting.PeriodicService).Assembly;
@@ -83,6 +84,9 @@ public sealed class ArchitectureTests
         Assert.IsEmpty(AllClippyBotReferences(Tuf), "the TUF library depends on nothing of ours");
         var tuf = Types.InAssembly(Tuf).ShouldNot().HaveDependencyOnAny("Microsoft.AspNetCore", "Microsoft.EntityFrameworkCore", "Microsoft.Extensions").GetResult();
         Assert.IsTrue(tuf.IsSuccessful, string.Join(", ", tuf.FailingTypeNames ?? []));
+        // The sandbox is shared by the PluginHost and the registry's review: it carries no service's data or web stack.
+        var sandbox = Types.InAssembly(Sandbox).ShouldNot().HaveDependencyOnAny("Microsoft.AspNetCore", "Microsoft.EntityFrameworkCore", "ClippyBot.PluginHost", "ClippyBot.Registry").GetResult();
+        Assert.IsTrue(sandbox.IsSuccessful, string.Join(", ", sandbox.FailingTypeNames ?? []));
         // ServiceDefaults is what every service starts with; mail (MailKit) is a library of its own for the two services that send it.
         var defaults = Types.InAssembly(ServiceDefaults).ShouldNot().HaveDependencyOnAny("MailKit", "MimeKit", "ClippyBot.Email").GetResult();
         Assert.IsTrue(defaults.IsSuccessful, string.Join(", ", defaults.FailingTypeNames ?? []));
@@ -98,7 +102,7 @@ public sealed class ArchitectureTests
     public void Nothing_but_the_security_library_calls_aes_gcm_or_hkdf_directly()
     {
         // One sealed-value format and one key derivation: a second AesGcm or HKDF call site is a second format in the making.
-        foreach (var assembly in new[] { Api, Identity, PluginHost, Registry, Tuf, ServiceDefaults, Contracts, Bundles, Backup, PluginTool, AppHost })
+        foreach (var assembly in new[] { Api, Identity, PluginHost, Registry, Tuf, Sandbox, ServiceDefaults, Contracts, Bundles, Backup, PluginTool, AppHost })
         {
             var result = Types.InAssembly(assembly).ShouldNot()
                 .HaveDependencyOnAny("System.Security.Cryptography.AesGcm", "System.Security.Cryptography.HKDF", "System.Security.Cryptography.HMACSHA256").GetResult();
