@@ -8,4 +8,7 @@ public static class PlatformRoles
     /// administrator address): may use the Api's containment endpoints across all workspaces.
     /// </summary>
     public const string Administrator = "platform-admin";
+
+    /// <summary><c>role</c> claim of a community registry reviewer (Identity's <c>plugin-reviewer</c> role).</summary>
+    public const string PluginReviewer = "plugin-reviewer";
 }

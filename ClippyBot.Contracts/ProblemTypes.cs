@@ -37,6 +37,8 @@ public static class ProblemTypes
     public const string NotFound = Base + "not-found";
     public const string OwnersOnly = Base + "owners-only";
     public const string PermissionDenied = Base + "permission-denied";
+    public const string KeyProofInvalid = Base + "key-proof-invalid";
+    public const string NamespaceTaken = Base + "namespace-taken";
     public const string PluginAlreadyInstalled = Base + "plugin-already-installed";
     public const string PluginModuleRejected = Base + "plugin-module-rejected";
     public const string PluginNotFound = Base + "plugin-not-found";
@@ -46,12 +48,15 @@ public static class ProblemTypes
     public const string PluginTooLarge = Base + "plugin-too-large";
     public const string PluginVersionChanged = Base + "plugin-version-changed";
     public const string PluginhostUnavailable = Base + "pluginhost-unavailable";
+    public const string PublisherExists = Base + "publisher-exists";
+    public const string PublisherRequired = Base + "publisher-required";
     public const string QuotaExceeded = Base + "quota-exceeded";
     public const string RateLimited = Base + "rate-limited";
     public const string ReauthenticationRequired = Base + "reauthentication-required";
     public const string RevocationUnavailable = Base + "revocation-unavailable";
     public const string SecretNotFound = Base + "secret-not-found";
     public const string SoleOwner = Base + "sole-owner";
+    public const string SubmissionRejected = Base + "submission-rejected";
     public const string TokenRevoked = Base + "token-revoked";
     public const string UnknownAccount = Base + "unknown-account";
     public const string UsersOnly = Base + "users-only";

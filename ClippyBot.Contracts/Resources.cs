@@ -9,6 +9,9 @@ public static class Audiences
     public const string Api = "clippybot-api";
     public const string PluginHost = "clippybot-pluginhost";
 
+    /// <summary>The community plugin registry's publisher and reviewer API.</summary>
+    public const string Registry = "clippybot-registry";
+
     /// <summary>Identity itself, as the resource behind its internal service APIs.</summary>
     public const string Identity = "clippybot-identity";
 }
@@ -21,6 +24,9 @@ public static class ApiScopes
 
     /// <summary>The Api's calls to the PluginHost.</summary>
     public const string PluginHost = "pluginhost";
+
+    /// <summary>People's access to the community registry as publishers and reviewers (first-party clients only).</summary>
+    public const string Registry = "registry";
 
     /// <summary>Identity's containment API: lock accounts, end sessions.</summary>
     public const string IdentityContainment = "identity.containment";

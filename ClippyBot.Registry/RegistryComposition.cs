@@ -1,5 +1,8 @@
 using ClippyBot.Registry.Metadata;
+using ClippyBot.Registry.Publishers;
 using ClippyBot.Registry.Versions;
+using ClippyBot.ServiceDefaults.Authentication;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
 
 namespace ClippyBot.Registry;
 
@@ -17,13 +20,23 @@ public static class RegistryComposition
         builder.Services.AddScoped<FirstPartySeeding>();
         builder.Services.AddSingleton<FirstPartySeeding.SubmittedBundles>();
         builder.Services.AddHostedService<MetadataRefresher>();
+        // Publishers and reviewers come with Identity's access tokens for this audience (first-party clients' "registry" scope).
+        builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddIdentityAccessTokens(builder, ClippyBot.Contracts.Audiences.Registry);
+        builder.Services.AddScoped<Microsoft.AspNetCore.Authorization.IAuthorizationMiddlewareResultHandler, RefusalAudit>();
+        builder.Services.AddAuthorizationBuilder()
+            .AddPolicy(PublisherEndpoints.PolicyName, p => p.RequireAuthenticatedUser()
+                // A verified address and a second factor in this sign-in: a publisher's account signs code others run.
+                .RequireClaim("email_verified", "true")
+                .RequireClaim("amr", "mfa"));
         return builder;
     }
 
-    /// <summary>The whole middleware order, top to bottom: the metadata is public and read-only.</summary>
+    /// <summary>The whole middleware order, top to bottom: the metadata is public and read-only; publishers sign in.</summary>
     public static WebApplication UseRegistryPipeline(this WebApplication app)
     {
         app.UseServiceDefaults();
+        app.UseAuthentication();
+        app.UseAuthorization();
         return app;
     }
 
@@ -31,6 +44,7 @@ public static class RegistryComposition
     {
         app.MapDefaultEndpoints();
         app.MapMetadataEndpoints();
+        app.MapPublisherEndpoints();
         return app;
     }
 }

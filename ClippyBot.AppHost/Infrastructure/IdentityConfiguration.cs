@@ -10,7 +10,7 @@ public static class IdentityConfiguration
     public const string DevClientId = "clippybot-dev";
     public const string DevClientRedirect = "http://127.0.0.1:7890/callback";
 
-    private static readonly string[] UserScopes = ["openid", "profile", "email", "offline_access", ClippyBot.Contracts.ApiScopes.Api];
+    private static readonly string[] UserScopes = ["openid", "profile", "email", "offline_access", ClippyBot.Contracts.ApiScopes.Api, ClippyBot.Contracts.ApiScopes.Registry];
 
     public static IResourceBuilder<ProjectResource> WithIdentityConfiguration(
         this IResourceBuilder<ProjectResource> identity, IResourceBuilder<ParameterResource> apiServiceSecret)

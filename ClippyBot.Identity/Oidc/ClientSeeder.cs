@@ -33,6 +33,7 @@ public static class OidcResources
     {
         [ApiScope] = Api,
         [PluginHostScope] = PluginHost,
+        [ApiScopes.Registry] = Audiences.Registry,
         [ContainmentScope] = Identity,
         [PrivacyScope] = Identity,
         [AuditScope] = Identity,

@@ -17,6 +17,10 @@ public sealed class RegistryDbContext(DbContextOptions<RegistryDbContext> option
 
     public DbSet<MetadataFile> MetadataFiles => Set<MetadataFile>();
 
+    public DbSet<Publishers.KeyChallenge> KeyChallenges => Set<Publishers.KeyChallenge>();
+
+    public DbSet<Publishers.RegistryAuditEntry> Audit => Set<Publishers.RegistryAuditEntry>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Publisher>(p =>
@@ -50,6 +54,22 @@ public sealed class RegistryDbContext(DbContextOptions<RegistryDbContext> option
             v.HasIndex(x => new { x.PluginId, x.Version }).IsUnique();
             v.HasIndex(x => x.Status);
         });
+        modelBuilder.Entity<Publishers.KeyChallenge>(c =>
+        {
+            c.HasKey(x => x.Id);
+            c.Property(x => x.ChallengeHash).HasMaxLength(64);
+            c.HasIndex(x => x.ChallengeHash).IsUnique();
+        });
+        modelBuilder.Entity<Publishers.RegistryAuditEntry>(a =>
+        {
+            a.HasKey(x => x.Id);
+            a.Property(x => x.Actor).HasMaxLength(100);
+            a.Property(x => x.Action).HasMaxLength(64);
+            a.Property(x => x.Outcome).HasMaxLength(16);
+            a.Property(x => x.Detail).HasMaxLength(500);
+            a.HasIndex(x => x.At);
+        });
+        modelBuilder.Entity<Publisher>(p => p.HasIndex(x => x.SubjectId).IsUnique());
         modelBuilder.Entity<MetadataFile>(m =>
         {
             m.HasKey(x => new { x.Role, x.Version });

@@ -58,11 +58,11 @@ public static partial class AccountFlows
 
     /// <summary>A client signs <paramref name="email"/> in with password and <paramref name="code"/>; returns the redeemed tokens.</summary>
     public static async Task<System.Text.Json.JsonElement> SignInWithSecondFactorForTokensAsync(
-        WebApplicationFactory<IdentityDataContext> identity, string email, string code, CancellationToken ct)
+        WebApplicationFactory<IdentityDataContext> identity, string email, string code, CancellationToken ct, string scope = UserScopes)
     {
         using var device = identity.Browser();
         var pkce = Pkce.Create();
-        using var authorize = await device.GetAsync(new Uri(AuthorizeUrl(pkce, "s"), UriKind.Relative), ct);
+        using var authorize = await device.GetAsync(new Uri(AuthorizeUrl(pkce, "s", scope: scope), UriKind.Relative), ct);
         var returnUrl = QueryHelpers.ParseQuery(authorize.Headers.Location!.Query)["ReturnUrl"].ToString();
         using var password = await PasswordStepAsync(device, email, GoodPassword, ct, returnUrl);
         Assert.AreEqual("/account/login/two-factor", password.Headers.Location!.OriginalString.Split('?')[0], "the password alone is not a session");

@@ -67,10 +67,10 @@ public static partial class OidcFlows
 
     /// <summary>Authorize → login form → authorize again → code at the redirect URI.</summary>
     public static async Task<string> SignInForCodeAsync(HttpClient browser, string email, string password, Pkce pkce, CancellationToken ct,
-        string clientId = IdentityHost.DevClient, string redirectUri = IdentityHost.WebRedirect)
+        string clientId = IdentityHost.DevClient, string redirectUri = IdentityHost.WebRedirect, string scope = UserScopes)
     {
         var state = Guid.NewGuid().ToString("N");
-        var authorize = AuthorizeUrl(pkce, state, redirectUri, clientId: clientId);
+        var authorize = AuthorizeUrl(pkce, state, redirectUri, scope: scope, clientId: clientId);
         using var first = await browser.GetAsync(new Uri(authorize, UriKind.Relative), ct);
         Assert.AreEqual(HttpStatusCode.Redirect, first.StatusCode, await first.Content.ReadAsStringAsync(ct));
         StringAssert.StartsWith(first.Headers.Location!.AbsolutePath, "/account/login");

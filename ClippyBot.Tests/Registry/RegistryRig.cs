@@ -21,7 +21,7 @@ public sealed class RegistryRig : IAsyncDisposable
 
     /// <summary>Starts a registry; <paramref name="bundles"/> (file name → signed bundle) are the first-party bundles it finds at start.</summary>
     public static async Task<RegistryRig> StartAsync(CancellationToken ct, Func<RegistryKeys, IReadOnlyDictionary<string, byte[]>>? bundles = null,
-        IReadOnlyDictionary<string, string?>? settings = null, TimeProvider? time = null)
+        IReadOnlyDictionary<string, string?>? settings = null, TimeProvider? time = null, Action<IServiceCollection>? services = null)
     {
         var folder = Directory.CreateTempSubdirectory("clippybot-registry-").FullName;
         var keys = RegistryKeyCeremony.EnsureDevelopmentKeys(folder, time ?? TimeProvider.System);
@@ -31,7 +31,14 @@ public sealed class RegistryRig : IAsyncDisposable
             await File.WriteAllBytesAsync(Path.Combine(folder, "bundles", name), bundle, ct);
         }
         var factory = await ServiceFactory.WithFreshDatabaseAsync<RegistryDbContext>("registrydb", Settings(keys, folder, settings), ct: ct,
-            configureServices: time is null ? null : services => services.AddSingleton<TimeProvider>(time));
+            configureServices: collection =>
+            {
+                if (time is not null)
+                {
+                    collection.AddSingleton<TimeProvider>(time);
+                }
+                services?.Invoke(collection);
+            });
         using var probe = factory.CreateClient();
         // Healthy once migrated; the first metadata follows at the refresher's first tick.
         await Poll.UntilAsync(async () => (await probe.GetAsync(new Uri("/health", UriKind.Relative), ct)).IsSuccessStatusCode

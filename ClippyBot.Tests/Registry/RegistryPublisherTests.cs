@@ -1,0 +1,219 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using ClippyBot.Identity.Data;
+using ClippyBot.Plugins.Bundles;
+using ClippyBot.Registry.Data;
+using ClippyBot.Tests.Api;
+using ClippyBot.Tests.Identity;
+using ClippyBot.Tests.PluginHost;
+using ClippyBot.Tests.Rig;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using NSec.Cryptography;
+
+namespace ClippyBot.Tests.Registry;
+
+/// <summary>
+/// Publisher onboarding against real Identity tokens: only a verified address with a second factor publishes; keys are
+/// registered with proof of possession; namespaces are reverse-DNS, the platform's is reserved and none overlaps another
+/// publisher's; a submission is checked and waits for review (never listed before); every refusal is recorded.
+/// </summary>
+[TestClass]
+public sealed class RegistryPublisherTests
+{
+    private const string Scopes = "openid profile email offline_access api registry";
+    private static ServiceFactory<IdentityDataContext> s_identity = null!;
+    private static RegistryRig s_registry = null!;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    private CancellationToken Ct => TestContext.CancellationToken;
+
+    [ClassInitialize]
+    public static async Task StartAsync(TestContext context)
+    {
+        s_identity = await IdentityHost.StartAsync(context.CancellationToken);
+        s_registry = await RegistryRig.StartAsync(context.CancellationToken,
+            settings: new Dictionary<string, string?> { ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration" },
+            services: services => services.AddHttpClient(ClippyBot.ServiceDefaults.Authentication.IdentityAccessTokens.MetadataClient)
+                .ConfigurePrimaryHttpMessageHandler(() => s_identity.Server.CreateHandler()));
+    }
+
+    [ClassCleanup]
+    public static async Task StopAsync()
+    {
+        await s_registry.DisposeAsync();
+        await s_identity.DisposeAsync();
+    }
+
+    /// <summary>A registry client for a new person: verified, and (unless <paramref name="secondFactor"/> is false) signed in with TOTP.</summary>
+    private async Task<HttpClient> PersonAsync(bool secondFactor = true)
+    {
+        var email = OidcFlows.NewEmail();
+        using (var browser = s_identity.Browser())
+        {
+            await OidcFlows.RegisterAsync(browser, email, OidcFlows.GoodPassword, Ct);
+        }
+        await s_identity.ConfirmEmailAsync(email);
+        string access;
+        using (var browser = s_identity.Browser())
+        {
+            if (secondFactor)
+            {
+                using (await OidcFlows.LoginAsync(browser, email, OidcFlows.GoodPassword, Ct))
+                {
+                }
+                var (secret, _) = await AccountFlows.EnrolTwoFactorAsync(browser, TimeProvider.System, Ct);
+                var tokens = await AccountFlows.SignInWithSecondFactorForTokensAsync(s_identity, email,
+                    ClippyBot.Identity.Crypto.Totp.Compute(secret, DateTimeOffset.UtcNow.AddSeconds(30)), Ct, Scopes);
+                access = tokens.GetProperty("access_token").GetString()!;
+            }
+            else
+            {
+                var pkce = OidcFlows.Pkce.Create();
+                var code = await OidcFlows.SignInForCodeAsync(browser, email, OidcFlows.GoodPassword, pkce, Ct, scope: Scopes);
+                access = (await OidcFlows.RedeemCodeAsync(s_identity.CreateClient(), code, pkce, Ct)).Body.GetProperty("access_token").GetString()!;
+            }
+        }
+        var client = s_registry.Factory.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", access);
+        return client;
+    }
+
+    private async Task<(string KeyId, byte[] Private)> ProveKeyAsync(HttpClient publisher, byte[]? signWith = null)
+    {
+        var (privateKey, publicKey) = PluginSigning.GenerateKey();
+        using var challenge = await publisher.PostAsync(new Uri("/api/publishers/me/key-challenges", UriKind.Relative), null, Ct);
+        Assert.AreEqual(HttpStatusCode.Created, challenge.StatusCode, await challenge.Content.ReadAsStringAsync(Ct));
+        var body = await challenge.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        var me = await publisher.GetFromJsonAsync<JsonElement>(new Uri("/api/publishers/me", UriKind.Relative), Ct);
+        var statement = ClippyBot.Registry.Publishers.PublisherEndpoints.ProofStatement(me.GetProperty("id").GetGuid(), body.GetProperty("challenge").GetString()!, Convert.ToBase64String(publicKey));
+        using var key = Key.Import(SignatureAlgorithm.Ed25519, signWith ?? privateKey, KeyBlobFormat.RawPrivateKey);
+        using var added = await publisher.PostAsJsonAsync(new Uri("/api/publishers/me/keys", UriKind.Relative), new
+        {
+            publicKey = Convert.ToBase64String(publicKey),
+            challenge = body.GetProperty("challenge").GetString(),
+            signature = Convert.ToBase64String(SignatureAlgorithm.Ed25519.Sign(key, Encoding.UTF8.GetBytes(statement))),
+        }, Ct);
+        return added.StatusCode == HttpStatusCode.Created ? (PluginSigning.KeyIdOf(publicKey), privateKey) : ("refused:" + await added.Content.ReadAsStringAsync(Ct), privateKey);
+    }
+
+    [TestMethod]
+    public async Task A_verified_person_with_a_second_factor_proves_a_key_claims_a_namespace_and_submits_a_version_that_waits_for_review()
+    {
+        using (var withoutSecondFactor = await PersonAsync(secondFactor: false))
+        {
+            using var refused = await withoutSecondFactor.PostAsJsonAsync(new Uri("/api/publishers", UriKind.Relative), new { name = "NoMfa" }, Ct);
+            Assert.AreEqual(HttpStatusCode.Forbidden, refused.StatusCode);
+        }
+        using (var anonymous = s_registry.Factory.CreateClient())
+        {
+            Assert.AreEqual(HttpStatusCode.Unauthorized, (await anonymous.GetAsync(new Uri("/api/publishers/me", UriKind.Relative), Ct)).StatusCode);
+        }
+
+        using var acme = await PersonAsync();
+        var name = "Acme " + Guid.NewGuid().ToString("N")[..6];
+        using (var created = await acme.PostAsJsonAsync(new Uri("/api/publishers", UriKind.Relative), new { name }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.Created, created.StatusCode, await created.Content.ReadAsStringAsync(Ct));
+        }
+        using (var again = await acme.PostAsJsonAsync(new Uri("/api/publishers", UriKind.Relative), new { name = name + "2" }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.Conflict, again.StatusCode);
+        }
+
+        var (keyId, privateKey) = await ProveKeyAsync(acme);
+        Assert.HasCount(16, keyId, keyId);
+        // Signed by another key than the one offered: no proof of possession.
+        var (forged, _) = await ProveKeyAsync(acme, signWith: PluginSigning.GenerateKey().PrivateKey);
+        StringAssert.Contains(forged, "key-proof-invalid");
+
+        var space = "com.acme" + Guid.NewGuid().ToString("N")[..6];
+        foreach (var (prefix, status) in new[] { (space, HttpStatusCode.Created), ("dev.clippybot.acme", HttpStatusCode.Conflict), ("dev.clippybot", HttpStatusCode.Conflict),
+            ("com", HttpStatusCode.BadRequest), ("Com.Acme", HttpStatusCode.BadRequest), ("com..acme", HttpStatusCode.BadRequest), (new string('a', 5000) + ".com", HttpStatusCode.BadRequest) })
+        {
+            using var claimed = await acme.PostAsJsonAsync(new Uri("/api/publishers/me/namespaces", UriKind.Relative), new { prefix }, Ct);
+            Assert.AreEqual(status, claimed.StatusCode, prefix.Length > 40 ? prefix[..40] : prefix);
+        }
+        // Another publisher cannot reach into it, nor claim a namespace that contains it.
+        using (var other = await PersonAsync())
+        {
+            using (await other.PostAsJsonAsync(new Uri("/api/publishers", UriKind.Relative), new { name = "Other " + Guid.NewGuid().ToString("N")[..6] }, Ct))
+            {
+            }
+            foreach (var prefix in new[] { space + ".tools", space })
+            {
+                using var overlapping = await other.PostAsJsonAsync(new Uri("/api/publishers/me/namespaces", UriKind.Relative), new { prefix }, Ct);
+                Assert.AreEqual(HttpStatusCode.Conflict, overlapping.StatusCode, prefix);
+            }
+        }
+
+        using (var submitted = await acme.PostAsync(new Uri("/api/publishers/me/submissions", UriKind.Relative),
+            new ByteArrayContent(PluginCatalogTests.Bundle(space + ".hello", "1.0.0", key: privateKey)), Ct))
+        {
+            var body = await submitted.Content.ReadFromJsonAsync<JsonElement>(Ct);
+            Assert.AreEqual(HttpStatusCode.Created, submitted.StatusCode, body.ToString());
+            Assert.AreEqual("InReview", body.GetProperty("status").GetString());
+            Assert.IsTrue(body.GetProperty("checks").EnumerateArray().All(c => c.GetProperty("passed").GetBoolean()));
+        }
+        using (var outside = await acme.PostAsync(new Uri("/api/publishers/me/submissions", UriKind.Relative),
+            new ByteArrayContent(PluginCatalogTests.Bundle("org.elsewhere.hello", "1.0.0", key: privateKey)), Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.BadRequest, outside.StatusCode);
+            var problem = await outside.Content.ReadFromJsonAsync<JsonElement>(Ct);
+            Assert.AreEqual(ClippyBot.Contracts.ProblemTypes.SubmissionRejected, problem.GetProperty("type").GetString());
+            Assert.IsFalse(problem.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("check").GetString() == "namespace").GetProperty("passed").GetBoolean());
+        }
+        // Waiting for review is not approved: targets do not list it.
+        using (var http = s_registry.Factory.CreateClient())
+        {
+            var trusted = await s_registry.Client(new MemoryTrustStore(), http).RefreshAsync(Ct);
+            Assert.IsFalse(trusted.Targets.Targets.Keys.Any(k => k.StartsWith(space, StringComparison.Ordinal)));
+        }
+
+        using (var revoked = await acme.DeleteAsync(new Uri($"/api/publishers/me/keys/{keyId}", UriKind.Relative), Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.NoContent, revoked.StatusCode);
+        }
+        using (var unknown = await acme.DeleteAsync(new Uri($"/api/publishers/me/keys/{keyId}", UriKind.Relative), Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.NotFound, unknown.StatusCode, "a revoked key is not revoked twice");
+        }
+
+        await using var scope = s_registry.Factory.Services.CreateAsyncScope();
+        var audit = await scope.ServiceProvider.GetRequiredService<RegistryDbContext>().Audit.AsNoTracking().ToListAsync(Ct);
+        foreach (var action in new[] { "authorization", "publisher.create", "key.add", "namespace.claim", "version.submit", "key.revoke" })
+        {
+            Assert.IsTrue(audit.Any(a => a.Action == action && a.Outcome == "refused"), $"a refused {action} is recorded");
+        }
+        Assert.IsTrue(audit.Any(a => a.Action == "key.add" && a.Outcome == "allowed" && a.Detail == keyId));
+    }
+
+    [TestMethod]
+    public async Task Malformed_oversized_and_odd_requests_get_a_4xx_never_a_500()
+    {
+        using var person = await PersonAsync();
+        using (await person.PostAsJsonAsync(new Uri("/api/publishers", UriKind.Relative), new { name = "Odd " + Guid.NewGuid().ToString("N")[..6] }, Ct))
+        {
+        }
+        foreach (var (path, content) in new (string, HttpContent)[]
+        {
+            ("/api/publishers/me/keys", new StringContent("{\"publicKey\":", Encoding.UTF8, "application/json")),
+            ("/api/publishers/me/keys", new StringContent("{\"publicKey\":12,\"challenge\":[],\"signature\":null}", Encoding.UTF8, "application/json")),
+            ("/api/publishers/me/keys", JsonContent.Create(new { publicKey = "!!", challenge = new string('c', 10_000), signature = "??" })),
+            ("/api/publishers/me/namespaces", new StringContent("[]", Encoding.UTF8, "application/json")),
+            ("/api/publishers", new StringContent(new string('x', 2_000_000), Encoding.UTF8, "application/json")),
+            ("/api/publishers/me/submissions", new ByteArrayContent(new byte[100])),
+            ("/api/publishers/me/submissions", new ByteArrayContent([])),
+        })
+        {
+            using var response = await person.PostAsync(new Uri(path, UriKind.Relative), content, Ct);
+            Assert.IsTrue((int)response.StatusCode is >= 400 and < 500, $"{path}: {response.StatusCode} {await response.Content.ReadAsStringAsync(Ct)}");
+        }
+        using var oddKey = await person.DeleteAsync(new Uri("/api/publishers/me/keys/" + new string('k', 3000), UriKind.Relative), Ct);
+        Assert.IsTrue((int)oddKey.StatusCode is >= 400 and < 500);
+    }
+}
