@@ -70,7 +70,7 @@ internal sealed class TufTestRepository : ITufRemote, IDisposable
         Targets[name] = new TargetFileInfo(content.LongLength, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(content)),
             new JsonObject { ["plugin"] = plugin, ["version"] = version });
 
-    public TufUpdater Client(MemoryTrustStore store, TufLimits? limits = null) => new(this, store, PinnedRoot, Time, limits);
+    public TufUpdater Client(InMemoryTrustStore store, TufLimits? limits = null) => new(this, store, PinnedRoot, Time, limits);
 
     public Task<byte[]?> FetchAsync(string name, long maxLength, CancellationToken ct)
     {
@@ -84,25 +84,5 @@ internal sealed class TufTestRepository : ITufRemote, IDisposable
         {
             key.Dispose();
         }
-    }
-}
-
-/// <summary>A client's trusted metadata held in memory (the PluginHost keeps it in its database).</summary>
-internal sealed class MemoryTrustStore : ITufTrustStore
-{
-    public Dictionary<string, byte[]> Roles { get; } = new(StringComparer.Ordinal);
-
-    public Task<byte[]?> LoadAsync(string role, CancellationToken ct) => Task.FromResult(Roles.GetValueOrDefault(role));
-
-    public Task SaveAsync(string role, byte[] metadata, CancellationToken ct)
-    {
-        Roles[role] = metadata;
-        return Task.CompletedTask;
-    }
-
-    public Task DeleteAsync(string role, CancellationToken ct)
-    {
-        Roles.Remove(role);
-        return Task.CompletedTask;
     }
 }

@@ -23,7 +23,7 @@ public sealed class TufUpdaterAttackTests
         using var repository = new TufTestRepository();
         repository.AddTarget("dev.clippybot.counter/1.0.0.bundle", Counter, "dev.clippybot.counter", "1.0.0");
         repository.Publish();
-        var store = new MemoryTrustStore();
+        var store = new InMemoryTrustStore();
 
         var trusted = await repository.Client(store).RefreshAsync(Ct);
 
@@ -44,7 +44,7 @@ public sealed class TufUpdaterAttackTests
         using var repository = new TufTestRepository();
         repository.AddTarget("dev.clippybot.counter/1.0.0.bundle", Counter, "dev.clippybot.counter", "1.0.0");
         repository.Publish();
-        var trusted = await repository.Client(new MemoryTrustStore()).RefreshAsync(Ct);
+        var trusted = await repository.Client(new InMemoryTrustStore()).RefreshAsync(Ct);
 
         var tampered = (byte[])Counter.Clone();
         tampered[0] ^= 1;
@@ -59,7 +59,7 @@ public sealed class TufUpdaterAttackTests
         using var repository = new TufTestRepository();
         var oldTimestamp = repository.Files["timestamp.json"];
         repository.Publish();
-        var store = new MemoryTrustStore();
+        var store = new InMemoryTrustStore();
         await repository.Client(store).RefreshAsync(Ct);
         var trustedTimestamp = store.Roles[TufRole.Timestamp];
 
@@ -77,7 +77,7 @@ public sealed class TufUpdaterAttackTests
         using var repository = new TufTestRepository();
         var firstSnapshot = repository.Files["1.snapshot.json"];
         repository.Publish();
-        var store = new MemoryTrustStore();
+        var store = new InMemoryTrustStore();
         await repository.Client(store).RefreshAsync(Ct);
 
         // The holder of the timestamp key signs a fresh timestamp pointing at the first snapshot.
@@ -99,7 +99,7 @@ public sealed class TufUpdaterAttackTests
     public async Task Rollback_a_root_file_that_is_not_the_version_its_name_says_is_refused()
     {
         using var repository = new TufTestRepository();
-        var store = new MemoryTrustStore();
+        var store = new InMemoryTrustStore();
         repository.PublishRoot(repository.RootKeys.Take(2));
         await repository.Client(store).RefreshAsync(Ct);
         // 3.root.json served with root version 2's bytes (validly signed, but not the next version).
@@ -112,7 +112,7 @@ public sealed class TufUpdaterAttackTests
     public async Task Freeze_an_expired_timestamp_is_refused_though_validly_signed_and_the_last_trusted_set_is_kept()
     {
         using var repository = new TufTestRepository();
-        var store = new MemoryTrustStore();
+        var store = new InMemoryTrustStore();
         var trusted = await repository.Client(store).RefreshAsync(Ct);
         // The repository (or a mirror) keeps serving the same timestamp; a day later it has expired.
         repository.Time.Advance(TimeSpan.FromDays(1) + TimeSpan.FromSeconds(1));
@@ -142,11 +142,11 @@ public sealed class TufUpdaterAttackTests
             ["dev.clippybot.counter/1.0.0.bundle"] = new(3, new string('a', 64), []),
         }).Sign([repository.TargetsKey]);
 
-        Assert.AreEqual(TufFailure.MixAndMatch, (await Assert.ThrowsExactlyAsync<TufException>(() => repository.Client(new MemoryTrustStore()).RefreshAsync(Ct))).Failure);
+        Assert.AreEqual(TufFailure.MixAndMatch, (await Assert.ThrowsExactlyAsync<TufException>(() => repository.Client(new InMemoryTrustStore()).RefreshAsync(Ct))).Failure);
 
         repository.Files["2.targets.json"] = genuineTargets;
         repository.Files["2.snapshot.json"] = repository.Files["1.snapshot.json"];
-        Assert.AreEqual(TufFailure.MixAndMatch, (await Assert.ThrowsExactlyAsync<TufException>(() => repository.Client(new MemoryTrustStore()).RefreshAsync(Ct))).Failure);
+        Assert.AreEqual(TufFailure.MixAndMatch, (await Assert.ThrowsExactlyAsync<TufException>(() => repository.Client(new InMemoryTrustStore()).RefreshAsync(Ct))).Failure);
     }
 
     [TestMethod]
@@ -155,18 +155,18 @@ public sealed class TufUpdaterAttackTests
         using var repository = new TufTestRepository();
         var genuine = repository.Files["timestamp.json"];
         repository.Files["timestamp.json"] = [.. genuine, .. new byte[20_000]];
-        Assert.AreEqual(TufFailure.TooLarge, (await Assert.ThrowsExactlyAsync<TufException>(() => repository.Client(new MemoryTrustStore()).RefreshAsync(Ct))).Failure);
+        Assert.AreEqual(TufFailure.TooLarge, (await Assert.ThrowsExactlyAsync<TufException>(() => repository.Client(new InMemoryTrustStore()).RefreshAsync(Ct))).Failure);
 
         repository.Files["timestamp.json"] = genuine;
         repository.Files["1.snapshot.json"] = [.. repository.Files["1.snapshot.json"], (byte)' '];
-        Assert.AreEqual(TufFailure.TooLarge, (await Assert.ThrowsExactlyAsync<TufException>(() => repository.Client(new MemoryTrustStore()).RefreshAsync(Ct))).Failure);
+        Assert.AreEqual(TufFailure.TooLarge, (await Assert.ThrowsExactlyAsync<TufException>(() => repository.Client(new InMemoryTrustStore()).RefreshAsync(Ct))).Failure);
     }
 
     [TestMethod]
     public async Task A_compromised_online_key_cannot_change_root_and_one_root_key_is_not_a_threshold_of_two()
     {
         using var repository = new TufTestRepository();
-        var store = new MemoryTrustStore();
+        var store = new InMemoryTrustStore();
         await repository.Client(store).RefreshAsync(Ct);
         // Whoever holds the registry's online keys (timestamp, snapshot, targets) writes a root that trusts only them.
         var stolen = new List<TufSigningKey> { repository.TimestampKey, repository.SnapshotKey, repository.TargetsKey };
@@ -189,7 +189,7 @@ public sealed class TufUpdaterAttackTests
     public async Task Root_rotation_needs_the_old_threshold_and_the_new_one_and_a_client_walks_every_version()
     {
         using var repository = new TufTestRepository();
-        var store = new MemoryTrustStore();
+        var store = new InMemoryTrustStore();
         await repository.Client(store).RefreshAsync(Ct);
         var oldKeys = repository.RootKeys.ToList();
         var newKeys = new List<TufSigningKey> { TufSigningKey.Generate(), TufSigningKey.Generate(), TufSigningKey.Generate() };
@@ -219,7 +219,7 @@ public sealed class TufUpdaterAttackTests
     public async Task After_a_rotated_timestamp_key_a_version_fast_forwarded_with_the_stolen_key_is_forgotten()
     {
         using var repository = new TufTestRepository();
-        var store = new MemoryTrustStore();
+        var store = new InMemoryTrustStore();
         await repository.Client(store).RefreshAsync(Ct);
         // The thief of the timestamp key pushes clients to version 1,000,000.
         repository.Files["timestamp.json"] = repository.Timestamp(1_000_000, MetaFileInfo.Of(1, repository.Files["1.snapshot.json"]));
@@ -234,7 +234,7 @@ public sealed class TufUpdaterAttackTests
         Assert.AreEqual(2, trusted.Timestamp.Version);
     }
 
-    private static long TargetsVersion(MemoryTrustStore store) => TargetsMetadata.Parse(TufEnvelope.Parse(store.Roles[TufRole.Targets], "t").Body).Version;
+    private static long TargetsVersion(InMemoryTrustStore store) => TargetsMetadata.Parse(TufEnvelope.Parse(store.Roles[TufRole.Targets], "t").Body).Version;
 
-    private static long RootVersion(MemoryTrustStore store) => RootMetadata.Parse(TufEnvelope.Parse(store.Roles[TufRole.Root], "r").Body).Version;
+    private static long RootVersion(InMemoryTrustStore store) => RootMetadata.Parse(TufEnvelope.Parse(store.Roles[TufRole.Root], "r").Body).Version;
 }

@@ -36,7 +36,7 @@ public sealed class RegistryMetadataTests
             ["elsewhere-1.0.0.cbp"] = PluginCatalogTests.Bundle("com.example.elsewhere", "1.0.0", key: Convert.FromBase64String(keys.FirstPartyPrivateKey)),
         });
         using var http = registry.Factory.CreateClient();
-        var store = new MemoryTrustStore();
+        var store = new InMemoryTrustStore();
 
         TufTrustedSet trusted = null!;
         await Poll.UntilAsync(async () => (trusted = await registry.Client(store, http).RefreshAsync(Ct)).Targets.Targets.Count > 0,
@@ -114,7 +114,7 @@ public sealed class RegistryMetadataTests
         var clock = new ShiftedClock();
         await using var registry = await RegistryRig.StartAsync(Ct, time: clock);
         using var http = registry.Factory.CreateClient();
-        var store = new MemoryTrustStore();
+        var store = new InMemoryTrustStore();
         var first = await Poll.UntilAsync(async () =>
         {
             var response = await http.GetAsync(new Uri("/tuf/timestamp.json", UriKind.Relative), Ct);

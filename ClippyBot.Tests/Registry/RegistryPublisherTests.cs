@@ -1,3 +1,4 @@
+using ClippyBot.Tuf;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -170,7 +171,7 @@ public sealed class RegistryPublisherTests
         // Waiting for review is not approved: targets do not list it.
         using (var http = s_registry.Factory.CreateClient())
         {
-            var trusted = await s_registry.Client(new MemoryTrustStore(), http).RefreshAsync(Ct);
+            var trusted = await s_registry.Client(new InMemoryTrustStore(), http).RefreshAsync(Ct);
             Assert.IsFalse(trusted.Targets.Targets.Keys.Any(k => k.StartsWith(space, StringComparison.Ordinal)));
         }
 

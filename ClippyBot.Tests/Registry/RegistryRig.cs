@@ -83,23 +83,3 @@ public sealed class RegistryRig : IAsyncDisposable
         Directory.Delete(Folder, recursive: true);
     }
 }
-
-/// <summary>A client's trusted metadata in memory (the PluginHost keeps it in pluginsdb).</summary>
-public sealed class MemoryTrustStore : ITufTrustStore
-{
-    public System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> Roles { get; } = new(StringComparer.Ordinal);
-
-    public Task<byte[]?> LoadAsync(string role, CancellationToken ct) => Task.FromResult(Roles.GetValueOrDefault(role));
-
-    public Task SaveAsync(string role, byte[] metadata, CancellationToken ct)
-    {
-        Roles[role] = metadata;
-        return Task.CompletedTask;
-    }
-
-    public Task DeleteAsync(string role, CancellationToken ct)
-    {
-        Roles.TryRemove(role, out _);
-        return Task.CompletedTask;
-    }
-}

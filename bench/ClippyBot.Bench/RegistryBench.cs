@@ -51,7 +51,7 @@ public static class RegistryBench
         for (var round = 0; round < 20; round++)
         {
             Publish(versions);
-            var store = new MemoryStore();
+            var store = new InMemoryTrustStore();
             var updater = new TufUpdater(remote, store, remote.Files["1.root.json"], TimeProvider.System);
             first.Add(await MeasureAsync(remote, () => updater.RefreshAsync(CancellationToken.None)));
             Publish(versions + 1);
@@ -89,20 +89,5 @@ public static class RegistryBench
             Bytes += file?.LongLength ?? 0;
             return Task.FromResult(file);
         }
-    }
-
-    private sealed class MemoryStore : ITufTrustStore
-    {
-        private readonly Dictionary<string, byte[]> _roles = new(StringComparer.Ordinal);
-
-        public Task<byte[]?> LoadAsync(string role, CancellationToken ct) => Task.FromResult(_roles.GetValueOrDefault(role));
-
-        public Task SaveAsync(string role, byte[] metadata, CancellationToken ct)
-        {
-            _roles[role] = metadata;
-            return Task.CompletedTask;
-        }
-
-        public Task DeleteAsync(string role, CancellationToken ct) => Task.FromResult(_roles.Remove(role));
     }
 }
