@@ -12,6 +12,9 @@ public static class CanonicalJson
 {
     private static readonly System.Buffers.SearchValues<char> Digits = System.Buffers.SearchValues.Create("0123456789");
 
+    // Strict: a lone surrogate is an error, never silently U+FFFD (two different strings must not encode alike).
+    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>Duplicate keys are refused: two readers could otherwise see two different documents under one signature.</summary>
     public static readonly JsonDocumentOptions ParseOptions = new() { AllowDuplicateProperties = false, MaxDepth = 32 };
 
@@ -27,11 +30,15 @@ public static class CanonicalJson
     {
         try
         {
-            return JsonNode.Parse(json, documentOptions: ParseOptions) ?? throw new TufException(TufFailure.Malformed, $"{what} is null.");
+            var node = JsonNode.Parse(json, documentOptions: ParseOptions) ?? throw new TufException(TufFailure.Malformed, $"{what} is null.");
+            // Every name and string is read once here: a lone surrogate or invalid UTF-8 would otherwise throw later, from
+            // wherever it is first read (a signature check included), as something other than "malformed".
+            Serialize(node);
+            return node;
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException or FormatException or DecoderFallbackException)
         {
-            throw new TufException(TufFailure.Malformed, $"{what} is not valid JSON: {e.Message}");
+            throw new TufException(TufFailure.Malformed, $"{what} is not valid JSON: {e.GetType().Name}");
         }
     }
 
@@ -45,7 +52,7 @@ public static class CanonicalJson
             case JsonObject obj:
                 output.WriteByte((byte)'{');
                 var first = true;
-                foreach (var (key, value) in obj.Select(p => (Key: Encoding.UTF8.GetBytes(p.Key), p.Value)).OrderBy(p => p.Key, ByteOrder.Instance))
+                foreach (var (key, value) in obj.Select(p => (Key: Utf8.GetBytes(p.Key), p.Value)).OrderBy(p => p.Key, ByteOrder.Instance))
                 {
                     if (!first)
                     {
@@ -83,7 +90,7 @@ public static class CanonicalJson
         switch (value.GetValueKind())
         {
             case JsonValueKind.String:
-                WriteString(output, Encoding.UTF8.GetBytes(value.GetValue<string>()));
+                WriteString(output, Utf8.GetBytes(value.GetValue<string>()));
                 break;
             case JsonValueKind.True:
                 output.Write("true"u8);

@@ -10,11 +10,18 @@ public sealed record TufSignature(string KeyId, byte[] Signature);
 /// </summary>
 public sealed record TufEnvelope(JsonObject Body, IReadOnlyList<TufSignature> Signatures)
 {
+    public const int MaxSignatures = 32;
+
     public static TufEnvelope Parse(ReadOnlySpan<byte> bytes, string what)
     {
         if (CanonicalJson.Parse(bytes, what) is not JsonObject envelope || envelope["signed"] is not JsonObject body || envelope["signatures"] is not JsonArray list)
         {
             throw new TufException(TufFailure.Malformed, $"{what} is not a signed metadata file.");
+        }
+        // More signatures than any role has keys is no metadata the platform writes: checking them would only cost time.
+        if (list.Count > MaxSignatures)
+        {
+            throw new TufException(TufFailure.Malformed, $"{what} carries more than {MaxSignatures} signatures.");
         }
         var signatures = new List<TufSignature>();
         foreach (var item in list)
@@ -56,11 +63,11 @@ public sealed record TufEnvelope(JsonObject Body, IReadOnlyList<TufSignature> Si
         ArgumentNullException.ThrowIfNull(root);
         var roleKeys = root.Roles[role];
         var payload = CanonicalJson.Serialize(Body);
+        // One signature per key id is checked (the first): a key listed twice counts once and costs once.
         return Signatures
-            .Where(s => roleKeys.KeyIds.Contains(s.KeyId, StringComparer.Ordinal) && root.Keys[s.KeyId].Verify(payload, s.Signature))
-            .Select(s => s.KeyId)
-            .Distinct(StringComparer.Ordinal)
-            .Count();
+            .Where(s => roleKeys.KeyIds.Contains(s.KeyId, StringComparer.Ordinal))
+            .DistinctBy(s => s.KeyId, StringComparer.Ordinal)
+            .Count(s => root.Keys[s.KeyId].Verify(payload, s.Signature));
     }
 
     /// <summary>Throws <see cref="TufFailure.Signature"/> unless the role's threshold of its keys signed.</summary>

@@ -94,10 +94,9 @@ public sealed class TufUpdater(ITufRemote remote, ITufTrustStore store, byte[] p
         var timestamp = await LoadTrustedAsync(TufRole.Timestamp, root, TimestampMetadata.Parse, ct);
         var snapshot = await LoadTrustedAsync(TufRole.Snapshot, root, SnapshotMetadata.Parse, ct);
         var targets = await LoadTrustedAsync(TufRole.Targets, root, TargetsMetadata.Parse, ct);
-        return timestamp is null || snapshot is null || targets is null || snapshot.Version != timestamp.Snapshot.Version
-            || targets.Version != snapshot.Meta[SnapshotMetadata.TargetsFile].Version
-            ? null
-            : new TufTrustedSet(root, timestamp, snapshot, targets);
+        // Each file verified on its own: a refresh interrupted between them (a timestamp stored, its snapshot never
+        // fetched) must not leave a restarted client running nothing. Installs never start from this set.
+        return timestamp is null || snapshot is null || targets is null ? null : new TufTrustedSet(root, timestamp, snapshot, targets);
     }
 
     private async Task<RootMetadata> UpdateRootAsync(CancellationToken ct)
@@ -131,16 +130,14 @@ public sealed class TufUpdater(ITufRemote remote, ITufTrustStore store, byte[] p
         if (trusted.Version != start.Version)
         {
             // Fast-forward recovery (§5.3.11): once the online roles' keys change, versions signed by the old keys are forgotten.
-            foreach (var role in new[] { TufRole.Timestamp, TufRole.Snapshot, TufRole.Targets })
+            if (!SameKeys(start, trusted, TufRole.Timestamp) || !SameKeys(start, trusted, TufRole.Snapshot))
             {
-                if (!SameKeys(start, trusted, role))
-                {
-                    await store.DeleteAsync(role, ct);
-                    if (role == TufRole.Timestamp)
-                    {
-                        await store.DeleteAsync(TufRole.Snapshot, ct);
-                    }
-                }
+                await store.DeleteAsync(TufRole.Timestamp, ct);
+                await store.DeleteAsync(TufRole.Snapshot, ct);
+            }
+            if (!SameKeys(start, trusted, TufRole.Targets))
+            {
+                await store.DeleteAsync(TufRole.Targets, ct);
             }
         }
         return trusted;
@@ -242,8 +239,11 @@ public sealed class TufUpdater(ITufRemote remote, ITufTrustStore store, byte[] p
         }
         // Unchanged targets (the usual refresh): the stored file is exactly the one the verified snapshot names by hash, so
         // its signatures need no second check — large listings are not verified again every few seconds.
+        // (The file was verified when it was stored; its signers must still be the current root's targets keys.)
         if (expected.Sha256 is not null && await store.LoadAsync(TufRole.Targets, ct) is { } kept && Matches(kept, expected)
-            && TargetsMetadata.Parse(TufEnvelope.Parse(kept, "the stored targets").Body) is { } unchanged && unchanged.Version == expected.Version)
+            && TufEnvelope.Parse(kept, "the stored targets") is { } stored
+            && stored.Signatures.Select(g => g.KeyId).Intersect(root.Roles[TufRole.Targets].KeyIds, StringComparer.Ordinal).Count() >= root.Roles[TufRole.Targets].Threshold
+            && TargetsMetadata.Parse(stored.Body) is { } unchanged && unchanged.Version == expected.Version)
         {
             CheckExpiry(unchanged, "the trusted targets", now);
             return unchanged;

@@ -55,6 +55,7 @@ public sealed class PluginsDbContext(DbContextOptions<PluginsDbContext> options)
         {
             m.HasKey(x => x.Role);
             m.Property(x => x.Role).HasMaxLength(16);
+            m.Property(x => x.Signers).HasMaxLength(2100);
         });
         modelBuilder.Entity<Plugins.QuarantineEntry>(q =>
         {

@@ -30,7 +30,7 @@ public sealed class PluginCatalog(PluginsDbContext db, PluginTrustStore trust, P
         if (registryOptions.Value.Enabled)
         {
             // With a registry, only what its signed targets list (exactly these bytes) is installed, whoever asks.
-            registry.RequireListed(manifest.Id, manifest.Version, bytes.ToArray());
+            registry.RequireListed(manifest.Id, manifest.Version, bytes.ToArray(), verified.SignerKeyId);
         }
         // Binding checks exports and every import against this manifest (even when the module is cached from another
         // bundle); a module that fails changes nothing.

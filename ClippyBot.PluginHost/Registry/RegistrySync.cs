@@ -33,19 +33,25 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
         using var timer = new PeriodicTimer(options.Value.RefreshInterval, time);
         do
         {
+            // A tick never outlasts a bound: a registry that trickles a body cannot hold the next refresh (and yanks) back.
+            using var tick = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            tick.CancelAfter(TickTimeout);
             try
             {
-                await SyncOnceAsync(stoppingToken);
+                await SyncOnceAsync(tick.Token);
             }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or Npgsql.NpgsqlException or DbUpdateException or TufException or BundleException
-                                      && !stoppingToken.IsCancellationRequested)
+#pragma warning disable CA1031 // Whatever the registry (or someone in the way) sends, the host keeps running what it trusts.
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+#pragma warning restore CA1031
             {
-                // The registry or the database is unreachable: what is trusted stays; the next tick tries again.
+                trust.Freeze(null, $"refresh failed: {e.GetType().Name}");
                 LogUnreachable(logger, e.GetType().Name, e.Message);
             }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
+
+    private static readonly TimeSpan TickTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>One refresh and the installs and withdrawals it calls for.</summary>
     public async Task SyncOnceAsync(CancellationToken ct)
@@ -78,10 +84,34 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
     {
         var db = services.GetRequiredService<PluginsDbContext>();
         var listed = set.Targets.Targets
-            .Select(t => (Name: t.Key, Info: t.Value, Plugin: t.Value.Custom["plugin"]?.GetValue<string>(), Version: t.Value.Custom["version"]?.GetValue<string>()))
+            .Select(t => (Name: t.Key, Info: t.Value, Plugin: Text(t.Value, "plugin"), Version: Text(t.Value, "version")))
             .Where(t => t.Plugin is not null && t.Version is not null && SemVersion.TryParse(t.Version, out _))
             .ToList();
         var installed = await db.InstalledPlugins.AsNoTracking().Select(p => new { p.PluginId, p.Version, p.Current }).ToListAsync(ct);
+
+        // Withdrawals first: no failing or slow install may hold a yank back.
+        var listedVersions = listed.Select(t => (t.Plugin!, t.Version!)).ToHashSet();
+        var invoker = services.GetRequiredService<PluginInvoker>();
+        var openByRegistry = await db.Quarantines.AsNoTracking().Where(q => q.SetBy == QuarantinedBy && q.ReleasedAt == null && q.WorkspaceId == null)
+            .Select(q => new { q.PluginId, q.Version }).ToListAsync(ct);
+        foreach (var withdrawn in installed.Where(p => !listedVersions.Contains((p.PluginId, p.Version)))
+                     .Where(p => !openByRegistry.Any(q => q.PluginId == p.PluginId && q.Version == p.Version)))
+        {
+            await invoker.QuarantineAsync(withdrawn.PluginId, withdrawn.Version, null, WithdrawnReason, QuarantinedBy, ct);
+        }
+        var relisted = openByRegistry.Where(q => listedVersions.Contains((q.PluginId, q.Version))).ToList();
+        if (relisted.Count > 0)
+        {
+            // Only what the registry itself set, for exactly that version, platform-wide: an operator's or a rule's
+            // quarantine of the same plugin stays.
+            var now = time.GetUtcNow();
+            foreach (var back in relisted)
+            {
+                await db.Quarantines.Where(q => q.SetBy == QuarantinedBy && q.PluginId == back.PluginId && q.Version == back.Version && q.WorkspaceId == null && q.ReleasedAt == null)
+                    .ExecuteUpdateAsync(u => u.SetProperty(q => q.ReleasedAt, now).SetProperty(q => q.ReleasedBy, QuarantinedBy), ct);
+            }
+            await services.GetRequiredService<PluginState>().ChangedAsync(ct);
+        }
 
         foreach (var newest in listed.GroupBy(t => t.Plugin!).Select(g => g.MaxBy(t => SemVersion.Parse(t.Version!))))
         {
@@ -92,21 +122,10 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
             }
             await InstallAsync(services, newest.Name, newest.Info, ct);
         }
-
-        var listedVersions = listed.Select(t => (t.Plugin!, t.Version!)).ToHashSet();
-        var invoker = services.GetRequiredService<PluginInvoker>();
-        var openByRegistry = await db.Quarantines.AsNoTracking().Where(q => q.SetBy == QuarantinedBy && q.ReleasedAt == null && q.WorkspaceId == null)
-            .Select(q => new { q.PluginId, q.Version }).ToListAsync(ct);
-        foreach (var withdrawn in installed.Where(p => !listedVersions.Contains((p.PluginId, p.Version)))
-                     .Where(p => !openByRegistry.Any(q => q.PluginId == p.PluginId && q.Version == p.Version)))
-        {
-            await invoker.QuarantineAsync(withdrawn.PluginId, withdrawn.Version, null, WithdrawnReason, QuarantinedBy, ct);
-        }
-        foreach (var back in openByRegistry.Where(q => listedVersions.Contains((q.PluginId, q.Version))))
-        {
-            await invoker.ReleaseAsync(back.PluginId, back.Version, QuarantinedBy, ct);
-        }
     }
+
+    private static string? Text(TargetFileInfo info, string name) =>
+        info.Custom[name] is System.Text.Json.Nodes.JsonValue value && value.GetValueKind() == System.Text.Json.JsonValueKind.String ? value.GetValue<string>() : null;
 
     private async Task InstallAsync(IServiceProvider services, string name, TargetFileInfo info, CancellationToken ct)
     {
@@ -131,10 +150,13 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
         catch (DbUpdateException)
         {
             // Another replica inserted the same version at the same moment.
+            services.GetRequiredService<PluginsDbContext>().ChangeTracker.Clear();
         }
-        catch (Exception e) when (e is BundleException or TufException or Wasmtime.WasmtimeException)
+#pragma warning disable CA1031 // One version that cannot be fetched or installed must not keep the others (or the next tick) from running.
+        catch (Exception e) when (!ct.IsCancellationRequested)
+#pragma warning restore CA1031
         {
-            LogInstallFailed(logger, name, e.Message);
+            LogInstallFailed(logger, name, $"{e.GetType().Name}: {e.Message}");
         }
     }
 

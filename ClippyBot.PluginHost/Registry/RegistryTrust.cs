@@ -41,33 +41,55 @@ public sealed class RegistryTrust
     public void Freeze(TufTrustedSet? lastVerified, string problem) =>
         _current = _current with { Set = lastVerified ?? _current.Set, Store = lastVerified is null ? _current.Store : StoreOf(lastVerified), Frozen = true, Problem = problem };
 
-    /// <summary>The bundle must be exactly what targets lists for this id and version (length and SHA-256).</summary>
-    public TargetFileInfo RequireListed(string pluginId, string version, ReadOnlySpan<byte> bundle)
+    /// <summary>
+    /// The bundle must be exactly what targets lists for this id and version (length and SHA-256), signed by the publisher
+    /// key listed for that very version.
+    /// </summary>
+    public TargetFileInfo RequireListed(string pluginId, string version, ReadOnlySpan<byte> bundle, string signerKeyId)
     {
         var set = _current.Set ?? throw new BundleException(BundleError.UnknownKey, "No verified registry metadata yet: nothing can be installed.");
         if (_current.Frozen)
         {
             throw new BundleException(BundleError.UnknownKey, $"The registry's metadata is not fresh ({_current.Problem}): new installs wait until it is.");
         }
+        TargetFileInfo listing;
         try
         {
-            return set.VerifyTarget(TargetName(pluginId, version), bundle);
+            listing = set.VerifyTarget(TargetName(pluginId, version), bundle);
         }
         catch (TufException e)
         {
             throw new BundleException(BundleError.Tampered, e.Message);
         }
+        if (Text(listing, "publisher_key_id") != signerKeyId)
+        {
+            throw new BundleException(BundleError.KeyNotTrustedForPlugin, $"{pluginId} {version} is listed as signed by {Text(listing, "publisher_key_id")}, not by key {signerKeyId}.");
+        }
+        return listing;
     }
 
     /// <summary>The name a version is listed under (the registry's convention).</summary>
     public static string TargetName(string pluginId, string version) => $"{pluginId}/{version}.bundle";
 
-    public static PluginTrustStore StoreOf(TufTrustedSet set) =>
-        new(set.Targets.Targets.Values
-            .Select(t => (Key: t.Custom["publisher_key"]?.GetValue<string>(), Publisher: t.Custom["publisher"]?.GetValue<string>(), Plugin: t.Custom["plugin"]?.GetValue<string>()))
-            .Where(t => t.Key is not null && t.Plugin is not null)
-            .GroupBy(t => t.Key!, StringComparer.Ordinal)
-            .Select(g => new TrustedKey(g.First().Publisher ?? "registry", Convert.FromBase64String(g.Key), [.. g.Select(t => t.Plugin!).Distinct(StringComparer.Ordinal)])));
+    /// <summary>Each listed publisher key, trusted for the plugin ids it is listed with; a listing with odd fields is skipped.</summary>
+    public static PluginTrustStore StoreOf(TufTrustedSet set)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        var keys = new List<(byte[] Key, string Publisher, string Plugin)>();
+        foreach (var target in set.Targets.Targets.Values)
+        {
+            if (Text(target, "publisher_key") is { } encoded && Text(target, "plugin") is { } plugin
+                && Convert.TryFromBase64String(encoded, new byte[32], out var written) && written == 32)
+            {
+                keys.Add((Convert.FromBase64String(encoded), Text(target, "publisher") ?? "registry", plugin));
+            }
+        }
+        return new(keys.GroupBy(k => Convert.ToBase64String(k.Key), StringComparer.Ordinal)
+            .Select(g => new TrustedKey(g.First().Publisher, g.First().Key, [.. g.Select(k => k.Plugin).Distinct(StringComparer.Ordinal)])));
+    }
+
+    private static string? Text(TargetFileInfo info, string name) =>
+        info.Custom[name] is System.Text.Json.Nodes.JsonValue value && value.GetValueKind() == System.Text.Json.JsonValueKind.String ? value.GetValue<string>() : null;
 
     private sealed record Snapshot(TufTrustedSet? Set, PluginTrustStore Store, bool Frozen, DateTimeOffset? Refreshed, string? Problem);
 }

@@ -8,4 +8,6 @@ public sealed class MetadataFile
     public byte[] Content { get; set; } = [];
     public DateTimeOffset Expires { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
+    /// <summary>The root version whose keys signed it: a replica still on an older root stops signing once a newer one is in use.</summary>
+    public long RootVersion { get; set; }
 }

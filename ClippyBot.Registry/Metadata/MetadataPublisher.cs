@@ -32,7 +32,10 @@ public sealed class MetadataPublisher(RegistryDbContext db, RegistrySigner signe
         var latest = await db.MetadataFiles.AsNoTracking().GroupBy(f => f.Role)
             .Select(g => g.OrderByDescending(f => f.Version).First()).ToDictionaryAsync(f => f.Role, ct);
         var settings = options.Value;
-        bool Due(string role, TimeSpan lifetime) => !latest.TryGetValue(role, out var file) || file.Expires - now < lifetime / 2;
+        // Due at half its lifetime, or at once when the newest file is not signed by the key the root now names (after a
+        // rotation clients refuse the old key's files: waiting for expiry would freeze them for days).
+        bool Due(string role, TimeSpan lifetime) => !latest.TryGetValue(role, out var file) || file.Expires - now < lifetime / 2
+            || !SignedBy(file.Content, KeyOf(role));
         if (Due(TufRole.Targets, settings.TargetsLifetime) || Due(TufRole.Snapshot, settings.SnapshotLifetime))
         {
             await PublishAllAsync(now, ct);
@@ -48,6 +51,26 @@ public sealed class MetadataPublisher(RegistryDbContext db, RegistrySigner signe
         return false;
     }, ct);
 
+    private static bool SignedBy(byte[] content, TufSigningKey key)
+    {
+        try
+        {
+            return TufEnvelope.Parse(content, "stored metadata").Signatures.Any(g => g.KeyId == key.KeyId);
+        }
+        catch (TufException)
+        {
+            // A stored file that does not even parse is signed again.
+            return false;
+        }
+    }
+
+    private TufSigningKey KeyOf(string role) => role switch
+    {
+        TufRole.Targets => signer.Targets,
+        TufRole.Snapshot => signer.Snapshot,
+        _ => signer.Timestamp,
+    };
+
     private async Task<T> UnderLockAsync<T>(Func<DateTimeOffset, Task<T>> work, CancellationToken ct)
     {
         var strategy = db.Database.CreateExecutionStrategy();
@@ -56,6 +79,12 @@ public sealed class MetadataPublisher(RegistryDbContext db, RegistrySigner signe
             db.ChangeTracker.Clear();
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             await db.Database.ExecuteSqlRawAsync("SELECT pg_advisory_xact_lock(hashtext('clippybot-registry-metadata'))", ct);
+            // During a key rotation, replicas still configured with the old root must not sign over the new keys' files.
+            var newestRoot = await db.MetadataFiles.MaxAsync(f => (long?)f.RootVersion, ct) ?? 0;
+            if (newestRoot > signer.Root.Version)
+            {
+                throw new InvalidOperationException($"Metadata signed under root version {newestRoot} is in use; this replica holds root version {signer.Root.Version} and signs nothing.");
+            }
             var result = await work(time.GetUtcNow());
             await tx.CommitAsync(ct);
             return result;
@@ -115,7 +144,7 @@ public sealed class MetadataPublisher(RegistryDbContext db, RegistrySigner signe
     }
 
     private void Add(string role, long version, byte[] content, DateTimeOffset expires, DateTimeOffset now) =>
-        db.MetadataFiles.Add(new MetadataFile { Role = role, Version = version, Content = content, Expires = expires, CreatedAt = now });
+        db.MetadataFiles.Add(new MetadataFile { Role = role, Version = version, Content = content, Expires = expires, CreatedAt = now, RootVersion = signer.Root.Version });
 
     internal static string PermissionsJson(IEnumerable<ClippyBot.Plugins.Bundles.PermissionRequest> permissions) =>
         JsonSerializer.Serialize(permissions, ClippyBot.Plugins.Bundles.PluginManifest.Json);

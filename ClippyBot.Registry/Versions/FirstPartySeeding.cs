@@ -36,7 +36,16 @@ public sealed partial class FirstPartySeeding(RegistryDbContext db, Submissions 
         {
             db.PublisherKeys.Add(new PublisherKey { KeyId = keyId, PublisherId = publisher.Id, PublicKey = publicKey, AddedAt = time.GetUtcNow() });
         }
-        await db.SaveChangesAsync(ct);
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch (DbUpdateException)
+        {
+            // Another replica starting at the same moment created the publisher (or key) first.
+            db.ChangeTracker.Clear();
+            publisher = await db.Publishers.SingleAsync(p => p.FirstParty && p.Name == PublisherName, ct);
+        }
 
         if (settings.BundlesFolder.Length == 0 || !Directory.Exists(settings.BundlesFolder))
         {

@@ -30,6 +30,8 @@ public sealed class ReviewOptions
 /// </summary>
 public sealed class ModuleReview(IOptions<ReviewOptions> options) : IDisposable
 {
+    public const int MaxEntryPoints = 16;
+
     private readonly PluginRuntime _runtime = Runtime(options.Value);
 
     private static PluginRuntime Runtime(ReviewOptions review)
@@ -89,9 +91,16 @@ public sealed class ModuleReview(IOptions<ReviewOptions> options) : IDisposable
         {
             new("module", true, $"{bundle.Wasm.Length} bytes; imports {string.Join(", ", module.Imports.Select(i => i.Name).DefaultIfEmpty("none"))}, each covered by a requested permission"),
         };
+        // Each export runs once per input however often the manifest names it, and at most MaxEntryPoints of them: a
+        // manifest listing one export a thousand times must not cost a thousand runs.
+        var entries = (manifest.EntryPoints ?? []).DistinctBy(e => e.Export, StringComparer.Ordinal).ToList();
+        if (entries.Count > MaxEntryPoints)
+        {
+            return [.. results, new("dynamic", false, $"The manifest names {entries.Count} entry points; at most {MaxEntryPoints}.")];
+        }
         var runs = new List<string>();
         var failures = new List<string>();
-        foreach (var entry in manifest.EntryPoints ?? [])
+        foreach (var entry in entries)
         {
             foreach (var (name, input) in GeneratedInputs(entry.Event))
             {

@@ -96,6 +96,9 @@ public sealed class Submissions(RegistryDbContext db, MetadataPublisher metadata
         {
             return new SubmissionOutcome(null, checks);
         }
+        // A rejected version may be submitted again (fixed): the rejection's row gives up its (id, version).
+        await db.Versions.Where(v => v.PluginId == manifest.Id && v.Version == manifest.Version && v.Status == VersionStatus.Rejected && v.PublisherId == publisher.Id)
+            .ExecuteDeleteAsync(ct);
         var now = time.GetUtcNow();
         var approveNow = passed && publisher.FirstParty && options.Value.FirstParty.AutoApprove;
         var version = new PluginVersion

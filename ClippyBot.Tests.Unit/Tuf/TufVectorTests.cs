@@ -80,4 +80,29 @@ public sealed class TufVectorTests
         var canonical = $$"""{"keytype":"ed25519","keyval":{"public":"{{key.Public.PublicHex}}"},"scheme":"ed25519"}""";
         Assert.AreEqual(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(canonical))), key.KeyId);
     }
+
+    [TestMethod]
+    public void A_lone_surrogate_or_invalid_utf8_anywhere_is_malformed_metadata_not_a_crash_later()
+    {
+        // (Found by review: the parser accepted these and the first read of the string threw InvalidOperationException.)
+        foreach (var json in new[]
+        {
+            """{"signatures":[{"keyid":"\ud800","sig":"00"}],"signed":{}}""",
+            """{"signatures":[],"signed":{"_type":"timestamp","x\udc00":1}}""",
+        })
+        {
+            Assert.AreEqual(TufFailure.Malformed, Assert.ThrowsExactly<TufException>(() => TufEnvelope.Parse(Encoding.UTF8.GetBytes(json), "odd")).Failure, json);
+        }
+        byte[] invalidUtf8 = [.. "{\"signatures\":[],\"signed\":{\"a\":\""u8, 0xC3, 0x28, .. "\"}}"u8];
+        Assert.AreEqual(TufFailure.Malformed, Assert.ThrowsExactly<TufException>(() => TufEnvelope.Parse(invalidUtf8, "odd")).Failure);
+        Assert.ThrowsExactly<System.Text.EncoderFallbackException>(() => CanonicalJson.Serialize(JsonValue.Create("\ud800")));
+    }
+
+    [TestMethod]
+    public void More_signatures_than_any_role_has_keys_are_refused_before_any_is_checked()
+    {
+        var many = string.Join(",", Enumerable.Repeat("""{"keyid":"a","sig":"00"}""", TufEnvelope.MaxSignatures + 1));
+        Assert.AreEqual(TufFailure.Malformed, Assert.ThrowsExactly<TufException>(() =>
+            TufEnvelope.Parse(Encoding.UTF8.GetBytes("{\"signatures\":[" + many + "],\"signed\":{}}"), "many")).Failure);
+    }
 }

@@ -151,4 +151,44 @@ public sealed class RegistryMetadataTests
             Directory.Delete(folder, recursive: true);
         }
     }
+
+    [TestMethod]
+    public async Task After_a_root_names_a_new_timestamp_key_the_registry_signs_with_it_at_once_and_clients_follow()
+    {
+        await using var registry = await RegistryRig.StartAsync(Ct);
+        using var http = registry.Factory.CreateClient();
+        var store = new InMemoryTrustStore();
+        await registry.Client(store, http).RefreshAsync(Ct);
+
+        // The offline ceremony: root version 2 names a new timestamp key, signed by two root keys.
+        using var newTimestamp = TufSigningKey.Generate();
+        var rootKeys = Enumerable.Range(1, 3).Select(i => TufSigningKey.FromSeed(Convert.FromBase64String(File.ReadAllLines(Path.Combine(registry.Folder, $"root-{i}.key"))[0]))).ToList();
+        using var targets = TufSigningKey.FromSeed(Convert.FromBase64String(registry.Keys.TargetsSeed));
+        using var snapshot = TufSigningKey.FromSeed(Convert.FromBase64String(registry.Keys.SnapshotSeed));
+        var root2 = TufRoots.Create(2, DateTimeOffset.UtcNow.AddDays(365), [.. rootKeys.Select(k => k.Public)], 2, targets.Public, snapshot.Public, newTimestamp.Public)
+            .Sign(rootKeys.Take(2));
+        rootKeys.ForEach(k => k.Dispose());
+        var settings = new Dictionary<string, string?>(registry.Factory.Settings)
+        {
+            ["Registry:Roots:1"] = Convert.ToBase64String(root2),
+            ["Registry:TimestampKey"] = Convert.ToBase64String(newTimestamp.ExportSeed()),
+        };
+        await using var rotated = new ServiceFactory<RegistryDbContext>(settings);
+        using var rotatedHttp = rotated.CreateClient();
+
+        // Its first check re-signs the timestamp (not due by age) with the key root 2 names; a client walks to root 2 and follows.
+        var trusted = await Poll.UntilAsync(async () =>
+        {
+            try
+            {
+                var set = await registry.Client(store, rotatedHttp).RefreshAsync(Ct);
+                return set.Root.Version == 2 ? set : null;
+            }
+            catch (TufException)
+            {
+                return null;
+            }
+        }, TimeSpan.FromSeconds(15), "the client on root 2 with a timestamp by the new key", Ct);
+        Assert.AreEqual(newTimestamp.KeyId, TufEnvelope.Parse(await rotatedHttp.GetByteArrayAsync(new Uri("/tuf/timestamp.json", UriKind.Relative), Ct), "t").Signatures.Single().KeyId);
+    }
 }

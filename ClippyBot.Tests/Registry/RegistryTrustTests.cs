@@ -1,3 +1,4 @@
+using System.Net;
 using System.Diagnostics;
 using ClippyBot.Plugins.Bundles;
 using ClippyBot.PluginHost.Data;
@@ -30,7 +31,16 @@ public sealed class RegistryTrustTests
     private static Func<ClippyBot.AppHost.Infrastructure.RegistryKeys, IReadOnlyDictionary<string, byte[]>> Echo(string version = "1.0.0") =>
         keys => new Dictionary<string, byte[]> { [$"echo-{version}.cbp"] = PluginCatalogTests.Bundle("dev.clippybot.echo", version, key: Convert.FromBase64String(keys.FirstPartyPrivateKey)) };
 
-    private static Task<ServiceFactory<PluginsDbContext>> PluginHostAsync(RegistryRig registry, CancellationToken ct, TimeProvider? time = null) =>
+    /// <summary>Someone between the PluginHost and the registry: answers a request its own way when <see cref="Answer"/> says so.</summary>
+    private sealed class InTheMiddle(HttpMessageHandler registry) : DelegatingHandler(registry)
+    {
+        public Func<HttpRequestMessage, HttpResponseMessage?> Answer { get; set; } = _ => null;
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Answer(request) is { } forged ? Task.FromResult(forged) : base.SendAsync(request, cancellationToken);
+    }
+
+    private static Task<ServiceFactory<PluginsDbContext>> PluginHostAsync(RegistryRig registry, CancellationToken ct, TimeProvider? time = null, InTheMiddle? middle = null) =>
         ServiceFactory.WithFreshDatabaseAsync<PluginsDbContext>("pluginsdb", new Dictionary<string, string?>
         {
             ["Encryption:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
@@ -43,7 +53,7 @@ public sealed class RegistryTrustTests
             ["Plugins:TrustedKeys:0:Plugins:0"] = "*",
         }, services =>
         {
-            services.AddHttpClient(RegistrySync.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => registry.Factory.Server.CreateHandler());
+            services.AddHttpClient(RegistrySync.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => middle ?? registry.Factory.Server.CreateHandler());
             if (time is not null)
             {
                 services.AddSingleton(time);
@@ -209,5 +219,56 @@ public sealed class RegistryTrustTests
             Assert.AreEqual(seen, TimestampMetadata.Parse(TufEnvelope.Parse((await scope.ServiceProvider.GetRequiredService<PluginsDbContext>().TrustedMetadata
                 .SingleAsync(m => m.Role == TufRole.Timestamp, Ct)).Content, "t").Body).Version, "the stored timestamp did not go back");
         }
+    }
+
+    [TestMethod]
+    public async Task Malformed_metadata_from_the_registry_freezes_installs_but_never_stops_the_plugin_host()
+    {
+        await using var registry = await RegistryRig.StartAsync(Ct, Echo());
+        var middle = new InTheMiddle(registry.Factory.Server.CreateHandler());
+        await using var host = await PluginHostAsync(registry, Ct, middle: middle);
+        await Poll.UntilAsync(async () => (await InstalledAsync(host, "dev.clippybot.echo", Ct)).Count == 1, TimeSpan.FromSeconds(30), "echo installed", Ct);
+        var trust = host.Services.GetRequiredService<RegistryTrust>();
+
+        // What someone in the way could serve, no key needed: a lone surrogate in a key id. (Found by review: the parser
+        // let it through, reading it threw InvalidOperationException, and that stopped the PluginHost.)
+        middle.Answer = request => request.RequestUri!.AbsolutePath.EndsWith("/timestamp.json", StringComparison.Ordinal)
+            ? new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent("""{"signatures":[{"keyid":"\ud800","sig":"00"}],"signed":{}}""") }
+            : null;
+
+        await Poll.UntilAsync(() => Task.FromResult(trust.Problem?.StartsWith("Malformed", StringComparison.Ordinal) == true), TimeSpan.FromSeconds(10), "refused as malformed", Ct);
+        Assert.IsTrue(trust.Frozen);
+        using var probe = host.CreateClient();
+        Assert.IsTrue((await probe.GetAsync(new Uri("/alive", UriKind.Relative), Ct)).IsSuccessStatusCode, "the host keeps running");
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            Assert.IsNotNull(await scope.ServiceProvider.GetRequiredService<PluginCatalog>().LoadAsync("dev.clippybot.echo", Ct), "and keeps running what it trusts");
+        }
+    }
+
+    [TestMethod]
+    public async Task A_version_listed_again_is_released_from_the_registrys_quarantine_only_an_operators_stays()
+    {
+        await using var registry = await RegistryRig.StartAsync(Ct, Echo());
+        await using var host = await PluginHostAsync(registry, Ct);
+        await Poll.UntilAsync(async () => (await InstalledAsync(host, "dev.clippybot.echo", Ct)).Count == 1, TimeSpan.FromSeconds(30), "echo installed", Ct);
+        var workspace = Guid.NewGuid();
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            var invoker = scope.ServiceProvider.GetRequiredService<PluginInvoker>();
+            await invoker.QuarantineAsync("dev.clippybot.echo", "*", null, "operator says no", "admin@example.com", Ct);
+            await invoker.QuarantineAsync("dev.clippybot.echo", "1.0.0", workspace, "attempted a capability", "rule:permission-violation", Ct);
+        }
+
+        await ChangeRegistryAsync(registry, db => db.Versions.ExecuteUpdateAsync(s => s.SetProperty(v => v.Status, VersionStatus.Yanked), Ct), Ct);
+        await Poll.UntilAsync(async () => await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.0.0", Ct) == RegistrySync.WithdrawnReason, TimeSpan.FromSeconds(10), "withdrawn", Ct);
+        await ChangeRegistryAsync(registry, db => db.Versions.ExecuteUpdateAsync(s => s.SetProperty(v => v.Status, VersionStatus.Approved), Ct), Ct);
+
+        await using var check = host.Services.CreateAsyncScope();
+        var quarantines = check.ServiceProvider.GetRequiredService<PluginsDbContext>().Quarantines.AsNoTracking();
+        await Poll.UntilAsync(async () => !await quarantines.AnyAsync(q => q.SetBy == RegistrySync.QuarantinedBy && q.ReleasedAt == null, Ct),
+            TimeSpan.FromSeconds(10), "the registry's own quarantine released", Ct);
+        Assert.IsTrue(await quarantines.AnyAsync(q => q.SetBy == "admin@example.com" && q.ReleasedAt == null, Ct), "the operator's kill switch stays");
+        Assert.IsTrue(await quarantines.AnyAsync(q => q.SetBy == "rule:permission-violation" && q.WorkspaceId == workspace && q.ReleasedAt == null, Ct), "a rule's stays");
     }
 }

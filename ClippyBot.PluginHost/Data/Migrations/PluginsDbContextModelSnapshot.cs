@@ -220,6 +220,11 @@ namespace ClippyBot.PluginHost.Data.Migrations
                     b.Property<DateTimeOffset>("SavedAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<string>("Signers")
+                        .IsRequired()
+                        .HasMaxLength(2100)
+                        .HasColumnType("character varying(2100)");
+
                     b.Property<long>("Version")
                         .HasColumnType("bigint");
 

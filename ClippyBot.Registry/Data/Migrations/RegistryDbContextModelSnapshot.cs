@@ -41,6 +41,9 @@ namespace ClippyBot.Registry.Data.Migrations
                     b.Property<DateTimeOffset>("Expires")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<long>("RootVersion")
+                        .HasColumnType("bigint");
+
                     b.HasKey("Role", "Version");
 
                     b.ToTable("MetadataFiles");
