@@ -1,5 +1,6 @@
 using ClippyBot.Registry.Metadata;
 using ClippyBot.Registry.Publishers;
+using ClippyBot.Registry.Reviews;
 using ClippyBot.Registry.Versions;
 using ClippyBot.ServiceDefaults.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
@@ -27,7 +28,11 @@ public static class RegistryComposition
             .AddPolicy(PublisherEndpoints.PolicyName, p => p.RequireAuthenticatedUser()
                 // A verified address and a second factor in this sign-in: a publisher's account signs code others run.
                 .RequireClaim("email_verified", "true")
-                .RequireClaim("amr", "mfa"));
+                .RequireClaim("amr", "mfa"))
+            .AddPolicy(Reviews.ReviewEndpoints.ReviewerPolicy, p => p.RequireAuthenticatedUser()
+                .RequireClaim("role", ClippyBot.Contracts.PlatformRoles.PluginReviewer).RequireClaim("amr", "mfa"))
+            .AddPolicy(Reviews.ReviewEndpoints.YankPolicy, p => p.RequireAuthenticatedUser().RequireClaim("amr", "mfa")
+                .RequireClaim("role", ClippyBot.Contracts.PlatformRoles.PluginReviewer, ClippyBot.Contracts.PlatformRoles.Administrator));
         return builder;
     }
 
@@ -45,6 +50,7 @@ public static class RegistryComposition
         app.MapDefaultEndpoints();
         app.MapMetadataEndpoints();
         app.MapPublisherEndpoints();
+        app.MapReviewEndpoints();
         return app;
     }
 }

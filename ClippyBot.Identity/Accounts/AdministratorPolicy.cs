@@ -24,6 +24,18 @@ public sealed class Administrators(UserManager<ApplicationUser> users, IConfigur
         return await users.IsInRoleAsync(user, AdministratorRequirement.RoleName)
                || (user.EmailConfirmed && configured.Contains(user.Email, StringComparer.OrdinalIgnoreCase));
     }
+
+    /// <summary>
+    /// Community registry reviewers: members of the <c>plugin-reviewer</c> role, or verified addresses named in
+    /// <c>Identity:PluginReviewers</c> (the same rule as administrators).
+    /// </summary>
+    public async Task<bool> IsPluginReviewerAsync(ApplicationUser user)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        var configured = configuration.GetSection("Identity:PluginReviewers").GetChildren().Select(c => c.Value).OfType<string>();
+        return await users.IsInRoleAsync(user, ClippyBot.Contracts.PlatformRoles.PluginReviewer)
+               || (user.EmailConfirmed && configured.Contains(user.Email, StringComparer.OrdinalIgnoreCase));
+    }
 }
 
 internal sealed class AdministratorHandler(UserManager<ApplicationUser> users, Administrators administrators)

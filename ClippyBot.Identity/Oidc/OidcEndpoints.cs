@@ -252,6 +252,13 @@ internal static class OidcEndpoints
         {
             identity.AddClaim(new Claim(Claims.Role, ClippyBot.Contracts.PlatformRoles.Administrator));
         }
+        // Registry reviewers likewise: a second factor, a configured first-party client, the registry scope.
+        if (scopeList.Contains(ClippyBot.Contracts.ApiScopes.Registry, StringComparer.Ordinal) && amr.Contains("mfa")
+            && services.Options.Value.Clients.Any(c => c.ClientId == clientId && c.FirstParty)
+            && await services.Services.GetRequiredService<Administrators>().IsPluginReviewerAsync(user))
+        {
+            identity.AddClaim(new Claim(Claims.Role, ClippyBot.Contracts.PlatformRoles.PluginReviewer));
+        }
         identity.SetScopes(scopeList);
         identity.SetResources(OidcResources.ResourcesFor(scopeList));
         return new ClaimsPrincipal(identity);

@@ -21,6 +21,8 @@ public sealed class RegistryDbContext(DbContextOptions<RegistryDbContext> option
 
     public DbSet<Publishers.RegistryAuditEntry> Audit => Set<Publishers.RegistryAuditEntry>();
 
+    public DbSet<Reviews.ReviewDecision> ReviewDecisions => Set<Reviews.ReviewDecision>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.Entity<Publisher>(p =>
@@ -70,6 +72,14 @@ public sealed class RegistryDbContext(DbContextOptions<RegistryDbContext> option
             a.HasIndex(x => x.At);
         });
         modelBuilder.Entity<Publisher>(p => p.HasIndex(x => x.SubjectId).IsUnique());
+        modelBuilder.Entity<Reviews.ReviewDecision>(d =>
+        {
+            d.HasKey(x => x.Id);
+            d.Property(x => x.Reviewer).HasMaxLength(100);
+            d.Property(x => x.Note).HasMaxLength(2000);
+            // One decision per reviewer and version: four eyes means two different people.
+            d.HasIndex(x => new { x.VersionId, x.Reviewer }).IsUnique();
+        });
         modelBuilder.Entity<MetadataFile>(m =>
         {
             m.HasKey(x => new { x.Role, x.Version });

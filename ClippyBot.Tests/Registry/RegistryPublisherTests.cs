@@ -28,6 +28,7 @@ public sealed class RegistryPublisherTests
     private const string Scopes = "openid profile email offline_access api registry";
     private static ServiceFactory<IdentityDataContext> s_identity = null!;
     private static RegistryRig s_registry = null!;
+    private static readonly string[] Reviewers = [OidcFlows.NewEmail(), OidcFlows.NewEmail(), OidcFlows.NewEmail()];
 
     public TestContext TestContext { get; set; } = null!;
 
@@ -36,7 +37,12 @@ public sealed class RegistryPublisherTests
     [ClassInitialize]
     public static async Task StartAsync(TestContext context)
     {
-        s_identity = await IdentityHost.StartAsync(context.CancellationToken);
+        s_identity = await IdentityHost.StartAsync(context.CancellationToken, new Dictionary<string, string?>
+        {
+            ["Identity:PluginReviewers:0"] = Reviewers[0],
+            ["Identity:PluginReviewers:1"] = Reviewers[1],
+            ["Identity:PluginReviewers:2"] = Reviewers[2],
+        });
         s_registry = await RegistryRig.StartAsync(context.CancellationToken,
             settings: new Dictionary<string, string?> { ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration" },
             services: services => services.AddHttpClient(ClippyBot.ServiceDefaults.Authentication.IdentityAccessTokens.MetadataClient)
@@ -51,9 +57,9 @@ public sealed class RegistryPublisherTests
     }
 
     /// <summary>A registry client for a new person: verified, and (unless <paramref name="secondFactor"/> is false) signed in with TOTP.</summary>
-    private async Task<HttpClient> PersonAsync(bool secondFactor = true)
+    private async Task<HttpClient> PersonAsync(bool secondFactor = true, string? email = null)
     {
-        var email = OidcFlows.NewEmail();
+        email ??= OidcFlows.NewEmail();
         using (var browser = s_identity.Browser())
         {
             await OidcFlows.RegisterAsync(browser, email, OidcFlows.GoodPassword, Ct);
@@ -216,5 +222,126 @@ public sealed class RegistryPublisherTests
         }
         using var oddKey = await person.DeleteAsync(new Uri("/api/publishers/me/keys/" + new string('k', 3000), UriKind.Relative), Ct);
         Assert.IsTrue((int)oddKey.StatusCode is >= 400 and < 500);
+    }
+
+    private async Task<(HttpClient Publisher, string Namespace, byte[] Key)> PublisherWithKeyAsync()
+    {
+        var publisher = await PersonAsync();
+        using (await publisher.PostAsJsonAsync(new Uri("/api/publishers", UriKind.Relative), new { name = "P " + Guid.NewGuid().ToString("N")[..8] }, Ct))
+        {
+        }
+        var (_, key) = await ProveKeyAsync(publisher);
+        var space = "org.p" + Guid.NewGuid().ToString("N")[..8];
+        using (var claimed = await publisher.PostAsJsonAsync(new Uri("/api/publishers/me/namespaces", UriKind.Relative), new { prefix = space }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.Created, claimed.StatusCode);
+        }
+        return (publisher, space, key);
+    }
+
+    private async Task<Guid> SubmitAsync(HttpClient publisher, byte[] bundle)
+    {
+        using var submitted = await publisher.PostAsync(new Uri("/api/publishers/me/submissions", UriKind.Relative), new ByteArrayContent(bundle), Ct);
+        var body = await submitted.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.AreEqual(HttpStatusCode.Created, submitted.StatusCode, body.ToString());
+        return body.GetProperty("id").GetGuid();
+    }
+
+    private async Task<HttpResponseMessage> DecideAsync(HttpClient reviewer, Guid id, string decision, string note) =>
+        await reviewer.PostAsJsonAsync(new Uri($"/api/reviews/{id}/decisions", UriKind.Relative), new { decision, note }, Ct);
+
+    private async Task<bool> ListedAsync(string target)
+    {
+        using var http = s_registry.Factory.CreateClient();
+        return (await s_registry.Client(new InMemoryTrustStore(), http).RefreshAsync(Ct)).Targets.Targets.ContainsKey(target);
+    }
+
+    [TestMethod]
+    public async Task A_reviewer_approves_with_a_note_and_the_version_is_listed_sensitive_ones_need_two_different_reviewers_and_a_yank_withdraws_it()
+    {
+        var (publisher, space, key) = await PublisherWithKeyAsync();
+        using var first = await PersonAsync(email: Reviewers[0]);
+        using var second = await PersonAsync(email: Reviewers[1]);
+        using var outsider = await PersonAsync();
+
+        var plain = await SubmitAsync(publisher, PluginCatalogTests.Bundle(space + ".plain", "1.0.0", key: key));
+        var queue = await first.GetFromJsonAsync<JsonElement>(new Uri("/api/reviews", UriKind.Relative), Ct);
+        var entry = queue.EnumerateArray().Single(e => e.GetProperty("id").GetGuid() == plain);
+        Assert.IsFalse(entry.GetProperty("needsTwoReviewers").GetBoolean());
+        Assert.IsTrue(entry.GetProperty("checks").EnumerateArray().Any(c => c.GetProperty("check").GetString() == "risk"));
+        Assert.AreEqual(HttpStatusCode.Forbidden, (await outsider.GetAsync(new Uri("/api/reviews", UriKind.Relative), Ct)).StatusCode, "reviewers only");
+        using (var noNote = await DecideAsync(first, plain, "approve", " "))
+        {
+            Assert.AreEqual(HttpStatusCode.BadRequest, noNote.StatusCode, "a note is required");
+        }
+        using (var approved = await DecideAsync(first, plain, "approve", "Looks fine."))
+        {
+            Assert.AreEqual("Approved", (await approved.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("status").GetString());
+        }
+        Assert.IsTrue(await ListedAsync(space + ".plain/1.0.0.bundle"));
+        var mine = await publisher.GetFromJsonAsync<JsonElement>(new Uri("/api/publishers/me/submissions", UriKind.Relative), Ct);
+        Assert.AreEqual("Looks fine.", mine.EnumerateArray().Single(v => v.GetProperty("id").GetGuid() == plain).GetProperty("note").GetString(), "the publisher sees the note");
+
+        // Four eyes: a version reading secrets needs a second, different reviewer.
+        var sensitive = await SubmitAsync(publisher, PluginCatalogTests.Bundle(space + ".secrets", "1.0.0", key: key,
+            permissions: """[{ "name": "secrets:read", "parameters": { "names": ["TOKEN"] } }]"""));
+        using (var once = await DecideAsync(first, sensitive, "approve", "Reads only TOKEN."))
+        {
+            var body = await once.Content.ReadFromJsonAsync<JsonElement>(Ct);
+            Assert.AreEqual("InReview", body.GetProperty("status").GetString());
+            Assert.AreEqual(2, body.GetProperty("approvalsNeeded").GetInt32());
+        }
+        using (var twice = await DecideAsync(first, sensitive, "approve", "Again."))
+        {
+            Assert.AreEqual(HttpStatusCode.Conflict, twice.StatusCode, "the same reviewer does not count twice");
+        }
+        Assert.IsFalse(await ListedAsync(space + ".secrets/1.0.0.bundle"));
+        using (var other = await DecideAsync(second, sensitive, "approve", "Agreed."))
+        {
+            Assert.AreEqual("Approved", (await other.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("status").GetString());
+        }
+        Assert.IsTrue(await ListedAsync(space + ".secrets/1.0.0.bundle"));
+
+        var rejected = await SubmitAsync(publisher, PluginCatalogTests.Bundle(space + ".nope", "1.0.0", key: key));
+        using (await DecideAsync(second, rejected, "reject", "Does nothing useful."))
+        {
+        }
+        Assert.AreEqual("Does nothing useful.", (await publisher.GetFromJsonAsync<JsonElement>(new Uri("/api/publishers/me/submissions", UriKind.Relative), Ct))
+            .EnumerateArray().Single(v => v.GetProperty("id").GetGuid() == rejected).GetProperty("note").GetString());
+
+        using (var noReason = await first.PostAsJsonAsync(new Uri($"/api/versions/{plain}/yank", UriKind.Relative), new { reason = "" }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.BadRequest, noReason.StatusCode);
+        }
+        Assert.AreEqual(HttpStatusCode.Forbidden, (await outsider.PostAsJsonAsync(new Uri($"/api/versions/{plain}/yank", UriKind.Relative), new { reason = "x" }, Ct)).StatusCode);
+        using (var yanked = await first.PostAsJsonAsync(new Uri($"/api/versions/{plain}/yank", UriKind.Relative), new { reason = "Leaks tokens." }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.OK, yanked.StatusCode);
+        }
+        Assert.IsFalse(await ListedAsync(space + ".plain/1.0.0.bundle"));
+
+        await using var scope = s_registry.Factory.Services.CreateAsyncScope();
+        var audit = await scope.ServiceProvider.GetRequiredService<RegistryDbContext>().Audit.AsNoTracking().ToListAsync(Ct);
+        Assert.IsTrue(audit.Any(a => a.Action == "review.decide" && a.Outcome == "refused"));
+        Assert.IsTrue(audit.Any(a => a.Action == "review.decide" && a.Outcome == "allowed" && a.Detail.Contains("Agreed.", StringComparison.Ordinal)));
+        Assert.IsTrue(audit.Any(a => a.Action == "version.yank" && a.Outcome == "allowed" && a.Detail.Contains("Leaks tokens.", StringComparison.Ordinal)));
+        publisher.Dispose();
+    }
+
+    [TestMethod]
+    public async Task A_reviewer_never_reviews_a_version_of_their_own()
+    {
+        using var reviewer = await PersonAsync(email: Reviewers[2]);
+        using (await reviewer.PostAsJsonAsync(new Uri("/api/publishers", UriKind.Relative), new { name = "Reviewer's own " + Guid.NewGuid().ToString("N")[..6] }, Ct))
+        {
+        }
+        var (_, key) = await ProveKeyAsync(reviewer);
+        var space = "net.own" + Guid.NewGuid().ToString("N")[..8];
+        using (await reviewer.PostAsJsonAsync(new Uri("/api/publishers/me/namespaces", UriKind.Relative), new { prefix = space }, Ct))
+        {
+        }
+        var own = await SubmitAsync(reviewer, PluginCatalogTests.Bundle(space + ".x", "1.0.0", key: key));
+        using var refused = await DecideAsync(reviewer, own, "approve", "Mine is great.");
+        Assert.AreEqual(HttpStatusCode.Forbidden, refused.StatusCode);
     }
 }

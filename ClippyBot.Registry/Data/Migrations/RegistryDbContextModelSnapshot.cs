@@ -112,6 +112,39 @@ namespace ClippyBot.Registry.Data.Migrations
                     b.ToTable("Audit");
                 });
 
+            modelBuilder.Entity("ClippyBot.Registry.Reviews.ReviewDecision", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<bool>("Approved")
+                        .HasColumnType("boolean");
+
+                    b.Property<DateTimeOffset>("At")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Note")
+                        .IsRequired()
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)");
+
+                    b.Property<string>("Reviewer")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<Guid>("VersionId")
+                        .HasColumnType("uuid");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("VersionId", "Reviewer")
+                        .IsUnique();
+
+                    b.ToTable("ReviewDecisions");
+                });
+
             modelBuilder.Entity("ClippyBot.Registry.Versions.PluginNamespace", b =>
                 {
                     b.Property<string>("Prefix")
