@@ -195,12 +195,20 @@ public sealed record SnapshotMetadata(long Version, DateTimeOffset Expires, IRea
     }
 }
 
-public sealed record TargetsMetadata(long Version, DateTimeOffset Expires, IReadOnlyDictionary<string, TargetFileInfo> Targets) : TufMetadata(TufRole.Targets, Version, Expires)
+/// <param name="Withdrawn">Names no longer listed, with the reason (the registry's extension field <c>x-clippybot-withdrawn</c>): signed with the rest.</param>
+public sealed record TargetsMetadata(long Version, DateTimeOffset Expires, IReadOnlyDictionary<string, TargetFileInfo> Targets,
+    IReadOnlyDictionary<string, string>? Withdrawn = null) : TufMetadata(TufRole.Targets, Version, Expires)
 {
+    public const string WithdrawnField = "x-clippybot-withdrawn";
+
     public override JsonObject ToJson()
     {
         var json = Header(TufRole.Targets, Version, Expires);
         json["targets"] = new JsonObject(Targets.Select(t => KeyValuePair.Create(t.Key, (JsonNode?)t.Value.ToJson())));
+        if (Withdrawn is { Count: > 0 })
+        {
+            json[WithdrawnField] = new JsonObject(Withdrawn.Select(w => KeyValuePair.Create(w.Key, (JsonNode?)w.Value)));
+        }
         return json;
     }
 
@@ -217,7 +225,17 @@ public sealed record TargetsMetadata(long Version, DateTimeOffset Expires, IRead
             var custom = entry["custom"] as JsonObject ?? [];
             targets[name] = new TargetFileInfo(length, sha256, (JsonObject)custom.DeepClone());
         }
-        return new TargetsMetadata(version, expires, targets);
+        var withdrawn = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (body[WithdrawnField] is JsonObject reasons)
+        {
+            foreach (var (name, reason) in reasons)
+            {
+                withdrawn[name] = reason is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.String
+                    ? v.GetValue<string>()
+                    : throw new TufException(TufFailure.Malformed, $"{what}: the withdrawal reason of {name} is not a string.");
+            }
+        }
+        return new TargetsMetadata(version, expires, targets, withdrawn);
     }
 }
 

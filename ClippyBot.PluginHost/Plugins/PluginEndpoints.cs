@@ -99,7 +99,8 @@ public static class PluginEndpoints
         return TypedResults.Ok(rows.Select(r => InstalledResponse.From(ManifestValidator.Parse(r.ManifestBytes).Manifest!, r.SignerKeyId)).ToList());
     }
 
-    private static async Task<Results<BufferedJson<InvokeResponse>, ProblemHttpResult>> InvokeAsync(string pluginId, InvokeRequest request, PluginInvoker invoker, CancellationToken ct)
+    private static async Task<Results<BufferedJson<InvokeResponse>, ProblemHttpResult>> InvokeAsync(string pluginId, InvokeRequest request, PluginInvoker invoker,
+        PluginsDbContext db, CancellationToken ct)
     {
         var input = JsonSerializer.SerializeToUtf8Bytes(request.Input);
         var result = await invoker.InvokeAsync(pluginId, request.WorkspaceId, request.Event ?? "on_message", input, (request.Grants ?? []).ToHashSet(StringComparer.Ordinal), ct,
@@ -111,8 +112,14 @@ public static class PluginEndpoints
         }
         if (result.Outcome == InvocationOutcome.Refused && result.Kind == "quarantined")
         {
-            return Problem(StatusCodes.Status423Locked, ProblemTypes.PluginQuarantined, "Plugin quarantined",
-                $"{pluginId} is quarantined; a platform administrator must release it.");
+            // A registry withdrawal's reason is public (the registry published it, signed); an operator's or a rule's is not shown.
+            var withdrawn = await db.Quarantines.AsNoTracking()
+                .Where(q => q.PluginId == pluginId && q.SetBy == Registry.RegistrySync.QuarantinedBy && q.ReleasedAt == null && q.WorkspaceId == null
+                            && (result.Version == null || q.Version == result.Version))
+                .Select(q => q.Reason).FirstOrDefaultAsync(ct);
+            return Problem(StatusCodes.Status423Locked, ProblemTypes.PluginQuarantined, "Plugin quarantined", withdrawn is not null
+                ? $"{pluginId} {result.Version} was {withdrawn}. A newer approved version can be adopted."
+                : $"{pluginId} is quarantined; a platform administrator must release it.");
         }
         JsonElement? output = null;
         if (result.Succeeded)

@@ -97,7 +97,9 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
         foreach (var withdrawn in installed.Where(p => !listedVersions.Contains((p.PluginId, p.Version)))
                      .Where(p => !openByRegistry.Any(q => q.PluginId == p.PluginId && q.Version == p.Version)))
         {
-            await invoker.QuarantineAsync(withdrawn.PluginId, withdrawn.Version, null, WithdrawnReason, QuarantinedBy, ct);
+            var why = set.Targets.Withdrawn?.GetValueOrDefault(RegistryTrust.TargetName(withdrawn.PluginId, withdrawn.Version));
+            var reason = why is null ? WithdrawnReason : $"{WithdrawnReason}: {why}";
+            await invoker.QuarantineAsync(withdrawn.PluginId, withdrawn.Version, null, reason.Length > 500 ? reason[..500] : reason, QuarantinedBy, ct);
         }
         var relisted = openByRegistry.Where(q => listedVersions.Contains((q.PluginId, q.Version))).ToList();
         if (relisted.Count > 0)

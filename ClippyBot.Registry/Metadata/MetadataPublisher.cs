@@ -118,6 +118,10 @@ public sealed class MetadataPublisher(RegistryDbContext db, RegistrySigner signe
                 ["permissions"] = JsonNode.Parse(a.PermissionsJson),
                 ["approved_at"] = a.DecidedAt?.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture),
             }), StringComparer.Ordinal));
+        // Why versions were withdrawn, signed with the listing: each PluginHost shows it to the workspaces that used them.
+        var withdrawn = await db.Versions.AsNoTracking().Where(v => v.Status == VersionStatus.Yanked && v.YankReason != null)
+            .OrderByDescending(v => v.YankedAt).Take(1000).Select(v => new { v.PluginId, v.Version, v.YankReason }).ToListAsync(ct);
+        targets = targets with { Withdrawn = withdrawn.ToDictionary(w => TargetName(w.PluginId, w.Version), w => w.YankReason!, StringComparer.Ordinal) };
         var targetsFile = targets.Sign([signer.Targets]);
         Add(TufRole.Targets, targets.Version, targetsFile, targets.Expires, now);
 

@@ -105,4 +105,17 @@ public sealed class TufVectorTests
         Assert.AreEqual(TufFailure.Malformed, Assert.ThrowsExactly<TufException>(() =>
             TufEnvelope.Parse(Encoding.UTF8.GetBytes("{\"signatures\":[" + many + "],\"signed\":{}}"), "many")).Failure);
     }
+
+    [TestMethod]
+    public void Withdrawal_reasons_travel_signed_inside_targets_and_an_odd_one_is_malformed()
+    {
+        using var key = TufSigningKey.Generate();
+        var targets = new TargetsMetadata(3, DateTimeOffset.UtcNow.AddDays(1), new Dictionary<string, TargetFileInfo>(),
+            new Dictionary<string, string> { ["com.example.x/1.0.0.bundle"] = "leaks tokens" });
+        var parsed = TargetsMetadata.Parse(TufEnvelope.Parse(targets.Sign([key]), "t").Body);
+        Assert.AreEqual("leaks tokens", parsed.Withdrawn!["com.example.x/1.0.0.bundle"]);
+        var odd = targets.ToJson();
+        odd[TargetsMetadata.WithdrawnField] = new JsonObject { ["x"] = 5 };
+        Assert.AreEqual(TufFailure.Malformed, Assert.ThrowsExactly<TufException>(() => TargetsMetadata.Parse(odd)).Failure);
+    }
 }
