@@ -18,8 +18,9 @@ public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOpt
     public const string Scope = ApiScopes.PluginHost;
 
     /// <param name="PermissionRequests">Every permission with its parameters (hosts, providers, secret names, kv quota): what consent covers.</param>
+    /// <param name="ReviewedAt">When the community registry approved this version.</param>
     public sealed record CatalogEntry(string Id, string Version, string Signer, IReadOnlyList<string> Permissions, IReadOnlyList<string>? OAuthProviders,
-        IReadOnlyList<string>? SecretNames, IReadOnlyList<PermissionRequest>? PermissionRequests);
+        IReadOnlyList<string>? SecretNames, IReadOnlyList<PermissionRequest>? PermissionRequests, DateTimeOffset? ReviewedAt = null);
 
     /// <param name="Version">The plugin version that ran.</param>
     public sealed record InvocationResponse(string Outcome, string Kind, JsonElement? Output, IReadOnlyList<string> Messages, long FuelUsed, double DurationMs, string? Version);

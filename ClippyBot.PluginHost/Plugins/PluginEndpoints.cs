@@ -23,12 +23,13 @@ public static class PluginEndpoints
     public const string Audience = Audiences.PluginHost;
 
     /// <param name="PermissionRequests">Every permission with its parameters (hosts, providers, secret names, kv quota), as consent shows them.</param>
+    /// <param name="ReviewedAt">When the community registry approved this version (null without a registry).</param>
     public sealed record InstalledResponse(string Id, string Version, string Signer, IReadOnlyList<string> Permissions, IReadOnlyList<string> OAuthProviders,
-        IReadOnlyList<string> SecretNames, IReadOnlyList<PermissionRequest> PermissionRequests)
+        IReadOnlyList<string> SecretNames, IReadOnlyList<PermissionRequest> PermissionRequests, DateTimeOffset? ReviewedAt = null)
     {
-        public static InstalledResponse From(PluginManifest manifest, string signer) =>
+        public static InstalledResponse From(PluginManifest manifest, string signer, DateTimeOffset? reviewedAt = null) =>
             new(manifest.Id, manifest.Version, signer, [.. manifest.Permissions.Select(p => p.Name)], manifest.OAuthProviders, manifest.SecretNames,
-                [.. manifest.Permissions.Select(p => new PermissionRequest(p.Name, p.Parameters ?? new Dictionary<string, JsonElement>()))]);
+                [.. manifest.Permissions.Select(p => new PermissionRequest(p.Name, p.Parameters ?? new Dictionary<string, JsonElement>()))], reviewedAt);
     }
 
     /// <param name="OAuthTokens">Access tokens of the workspace's connections, by provider, for <c>oauth:use</c>: held in memory for this invocation only.</param>
@@ -93,10 +94,11 @@ public static class PluginEndpoints
         }
     }
 
-    private static async Task<Ok<List<InstalledResponse>>> ListAsync(PluginsDbContext db, CancellationToken ct)
+    private static async Task<Ok<List<InstalledResponse>>> ListAsync(PluginsDbContext db, Registry.RegistryTrust registry, CancellationToken ct)
     {
         var rows = await db.InstalledPlugins.AsNoTracking().Where(p => p.Current).OrderBy(p => p.PluginId).ToListAsync(ct);
-        return TypedResults.Ok(rows.Select(r => InstalledResponse.From(ManifestValidator.Parse(r.ManifestBytes).Manifest!, r.SignerKeyId)).ToList());
+        return TypedResults.Ok(rows.Select(r => InstalledResponse.From(ManifestValidator.Parse(r.ManifestBytes).Manifest!, r.SignerKeyId,
+            registry.ReviewedAt(r.PluginId, r.Version))).ToList());
     }
 
     private static async Task<Results<BufferedJson<InvokeResponse>, ProblemHttpResult>> InvokeAsync(string pluginId, InvokeRequest request, PluginInvoker invoker,

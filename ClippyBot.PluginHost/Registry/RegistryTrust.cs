@@ -68,6 +68,12 @@ public sealed class RegistryTrust
         return listing;
     }
 
+    /// <summary>When the registry approved a version, as its signed listing says (null when not listed).</summary>
+    public DateTimeOffset? ReviewedAt(string pluginId, string version) =>
+        _current.Set?.Targets.Targets.GetValueOrDefault(TargetName(pluginId, version)) is { } listing
+        && DateTimeOffset.TryParse(Text(listing, "approved_at"), System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.AssumeUniversal, out var at) ? at : null;
+
     /// <summary>The name a version is listed under (the registry's convention).</summary>
     public static string TargetName(string pluginId, string version) => $"{pluginId}/{version}.bundle";
 

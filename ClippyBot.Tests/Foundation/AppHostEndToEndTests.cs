@@ -154,8 +154,11 @@ public sealed class AppHostEndToEndTests
                 using var created = await api.PostAsJsonAsync(new Uri("/api/workspaces", UriKind.Relative), new { name = "Bots" }, ct);
                 Assert.AreEqual(HttpStatusCode.Created, created.StatusCode, await created.Content.ReadAsStringAsync(ct));
                 var workspaceId = (await created.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>(ct)).GetProperty("id").GetString();
+                System.Text.Json.JsonElement counter = default;
                 await Poll.UntilAsync(async () => (await api.GetFromJsonAsync<System.Text.Json.JsonElement>(new Uri("/api/plugins", UriKind.Relative), ct))
-                    .EnumerateArray().Any(p => p.GetProperty("id").GetString() == "dev.clippybot.counter"), TimeSpan.FromMinutes(3), "counter in the catalog", ct);
+                    .EnumerateArray().Any(p => (counter = p).GetProperty("id").GetString() == "dev.clippybot.counter"), TimeSpan.FromMinutes(3), "counter in the catalog", ct);
+                // The catalog says when the registry approved it (from its signed listing).
+                Assert.IsTrue(counter.GetProperty("reviewedAt").GetDateTimeOffset() > DateTimeOffset.UtcNow.AddHours(-1), counter.ToString());
                 using var installed = await api.PostAsJsonAsync(new Uri($"/api/workspaces/{workspaceId}/plugins", UriKind.Relative),
                     new { pluginId = "dev.clippybot.counter", version = "1.0.0", acceptedPermissions = new[] { "storage:kv" } }, ct);
                 Assert.AreEqual(HttpStatusCode.Created, installed.StatusCode, await installed.Content.ReadAsStringAsync(ct));
