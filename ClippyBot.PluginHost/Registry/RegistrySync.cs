@@ -84,7 +84,7 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
     {
         var db = services.GetRequiredService<PluginsDbContext>();
         var listed = set.Targets.Targets
-            .Select(t => (Name: t.Key, Info: t.Value, Plugin: Text(t.Value, "plugin"), Version: Text(t.Value, "version")))
+            .Select(t => (Name: t.Key, Info: t.Value, Plugin: RegistryTrust.Text(t.Value, "plugin"), Version: RegistryTrust.Text(t.Value, "version")))
             .Where(t => t.Plugin is not null && t.Version is not null && SemVersion.TryParse(t.Version, out _))
             .ToList();
         var installed = await db.InstalledPlugins.AsNoTracking().Select(p => new { p.PluginId, p.Version, p.Current }).ToListAsync(ct);
@@ -125,9 +125,6 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
             await InstallAsync(services, newest.Name, newest.Info, ct);
         }
     }
-
-    private static string? Text(TargetFileInfo info, string name) =>
-        info.Custom[name] is System.Text.Json.Nodes.JsonValue value && value.GetValueKind() == System.Text.Json.JsonValueKind.String ? value.GetValue<string>() : null;
 
     private async Task InstallAsync(IServiceProvider services, string name, TargetFileInfo info, CancellationToken ct)
     {

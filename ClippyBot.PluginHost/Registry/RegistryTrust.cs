@@ -94,7 +94,8 @@ public sealed class RegistryTrust
             .Select(g => new TrustedKey(g.First().Publisher, g.First().Key, [.. g.Select(k => k.Plugin).Distinct(StringComparer.Ordinal)])));
     }
 
-    private static string? Text(TargetFileInfo info, string name) =>
+    /// <summary>A string field of a listing's <c>custom</c>, or null when absent or not a string.</summary>
+    internal static string? Text(TargetFileInfo info, string name) =>
         info.Custom[name] is System.Text.Json.Nodes.JsonValue value && value.GetValueKind() == System.Text.Json.JsonValueKind.String ? value.GetValue<string>() : null;
 
     private sealed record Snapshot(TufTrustedSet? Set, PluginTrustStore Store, bool Frozen, DateTimeOffset? Refreshed, string? Problem);

@@ -56,13 +56,10 @@ public static partial class PublisherEndpoints
     [GeneratedRegex(@"^[a-z][a-z0-9-]{0,30}(\.[a-z][a-z0-9-]{0,30}){1,5}$", RegexOptions.CultureInvariant)]
     private static partial Regex ReverseDns();
 
-    private static string Subject(ClaimsPrincipal user) => user.FindFirstValue("sub") ?? "anonymous";
+    private static string Subject(ClaimsPrincipal user) => RegistryAudit.Subject(user);
 
-    private static async Task AuditAsync(RegistryDbContext db, TimeProvider time, ClaimsPrincipal user, string action, bool allowed, string detail, CancellationToken ct)
-    {
-        db.Audit.Add(new RegistryAuditEntry { At = time.GetUtcNow(), Actor = Subject(user), Action = action, Outcome = allowed ? "allowed" : "refused", Detail = detail.Length > 500 ? detail[..500] : detail });
-        await db.SaveChangesAsync(ct);
-    }
+    private static Task AuditAsync(RegistryDbContext db, TimeProvider time, ClaimsPrincipal user, string action, bool allowed, string detail, CancellationToken ct) =>
+        RegistryAudit.RecordAsync(db, time, user, action, allowed, detail, ct);
 
     private static ProblemHttpResult Problem(int status, string type, string title, string detail) =>
         TypedResults.Problem(detail, statusCode: status, title: title, type: type);

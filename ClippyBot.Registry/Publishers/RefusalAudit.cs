@@ -1,4 +1,3 @@
-using System.Security.Claims;
 using ClippyBot.Registry.Data;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Authorization.Policy;
@@ -17,15 +16,9 @@ public sealed class RefusalAudit(RegistryDbContext db, TimeProvider time) : IAut
         if (authorizeResult.Challenged || authorizeResult.Forbidden)
         {
             var path = context.Request.Path.Value ?? "";
-            db.Audit.Add(new RegistryAuditEntry
-            {
-                At = time.GetUtcNow(),
-                Actor = context.User.FindFirstValue("sub") ?? "anonymous",
-                Action = "authorization",
-                Outcome = "refused",
-                Detail = $"{context.Request.Method} {(path.Length > 200 ? path[..200] : path)}: {(authorizeResult.Challenged ? "no valid token" : "forbidden (a verified address and a second factor are required)")}",
-            });
-            await db.SaveChangesAsync(context.RequestAborted);
+            await RegistryAudit.RecordAsync(db, time, context.User, "authorization", false,
+                $"{context.Request.Method} {(path.Length > 200 ? path[..200] : path)}: {(authorizeResult.Challenged ? "no valid token" : "forbidden (a verified address and a second factor are required)")}",
+                context.RequestAborted);
         }
         await _default.HandleAsync(next, context, policy, authorizeResult);
     }

@@ -44,13 +44,10 @@ public static class ReviewEndpoints
 
     private static List<CheckResult> Checks(string json) => JsonSerializer.Deserialize<List<CheckResult>>(json, PluginManifest.Json) ?? [];
 
-    private static string Subject(ClaimsPrincipal user) => user.FindFirstValue("sub") ?? "anonymous";
+    private static string Subject(ClaimsPrincipal user) => RegistryAudit.Subject(user);
 
-    private static async Task AuditAsync(RegistryDbContext db, TimeProvider time, ClaimsPrincipal user, string action, bool allowed, string detail, CancellationToken ct)
-    {
-        db.Audit.Add(new RegistryAuditEntry { At = time.GetUtcNow(), Actor = Subject(user), Action = action, Outcome = allowed ? "allowed" : "refused", Detail = detail.Length > 500 ? detail[..500] : detail });
-        await db.SaveChangesAsync(ct);
-    }
+    private static Task AuditAsync(RegistryDbContext db, TimeProvider time, ClaimsPrincipal user, string action, bool allowed, string detail, CancellationToken ct) =>
+        RegistryAudit.RecordAsync(db, time, user, action, allowed, detail, ct);
 
     private static async Task<Ok<List<QueueEntry>>> QueueAsync(RegistryDbContext db, CancellationToken ct)
     {
