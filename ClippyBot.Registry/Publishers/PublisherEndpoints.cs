@@ -183,7 +183,17 @@ public static partial class PublisherEndpoints
                 $"This key is registered already (a key belongs to one publisher, and a revoked key never returns), or you hold {MaxKeys} keys.");
         }
         db.PublisherKeys.Add(new PublisherKey { KeyId = keyId, PublisherId = publisher.Id, PublicKey = publicKey, AddedAt = now });
-        await db.SaveChangesAsync(ct);
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch (DbUpdateException)
+        {
+            // The same key offered by two publishers (or twice) at the same moment: the key id is unique, one wins.
+            db.ChangeTracker.Clear();
+            await AuditAsync(db, time, user, "key.add", false, "duplicate key (concurrent): " + keyId, ct);
+            return Problem(StatusCodes.Status409Conflict, ProblemTypes.PublisherExists, "Key not added", "This key was registered at the same moment.");
+        }
         await AuditAsync(db, time, user, "key.add", true, keyId, ct);
         return TypedResults.Created($"/api/publishers/me/keys/{keyId}", new KeyResponse(keyId, Convert.ToBase64String(publicKey), now, null));
     }

@@ -100,20 +100,6 @@ public static class ReviewEndpoints
         }
         var now = time.GetUtcNow();
         db.ReviewDecisions.Add(new ReviewDecision { Id = Guid.CreateVersion7(), VersionId = versionId, Reviewer = reviewer, Approved = request.Decision == "approve", Note = note, At = now });
-        var needed = NeedsTwoReviewers(Checks(version.ChecksJson)) ? 2 : 1;
-        var approvals = await db.ReviewDecisions.CountAsync(d => d.VersionId == versionId && d.Approved, ct) + (request.Decision == "approve" ? 1 : 0);
-        if (request.Decision == "reject")
-        {
-            version.Status = VersionStatus.Rejected;
-            version.DecisionNote = note;
-            version.DecidedAt = now;
-        }
-        else if (approvals >= needed)
-        {
-            version.Status = VersionStatus.Approved;
-            version.DecisionNote = note;
-            version.DecidedAt = now;
-        }
         try
         {
             await db.SaveChangesAsync(ct);
@@ -124,10 +110,19 @@ public static class ReviewEndpoints
             await AuditAsync(db, time, user, "review.decide", false, $"{versionId}: concurrent decision", ct);
             return TypedResults.Problem("Another decision was recorded at the same moment; look again.", statusCode: StatusCodes.Status409Conflict, title: "Concurrent decision", type: ProblemTypes.PermissionDenied);
         }
-        if (version.Status == VersionStatus.Approved)
+        // Counted after this decision is stored, and the status changed only from InReview: of two reviewers approving at
+        // the same moment, the later count sees both, and exactly one update wins.
+        var needed = NeedsTwoReviewers(Checks(version.ChecksJson)) ? 2 : 1;
+        var approvals = await db.ReviewDecisions.CountAsync(d => d.VersionId == versionId && d.Approved, ct);
+        var decided = request.Decision == "reject" ? VersionStatus.Rejected : approvals >= needed ? VersionStatus.Approved : VersionStatus.InReview;
+        if (decided != VersionStatus.InReview
+            && await db.Versions.Where(v => v.Id == versionId && v.Status == VersionStatus.InReview)
+                .ExecuteUpdateAsync(u => u.SetProperty(v => v.Status, decided).SetProperty(v => v.DecisionNote, note).SetProperty(v => v.DecidedAt, now), ct) == 1
+            && decided == VersionStatus.Approved)
         {
             await metadata.PublishAsync(ct);
         }
+        version.Status = await db.Versions.AsNoTracking().Where(v => v.Id == versionId).Select(v => v.Status).SingleAsync(ct);
         await AuditAsync(db, time, user, "review.decide", true, $"{version.PluginId} {version.Version}: {request.Decision} ({approvals}/{needed}) — {note}", ct);
         return TypedResults.Ok(new DecisionResponse(versionId, version.Status.ToString(), approvals, needed));
     }

@@ -28,7 +28,7 @@ public sealed class RegistryPublisherTests
     private const string Scopes = "openid profile email offline_access api registry";
     private static ServiceFactory<IdentityDataContext> s_identity = null!;
     private static RegistryRig s_registry = null!;
-    private static readonly string[] Reviewers = [OidcFlows.NewEmail(), OidcFlows.NewEmail(), OidcFlows.NewEmail()];
+    private static readonly string[] Reviewers = [.. Enumerable.Range(0, 6).Select(_ => OidcFlows.NewEmail())];
 
     public TestContext TestContext { get; set; } = null!;
 
@@ -42,6 +42,9 @@ public sealed class RegistryPublisherTests
             ["Identity:PluginReviewers:0"] = Reviewers[0],
             ["Identity:PluginReviewers:1"] = Reviewers[1],
             ["Identity:PluginReviewers:2"] = Reviewers[2],
+            ["Identity:PluginReviewers:3"] = Reviewers[3],
+            ["Identity:PluginReviewers:4"] = Reviewers[4],
+            ["Identity:PluginReviewers:5"] = Reviewers[5],
         });
         s_registry = await RegistryRig.StartAsync(context.CancellationToken,
             settings: new Dictionary<string, string?> { ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration" },
@@ -343,5 +346,97 @@ public sealed class RegistryPublisherTests
         var own = await SubmitAsync(reviewer, PluginCatalogTests.Bundle(space + ".x", "1.0.0", key: key));
         using var refused = await DecideAsync(reviewer, own, "approve", "Mine is great.");
         Assert.AreEqual(HttpStatusCode.Forbidden, refused.StatusCode);
+    }
+
+    [TestMethod]
+    public async Task Tried_as_an_attacker_odd_paths_huge_or_wrong_typed_bodies_bursts_and_another_publishers_ids_get_a_4xx_never_a_500()
+    {
+        var (alice, _, _) = await PublisherWithKeyAsync();
+        var (bob, _, _) = await PublisherWithKeyAsync();
+        var bobsKey = (await bob.GetFromJsonAsync<JsonElement>(new Uri("/api/publishers/me", UriKind.Relative), Ct)).GetProperty("keys")[0].GetProperty("keyId").GetString();
+
+        // Another publisher's key cannot be revoked, and the attempt is recorded.
+        using (var foreign = await alice.DeleteAsync(new Uri($"/api/publishers/me/keys/{bobsKey}", UriKind.Relative), Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.NotFound, foreign.StatusCode);
+        }
+        Assert.AreEqual(1, (await bob.GetFromJsonAsync<JsonElement>(new Uri("/api/publishers/me", UriKind.Relative), Ct)).GetProperty("keys").EnumerateArray()
+            .Count(k => k.GetProperty("revokedAt").ValueKind == JsonValueKind.Null), "Bob's key is untouched");
+
+        // Odd spellings reach the same endpoints under the same rules.
+        Assert.AreEqual(HttpStatusCode.OK, (await alice.GetAsync(new Uri("/API/Publishers/ME", UriKind.Relative), Ct)).StatusCode);
+        Assert.AreEqual(HttpStatusCode.OK, (await alice.GetAsync(new Uri("/api/publishers/me/", UriKind.Relative), Ct)).StatusCode);
+        using (var anonymous = s_registry.Factory.CreateClient())
+        {
+            foreach (var path in new[] { "/API/PUBLISHERS/ME", "/api/publishers/me/", "/api/reviews/", "/Api/Reviews" })
+            {
+                Assert.AreEqual(HttpStatusCode.Unauthorized, (await anonymous.GetAsync(new Uri(path, UriKind.Relative), Ct)).StatusCode, path);
+            }
+        }
+        // A publisher is no reviewer, whatever the spelling.
+        Assert.AreEqual(HttpStatusCode.Forbidden, (await alice.GetAsync(new Uri("/api/REVIEWS/", UriKind.Relative), Ct)).StatusCode);
+
+        // The same new key offered by two publishers at once: one gets it, the other a 409 — never a 500.
+        var (sharedPrivate, sharedPublic) = PluginSigning.GenerateKey();
+        async Task<HttpStatusCode> OfferAsync(HttpClient publisher)
+        {
+            using var challenge = await publisher.PostAsync(new Uri("/api/publishers/me/key-challenges", UriKind.Relative), null, Ct);
+            var body = await challenge.Content.ReadFromJsonAsync<JsonElement>(Ct);
+            var id = (await publisher.GetFromJsonAsync<JsonElement>(new Uri("/api/publishers/me", UriKind.Relative), Ct)).GetProperty("id").GetGuid();
+            var statement = ClippyBot.Registry.Publishers.PublisherEndpoints.ProofStatement(id, body.GetProperty("challenge").GetString()!, Convert.ToBase64String(sharedPublic));
+            using var key = Key.Import(SignatureAlgorithm.Ed25519, sharedPrivate, KeyBlobFormat.RawPrivateKey);
+            using var added = await publisher.PostAsJsonAsync(new Uri("/api/publishers/me/keys", UriKind.Relative), new
+            {
+                publicKey = Convert.ToBase64String(sharedPublic), challenge = body.GetProperty("challenge").GetString(),
+                signature = Convert.ToBase64String(SignatureAlgorithm.Ed25519.Sign(key, Encoding.UTF8.GetBytes(statement))),
+            }, Ct);
+            return added.StatusCode;
+        }
+        var offers = await Task.WhenAll(Enumerable.Range(0, 6).Select(i => OfferAsync(i % 2 == 0 ? alice : bob)));
+        Assert.AreEqual(1, offers.Count(o => o == HttpStatusCode.Created), string.Join(", ", offers));
+        Assert.IsTrue(offers.All(o => o is HttpStatusCode.Created or HttpStatusCode.Conflict), string.Join(", ", offers));
+
+        // A reviewer's wrong-typed, truncated or huge decisions and yanks are 4xx.
+        using var reviewer = await PersonAsync(email: Reviewers[3]);
+        var target = Guid.NewGuid();
+        foreach (var (path, content) in new (string, HttpContent)[]
+        {
+            ($"/api/reviews/{target}/decisions", new StringContent("{\"decision\":", Encoding.UTF8, "application/json")),
+            ($"/api/reviews/{target}/decisions", new StringContent("{\"decision\":[1],\"note\":{}}", Encoding.UTF8, "application/json")),
+            ($"/api/reviews/{target}/decisions", JsonContent.Create(new { decision = "approve", note = new string('n', 900_000) })),
+            ($"/api/reviews/{target}/decisions", JsonContent.Create(new { decision = "APPROVE", note = "x" })),
+            ($"/api/reviews/{target}/decisions", JsonContent.Create(new { decision = "approve", note = "x" })),
+            ($"/api/reviews/not-a-guid/decisions", JsonContent.Create(new { decision = "approve", note = "x" })),
+            ($"/api/versions/{target}/yank", new StringContent("null", Encoding.UTF8, "application/json")),
+            ($"/api/versions/{target}/yank", JsonContent.Create(new { reason = new string('r', 900_000) })),
+            ($"/api/versions/{target}/yank", JsonContent.Create(new { reason = "gone" })),
+        })
+        {
+            using var response = await reviewer.PostAsync(new Uri(path, UriKind.Relative), content, Ct);
+            Assert.IsTrue((int)response.StatusCode is >= 400 and < 500, $"{path}: {response.StatusCode} {await response.Content.ReadAsStringAsync(Ct)}");
+        }
+        alice.Dispose();
+        bob.Dispose();
+    }
+
+    [TestMethod]
+    public async Task Two_reviewers_approving_a_four_eyes_version_at_the_same_moment_approve_it()
+    {
+        var (publisher, space, key) = await PublisherWithKeyAsync();
+        var reviewers = new List<HttpClient>();
+        foreach (var email in new[] { Reviewers[4], Reviewers[5] })
+        {
+            reviewers.Add(await PersonAsync(email: email));
+        }
+        for (var round = 0; round < 3; round++)
+        {
+            var id = await SubmitAsync(publisher, PluginCatalogTests.Bundle(space + ".burst" + round, "1.0.0", key: key,
+                permissions: """[{ "name": "oauth:use", "parameters": { "providers": ["github"] } }]"""));
+            var answers = await Task.WhenAll(reviewers.Select(r => DecideAsync(r, id, "approve", "Fine.")));
+            Assert.IsTrue(answers.All(a => a.IsSuccessStatusCode), string.Join(", ", answers.Select(a => a.StatusCode)));
+            Assert.IsTrue(await ListedAsync(space + ".burst" + round + "/1.0.0.bundle"), "two approvals, however close together, approve it");
+        }
+        reviewers.ForEach(r => r.Dispose());
+        publisher.Dispose();
     }
 }
