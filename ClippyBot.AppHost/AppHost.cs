@@ -25,6 +25,13 @@ var registry = builder.AddProject<Projects.ClippyBot_Registry>("registry")
     .WithDevelopmentTls(infrastructure.Certificates)
     .WithOwnDatabase<Projects.ClippyBot_Registry>(infrastructure.RegistryDatabase)
     .WithRegistryKeys(registryKeys, firstPartyBundles)
+    // Publishers and reviewers sign in at Identity (pages) or bring its tokens (API).
+    .WithRegistrySignIn(identity)
+    .WithEnvironment("Registry__KeyEncryptionKey", builder.AddGeneratedSecret("registry-key-encryption-key"))
+    // The audit chain's HMAC key: never in the database, so whoever can write the table cannot forge the chain.
+    .WithEnvironment("Registry__AuditChainKey", builder.AddGeneratedSecret("registry-audit-chain-key"))
+    .WithPageLink("/publish", "Publish plugins")
+    .WithPageLink("/review", "Review plugins")
     .WithPageLink("/tuf/timestamp.json", "Registry timestamp");
 
 // Runs plugins; the Api is its one caller (no public ingress is configured for it).

@@ -8,6 +8,7 @@ namespace ClippyBot.PluginTool;
 /// keygen  --out NAME                         NAME.key (private, 0600) and NAME.pub
 /// pack    --manifest FILE --wasm FILE --out BUNDLE
 /// sign    --bundle BUNDLE --key NAME.key     adds (or replaces) this key's signature
+/// prove   --key NAME.key --publisher ID --challenge C   the registry's proof of possession (public key, signature)
 /// verify  --bundle BUNDLE --trust NAME.pub [--trust …]
 /// inspect --bundle BUNDLE
 /// </code>
@@ -72,6 +73,19 @@ public static class PluginCli
                     output.WriteLine($"Signed {path} with key {signature.KeyId}.");
                     return 0;
                 }
+                case "prove":
+                {
+                    // The community registry's proof of possession: paste both lines into the publisher page (or POST /me/keys).
+                    var key = Convert.FromBase64String(File.ReadAllText(One(options, "key")).Trim());
+                    if (!Guid.TryParse(One(options, "publisher"), out var publisher))
+                    {
+                        throw new UsageException("--publisher is the publisher id the registry shows (a GUID).");
+                    }
+                    var (publicKey, signature) = PluginSigning.ProveKey(key, publisher, One(options, "challenge"));
+                    output.WriteLine("public key: " + publicKey);
+                    output.WriteLine("signature: " + signature);
+                    return 0;
+                }
                 case "verify":
                 {
                     var bundle = Load(One(options, "bundle"));
@@ -123,6 +137,7 @@ public static class PluginCli
         usage: clippybot-plugin keygen  --out NAME
                clippybot-plugin pack    --manifest manifest.json --wasm plugin.wasm --out BUNDLE
                clippybot-plugin sign    --bundle BUNDLE --key NAME.key
+               clippybot-plugin prove   --key NAME.key --publisher ID --challenge CHALLENGE
                clippybot-plugin verify  --bundle BUNDLE --trust NAME.pub [--trust OTHER.pub]
                clippybot-plugin inspect --bundle BUNDLE
         """;

@@ -39,6 +39,22 @@ public static class PluginSigning
         string.Create(CultureInfo.InvariantCulture,
             $"{Header}\nplugin: {pluginId}\nversion: {version}\nmanifest-sha256: {manifestSha256}\nwasm-sha256: {wasmSha256}\nsigner: {keyId}\nsigned-at: {signedAt.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}\n");
 
+    /// <summary>
+    /// What a publisher signs to prove they hold a key they register with the community registry: binds the key to one
+    /// publisher and one server challenge, so a signature cannot be replayed for another publisher or another key.
+    /// </summary>
+    public static string KeyProofStatement(Guid publisherId, string challenge, string publicKeyBase64) =>
+        $"clippybot-registry-key/v1\npublisher: {publisherId}\nchallenge: {challenge}\nkey: {publicKeyBase64}\n";
+
+    /// <summary>Signs a key-proof statement with the key's private half: (public key, signature), both base64.</summary>
+    public static (string PublicKey, string Signature) ProveKey(ReadOnlySpan<byte> privateKey, Guid publisherId, string challenge)
+    {
+        using var key = Key.Import(Ed25519, privateKey, KeyBlobFormat.RawPrivateKey);
+        var publicKey = Convert.ToBase64String(key.PublicKey.Export(KeyBlobFormat.RawPublicKey));
+        var signature = Ed25519.Sign(key, System.Text.Encoding.UTF8.GetBytes(KeyProofStatement(publisherId, challenge, publicKey)));
+        return (publicKey, Convert.ToBase64String(signature));
+    }
+
     /// <summary>Signs the bundle as it is now (manifest must be valid); returns the signature to add.</summary>
     public static BundleSignature Sign(PluginBundle bundle, ReadOnlySpan<byte> privateKey, DateTimeOffset signedAt)
     {

@@ -2,8 +2,8 @@ using ClippyBot.Registry.Metadata;
 using ClippyBot.Registry.Publishers;
 using ClippyBot.Registry.Reviews;
 using ClippyBot.Registry.Versions;
-using ClippyBot.ServiceDefaults.Authentication;
-using Microsoft.AspNetCore.Authentication.JwtBearer;
+using ClippyBot.Registry.Web;
+using ClippyBot.ServiceDefaults.Data;
 
 namespace ClippyBot.Registry;
 
@@ -21,8 +21,23 @@ public static class RegistryComposition
         builder.Services.AddScoped<FirstPartySeeding>();
         builder.Services.AddSingleton<FirstPartySeeding.SubmittedBundles>();
         builder.Services.AddHostedService<MetadataRefresher>();
-        // Publishers and reviewers come with Identity's access tokens for this audience (first-party clients' "registry" scope).
-        builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddIdentityAccessTokens(builder, ClippyBot.Contracts.Audiences.Registry);
+        // Publishers and reviewers come with Identity's access tokens for this audience (first-party clients' "registry"
+        // scope): as bearer tokens on the API, or through the pages' sign-in, which keeps the same token's claims.
+        builder.AddRegistrySignIn();
+        builder.Services.AddSingleton(sp => AuditChainKey.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
+        // Session and anti-forgery cookies open on every replica and after restarts: one sealed key ring in registrydb.
+        builder.AddSealedDataProtection<Data.RegistryDbContext>("registry", "Registry:KeyEncryptionKey");
+        var plainHttp = builder.AllowsPlainHttp("Identity:AllowHttp");
+        builder.Services.AddAntiforgery(o =>
+        {
+            o.Cookie.Name = plainHttp ? "clippybot.registry.af" : "__Host-clippybot.registry.af";
+            o.Cookie.SecurePolicy = plainHttp ? CookieSecurePolicy.SameAsRequest : CookieSecurePolicy.Always;
+        });
+        builder.Services.AddRazorPages(o =>
+        {
+            o.Conventions.AuthorizeFolder("/Publish", PublisherEndpoints.PolicyName);
+            o.Conventions.AuthorizeFolder("/Review", Reviews.ReviewEndpoints.ReviewerPolicy);
+        });
         builder.Services.AddScoped<Microsoft.AspNetCore.Authorization.IAuthorizationMiddlewareResultHandler, RefusalAudit>();
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(PublisherEndpoints.PolicyName, p => p.RequireAuthenticatedUser()
@@ -31,15 +46,18 @@ public static class RegistryComposition
                 .RequireClaim("amr", "mfa"))
             .AddPolicy(Reviews.ReviewEndpoints.ReviewerPolicy, p => p.RequireAuthenticatedUser()
                 .RequireClaim("role", ClippyBot.Contracts.PlatformRoles.PluginReviewer).RequireClaim("amr", "mfa"))
+            .AddPolicy(AuditEndpoints.AdministratorPolicy, p => p.RequireAuthenticatedUser().RequireClaim("amr", "mfa")
+                .RequireClaim("role", ClippyBot.Contracts.PlatformRoles.Administrator))
             .AddPolicy(Reviews.ReviewEndpoints.YankPolicy, p => p.RequireAuthenticatedUser().RequireClaim("amr", "mfa")
                 .RequireClaim("role", ClippyBot.Contracts.PlatformRoles.PluginReviewer, ClippyBot.Contracts.PlatformRoles.Administrator));
         return builder;
     }
 
-    /// <summary>The whole middleware order, top to bottom: the metadata is public and read-only; publishers sign in.</summary>
+    /// <summary>The whole middleware order, top to bottom: the metadata is public and read-only; publishers and reviewers sign in (pages: anti-forgery on every form).</summary>
     public static WebApplication UseRegistryPipeline(this WebApplication app)
     {
         app.UseServiceDefaults();
+        app.UseStaticFiles();
         app.UseAuthentication();
         app.UseAuthorization();
         return app;
@@ -51,6 +69,8 @@ public static class RegistryComposition
         app.MapMetadataEndpoints();
         app.MapPublisherEndpoints();
         app.MapReviewEndpoints();
+        app.MapAuditEndpoints();
+        app.MapRazorPages();
         return app;
     }
 }

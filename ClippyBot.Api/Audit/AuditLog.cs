@@ -12,7 +12,7 @@ namespace ClippyBot.Api.Audit;
 /// <summary>Appends to and verifies the hash-chained audit log (one home for the chain rules).</summary>
 public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, TimeProvider time, IHttpContextAccessor http, AuditChainKey key)
 {
-    private static readonly byte[] Genesis = new byte[32];
+    private static readonly byte[] Genesis = HashChain.Genesis;
 
     /// <summary>Appends an event by the current caller to the chain of <paramref name="workspaceId"/>.</summary>
     public async Task RecordAsync(Guid? workspaceId, string action, string target, string outcome = "success", CancellationToken ct = default)
@@ -131,33 +131,19 @@ public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, T
             && CryptographicOperations.FixedTimeEquals(head.Hash, ComputeHash(previous, head));
     }
 
-    private byte[] ComputeHash(byte[] previous, AuditEntry e)
-    {
-        byte[] message = [.. previous, .. Encoding.UTF8.GetBytes(Canonical(e))];
+    private byte[] ComputeHash(byte[] previous, AuditEntry e) =>
         // Entries from before the chain was keyed keep their plain hash; none may follow a keyed one (checked above).
-        return e.Keyed ? KeyedHash.Compute(key.Key, message) : SHA256.HashData(message);
-    }
+        e.Keyed ? HashChain.Link(key.Key, previous, Canonical(e)) : SHA256.HashData([.. previous, .. Encoding.UTF8.GetBytes(Canonical(e))]);
 
     /// <summary>An entry's canonical form: length-prefixed fields, so no two different entries share one. Not secret —
     /// the key is what an attacker lacks.</summary>
     public static string Canonical(AuditEntry e)
     {
         ArgumentNullException.ThrowIfNull(e);
-        var canonical = new StringBuilder();
-        foreach (var field in new[]
-        {
-            e.ChainId.ToString(), e.At.UtcTicks.ToString(CultureInfo.InvariantCulture), e.ActorType, e.ActorId, e.Action, e.Target, e.Outcome, e.IpAddress,
-        })
-        {
-            canonical.Append(field.Length.ToString(CultureInfo.InvariantCulture)).Append(':').Append(field).Append('|');
-        }
-        if (e.IpSealed is { } sealedIp)
-        {
-            // Only entries with a sealed address carry this field, so entries written before it keep their hashes.
-            var field = Convert.ToBase64String(sealedIp);
-            canonical.Append("ip-sealed=").Append(field.Length.ToString(CultureInfo.InvariantCulture)).Append(':').Append(field).Append('|');
-        }
-        return canonical.ToString();
+        var canonical = HashChain.Canonical(
+            e.ChainId.ToString(), e.At.UtcTicks.ToString(CultureInfo.InvariantCulture), e.ActorType, e.ActorId, e.Action, e.Target, e.Outcome, e.IpAddress);
+        // Only entries with a sealed address carry this field, so entries written before it keep their hashes.
+        return e.IpSealed is { } sealedIp ? canonical + "ip-sealed=" + HashChain.Canonical(Convert.ToBase64String(sealedIp)) : canonical;
     }
 
     /// <summary>The address of a person-actor's entry, or "" when it was never kept or its owner has been erased.</summary>

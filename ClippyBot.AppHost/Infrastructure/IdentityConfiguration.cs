@@ -80,7 +80,41 @@ public static class IdentityConfiguration
         }
         Client("clippybot-api-service", ["client_credentials"],
             [ClippyBot.Contracts.ApiScopes.PluginHost, ClippyBot.Contracts.ApiScopes.IdentityContainment, ClippyBot.Contracts.ApiScopes.IdentityPrivacy, ClippyBot.Contracts.ApiScopes.IdentityAudit], [], apiServiceSecret);
+        // The registry's pages come next (WithRegistrySignIn), by position like Scalar's redirect.
+        if (index != RegistryClientIndex(builder))
+        {
+            throw new InvalidOperationException($"The registry's client must be client {RegistryClientIndex(builder)}.");
+        }
         return identity;
+    }
+
+    private static int RegistryClientIndex(IDistributedApplicationBuilder builder) => builder.ExecutionContext.IsPublishMode ? 2 : 3;
+
+    /// <summary>
+    /// The registry's pages sign people in at Identity as a confidential first-party client (code + PKCE, the registry
+    /// scope; first-party so that reviewers' role reaches the registry), redirected back to the registry's own endpoint.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithRegistrySignIn(this IResourceBuilder<ProjectResource> registry, IResourceBuilder<ProjectResource> identity)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        ArgumentNullException.ThrowIfNull(identity);
+        var secret = registry.ApplicationBuilder.AddGeneratedSecret("registry-client-secret");
+        var prefix = $"Oidc__Clients__{RegistryClientIndex(registry.ApplicationBuilder)}__";
+        string[] scopes = ["openid", "profile", "email", ClippyBot.Contracts.ApiScopes.Registry];
+        identity.WithEnvironment(prefix + "ClientId", "clippybot-registry")
+            .WithEnvironment(prefix + "DisplayName", "ClippyBot plugin registry")
+            .WithEnvironment(prefix + "ClientSecret", secret)
+            .WithEnvironment(prefix + "GrantTypes__0", "authorization_code")
+            .WithEnvironment(prefix + "FirstParty", "true")
+            .WithEnvironment(prefix + "RedirectUris__0", ReferenceExpression.Create($"{registry.GetEndpoint("https")}/signin-oidc"))
+            .WithEnvironment(prefix + "PostLogoutRedirectUris__0", ReferenceExpression.Create($"{registry.GetEndpoint("https")}/"));
+        for (var i = 0; i < scopes.Length; i++)
+        {
+            identity.WithEnvironment($"{prefix}Scopes__{i}", scopes[i]);
+        }
+        return registry.WithReference(identity)
+            .WithEnvironment("Registry__SignIn__ClientId", "clippybot-registry")
+            .WithEnvironment("Registry__SignIn__ClientSecret", secret);
     }
 
     private const int DevClientIndex = 1;

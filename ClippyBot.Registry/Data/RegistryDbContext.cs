@@ -5,8 +5,10 @@ using Microsoft.EntityFrameworkCore;
 namespace ClippyBot.Registry.Data;
 
 /// <summary>The registry's own database (`registrydb`); no other service reads it — the PluginHost reads its signed metadata over HTTP.</summary>
-public sealed class RegistryDbContext(DbContextOptions<RegistryDbContext> options) : DbContext(options)
+public sealed class RegistryDbContext(DbContextOptions<RegistryDbContext> options) : DbContext(options), Microsoft.AspNetCore.DataProtection.EntityFrameworkCore.IDataProtectionKeyContext
 {
+    public DbSet<Microsoft.AspNetCore.DataProtection.EntityFrameworkCore.DataProtectionKey> DataProtectionKeys => Set<Microsoft.AspNetCore.DataProtection.EntityFrameworkCore.DataProtectionKey>();
+
     public DbSet<Publisher> Publishers => Set<Publisher>();
 
     public DbSet<PublisherKey> PublisherKeys => Set<PublisherKey>();
@@ -70,6 +72,8 @@ public sealed class RegistryDbContext(DbContextOptions<RegistryDbContext> option
             a.Property(x => x.Outcome).HasMaxLength(16);
             a.Property(x => x.Detail).HasMaxLength(500);
             a.HasIndex(x => x.At);
+            a.Property(x => x.PreviousHash).HasDefaultValue(Array.Empty<byte>());
+            a.Property(x => x.Hash).HasDefaultValue(Array.Empty<byte>());
         });
         modelBuilder.Entity<Publisher>(p => p.HasIndex(x => x.SubjectId).IsUnique());
         modelBuilder.Entity<Reviews.ReviewDecision>(d =>

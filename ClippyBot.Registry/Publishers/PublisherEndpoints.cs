@@ -35,8 +35,7 @@ public static partial class PublisherEndpoints
     public sealed record SubmissionResponse(Guid Id, string PluginId, string Version, string Status, IReadOnlyList<CheckResult> Checks, string? Note, DateTimeOffset SubmittedAt);
 
     /// <summary>What a new key's holder signs: binds the key to this publisher and this challenge.</summary>
-    public static string ProofStatement(Guid publisherId, string challenge, string publicKey) =>
-        $"clippybot-registry-key/v1\npublisher: {publisherId}\nchallenge: {challenge}\nkey: {publicKey}\n";
+    public static string ProofStatement(Guid publisherId, string challenge, string publicKey) => PluginSigning.KeyProofStatement(publisherId, challenge, publicKey);
 
     public static IEndpointRouteBuilder MapPublisherEndpoints(this IEndpointRouteBuilder app)
     {
@@ -64,7 +63,7 @@ public static partial class PublisherEndpoints
     private static ProblemHttpResult Problem(int status, string type, string title, string detail) =>
         TypedResults.Problem(detail, statusCode: status, title: title, type: type);
 
-    private static Task<Publisher?> MeAsync(RegistryDbContext db, ClaimsPrincipal user, CancellationToken ct)
+    internal static Task<Publisher?> MeAsync(RegistryDbContext db, ClaimsPrincipal user, CancellationToken ct)
     {
         var subject = Subject(user);
         return db.Publishers.SingleOrDefaultAsync(p => p.SubjectId == subject && !p.FirstParty, ct);
@@ -76,7 +75,7 @@ public static partial class PublisherEndpoints
         return Problem(StatusCodes.Status404NotFound, ProblemTypes.PublisherRequired, "Not a publisher", "Become a publisher first (POST /api/publishers).");
     }
 
-    private static async Task<Results<Created<PublisherResponse>, ValidationProblem, ProblemHttpResult>> CreateAsync(
+    internal static async Task<Results<Created<PublisherResponse>, ValidationProblem, ProblemHttpResult>> CreateAsync(
         CreatePublisherRequest request, ClaimsPrincipal user, RegistryDbContext db, TimeProvider time, CancellationToken ct)
     {
         var name = request.Name?.Trim() ?? "";
@@ -107,7 +106,7 @@ public static partial class PublisherEndpoints
         return TypedResults.Created("/api/publishers/me", new PublisherResponse(publisher.Id, publisher.Name, [], []));
     }
 
-    private static async Task<Results<Ok<PublisherResponse>, ProblemHttpResult>> GetAsync(ClaimsPrincipal user, RegistryDbContext db, TimeProvider time, CancellationToken ct)
+    internal static async Task<Results<Ok<PublisherResponse>, ProblemHttpResult>> GetAsync(ClaimsPrincipal user, RegistryDbContext db, TimeProvider time, CancellationToken ct)
     {
         if (await MeAsync(db, user, ct) is not { } publisher)
         {
@@ -119,7 +118,7 @@ public static partial class PublisherEndpoints
         return TypedResults.Ok(new PublisherResponse(publisher.Id, publisher.Name, keys, namespaces));
     }
 
-    private static async Task<Results<Created<ChallengeResponse>, ProblemHttpResult>> ChallengeAsync(ClaimsPrincipal user, RegistryDbContext db, TimeProvider time, CancellationToken ct)
+    internal static async Task<Results<Created<ChallengeResponse>, ProblemHttpResult>> ChallengeAsync(ClaimsPrincipal user, RegistryDbContext db, TimeProvider time, CancellationToken ct)
     {
         if (await MeAsync(db, user, ct) is not { } publisher)
         {
@@ -136,7 +135,7 @@ public static partial class PublisherEndpoints
         return TypedResults.Created("/api/publishers/me/keys", new ChallengeResponse(challenge, now + ChallengeLifetime, ProofStatement(publisher.Id, challenge, "<base64 public key>")));
     }
 
-    private static async Task<Results<Created<KeyResponse>, ValidationProblem, ProblemHttpResult>> AddKeyAsync(
+    internal static async Task<Results<Created<KeyResponse>, ValidationProblem, ProblemHttpResult>> AddKeyAsync(
         KeyRequest request, ClaimsPrincipal user, RegistryDbContext db, TimeProvider time, CancellationToken ct)
     {
         if (await MeAsync(db, user, ct) is not { } publisher)
@@ -198,7 +197,7 @@ public static partial class PublisherEndpoints
         return TypedResults.Created($"/api/publishers/me/keys/{keyId}", new KeyResponse(keyId, Convert.ToBase64String(publicKey), now, null));
     }
 
-    private static async Task<Results<NoContent, ProblemHttpResult>> RevokeKeyAsync(
+    internal static async Task<Results<NoContent, ProblemHttpResult>> RevokeKeyAsync(
         string keyId, ClaimsPrincipal user, RegistryDbContext db, MetadataPublisher metadata, TimeProvider time, CancellationToken ct)
     {
         if (await MeAsync(db, user, ct) is not { } publisher)
@@ -218,7 +217,7 @@ public static partial class PublisherEndpoints
         return TypedResults.NoContent();
     }
 
-    private static async Task<Results<Created<NamespaceRequest>, ValidationProblem, ProblemHttpResult>> ClaimAsync(
+    internal static async Task<Results<Created<NamespaceRequest>, ValidationProblem, ProblemHttpResult>> ClaimAsync(
         NamespaceRequest request, ClaimsPrincipal user, RegistryDbContext db, TimeProvider time, CancellationToken ct)
     {
         if (await MeAsync(db, user, ct) is not { } publisher)
@@ -260,6 +259,16 @@ public static partial class PublisherEndpoints
     private static async Task<Results<Created<SubmissionResponse>, JsonHttpResult<SubmissionProblem>, ProblemHttpResult>> SubmitAsync(
         HttpRequest http, ClaimsPrincipal user, RegistryDbContext db, Submissions submissions, TimeProvider time, CancellationToken ct)
     {
+        // Bounded by the endpoint's request size limit (the bundle format's maximum).
+        using var body = new MemoryStream();
+        await http.Body.CopyToAsync(body, ct);
+        return await SubmitBundleAsync(body.ToArray(), user, db, submissions, time, ct);
+    }
+
+    /// <summary>A submission from the API or the publisher page: the checks, then stored for review or rejected with reasons.</summary>
+    internal static async Task<Results<Created<SubmissionResponse>, JsonHttpResult<SubmissionProblem>, ProblemHttpResult>> SubmitBundleAsync(
+        byte[] content, ClaimsPrincipal user, RegistryDbContext db, Submissions submissions, TimeProvider time, CancellationToken ct)
+    {
         if (await MeAsync(db, user, ct) is not { } publisher)
         {
             return await NotAPublisherAsync(db, time, user, "version.submit", ct);
@@ -270,9 +279,7 @@ public static partial class PublisherEndpoints
             await AuditAsync(db, time, user, "version.submit", false, "daily limit", ct);
             return Problem(StatusCodes.Status429TooManyRequests, ProblemTypes.RateLimited, "Too many submissions", $"At most {MaxSubmissionsPerDay} submissions a day.");
         }
-        using var body = new MemoryStream();
-        await http.Body.CopyToAsync(body, ct);
-        var outcome = await submissions.SubmitAsync(publisher, body.ToArray(), ct);
+        var outcome = await submissions.SubmitAsync(publisher, content, ct);
         var failed = outcome.Checks.Where(c => !c.Passed).Select(c => c.Check).ToList();
         await AuditAsync(db, time, user, "version.submit", failed.Count == 0,
             $"{outcome.Version?.PluginId ?? "?"} {outcome.Version?.Version ?? "?"}: {(failed.Count == 0 ? "checks passed" : "failed " + string.Join(", ", failed))}", ct);
@@ -287,7 +294,7 @@ public static partial class PublisherEndpoints
     /// <summary>Problem details with every check (RFC 7807 extension member <c>checks</c>).</summary>
     public sealed record SubmissionProblem(string Type, string Title, int Status, string Detail, IReadOnlyList<CheckResult> Checks);
 
-    private static async Task<Results<Ok<List<SubmissionResponse>>, ProblemHttpResult>> SubmissionsAsync(ClaimsPrincipal user, RegistryDbContext db, TimeProvider time, CancellationToken ct)
+    internal static async Task<Results<Ok<List<SubmissionResponse>>, ProblemHttpResult>> SubmissionsAsync(ClaimsPrincipal user, RegistryDbContext db, TimeProvider time, CancellationToken ct)
     {
         if (await MeAsync(db, user, ct) is not { } publisher)
         {

@@ -9,7 +9,11 @@ public sealed class KeyChallenge
     public DateTimeOffset ExpiresAt { get; set; }
 }
 
-/// <summary>What happened in the registry, by whom, and whether it was allowed: every action and every refusal.</summary>
+/// <summary>
+/// What happened in the registry, by whom, and whether it was allowed: every action and every refusal. The entries form
+/// one keyed hash chain (<see cref="ClippyBot.Security.HashChain"/>, key <c>Registry:AuditChainKey</c>, never in the
+/// database), and the table refuses UPDATE, DELETE and TRUNCATE.
+/// </summary>
 public sealed class RegistryAuditEntry
 {
     public long Id { get; set; }
@@ -20,4 +24,8 @@ public sealed class RegistryAuditEntry
     /// <summary>"allowed" or "refused".</summary>
     public string Outcome { get; set; } = "";
     public string Detail { get; set; } = "";
+    /// <summary>False only for entries written before the chain existed; none may follow a keyed one.</summary>
+    public bool Keyed { get; set; }
+    public byte[] PreviousHash { get; set; } = [];
+    public byte[] Hash { get; set; } = [];
 }

@@ -49,7 +49,7 @@ public static class ReviewEndpoints
     private static Task AuditAsync(RegistryDbContext db, TimeProvider time, ClaimsPrincipal user, string action, bool allowed, string detail, CancellationToken ct) =>
         RegistryAudit.RecordAsync(db, time, user, action, allowed, detail, ct);
 
-    private static async Task<Ok<List<QueueEntry>>> QueueAsync(RegistryDbContext db, CancellationToken ct)
+    internal static async Task<Ok<List<QueueEntry>>> QueueAsync(RegistryDbContext db, CancellationToken ct)
     {
         var waiting = await (from v in db.Versions.AsNoTracking()
                              where v.Status == VersionStatus.InReview
@@ -66,7 +66,7 @@ public static class ReviewEndpoints
         }).ToList());
     }
 
-    private static async Task<Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult>> DecideAsync(
+    internal static async Task<Results<Ok<DecisionResponse>, ValidationProblem, ProblemHttpResult>> DecideAsync(
         Guid versionId, DecisionRequest request, ClaimsPrincipal user, RegistryDbContext db, MetadataPublisher metadata, TimeProvider time, CancellationToken ct)
     {
         var reviewer = Subject(user);

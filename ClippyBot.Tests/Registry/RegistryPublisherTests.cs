@@ -29,6 +29,7 @@ public sealed class RegistryPublisherTests
     private static ServiceFactory<IdentityDataContext> s_identity = null!;
     private static RegistryRig s_registry = null!;
     private static readonly string[] Reviewers = [.. Enumerable.Range(0, 6).Select(_ => OidcFlows.NewEmail())];
+    private static readonly string Administrator = OidcFlows.NewEmail();
 
     public TestContext TestContext { get; set; } = null!;
 
@@ -45,6 +46,7 @@ public sealed class RegistryPublisherTests
             ["Identity:PluginReviewers:3"] = Reviewers[3],
             ["Identity:PluginReviewers:4"] = Reviewers[4],
             ["Identity:PluginReviewers:5"] = Reviewers[5],
+            ["Identity:Administrators:0"] = Administrator,
         });
         s_registry = await RegistryRig.StartAsync(context.CancellationToken,
             settings: new Dictionary<string, string?> { ["Identity:MetadataAddress"] = "https://localhost/.well-known/openid-configuration" },
@@ -438,5 +440,42 @@ public sealed class RegistryPublisherTests
         }
         reviewers.ForEach(r => r.Dispose());
         publisher.Dispose();
+    }
+
+    [TestMethod]
+    public async Task The_audit_is_a_keyed_chain_the_database_refuses_to_change_and_an_entry_changed_behind_its_back_breaks_verification()
+    {
+        using (var publisher = await PersonAsync())
+        using (await publisher.PostAsJsonAsync(new Uri("/api/publishers", UriKind.Relative), new { name = "Chain " + Guid.NewGuid().ToString("N")[..6] }, Ct))
+        {
+        }
+        using var administrator = await PersonAsync(email: Administrator);
+        using var reviewer = await PersonAsync();
+        Assert.AreEqual(HttpStatusCode.Forbidden, (await reviewer.GetAsync(new Uri("/api/audit/verification", UriKind.Relative), Ct)).StatusCode, "administrators only (a person with a second factor but no role)");
+        var verified = await administrator.GetFromJsonAsync<JsonElement>(new Uri("/api/audit/verification", UriKind.Relative), Ct);
+        Assert.IsTrue(verified.GetProperty("holds").GetBoolean(), verified.ToString());
+        Assert.IsGreaterThan(1L, verified.GetProperty("entries").GetInt64());
+
+        await using var connection = new Npgsql.NpgsqlConnection(s_registry.Factory.Settings["ConnectionStrings:registrydb"]);
+        await connection.OpenAsync(Ct);
+        long victim;
+        await using (var pick = new Npgsql.NpgsqlCommand("""SELECT "Id" FROM "Audit" WHERE "Keyed" ORDER BY "Id" LIMIT 1 OFFSET 1""", connection))
+        {
+            victim = (long)(await pick.ExecuteScalarAsync(Ct))!;
+        }
+        // The table refuses to change…
+        await using (var update = new Npgsql.NpgsqlCommand($"""UPDATE "Audit" SET "Detail" = 'nothing happened' WHERE "Id" = {victim}""", connection))
+        {
+            await Assert.ThrowsAsync<Npgsql.PostgresException>(() => update.ExecuteNonQueryAsync(Ct));
+        }
+        // …and whoever forces it (a superuser switching triggers off) is caught by the chain.
+        await using (var forced = new Npgsql.NpgsqlCommand($"""SET session_replication_role = replica; UPDATE "Audit" SET "Detail" = 'nothing happened' WHERE "Id" = {victim}; SET session_replication_role = origin;""", connection))
+        {
+            await forced.ExecuteNonQueryAsync(Ct);
+        }
+        var broken = await administrator.GetFromJsonAsync<JsonElement>(new Uri("/api/audit/verification", UriKind.Relative), Ct);
+        Assert.IsFalse(broken.GetProperty("holds").GetBoolean());
+        Assert.AreEqual(victim, broken.GetProperty("brokenAt").GetInt64());
+        StringAssert.Contains(broken.GetProperty("reason").GetString(), "changed");
     }
 }

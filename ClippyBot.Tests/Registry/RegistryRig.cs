@@ -21,7 +21,7 @@ public sealed class RegistryRig : IAsyncDisposable
 
     /// <summary>Starts a registry; <paramref name="bundles"/> (file name → signed bundle) are the first-party bundles it finds at start.</summary>
     public static async Task<RegistryRig> StartAsync(CancellationToken ct, Func<RegistryKeys, IReadOnlyDictionary<string, byte[]>>? bundles = null,
-        IReadOnlyDictionary<string, string?>? settings = null, TimeProvider? time = null, Action<IServiceCollection>? services = null)
+        IReadOnlyDictionary<string, string?>? settings = null, TimeProvider? time = null, Action<IServiceCollection>? services = null, int? kestrelPort = null)
     {
         var folder = Directory.CreateTempSubdirectory("clippybot-registry-").FullName;
         var keys = RegistryKeyCeremony.EnsureDevelopmentKeys(folder, time ?? TimeProvider.System);
@@ -39,7 +39,13 @@ public sealed class RegistryRig : IAsyncDisposable
                 }
                 services?.Invoke(collection);
             });
-        using var probe = factory.CreateClient();
+        if (kestrelPort is { } port)
+        {
+            // On a real socket, for a real browser.
+            factory.UseKestrel(port);
+            factory.StartServer();
+        }
+        using var probe = kestrelPort is { } listening ? new HttpClient { BaseAddress = new Uri($"http://localhost:{listening}") } : factory.CreateClient();
         // Healthy once migrated; the first metadata follows at the refresher's first tick.
         await Poll.UntilAsync(async () => (await probe.GetAsync(new Uri("/health", UriKind.Relative), ct)).IsSuccessStatusCode
             && (await probe.GetAsync(new Uri("/tuf/timestamp.json", UriKind.Relative), ct)).IsSuccessStatusCode,
@@ -61,6 +67,9 @@ public sealed class RegistryRig : IAsyncDisposable
             ["Registry:FirstParty:BundlesFolder"] = Path.Combine(folder, "bundles"),
             ["Registry:FirstParty:AutoApprove"] = "true",
             ["Registry:RefreshCheckInterval"] = "00:00:00.200",
+            ["Registry:KeyEncryptionKey"] = RandomSecret(),
+            ["Registry:AuditChainKey"] = RandomSecret(),
+            ["Registry:SignIn:ClientSecret"] = RandomSecret(),
         };
         for (var i = 0; i < keys.Roots.Count; i++)
         {
@@ -72,6 +81,8 @@ public sealed class RegistryRig : IAsyncDisposable
         }
         return settings;
     }
+
+    private static string RandomSecret() => Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(36));
 
     /// <summary>A TUF client of this registry over HTTP, trusting its pinned root, remembering into <paramref name="store"/>.</summary>
     public TufUpdater Client(ITufTrustStore store, HttpClient http, TimeProvider? time = null) =>
