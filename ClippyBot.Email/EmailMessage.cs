@@ -21,4 +21,15 @@ public sealed record EmailMessage(string To, string Kind, string Subject, string
             </body></html>
             """);
     }
+
+    /// <summary>The house layout without an action: paragraphs of notice (each HTML-encoded: they may quote what others wrote).</summary>
+    public static EmailMessage Notice(string to, string kind, string subject, params IReadOnlyList<string> paragraphs)
+    {
+        ArgumentNullException.ThrowIfNull(paragraphs);
+        var html = System.Text.Encodings.Web.HtmlEncoder.Default;
+        return new EmailMessage(to, kind, subject,
+            string.Join("\n\n", paragraphs) + "\n\n— ClippyBot\n",
+            "<!DOCTYPE html><html lang=\"en\"><body style=\"font-family:sans-serif;line-height:1.5\">"
+            + string.Concat(paragraphs.Select(p => $"<p>{html.Encode(p)}</p>")) + "<p>— ClippyBot</p></body></html>");
+    }
 }

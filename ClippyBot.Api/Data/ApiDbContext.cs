@@ -34,6 +34,8 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
 
     public DbSet<Plugins.WorkspacePlugin> WorkspacePlugins => Set<Plugins.WorkspacePlugin>();
 
+    public DbSet<Plugins.PluginWithdrawalNotice> PluginWithdrawalNotices => Set<Plugins.PluginWithdrawalNotice>();
+
     public DbSet<Secrets.WorkspaceSecret> WorkspaceSecrets => Set<Secrets.WorkspaceSecret>();
 
     public DbSet<Privacy.DataExport> DataExports => Set<Privacy.DataExport>();
@@ -122,6 +124,14 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
             p.Property(x => x.ConsentedVersion).HasMaxLength(64);
             p.Property(x => x.InstalledBy).HasMaxLength(100);
             p.HasOne<Workspace>().WithMany().HasForeignKey(x => x.WorkspaceId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<Plugins.PluginWithdrawalNotice>(n =>
+        {
+            n.HasKey(x => new { x.WorkspaceId, x.PluginId, x.Version });
+            n.Property(x => x.PluginId).HasMaxLength(100);
+            n.Property(x => x.Version).HasMaxLength(64);
+            n.Property(x => x.Reason).HasMaxLength(500);
+            n.HasOne<Workspace>().WithMany().HasForeignKey(x => x.WorkspaceId).OnDelete(DeleteBehavior.Cascade);
         });
         modelBuilder.Entity<Privacy.DataExport>(e =>
         {

@@ -45,6 +45,9 @@ public static class PluginEndpoints
         // answer was lost would run the plugin, and its side effects, again. The defaults' standard handler is replaced.
 #pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers is marked experimental; it is the documented way to replace the defaults' handler.
         builder.Services.AddSingleton<PluginCatalogCache>();
+        builder.Services.AddOptions<PluginNoticeOptions>().Bind(builder.Configuration.GetSection(PluginNoticeOptions.SectionName));
+        builder.Services.AddSingleton<WithdrawalNotifier>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<WithdrawalNotifier>());
         builder.Services.AddHttpClient<PluginHostClient>(PluginHostClient.HttpClientName)
             .RemoveAllResilienceHandlers()
             .AddStandardResilienceHandler(o =>

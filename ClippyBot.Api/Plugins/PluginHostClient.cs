@@ -36,6 +36,12 @@ public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOpt
     public async Task<IReadOnlyList<CatalogEntry>> CatalogAsync(CancellationToken ct) =>
         await ReadAsync<List<CatalogEntry>>(await SendAsync(HttpMethod.Get, "/internal/plugins", null, ct), ct);
 
+    /// <summary>A version the registry withdrew, with its reason (PluginHost's <c>/internal/plugins/withdrawals</c>).</summary>
+    public sealed record Withdrawal(string PluginId, string Version, string Reason, DateTimeOffset At);
+
+    public async Task<IReadOnlyList<Withdrawal>> WithdrawalsAsync(CancellationToken ct) =>
+        await ReadAsync<List<Withdrawal>>(await SendAsync(HttpMethod.Get, "/internal/plugins/withdrawals", null, ct), ct);
+
     public async Task<CatalogEntry> InstallAsync(Stream bundle, CancellationToken ct) =>
         await ReadAsync<CatalogEntry>(await SendAsync(HttpMethod.Post, "/internal/plugins", new StreamContent(bundle), ct), ct);
 

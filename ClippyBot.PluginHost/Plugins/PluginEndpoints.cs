@@ -62,6 +62,7 @@ public static class PluginEndpoints
         var plugins = app.MapGroup("/internal/plugins").ExcludeFromDescription();
         plugins.MapPost("/", InstallAsync).WithMetadata(new RequestSizeLimitAttribute(PluginBundle.MaxBundleBytes));
         plugins.MapGet("/", ListAsync);
+        plugins.MapGet("/withdrawals", WithdrawalsAsync);
         plugins.MapPost("/{pluginId}/invoke", InvokeAsync);
         plugins.MapGet("/{pluginId}/crashes", CrashesAsync);
         plugins.MapPost("/{pluginId}/quarantine", QuarantineAsync);
@@ -93,6 +94,16 @@ public static class PluginEndpoints
             return Problem(StatusCodes.Status400BadRequest, ProblemTypes.PluginModuleRejected, "Module refused", e.Message);
         }
     }
+
+    /// <summary>A version the community registry withdrew (yanked, or its publisher key revoked), with the registry's reason.</summary>
+    public sealed record WithdrawalResponse(string PluginId, string Version, string Reason, DateTimeOffset At);
+
+    /// <summary>The registry's platform-wide quarantines still in force: the Api tells the workspaces that installed them.</summary>
+    private static async Task<Ok<List<WithdrawalResponse>>> WithdrawalsAsync(PluginsDbContext db, CancellationToken ct) =>
+        TypedResults.Ok(await db.Quarantines.AsNoTracking()
+            .Where(q => q.SetBy == Registry.RegistrySync.QuarantinedBy && q.WorkspaceId == null && q.ReleasedAt == null)
+            .OrderBy(q => q.At).Take(1000)
+            .Select(q => new WithdrawalResponse(q.PluginId, q.Version, q.Reason, q.At)).ToListAsync(ct));
 
     private static async Task<Ok<List<InstalledResponse>>> ListAsync(PluginsDbContext db, Registry.RegistryTrust registry, CancellationToken ct)
     {

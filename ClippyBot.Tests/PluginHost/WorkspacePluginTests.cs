@@ -476,4 +476,58 @@ public sealed class WorkspacePluginTests
         Assert.IsFalse(logs.Any(l => l.StartsWith("[Error]", StringComparison.Ordinal) && l.Contains("unhandled exception", StringComparison.OrdinalIgnoreCase)), string.Join("\n", logs.Where(l => l.StartsWith("[Error]", StringComparison.Ordinal))));
         Assert.IsTrue(logs.Any(l => l.StartsWith("[Warning]", StringComparison.Ordinal) && l.Contains("PluginHost did not answer", StringComparison.Ordinal)));
     }
+
+    [TestMethod]
+    public async Task Owners_of_every_workspace_running_a_version_the_registry_withdrew_are_mailed_once_with_its_reason_and_nobody_else()
+    {
+        var id = "dev.test.yank" + Guid.NewGuid().ToString("N")[..6];
+        var other = "dev.test.kept" + Guid.NewGuid().ToString("N")[..6];
+        await PublishAsync(id, "1.0.0");
+        await PublishAsync(other, "1.0.0");
+        var first = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
+        var second = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
+        var bystander = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
+        foreach (var (owner, plugin) in new[] { (first, id), (second, id), (bystander, other) })
+        {
+            var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "Yank " + owner.Email[..6], Ct);
+            using var installed = await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins",
+                new { pluginId = plugin, version = "1.0.0", acceptedPermissions = Array.Empty<string>() }, Ct);
+            Assert.AreEqual(HttpStatusCode.Created, installed.StatusCode, await installed.Content.ReadAsStringAsync(Ct));
+        }
+
+        // The registry withdrew the first (what RegistrySync records on every replica); an operator quarantined the other.
+        await using (var scope = s_pluginHost.Services.CreateAsyncScope())
+        {
+            var invoker = scope.ServiceProvider.GetRequiredService<ClippyBot.PluginHost.Plugins.PluginInvoker>();
+            await invoker.QuarantineAsync(id, "1.0.0", null, ClippyBot.PluginHost.Registry.RegistrySync.WithdrawnReason + ": <b>exfiltrates</b> workspace secrets",
+                ClippyBot.PluginHost.Registry.RegistrySync.QuarantinedBy, Ct);
+            await invoker.QuarantineAsync(other, "1.0.0", null, "an operator's private reason", "operator@example.test", Ct);
+        }
+        var notifier = s_api.Services.GetRequiredService<ClippyBot.Api.Plugins.WithdrawalNotifier>();
+        await using (var scope = s_api.Services.CreateAsyncScope())
+        {
+            await notifier.NotifyAsync(scope.ServiceProvider, Ct);
+        }
+
+        foreach (var owner in new[] { first, second })
+        {
+            var mail = await TestRig.Smtp.WaitForAsync(owner.Email, $"{id} 1.0.0 was withdrawn", Ct);
+            StringAssert.Contains(mail.Text, "Reason: " + ClippyBot.PluginHost.Registry.RegistrySync.WithdrawnReason + ": <b>exfiltrates</b> workspace secrets");
+            StringAssert.Contains(mail.Html, "&lt;b&gt;exfiltrates&lt;/b&gt;", "the reason is encoded in the HTML body");
+        }
+        // Once: later passes (here, and every replica's own ticks) send nothing more.
+        await using (var scope = s_api.Services.CreateAsyncScope())
+        {
+            Assert.AreEqual(0, await notifier.NotifyAsync(scope.ServiceProvider, Ct));
+        }
+        Assert.HasCount(1, (await TestRig.Smtp.MessagesToAsync(first.Email, Ct)).Where(m => m.Subject.Contains("withdrawn", StringComparison.Ordinal)).ToList());
+        Assert.IsFalse((await TestRig.Smtp.MessagesToAsync(bystander.Email, Ct)).Any(m => m.Subject.Contains("withdrawn", StringComparison.Ordinal)),
+            "an operator's quarantine is not a registry withdrawal, and its reason stays private");
+        await using (var scope = s_api.Services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<ApiDbContext>();
+            Assert.AreEqual(2, await Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.CountAsync(
+                db.AuditEntries.Where(e => e.Action == "plugin.withdrawn" && e.Target.StartsWith(id)), Ct));
+        }
+    }
 }

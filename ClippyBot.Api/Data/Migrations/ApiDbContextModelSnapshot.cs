@@ -302,6 +302,32 @@ namespace ClippyBot.Api.Data.Migrations
                     b.ToTable("StoredFiles");
                 });
 
+            modelBuilder.Entity("ClippyBot.Api.Plugins.PluginWithdrawalNotice", b =>
+                {
+                    b.Property<Guid>("WorkspaceId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("PluginId")
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<string>("Version")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<DateTimeOffset>("NotifiedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasMaxLength(500)
+                        .HasColumnType("character varying(500)");
+
+                    b.HasKey("WorkspaceId", "PluginId", "Version");
+
+                    b.ToTable("PluginWithdrawalNotices");
+                });
+
             modelBuilder.Entity("ClippyBot.Api.Plugins.WorkspacePlugin", b =>
                 {
                     b.Property<Guid>("WorkspaceId")
@@ -603,6 +629,15 @@ namespace ClippyBot.Api.Data.Migrations
                 });
 
             modelBuilder.Entity("ClippyBot.Api.Files.StoredFile", b =>
+                {
+                    b.HasOne("ClippyBot.Api.Workspaces.Workspace", null)
+                        .WithMany()
+                        .HasForeignKey("WorkspaceId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("ClippyBot.Api.Plugins.PluginWithdrawalNotice", b =>
                 {
                     b.HasOne("ClippyBot.Api.Workspaces.Workspace", null)
                         .WithMany()
