@@ -24,6 +24,7 @@ var (registryKeys, firstPartyBundles) = builder.AddRegistryKeys(infrastructure.D
 var registry = builder.AddProject<Projects.ClippyBot_Registry>("registry")
     .WithDevelopmentTls(infrastructure.Certificates)
     .WithOwnDatabase<Projects.ClippyBot_Registry>(infrastructure.RegistryDatabase)
+    .WithCache(infrastructure.Cache)
     .WithRegistryKeys(registryKeys, firstPartyBundles)
     // Publishers and reviewers sign in at Identity (pages) or bring its tokens (API).
     .WithRegistrySignIn(identity)

@@ -24,6 +24,9 @@ public static class RegistryComposition
         // Publishers and reviewers come with Identity's access tokens for this audience (first-party clients' "registry"
         // scope): as bearer tokens on the API, or through the pages' sign-in, which keeps the same token's claims.
         builder.AddRegistrySignIn();
+        // Rate limits on the platform's shared counter (the registry's own cache user: clippybot:registry:* only).
+        builder.AddServiceCache();
+        builder.AddRegistryRateLimits();
         builder.Services.AddSingleton(sp => AuditChainKey.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
         // Session and anti-forgery cookies open on every replica and after restarts: one sealed key ring in registrydb.
         builder.AddSealedDataProtection<Data.RegistryDbContext>("registry", "Registry:KeyEncryptionKey");
@@ -59,6 +62,9 @@ public static class RegistryComposition
         app.UseServiceDefaults();
         app.UseStaticFiles();
         app.UseAuthentication();
+        // After authentication (a limit per person once signed in), before authorization (a refused flood is cut before
+        // its audit rows are written).
+        app.UseRateLimiter();
         app.UseAuthorization();
         return app;
     }

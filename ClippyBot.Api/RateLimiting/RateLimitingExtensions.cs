@@ -4,15 +4,9 @@ using System.Security.Claims;
 using System.Threading.RateLimiting;
 using ClippyBot.Api.ApiKeys;
 using StackExchange.Redis;
+using ClippyBot.ServiceDefaults.Redis;
 
 namespace ClippyBot.Api.RateLimiting;
-
-public sealed class RateLimitPolicy
-{
-    public int PermitLimit { get; set; }
-
-    public TimeSpan Window { get; set; } = TimeSpan.FromMinutes(1);
-}
 
 /// <summary>Configuration section <c>RateLimits</c>: one fixed window per policy, counted in Redis across replicas.</summary>
 public sealed class RateLimitsOptions
@@ -66,18 +60,8 @@ public static class RateLimitingExtensions
                 return Partition(http, $"{options.KeyPrefix}:global:{caller}", authenticated ? options.Authenticated : options.Anonymous);
             }));
             limiter.AddPolicy(SensitivePolicy, http => Partition(http, $"{options.KeyPrefix}:sensitive:{Caller(http).Key}", options.Sensitive, decidesWithoutWaiting: false));
-            limiter.OnRejected = async (context, ct) =>
-            {
-                var sensitive = context.HttpContext.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.RateLimiting.EnableRateLimitingAttribute>()?.PolicyName;
-                context.HttpContext.RequestServices.GetRequiredService<ClippyBot.ServiceDefaults.SecurityMetrics>().RateLimited(sensitive ?? "global");
-                if (context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
-                {
-                    context.HttpContext.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-                }
-                await Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests",
-                    detail: "You have reached the request limit; retry after the time in Retry-After.",
-                    type: ProblemTypes.RateLimited).ExecuteAsync(context.HttpContext);
-            };
+            limiter.OnRejected = (context, _) => RateLimitRefusal.WriteAsync(context,
+                context.HttpContext.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.RateLimiting.EnableRateLimitingAttribute>()?.PolicyName ?? "global");
         });
         return builder;
     }

@@ -19,6 +19,8 @@ public static class RedisUsers
                        + "~clippybot:registrations:* ~clippybot:account-exists-mailed:* ~clippybot:oidc-* ~clippybot:identity:* "
                        + "&clippybot:revocations &clippybot:login-attempts &clippybot:identity:* &clippybot:oidc-*",
         ["api"] = "~clippybot:rl:* ~clippybot:api:* %R~clippybot:revoked-* &clippybot:revocations &clippybot:api:*",
+        // The registry counts its rate limits and nothing else: no marker, no other service's key, no channel.
+        ["registry"] = "~clippybot:registry:*",
     };
 
     /// <summary>Commands every service user gets: everything but the dangerous ones (and INFO back, which the client reads

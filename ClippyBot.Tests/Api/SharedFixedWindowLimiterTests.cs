@@ -4,6 +4,8 @@ using ClippyBot.Tests.Rig;
 using Microsoft.Extensions.Time.Testing;
 using StackExchange.Redis;
 
+using ClippyBot.ServiceDefaults.Redis;
+
 namespace ClippyBot.Tests.Api;
 
 /// <summary>The shared fixed window against the test rig's real Redis: two limiters on one key stand for two replicas.</summary>

@@ -191,4 +191,64 @@ public sealed class RegistryMetadataTests
         }, TimeSpan.FromSeconds(15), "the client on root 2 with a timestamp by the new key", Ct);
         Assert.AreEqual(newTimestamp.KeyId, TufEnvelope.Parse(await rotatedHttp.GetByteArrayAsync(new Uri("/tuf/timestamp.json", UriKind.Relative), Ct), "t").Signatures.Single().KeyId);
     }
+
+    [TestMethod]
+    public async Task An_anonymous_flood_is_refused_with_429_and_Retry_After_before_it_writes_audit_rows_and_bundle_downloads_have_their_own_window()
+    {
+        await using var registry = await RegistryRig.StartAsync(Ct, keys => new Dictionary<string, byte[]>
+        {
+            ["hello.cbp"] = PluginCatalogTests.Bundle("dev.clippybot.hello", "1.0.0", key: Convert.FromBase64String(keys.FirstPartyPrivateKey)),
+        }, settings: new Dictionary<string, string?>
+        {
+            ["Registry:RateLimits:Anonymous:PermitLimit"] = "40",
+            ["Registry:RateLimits:Downloads:PermitLimit"] = "3",
+        });
+        using var http = registry.Factory.CreateClient();
+        var listing = await Poll.UntilAsync(async () =>
+            (await registry.Client(new InMemoryTrustStore(), http).RefreshAsync(Ct)).Targets.Targets.Values.FirstOrDefault(), TimeSpan.FromSeconds(30), "the first-party version listed", Ct);
+
+        // Downloads: their own, smaller window (also counted in the anonymous one).
+        var downloads = new List<HttpStatusCode>();
+        var path = $"/tuf/targets/dev.clippybot.hello/{listing!.Sha256}.1.0.0.bundle";
+        for (var i = 0; i < 6; i++)
+        {
+            using var response = await http.GetAsync(new Uri(path, UriKind.Relative), Ct);
+            downloads.Add(response.StatusCode);
+        }
+        CollectionAssert.Contains(downloads, HttpStatusCode.OK);
+        CollectionAssert.Contains(downloads, HttpStatusCode.TooManyRequests);
+
+        // An anonymous flood of refused API calls: audited while admitted, then 429 with Retry-After and no more rows.
+        long AuditRows()
+        {
+            using var scope = registry.Factory.Services.CreateScope();
+            return scope.ServiceProvider.GetRequiredService<RegistryDbContext>().Audit.LongCount();
+        }
+        var statuses = new List<HttpStatusCode>();
+        HttpResponseMessage? refused = null;
+        for (var i = 0; i < 60; i++)
+        {
+            var response = await http.GetAsync(new Uri("/api/publishers/me", UriKind.Relative), Ct);
+            statuses.Add(response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                refused ??= response;
+                continue;
+            }
+            response.Dispose();
+        }
+        Assert.IsNotNull(refused, string.Join(",", statuses));
+        Assert.IsTrue(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        Assert.AreEqual("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+        StringAssert.Contains(await refused.Content.ReadAsStringAsync(Ct), ClippyBot.Contracts.ProblemTypes.RateLimited);
+        refused.Dispose();
+        var rows = AuditRows();
+        for (var i = 0; i < 20; i++)
+        {
+            using var more = await http.GetAsync(new Uri("/api/publishers/me", UriKind.Relative), Ct);
+            Assert.AreEqual(HttpStatusCode.TooManyRequests, more.StatusCode);
+        }
+        Assert.AreEqual(rows, AuditRows(), "refused by the limit: nothing written");
+        Assert.AreEqual(HttpStatusCode.OK, (await http.GetAsync(new Uri("/health", UriKind.Relative), Ct)).StatusCode, "probes are not traffic");
+    }
 }

@@ -70,6 +70,8 @@ public sealed class RegistryRig : IAsyncDisposable
             ["Registry:KeyEncryptionKey"] = RandomSecret(),
             ["Registry:AuditChainKey"] = RandomSecret(),
             ["Registry:SignIn:ClientSecret"] = RandomSecret(),
+            // Every rig counts on its own keys of the shared cache (tests' clients all come from one address).
+            ["Registry:RateLimits:KeyPrefix"] = "clippybot:registry:rl:" + Guid.NewGuid().ToString("N"),
         };
         for (var i = 0; i < keys.Roots.Count; i++)
         {

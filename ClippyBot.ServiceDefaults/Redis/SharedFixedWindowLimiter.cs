@@ -1,8 +1,18 @@
 using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.DependencyInjection;
 using StackExchange.Redis;
-using ClippyBot.ServiceDefaults.Redis;
 
-namespace ClippyBot.Api.RateLimiting;
+namespace ClippyBot.ServiceDefaults.Redis;
+
+/// <summary>One limit: this many requests per window.</summary>
+public sealed class RateLimitPolicy
+{
+    public int PermitLimit { get; set; }
+
+    public TimeSpan Window { get; set; } = TimeSpan.FromMinutes(1);
+}
 
 /// <summary>
 /// A fixed-window limit shared by every replica through one Redis counter per caller and window, without a Redis round
@@ -197,5 +207,22 @@ public sealed class SharedFixedWindowLimiter(string key, RateLimitPolicy policy,
             metadata = metadataName == MetadataName.RetryAfter.Name ? retryAfter : null;
             return metadata is not null;
         }
+    }
+}
+
+/// <summary>The one answer to a request over its limit: a 429 problem with <c>Retry-After</c>, counted in the security metrics.</summary>
+public static class RateLimitRefusal
+{
+    public static async ValueTask WriteAsync(OnRejectedContext context, string policy)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var http = context.HttpContext;
+        http.RequestServices.GetRequiredService<SecurityMetrics>().RateLimited(policy);
+        if (context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
+        {
+            http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        await Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests",
+            detail: "You have reached the request limit; retry after the time in Retry-After.", type: ClippyBot.Contracts.ProblemTypes.RateLimited).ExecuteAsync(http);
     }
 }
