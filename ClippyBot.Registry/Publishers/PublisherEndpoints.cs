@@ -24,6 +24,7 @@ public static partial class PublisherEndpoints
     public const int MaxKeys = 10;
     public const int MaxNamespaces = 10;
     public const int MaxSubmissionsPerDay = 50;
+    private const long NamespaceLock = 0x636c_6970_7079_6e73;
     private static readonly TimeSpan ChallengeLifetime = TimeSpan.FromMinutes(10);
 
     public sealed record CreatePublisherRequest(string? Name);
@@ -230,25 +231,30 @@ public static partial class PublisherEndpoints
             await AuditAsync(db, time, user, "namespace.claim", false, "invalid", ct);
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["prefix"] = ["A reverse-DNS name in lower case, like com.example (2–6 labels)."] });
         }
-        // Overlap in either direction is refused: com.example would reach into com.example.tools, and the reverse.
-        var taken = Overlaps(prefix, Submissions.FirstPartyNamespace)
-            || await db.Namespaces.AnyAsync(n => n.Prefix == prefix || prefix.StartsWith(n.Prefix + ".") || n.Prefix.StartsWith(prefix + "."), ct);
-        if (taken || await db.Namespaces.CountAsync(n => n.PublisherId == publisher.Id, ct) >= MaxNamespaces)
+        // Overlap in either direction is refused: com.example would reach into com.example.tools, and the reverse. The
+        // check and the claim hold one lock across replicas: two overlapping claims at the same moment (different
+        // prefixes, so no unique key can catch them) are decided one after the other.
+        var claimed = false;
+        var strategy = db.Database.CreateExecutionStrategy();
+        await strategy.ExecuteAsync(async () =>
+        {
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({NamespaceLock})", ct);
+            var taken = Overlaps(prefix, Submissions.FirstPartyNamespace)
+                || await db.Namespaces.AnyAsync(n => n.Prefix == prefix || prefix.StartsWith(n.Prefix + ".") || n.Prefix.StartsWith(prefix + "."), ct);
+            claimed = !taken && await db.Namespaces.CountAsync(n => n.PublisherId == publisher.Id, ct) < MaxNamespaces;
+            if (claimed)
+            {
+                db.Namespaces.Add(new PluginNamespace { Prefix = prefix, PublisherId = publisher.Id, ClaimedAt = time.GetUtcNow() });
+                await db.SaveChangesAsync(ct);
+            }
+            await tx.CommitAsync(ct);
+        });
+        if (!claimed)
         {
             await AuditAsync(db, time, user, "namespace.claim", false, "taken or limit: " + prefix, ct);
             return Problem(StatusCodes.Status409Conflict, ProblemTypes.NamespaceTaken, "Namespace not available",
                 $"{prefix} is reserved, overlaps a namespace another publisher owns (or one of yours), or you hold {MaxNamespaces} namespaces.");
-        }
-        db.Namespaces.Add(new PluginNamespace { Prefix = prefix, PublisherId = publisher.Id, ClaimedAt = time.GetUtcNow() });
-        try
-        {
-            await db.SaveChangesAsync(ct);
-        }
-        catch (DbUpdateException)
-        {
-            db.ChangeTracker.Clear();
-            await AuditAsync(db, time, user, "namespace.claim", false, "taken (concurrent): " + prefix, ct);
-            return Problem(StatusCodes.Status409Conflict, ProblemTypes.NamespaceTaken, "Namespace not available", $"{prefix} was claimed at the same moment.");
         }
         await AuditAsync(db, time, user, "namespace.claim", true, prefix, ct);
         return TypedResults.Created("/api/publishers/me", new NamespaceRequest(prefix));

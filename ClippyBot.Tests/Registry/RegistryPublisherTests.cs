@@ -398,6 +398,20 @@ public sealed class RegistryPublisherTests
         Assert.AreEqual(1, offers.Count(o => o == HttpStatusCode.Created), string.Join(", ", offers));
         Assert.IsTrue(offers.All(o => o is HttpStatusCode.Created or HttpStatusCode.Conflict), string.Join(", ", offers));
 
+        // Overlapping namespaces claimed by two publishers at the same moment (different prefixes: no unique key can
+        // catch them): one gets its claim, never both — either would own the other's plugin ids.
+        for (var round = 0; round < 4; round++)
+        {
+            var root = "com.race" + Guid.NewGuid().ToString("N")[..8];
+            var claims = await Task.WhenAll(
+                alice.PostAsJsonAsync(new Uri("/api/publishers/me/namespaces", UriKind.Relative), new { prefix = root }, Ct),
+                bob.PostAsJsonAsync(new Uri("/api/publishers/me/namespaces", UriKind.Relative), new { prefix = root + ".tools" }, Ct));
+            var codes = claims.Select(c => c.StatusCode).ToList();
+            claims.ToList().ForEach(c => c.Dispose());
+            Assert.AreEqual(1, codes.Count(c => c == HttpStatusCode.Created), string.Join(", ", codes));
+            Assert.AreEqual(1, codes.Count(c => c == HttpStatusCode.Conflict), string.Join(", ", codes));
+        }
+
         // A reviewer's wrong-typed, truncated or huge decisions and yanks are 4xx.
         using var reviewer = await PersonAsync(email: Reviewers[3]);
         var target = Guid.NewGuid();
