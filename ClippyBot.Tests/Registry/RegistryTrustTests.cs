@@ -97,12 +97,25 @@ public sealed class RegistryTrustTests
             Assert.IsNotNull(await scope.ServiceProvider.GetRequiredService<PluginCatalog>().LoadAsync("dev.clippybot.echo", Ct));
         }
 
+        // An approval reaches the replicas at their next refresh: time from the decision to installed and current.
+        var approval = Stopwatch.StartNew();
+        await using (var scope = registry.Factory.Services.CreateAsyncScope())
+        {
+            var firstParty = await scope.ServiceProvider.GetRequiredService<RegistryDbContext>().Publishers.SingleAsync(p => p.FirstParty, Ct);
+            var outcome = await scope.ServiceProvider.GetRequiredService<Submissions>().SubmitAsync(firstParty,
+                PluginCatalogTests.Bundle("dev.clippybot.echo", "1.1.0", key: registry.FirstPartyPrivateKey), Ct);
+            Assert.AreEqual(VersionStatus.Approved, outcome.Version?.Status, string.Join("; ", outcome.Checks.Select(c => c.Detail)));
+        }
+        await Poll.UntilAsync(async () => (await InstalledAsync(host, "dev.clippybot.echo", Ct)).Contains(("1.1.0", true)), TimeSpan.FromSeconds(10), "the approved version installed", Ct);
+        TestContext.WriteLine($"approved → installed and current in {approval.ElapsedMilliseconds} ms");
+
         var clock = Stopwatch.StartNew();
         await ChangeRegistryAsync(registry, db => db.Versions.Where(v => v.PluginId == "dev.clippybot.echo")
             .ExecuteUpdateAsync(s => s.SetProperty(v => v.Status, VersionStatus.Yanked).SetProperty(v => v.YankReason, "leaks tokens"), Ct), Ct);
-        await Poll.UntilAsync(async () => await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.0.0", Ct) is not null,
+        await Poll.UntilAsync(async () => await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.1.0", Ct) is not null
+                && await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.0.0", Ct) is not null,
             TimeSpan.FromSeconds(10), "the withdrawn version quarantined", Ct);
-        TestContext.WriteLine($"withdrawn → quarantined on the replicas in {clock.ElapsedMilliseconds} ms");
+        TestContext.WriteLine($"withdrawn → both versions quarantined on the replicas in {clock.ElapsedMilliseconds} ms");
         // The reason the registry signed into targets is the quarantine's (what the workspace is told).
         Assert.AreEqual(RegistrySync.WithdrawnReason + ": leaks tokens", await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.0.0", Ct));
         foreach (var factory in new[] { host, replica })
@@ -114,8 +127,9 @@ public sealed class RegistryTrustTests
         }
         await using (var scope = host.Services.CreateAsyncScope())
         {
-            Assert.AreEqual(1, await scope.ServiceProvider.GetRequiredService<PluginsDbContext>().Quarantines.CountAsync(q => q.SetBy == RegistrySync.QuarantinedBy, Ct),
-                "one quarantine, however many replicas saw the withdrawal");
+            var quarantines = await scope.ServiceProvider.GetRequiredService<PluginsDbContext>().Quarantines.Where(q => q.SetBy == RegistrySync.QuarantinedBy)
+                .Select(q => q.Version).ToListAsync(Ct);
+            CollectionAssert.AreEquivalent(new[] { "1.0.0", "1.1.0" }, quarantines, "one quarantine per withdrawn version, however many replicas saw the withdrawal");
         }
     }
 
@@ -162,7 +176,8 @@ public sealed class RegistryTrustTests
 
         await ChangeRegistryAsync(registry, db => db.PublisherKeys.ExecuteUpdateAsync(s => s.SetProperty(k => k.RevokedAt, DateTimeOffset.UtcNow), Ct), Ct);
 
-        await Poll.UntilAsync(async () => await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.0.0", Ct) is not null, TimeSpan.FromSeconds(10), "quarantined", Ct);
+        await Poll.UntilAsync(async () => await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.1.0", Ct) is not null
+                && await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.0.0", Ct) is not null, TimeSpan.FromSeconds(10), "quarantined", Ct);
         Assert.IsEmpty(host.Services.GetRequiredService<RegistryTrust>().Store.Find(PluginSigning.KeyIdOf(Convert.FromBase64String(registry.Keys.FirstPartyPublicKey)))?.Plugins ?? []);
     }
 
@@ -263,7 +278,8 @@ public sealed class RegistryTrustTests
         }
 
         await ChangeRegistryAsync(registry, db => db.Versions.ExecuteUpdateAsync(s => s.SetProperty(v => v.Status, VersionStatus.Yanked), Ct), Ct);
-        await Poll.UntilAsync(async () => await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.0.0", Ct) is not null, TimeSpan.FromSeconds(10), "withdrawn", Ct);
+        await Poll.UntilAsync(async () => await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.1.0", Ct) is not null
+                && await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.0.0", Ct) is not null, TimeSpan.FromSeconds(10), "withdrawn", Ct);
         await ChangeRegistryAsync(registry, db => db.Versions.ExecuteUpdateAsync(s => s.SetProperty(v => v.Status, VersionStatus.Approved), Ct), Ct);
 
         await using var check = host.Services.CreateAsyncScope();
