@@ -119,6 +119,13 @@ public sealed class LeastPrivilegeTests
         await AssertNoPermAsync(() => api.StringSetAsync("clippybot:login-attempts:victim:1", 0), "the Api forging Identity's throttle state");
         Assert.IsTrue(await api.StringSetAsync("clippybot:rl:global:x", 1), "the Api writes its own rate-limit keys");
         await AssertNoPermAsync(() => identity.StringSetAsync("clippybot:rl:global:x", 0), "Identity writing the Api's rate limits");
+        // The public registry counts its own rate limits and reaches nothing else: no marker, no other limit, no channel.
+        var registry = await server.AsAsync("registry", passwords, Ct);
+        Assert.AreEqual(1, (long)await registry.StringIncrementAsync("clippybot:registry:rl:ip:x:1"), "the registry counts its own limits");
+        await AssertNoPermAsync(() => registry.StringGetAsync(marker), "the registry reading revocation markers");
+        await AssertNoPermAsync(() => registry.StringSetAsync("clippybot:rl:global:x", 0), "the registry writing the Api's rate limits");
+        await AssertNoPermAsync(() => registry.PublishAsync(StackExchange.Redis.RedisChannel.Literal("clippybot:revocations"), "x"), "the registry announcing revocations");
+        await AssertNoPermAsync(() => api.StringSetAsync("clippybot:registry:rl:ip:x:1", 0), "the Api writing the registry's limits");
         await AssertServiceUsersAreBoundedAsync(server, passwords, identity, api);
     }
 
