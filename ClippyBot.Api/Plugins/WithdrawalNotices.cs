@@ -89,9 +89,10 @@ public sealed partial class WithdrawalNotifier(IServiceScopeFactory scopes, Time
                 var workspace = await db.Workspaces.AsNoTracking().Where(w => w.Id == workspaceId)
                     .Select(w => new { w.Name, Owners = w.Members.Where(m => m.Role == WorkspaceRole.Owner && m.Email != "").Select(m => m.Email).ToList() })
                     .SingleOrDefaultAsync(ct);
+                var queued = true;
                 foreach (var owner in workspace?.Owners ?? [])
                 {
-                    outbox.TryEnqueue(EmailMessage.Notice(owner, "plugin-withdrawn",
+                    queued &= outbox.TryEnqueue(EmailMessage.Notice(owner, "plugin-withdrawn",
                         $"{withdrawal.PluginId} {withdrawal.Version} was withdrawn from {workspace!.Name}",
                         $"The plugin {withdrawal.PluginId} version {withdrawal.Version}, installed in your workspace \"{workspace.Name}\", was withdrawn "
                         + "from the ClippyBot plugin registry and has stopped running everywhere.",
@@ -99,6 +100,14 @@ public sealed partial class WithdrawalNotifier(IServiceScopeFactory scopes, Time
                         "Events sent to it are refused with this reason. When a newer approved version is in the catalog you can adopt it "
                         + "(an update that asks for more permissions needs your consent again), or remove the plugin."));
                     sent++;
+                }
+                if (!queued)
+                {
+                    // The outbox is full (the mail server has been away a while): forget the notice, so the next pass tries again.
+                    await db.PluginWithdrawalNotices.Where(n => n.WorkspaceId == workspaceId && n.PluginId == withdrawal.PluginId && n.Version == withdrawal.Version)
+                        .ExecuteDeleteAsync(ct);
+                    db.ChangeTracker.Clear();
+                    continue;
                 }
                 await audit.RecordAsync(workspaceId, "plugin.withdrawn", $"{withdrawal.PluginId}:{withdrawal.Version}: owners notified", ct: ct);
             }

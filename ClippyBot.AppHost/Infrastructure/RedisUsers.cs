@@ -27,9 +27,19 @@ public static class RedisUsers
     /// at connect; CONFIG stays out — it would reveal passwords).</summary>
     private const string Commands = "+@all -@dangerous +info";
 
+    /// <summary>
+    /// Users that need only a few commands get only those: the registry counts (INCRBY, EXPIRE), records a refusal once a
+    /// minute (SET NX) and answers health checks (PING) — no SCAN or RANDOMKEY, which ignore key patterns and would show
+    /// it other services' key names. The rest are what the client sends when it connects.
+    /// </summary>
+    private static readonly IReadOnlyDictionary<string, string> NarrowCommands = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["registry"] = "-@all +incrby +incr +expire +pexpire +set +get +ping +echo +info +hello +auth +client|setname +client|id +select",
+    };
+
     /// <summary>redis-server's ACL lines: <paramref name="passwords"/> has one per user in <see cref="Rules"/> plus <see cref="Admin"/>.</summary>
     public static string Acl(IReadOnlyDictionary<string, string> passwords) =>
-        Lines(passwords, user => $"resetchannels {Rules[user]} {Commands}", "~* &* +@all");
+        Lines(passwords, user => $"resetchannels {Rules[user]} {NarrowCommands.GetValueOrDefault(user, Commands)}", "~* &* +@all");
 
     /// <summary>
     /// Garnet's ACL file: the same users and commands, every key and channel (Garnet has no key or channel patterns, so

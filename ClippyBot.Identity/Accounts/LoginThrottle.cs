@@ -1,3 +1,4 @@
+using ClippyBot.ServiceDefaults.Edge;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
@@ -66,7 +67,7 @@ public sealed partial class LoginThrottle : IDisposable
     /// <summary>Starts an attempt from <paramref name="address"/>; refused when the address has used up its window.</summary>
     public async Task<LoginAttempt> BeginAsync(IPAddress? address)
     {
-        var subject = Edge.ClientAddressKey.Of(address);
+        var subject = ClientAddressKey.Of(address);
         var window = CurrentWindow();
         if (!_mirror.Loaded)
         {

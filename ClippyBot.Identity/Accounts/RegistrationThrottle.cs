@@ -1,3 +1,4 @@
+using ClippyBot.ServiceDefaults.Edge;
 using System.Net;
 using ClippyBot.Identity.Edge;
 using Microsoft.Extensions.Options;

@@ -1,3 +1,4 @@
+using ClippyBot.ServiceDefaults.Edge;
 using System.Net;
 using Microsoft.Extensions.Options;
 

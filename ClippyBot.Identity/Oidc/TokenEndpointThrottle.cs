@@ -1,3 +1,4 @@
+using ClippyBot.ServiceDefaults.Edge;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;

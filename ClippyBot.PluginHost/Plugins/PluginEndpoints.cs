@@ -102,7 +102,8 @@ public static class PluginEndpoints
     private static async Task<Ok<List<WithdrawalResponse>>> WithdrawalsAsync(PluginsDbContext db, CancellationToken ct) =>
         TypedResults.Ok(await db.Quarantines.AsNoTracking()
             .Where(q => q.SetBy == Registry.RegistrySync.QuarantinedBy && q.WorkspaceId == null && q.ReleasedAt == null)
-            .OrderBy(q => q.At).Take(1000)
+            // Newest first: a backlog of old withdrawals never hides a new one.
+            .OrderByDescending(q => q.At).Take(1000)
             .Select(q => new WithdrawalResponse(q.PluginId, q.Version, q.Reason, q.At)).ToListAsync(ct));
 
     private static async Task<Ok<List<InstalledResponse>>> ListAsync(PluginsDbContext db, Registry.RegistryTrust registry, CancellationToken ct)

@@ -18,7 +18,7 @@ public static partial class MetadataEndpoints
     {
         var tuf = app.MapGroup("/tuf").AllowAnonymous();
         tuf.MapGet("/{file}", GetMetadataAsync);
-        tuf.MapGet("/targets/{pluginId}/{file}", GetBundleAsync);
+        tuf.MapGet("/targets/{pluginId}/{file}", GetBundleAsync).RequireRateLimiting(ClippyBot.Registry.Web.RegistryRateLimits.DownloadsPolicy);
         return app;
     }
 

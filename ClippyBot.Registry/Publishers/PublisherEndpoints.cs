@@ -236,7 +236,9 @@ public static partial class PublisherEndpoints
         // prefixes, so no unique key can catch them) are decided one after the other.
         var claimed = false;
         var strategy = db.Database.CreateExecutionStrategy();
-        await strategy.ExecuteAsync(async () =>
+        try
+        {
+            await strategy.ExecuteAsync(async () =>
         {
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({NamespaceLock})", ct);
@@ -250,6 +252,13 @@ public static partial class PublisherEndpoints
             }
             await tx.CommitAsync(ct);
         });
+        }
+        catch (DbUpdateException)
+        {
+            // Whatever the database refused, it is a claim not made — not a 500.
+            db.ChangeTracker.Clear();
+            claimed = false;
+        }
         if (!claimed)
         {
             await AuditAsync(db, time, user, "namespace.claim", false, "taken or limit: " + prefix, ct);
@@ -263,17 +272,21 @@ public static partial class PublisherEndpoints
     private static bool Overlaps(string a, string b) => a == b || a.StartsWith(b + ".", StringComparison.Ordinal) || b.StartsWith(a + ".", StringComparison.Ordinal);
 
     private static async Task<Results<Created<SubmissionResponse>, JsonHttpResult<SubmissionProblem>, ProblemHttpResult>> SubmitAsync(
-        HttpRequest http, ClaimsPrincipal user, RegistryDbContext db, Submissions submissions, TimeProvider time, CancellationToken ct)
-    {
-        // Bounded by the endpoint's request size limit (the bundle format's maximum).
-        using var body = new MemoryStream();
-        await http.Body.CopyToAsync(body, ct);
-        return await SubmitBundleAsync(body.ToArray(), user, db, submissions, time, ct);
-    }
+        HttpRequest http, ClaimsPrincipal user, RegistryDbContext db, Submissions submissions, TimeProvider time, CancellationToken ct) =>
+        // Bounded by the endpoint's request size limit (the bundle format's maximum); read only once the caller may submit.
+        await SubmitBundleAsync(async read =>
+        {
+            using var body = new MemoryStream();
+            await http.Body.CopyToAsync(body, read);
+            return body.ToArray();
+        }, user, db, submissions, time, ct);
 
-    /// <summary>A submission from the API or the publisher page: the checks, then stored for review or rejected with reasons.</summary>
+    /// <summary>
+    /// A submission from the API or the publisher page: the caller and their daily limit are checked before the bundle is
+    /// read, then the checks run and it is stored for review or rejected with reasons.
+    /// </summary>
     internal static async Task<Results<Created<SubmissionResponse>, JsonHttpResult<SubmissionProblem>, ProblemHttpResult>> SubmitBundleAsync(
-        byte[] content, ClaimsPrincipal user, RegistryDbContext db, Submissions submissions, TimeProvider time, CancellationToken ct)
+        Func<CancellationToken, Task<byte[]>> readBundle, ClaimsPrincipal user, RegistryDbContext db, Submissions submissions, TimeProvider time, CancellationToken ct)
     {
         if (await MeAsync(db, user, ct) is not { } publisher)
         {
@@ -285,6 +298,7 @@ public static partial class PublisherEndpoints
             await AuditAsync(db, time, user, "version.submit", false, "daily limit", ct);
             return Problem(StatusCodes.Status429TooManyRequests, ProblemTypes.RateLimited, "Too many submissions", $"At most {MaxSubmissionsPerDay} submissions a day.");
         }
+        var content = await readBundle(ct);
         var outcome = await submissions.SubmitAsync(publisher, content, ct);
         var failed = outcome.Checks.Where(c => !c.Passed).Select(c => c.Check).ToList();
         await AuditAsync(db, time, user, "version.submit", failed.Count == 0,

@@ -65,9 +65,12 @@ public static class RegistryAudit
                 }
                 continue;
             }
-            if (keyedSeen && !entry.PreviousHash.AsSpan().SequenceEqual(previous))
+            // The first keyed entry starts the chain (genesis): removing the oldest entries, or marking them unkeyed to
+            // rewrite them, leaves a first keyed entry that links to something else.
+            if (!entry.PreviousHash.AsSpan().SequenceEqual(keyedSeen ? previous : HashChain.Genesis))
             {
-                return (count, new Break(entry.Id, "does not link to the entry before it (an entry was removed or reordered)"));
+                return (count, new Break(entry.Id, keyedSeen ? "does not link to the entry before it (an entry was removed or reordered)"
+                    : "the chain's first keyed entry does not start it (entries before it were removed or unmarked)"));
             }
             keyedSeen = true;
             if (!HashChain.Holds(key.Key, entry.PreviousHash, Canonical(entry), entry.Hash))

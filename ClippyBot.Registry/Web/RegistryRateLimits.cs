@@ -1,4 +1,5 @@
 using System.Threading.RateLimiting;
+using ClippyBot.ServiceDefaults.Edge;
 using ClippyBot.ServiceDefaults.Redis;
 using StackExchange.Redis;
 
@@ -12,7 +13,7 @@ public sealed class RegistryRateLimitsOptions
     /// <summary>Prefix of the counters' keys: the registry's cache user may touch only <c>clippybot:registry:*</c>.</summary>
     public string KeyPrefix { get; set; } = "clippybot:registry:rl";
 
-    /// <summary>Unauthenticated requests (metadata, pages, refused API calls), per client address. PluginHosts poll
+    /// <summary>Unauthenticated requests (metadata, pages, refused API calls), per client address (an IPv6 /64 counts as one). PluginHosts poll
     /// timestamp every few seconds per replica, so this leaves room for many replicas behind one address.</summary>
     public RateLimitPolicy Anonymous { get; set; } = new() { PermitLimit = 1200 };
 
@@ -31,6 +32,8 @@ public sealed class RegistryRateLimitsOptions
 /// </summary>
 public static class RegistryRateLimits
 {
+    public const string DownloadsPolicy = "registry-downloads";
+
     public static WebApplicationBuilder AddRegistryRateLimits(this WebApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -44,27 +47,28 @@ public static class RegistryRateLimits
         }
         builder.Services.AddRateLimiter(limiter =>
         {
-            limiter.GlobalLimiter = PartitionedRateLimiter.CreateChained(
-                PartitionedRateLimiter.Create<HttpContext, string>(http =>
+            // Charged once per request: when the downloads policy makes the middleware wait, it asks the global limiter
+            // again, and a shared counter cannot give a permit back (OncePerRequest remembers the first admission).
+            limiter.GlobalLimiter = new OncePerRequest(PartitionedRateLimiter.Create<HttpContext, string>(http =>
+            {
+                if (http.Request.Path.StartsWithSegments(Microsoft.Extensions.Hosting.ServiceDefaultsExtensions.HealthPath)
+                    || http.Request.Path.StartsWithSegments(Microsoft.Extensions.Hosting.ServiceDefaultsExtensions.AlivePath))
                 {
-                    if (http.Request.Path.StartsWithSegments(Microsoft.Extensions.Hosting.ServiceDefaultsExtensions.HealthPath)
-                        || http.Request.Path.StartsWithSegments(Microsoft.Extensions.Hosting.ServiceDefaultsExtensions.AlivePath))
-                    {
-                        return RateLimitPartition.GetNoLimiter("probe");
-                    }
-                    return http.User.FindFirst("sub")?.Value is { } subject
-                        ? Partition(http, $"{options.KeyPrefix}:user:{subject}", options.Authenticated)
-                        : Partition(http, $"{options.KeyPrefix}:ip:{http.Connection.RemoteIpAddress}", options.Anonymous);
-                }),
-                PartitionedRateLimiter.Create<HttpContext, string>(http => http.Request.Path.StartsWithSegments("/tuf/targets")
-                    ? Partition(http, $"{options.KeyPrefix}:downloads:{http.Connection.RemoteIpAddress}", options.Downloads)
-                    : RateLimitPartition.GetNoLimiter("not-a-download")));
+                    return RateLimitPartition.GetNoLimiter("probe");
+                }
+                return http.User.FindFirst("sub")?.Value is { } subject
+                    ? Partition(http, $"{options.KeyPrefix}:user:{subject}", options.Authenticated)
+                    : Partition(http, $"{options.KeyPrefix}:ip:{ClientAddressKey.Of(http.Connection.RemoteIpAddress)}", options.Anonymous);
+            }));
+            // Bundle downloads on top, decided on the exact count (an endpoint policy is asked once it is waited for).
+            limiter.AddPolicy(DownloadsPolicy, http => Partition(http, $"{options.KeyPrefix}:downloads:{ClientAddressKey.Of(http.Connection.RemoteIpAddress)}",
+                options.Downloads, decidesWithoutWaiting: false));
             limiter.OnRejected = (context, _) => RateLimitRefusal.WriteAsync(context, "registry");
         });
         return builder;
     }
 
-    private static RateLimitPartition<string> Partition(HttpContext http, string key, RateLimitPolicy policy) =>
+    private static RateLimitPartition<string> Partition(HttpContext http, string key, RateLimitPolicy policy, bool decidesWithoutWaiting = true) =>
         RateLimitPartition.Get(key, k => new SharedFixedWindowLimiter(k, policy,
-            http.RequestServices.GetRequiredService<IConnectionMultiplexer>(), http.RequestServices.GetRequiredService<TimeProvider>()));
+            http.RequestServices.GetRequiredService<IConnectionMultiplexer>(), http.RequestServices.GetRequiredService<TimeProvider>(), decidesWithoutWaiting));
 }

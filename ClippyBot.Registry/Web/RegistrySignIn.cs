@@ -87,7 +87,18 @@ public static class RegistrySignIn
                 o.CorrelationCookie.SecurePolicy = cookieSecurity;
                 o.NonceCookie.SameSite = SameSiteMode.Lax;
                 o.NonceCookie.SecurePolicy = cookieSecurity;
-                o.Events = new OpenIdConnectEvents { OnTokenValidated = UseAccessTokenClaimsAsync };
+                o.Events = new OpenIdConnectEvents
+                {
+                    OnTokenValidated = UseAccessTokenClaimsAsync,
+                    // A callback with an error, a forged or stale state, a refused code: a page saying so, never a 500.
+                    OnRemoteFailure = context =>
+                    {
+                        context.HttpContext.RequestServices.GetRequiredService<ClippyBot.ServiceDefaults.SecurityMetrics>().AuthenticationFailed("registry_sign_in_failed");
+                        context.Response.Redirect("/denied");
+                        context.HandleResponse();
+                        return Task.CompletedTask;
+                    },
+                };
             });
         return builder;
     }

@@ -226,3 +226,70 @@ public static class RateLimitRefusal
             detail: "You have reached the request limit; retry after the time in Retry-After.", type: ClippyBot.Contracts.ProblemTypes.RateLimited).ExecuteAsync(http);
     }
 }
+
+/// <summary>
+/// The global limit, charged at most once per request. ASP.NET Core's middleware first tries the global and the
+/// endpoint limiter without waiting; when the endpoint's says "wait" (a sensitive endpoint decides on Redis's exact
+/// count), it drops the global lease and asks the global limiter again — and a shared counter cannot take a permit
+/// back, so the request was charged twice. The first admission is remembered on the request.
+/// </summary>
+public sealed class OncePerRequest(PartitionedRateLimiter<HttpContext> inner) : PartitionedRateLimiter<HttpContext>
+{
+    private static readonly object AdmittedKey = new();
+
+    public override RateLimiterStatistics? GetStatistics(HttpContext resource) => inner.GetStatistics(resource);
+
+    protected override RateLimitLease AttemptAcquireCore(HttpContext resource, int permitCount)
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        if (resource.Items.ContainsKey(AdmittedKey))
+        {
+            return AlreadyCharged.Instance;
+        }
+        var lease = inner.AttemptAcquire(resource, permitCount);
+        if (lease.IsAcquired)
+        {
+            resource.Items[AdmittedKey] = true;
+        }
+        return lease;
+    }
+
+    protected override async ValueTask<RateLimitLease> AcquireAsyncCore(HttpContext resource, int permitCount, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        if (resource.Items.ContainsKey(AdmittedKey))
+        {
+            return AlreadyCharged.Instance;
+        }
+        var lease = await inner.AcquireAsync(resource, permitCount, cancellationToken);
+        if (lease.IsAcquired)
+        {
+            resource.Items[AdmittedKey] = true;
+        }
+        return lease;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            inner.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+
+    private sealed class AlreadyCharged : RateLimitLease
+    {
+        public static readonly AlreadyCharged Instance = new();
+
+        public override bool IsAcquired => true;
+
+        public override IEnumerable<string> MetadataNames => [];
+
+        public override bool TryGetMetadata(string metadataName, out object? metadata)
+        {
+            metadata = null;
+            return false;
+        }
+    }
+}

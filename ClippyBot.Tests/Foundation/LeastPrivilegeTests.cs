@@ -126,6 +126,9 @@ public sealed class LeastPrivilegeTests
         await AssertNoPermAsync(() => registry.StringSetAsync("clippybot:rl:global:x", 0), "the registry writing the Api's rate limits");
         await AssertNoPermAsync(() => registry.PublishAsync(StackExchange.Redis.RedisChannel.Literal("clippybot:revocations"), "x"), "the registry announcing revocations");
         await AssertNoPermAsync(() => api.StringSetAsync("clippybot:registry:rl:ip:x:1", 0), "the Api writing the registry's limits");
+        await AssertNoPermAsync(() => registry.ExecuteAsync("SCAN", "0"), "the registry listing key names (SCAN ignores key patterns)");
+        await AssertNoPermAsync(() => registry.ExecuteAsync("RANDOMKEY"), "the registry sampling key names");
+        Assert.IsTrue(await registry.StringSetAsync("clippybot:registry:refusal-recorded:x:1", 1, TimeSpan.FromMinutes(2), StackExchange.Redis.When.NotExists), "records a refusal once");
         await AssertServiceUsersAreBoundedAsync(server, passwords, identity, api);
     }
 

@@ -138,6 +138,10 @@ public sealed class RegistryBrowserTests
         await Assertions.Expect(submission.Locator("[data-status]")).ToHaveTextAsync("Approved");
         await Assertions.Expect(submission.Locator("[data-note]")).ToHaveTextAsync("Looks fine: no host calls, no secrets.");
         await ShotAsync("publisher-approved");
+        // Sign out: a form with its anti-forgery token, back on the registry's home page (it was a 400 before).
+        await _page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+        await Assertions.Expect(_page).ToHaveURLAsync(registryOrigin + "/");
+        await Assertions.Expect(_page.GetByRole(AriaRole.Button, new() { Name = "Sign out" })).ToHaveCountAsync(0);
         using var http = new HttpClient { BaseAddress = new Uri(registryOrigin) };
         var listed = await registry.Client(new ClippyBot.Tuf.InMemoryTrustStore(), http).RefreshAsync(ct);
         Assert.IsTrue(listed.Targets.Targets.Keys.Any(k => k.StartsWith(space + ".hello", StringComparison.Ordinal)), "approved on the page: listed in targets");

@@ -176,8 +176,7 @@ public sealed class RegistryTrustTests
 
         await ChangeRegistryAsync(registry, db => db.PublisherKeys.ExecuteUpdateAsync(s => s.SetProperty(k => k.RevokedAt, DateTimeOffset.UtcNow), Ct), Ct);
 
-        await Poll.UntilAsync(async () => await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.1.0", Ct) is not null
-                && await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.0.0", Ct) is not null, TimeSpan.FromSeconds(10), "quarantined", Ct);
+        await Poll.UntilAsync(async () => await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.0.0", Ct) is not null, TimeSpan.FromSeconds(10), "quarantined", Ct);
         Assert.IsEmpty(host.Services.GetRequiredService<RegistryTrust>().Store.Find(PluginSigning.KeyIdOf(Convert.FromBase64String(registry.Keys.FirstPartyPublicKey)))?.Plugins ?? []);
     }
 
@@ -278,8 +277,7 @@ public sealed class RegistryTrustTests
         }
 
         await ChangeRegistryAsync(registry, db => db.Versions.ExecuteUpdateAsync(s => s.SetProperty(v => v.Status, VersionStatus.Yanked), Ct), Ct);
-        await Poll.UntilAsync(async () => await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.1.0", Ct) is not null
-                && await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.0.0", Ct) is not null, TimeSpan.FromSeconds(10), "withdrawn", Ct);
+        await Poll.UntilAsync(async () => await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.0.0", Ct) is not null, TimeSpan.FromSeconds(10), "withdrawn", Ct);
         await ChangeRegistryAsync(registry, db => db.Versions.ExecuteUpdateAsync(s => s.SetProperty(v => v.Status, VersionStatus.Approved), Ct), Ct);
 
         await using var check = host.Services.CreateAsyncScope();

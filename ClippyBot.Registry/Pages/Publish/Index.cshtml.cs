@@ -67,9 +67,12 @@ public sealed class IndexModel(RegistryDbContext db, Submissions submissions, Me
             await RegistryAudit.RecordAsync(db, time, User, "version.submit", false, "page: no file", Aborted);
             return await ShowAsync(null, null, "Choose a bundle file (.cbp) to submit.");
         }
-        using var content = new MemoryStream();
-        await bundle.CopyToAsync(content, Aborted);
-        var result = await PublisherEndpoints.SubmitBundleAsync(content.ToArray(), User, db, submissions, time, Aborted);
+        var result = await PublisherEndpoints.SubmitBundleAsync(async ct =>
+        {
+            using var content = new MemoryStream();
+            await bundle.CopyToAsync(content, ct);
+            return content.ToArray();
+        }, User, db, submissions, time, Aborted);
         RefusedChecks = PageResults.ValueOf<PublisherEndpoints.SubmissionProblem>(result.Result)?.Checks;
         return await ShowAsync(result.Result, "Submitted: every automated check passed, and it waits for a reviewer.");
     }

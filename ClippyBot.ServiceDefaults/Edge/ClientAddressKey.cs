@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace ClippyBot.Identity.Edge;
+namespace ClippyBot.ServiceDefaults.Edge;
 
 /// <summary>
 /// The subject every per-address throttle counts: an IPv4 address, or the /64 of an IPv6 one — a single subscriber is
