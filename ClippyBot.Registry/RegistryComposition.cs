@@ -21,6 +21,8 @@ public static class RegistryComposition
         builder.Services.AddScoped<FirstPartySeeding>();
         builder.Services.AddSingleton<FirstPartySeeding.SubmittedBundles>();
         builder.Services.AddHostedService<MetadataRefresher>();
+        builder.Services.AddSingleton<MetadataChanges>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<MetadataChanges>());
         // Publishers and reviewers come with Identity's access tokens for this audience (first-party clients' "registry"
         // scope): as bearer tokens on the API, or through the pages' sign-in, which keeps the same token's claims.
         builder.AddRegistrySignIn();

@@ -30,28 +30,81 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
             // What was trusted before a restart runs at once, before the registry answers (or while it cannot).
             trust.Freeze(await Updater(scope.ServiceProvider).LoadStoredAsync(stoppingToken), "not refreshed since start");
         }
-        using var timer = new PeriodicTimer(options.Value.RefreshInterval, time);
-        do
+        while (!stoppingToken.IsCancellationRequested)
         {
+            _lastSync = time.GetUtcNow();
             // A tick never outlasts a bound: a registry that trickles a body cannot hold the next refresh (and yanks) back.
-            using var tick = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-            tick.CancelAfter(TickTimeout);
-            try
+            using (var tick = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken))
             {
-                await SyncOnceAsync(tick.Token);
-            }
+                tick.CancelAfter(TickTimeout);
+                try
+                {
+                    await SyncOnceAsync(tick.Token);
+                }
 #pragma warning disable CA1031 // Whatever the registry (or someone in the way) sends, the host keeps running what it trusts.
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
 #pragma warning restore CA1031
+                {
+                    trust.Freeze(null, $"refresh failed: {e.GetType().Name}");
+                    LogUnreachable(logger, e.GetType().Name, e.Message);
+                }
+            }
+            await NextRefreshAsync(stoppingToken);
+        }
+    }
+
+    /// <summary>
+    /// Until the next refresh is due — or, sooner, until the registry announces newer metadata (its <c>/tuf/changes</c>
+    /// long poll): approvals and yanks arrive at once, the interval is only the fallback. The announcement is only a
+    /// wake-up; what is trusted still comes from the TUF update.
+    /// </summary>
+    private async Task NextRefreshAsync(CancellationToken stoppingToken)
+    {
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var due = Task.Delay(options.Value.RefreshInterval, time, wait.Token);
+        var announced = AnnouncedAsync(wait.Token);
+        try
+        {
+            if (await Task.WhenAny(due, announced) == announced)
             {
-                trust.Freeze(null, $"refresh failed: {e.GetType().Name}");
-                LogUnreachable(logger, e.GetType().Name, e.Message);
+                // Nothing new (or no answer): the interval as before. Something new: a short pause first, so announcements
+                // (forged by someone in the way, or while the update keeps failing) can never spin the refresh.
+                var sinceLast = time.GetUtcNow() - _lastSync;
+                await (await announced ? (sinceLast < MinimumSpacing ? Task.Delay(MinimumSpacing - sinceLast, time, wait.Token) : Task.CompletedTask) : due);
             }
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken));
+        catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            await wait.CancelAsync();
+        }
+        stoppingToken.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>True when the registry says a newer timestamp exists; false when it had nothing new, or could not say.</summary>
+    private async Task<bool> AnnouncedAsync(CancellationToken ct)
+    {
+        if (trust.Set?.Timestamp.Version is not { } held)
+        {
+            return false;
+        }
+        try
+        {
+            using var response = await http.CreateClient(HttpClientName).GetAsync(new Uri($"tuf/changes?after={held}", UriKind.Relative), ct);
+            return response.StatusCode == System.Net.HttpStatusCode.OK;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or Polly.Timeout.TimeoutRejectedException && !ct.IsCancellationRequested)
+        {
+            return false;
+        }
     }
 
     private static readonly TimeSpan TickTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan MinimumSpacing = TimeSpan.FromMilliseconds(200);
+    private const long WithdrawalLock = 0x636c_6970_7079_7764;
+    private DateTimeOffset _lastSync;
 
     /// <summary>One refresh and the installs and withdrawals it calls for.</summary>
     public async Task SyncOnceAsync(CancellationToken ct)
@@ -94,12 +147,26 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
         var invoker = services.GetRequiredService<PluginInvoker>();
         var openByRegistry = await db.Quarantines.AsNoTracking().Where(q => q.SetBy == QuarantinedBy && q.ReleasedAt == null && q.WorkspaceId == null)
             .Select(q => new { q.PluginId, q.Version }).ToListAsync(ct);
-        foreach (var withdrawn in installed.Where(p => !listedVersions.Contains((p.PluginId, p.Version)))
-                     .Where(p => !openByRegistry.Any(q => q.PluginId == p.PluginId && q.Version == p.Version)))
+        var withdrawals = installed.Where(p => !listedVersions.Contains((p.PluginId, p.Version)))
+            .Where(p => !openByRegistry.Any(q => q.PluginId == p.PluginId && q.Version == p.Version)).ToList();
+        if (withdrawals.Count > 0)
         {
-            var why = set.Targets.Withdrawn?.GetValueOrDefault(RegistryTrust.TargetName(withdrawn.PluginId, withdrawn.Version));
-            var reason = why is null ? WithdrawnReason : $"{WithdrawnReason}: {why}";
-            await invoker.QuarantineAsync(withdrawn.PluginId, withdrawn.Version, null, reason.Length > 500 ? reason[..500] : reason, QuarantinedBy, ct);
+            // Replicas woken by the same announcement apply a withdrawal one after another, and so once: each looks again
+            // under the lock.
+            await db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+            {
+                await using var tx = await db.Database.BeginTransactionAsync(ct);
+                await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({WithdrawalLock})", ct);
+                var open = await db.Quarantines.AsNoTracking().Where(q => q.SetBy == QuarantinedBy && q.ReleasedAt == null && q.WorkspaceId == null)
+                    .Select(q => new { q.PluginId, q.Version }).ToListAsync(ct);
+                foreach (var withdrawn in withdrawals.Where(p => !open.Any(q => q.PluginId == p.PluginId && q.Version == p.Version)))
+                {
+                    var why = set.Targets.Withdrawn?.GetValueOrDefault(RegistryTrust.TargetName(withdrawn.PluginId, withdrawn.Version));
+                    var reason = why is null ? WithdrawnReason : $"{WithdrawnReason}: {why}";
+                    await invoker.QuarantineAsync(withdrawn.PluginId, withdrawn.Version, null, reason.Length > 500 ? reason[..500] : reason, QuarantinedBy, ct);
+                }
+                await tx.CommitAsync(ct);
+            });
         }
         var relisted = openByRegistry.Where(q => listedVersions.Contains((q.PluginId, q.Version))).ToList();
         if (relisted.Count > 0)

@@ -17,6 +17,7 @@ public static partial class MetadataEndpoints
     public static IEndpointRouteBuilder MapMetadataEndpoints(this IEndpointRouteBuilder app)
     {
         var tuf = app.MapGroup("/tuf").AllowAnonymous();
+        tuf.MapGet("/changes", WaitForChangeAsync);
         tuf.MapGet("/{file}", GetMetadataAsync);
         tuf.MapGet("/targets/{pluginId}/{file}", GetBundleAsync).RequireRateLimiting(ClippyBot.Registry.Web.RegistryRateLimits.DownloadsPolicy);
         return app;
@@ -27,6 +28,26 @@ public static partial class MetadataEndpoints
 
     [GeneratedRegex(@"^(?<sha>[0-9a-f]{64})\.(?<version>[0-9A-Za-z.+-]{1,64})\.bundle$", RegexOptions.CultureInvariant)]
     private static partial Regex BundleFile();
+
+    /// <summary>What a waiting PluginHost is told: a newer timestamp exists (an unsigned hint; it refreshes through TUF).</summary>
+    public sealed record ChangeResponse(long Timestamp);
+
+    /// <summary>Longest a request waits: under the callers' per-attempt HTTP timeout (10 s).</summary>
+    public static readonly TimeSpan ChangeWait = TimeSpan.FromSeconds(8);
+
+    /// <summary>
+    /// The registry's announcements as a long poll: answers as soon as a timestamp newer than <paramref name="after"/>
+    /// exists (200 with its version), or 204 after <see cref="ChangeWait"/>.
+    /// </summary>
+    private static async Task<Results<Ok<ChangeResponse>, NoContent, ValidationProblem>> WaitForChangeAsync(long? after, MetadataChanges changes, HttpContext context, CancellationToken ct)
+    {
+        if (after is not >= 0)
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["after"] = ["The timestamp version you hold (a whole number ≥ 0)."] });
+        }
+        context.Response.Headers.CacheControl = "no-store";
+        return await changes.WaitAsync(after.Value, ChangeWait, ct) is { } newer ? TypedResults.Ok(new ChangeResponse(newer)) : TypedResults.NoContent();
+    }
 
     private static async Task<Results<FileContentHttpResult, NotFound>> GetMetadataAsync(string file, RegistryDbContext db, RegistrySigner signer, HttpContext context, CancellationToken ct)
     {

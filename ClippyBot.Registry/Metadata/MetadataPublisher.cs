@@ -14,7 +14,7 @@ namespace ClippyBot.Registry.Metadata;
 /// snapshot and targets) before they reach half their lifetime. Replicas take turns under one advisory lock, so versions
 /// never collide and never go back.
 /// </summary>
-public sealed class MetadataPublisher(RegistryDbContext db, RegistrySigner signer, IOptions<RegistryOptions> options, TimeProvider time)
+public sealed class MetadataPublisher(RegistryDbContext db, RegistrySigner signer, IOptions<RegistryOptions> options, TimeProvider time, MetadataChanges changes)
 {
     /// <summary>The name a version is listed under in targets.</summary>
     public static string TargetName(string pluginId, string version) => $"{pluginId}/{version}.bundle";
@@ -71,6 +71,8 @@ public sealed class MetadataPublisher(RegistryDbContext db, RegistrySigner signe
         _ => signer.Timestamp,
     };
 
+    private long _timestampWritten;
+
     private async Task<T> UnderLockAsync<T>(Func<DateTimeOffset, Task<T>> work, CancellationToken ct)
     {
         var strategy = db.Database.CreateExecutionStrategy();
@@ -85,8 +87,14 @@ public sealed class MetadataPublisher(RegistryDbContext db, RegistrySigner signe
             {
                 throw new InvalidOperationException($"Metadata signed under root version {newestRoot} is in use; this replica holds root version {signer.Root.Version} and signs nothing.");
             }
+            _timestampWritten = 0;
             var result = await work(time.GetUtcNow());
             await tx.CommitAsync(ct);
+            if (_timestampWritten > 0)
+            {
+                // PluginHosts waiting at /tuf/changes on this replica learn of it at once.
+                changes.Published(_timestampWritten);
+            }
             return result;
         });
     }
@@ -137,6 +145,7 @@ public sealed class MetadataPublisher(RegistryDbContext db, RegistrySigner signe
     private async Task AddTimestampAsync(long version, MetaFileInfo snapshot, DateTimeOffset now, CancellationToken ct)
     {
         var timestamp = new TimestampMetadata(version, now + options.Value.TimestampLifetime, snapshot);
+        _timestampWritten = version;
         Add(TufRole.Timestamp, version, timestamp.Sign([signer.Timestamp]), timestamp.Expires, now);
         // Older files than the kept window are gone: clients only ever fetch what the newest timestamp leads to.
         var keep = options.Value.KeptVersions;

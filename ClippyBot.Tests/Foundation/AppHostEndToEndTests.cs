@@ -68,6 +68,12 @@ public sealed class AppHostEndToEndTests
             await app.ResourceNotifications.WaitForResourceHealthyAsync(resource, ct).WaitAsync(TimeSpan.FromMinutes(2), ct);
         }
 
+        if (cacheServer == "garnet")
+        {
+            // The README's five-minute tour, step by step in Chromium, on the start a fresh machine gets.
+            await new ReadmeTour(TestContext).FollowAsync(app, builder, ct);
+        }
+
         // The dashboard links each service's useful pages.
         foreach (var (resource, path) in new[] { ("identity", "/account/register"), ("identity", "/account/manage"), ("api", "/scalar") })
         {

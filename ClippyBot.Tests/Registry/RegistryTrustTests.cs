@@ -40,13 +40,14 @@ public sealed class RegistryTrustTests
             Answer(request) is { } forged ? Task.FromResult(forged) : base.SendAsync(request, cancellationToken);
     }
 
-    private static Task<ServiceFactory<PluginsDbContext>> PluginHostAsync(RegistryRig registry, CancellationToken ct, TimeProvider? time = null, InTheMiddle? middle = null) =>
+    private static Task<ServiceFactory<PluginsDbContext>> PluginHostAsync(RegistryRig registry, CancellationToken ct, TimeProvider? time = null, InTheMiddle? middle = null,
+        string refreshInterval = "00:00:00.500") =>
         ServiceFactory.WithFreshDatabaseAsync<PluginsDbContext>("pluginsdb", new Dictionary<string, string?>
         {
             ["Encryption:KeyEncryptionKey"] = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64),
             ["Plugins:Registry:Address"] = "http://registry.test/",
             ["Plugins:Registry:Root"] = registry.Keys.PinnedRoot,
-            ["Plugins:Registry:RefreshInterval"] = "00:00:00.500",
+            ["Plugins:Registry:RefreshInterval"] = refreshInterval,
             // A key list in configuration is not trusted once a registry is: only the registry's targets are.
             ["Plugins:TrustedKeys:0:Name"] = "ignored",
             ["Plugins:TrustedKeys:0:PublicKey"] = Convert.ToBase64String(PluginCatalogTests.Publisher.Public),
@@ -91,11 +92,12 @@ public sealed class RegistryTrustTests
         _ = replica.Services;
 
         await Poll.UntilAsync(async () => (await InstalledAsync(host, "dev.clippybot.echo", Ct)).Contains(("1.0.0", true)), TimeSpan.FromSeconds(30), "echo installed", Ct);
-        await using (var scope = replica.Services.CreateAsyncScope())
+        // The other replica runs it too: verified against the registry's targets (once its own first refresh is done) as it loads it.
+        await Poll.UntilAsync(async () =>
         {
-            // The other replica runs it too: verified against the registry's targets as it first loads it.
-            Assert.IsNotNull(await scope.ServiceProvider.GetRequiredService<PluginCatalog>().LoadAsync("dev.clippybot.echo", Ct));
-        }
+            await using var scope = replica.Services.CreateAsyncScope();
+            return await scope.ServiceProvider.GetRequiredService<PluginCatalog>().LoadAsync("dev.clippybot.echo", Ct) is not null;
+        }, TimeSpan.FromSeconds(20), "the other replica runs it", Ct);
 
         // An approval reaches the replicas at their next refresh: time from the decision to installed and current.
         var approval = Stopwatch.StartNew();
@@ -131,6 +133,41 @@ public sealed class RegistryTrustTests
                 .Select(q => q.Version).ToListAsync(Ct);
             CollectionAssert.AreEquivalent(new[] { "1.0.0", "1.1.0" }, quarantines, "one quarantine per withdrawn version, however many replicas saw the withdrawal");
         }
+    }
+
+    [TestMethod]
+    public async Task The_registry_announces_new_metadata_so_an_approval_and_a_yank_arrive_long_before_the_next_refresh_is_due()
+    {
+        await using var registry = await RegistryRig.StartAsync(Ct, Echo());
+        // Refreshes due only every two minutes: anything sooner came through the announcement (the /tuf/changes long poll).
+        await using var host = await PluginHostAsync(registry, Ct, refreshInterval: "00:02:00");
+        await Poll.UntilAsync(async () => (await InstalledAsync(host, "dev.clippybot.echo", Ct)).Contains(("1.0.0", true)), TimeSpan.FromSeconds(30), "echo installed", Ct);
+
+        var approval = Stopwatch.StartNew();
+        await using (var scope = registry.Factory.Services.CreateAsyncScope())
+        {
+            var firstParty = await scope.ServiceProvider.GetRequiredService<RegistryDbContext>().Publishers.SingleAsync(p => p.FirstParty, Ct);
+            var outcome = await scope.ServiceProvider.GetRequiredService<Submissions>().SubmitAsync(firstParty,
+                PluginCatalogTests.Bundle("dev.clippybot.echo", "1.1.0", key: registry.FirstPartyPrivateKey), Ct);
+            Assert.AreEqual(VersionStatus.Approved, outcome.Version?.Status);
+        }
+        await Poll.UntilAsync(async () => (await InstalledAsync(host, "dev.clippybot.echo", Ct)).Contains(("1.1.0", true)), TimeSpan.FromSeconds(20), "the approved version installed", Ct);
+        TestContext.WriteLine($"approved → installed through the announcement in {approval.ElapsedMilliseconds} ms");
+
+        var yank = Stopwatch.StartNew();
+        await using (var scope = registry.Factory.Services.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<RegistryDbContext>().Versions.Where(v => v.Version == "1.1.0")
+                .ExecuteUpdateAsync(u => u.SetProperty(v => v.Status, VersionStatus.Yanked).SetProperty(v => v.YankReason, "leaks tokens"), Ct);
+            await scope.ServiceProvider.GetRequiredService<MetadataPublisher>().PublishAsync(Ct);
+        }
+        await Poll.UntilAsync(async () => await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.1.0", Ct) is not null, TimeSpan.FromSeconds(20), "the yanked version quarantined", Ct);
+        TestContext.WriteLine($"yanked → quarantined through the announcement in {yank.ElapsedMilliseconds} ms");
+
+        // An announcement is only a wake-up: a bad 'after' is a 400, and one already held waits (here: the 8 s bound) with 204.
+        using var http = registry.Factory.CreateClient();
+        Assert.AreEqual(HttpStatusCode.BadRequest, (await http.GetAsync(new Uri("/tuf/changes?after=-1", UriKind.Relative), Ct)).StatusCode);
+        Assert.AreEqual(HttpStatusCode.BadRequest, (await http.GetAsync(new Uri("/tuf/changes?after=x", UriKind.Relative), Ct)).StatusCode);
     }
 
     [TestMethod]

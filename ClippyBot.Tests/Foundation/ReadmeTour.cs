@@ -18,28 +18,16 @@ namespace ClippyBot.Tests.Foundation;
 /// is screenshotted into the test results. The browser ignores certificate errors where the README asks a person to
 /// trust <c>.clippybot/tls/ca.pem</c>; the HTTP calls trust that CA only.
 /// </summary>
-[TestClass]
-public sealed class TourBrowserTests
+/// <remarks>Run by <see cref="AppHostEndToEndTests"/> on its Garnet start (the README's first command on a fresh machine),
+/// so the AppHost starts once for both.</remarks>
+internal sealed class ReadmeTour(TestContext testContext)
 {
     private const string DevClientRedirect = ClippyBot.AppHost.Infrastructure.IdentityConfiguration.DevClientRedirect;
     private IPage _page = null!;
     private int _shot;
 
-    public TestContext TestContext { get; set; } = null!;
-
-    [TestMethod]
-    [Timeout(420_000, CooperativeCancellation = true)]
-    public async Task The_readme_tour_works_step_by_step_on_a_fresh_start()
+    public async Task FollowAsync(DistributedApplication app, IDistributedApplicationTestingBuilder builder, CancellationToken ct)
     {
-        var ct = TestContext.CancellationToken;
-        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.ClippyBot_AppHost>(
-            ["--Infrastructure=local", "--LocalInfrastructure:Persistent=false"], (options, _) => options.DisableDashboard = true, ct);
-        await using var app = await builder.BuildAsync(ct);
-        await app.StartAsync(ct);
-        foreach (var resource in new[] { "identity", "api", "pluginhost", "registry", "mail" })
-        {
-            await app.ResourceNotifications.WaitForResourceHealthyAsync(resource, ct).WaitAsync(TimeSpan.FromMinutes(3), ct);
-        }
         var identityResource = builder.Resources.OfType<ProjectResource>().Single(r => r.Name == "identity");
 #pragma warning disable CS0618 // Its replacement is marked for evaluation only; this reads one variable.
         var environment = await identityResource.GetEnvironmentVariableValuesAsync(DistributedApplicationOperation.Run);
@@ -155,8 +143,8 @@ public sealed class TourBrowserTests
 
     private async Task ShotAsync(string name, bool fullPage = true)
     {
-        var path = Path.Combine(TestContext.TestResultsDirectory ?? Path.GetTempPath(), $"tour-{++_shot:00}-{name}.png");
+        var path = Path.Combine(testContext.TestResultsDirectory ?? Path.GetTempPath(), $"tour-{++_shot:00}-{name}.png");
         await _page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = fullPage });
-        TestContext.AddResultFile(path);
+        testContext.AddResultFile(path);
     }
 }
