@@ -39,8 +39,8 @@ name_of() {
   case "$cmd" in
     "dotnet run --project"*) echo "dotnet run (wrapper)";; "dotnet tool run"*) echo "dotnet tool run (wrapper)";;
     *"dcp monitor-process"*) echo "dcp monitor-process";;
-    *ClippyBot.Identity*Migrations=Only*|*ClippyBot.Api*Migrations=Only*|*ClippyBot.PluginHost*Migrations=Only*) echo "migrator";;
-    *ClippyBot.Identity*) echo identity;; *ClippyBot.Api*) echo api;; *ClippyBot.PluginHost*) echo pluginhost;;
+    *ClippyBot.Identity*Migrations=Only*|*ClippyBot.Api*Migrations=Only*|*ClippyBot.PluginHost*Migrations=Only*|*ClippyBot.Registry*Migrations=Only*) echo "migrator";;
+    *ClippyBot.Identity*) echo identity;; *ClippyBot.Api*) echo api;; *ClippyBot.PluginHost*) echo pluginhost;; *ClippyBot.Registry*) echo registry;;
     *ClippyBot.AppHost*) echo apphost;; *Aspire.Dashboard*) echo dashboard;; *smtp4dev*) echo smtp4dev;;
     *garnet*) echo garnet;; *redis-server*) echo redis-server;; *dcp*) echo dcp;;
     *postgres*) echo postgres;; *) basename "$(awk '{print $1}' <<<"$cmd")";;
@@ -54,7 +54,7 @@ service_url() { tr '\0' '\n' <"/proc/$1/environ" | sed -n 's/^ASPNETCORE_URLS=//
 
 # Healthy: every service's /health answers 200 (the services present the AppHost's development CA: -k).
 deadline=$(( $(date +%s) + 300 ))
-for service in identity api pluginhost; do
+for service in identity api pluginhost registry; do
   until pid=$(service_pid "$service") && [ -n "$pid" ] && url=$(service_url "$pid") && [ -n "$url" ] \
         && curl -ks -o /dev/null -w '%{http_code}' "$url/health" | grep -q 200; do
     [ "$(date +%s)" -lt "$deadline" ] || { tail -30 "$log"; echo "not healthy within 300 s" >&2; exit 1; }
@@ -67,7 +67,7 @@ snapshot() { local p; for p in $(everything); do echo "$(name_of "$p" | tr ' ' '
   | awk -F'|' '{kb[$1]+=$2; pss[$1]+=$3; n[$1]++} END {for (k in kb) printf "%s %d %d %d\n", k, kb[k], pss[k], n[k]}' | sort; }
 sleep 30 # idle: start-up work (migrations, caches, the first background compilations) done
 idle=$(snapshot)
-for service in identity api pluginhost; do
+for service in identity api pluginhost registry; do
   pid=$(service_pid "$service"); url=$(service_url "$pid")
   wrk -t2 -c16 -d"${load_seconds}s" "$url/health" >/dev/null 2>&1 || true
 done
