@@ -15,6 +15,7 @@ public static class PluginsExtensions
             .ValidateOnStart();
         builder.Services.AddOptions<Registry.RegistryTrustOptions>().Bind(builder.Configuration.GetSection(Registry.RegistryTrustOptions.SectionName))
             .Validate(o => !o.Enabled || o.Root.Length > 0, "Plugins:Registry:Root (the pinned root metadata, base64) is required with Plugins:Registry:Address.")
+            .Validate(o => o.RefreshInterval >= TimeSpan.FromMilliseconds(200), "Plugins:Registry:RefreshInterval must be at least 200 ms.")
             .ValidateOnStart();
         builder.Services.AddSingleton<Registry.RegistryTrust>();
         var registry = builder.Configuration.GetSection(Registry.RegistryTrustOptions.SectionName).Get<Registry.RegistryTrustOptions>() ?? new();

@@ -49,7 +49,17 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
                     LogUnreachable(logger, e.GetType().Name, e.Message);
                 }
             }
-            await NextRefreshAsync(stoppingToken);
+            try
+            {
+                await NextRefreshAsync(stoppingToken);
+            }
+#pragma warning disable CA1031 // Waiting for the next refresh must never end the loop (and with it the host).
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+#pragma warning restore CA1031
+            {
+                LogUnreachable(logger, e.GetType().Name, e.Message);
+                await Task.Delay(options.Value.RefreshInterval, time, stoppingToken);
+            }
         }
     }
 
@@ -60,9 +70,14 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
     /// </summary>
     private async Task NextRefreshAsync(CancellationToken stoppingToken)
     {
+        // An announcement whose refresh did not move the timestamp (the update failing, or a forged "changed") is not
+        // listened to again until the interval: announcements can never make refreshes more frequent than that.
+        var held = trust.Set?.Timestamp.Version;
+        var listen = _announcedFrom is null || held > _announcedFrom;
+        _announcedFrom = null;
         using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         var due = Task.Delay(options.Value.RefreshInterval, time, wait.Token);
-        var announced = AnnouncedAsync(wait.Token);
+        var announced = listen ? AnnouncedAsync(wait.Token) : Task.FromResult(false);
         try
         {
             if (await Task.WhenAny(due, announced) == announced)
@@ -70,7 +85,11 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
                 // Nothing new (or no answer): the interval as before. Something new: a short pause first, so announcements
                 // (forged by someone in the way, or while the update keeps failing) can never spin the refresh.
                 var sinceLast = time.GetUtcNow() - _lastSync;
-                await (await announced ? (sinceLast < MinimumSpacing ? Task.Delay(MinimumSpacing - sinceLast, time, wait.Token) : Task.CompletedTask) : due);
+                if (await announced)
+                {
+                    _announcedFrom = held ?? 0;
+                }
+                await (_announcedFrom is not null ? (sinceLast < MinimumSpacing ? Task.Delay(MinimumSpacing - sinceLast, time, wait.Token) : Task.CompletedTask) : due);
             }
         }
         catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
@@ -95,7 +114,9 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
             using var response = await http.CreateClient(HttpClientName).GetAsync(new Uri($"tuf/changes?after={held}", UriKind.Relative), ct);
             return response.StatusCode == System.Net.HttpStatusCode.OK;
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or Polly.Timeout.TimeoutRejectedException && !ct.IsCancellationRequested)
+#pragma warning disable CA1031 // Whatever the announcement's call throws (an open circuit, a rejected attempt, discovery), the interval applies.
+        catch (Exception) when (!ct.IsCancellationRequested)
+#pragma warning restore CA1031
         {
             return false;
         }
@@ -105,6 +126,8 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
     private static readonly TimeSpan MinimumSpacing = TimeSpan.FromMilliseconds(200);
     private const long WithdrawalLock = 0x636c_6970_7079_7764;
     private DateTimeOffset _lastSync;
+    /// <summary>The timestamp version held when an announcement woke the loop; null when the interval did.</summary>
+    private long? _announcedFrom;
 
     /// <summary>One refresh and the installs and withdrawals it calls for.</summary>
     public async Task SyncOnceAsync(CancellationToken ct)
@@ -153,8 +176,12 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
         {
             // Replicas woken by the same announcement apply a withdrawal one after another, and so once: each looks again
             // under the lock.
+            var added = new List<QuarantineEntry>();
             await db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
             {
+                // A retried attempt starts clean: the failed one's rows are not saved twice.
+                db.ChangeTracker.Clear();
+                added.Clear();
                 await using var tx = await db.Database.BeginTransactionAsync(ct);
                 await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_xact_lock({WithdrawalLock})", ct);
                 var open = await db.Quarantines.AsNoTracking().Where(q => q.SetBy == QuarantinedBy && q.ReleasedAt == null && q.WorkspaceId == null)
@@ -163,10 +190,25 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
                 {
                     var why = set.Targets.Withdrawn?.GetValueOrDefault(RegistryTrust.TargetName(withdrawn.PluginId, withdrawn.Version));
                     var reason = why is null ? WithdrawnReason : $"{WithdrawnReason}: {why}";
-                    await invoker.QuarantineAsync(withdrawn.PluginId, withdrawn.Version, null, reason.Length > 500 ? reason[..500] : reason, QuarantinedBy, ct);
+                    added.Add(new QuarantineEntry
+                    {
+                        Id = Guid.CreateVersion7(), PluginId = withdrawn.PluginId, Version = withdrawn.Version, WorkspaceId = null,
+                        Reason = reason.Length > 500 ? reason[..500] : reason, SetBy = QuarantinedBy, At = time.GetUtcNow(),
+                    });
                 }
+                db.Quarantines.AddRange(added);
+                await db.SaveChangesAsync(ct);
                 await tx.CommitAsync(ct);
             });
+            if (added.Count > 0)
+            {
+                // Only now committed: this replica re-reads, the others are told (before, they were told before the commit).
+                await services.GetRequiredService<PluginState>().ChangedAsync(ct);
+                foreach (var entry in added)
+                {
+                    LogWithdrawn(logger, entry.PluginId, entry.Version, entry.Reason);
+                }
+            }
         }
         var relisted = openByRegistry.Where(q => listedVersions.Contains((q.PluginId, q.Version))).ToList();
         if (relisted.Count > 0)
@@ -225,6 +267,9 @@ public sealed partial class RegistrySync(IServiceScopeFactory scopes, RegistryTr
             LogInstallFailed(logger, name, $"{e.GetType().Name}: {e.Message}");
         }
     }
+
+    [LoggerMessage(5, LogLevel.Warning, "Plugin {PluginId} {Version} quarantined platform-wide: {Reason}")]
+    private static partial void LogWithdrawn(ILogger logger, string pluginId, string version, string reason);
 
     [LoggerMessage(1, LogLevel.Warning, "The community registry's metadata was refused ({Failure}): {Message}. Installs wait; installed versions keep running")]
     private static partial void LogRefused(ILogger logger, string failure, string message);

@@ -15,6 +15,11 @@ public sealed partial class MetadataChanges(IServiceScopeFactory scopes, TimePro
     /// <summary>Most requests one replica holds open; beyond, a waiter is told "nothing yet" and falls back to its own refresh.</summary>
     public const int MaxWaiters = 2000;
 
+    /// <summary>Most one address (an IPv6 /64 counting as one) holds open: a few addresses cannot take every slot.</summary>
+    public const int MaxWaitersPerAddress = 32;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _byAddress = new(StringComparer.Ordinal);
+
     private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _latest;
     private int _waiters;
@@ -39,12 +44,19 @@ public sealed partial class MetadataChanges(IServiceScopeFactory scopes, TimePro
     }
 
     /// <summary>Waits until a timestamp newer than <paramref name="after"/> exists (its version), or null when <paramref name="wait"/> ran out.</summary>
-    public async Task<long?> WaitAsync(long after, TimeSpan wait, CancellationToken ct)
+    public async Task<long?> WaitAsync(long after, TimeSpan wait, string address, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(address);
+        if (_byAddress.AddOrUpdate(address, 1, (_, n) => n + 1) > MaxWaitersPerAddress)
+        {
+            Leave(address);
+            return Latest > after ? Latest : null;
+        }
         if (Interlocked.Increment(ref _waiters) > MaxWaiters)
         {
             Interlocked.Decrement(ref _waiters);
-            return null;
+            Leave(address);
+            return Latest > after ? Latest : null;
         }
         try
         {
@@ -61,13 +73,25 @@ public sealed partial class MetadataChanges(IServiceScopeFactory scopes, TimePro
                 {
                     return null;
                 }
-                await Task.WhenAny(next, Task.Delay(remaining, time, ct));
+                // The timer goes with the wait: a publication does not leave it running for the rest of the 8 s.
+                using var turn = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                await Task.WhenAny(next, Task.Delay(remaining, time, turn.Token));
+                await turn.CancelAsync();
                 ct.ThrowIfCancellationRequested();
             }
         }
         finally
         {
             Interlocked.Decrement(ref _waiters);
+            Leave(address);
+        }
+    }
+
+    private void Leave(string address)
+    {
+        if (_byAddress.AddOrUpdate(address, 0, (_, n) => n - 1) <= 0)
+        {
+            _byAddress.TryRemove(new KeyValuePair<string, int>(address, 0));
         }
     }
 

@@ -39,14 +39,25 @@ public static partial class MetadataEndpoints
     /// The registry's announcements as a long poll: answers as soon as a timestamp newer than <paramref name="after"/>
     /// exists (200 with its version), or 204 after <see cref="ChangeWait"/>.
     /// </summary>
-    private static async Task<Results<Ok<ChangeResponse>, NoContent, ValidationProblem>> WaitForChangeAsync(long? after, MetadataChanges changes, HttpContext context, CancellationToken ct)
+    private static async Task<Results<Ok<ChangeResponse>, NoContent, ValidationProblem>> WaitForChangeAsync(long? after, MetadataChanges changes, HttpContext context,
+        IHostApplicationLifetime lifetime, CancellationToken ct)
     {
         if (after is not >= 0)
         {
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["after"] = ["The timestamp version you hold (a whole number ≥ 0)."] });
         }
         context.Response.Headers.CacheControl = "no-store";
-        return await changes.WaitAsync(after.Value, ChangeWait, ct) is { } newer ? TypedResults.Ok(new ChangeResponse(newer)) : TypedResults.NoContent();
+        // A stopping replica lets its waiters go at once (they fall back on their interval).
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(ct, lifetime.ApplicationStopping);
+        try
+        {
+            return await changes.WaitAsync(after.Value, ChangeWait, ClippyBot.ServiceDefaults.Edge.ClientAddressKey.Of(context.Connection.RemoteIpAddress), waiting.Token) is { } newer
+                ? TypedResults.Ok(new ChangeResponse(newer)) : TypedResults.NoContent();
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return TypedResults.NoContent();
+        }
     }
 
     private static async Task<Results<FileContentHttpResult, NotFound>> GetMetadataAsync(string file, RegistryDbContext db, RegistrySigner signer, HttpContext context, CancellationToken ct)

@@ -171,6 +171,68 @@ public sealed class RegistryTrustTests
     }
 
     [TestMethod]
+    public async Task Announcements_that_throw_or_always_say_changed_never_stop_the_plugin_host_nor_make_it_refresh_faster_than_its_interval()
+    {
+        await using var registry = await RegistryRig.StartAsync(Ct, Echo());
+        var middle = new InTheMiddle(registry.Factory.Server.CreateHandler());
+        var timestampFetches = 0;
+        var mode = "throw";
+        middle.Answer = request =>
+        {
+            var path = request.RequestUri!.AbsolutePath;
+            if (path.EndsWith("/tuf/changes", StringComparison.Ordinal))
+            {
+                // Something the HTTP stack throws that is not an HttpRequestException (an open circuit, discovery…), or
+                // someone in the way saying "changed" every time.
+                return mode == "throw" ? throw new InvalidOperationException("no endpoint for registry")
+                    : new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent("""{"timestamp":999999}""") };
+            }
+            if (path.EndsWith("/timestamp.json", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref timestampFetches);
+                return mode == "throw" ? null : new HttpResponseMessage(HttpStatusCode.ServiceUnavailable);
+            }
+            return null;
+        };
+        await using var host = await PluginHostAsync(registry, Ct, middle: middle, refreshInterval: "00:00:02");
+        await Poll.UntilAsync(async () => (await InstalledAsync(host, "dev.clippybot.echo", Ct)).Contains(("1.0.0", true)), TimeSpan.FromSeconds(30), "echo installed", Ct);
+
+        // The announcement's call threw: the loop lives on, and a yank still arrives at the next refresh.
+        await ChangeRegistryAsync(registry, db => db.Versions.ExecuteUpdateAsync(s => s.SetProperty(v => v.Status, VersionStatus.Yanked).SetProperty(v => v.YankReason, "bad"), Ct), Ct);
+        await Poll.UntilAsync(async () => await WithdrawnReasonAsync(host, "dev.clippybot.echo", "1.0.0", Ct) is not null, TimeSpan.FromSeconds(15), "quarantined despite the throwing announcement", Ct);
+
+        // "Changed" every time while the update fails: refreshes stay at the 2 s interval (a spin would be one every 200 ms).
+        mode = "always-changed";
+        var before = Volatile.Read(ref timestampFetches);
+        await Task.Delay(TimeSpan.FromSeconds(6), Ct);
+        var fetched = Volatile.Read(ref timestampFetches) - before;
+        Assert.IsLessThanOrEqualTo(8, fetched, $"{fetched} refreshes in 6 s");
+    }
+
+    [TestMethod]
+    public async Task One_address_holds_at_most_its_share_of_the_registrys_long_polls()
+    {
+        await using var registry = await RegistryRig.StartAsync(Ct);
+        var changes = registry.Factory.Services.GetRequiredService<MetadataChanges>();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var held = Enumerable.Range(0, MetadataChanges.MaxWaitersPerAddress)
+            .Select(_ => changes.WaitAsync(long.MaxValue / 2, TimeSpan.FromSeconds(8), "203.0.113.7", stop.Token)).ToList();
+        var refused = changes.WaitAsync(long.MaxValue / 2, TimeSpan.FromSeconds(8), "203.0.113.7", stop.Token);
+        var other = changes.WaitAsync(long.MaxValue / 2, TimeSpan.FromSeconds(8), "198.51.100.1", stop.Token);
+        Assert.IsTrue(refused.IsCompleted, "the 33rd wait from one address is answered at once");
+        Assert.IsNull(await refused);
+        Assert.IsFalse(other.IsCompleted, "another address still waits");
+        Assert.IsFalse(held.Any(h => h.IsCompleted));
+        await stop.CancelAsync();
+        foreach (var wait in held.Append(other))
+        {
+            await Assert.ThrowsAsync<OperationCanceledException>(() => wait);
+        }
+        // Every slot was given back: the address may wait again.
+        Assert.IsFalse(changes.WaitAsync(long.MaxValue / 2, TimeSpan.FromSeconds(8), "203.0.113.7", Ct).IsCompleted);
+    }
+
+    [TestMethod]
     public async Task Arbitrary_package_a_bundle_the_targets_do_not_list_is_refused_even_when_signed_by_the_listed_publisher_key()
     {
         await using var registry = await RegistryRig.StartAsync(Ct, Echo());
