@@ -109,6 +109,17 @@ public sealed class RegistryBrowserTests
         await ShotAsync("publisher-denied-review");
         var forged = await publisherContext.APIRequest.PostAsync(registryOrigin + "/publish?handler=Namespace", new() { Form = publisherContext.APIRequest.CreateFormData().Set("prefix", "com.forged") });
         Assert.AreEqual(400, forged.Status, "a form without its anti-forgery token is refused");
+        // Odd bodies on the pages: a truncated multipart upload, a 1 MB field, an unknown handler — each a 4xx, never a 500.
+        var truncated = await publisherContext.APIRequest.PostAsync(registryOrigin + "/publish?handler=Submit", new()
+        {
+            Headers = new Dictionary<string, string> { ["Content-Type"] = "multipart/form-data; boundary=xyz" },
+            Data = "--xyz\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"a.cbp\"\r\n\r\nPK",
+        });
+        Assert.IsTrue(truncated.Status is >= 400 and < 500, $"truncated multipart: {truncated.Status}");
+        var huge = await publisherContext.APIRequest.PostAsync(registryOrigin + "/publish?handler=Create", new() { Form = publisherContext.APIRequest.CreateFormData().Set("name", new string('a', 1_000_000)) });
+        Assert.IsTrue(huge.Status is >= 400 and < 500, $"1 MB field: {huge.Status}");
+        var unknown = await publisherContext.APIRequest.PostAsync(registryOrigin + "/publish?handler=Nope", new() { Form = publisherContext.APIRequest.CreateFormData().Set("x", "y") });
+        Assert.IsTrue(unknown.Status is >= 400 and < 500, $"unknown handler: {unknown.Status}");
         var api = await publisherContext.APIRequest.GetAsync(registryOrigin + "/api/publishers/me");
         Assert.AreEqual(401, api.Status, "the API takes bearer tokens only, never the pages' cookie");
 
