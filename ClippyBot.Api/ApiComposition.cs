@@ -9,6 +9,7 @@ using ClippyBot.Api.Data;
 using ClippyBot.Api.Encryption;
 using ClippyBot.Api.Files;
 using ClippyBot.Api.OpenApi;
+using ClippyBot.Api.Operations;
 using ClippyBot.Api.Plugins;
 using ClippyBot.Api.Privacy;
 using ClippyBot.Api.RateLimiting;
@@ -64,6 +65,7 @@ public static class ApiComposition
         app.MapApiKeysApi();
         app.MapAuditApi();
         app.MapContainmentApi();
+        app.MapOperationsApi();
         app.MapEncryptionApi();
         app.MapConnectionsApi();
         app.MapSecretsApi();

@@ -61,7 +61,9 @@ var api = builder.AddProject<Projects.ClippyBot_Api>("api")
     .WithReference(pluginHost).WaitFor(pluginHost)
     .WithPageLink("/scalar", "API reference (Scalar)")
     // Scalar's "Authorize" signs in through Identity with the development client.
-    .WithApiReferenceSignIn(identity);
+    .WithApiReferenceSignIn(identity)
+    // Operator actions as confirmed dashboard commands, audited as the account running the AppHost.
+    .WithOperatorCommands(identity, infrastructure.Certificates);
 if (!builder.ExecutionContext.IsPublishMode)
 {
     // Encrypted file bodies; a deployment points Files:Root at its volume (or, later, an object store).

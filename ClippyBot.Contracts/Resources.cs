@@ -36,4 +36,10 @@ public static class ApiScopes
 
     /// <summary>Identity's audit-anchor API: record and read the Api's audit chain heads.</summary>
     public const string IdentityAudit = "identity.audit";
+
+    /// <summary>
+    /// The platform operator's console (the AppHost's dashboard commands): the Api's platform-administrator endpoints,
+    /// as a client-credentials caller. Only configured clients get it; apps are never offered it.
+    /// </summary>
+    public const string Operations = "api.operations";
 }

@@ -24,7 +24,9 @@ public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, T
         var context = http.HttpContext;
         var user = context?.User;
         var (actorType, actorId) = user?.Identity?.IsAuthenticated == true
-            ? user.IsApiKey() ? ("api_key", user.FindFirstValue(ApiKeyClaims.KeyId)!) : ("user", user.FindFirstValue("sub")!)
+            ? user.IsApiKey() ? ("api_key", user.FindFirstValue(ApiKeyClaims.KeyId)!)
+                : Operations.OperatorCaller.HasOperationsScope(user) ? ("operator", Operations.OperatorCaller.Actor(user, context))
+                : ("user", user.FindFirstValue("sub")!)
             : ("system", "clippybot-api");
         var chain = workspaceId ?? Guid.Empty;
         // Postgres keeps microseconds: truncate now, so the hash covers exactly what is stored.

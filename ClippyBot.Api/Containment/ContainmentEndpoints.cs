@@ -28,9 +28,12 @@ public static class ContainmentEndpoints
         builder.Services.AddSingleton<ServiceClients.ServiceTokens>();
         builder.Services.AddExceptionHandler<ServiceClients.DependencyUnavailableProblems>();
         builder.Services.AddHttpClient<IdentityServiceClient>(IdentityServiceClient.HttpClientName);
+        // A person with the role who signed in with a second factor, or the operator's console (Operations:ClientId).
+        var operatorClient = builder.Configuration[$"{Operations.OperatorCaller.SectionName}:ClientId"] ?? "";
         builder.Services.AddAuthorizationBuilder().AddPolicy(PolicyName, policy => policy
             .RequireAuthenticatedUser()
-            .RequireAssertion(c => !c.User.IsApiKey() && c.User.HasClaim("role", PlatformRoles.Administrator) && c.User.HasClaim("amr", "mfa")));
+            .RequireAssertion(c => (!c.User.IsApiKey() && c.User.HasClaim("role", PlatformRoles.Administrator) && c.User.HasClaim("amr", "mfa"))
+                                   || Operations.OperatorCaller.Is(c.User, operatorClient)));
         return builder;
     }
 
@@ -126,7 +129,7 @@ public static class ContainmentEndpoints
         return TypedResults.NoContent();
     }
 
-    private static ProblemHttpResult IdentityUnavailable(ServiceClients.ServiceUnavailableException e) => TypedResults.Problem(
+    internal static ProblemHttpResult IdentityUnavailable(ServiceClients.ServiceUnavailableException e) => TypedResults.Problem(
         statusCode: StatusCodes.Status502BadGateway, title: "Identity did not carry out the action",
         detail: e.Message + " Nothing was changed by this request; retry it.", type: ProblemTypes.IdentityUnavailable);
 }

@@ -32,6 +32,7 @@ public static class OidcResources
     public static readonly IReadOnlyDictionary<string, string> ResourceByScope = new Dictionary<string, string>(StringComparer.Ordinal)
     {
         [ApiScope] = Api,
+        [ApiScopes.Operations] = Api,
         [PluginHostScope] = PluginHost,
         [ApiScopes.Registry] = Audiences.Registry,
         [ContainmentScope] = Identity,

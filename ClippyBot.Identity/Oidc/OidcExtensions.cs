@@ -97,7 +97,7 @@ public static class OidcExtensions
                     .AllowRefreshTokenFlow()
                     .RequireProofKeyForCodeExchange();
 
-                server.RegisterScopes([.. OidcResources.UserScopes, ClippyBot.Contracts.ApiScopes.Registry, OidcResources.PluginHostScope, OidcResources.ContainmentScope, OidcResources.PrivacyScope, OidcResources.AuditScope]);
+                server.RegisterScopes([.. OidcResources.UserScopes, ClippyBot.Contracts.ApiScopes.Registry, OidcResources.PluginHostScope, OidcResources.ContainmentScope, OidcResources.PrivacyScope, OidcResources.AuditScope, ClippyBot.Contracts.ApiScopes.Operations]);
 
                 // Resource servers validate access tokens locally: signed JWTs, not encrypted ones.
                 server.DisableAccessTokenEncryption();

@@ -67,6 +67,7 @@ public static class PluginEndpoints
         plugins.MapGet("/{pluginId}/crashes", CrashesAsync);
         plugins.MapPost("/{pluginId}/quarantine", QuarantineAsync);
         plugins.MapPost("/{pluginId}/release", ReleaseAsync);
+        plugins.MapPost("/quarantines/release", ReleaseAllAsync);
         return app;
     }
 
@@ -165,6 +166,9 @@ public static class PluginEndpoints
 
     private static async Task<Ok<int>> ReleaseAsync(string pluginId, QuarantineRequest request, PluginInvoker invoker, CancellationToken ct) =>
         TypedResults.Ok(await invoker.ReleaseAsync(pluginId, request.Version ?? "*", request.By ?? "unknown", ct));
+
+    private static async Task<Ok<int>> ReleaseAllAsync(QuarantineRequest request, PluginInvoker invoker, CancellationToken ct) =>
+        TypedResults.Ok(await invoker.ReleaseAllAsync(request.By ?? "unknown", ct));
 
     private static ProblemHttpResult Problem(int status, string type, string title, string detail) =>
         TypedResults.Problem(statusCode: status, title: title, detail: detail, type: type);

@@ -143,6 +143,20 @@ public sealed partial class PluginInvoker(
         return released;
     }
 
+    /// <summary>
+    /// Releases every quarantine an operator or a rule set (the operator's "release all"); the registry's withdrawals stay,
+    /// since its signed metadata still says the version is withdrawn.
+    /// </summary>
+    public async Task<int> ReleaseAllAsync(string by, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var released = await db.Quarantines.Where(q => q.ReleasedAt == null && q.SetBy != Registry.RegistrySync.QuarantinedBy)
+            .ExecuteUpdateAsync(s => s.SetProperty(q => q.ReleasedAt, now).SetProperty(q => q.ReleasedBy, by), ct);
+        await state.ChangedAsync(ct);
+        LogReleased("*", "*", by, released);
+        return released;
+    }
+
     public Task<bool> IsQuarantinedAsync(string pluginId, string version, Guid workspaceId, CancellationToken ct) =>
         db.Quarantines.AnyAsync(q => q.PluginId == pluginId && (q.Version == version || q.Version == "*") && q.ReleasedAt == null
                                      && (q.WorkspaceId == null || q.WorkspaceId == workspaceId), ct);
