@@ -57,6 +57,16 @@ public sealed class IdentityServiceClient(HttpClient http, IOptions<ServiceClien
 
     public sealed record RevokeSessionsResult(int Revoked, IReadOnlyList<Guid> Unknown);
 
+    /// <summary>Every signing key of Identity stops signing now; returns the id of the key that signs from now on.</summary>
+    public async Task<string> RotateSigningKeysAsync(string actor, CancellationToken ct)
+    {
+        using var response = await SendAsync(HttpMethod.Post, "/internal/containment/signing-keys/rotate", null, actor, ct);
+        var result = response.StatusCode == HttpStatusCode.OK ? await response.Content.ReadFromJsonAsync<SigningKeyRotation>(ct) : null;
+        return result?.KeyId ?? throw new IdentityUnavailableException("Identity answered without the new key.");
+    }
+
+    public sealed record SigningKeyRotation(string KeyId);
+
     /// <summary>What Identity holds about the account (its documented export shape), or null when it has no such account.</summary>
     public async Task<System.Text.Json.JsonElement?> ExportPersonalDataAsync(Guid userId, CancellationToken ct)
     {

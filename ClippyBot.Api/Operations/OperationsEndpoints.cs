@@ -15,6 +15,8 @@ namespace ClippyBot.Api.Operations;
 /// </summary>
 public static class OperationsEndpoints
 {
+    public sealed record SigningKeysRotated(string KeyId);
+
     public sealed record QuarantinesReleased(int Released);
 
     public sealed record ChainVerification(Guid ChainId, AuditEndpoints.AuditVerification Verification);
@@ -25,9 +27,29 @@ public static class OperationsEndpoints
     {
         var admin = app.MapGroup("/api/admin").WithTags("Operations").RequireAuthorization(ContainmentEndpoints.PolicyName)
             .RequireRateLimiting(RateLimiting.RateLimitingExtensions.SensitivePolicy);
+        // 502: Identity answered, but did not carry out the rotation.
+        admin.MapPost("/signing-keys/rotate", RotateSigningKeysAsync).ProducesProblem(StatusCodes.Status502BadGateway);
         admin.MapPost("/plugins/quarantines/release", ReleaseAllQuarantinesAsync);
         admin.MapGet("/audit/verify-all", VerifyAllChainsAsync);
         return app;
+    }
+
+    /// <summary>Identity's signing keys stop signing now (a key suspected exposed); tokens already issued stay valid until they expire.</summary>
+    private static async Task<Results<Ok<SigningKeysRotated>, ProblemHttpResult>> RotateSigningKeysAsync(
+        IdentityServiceClient identity, AuditLog audit, HttpContext context, CancellationToken ct)
+    {
+        string keyId;
+        try
+        {
+            keyId = await identity.RotateSigningKeysAsync(IdentityActor(context), ct);
+        }
+        catch (ServiceClients.ServiceUnavailableException e)
+        {
+            await audit.RecordAsync(null, "oidc.signing_keys_rotated", "identity", "failed", CancellationToken.None);
+            return ContainmentEndpoints.IdentityUnavailable(e);
+        }
+        await audit.RecordAsync(null, "oidc.signing_keys_rotated", keyId, ct: ct);
+        return TypedResults.Ok(new SigningKeysRotated(keyId));
     }
 
     /// <summary>Every quarantine an operator or a rule set, in every workspace; the registry's withdrawals stay.</summary>

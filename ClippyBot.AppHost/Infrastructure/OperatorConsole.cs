@@ -1,6 +1,5 @@
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using ClippyBot.Contracts;
 
@@ -54,6 +53,9 @@ public static class OperatorConsole
         Command("rotate-data-keys", "Rotate data keys",
             "Create a new data-encryption key and re-encrypt every stored secret, file key and sealed value with it?", "KeyReset",
             HttpMethod.Post, "/api/admin/encryption/rotate");
+        Command("rotate-signing-keys", "Rotate signing keys",
+            "Stop Identity's token-signing keys now and sign with a new one? Tokens already issued stay valid until they expire; each service fetches the new key when it first meets it.", "Key",
+            HttpMethod.Post, "/api/admin/signing-keys/rotate");
         Command("release-quarantines", "Release all quarantines",
             "Release every plugin quarantine an operator or a rule set, in every workspace? The registry's withdrawals stay.", "LockOpen",
             HttpMethod.Post, "/api/admin/plugins/quarantines/release");
@@ -115,14 +117,13 @@ public static class OperatorConsole
             return json.RootElement.GetProperty("access_token").GetString() ?? throw new InvalidOperationException("Identity answered without a token.");
         }
 
-        // The services present the AppHost's development CA: trust exactly that CA, nothing else.
+        // The services present the AppHost's development CA: trusted as the services trust each other.
         private HttpClient CreateClient()
         {
             var handler = new SocketsHttpHandler();
             if (certificates is not null)
             {
-                var ca = certificates.LoadCaCertificate();
-                handler.SslOptions.CertificateChainPolicy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, CustomTrustStore = { ca } };
+                ClippyBot.Security.PrivateCaTrust.Apply(handler, certificates.LoadCaCertificate());
             }
             return new HttpClient(handler) { Timeout = TimeSpan.FromMinutes(2) };
         }

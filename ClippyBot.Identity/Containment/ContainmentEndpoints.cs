@@ -36,6 +36,7 @@ public static partial class ContainmentEndpoints
         group.MapPost("/users/{userId:guid}/lock", LockAsync);
         group.MapPost("/users/{userId:guid}/unlock", UnlockAsync);
         group.MapPost("/users/revoke-sessions", RevokeSessionsAsync);
+        group.MapPost("/signing-keys/rotate", RotateSigningKeysAsync);
         return app;
     }
 
@@ -91,6 +92,16 @@ public static partial class ContainmentEndpoints
         return TypedResults.Ok(new RevokeSessionsResult(revoked, unknown));
     }
 
+    /// <summary>The key that signs from now on.</summary>
+    public sealed record SigningKeyRotation(string KeyId);
+
+    private static async Task<Ok<SigningKeyRotation>> RotateSigningKeysAsync(SigningKeyRing keys, [AsParameters] ContainmentServices services, CancellationToken ct)
+    {
+        var keyId = await keys.RotateNowAsync(ct);
+        LogSigningKeysRotated(services.Logger, services.Actor, keyId);
+        return TypedResults.Ok(new SigningKeyRotation(keyId));
+    }
+
     private static ProblemHttpResult UnknownUser(Guid userId) => TypedResults.Problem(statusCode: StatusCodes.Status404NotFound,
         title: "Unknown account", detail: $"No account has id {userId}.", type: ProblemTypes.UnknownAccount);
 
@@ -99,6 +110,9 @@ public static partial class ContainmentEndpoints
 
     [LoggerMessage(LogLevel.Warning, "Containment: account {UserId} unlocked, asked by {Actor}")]
     private static partial void LogUnlocked(ILogger logger, string actor, Guid userId);
+
+    [LoggerMessage(LogLevel.Warning, "Containment: signing keys rotated, {KeyId} signs from now on, asked by {Actor}")]
+    private static partial void LogSigningKeysRotated(ILogger logger, string actor, string keyId);
 
     [LoggerMessage(LogLevel.Warning, "Containment: sessions of {Count} accounts revoked, asked by {Actor}")]
     private static partial void LogRevoked(ILogger logger, string actor, int count);

@@ -37,12 +37,26 @@ public sealed class SigningKeyRing(IServiceScopeFactory scopes, MigrationStatus<
     public IChangeToken GetChangeToken() => new CancellationChangeToken(_changed.Token);
 
     /// <summary>Creates keys that are due, drops expired ones, and reloads; fires the change token if anything changed.</summary>
-    public async Task RefreshAsync(CancellationToken ct)
+    public Task RefreshAsync(CancellationToken ct) => RefreshAsync(rotateNow: false, ct);
+
+    /// <summary>
+    /// An operator's rotation (a key suspected exposed): every signing key stops signing now and a new one signs from now
+    /// on. Keys that signed stay published until their tokens have expired (refresh tokens too), so nobody is signed out;
+    /// keys published ahead but never used are dropped. Other replicas switch at their next refresh
+    /// (<see cref="OidcOptions.KeyRingRefreshInterval"/>); resource servers fetch the new key when they first meet it.
+    /// </summary>
+    public async Task<string> RotateNowAsync(CancellationToken ct)
+    {
+        await RefreshAsync(rotateNow: true, ct);
+        return _current!.SigningKeys[0].KeyId;
+    }
+
+    private async Task RefreshAsync(bool rotateNow, CancellationToken ct)
     {
         await _gate.WaitAsync(ct);
         try
         {
-            var next = await EnsureAndLoadAsync(ct);
+            var next = await EnsureAndLoadAsync(rotateNow, ct);
             var previous = _current;
             _current = next;
             if (previous is not null && previous.Fingerprint != next.Fingerprint)
@@ -71,7 +85,7 @@ public sealed class SigningKeyRing(IServiceScopeFactory scopes, MigrationStatus<
         return _current!;
     }
 
-    private async Task<KeyRingSnapshot> EnsureAndLoadAsync(CancellationToken ct)
+    private async Task<KeyRingSnapshot> EnsureAndLoadAsync(bool rotateNow, CancellationToken ct)
     {
         // The first request may arrive while the schema is still migrating in the background.
         await migrations.WhenCompleted(ct).WaitAsync(TimeSpan.FromMinutes(2), ct);
@@ -90,6 +104,16 @@ public sealed class SigningKeyRing(IServiceScopeFactory scopes, MigrationStatus<
             db.SigningKeys.RemoveRange(keys.Where(k => k.ExpiresAt <= now));
             var live = keys.Where(k => k.ExpiresAt > now).ToList();
 
+            if (rotateNow)
+            {
+                var unused = live.Where(k => k.Use == SigningUse && k.ActivatesAt > now).ToList();
+                db.SigningKeys.RemoveRange(unused);
+                live.RemoveAll(unused.Contains);
+                foreach (var key in live.Where(k => k.Use == SigningUse && k.RetiresAt > now))
+                {
+                    key.RetiresAt = now;
+                }
+            }
             var signing = live.Where(k => k.Use == SigningUse).ToList();
             var active = signing.Where(k => k.ActivatesAt <= now && now < k.RetiresAt).MaxBy(k => k.ActivatesAt);
             if (active is null)

@@ -25,9 +25,10 @@ public static class IdentityAccessTokens
         builder.Services.AddHttpClient(MetadataClient);
         // Claims as issued (no inbound mapping), as MapInboundClaims = false below would set on the default handler.
         builder.Services.AddSingleton(sp => new ValidatedTokenCache(sp.GetService<TimeProvider>() ?? TimeProvider.System) { MapInboundClaims = false });
+        builder.Services.AddSingleton(sp => new SigningKeyCatchUp(sp.GetService<TimeProvider>() ?? TimeProvider.System));
         authentication.AddJwtBearer();
         builder.Services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
-            .Configure<IHttpClientFactory, ValidatedTokenCache>((options, clients, validated) =>
+            .Configure<IHttpClientFactory, ValidatedTokenCache, SigningKeyCatchUp>((options, clients, validated, catchUp) =>
             {
                 options.TokenHandlers.Clear();
                 options.TokenHandlers.Add(validated);
@@ -35,12 +36,18 @@ public static class IdentityAccessTokens
                 options.Backchannel = clients.CreateClient(MetadataClient);
                 options.RequireHttpsMetadata = !plainHttp;
                 options.MapInboundClaims = false;
+                // A token signed by a key the handler has not met also makes it fetch Identity's keys for later requests: at most
+                // every 2 s (the default is 5 minutes after the first time, which would leave a second rotation to SigningKeyCatchUp alone).
+                options.RefreshInterval = SigningKeyCatchUp.MinimumInterval;
                 options.Events = new JwtBearerEvents
                 {
-                    OnAuthenticationFailed = c =>
+                    OnAuthenticationFailed = async c =>
                     {
-                        c.HttpContext.RequestServices.GetRequiredService<SecurityMetrics>().AuthenticationFailed("token_invalid");
-                        return Task.CompletedTask;
+                        // A key this service has not met yet (Identity's keys were just rotated): fetched once, then validated again.
+                        if (!await catchUp.TryAgainAsync(c, validated))
+                        {
+                            c.HttpContext.RequestServices.GetRequiredService<SecurityMetrics>().AuthenticationFailed("token_invalid");
+                        }
                     },
                 };
                 options.TokenValidationParameters = new TokenValidationParameters

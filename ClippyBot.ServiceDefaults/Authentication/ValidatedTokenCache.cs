@@ -27,9 +27,12 @@ public sealed class ValidatedTokenCache : JsonWebTokenHandler, IDisposable
     public bool IsWithinLifetime(DateTime? notBefore, DateTime? expires, SecurityToken token, TokenValidationParameters validationParameters)
     {
         ArgumentNullException.ThrowIfNull(validationParameters);
+        // The skew is applied to now, never to the token's times: the library also asks with DateTime.MinValue/MaxValue
+        // (after a signature failure), and arithmetic on those throws — which hid "unknown signing key" from the handler,
+        // so it never fetched Identity's new keys.
         var now = _time.GetUtcNow().UtcDateTime;
-        return expires is { } until && until.ToUniversalTime() + validationParameters.ClockSkew > now
-            && (notBefore is not { } from || from.ToUniversalTime() - validationParameters.ClockSkew <= now);
+        return expires is { } until && until.ToUniversalTime() > now - validationParameters.ClockSkew
+            && (notBefore is not { } from || from.ToUniversalTime() <= now + validationParameters.ClockSkew);
     }
 
     public override async Task<TokenValidationResult> ValidateTokenAsync(string token, TokenValidationParameters validationParameters)

@@ -83,4 +83,30 @@ public sealed class ValidatedTokenCacheTests
         Assert.IsFalse(late.IsValid, "past exp (and the skew) by the service's clock, the remembered token is refused");
         Assert.IsInstanceOfType<SecurityTokenInvalidLifetimeException>(late.Exception);
     }
+
+    [TestMethod]
+    public async Task A_token_signed_by_a_key_not_yet_known_is_reported_as_an_unknown_key_so_the_handler_fetches_the_keys_again()
+    {
+        using var cache = new ValidatedTokenCache(TimeProvider.System) { MapInboundClaims = false };
+        var rules = Rules("clippybot-api");
+        rules.LifetimeValidator = cache.IsWithinLifetime;
+        using var rotated = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        // Like Identity's client-credentials tokens: no nbf.
+        var token = new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = "https://identity.test/",
+            Audience = "clippybot-api",
+            Expires = DateTime.UtcNow.AddMinutes(5),
+            TokenType = "at+jwt",
+            Subject = new ClaimsIdentity([new Claim("sub", "user-1")]),
+            SigningCredentials = new SigningCredentials(new ECDsaSecurityKey(rotated) { KeyId = "k2" }, SecurityAlgorithms.EcdsaSha256),
+        });
+
+        var result = await cache.ValidateTokenAsync(token, rules);
+
+        // The library checks the lifetime with DateTime.MinValue/MaxValue after the signature failed: the service's
+        // lifetime rule threw on them, and JwtBearer refreshes its keys only for this exception type.
+        Assert.IsFalse(result.IsValid);
+        Assert.IsInstanceOfType<SecurityTokenSignatureKeyNotFoundException>(result.Exception, result.Exception?.ToString());
+    }
 }

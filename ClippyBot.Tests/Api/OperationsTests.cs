@@ -68,6 +68,45 @@ public sealed class OperationsTests
     }
 
     [TestMethod]
+    public async Task Rotating_signing_keys_signs_with_a_new_key_at_once_which_the_Api_accepts_on_first_sight_while_the_old_keys_stay_published()
+    {
+        var ct = TestContext.CancellationToken;
+        var owner = await s_testbed.NewUserAsync(ct);
+        using var console = await OperatorAsync(OperatorClient, "api.operations", ct);
+        var kidsBefore = await SigningKeyIdsAsync(ct);
+
+        using var signing = await console.PostAsync(new Uri("/api/admin/signing-keys/rotate", UriKind.Relative), null, ct);
+        Assert.AreEqual(HttpStatusCode.OK, signing.StatusCode, await signing.Content.ReadAsStringAsync(ct));
+        var newKid = (await signing.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("keyId").GetString()!;
+        Assert.IsFalse(kidsBefore.Contains(newKid), "a new key signs from now on");
+        var kidsAfter = await SigningKeyIdsAsync(ct);
+        Assert.IsTrue(kidsAfter.Contains(newKid) && kidsBefore.All(kidsAfter.Contains), "the old keys stay published for the tokens they signed");
+        Assert.AreEqual(HttpStatusCode.OK, (await owner.Client.GetAsync(new Uri("/api/me", UriKind.Relative), ct)).StatusCode, "a token signed before still works");
+
+        // A token signed with the new key is accepted on first sight: the Api fetches Identity's keys when it meets an
+        // unknown one (before SigningKeyCatchUp and the fix of ValidatedTokenCache's lifetime rule it was refused for hours).
+        using var afterRotation = await OperatorAsync(OperatorClient, "api.operations", ct);
+        Assert.AreEqual(newKid, new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(afterRotation.DefaultRequestHeaders.Authorization!.Parameter).Kid);
+        using var accepted = await afterRotation.GetAsync(new Uri("/api/me", UriKind.Relative), ct);
+        Assert.AreEqual(HttpStatusCode.OK, accepted.StatusCode, await accepted.Content.ReadAsStringAsync(ct) + accepted.Headers.WwwAuthenticate);
+
+        // A key id Identity does not publish is refused without asking Identity again and again.
+        var forged = afterRotation.DefaultRequestHeaders.Authorization!.Parameter!;
+        var parts = forged.Split('.');
+        var header = System.Text.Encoding.UTF8.GetString(Microsoft.IdentityModel.Tokens.Base64UrlEncoder.DecodeBytes(parts[0])).Replace(newKid, "forged-key-id", StringComparison.Ordinal);
+        using var forgedClient = s_testbed.Api.CreateClient();
+        forgedClient.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", $"{Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode(header)}.{parts[1]}.{parts[2]}");
+        for (var i = 0; i < 5; i++)
+        {
+            using var refused = await forgedClient.GetAsync(new Uri("/api/me", UriKind.Relative), ct);
+            Assert.AreEqual(HttpStatusCode.Unauthorized, refused.StatusCode);
+        }
+
+        Assert.IsTrue((await PlatformAuditAsync(ct)).Any(e => e.GetProperty("action").GetString() == "oidc.signing_keys_rotated"
+                                                            && e.GetProperty("target").GetString() == newKid && e.GetProperty("actorType").GetString() == "operator"));
+    }
+
+    [TestMethod]
     public async Task Only_the_configured_operator_client_with_the_operations_scope_reaches_platform_operations()
     {
         var ct = TestContext.CancellationToken;
@@ -77,7 +116,7 @@ public sealed class OperationsTests
         var person = await s_testbed.NewUserAsync(ct);
         foreach (var (caller, who) in new[] { (impostor, "another client with the scope"), (withoutScope, "the operator client without the scope"), (person.Client, "a person") })
         {
-            foreach (var (method, path) in new[] { (HttpMethod.Post, "/api/admin/plugins/quarantines/release"),
+            foreach (var (method, path) in new[] { (HttpMethod.Post, "/api/admin/signing-keys/rotate"), (HttpMethod.Post, "/api/admin/plugins/quarantines/release"),
                          (HttpMethod.Get, "/api/admin/audit/verify-all"), (HttpMethod.Post, "/api/admin/encryption/rotate") })
             {
                 using var response = await caller.SendAsync(new HttpRequestMessage(method, new Uri(path, UriKind.Relative)), ct);
@@ -109,6 +148,10 @@ public sealed class OperationsTests
         client.DefaultRequestHeaders.Add("X-ClippyBot-Operator", "ops@machine-1");
         return client;
     }
+
+    private static async Task<HashSet<string>> SigningKeyIdsAsync(CancellationToken ct) =>
+        [.. new Microsoft.IdentityModel.Tokens.JsonWebKeySet(await s_testbed.Identity.CreateClient().GetStringAsync(new Uri("/.well-known/jwks", UriKind.Relative), ct)).Keys
+            .Where(k => k.Use == "sig").Select(k => k.Kid)];
 
     private static async Task<List<JsonElement>> PlatformAuditAsync(CancellationToken ct)
     {

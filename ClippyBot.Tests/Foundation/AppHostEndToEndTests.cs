@@ -175,6 +175,26 @@ public sealed class AppHostEndToEndTests
                 Assert.AreEqual("Completed", counted.GetProperty("outcome").GetString(), counted.ToString());
             }
 
+            // The dashboard as the operator's console: each command runs as the AppHost's operator client, answers with the
+            // Api's result, and lands in the platform audit chain as the account running the AppHost.
+            foreach (var command in new[] { "rotate-data-keys", "rotate-signing-keys", "release-quarantines", "verify-audit-chains" })
+            {
+                var result = await app.ResourceCommands.ExecuteCommandAsync("api", command, ct);
+                Assert.IsTrue(result.Success, $"{command}: {result.Message}");
+            }
+            var apiResource = builder.Resources.OfType<ProjectResource>().Single(r => r.Name == "api");
+#pragma warning disable CS0618
+            var apiVariables = await apiResource.GetEnvironmentVariableValuesAsync(DistributedApplicationOperation.Run);
+#pragma warning restore CS0618
+            await using (var apidb = new Npgsql.NpgsqlConnection(apiVariables.Single(v => v.Key.StartsWith("ConnectionStrings__", StringComparison.Ordinal) && v.Key.EndsWith("apidb", StringComparison.Ordinal)).Value))
+            {
+                await apidb.OpenAsync(ct);
+                await using var audited = new Npgsql.NpgsqlCommand(
+                    "SELECT string_agg(\"Action\" || '=' || \"Outcome\", ',' ORDER BY \"Action\") FROM \"AuditEntries\" WHERE \"ChainId\" = '00000000-0000-0000-0000-000000000000' AND \"ActorType\" = 'operator' AND \"ActorId\" = @actor", apidb);
+                audited.Parameters.AddWithValue("actor", $"clippybot-operator for {Environment.UserName}@{Environment.MachineName}");
+                Assert.AreEqual("audit.chains_verified=intact,encryption.key_rotated=success,oidc.signing_keys_rotated=success,plugin.quarantines_released=success", await audited.ExecuteScalarAsync(ct) as string);
+            }
+
             // Continuous archiving (pgBackRest, installed by .ci/run): the first full backups are in both repositories, and a
             // restore drill run from the dashboard restores them with every service database and its migrations.
             foreach (var schedule in new[] { BackupScheduleExtensions.ResourceName, BackupScheduleExtensions.KeysResourceName })

@@ -344,6 +344,48 @@ public sealed class WorkspacePluginTests
     }
 
     [TestMethod]
+    public async Task Releasing_every_quarantine_lets_delivery_resume_in_every_workspace_and_is_audited()
+    {
+        var id = "dev.test.ra" + Guid.NewGuid().ToString("N")[..6];
+        await PublishAsync(id, "1.0.0");
+        var owner = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "RA", Ct);
+        (await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, version = "1.0.0", acceptedPermissions = Array.Empty<string>() }, Ct)).Dispose();
+        (await s_admin.SendJsonAsync(HttpMethod.Post, $"/api/admin/plugins/{id}/quarantine", new { reason = "incident" }, Ct)).Dispose();
+        (await s_admin.SendJsonAsync(HttpMethod.Post, $"/api/admin/plugins/{id}/quarantine", new { reason = "one tenant", workspaceId }, Ct)).Dispose();
+        Assert.AreEqual(HttpStatusCode.Locked, (await DeliverAsync(owner.Client, workspaceId, id)).StatusCode);
+
+        using var released = await s_admin.PostAsync(new Uri("/api/admin/plugins/quarantines/release", UriKind.Relative), null, Ct);
+        Assert.AreEqual(HttpStatusCode.OK, released.StatusCode, await released.Content.ReadAsStringAsync(Ct));
+        Assert.IsGreaterThanOrEqualTo(2, (await released.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("released").GetInt32());
+        using var delivered = await DeliverAsync(owner.Client, workspaceId, id);
+        Assert.AreEqual(HttpStatusCode.OK, delivered.StatusCode, await delivered.Content.ReadAsStringAsync(Ct));
+        var audit = await s_admin.GetFromJsonAsync<JsonElement>("/api/admin/audit?action=plugin.quarantines_released", Ct);
+        Assert.IsTrue(audit.GetProperty("entries").EnumerateArray().Any(e => e.GetProperty("outcome").GetString() == "success"));
+    }
+
+    [TestMethod]
+    public async Task Right_after_Identitys_signing_keys_rotate_the_Apis_new_service_token_reaches_the_PluginHost_without_a_failed_event()
+    {
+        var id = "dev.test.rk" + Guid.NewGuid().ToString("N")[..6];
+        await PublishAsync(id, "1.0.0");
+        var owner = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "RK", Ct);
+        (await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins", new { pluginId = id, version = "1.0.0", acceptedPermissions = Array.Empty<string>() }, Ct)).Dispose();
+
+        using var rotated = await s_admin.PostAsync(new Uri("/api/admin/signing-keys/rotate", UriKind.Relative), null, Ct);
+        Assert.AreEqual(HttpStatusCode.OK, rotated.StatusCode, await rotated.Content.ReadAsStringAsync(Ct));
+        // The Api's next service token is signed with the new key, which the PluginHost has not met: it is refused once
+        // ("signature key was not found"), the PluginHost fetches Identity's keys, and the Api's one retry goes through.
+        s_api.Services.GetRequiredService<ClippyBot.Api.ServiceClients.ServiceTokens>().Invalidate(ClippyBot.Api.Plugins.PluginHostClient.Scope);
+        using var delivered = await DeliverAsync(owner.Client, workspaceId, id);
+        Assert.AreEqual(HttpStatusCode.OK, delivered.StatusCode, await delivered.Content.ReadAsStringAsync(Ct));
+    }
+
+    private Task<HttpResponseMessage> DeliverAsync(HttpClient client, Guid workspaceId, string id) =>
+        client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspaceId}/plugins/{id}/events", new { @event = "on_message", payload = new { } }, Ct);
+
+    [TestMethod]
     [DataRow("%2E%2E")]
     [DataRow("%2E")]
     [DataRow("no.such.plugin")]
