@@ -37,6 +37,7 @@ public static class OidcExtensions
         var allowHttp = builder.AllowsPlainHttp("Oidc:AllowHttp");
         builder.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ClientCredentialsIssuer>(sp, allowHttp));
         builder.Services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>, ServerKeysChangeTokenSource>();
+        builder.Services.AddSingleton<IOptionsChangeTokenSource<OpenIddict.Validation.OpenIddictValidationOptions>, ValidationKeysChangeTokenSource>();
         builder.Services.AddHostedService<KeyRingRefreshService>();
         builder.Services.AddSingleton<ClientSeeder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ClientSeeder>());

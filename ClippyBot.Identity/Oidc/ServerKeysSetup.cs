@@ -28,6 +28,18 @@ internal sealed class ServerKeysChangeTokenSource(SigningKeyRing ring) : IOption
     public IChangeToken GetChangeToken() => ring.GetChangeToken();
 }
 
+/// <summary>
+/// Identity validates tokens for its own internal APIs with the local server's keys, copied into the validation options
+/// when they are built: without this they would keep the keys Identity started with, and refuse every token signed by a
+/// key made later (a rotation, or the next scheduled key).
+/// </summary>
+internal sealed class ValidationKeysChangeTokenSource(SigningKeyRing ring) : IOptionsChangeTokenSource<OpenIddict.Validation.OpenIddictValidationOptions>
+{
+    public string? Name => Options.DefaultName;
+
+    public IChangeToken GetChangeToken() => ring.GetValidationChangeToken();
+}
+
 /// <summary>Re-reads the ring periodically so every replica picks up new keys, and rotates when due.</summary>
 internal sealed partial class KeyRingRefreshService(SigningKeyRing ring, TimeProvider time, IOptions<OidcOptions> options, ILogger<KeyRingRefreshService> logger)
     : BackgroundService

@@ -30,11 +30,18 @@ public sealed class SigningKeyRing(IServiceScopeFactory scopes, MigrationStatus<
     private readonly SemaphoreSlim _gate = new(1, 1);
     private volatile KeyRingSnapshot? _current;
     private CancellationTokenSource _changed = new();
+    private CancellationTokenSource _validationChanged = new();
 
     /// <summary>The current keys; the first call loads them (creating the first keys of a new deployment).</summary>
     public KeyRingSnapshot Current => _current ?? LoadBlocking();
 
     public IChangeToken GetChangeToken() => new CancellationChangeToken(_changed.Token);
+
+    /// <summary>
+    /// Fires after <see cref="GetChangeToken"/>'s listeners ran: Identity's own token validation copies the server's keys
+    /// when its options are built, so it must rebuild after the server's options, never before (it would copy the old keys).
+    /// </summary>
+    public IChangeToken GetValidationChangeToken() => new CancellationChangeToken(_validationChanged.Token);
 
     /// <summary>Creates keys that are due, drops expired ones, and reloads; fires the change token if anything changed.</summary>
     public Task RefreshAsync(CancellationToken ct) => RefreshAsync(rotateNow: false, ct);
@@ -64,6 +71,9 @@ public sealed class SigningKeyRing(IServiceScopeFactory scopes, MigrationStatus<
                 var old = Interlocked.Exchange(ref _changed, new CancellationTokenSource());
                 await old.CancelAsync();
                 old.Dispose();
+                var oldValidation = Interlocked.Exchange(ref _validationChanged, new CancellationTokenSource());
+                await oldValidation.CancelAsync();
+                oldValidation.Dispose();
             }
         }
         finally
@@ -76,6 +86,7 @@ public sealed class SigningKeyRing(IServiceScopeFactory scopes, MigrationStatus<
     {
         _gate.Dispose();
         _changed.Dispose();
+        _validationChanged.Dispose();
     }
 
     private KeyRingSnapshot LoadBlocking()

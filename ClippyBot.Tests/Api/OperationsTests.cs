@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using ClippyBot.Tests.Identity;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ClippyBot.Tests.Api;
 
@@ -89,6 +90,13 @@ public sealed class OperationsTests
         Assert.AreEqual(newKid, new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(afterRotation.DefaultRequestHeaders.Authorization!.Parameter).Kid);
         using var accepted = await afterRotation.GetAsync(new Uri("/api/me", UriKind.Relative), ct);
         Assert.AreEqual(HttpStatusCode.OK, accepted.StatusCode, await accepted.Content.ReadAsStringAsync(ct) + accepted.Headers.WwwAuthenticate);
+
+        // Identity's own internal APIs accept the Api's next service token, signed with the new key (before: its token
+        // validation kept the keys it started with, so the anchors could not be read and every chain looked unverifiable).
+        s_testbed.Api.Services.GetRequiredService<ClippyBot.Api.ServiceClients.ServiceTokens>().Invalidate(ClippyBot.Api.Containment.IdentityServiceClient.AuditScope);
+        using var verified = await afterRotation.GetAsync(new Uri("/api/admin/audit/verify-all", UriKind.Relative), ct);
+        var verdict = await verified.Content.ReadFromJsonAsync<JsonElement>(ct);
+        Assert.IsTrue(verdict.GetProperty("allIntact").GetBoolean(), verdict.ToString());
 
         // A key id Identity does not publish is refused without asking Identity again and again.
         var forged = afterRotation.DefaultRequestHeaders.Authorization!.Parameter!;
