@@ -61,7 +61,15 @@ public sealed class IdentityServiceClient(HttpClient http, IOptions<ServiceClien
     public async Task<string> RotateSigningKeysAsync(string actor, CancellationToken ct)
     {
         using var response = await SendAsync(HttpMethod.Post, "/internal/containment/signing-keys/rotate", null, actor, ct);
-        var result = response.StatusCode == HttpStatusCode.OK ? await response.Content.ReadFromJsonAsync<SigningKeyRotation>(ct) : null;
+        SigningKeyRotation? result = null;
+        try
+        {
+            result = response.StatusCode == HttpStatusCode.OK ? await response.Content.ReadFromJsonAsync<SigningKeyRotation>(ct) : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            // Left null: answered below.
+        }
         return result?.KeyId ?? throw new IdentityUnavailableException("Identity answered without the new key.");
     }
 
@@ -98,8 +106,10 @@ public sealed class IdentityServiceClient(HttpClient http, IOptions<ServiceClien
         {
             response = await http.SendAsync(request, ct);
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or Polly.Timeout.TimeoutRejectedException
+                                       or Polly.CircuitBreaker.BrokenCircuitException && !ct.IsCancellationRequested)
         {
+            // Timeouts and an open circuit are "unreachable" too: a 502 problem, audited by the caller — never a bare 500.
             throw new IdentityUnavailableException("Identity could not be reached.", e);
         }
         if (response.StatusCode == HttpStatusCode.Unauthorized)

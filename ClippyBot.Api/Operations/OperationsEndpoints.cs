@@ -29,7 +29,8 @@ public static class OperationsEndpoints
             .RequireRateLimiting(RateLimiting.RateLimitingExtensions.SensitivePolicy);
         // 502: Identity answered, but did not carry out the rotation.
         admin.MapPost("/signing-keys/rotate", RotateSigningKeysAsync).ProducesProblem(StatusCodes.Status502BadGateway);
-        admin.MapPost("/plugins/quarantines/release", ReleaseAllQuarantinesAsync);
+        // Not under /plugins/{pluginId}: "quarantines" is a valid plugin id.
+        admin.MapPost("/quarantines/release", ReleaseAllQuarantinesAsync);
         admin.MapGet("/audit/verify-all", VerifyAllChainsAsync);
         return app;
     }
@@ -48,7 +49,8 @@ public static class OperationsEndpoints
             await audit.RecordAsync(null, "oidc.signing_keys_rotated", "identity", "failed", CancellationToken.None);
             return ContainmentEndpoints.IdentityUnavailable(e);
         }
-        await audit.RecordAsync(null, "oidc.signing_keys_rotated", keyId, ct: ct);
+        // Done: recorded even if the caller has hung up meanwhile.
+        await audit.RecordAsync(null, "oidc.signing_keys_rotated", keyId, ct: CancellationToken.None);
         return TypedResults.Ok(new SigningKeysRotated(keyId));
     }
 
@@ -66,7 +68,7 @@ public static class OperationsEndpoints
             await audit.RecordAsync(null, "plugin.quarantines_released", "*", "failed", CancellationToken.None);
             throw;
         }
-        await audit.RecordAsync(null, "plugin.quarantines_released", $"*:{released}", ct: ct);
+        await audit.RecordAsync(null, "plugin.quarantines_released", $"*:{released}", ct: CancellationToken.None);
         return TypedResults.Ok(new QuarantinesReleased(released));
     }
 
@@ -79,13 +81,21 @@ public static class OperationsEndpoints
             chains.Insert(0, Guid.Empty);
         }
         var broken = new List<ChainVerification>();
-        foreach (var chain in chains)
+        try
         {
-            var verification = (await AuditEndpoints.VerifyChainAsync(log, identity, chain, ct)).Value!;
-            if (!verification.Intact)
+            foreach (var chain in chains)
             {
-                broken.Add(new ChainVerification(chain, verification));
+                var verification = (await AuditEndpoints.VerifyChainAsync(log, identity, chain, ct)).Value!;
+                if (!verification.Intact)
+                {
+                    broken.Add(new ChainVerification(chain, verification));
+                }
             }
+        }
+        catch (OperationCanceledException)
+        {
+            await log.RecordAsync(null, "audit.chains_verified", $"{chains.Count} chains", "abandoned", CancellationToken.None);
+            throw;
         }
         await log.RecordAsync(null, "audit.chains_verified", $"{chains.Count} chains", broken.Count == 0 ? "intact" : $"broken:{broken.Count}", ct);
         return TypedResults.Ok(new AuditChainsVerification(broken.Count == 0, chains.Count, broken));

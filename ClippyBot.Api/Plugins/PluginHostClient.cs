@@ -62,7 +62,7 @@ public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOpt
 
     /// <summary>How many quarantines set by operators or rules were released (the registry's withdrawals stay).</summary>
     public async Task<int> ReleaseAllQuarantinesAsync(string by, CancellationToken ct) =>
-        await ReadAsync<int>(await SendAsync(HttpMethod.Post, "/internal/plugins/quarantines/release", JsonContent.Create(new { by }), ct), ct);
+        await ReadAsync<int>(await SendAsync(HttpMethod.Post, "/internal/quarantines/release", JsonContent.Create(new { by }), ct), ct);
 
     /// <summary>
     /// An id no plugin can have ("..", 9,000 characters…) is "no such plugin" here, without a round trip: sent on, it would

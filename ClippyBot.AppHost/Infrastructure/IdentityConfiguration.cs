@@ -90,6 +90,9 @@ public static class IdentityConfiguration
 
     private static int RegistryClientIndex(IDistributedApplicationBuilder builder) => builder.ExecutionContext.IsPublishMode ? 2 : 3;
 
+    /// <summary>The operator console's client (run mode only) comes after the registry's.</summary>
+    internal static int OperatorClientIndex(IDistributedApplicationBuilder builder) => RegistryClientIndex(builder) + 1;
+
     /// <summary>
     /// The registry's pages sign people in at Identity as a confidential first-party client (code + PKCE, the registry
     /// scope; first-party so that reviewers' role reaches the registry), redirected back to the registry's own endpoint.

@@ -16,9 +16,6 @@ public static class OperatorConsole
 {
     public const string ClientId = "clippybot-operator";
 
-    // After web, dev, api-service and the registry's client (run mode's order, checked in IdentityConfiguration).
-    private const int ClientIndex = 4;
-
     public static IResourceBuilder<ProjectResource> WithOperatorCommands(this IResourceBuilder<ProjectResource> api,
         IResourceBuilder<ProjectResource> identity, DevelopmentCertificates? certificates)
     {
@@ -30,7 +27,7 @@ public static class OperatorConsole
             return api;
         }
         var secret = builder.AddGeneratedSecret("operator-client-secret");
-        var prefix = $"Oidc__Clients__{ClientIndex}__";
+        var prefix = $"Oidc__Clients__{IdentityConfiguration.OperatorClientIndex(builder)}__";
         identity.WithEnvironment(prefix + "ClientId", ClientId)
             .WithEnvironment(prefix + "DisplayName", "ClippyBot operator console (AppHost dashboard)")
             .WithEnvironment(prefix + "ClientSecret", secret)
@@ -58,7 +55,7 @@ public static class OperatorConsole
             HttpMethod.Post, "/api/admin/signing-keys/rotate");
         Command("release-quarantines", "Release all quarantines",
             "Release every plugin quarantine an operator or a rule set, in every workspace? The registry's withdrawals stay.", "LockOpen",
-            HttpMethod.Post, "/api/admin/plugins/quarantines/release");
+            HttpMethod.Post, "/api/admin/quarantines/release");
         Command("verify-audit-chains", "Verify audit chains",
             "Walk the platform's and every workspace's audit chain against Identity's anchors?", "ShieldCheckmark",
             HttpMethod.Get, "/api/admin/audit/verify-all");
@@ -94,7 +91,8 @@ public static class OperatorConsole
                     ? CommandResults.Success($"{(int)response.StatusCode}: done, recorded in the platform audit chain.", Pretty(body), CommandResultFormat.Json)
                     : CommandResults.Failure($"The Api answered {(int)response.StatusCode}.", Pretty(body), CommandResultFormat.Json);
             }
-            catch (Exception e) when (e is HttpRequestException or JsonException or InvalidOperationException)
+            catch (Exception e) when (e is HttpRequestException or JsonException or InvalidOperationException or KeyNotFoundException
+                                           or TaskCanceledException && !ct.IsCancellationRequested)
             {
                 return CommandResults.Failure(e.Message);
             }

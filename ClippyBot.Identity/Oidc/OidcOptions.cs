@@ -59,6 +59,9 @@ public sealed class OidcOptions
     public int ClientCacheSize { get; set; } = 10_000;
 
     /// <summary>Keys stay published until every token they signed has expired; refresh tokens live longest.</summary>
+    /// <summary>How long a key an operator rotated away stays published: the short-lived tokens it signed, not refresh tokens.</summary>
+    public TimeSpan RotatedKeyRetention => new[] { AccessTokenLifetime, IdentityTokenLifetime, AuthorizationCodeLifetime }.Max() + TimeSpan.FromMinutes(5);
+
     public TimeSpan SigningKeyRetention => new[] { AccessTokenLifetime, IdentityTokenLifetime, AuthorizationCodeLifetime, RefreshTokenLifetime }.Max() + TimeSpan.FromMinutes(5);
 }
 

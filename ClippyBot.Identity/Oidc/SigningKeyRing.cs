@@ -48,8 +48,9 @@ public sealed class SigningKeyRing(IServiceScopeFactory scopes, MigrationStatus<
 
     /// <summary>
     /// An operator's rotation (a key suspected exposed): every signing key stops signing now and a new one signs from now
-    /// on. Keys that signed stay published until their tokens have expired (refresh tokens too), so nobody is signed out;
-    /// keys published ahead but never used are dropped. Other replicas switch at their next refresh
+    /// on. Keys that signed stay published only until the access, identity tokens and codes they signed have expired
+    /// (<see cref="OidcOptions.RotatedKeyRetention"/>), so a stolen key is useless from then on; refresh tokens they signed
+    /// stop working then (those people sign in again). Keys published ahead but never used are dropped. Other replicas switch at their next refresh
     /// (<see cref="OidcOptions.KeyRingRefreshInterval"/>); resource servers fetch the new key when they first meet it.
     /// </summary>
     public async Task<string> RotateNowAsync(CancellationToken ct)
@@ -115,6 +116,12 @@ public sealed class SigningKeyRing(IServiceScopeFactory scopes, MigrationStatus<
             db.SigningKeys.RemoveRange(keys.Where(k => k.ExpiresAt <= now));
             var live = keys.Where(k => k.ExpiresAt > now).ToList();
 
+            // A rotation right after another (a retried call, a double click) keeps the key that has just begun signing:
+            // retries cannot pile up keys, and at most one key a minute is made this way.
+            if (rotateNow && live.Any(k => k.Use == SigningUse && k.RetiresAt <= now && k.RetiresAt > now - TimeSpan.FromMinutes(1)))
+            {
+                rotateNow = false;
+            }
             if (rotateNow)
             {
                 var unused = live.Where(k => k.Use == SigningUse && k.ActivatesAt > now).ToList();
@@ -123,6 +130,12 @@ public sealed class SigningKeyRing(IServiceScopeFactory scopes, MigrationStatus<
                 foreach (var key in live.Where(k => k.Use == SigningUse && k.RetiresAt > now))
                 {
                     key.RetiresAt = now;
+                }
+                // A key rotated away may be exposed: published only while access tokens it signed can live, not for the
+                // refresh tokens' 14 days (its refresh tokens stop working then: those people sign in again).
+                foreach (var key in live.Where(k => k.Use == SigningUse && k.ExpiresAt > now + _options.RotatedKeyRetention))
+                {
+                    key.ExpiresAt = now + _options.RotatedKeyRetention;
                 }
             }
             var signing = live.Where(k => k.Use == SigningUse).ToList();

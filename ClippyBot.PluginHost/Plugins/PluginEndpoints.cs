@@ -67,7 +67,8 @@ public static class PluginEndpoints
         plugins.MapGet("/{pluginId}/crashes", CrashesAsync);
         plugins.MapPost("/{pluginId}/quarantine", QuarantineAsync);
         plugins.MapPost("/{pluginId}/release", ReleaseAsync);
-        plugins.MapPost("/quarantines/release", ReleaseAllAsync);
+        // Outside /internal/plugins/{pluginId}: "quarantines" is a valid plugin id.
+        app.MapPost("/internal/quarantines/release", ReleaseAllAsync).ExcludeFromDescription();
         return app;
     }
 

@@ -12,12 +12,16 @@ namespace ClippyBot.ServiceDefaults.Authentication;
 /// After an operator rotates Identity's signing keys, tokens signed with the new key arrive before this service has
 /// fetched it. JwtBearer only asks for the keys again and refuses the request; here the request that meets an unknown key
 /// waits for one fresh fetch of Identity's discovery document and keys and is validated against them — so nobody's
-/// request fails because of a rotation. Fetches are shared by concurrent requests and happen at most every
-/// <see cref="MinimumInterval"/>: forged key ids cannot turn this into a flood towards Identity, nor hold requests long.
+/// request fails because of a rotation. Fetches are shared by concurrent requests, and a key id the last answer lacked
+/// is asked for again only half a second later: forged key ids cannot turn this into a flood towards Identity.
 /// </summary>
 public sealed class SigningKeyCatchUp(TimeProvider time)
 {
+    /// <summary>The handler's own refresh interval (JwtBearerOptions.RefreshInterval).</summary>
     public static readonly TimeSpan MinimumInterval = TimeSpan.FromSeconds(2);
+
+    /// <summary>Fetches for a key the last answer lacked are at least this far apart.</summary>
+    private static readonly TimeSpan Spacing = TimeSpan.FromMilliseconds(500);
 
     private readonly Lock _gate = new();
     private Task<OpenIdConnectConfiguration?>? _fetch;
@@ -29,19 +33,37 @@ public sealed class SigningKeyCatchUp(TimeProvider time)
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(handler);
         var header = context.Request.Headers.Authorization.ToString();
-        if (context.Exception is not SecurityTokenSignatureKeyNotFoundException || !header.StartsWith("Bearer ", StringComparison.Ordinal))
+        if (context.Exception is not SecurityTokenSignatureKeyNotFoundException || !header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
             return false;
         }
-        var configuration = await FetchAsync(context.Options, context.HttpContext.RequestAborted);
-        if (configuration is null)
+        var token = header["Bearer ".Length..].Trim();
+        string kid;
+        try
+        {
+            kid = new JsonWebToken(token).Kid ?? "";
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        OpenIdConnectConfiguration? configuration;
+        try
+        {
+            configuration = await FetchAsync(context.Options, kid).WaitAsync(context.HttpContext.RequestAborted);
+        }
+        catch (OperationCanceledException)
+        {
+            return false; // the caller hung up
+        }
+        if (configuration is null || !configuration.SigningKeys.Any(k => k.KeyId == kid))
         {
             return false;
         }
         var rules = context.Options.TokenValidationParameters.Clone();
         rules.ValidIssuers = [configuration.Issuer];
         rules.IssuerSigningKeys = configuration.SigningKeys;
-        var result = await handler.ValidateTokenAsync(header["Bearer ".Length..].Trim(), rules);
+        var result = await handler.ValidateTokenAsync(token, rules);
         if (!result.IsValid)
         {
             return false;
@@ -51,24 +73,27 @@ public sealed class SigningKeyCatchUp(TimeProvider time)
         return true;
     }
 
-    private Task<OpenIdConnectConfiguration?> FetchAsync(JwtBearerOptions options, CancellationToken ct)
+    private Task<OpenIdConnectConfiguration?> FetchAsync(JwtBearerOptions options, string kid)
     {
         lock (_gate)
         {
             var now = time.GetUtcNow();
-            // One fetch at a time, and none within the interval of the last: a key id Identity does not publish is refused
-            // against the keys fetched a moment ago.
-            if (_fetch is not null && (!_fetch.IsCompleted || now - _startedAt < MinimumInterval))
+            // One fetch at a time; an answer that already has the key is used as it is; a key the last answer lacked is
+            // asked for again only after the spacing, so forged key ids cost Identity at most two fetches a second.
+            if (_fetch is not null && (!_fetch.IsCompleted || HasKey(_fetch, kid) || now - _startedAt < Spacing))
             {
-                return _fetch.WaitAsync(ct);
+                return _fetch;
             }
             _startedAt = now;
             _fetch = RetrieveAsync(options);
             // The handler's own configuration catches up too (for later requests, without this path).
             options.ConfigurationManager?.RequestRefresh();
-            return _fetch.WaitAsync(ct);
+            return _fetch;
         }
     }
+
+    private static bool HasKey(Task<OpenIdConnectConfiguration?> fetch, string kid) =>
+        fetch.IsCompletedSuccessfully && fetch.Result is { } configuration && configuration.SigningKeys.Any(k => k.KeyId == kid);
 
     private static async Task<OpenIdConnectConfiguration?> RetrieveAsync(JwtBearerOptions options)
     {

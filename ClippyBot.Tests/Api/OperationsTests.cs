@@ -124,7 +124,7 @@ public sealed class OperationsTests
         var person = await s_testbed.NewUserAsync(ct);
         foreach (var (caller, who) in new[] { (impostor, "another client with the scope"), (withoutScope, "the operator client without the scope"), (person.Client, "a person") })
         {
-            foreach (var (method, path) in new[] { (HttpMethod.Post, "/api/admin/signing-keys/rotate"), (HttpMethod.Post, "/api/admin/plugins/quarantines/release"),
+            foreach (var (method, path) in new[] { (HttpMethod.Post, "/api/admin/signing-keys/rotate"), (HttpMethod.Post, "/api/admin/quarantines/release"),
                          (HttpMethod.Get, "/api/admin/audit/verify-all"), (HttpMethod.Post, "/api/admin/encryption/rotate") })
             {
                 using var response = await caller.SendAsync(new HttpRequestMessage(method, new Uri(path, UriKind.Relative)), ct);
@@ -140,7 +140,7 @@ public sealed class OperationsTests
     {
         var ct = TestContext.CancellationToken;
         using var console = await OperatorAsync(OperatorClient, "api.operations", ct);
-        using var response = await console.PostAsync(new Uri("/api/admin/plugins/quarantines/release", UriKind.Relative), null, ct);
+        using var response = await console.PostAsync(new Uri("/api/admin/quarantines/release", UriKind.Relative), null, ct);
         Assert.AreEqual(HttpStatusCode.ServiceUnavailable, response.StatusCode, await response.Content.ReadAsStringAsync(ct));
         Assert.AreEqual("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         Assert.IsTrue((await PlatformAuditAsync(ct)).Any(e => e.GetProperty("action").GetString() == "plugin.quarantines_released"

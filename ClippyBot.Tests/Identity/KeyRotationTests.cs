@@ -59,6 +59,36 @@ public sealed class KeyRotationTests
     }
 
     [TestMethod]
+    public async Task An_operators_rotation_signs_with_a_new_key_at_once_and_unpublishes_the_old_one_once_its_access_tokens_expired()
+    {
+        var ct = TestContext.CancellationToken;
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var identity = await IdentityHost.StartAsync(ct, new Dictionary<string, string?>(), services => services.AddSingleton<TimeProvider>(clock));
+        var ring = identity.Services.GetRequiredService<SigningKeyRing>();
+        var client = identity.CreateClient();
+        // The scheduled successor already published ahead (never used) is dropped by the rotation too.
+        clock.Advance(TimeSpan.FromDays(29));
+        await ring.RefreshAsync(ct);
+        var before = await JwksKidsAsync(client, ct);
+        Assert.HasCount(2, before);
+        var tokenA = await ServiceTokenAsync(client, ct);
+
+        var newKid = await ring.RotateNowAsync(ct);
+
+        Assert.AreEqual(newKid, Kid(await ServiceTokenAsync(client, ct)), "the new key signs at once");
+        Assert.AreEqual(newKid, await ring.RotateNowAsync(ct), "a retried rotation (within a minute) keeps the key that has just begun signing");
+        var after = await JwksKidsAsync(client, ct);
+        CollectionAssert.AreEquivalent(new[] { Kid(tokenA), newKid }, after, "the key that signed stays published; the unused successor is gone");
+        Assert.IsTrue(await SignatureValidAsync(client, tokenA, ct), "access tokens it signed keep working until they expire");
+
+        // 20 minutes later (15-minute access tokens + 5): the rotated key is no longer published, not after 14 days.
+        clock.Advance(TimeSpan.FromMinutes(21));
+        await ring.RefreshAsync(ct);
+        CollectionAssert.AreEqual(new[] { newKid }, await JwksKidsAsync(client, ct));
+        Assert.IsFalse(await SignatureValidAsync(client, tokenA, ct));
+    }
+
+    [TestMethod]
     public async Task Keys_are_stored_sealed_and_survive_a_restart()
     {
         var ct = TestContext.CancellationToken;

@@ -355,7 +355,7 @@ public sealed class WorkspacePluginTests
         (await s_admin.SendJsonAsync(HttpMethod.Post, $"/api/admin/plugins/{id}/quarantine", new { reason = "one tenant", workspaceId }, Ct)).Dispose();
         Assert.AreEqual(HttpStatusCode.Locked, (await DeliverAsync(owner.Client, workspaceId, id)).StatusCode);
 
-        using var released = await s_admin.PostAsync(new Uri("/api/admin/plugins/quarantines/release", UriKind.Relative), null, Ct);
+        using var released = await s_admin.PostAsync(new Uri("/api/admin/quarantines/release", UriKind.Relative), null, Ct);
         Assert.AreEqual(HttpStatusCode.OK, released.StatusCode, await released.Content.ReadAsStringAsync(Ct));
         Assert.IsGreaterThanOrEqualTo(2, (await released.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("released").GetInt32());
         using var delivered = await DeliverAsync(owner.Client, workspaceId, id);
