@@ -95,9 +95,10 @@ public static partial class ContainmentEndpoints
     /// <summary>The key that signs from now on.</summary>
     public sealed record SigningKeyRotation(string KeyId);
 
-    private static async Task<Ok<SigningKeyRotation>> RotateSigningKeysAsync(SigningKeyRing keys, [AsParameters] ContainmentServices services, CancellationToken ct)
+    private static async Task<Ok<SigningKeyRotation>> RotateSigningKeysAsync(SigningKeyRing keys, SigningKeyChanges changes, [AsParameters] ContainmentServices services, CancellationToken ct)
     {
         var keyId = await keys.RotateNowAsync(ct);
+        await changes.AnnounceAsync();
         LogSigningKeysRotated(services.Logger, services.Actor, keyId);
         return TypedResults.Ok(new SigningKeyRotation(keyId));
     }

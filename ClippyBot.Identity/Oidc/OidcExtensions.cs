@@ -39,6 +39,8 @@ public static class OidcExtensions
         builder.Services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>, ServerKeysChangeTokenSource>();
         builder.Services.AddSingleton<IOptionsChangeTokenSource<OpenIddict.Validation.OpenIddictValidationOptions>, ValidationKeysChangeTokenSource>();
         builder.Services.AddHostedService<KeyRingRefreshService>();
+        builder.Services.AddSingleton<SigningKeyChanges>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<SigningKeyChanges>());
         builder.Services.AddSingleton<ClientSeeder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ClientSeeder>());
         builder.Services.AddSingleton<RevocationMarkers>();

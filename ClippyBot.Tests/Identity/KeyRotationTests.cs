@@ -89,6 +89,24 @@ public sealed class KeyRotationTests
     }
 
     [TestMethod]
+    public async Task A_rotation_on_one_replica_reaches_the_others_at_once_through_the_announcement()
+    {
+        var ct = TestContext.CancellationToken;
+        await using var first = await IdentityHost.StartAsync(ct);
+        await using var second = await IdentityHost.StartReplicaAsync(first, new Dictionary<string, string?>(), ct);
+        var before = Kid(await ServiceTokenAsync(second.CreateClient(), ct));
+
+        // As the containment endpoint does: rotate here, announce to the others (the periodic refresh is 5 minutes away).
+        var newKid = await first.Services.GetRequiredService<SigningKeyRing>().RotateNowAsync(ct);
+        await first.Services.GetRequiredService<SigningKeyChanges>().AnnounceAsync();
+
+        Assert.AreNotEqual(before, newKid);
+        await Poll.UntilAsync(async () => Kid(await ServiceTokenAsync(second.CreateClient(), ct)) == newKid, TimeSpan.FromSeconds(5),
+            "the other replica signs with the new key", ct);
+        CollectionAssert.Contains(await JwksKidsAsync(second.CreateClient(), ct), newKid);
+    }
+
+    [TestMethod]
     public async Task Keys_are_stored_sealed_and_survive_a_restart()
     {
         var ct = TestContext.CancellationToken;
