@@ -33,6 +33,7 @@ public static class IdentityComposition
         // Sees every request's client address (after forwarded headers): an address carrying most of the traffic is taken
         // for an untrusted proxy, since every per-address limit would count all its users as one.
         app.UseSharedAddressMonitor();
+        app.UseSignInPopupOpenerPolicy();
         // CORS and the failure block of the token endpoints, then the client-credentials fast path: all before
         // authentication, where OpenIddict answers.
         app.UseOidcTokenEndpoint();

@@ -96,6 +96,11 @@ public static class OpenApiExtensions
                 context.HttpContext.Response.Headers.ContentSecurityPolicy =
                     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; frame-ancestors 'none'"
                     + (settings.Authority is { } authority ? $"; connect-src 'self' {authority.GetLeftPart(UriPartial.Authority)}" : "");
+                // Its "Authorize" opens Identity's sign-in in a popup and reads the code when the popup comes back to this page:
+                // the page keeps its popups, and the popup's return (?code= or ?error=) must not be cut off from it either.
+                var query = context.HttpContext.Request.Query;
+                context.HttpContext.Response.Headers["Cross-Origin-Opener-Policy"] =
+                    query.ContainsKey("code") || query.ContainsKey("error") ? "unsafe-none" : "same-origin-allow-popups";
                 return await next(context);
             });
         }

@@ -90,7 +90,11 @@ public static class EdgeHardening
                 headers.XContentTypeOptions = "nosniff";
                 headers["Referrer-Policy"] = "no-referrer";
                 headers.XFrameOptions = "DENY";
-                headers["Cross-Origin-Opener-Policy"] = "same-origin";
+                // A page may relax it for a sign-in popup (Identity's authorization flow, the Api's Scalar page); all others isolate.
+                if (!headers.ContainsKey("Cross-Origin-Opener-Policy"))
+                {
+                    headers["Cross-Origin-Opener-Policy"] = "same-origin";
+                }
                 headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()";
                 if (hstsValue is not null && context.Request.IsHttps)
                 {

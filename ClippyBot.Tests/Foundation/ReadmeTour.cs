@@ -100,6 +100,21 @@ internal sealed class ReadmeTour(TestContext testContext)
         Assert.AreEqual(200, scalar!.Status);
         await _page.WaitForLoadStateAsync(LoadState.NetworkIdle);
         await ShotAsync("scalar", fullPage: false);
+        // Scalar's "Authorize": Identity's sign-in in a popup (this browser is signed in there already, so it comes straight
+        // back), Scalar reads the code from it and redeems it at Identity's token endpoint; the token it holds works.
+        // (Before the opener policies were relaxed for this flow, the popup was cut off from Scalar and stayed open.)
+        var signInPopup = _page.Context.WaitForPageAsync();
+        await _page.GetByRole(AriaRole.Button, new() { Name = "Authorize", Exact = true }).First.ClickAsync();
+        var popup = await signInPopup;
+        await Poll.UntilAsync(() => Task.FromResult(popup.IsClosed), TimeSpan.FromSeconds(30), "Scalar closes the sign-in popup once it has the code", ct);
+        await Assertions.Expect(_page.GetByRole(AriaRole.Button, new() { Name = "Clear tokens" })).ToBeVisibleAsync(new() { Timeout = 30_000 });
+        await ShotAsync("scalar-authorized", fullPage: false);
+        var scalarToken = await _page.EvaluateAsync<string>("() => [...document.querySelectorAll('input')].map(i => i.value).find(v => v.startsWith('eyJ')) ?? ''");
+        using (var viaScalar = new HttpClient(TrustingHandler(ca)) { BaseAddress = api })
+        {
+            viaScalar.DefaultRequestHeaders.Authorization = new("Bearer", scalarToken);
+            Assert.AreEqual(HttpStatusCode.OK, (await viaScalar.GetAsync(new Uri("/api/me", UriKind.Relative), ct)).StatusCode, "the token Scalar holds");
+        }
         using var created = await person.PostAsJsonAsync(new Uri("/api/workspaces", UriKind.Relative), new { name = "Tour" }, ct);
         Assert.AreEqual(HttpStatusCode.Created, created.StatusCode, await created.Content.ReadAsStringAsync(ct));
         var workspace = (await created.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("id").GetString();

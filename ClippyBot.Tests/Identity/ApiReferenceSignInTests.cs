@@ -53,4 +53,26 @@ public sealed class ApiReferenceSignInTests
         using var refused = await client.SendAsync(foreign, ct);
         Assert.IsFalse(refused.Headers.Contains("Access-Control-Allow-Origin"), "no grant for a foreign origin");
     }
+
+    [TestMethod]
+    public async Task Only_the_pages_of_the_authorization_flow_leave_a_sign_in_popup_connected_to_the_app_that_opened_it()
+    {
+        var ct = TestContext.CancellationToken;
+        await using var identity = await IdentityHost.StartAsync(ct);
+        using var client = identity.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        async Task<string> OpenerPolicyAsync(string path)
+        {
+            using var response = await client.GetAsync(new Uri(path, UriKind.Relative), ct);
+            return response.Headers.GetValues("Cross-Origin-Opener-Policy").Single();
+        }
+
+        // A popup app (Scalar, a single-page app) reads the code when the popup comes back: the flow must not cut it off.
+        Assert.AreEqual("unsafe-none", await OpenerPolicyAsync($"/connect/authorize?client_id={IdentityHost.DevClient}&response_type=code"));
+        Assert.AreEqual("unsafe-none", await OpenerPolicyAsync("/account/login?ReturnUrl=%2Fconnect%2Fauthorize%3Fclient_id%3Dx"));
+        // Everything else stays isolated from whoever opened it.
+        foreach (var path in new[] { "/account/login", "/account/login?ReturnUrl=%2Faccount%2Fmanage", "/account/register", "/account/manage", "/account/login?ReturnUrl=https%3A%2F%2Fevil.test%2Fconnect%2Fauthorize" })
+        {
+            Assert.AreEqual("same-origin", await OpenerPolicyAsync(path), path);
+        }
+    }
 }
