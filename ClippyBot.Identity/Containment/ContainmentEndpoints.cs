@@ -98,8 +98,8 @@ public static partial class ContainmentEndpoints
     private static async Task<Ok<SigningKeyRotation>> RotateSigningKeysAsync(SigningKeyRing keys, SigningKeyChanges changes, [AsParameters] ContainmentServices services, CancellationToken ct)
     {
         var keyId = await keys.RotateNowAsync(ct);
-        await changes.AnnounceAsync();
         LogSigningKeysRotated(services.Logger, services.Actor, keyId);
+        await changes.AnnounceAsync();
         return TypedResults.Ok(new SigningKeyRotation(keyId));
     }
 

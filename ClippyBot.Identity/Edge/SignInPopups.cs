@@ -1,3 +1,5 @@
+using ClippyBot.ServiceDefaults;
+
 namespace ClippyBot.Identity.Edge;
 
 /// <summary>
@@ -7,22 +9,35 @@ namespace ClippyBot.Identity.Edge;
 /// the pages of the authorization flow (the authorize endpoint and the sign-in pages that return to it) leave the opener
 /// alone; every other page (account management, registration, the developer and admin pages) keeps <c>same-origin</c>.
 /// They still refuse framing and run no script, so the opener can only watch where the popup goes, not read it.
+/// Only on a developer's machine (Development, Testing), where the one popup client is Scalar's development page: in a
+/// deployment a page that opened the flow could keep a handle on it and on the client's callback page (a callback that
+/// trusts <c>window.opener</c> would hand it the code), so production keeps <c>same-origin</c> until clients can be
+/// registered as popup clients one by one.
 /// </summary>
 public static class SignInPopups
 {
-    public static IApplicationBuilder UseSignInPopupOpenerPolicy(this IApplicationBuilder app) => app.Use((context, next) =>
+    public static WebApplication UseSignInPopupOpenerPolicy(this WebApplication app)
     {
-        if (IsAuthorizationFlowPage(context.Request))
+        ArgumentNullException.ThrowIfNull(app);
+        if (!app.Environment.IsLocal())
         {
-            // Runs before the edge defaults' own callback (callbacks run last-registered first), which then keeps it.
-            context.Response.OnStarting(() =>
-            {
-                context.Response.Headers["Cross-Origin-Opener-Policy"] = "unsafe-none";
-                return Task.CompletedTask;
-            });
+            return app;
         }
-        return next(context);
-    });
+        app.Use((context, next) =>
+        {
+            if (IsAuthorizationFlowPage(context.Request))
+            {
+                // Runs before the edge defaults' own callback (callbacks run last-registered first), which then keeps it.
+                context.Response.OnStarting(() =>
+                {
+                    context.Response.Headers["Cross-Origin-Opener-Policy"] = "unsafe-none";
+                    return Task.CompletedTask;
+                });
+            }
+            return next(context);
+        });
+        return app;
+    }
 
     public static bool IsAuthorizationFlowPage(HttpRequest request)
     {

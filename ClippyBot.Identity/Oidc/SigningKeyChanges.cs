@@ -22,7 +22,7 @@ public sealed partial class SigningKeyChanges : IHostedService, IDisposable
         _redis = redis;
         _ring = ring;
         _logger = logger;
-        _mirror = new RedisMirror(redis, RedisChannel.Literal(Channel), _ => { var refreshed = RefreshAsync(); });
+        _mirror = new RedisMirror(redis, RedisChannel.Literal(Channel), _ => { var refreshed = RefreshSoonAsync(); });
     }
 
     public Task StartAsync(CancellationToken cancellationToken) => _mirror.LoadAsync((_, _) => RefreshAsync(), e => LogListenFailed(e.GetType().Name));
@@ -36,14 +36,43 @@ public sealed partial class SigningKeyChanges : IHostedService, IDisposable
         {
             await _redis.GetSubscriber().PublishAsync(RedisChannel.Literal(Channel), "rotated");
         }
-        catch (RedisException e)
+        catch (Exception e) when (e is RedisException or TimeoutException)
         {
             // The others re-read the ring at their next periodic refresh (Oidc:KeyRingRefreshInterval) anyway.
             LogAnnounceFailed(e.GetType().Name);
         }
     }
 
-    public void Dispose() => _mirror.Dispose();
+    public void Dispose()
+    {
+        _mirror.Dispose();
+        _one.Dispose();
+    }
+
+    private readonly SemaphoreSlim _one = new(1, 1);
+    private int _pending;
+
+    /// <summary>
+    /// At most one re-read at a time and one more queued behind it: a burst of announcements (or of messages from whoever
+    /// can publish on the channel) costs each replica two reads of the ring, not one per message.
+    /// </summary>
+    private async Task RefreshSoonAsync()
+    {
+        if (Interlocked.Exchange(ref _pending, 1) == 1)
+        {
+            return; // one is queued already; it reads the ring after this message was sent
+        }
+        await _one.WaitAsync();
+        try
+        {
+            Interlocked.Exchange(ref _pending, 0);
+            await RefreshAsync();
+        }
+        finally
+        {
+            _one.Release();
+        }
+    }
 
     private async Task RefreshAsync()
     {

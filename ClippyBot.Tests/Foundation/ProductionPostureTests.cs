@@ -220,6 +220,11 @@ public sealed class ProductionPostureTests
                 Assert.AreEqual("https", plain.Headers.Location?.Scheme);
             }
             await AssertTls12RefusedWithAlertAsync(address, ca);
+            // Sign-in popups stay cut off from whoever opened them in a deployment (relaxed only for Scalar on a developer's machine).
+            using (var authorize = await https.GetAsync(new Uri("/connect/authorize?client_id=x&response_type=code", UriKind.Relative), ct))
+            {
+                Assert.AreEqual("same-origin", authorize.Headers.GetValues("Cross-Origin-Opener-Policy").Single());
+            }
 
             // The development client is not registered in Production: its credentials get nowhere.
             using var token = await https.PostAsync(new Uri("/connect/token", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string>
