@@ -130,6 +130,14 @@ internal sealed class WorkspaceAuthorizationResultHandler : IAuthorizationMiddle
         var failure = authorizeResult.AuthorizationFailure?.FailureReasons.OfType<WorkspaceAuthorizationFailure>().FirstOrDefault();
         if (!authorizeResult.Forbidden || failure is null)
         {
+            if (authorizeResult.Forbidden && context.GetEndpoint()?.Metadata.GetOrderedMetadata<Microsoft.AspNetCore.Authorization.IAuthorizeData>()
+                    .Any(a => a.Policy == Containment.ContainmentEndpoints.PolicyName) == true)
+            {
+                // Someone signed in reaching for platform administration (a person without the role or second factor, a
+                // client without the operations scope): a platform security event. Rate-limited per caller before this.
+                await context.RequestServices.GetRequiredService<Audit.AuditLog>().RecordAsync(null, "authorization.denied",
+                    $"{context.Request.Method} {context.Request.Path} needs {Containment.ContainmentEndpoints.PolicyName}", "denied", CancellationToken.None);
+            }
             await _default.HandleAsync(next, context, policy, authorizeResult);
             return;
         }

@@ -133,6 +133,16 @@ public sealed class OperationsTests
         }
         Assert.IsFalse((await PlatformAuditAsync(ct)).Any(e => e.GetProperty("actorId").GetString()!.StartsWith(ImpostorClient, StringComparison.Ordinal)
                                                              && e.GetProperty("outcome").GetString() == "success"));
+        // Each refusal is a platform security event, recorded under the caller (odd spellings of the path included).
+        using (var oddSpelling = await impostor.PostAsync(new Uri("/API/Admin/Quarantines/Release/", UriKind.Relative), new StringContent("{\"truncated\":", System.Text.Encoding.UTF8, "application/json"), ct))
+        {
+            Assert.AreEqual(HttpStatusCode.Forbidden, oddSpelling.StatusCode);
+        }
+        var denied = (await PlatformAuditAsync(ct)).Where(e => e.GetProperty("action").GetString() == "authorization.denied" && e.GetProperty("outcome").GetString() == "denied").ToList();
+        Assert.IsTrue(denied.Any(e => e.GetProperty("actorId").GetString()!.StartsWith(ImpostorClient, StringComparison.Ordinal)
+                                      && e.GetProperty("target").GetString()!.Contains("/api/admin/signing-keys/rotate", StringComparison.Ordinal)), string.Join('\n', denied));
+        Assert.IsTrue(denied.Any(e => e.GetProperty("actorId").GetString() == person.Subject), "a person without the role");
+        Assert.IsTrue(denied.Any(e => e.GetProperty("target").GetString()!.Contains("/API/Admin/Quarantines/Release/", StringComparison.Ordinal)));
     }
 
     [TestMethod]
