@@ -5,6 +5,7 @@ using ClippyBot.Api.Bench;
 using ClippyBot.Api.Caller;
 using ClippyBot.Api.Connections;
 using ClippyBot.Api.Containment;
+using ClippyBot.Api.Detection;
 using ClippyBot.Api.Data;
 using ClippyBot.Api.Encryption;
 using ClippyBot.Api.Files;
@@ -40,6 +41,7 @@ public static class ApiComposition
         builder.AddFiles();
         builder.AddWorkspacePlugins();
         builder.AddPrivacy();
+        builder.AddDetection();
         builder.AddApiDocumentation();
         return builder;
     }
@@ -72,6 +74,7 @@ public static class ApiComposition
         app.MapFilesApi();
         app.MapWorkspacePluginsApi();
         app.MapPrivacyApi();
+        app.MapDetectionApi();
         app.MapApiDocumentation();
         app.MapBenchApi();
         return app;

@@ -14,3 +14,10 @@ public static partial class PluginIds
     [GeneratedRegex("^[a-z0-9][a-z0-9.-]{1,98}[a-z0-9]$")]
     private static partial Regex Pattern();
 }
+
+/// <summary>Who set a quarantine, when a PluginHost rule did (the Api's alert rules tell violations from other causes by it).</summary>
+public static class QuarantineRules
+{
+    public const string PermissionViolation = "rule:permission-violation";
+    public const string FailureRate = "rule:failure-rate";
+}

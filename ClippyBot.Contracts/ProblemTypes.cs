@@ -8,6 +8,7 @@ public static class ProblemTypes
 {
     public const string Base = "https://clippybot.dev/problems/";
 
+    public const string AlertNotFound = Base + "alert-not-found";
     public const string ApiKeyExpired = Base + "api-key-expired";
     public const string ApiKeyInvalid = Base + "api-key-invalid";
     public const string ApiKeyNotAllowed = Base + "api-key-not-allowed";

@@ -42,4 +42,10 @@ public static class ApiScopes
     /// as a client-credentials caller. Only configured clients get it; apps are never offered it.
     /// </summary>
     public const string Operations = "api.operations";
+
+    /// <summary>
+    /// An external Prometheus scraping the Api's <c>/metrics</c> (client credentials): reads metrics, nothing else.
+    /// Only configured clients get it; apps are never offered it.
+    /// </summary>
+    public const string Metrics = "api.metrics";
 }

@@ -43,6 +43,7 @@ public static class ServiceDefaultsExtensions
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = BadRequestProblem.Describe);
         builder.Services.AddSingleton<ClippyBot.ServiceDefaults.SecurityMetrics>();
+        builder.Services.AddSingleton<ClippyBot.ServiceDefaults.Detection.SecuritySignals>();
         if (builder.Configuration[PrivateCertificateAuthority.TrustedCaFileKey] is { Length: > 0 } caFile)
         {
             builder.Services.TrustForOutgoingHttps(ClippyBot.Security.PrivateCaTrust.Load(caFile));

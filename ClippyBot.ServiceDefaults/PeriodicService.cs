@@ -9,6 +9,9 @@ namespace Microsoft.Extensions.Hosting;
 /// </summary>
 public abstract partial class PeriodicService(IConfiguration configuration, TimeProvider time, Microsoft.Extensions.Logging.ILogger logger) : BackgroundService
 {
+    /// <summary>The clock the ticks follow (tests shift it).</summary>
+    protected TimeProvider Clock => time;
+
     protected abstract string IntervalKey { get; }
 
     protected abstract TimeSpan DefaultInterval { get; }

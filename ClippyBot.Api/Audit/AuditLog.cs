@@ -10,7 +10,8 @@ using Microsoft.EntityFrameworkCore;
 namespace ClippyBot.Api.Audit;
 
 /// <summary>Appends to and verifies the hash-chained audit log (one home for the chain rules).</summary>
-public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, TimeProvider time, IHttpContextAccessor http, AuditChainKey key)
+public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, TimeProvider time, IHttpContextAccessor http, AuditChainKey key,
+    ClippyBot.ServiceDefaults.Detection.SecuritySignals signals)
 {
     private static readonly byte[] Genesis = HashChain.Genesis;
 
@@ -40,6 +41,7 @@ public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, T
             ip = "";
         }
 
+        long entryId = 0;
         var strategy = db.Database.CreateExecutionStrategy();
         await strategy.ExecuteAsync(async () =>
         {
@@ -66,8 +68,15 @@ public sealed class AuditLog(ApiDbContext db, Privacy.SubjectKeys subjectKeys, T
             db.AuditEntries.Add(entry);
             await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
+            entryId = entry.Id;
         });
+        // Every audited action is a signal the alert rules can count (mass erasures, role changes, key rotations…); the
+        // sample names the entry, so an alert leads back to the chain.
+        signals.Raise(ClippyBot.Contracts.SecuritySignalNames.Audit(action, outcome), actorId, AuditSample(chain, entryId));
     }
+
+    /// <summary>A signal sample that names an audit entry: <c>audit:{chain}:{entry id}</c>.</summary>
+    public static string AuditSample(Guid chain, long entryId) => string.Create(CultureInfo.InvariantCulture, $"audit:{chain}:{entryId}");
 
     /// <summary>Where a chain does not hold: the entry and why; or null when every link and every anchor holds.</summary>
     public sealed record Break(long? EntryId, string Reason);

@@ -75,6 +75,20 @@ public sealed class IdentityServiceClient(HttpClient http, IOptions<ServiceClien
 
     public sealed record SigningKeyRotation(string KeyId);
 
+    /// <summary>The verified addresses of every platform administrator (who security alerts go to).</summary>
+    public async Task<IReadOnlyList<string>> AdministratorAddressesAsync(CancellationToken ct)
+    {
+        using var response = await SendAsync(HttpMethod.Get, "/internal/containment/administrators", null, "clippybot-api", ct);
+        try
+        {
+            return await response.Content.ReadFromJsonAsync<List<string>>(ct) ?? [];
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new IdentityUnavailableException("Identity answered without the administrators' addresses.", e);
+        }
+    }
+
     /// <summary>What Identity holds about the account (its documented export shape), or null when it has no such account.</summary>
     public async Task<System.Text.Json.JsonElement?> ExportPersonalDataAsync(Guid userId, CancellationToken ct)
     {

@@ -42,8 +42,24 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
 
     public DbSet<Privacy.AccountErasure> AccountErasures => Set<Privacy.AccountErasure>();
 
+    public DbSet<Detection.SecurityAlert> SecurityAlerts => Set<Detection.SecurityAlert>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
+        modelBuilder.Entity<Detection.SecurityAlert>(a =>
+        {
+            a.HasKey(x => x.Id);
+            a.Property(x => x.Rule).HasMaxLength(Detection.SecurityAlert.RuleLength);
+            a.Property(x => x.Severity).HasMaxLength(16);
+            a.Property(x => x.Subject).HasMaxLength(Detection.SecurityAlert.SubjectLength);
+            a.Property(x => x.Description).HasMaxLength(300);
+            a.Property(x => x.SubjectsJson).HasColumnType("jsonb");
+            a.Property(x => x.SamplesJson).HasColumnType("jsonb");
+            a.Ignore(x => x.Status);
+            // One open episode per rule and subject: the replica that inserts it first is the one that mails.
+            a.HasIndex(x => new { x.Rule, x.Subject }).IsUnique().HasFilter("\"ResolvedAt\" IS NULL");
+            a.HasIndex(x => x.FirstSeen);
+        });
         modelBuilder.Entity<Workspace>(w =>
         {
             w.HasKey(x => x.Id);

@@ -42,6 +42,12 @@ public sealed class PluginHostClient(HttpClient http, ServiceTokens tokens, IOpt
     public async Task<IReadOnlyList<Withdrawal>> WithdrawalsAsync(CancellationToken ct) =>
         await ReadAsync<List<Withdrawal>>(await SendAsync(HttpMethod.Get, "/internal/plugins/withdrawals", null, ct), ct);
 
+    /// <summary>A quarantine (PluginHost's <c>/internal/quarantines</c>: the last two hours, newest first).</summary>
+    public sealed record Quarantine(Guid Id, string PluginId, string Version, Guid? WorkspaceId, string Reason, string SetBy, DateTimeOffset At);
+
+    public async Task<IReadOnlyList<Quarantine>> RecentQuarantinesAsync(CancellationToken ct) =>
+        await ReadAsync<List<Quarantine>>(await SendAsync(HttpMethod.Get, "/internal/quarantines", null, ct), ct);
+
     public async Task<CatalogEntry> InstallAsync(Stream bundle, CancellationToken ct) =>
         await ReadAsync<CatalogEntry>(await SendAsync(HttpMethod.Post, "/internal/plugins", new StreamContent(bundle), ct), ct);
 

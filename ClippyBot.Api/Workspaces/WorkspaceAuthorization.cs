@@ -137,6 +137,9 @@ internal sealed class WorkspaceAuthorizationResultHandler : IAuthorizationMiddle
                 // client without the operations scope): a platform security event. Rate-limited per caller before this.
                 await context.RequestServices.GetRequiredService<Audit.AuditLog>().RecordAsync(null, "authorization.denied",
                     $"{context.Request.Method} {context.Request.Path} needs {Containment.ContainmentEndpoints.PolicyName}", "denied", CancellationToken.None);
+                context.RequestServices.GetRequiredService<ClippyBot.ServiceDefaults.Detection.SecuritySignals>().Raise(SecuritySignalNames.AdministrationRefused,
+                    context.User.FindFirstValue(ApiKeyClaims.KeyId) ?? context.User.FindFirstValue("sub") ?? "unknown",
+                    $"{context.Request.Method} {context.Request.Path} refused (amr: {string.Join(' ', context.User.FindAll("amr").Select(c => c.Value))})");
             }
             await _default.HandleAsync(next, context, policy, authorizeResult);
             return;

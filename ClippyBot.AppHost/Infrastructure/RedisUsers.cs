@@ -17,10 +17,11 @@ public static class RedisUsers
     {
         ["identity"] = "~clippybot:revoked-* ~clippybot:login-attempts:* ~clippybot:token-failures:* ~clippybot:token-blocked:* "
                        + "~clippybot:registrations:* ~clippybot:account-exists-mailed:* ~clippybot:oidc-* ~clippybot:identity:* "
-                       + "&clippybot:revocations &clippybot:login-attempts &clippybot:identity:* &clippybot:oidc-*",
-        ["api"] = "~clippybot:rl:* ~clippybot:api:* %R~clippybot:revoked-* &clippybot:revocations &clippybot:api:*",
-        // The registry counts its rate limits and nothing else: no marker, no other service's key, no channel.
-        ["registry"] = "~clippybot:registry:*",
+                       + "~clippybot:signals:identity:* &clippybot:revocations &clippybot:login-attempts &clippybot:identity:* &clippybot:oidc-*",
+        // Signals: each service writes its own; the Api, which evaluates the alert rules, reads them all.
+        ["api"] = "~clippybot:rl:* ~clippybot:api:* ~clippybot:signals:api:* %R~clippybot:revoked-* %R~clippybot:signals:* &clippybot:revocations &clippybot:api:*",
+        // The registry counts its rate limits and its signals and nothing else: no marker, no other service's key, no channel.
+        ["registry"] = "~clippybot:registry:* ~clippybot:signals:registry:*",
     };
 
     /// <summary>Commands every service user gets: everything but the dangerous ones (and INFO back, which the client reads
@@ -29,12 +30,12 @@ public static class RedisUsers
 
     /// <summary>
     /// Users that need only a few commands get only those: the registry counts (INCRBY, EXPIRE), records a refusal once a
-    /// minute (SET NX) and answers health checks (PING) — no SCAN or RANDOMKEY, which ignore key patterns and would show
+    /// minute (SET NX), raises security signals (HINCRBY, LPUSH, LTRIM) and answers health checks (PING) — no SCAN or RANDOMKEY, which ignore key patterns and would show
     /// it other services' key names. The rest are what the client sends when it connects.
     /// </summary>
     private static readonly IReadOnlyDictionary<string, string> NarrowCommands = new Dictionary<string, string>(StringComparer.Ordinal)
     {
-        ["registry"] = "-@all +incrby +incr +expire +pexpire +set +get +ping +echo +info +hello +auth +client|setname +client|id +select",
+        ["registry"] = "-@all +incrby +incr +expire +pexpire +set +get +hincrby +lpush +ltrim +ping +echo +info +hello +auth +client|setname +client|id +select",
     };
 
     /// <summary>redis-server's ACL lines: <paramref name="passwords"/> has one per user in <see cref="Rules"/> plus <see cref="Admin"/>.</summary>

@@ -25,6 +25,21 @@ public sealed class Administrators(UserManager<ApplicationUser> users, IConfigur
                || (user.EmailConfirmed && configured.Contains(user.Email, StringComparer.OrdinalIgnoreCase));
     }
 
+    /// <summary>The verified addresses of every administrator (members of the role, and configured addresses with a verified account).</summary>
+    public async Task<IReadOnlyList<string>> AddressesAsync()
+    {
+        var addresses = (await users.GetUsersInRoleAsync(AdministratorRequirement.RoleName))
+            .Where(u => u.EmailConfirmed && !string.IsNullOrEmpty(u.Email)).Select(u => u.Email!).ToList();
+        foreach (var configured in configuration.GetSection("Identity:Administrators").GetChildren().Select(c => c.Value).OfType<string>())
+        {
+            if (await users.FindByEmailAsync(configured) is { EmailConfirmed: true, Email: { } email })
+            {
+                addresses.Add(email);
+            }
+        }
+        return [.. addresses.Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.Ordinal)];
+    }
+
     /// <summary>
     /// Community registry reviewers: members of the <c>plugin-reviewer</c> role, or verified addresses named in
     /// <c>Identity:PluginReviewers</c> (the same rule as administrators).
@@ -38,16 +53,23 @@ public sealed class Administrators(UserManager<ApplicationUser> users, IConfigur
     }
 }
 
-internal sealed class AdministratorHandler(UserManager<ApplicationUser> users, Administrators administrators)
+internal sealed class AdministratorHandler(UserManager<ApplicationUser> users, Administrators administrators, ClippyBot.ServiceDefaults.Detection.SecuritySignals signals)
     : AuthorizationHandler<AdministratorRequirement>
 {
     protected override async Task HandleRequirementAsync(AuthorizationHandlerContext context, AdministratorRequirement requirement)
     {
         // A platform administrator's session must have passed a second factor (amr mfa).
-        if (context.User.Identity?.IsAuthenticated == true && context.User.HasClaim("amr", "mfa") && await users.GetUserAsync(context.User) is { } user
-            && await administrators.IsAdministratorAsync(user))
+        if (context.User.Identity?.IsAuthenticated != true || await users.GetUserAsync(context.User) is not { } user
+            || !await administrators.IsAdministratorAsync(user))
+        {
+            return;
+        }
+        if (context.User.HasClaim("amr", "mfa"))
         {
             context.Succeed(requirement);
+            return;
         }
+        // An administrator's session without a second factor reaching for administration: a stolen password, perhaps.
+        signals.Raise(ClippyBot.Contracts.SecuritySignalNames.AdministratorWithoutMfa, user.Id.ToString(), "identity administration refused: no second factor in this session");
     }
 }

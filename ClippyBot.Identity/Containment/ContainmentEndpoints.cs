@@ -37,6 +37,8 @@ public static partial class ContainmentEndpoints
         group.MapPost("/users/{userId:guid}/unlock", UnlockAsync);
         group.MapPost("/users/revoke-sessions", RevokeSessionsAsync);
         group.MapPost("/signing-keys/rotate", RotateSigningKeysAsync);
+        // Where the Api's security alerts are mailed.
+        group.MapGet("/administrators", async (Administrators administrators) => TypedResults.Ok(await administrators.AddressesAsync()));
         return app;
     }
 

@@ -33,6 +33,7 @@ public static class OidcResources
     {
         [ApiScope] = Api,
         [ApiScopes.Operations] = Api,
+        [ApiScopes.Metrics] = Api,
         [PluginHostScope] = PluginHost,
         [ApiScopes.Registry] = Audiences.Registry,
         [ContainmentScope] = Identity,

@@ -100,7 +100,7 @@ public static class OidcExtensions
                     .AllowRefreshTokenFlow()
                     .RequireProofKeyForCodeExchange();
 
-                server.RegisterScopes([.. OidcResources.UserScopes, ClippyBot.Contracts.ApiScopes.Registry, OidcResources.PluginHostScope, OidcResources.ContainmentScope, OidcResources.PrivacyScope, OidcResources.AuditScope, ClippyBot.Contracts.ApiScopes.Operations]);
+                server.RegisterScopes([.. OidcResources.UserScopes, ClippyBot.Contracts.ApiScopes.Registry, OidcResources.PluginHostScope, OidcResources.ContainmentScope, OidcResources.PrivacyScope, OidcResources.AuditScope, ClippyBot.Contracts.ApiScopes.Operations, ClippyBot.Contracts.ApiScopes.Metrics]);
 
                 // Resource servers validate access tokens locally: signed JWTs, not encrypted ones.
                 server.DisableAccessTokenEncryption();

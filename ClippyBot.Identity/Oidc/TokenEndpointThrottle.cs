@@ -44,8 +44,12 @@ public sealed partial class TokenEndpointThrottle : IHostedService, IDisposable
     private readonly ConcurrentDictionary<string, DateTimeOffset> _blocked = new(StringComparer.Ordinal);
     private readonly RedisMirror _mirror;
 
-    public TokenEndpointThrottle(IConnectionMultiplexer redis, IOptions<TokenThrottleOptions> options, TimeProvider time, ILogger<TokenEndpointThrottle>? logger = null)
+    private readonly ClippyBot.ServiceDefaults.Detection.SecuritySignals? _signals;
+
+    public TokenEndpointThrottle(IConnectionMultiplexer redis, IOptions<TokenThrottleOptions> options, TimeProvider time, ILogger<TokenEndpointThrottle>? logger = null,
+        ClippyBot.ServiceDefaults.Detection.SecuritySignals? signals = null)
     {
+        _signals = signals;
         _redis = redis;
         _options = options;
         _time = time;
@@ -109,6 +113,8 @@ public sealed partial class TokenEndpointThrottle : IHostedService, IDisposable
             return;
         }
         Block(subject, windowEnds);
+        _signals?.Raise(ClippyBot.Contracts.SecuritySignalNames.TokenThrottled, subject,
+            string.Create(CultureInfo.InvariantCulture, $"blocked until {windowEnds:u} after {count} failures"));
         var until = windowEnds.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
         await database.StringSetAsync(BlockPrefix + subject, until, windowEnds - _time.GetUtcNow() + TimeSpan.FromSeconds(1));
         await _redis.GetSubscriber().PublishAsync(BlockedChannel, $"{subject} {until}");

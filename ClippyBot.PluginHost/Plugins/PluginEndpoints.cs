@@ -69,6 +69,7 @@ public static class PluginEndpoints
         plugins.MapPost("/{pluginId}/release", ReleaseAsync);
         // Outside /internal/plugins/{pluginId}: "quarantines" is a valid plugin id.
         app.MapPost("/internal/quarantines/release", ReleaseAllAsync).ExcludeFromDescription();
+        app.MapGet("/internal/quarantines", RecentQuarantinesAsync).ExcludeFromDescription();
         return app;
     }
 
@@ -107,6 +108,17 @@ public static class PluginEndpoints
             // Newest first: a backlog of old withdrawals never hides a new one.
             .OrderByDescending(q => q.At).Take(1000)
             .Select(q => new WithdrawalResponse(q.PluginId, q.Version, q.Reason, q.At)).ToListAsync(ct));
+
+    /// <summary>A quarantine as the Api's alert rules see it.</summary>
+    public sealed record QuarantineResponse(Guid Id, string PluginId, string Version, Guid? WorkspaceId, string Reason, string SetBy, DateTimeOffset At);
+
+    /// <summary>Quarantines set in the last two hours (the alert rules' horizon), newest first, at most 500.</summary>
+    private static async Task<Ok<List<QuarantineResponse>>> RecentQuarantinesAsync(PluginsDbContext db, TimeProvider time, CancellationToken ct)
+    {
+        var since = time.GetUtcNow().AddHours(-2);
+        return TypedResults.Ok(await db.Quarantines.AsNoTracking().Where(q => q.At >= since).OrderByDescending(q => q.At).Take(500)
+            .Select(q => new QuarantineResponse(q.Id, q.PluginId, q.Version, q.WorkspaceId, q.Reason, q.SetBy, q.At)).ToListAsync(ct));
+    }
 
     private static async Task<Ok<List<InstalledResponse>>> ListAsync(PluginsDbContext db, Registry.RegistryTrust registry, CancellationToken ct)
     {

@@ -166,7 +166,7 @@ public sealed partial class PluginInvoker(
         var options = rules.Value;
         if (permissionViolation && options.OnPermissionViolation && !await IsQuarantinedAsync(pluginId, version, workspaceId, ct))
         {
-            await QuarantineAsync(pluginId, version, workspaceId, "attempted a capability the workspace did not grant", "rule:permission-violation", ct);
+            await QuarantineAsync(pluginId, version, workspaceId, "attempted a capability the workspace did not grant", ClippyBot.Contracts.QuarantineRules.PermissionViolation, ct);
             return;
         }
         // Counted per workspace: a tenant's own failures quarantine the version for that tenant only.
@@ -176,7 +176,7 @@ public sealed partial class PluginInvoker(
         var here = byWorkspace.FirstOrDefault(w => w.Workspace == workspaceId)?.Failures ?? 0;
         if (here >= options.FailuresThreshold && !await IsQuarantinedAsync(pluginId, version, workspaceId, ct))
         {
-            await QuarantineAsync(pluginId, version, workspaceId, $"{here} traps or limit hits in this workspace within {options.Window.TotalMinutes:0} minutes", "rule:failure-rate", ct);
+            await QuarantineAsync(pluginId, version, workspaceId, $"{here} traps or limit hits in this workspace within {options.Window.TotalMinutes:0} minutes", ClippyBot.Contracts.QuarantineRules.FailureRate, ct);
         }
         // Platform-wide only on evidence from several workspaces.
         var total = byWorkspace.Sum(w => w.Failures);
@@ -184,7 +184,7 @@ public sealed partial class PluginInvoker(
             && !await db.Quarantines.AnyAsync(q => q.PluginId == pluginId && q.Version == version && q.WorkspaceId == null && q.ReleasedAt == null, ct))
         {
             await QuarantineAsync(pluginId, version, null,
-                $"{total} traps or limit hits in {byWorkspace.Count} workspaces within {options.Window.TotalMinutes:0} minutes", "rule:failure-rate", ct);
+                $"{total} traps or limit hits in {byWorkspace.Count} workspaces within {options.Window.TotalMinutes:0} minutes", ClippyBot.Contracts.QuarantineRules.FailureRate, ct);
         }
     }
 

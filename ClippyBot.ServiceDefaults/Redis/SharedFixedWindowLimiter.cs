@@ -218,12 +218,23 @@ public static class RateLimitRefusal
         ArgumentNullException.ThrowIfNull(context);
         var http = context.HttpContext;
         http.RequestServices.GetRequiredService<SecurityMetrics>().RateLimited(policy);
+        http.RequestServices.GetRequiredService<Detection.SecuritySignals>().Raise(ClippyBot.Contracts.SecuritySignalNames.RateLimited, Caller(http), policy);
         if (context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
         {
             http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
         await Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests",
             detail: "You have reached the request limit; retry after the time in Retry-After.", type: ClippyBot.Contracts.ProblemTypes.RateLimited).ExecuteAsync(http);
+    }
+
+    /// <summary>Who was refused, for the alert rules: the account, API key or client, else the address.</summary>
+    public static string Caller(HttpContext http)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        var user = http.User;
+        return user.FindFirst("api_key_id")?.Value is { } key ? "api-key:" + key
+            : user.FindFirst("sub")?.Value is { } sub ? (user.FindFirst("client_id")?.Value == sub ? "client:" : "account:") + sub
+            : "address:" + (http.Connection.RemoteIpAddress?.ToString() ?? "unknown");
     }
 }
 

@@ -151,10 +151,16 @@ public sealed class ApiTestbed : IAsyncDisposable
     public ServiceFactory<ApiDbContext> Api { get; }
 
     public static async Task<ApiTestbed> StartAsync(CancellationToken ct, Action<IServiceCollection>? apiServices = null,
-        IReadOnlyDictionary<string, string?>? apiSettings = null, IDictionary<string, string?>? identitySettings = null)
+        IReadOnlyDictionary<string, string?>? apiSettings = null, IDictionary<string, string?>? identitySettings = null, Action<IServiceCollection>? identityServices = null)
     {
-        var identity = await IdentityHost.StartAsync(ct, identitySettings);
-        var api = await ApiHost.StartAsync(identity, TestRig.Redis.ConnectionString, ct, configureServices: apiServices, settings: apiSettings);
+        // Each stack counts its own security signals (the test rig's Redis is shared by classes running in parallel).
+        var signals = "clippybot:signals:" + Guid.NewGuid().ToString("N") + ":";
+        var identityAll = new Dictionary<string, string?>(identitySettings ?? new Dictionary<string, string?>());
+        identityAll.TryAdd("Signals:KeyPrefix", signals);
+        var apiAll = new Dictionary<string, string?>(apiSettings ?? new Dictionary<string, string?>());
+        apiAll.TryAdd("Signals:KeyPrefix", identityAll["Signals:KeyPrefix"]);
+        var identity = await IdentityHost.StartAsync(ct, identityAll, identityServices);
+        var api = await ApiHost.StartAsync(identity, TestRig.Redis.ConnectionString, ct, configureServices: apiServices, settings: apiAll);
         return new ApiTestbed(identity, api);
     }
 

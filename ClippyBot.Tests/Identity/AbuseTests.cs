@@ -29,7 +29,7 @@ namespace ClippyBot.Tests.Identity;
 public sealed class AbuseTests
 {
     /// <summary>Request header the test host turns into the connection's remote address (each test picks its own addresses).</summary>
-    private const string AddressHeader = "X-Test-Client-Address";
+    internal const string AddressHeader = "X-Test-Client-Address";
 
     public TestContext TestContext { get; set; } = null!;
 
@@ -43,13 +43,13 @@ public sealed class AbuseTests
             configure?.Invoke(services);
         });
 
-    private static HttpClient From(HttpClient client, IPAddress address)
+    internal static HttpClient From(HttpClient client, IPAddress address)
     {
         client.DefaultRequestHeaders.Add(AddressHeader, address.ToString());
         return client;
     }
 
-    private static IPAddress NewAddress() => new(RandomNumber.Bytes(4) is var b ? [10, b[1], b[2], (byte)(b[3] | 1)] : []);
+    internal static IPAddress NewAddress() => new(RandomNumber.Bytes(4) is var b ? [10, b[1], b[2], (byte)(b[3] | 1)] : []);
 
     [TestMethod]
     public async Task Every_spelling_of_the_token_endpoint_is_throttled_like_the_canonical_path()
@@ -831,7 +831,7 @@ public sealed class AbuseTests
     }
 
     /// <summary>The test host's stand-in for distinct clients: the header names the connection's remote address.</summary>
-    private sealed class AddressFromHeader : IStartupFilter
+    internal sealed class AddressFromHeader : IStartupFilter
     {
         public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
         {

@@ -32,16 +32,19 @@ public sealed class WorkspacePluginTests
 
     private CancellationToken Ct => TestContext.CancellationToken;
 
+    /// <summary>This class's own security signals (the rig's Redis is shared).</summary>
+    private static readonly string SignalPrefix = "clippybot:signals:" + Guid.NewGuid().ToString("N") + ":";
+
     [ClassInitialize]
     public static async Task StartAsync(TestContext context)
     {
         var ct = context.CancellationToken;
-        s_identity = await IdentityHost.StartAsync(ct, new Dictionary<string, string?> { ["Identity:Administrators:0"] = AdminEmail });
+        s_identity = await IdentityHost.StartAsync(ct, new Dictionary<string, string?> { ["Identity:Administrators:0"] = AdminEmail, ["Signals:KeyPrefix"] = SignalPrefix });
         s_pluginHost = await PluginHostRig.StartAsync(s_identity, ct);
         s_api = await ApiHost.StartAsync(s_identity, TestRig.Redis.ConnectionString, ct,
             configureServices: services => services.AddHttpClient(ClippyBot.Api.Plugins.PluginHostClient.HttpClientName)
                 .ConfigurePrimaryHttpMessageHandler(() => new LossyAnswers(s_pluginHost.Server.CreateHandler())),
-            settings: new Dictionary<string, string?> { ["ServiceClient:PluginHostAddress"] = "https://localhost" });
+            settings: new Dictionary<string, string?> { ["ServiceClient:PluginHostAddress"] = "https://localhost", ["Signals:KeyPrefix"] = SignalPrefix });
         s_admin = await ApiHost.NewAdministratorAsync(s_identity, s_api, AdminEmail, ct);
     }
 
@@ -341,6 +344,43 @@ public sealed class WorkspacePluginTests
         StringAssert.Contains(await refused.Content.ReadAsStringAsync(Ct), "plugin-quarantined");
         var audit = await s_admin.GetFromJsonAsync<JsonElement>("/api/admin/audit?action=plugin.quarantined", Ct);
         Assert.IsTrue(audit.GetProperty("entries").EnumerateArray().Any(e => e.GetProperty("target").GetString()!.StartsWith(id, StringComparison.Ordinal)));
+    }
+
+    [TestMethod]
+    public async Task A_quarantine_and_a_permission_violation_each_raise_one_alert_naming_the_plugin_and_the_workspace()
+    {
+        var id = "dev.test.qa" + Guid.NewGuid().ToString("N")[..6];
+        await PublishAsync(id, "1.0.0");
+        var owner = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "QA", Ct);
+        var otherWorkspace = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "QA 2", Ct);
+        var evaluator = s_api.Services.GetRequiredService<ClippyBot.Api.Detection.AlertEvaluator>();
+        await evaluator.RunRoundAsync(Ct);
+        Assert.IsEmpty(await PluginAlertsAsync(id), "installing and publishing is not an incident");
+
+        using (var set = await s_admin.SendJsonAsync(HttpMethod.Post, $"/api/admin/plugins/{id}/quarantine", new { reason = "suspicious traffic", workspaceId }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.NoContent, set.StatusCode, await set.Content.ReadAsStringAsync(Ct));
+        }
+        // What the PluginHost's rule does when the plugin reaches for a capability the other workspace did not grant.
+        await using (var scope = s_pluginHost.Services.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<ClippyBot.PluginHost.Plugins.PluginInvoker>().QuarantineAsync(id, "1.0.0", otherWorkspace,
+                "attempted a capability the workspace did not grant", ClippyBot.Contracts.QuarantineRules.PermissionViolation, Ct);
+        }
+        await evaluator.RunRoundAsync(Ct);
+        await evaluator.RunRoundAsync(Ct);
+        var alerts = await PluginAlertsAsync(id);
+        Assert.HasCount(3, alerts, string.Join('\n', alerts));
+        Assert.AreEqual(1, alerts.Count(a => a.GetProperty("rule").GetString() == "plugin-quarantines" && a.GetProperty("subject").GetString() == $"{id}@*/{workspaceId}"), "the kill switch holds every version");
+        Assert.AreEqual(1, alerts.Count(a => a.GetProperty("rule").GetString() == "plugin-quarantines" && a.GetProperty("subject").GetString() == $"{id}@1.0.0/{otherWorkspace}"));
+        Assert.AreEqual(1, alerts.Count(a => a.GetProperty("rule").GetString() == "plugin-permission-violations" && a.GetProperty("subject").GetString() == $"{id}@1.0.0/{otherWorkspace}"));
+    }
+
+    private async Task<List<JsonElement>> PluginAlertsAsync(string pluginId)
+    {
+        var page = await s_admin.GetFromJsonAsync<JsonElement>("/api/admin/alerts?pageSize=200", Ct);
+        return [.. page.GetProperty("alerts").EnumerateArray().Where(a => a.GetProperty("subject").GetString()!.StartsWith(pluginId + "@", StringComparison.Ordinal))];
     }
 
     [TestMethod]

@@ -11,6 +11,7 @@ public sealed class LoginModel(
     IPasswordHasher<ApplicationUser> hasher,
     LoginThrottle throttle,
     AccountSecurity.SecondFactorLogin secondFactor,
+    ClippyBot.ServiceDefaults.Detection.SecuritySignals signals,
     TimeProvider time) : PageModel
 {
     /// <summary>One text for unknown account, wrong password and locked account: none of them is revealed.</summary>
@@ -58,7 +59,7 @@ public sealed class LoginModel(
         if (user is null)
         {
             await VerifyDummyAsync();
-            return await FailureAsync(attempt);
+            return await FailureAsync(attempt, null);
         }
 
         var result = await signIn.CheckPasswordSignInAsync(user, Password ?? "", lockoutOnFailure: true);
@@ -79,7 +80,7 @@ public sealed class LoginModel(
             // Identity answers a locked account without hashing; pay the same cost as a wrong password.
             await VerifyDummyAsync();
         }
-        return await FailureAsync(attempt);
+        return await FailureAsync(attempt, user);
     }
 
     private Task<PasswordVerificationResult> VerifyDummyAsync()
@@ -90,9 +91,12 @@ public sealed class LoginModel(
             : Task.FromResult(hasher.VerifyHashedPassword(new ApplicationUser(), dummy, Password ?? ""));
     }
 
-    private async Task<PageResult> FailureAsync(LoginAttempt attempt)
+    private async Task<PageResult> FailureAsync(LoginAttempt attempt, ApplicationUser? user)
     {
         await throttle.CountAsync(attempt);
+        // Never the typed address: an unknown one may be a mistyped password or someone else's address.
+        signals.Raise(ClippyBot.Contracts.SecuritySignalNames.SignInFailed, user?.Id.ToString() ?? "unknown-account",
+            "password refused from " + (HttpContext.Connection.RemoteIpAddress?.ToString() ?? "an unknown address"));
         ErrorMessage = GenericFailure;
         Password = "";
         return PageWithStatus(StatusCodes.Status200OK);

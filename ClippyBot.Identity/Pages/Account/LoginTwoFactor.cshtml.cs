@@ -12,7 +12,7 @@ namespace ClippyBot.Identity.Pages.Account;
 /// </summary>
 public sealed class LoginTwoFactorModel(
     SecondFactorLogin login, TwoFactor twoFactor, LoginThrottle throttle,
-    SecurityLog log, AccountMail mail, AccountLockout lockout) : PageModel
+    SecurityLog log, AccountMail mail, AccountLockout lockout, ClippyBot.ServiceDefaults.Detection.SecuritySignals signals) : PageModel
 {
     public const string GenericFailure = "That code is not right, was already used, or the account cannot sign in now.";
 
@@ -72,6 +72,8 @@ public sealed class LoginTwoFactorModel(
         await throttle.CountAsync(attempt);
         await lockout.FailedAsync(user);
         await log.RecordAsync(user.Id, SecurityEventKind.SecondFactorFailed, ct);
+        signals.Raise(ClippyBot.Contracts.SecuritySignalNames.SignInFailed, user.Id.ToString(),
+            "second factor refused from " + (HttpContext.Connection.RemoteIpAddress?.ToString() ?? "an unknown address"));
         ErrorMessage = GenericFailure;
         return Page();
     }
