@@ -9,6 +9,8 @@ using ClippyBot.Api.Detection;
 using ClippyBot.Api.Data;
 using ClippyBot.Api.Encryption;
 using ClippyBot.Api.Files;
+using ClippyBot.Api.Incidents;
+using ClippyBot.Api.Investigation;
 using ClippyBot.Api.OpenApi;
 using ClippyBot.Api.Operations;
 using ClippyBot.Api.Plugins;
@@ -42,6 +44,7 @@ public static class ApiComposition
         builder.AddWorkspacePlugins();
         builder.AddPrivacy();
         builder.AddDetection();
+        builder.AddIncidents();
         builder.AddApiDocumentation();
         return builder;
     }
@@ -75,6 +78,8 @@ public static class ApiComposition
         app.MapWorkspacePluginsApi();
         app.MapPrivacyApi();
         app.MapDetectionApi();
+        app.MapIncidentsApi();
+        app.MapInvestigationApi();
         app.MapApiDocumentation();
         app.MapBenchApi();
         return app;

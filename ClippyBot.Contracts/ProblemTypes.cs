@@ -29,6 +29,8 @@ public static class ProblemTypes
     public const string FileType = Base + "file-type";
     public const string HttpsRequired = Base + "https-required";
     public const string IdentityUnavailable = Base + "identity-unavailable";
+    public const string IncidentNotFound = Base + "incident-not-found";
+    public const string IncidentState = Base + "incident-state";
     public const string InvitationInvalid = Base + "invitation-invalid";
     public const string InvitationLimit = Base + "invitation-limit";
     public const string LastOwner = Base + "last-owner";

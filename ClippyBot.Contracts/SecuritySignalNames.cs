@@ -29,6 +29,9 @@ public static class SecuritySignalNames
     /// <summary>A plugin attempted a capability its workspace did not grant (subject: <c>{plugin}@{version}/{workspace}</c>).</summary>
     public const string PluginPermissionViolation = "plugin.permission_violation";
 
+    /// <summary>An incident with personal data affected whose 72 hours are up and nobody was notified (subject: the incident).</summary>
+    public const string BreachNotificationOverdue = "incident.notification_overdue";
+
     /// <summary>An entry of the Api's audit chains: <c>audit:{action}:{outcome}</c> (subject: the actor).</summary>
     public static string Audit(string action, string outcome) => $"audit:{action}:{outcome}";
 

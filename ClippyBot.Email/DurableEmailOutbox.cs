@@ -94,7 +94,14 @@ public sealed partial class DurableEmailOutbox<TContext>(
     private readonly SemaphoreSlim _signal = new(0);
 
     /// <summary>Queues <paramref name="message"/>; false when its recipient is over the hourly limit (logged and counted).</summary>
-    public async Task<bool> EnqueueAsync(EmailMessage message, MailPriority priority, CancellationToken ct = default)
+    public async Task<bool> EnqueueAsync(EmailMessage message, MailPriority priority, CancellationToken ct = default) =>
+        await EnqueueTrackedAsync(message, priority, ct) is not null;
+
+    /// <summary>
+    /// Queues <paramref name="message"/> and returns its outbox id, whose row says when it was sent (<see cref="OutboxMail.SentAt"/>,
+    /// kept a day) and is gone when delivery was given up; null when its recipient is over the hourly limit.
+    /// </summary>
+    public async Task<Guid?> EnqueueTrackedAsync(EmailMessage message, MailPriority priority, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(message);
         var now = time.GetUtcNow();
@@ -108,7 +115,7 @@ public sealed partial class DurableEmailOutbox<TContext>(
         {
             metrics.EmailSent(message.Kind, delivered: false);
             LogRecipientLimited(logger, message.Kind, tag);
-            return false;
+            return null;
         }
         var id = Guid.CreateVersion7(now);
         db.Set<OutboxMail>().Add(new OutboxMail
@@ -123,7 +130,7 @@ public sealed partial class DurableEmailOutbox<TContext>(
         });
         await db.SaveChangesAsync(ct);
         _signal.Release();
-        return true;
+        return id;
     }
 
     /// <summary>Wakes the sender on this replica at once (others poll).</summary>

@@ -53,13 +53,13 @@ public static class ContainmentEndpoints
         return app;
     }
 
-    private static Task<Results<NoContent, ProblemHttpResult>> LockAsync(Guid userId, [AsParameters] ContainmentServices services, CancellationToken ct) =>
+    internal static Task<Results<NoContent, ProblemHttpResult>> LockAsync(Guid userId, [AsParameters] ContainmentServices services, CancellationToken ct) =>
         AccountActionAsync(userId, "account.locked", services, (identity, actor) => identity.LockAsync(userId, actor, ct), ct, endsSessions: true);
 
     private static Task<Results<NoContent, ProblemHttpResult>> UnlockAsync(Guid userId, [AsParameters] ContainmentServices services, CancellationToken ct) =>
         AccountActionAsync(userId, "account.unlocked", services, (identity, actor) => identity.UnlockAsync(userId, actor, ct), ct);
 
-    private static async Task<Results<NoContent, ProblemHttpResult>> RevokeUserSessionsAsync(Guid userId, [AsParameters] ContainmentServices services, CancellationToken ct) =>
+    internal static async Task<Results<NoContent, ProblemHttpResult>> RevokeUserSessionsAsync(Guid userId, [AsParameters] ContainmentServices services, CancellationToken ct) =>
         await AccountActionAsync(userId, "account.sessions_revoked", services,
             async (identity, actor) => (await identity.RevokeSessionsAsync([userId], actor, ct)).Revoked == 1, ct, endsSessions: true);
 
@@ -114,7 +114,7 @@ public static class ContainmentEndpoints
         return TypedResults.Ok(new RevokedSessionsResponse(result.Revoked, result.Unknown));
     }
 
-    private static async Task<Results<NoContent, ProblemHttpResult>> DisableApiKeyAsync(Guid keyId, [AsParameters] ContainmentServices services, CancellationToken ct)
+    internal static async Task<Results<NoContent, ProblemHttpResult>> DisableApiKeyAsync(Guid keyId, [AsParameters] ContainmentServices services, CancellationToken ct)
     {
         var key = await services.Db.ApiKeys.AsNoTracking().Where(k => k.Id == keyId).Select(k => new { k.WorkspaceId, k.RevokedAt }).SingleOrDefaultAsync(ct);
         if (key is null)

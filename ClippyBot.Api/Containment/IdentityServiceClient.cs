@@ -75,6 +75,27 @@ public sealed class IdentityServiceClient(HttpClient http, IOptions<ServiceClien
 
     public sealed record SigningKeyRotation(string KeyId);
 
+    public sealed record Contact(Guid UserId, string Email);
+
+    /// <summary>Verified addresses of these accounts (the rest have none, or are gone), for breach notifications.</summary>
+    public async Task<IReadOnlyList<Contact>> ContactsAsync(IReadOnlyList<Guid> userIds, CancellationToken ct)
+    {
+        var contacts = new List<Contact>();
+        foreach (var batch in userIds.Chunk(1000))
+        {
+            using var response = await SendAsync(HttpMethod.Post, "/internal/privacy/contacts", new { userIds = batch }, "clippybot-api", ct, PrivacyScope);
+            try
+            {
+                contacts.AddRange(await response.Content.ReadFromJsonAsync<List<Contact>>(ct) ?? []);
+            }
+            catch (System.Text.Json.JsonException e)
+            {
+                throw new IdentityUnavailableException("Identity answered without the addresses.", e);
+            }
+        }
+        return contacts;
+    }
+
     /// <summary>The verified addresses of every platform administrator (who security alerts go to).</summary>
     public async Task<IReadOnlyList<string>> AdministratorAddressesAsync(CancellationToken ct)
     {

@@ -44,8 +44,18 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
 
     public DbSet<Detection.SecurityAlert> SecurityAlerts => Set<Detection.SecurityAlert>();
 
+    public DbSet<ClippyBot.Api.Incidents.Incident> Incidents => Set<ClippyBot.Api.Incidents.Incident>();
+
+    public DbSet<ClippyBot.Api.Incidents.IncidentTimelineEntry> IncidentTimeline => Set<ClippyBot.Api.Incidents.IncidentTimelineEntry>();
+
+    public DbSet<ClippyBot.Api.Incidents.IncidentSubject> IncidentSubjects => Set<ClippyBot.Api.Incidents.IncidentSubject>();
+
+    public DbSet<ClippyBot.Api.Incidents.IncidentNotification> IncidentNotifications => Set<ClippyBot.Api.Incidents.IncidentNotification>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
+        // Breach notifications go through a durable outbox: each mail's delivery is recorded against the person.
+        ClippyBot.Email.OutboxMailModel.AddMailOutbox(modelBuilder);
         modelBuilder.Entity<Detection.SecurityAlert>(a =>
         {
             a.HasKey(x => x.Id);
@@ -59,6 +69,46 @@ public sealed class ApiDbContext(DbContextOptions<ApiDbContext> options) : DbCon
             // One open episode per rule and subject: the replica that inserts it first is the one that mails.
             a.HasIndex(x => new { x.Rule, x.Subject }).IsUnique().HasFilter("\"ResolvedAt\" IS NULL");
             a.HasIndex(x => x.FirstSeen);
+            a.HasOne<ClippyBot.Api.Incidents.Incident>().WithMany().HasForeignKey(x => x.IncidentId).OnDelete(DeleteBehavior.SetNull);
+        });
+        modelBuilder.Entity<ClippyBot.Api.Incidents.Incident>(i =>
+        {
+            i.HasKey(x => x.Id);
+            i.Property(x => x.Title).HasMaxLength(ClippyBot.Api.Incidents.Incident.TitleLength);
+            i.Property(x => x.Summary).HasMaxLength(ClippyBot.Api.Incidents.Incident.SummaryLength);
+            i.Property(x => x.Severity).HasMaxLength(16);
+            i.Property(x => x.Status).HasConversion<string>().HasMaxLength(16);
+            i.Property(x => x.OpenedBy).HasMaxLength(100);
+            i.Property(x => x.Review).HasMaxLength(ClippyBot.Api.Incidents.Incident.ReviewLength);
+            i.Property(x => x.PersonalData).HasMaxLength(ClippyBot.Api.Incidents.Incident.PersonalDataLength);
+            i.Ignore(x => x.NotifyBy);
+            i.HasIndex(x => x.Status);
+        });
+        modelBuilder.Entity<ClippyBot.Api.Incidents.IncidentTimelineEntry>(t =>
+        {
+            t.HasKey(x => x.Id);
+            t.Property(x => x.Actor).HasMaxLength(100);
+            t.Property(x => x.Kind).HasMaxLength(32);
+            t.Property(x => x.Text).HasMaxLength(ClippyBot.Api.Incidents.IncidentTimelineEntry.TextLength);
+            t.HasIndex(x => new { x.IncidentId, x.Id });
+            t.HasOne<ClippyBot.Api.Incidents.Incident>().WithMany().HasForeignKey(x => x.IncidentId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<ClippyBot.Api.Incidents.IncidentSubject>(s =>
+        {
+            s.HasKey(x => new { x.IncidentId, x.Kind, x.SubjectId });
+            s.Property(x => x.Kind).HasMaxLength(16);
+            s.Property(x => x.SubjectId).HasMaxLength(100);
+            s.Property(x => x.Source).HasMaxLength(16);
+            s.HasOne<ClippyBot.Api.Incidents.Incident>().WithMany().HasForeignKey(x => x.IncidentId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<ClippyBot.Api.Incidents.IncidentNotification>(n =>
+        {
+            n.HasKey(x => new { x.IncidentId, x.UserId, x.Audience });
+            n.Property(x => x.UserId).HasMaxLength(100);
+            n.Property(x => x.Audience).HasMaxLength(16);
+            n.Property(x => x.Failure).HasMaxLength(300);
+            n.HasIndex(x => x.MailId);
+            n.HasOne<ClippyBot.Api.Incidents.Incident>().WithMany().HasForeignKey(x => x.IncidentId).OnDelete(DeleteBehavior.Cascade);
         });
         modelBuilder.Entity<Workspace>(w =>
         {

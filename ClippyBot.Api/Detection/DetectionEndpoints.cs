@@ -142,6 +142,6 @@ public static class DetectionEndpoints
             : null;
     }
 
-    private static AlertSummary Summary(SecurityAlert a) => new(a.Id, a.Rule, a.Severity, a.Subject, a.Status, a.FirstSeen, a.LastSeen, a.ResolvedAt,
+    internal static AlertSummary Summary(SecurityAlert a) => new(a.Id, a.Rule, a.Severity, a.Subject, a.Status, a.FirstSeen, a.LastSeen, a.ResolvedAt,
         a.Count, a.PeakWindowCount, a.Threshold, a.WindowMinutes, a.MailedAt);
 }

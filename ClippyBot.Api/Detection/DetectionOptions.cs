@@ -111,6 +111,11 @@ public sealed partial class DetectionOptions
             Signals = [Api(SecuritySignalNames.Audit("member.role_changed", "success"))], Threshold = 20, WindowMinutes = 10, Severity = "high",
             Description = "Many workspace role changes in a short time (a takeover escalating, or a script gone wrong).",
         },
+        ["breach-notification-overdue"] = new()
+        {
+            Signals = [Api(SecuritySignalNames.BreachNotificationOverdue)], Threshold = 0, WindowMinutes = 5, PerSubject = true, Severity = "critical",
+            Description = "An incident affected personal data more than 72 hours ago and the affected people have not been notified.",
+        },
         ["signing-key-rotation"] = new()
         {
             Signals = [Api(SecuritySignalNames.Audit("oidc.signing_keys_rotated", "success"))], Threshold = 0, WindowMinutes = 10, Severity = "info",

@@ -48,6 +48,9 @@ public sealed class SecurityAlert
 
     public int MailedTo { get; set; }
 
+    /// <summary>The incident an administrator opened from it or linked it to.</summary>
+    public Guid? IncidentId { get; set; }
+
     public string Status => ResolvedAt is null ? "firing" : "resolved";
 }
 

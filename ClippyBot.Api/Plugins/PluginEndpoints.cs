@@ -385,7 +385,7 @@ public static class PluginEndpoints
         return TypedResults.Ok(await host.CrashesAsync(pluginId, ct));
     }
 
-    private static async Task<Results<NoContent, ProblemHttpResult, ValidationProblem>> SetQuarantineAsync(
+    internal static async Task<Results<NoContent, ProblemHttpResult, ValidationProblem>> SetQuarantineAsync(
         string pluginId, QuarantineRequest request, bool quarantine, PluginServices services, CancellationToken ct)
     {
         if (quarantine && string.IsNullOrWhiteSpace(request.Reason))

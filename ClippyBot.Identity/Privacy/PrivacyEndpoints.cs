@@ -30,7 +30,31 @@ public static partial class PrivacyEndpoints
         var group = app.MapGroup("/internal/privacy/users/{userId:guid}").RequireAuthorization(PolicyName).ExcludeFromDescription();
         group.MapGet("/", ExportAsync);
         group.MapDelete("/", EraseAsync);
+        // Where to tell people their data was affected by an incident (the Api's breach notifications).
+        app.MapPost("/internal/privacy/contacts", ContactsAsync).RequireAuthorization(PolicyName).ExcludeFromDescription();
         return app;
+    }
+
+    public const int MaxContactsPerRequest = 1000;
+
+    public sealed record ContactsRequest(IReadOnlyList<Guid>? UserIds);
+
+    /// <summary>A person's verified address; accounts without one (or erased) are left out.</summary>
+    public sealed record Contact(Guid UserId, string Email);
+
+    private static async Task<Results<Ok<List<Contact>>, ProblemHttpResult>> ContactsAsync(ContactsRequest request, Data.IdentityDataContext db,
+        HttpContext context, ILogger<PersonalData> logger, CancellationToken ct)
+    {
+        var ids = request.UserIds?.Distinct().ToList() ?? [];
+        if (ids.Count is 0 or > MaxContactsPerRequest)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid user list",
+                detail: $"Send between 1 and {MaxContactsPerRequest} user ids in userIds.", type: ProblemTypes.Validation);
+        }
+        var contacts = await Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.ToListAsync(
+            db.Users.Where(u => ids.Contains(u.Id) && u.EmailConfirmed && u.Email != null).Select(u => new Contact(u.Id, u.Email!)), ct);
+        LogContactsRead(logger, Caller(context), contacts.Count);
+        return TypedResults.Ok(contacts);
     }
 
     private static async Task<Results<Ok<PersonalData.IdentityExport>, ProblemHttpResult>> ExportAsync(
@@ -59,6 +83,9 @@ public static partial class PrivacyEndpoints
 
     private static ProblemHttpResult UnknownAccount(Guid userId) => TypedResults.Problem(statusCode: StatusCodes.Status404NotFound,
         title: "Unknown account", detail: $"No account has id {userId}.", type: ProblemTypes.UnknownAccount);
+
+    [LoggerMessage(LogLevel.Information, "Privacy: {Count} verified addresses read by {Caller} (breach notification)")]
+    private static partial void LogContactsRead(ILogger logger, string caller, int count);
 
     [LoggerMessage(LogLevel.Information, "Privacy: personal data of account {UserId} exported for {Caller}")]
     private static partial void LogExported(ILogger logger, string caller, Guid userId);

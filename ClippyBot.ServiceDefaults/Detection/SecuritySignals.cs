@@ -16,7 +16,7 @@ namespace ClippyBot.ServiceDefaults.Detection;
 /// <see cref="OtherSubjects"/>), so a flood from many addresses cannot grow the hash without bound.
 /// </summary>
 public sealed partial class SecuritySignals(IServiceProvider services, TimeProvider time, IHostEnvironment environment, Microsoft.Extensions.Configuration.IConfiguration configuration,
-    ILogger<SecuritySignals> logger)
+    SecurityMetrics metrics, ILogger<SecuritySignals> logger)
 {
     public const string DefaultKeyPrefix = "clippybot:signals:";
     public const string TotalField = "*";
@@ -63,12 +63,13 @@ public sealed partial class SecuritySignals(IServiceProvider services, TimeProvi
     public void Raise(string name, string subject, string detail = "")
     {
         ArgumentNullException.ThrowIfNull(name);
+        var signal = ClippyBot.Contracts.SecuritySignalNames.Qualified(Source, name);
+        metrics.SignalRaised(signal);
         if (services.GetService<IConnectionMultiplexer>() is not { } redis)
         {
             return; // a service without the cache (the PluginHost) reports through the Api
         }
         var now = time.GetUtcNow();
-        var signal = ClippyBot.Contracts.SecuritySignalNames.Qualified(Source, name);
         var minute = MinuteOf(now);
         subject = Clean(subject, MaxSubjectLength);
         var field = Admit(signal, minute, subject) ? subject : OtherSubjects;
