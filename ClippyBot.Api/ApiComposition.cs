@@ -17,6 +17,7 @@ using ClippyBot.Api.Plugins;
 using ClippyBot.Api.Privacy;
 using ClippyBot.Api.RateLimiting;
 using ClippyBot.Api.Secrets;
+using ClippyBot.Api.SecurityConsole;
 using ClippyBot.Api.Workspaces;
 using ClippyBot.ServiceDefaults.Data;
 
@@ -45,6 +46,7 @@ public static class ApiComposition
         builder.AddPrivacy();
         builder.AddDetection();
         builder.AddIncidents();
+        builder.AddSecurityConsole();
         builder.AddApiDocumentation();
         return builder;
     }
@@ -80,6 +82,7 @@ public static class ApiComposition
         app.MapDetectionApi();
         app.MapIncidentsApi();
         app.MapInvestigationApi();
+        app.MapSecurityConsole();
         app.MapApiDocumentation();
         app.MapBenchApi();
         return app;

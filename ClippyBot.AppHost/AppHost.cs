@@ -63,7 +63,9 @@ var api = builder.AddProject<Projects.ClippyBot_Api>("api")
     // Scalar's "Authorize" signs in through Identity with the development client.
     .WithApiReferenceSignIn(identity)
     // Operator actions as confirmed dashboard commands, audited as the account running the AppHost.
-    .WithOperatorCommands(identity, infrastructure.Certificates);
+    .WithOperatorCommands(identity, infrastructure.Certificates)
+    // Alerts and incidents for platform administrators, signed in through Identity with a second factor.
+    .WithSecurityConsoleSignIn(identity);
 if (!builder.ExecutionContext.IsPublishMode)
 {
     // Encrypted file bodies; a deployment points Files:Root at its volume (or, later, an object store).

@@ -183,6 +183,11 @@ public static class IncidentEndpoints
             await services.RefusedAsync(incidentId, "incident.closed");
             return Conflict("Write the post-incident review (PUT …/review) before closing: what happened, why, what changes so it does not happen again.");
         }
+        if (next == IncidentStatus.Closed && incident is { PersonalDataAffectedAt: not null, NotifiedAt: null })
+        {
+            await services.RefusedAsync(incidentId, "incident.closed");
+            return Conflict("Personal data was affected and nobody has been notified yet (POST …/notify): an incident does not close on people who were never told.");
+        }
         var now = services.Time.GetUtcNow();
         var from = incident.Status;
         // Guarded by the status it had: of two administrators moving it at once, one wins and the other is told.

@@ -93,6 +93,35 @@ public static class IdentityConfiguration
     /// <summary>The operator console's client (run mode only) comes after the registry's.</summary>
     internal static int OperatorClientIndex(IDistributedApplicationBuilder builder) => RegistryClientIndex(builder) + 1;
 
+    /// <summary>The security console's client comes last: after the operator's in run mode, after the registry's when published.</summary>
+    internal static int SecurityConsoleClientIndex(IDistributedApplicationBuilder builder) => OperatorClientIndex(builder) + (builder.ExecutionContext.IsPublishMode ? 0 : 1);
+
+    public const string SecurityConsoleClientId = "clippybot-console";
+
+    /// <summary>
+    /// The Api's security console (<c>/console/</c>) signs platform administrators in as a public first-party client: code +
+    /// PKCE, the api scope, its own page as the only redirect. First-party so that an administrator's role reaches the Api —
+    /// which Identity grants only to a login with a second factor.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithSecurityConsoleSignIn(this IResourceBuilder<ProjectResource> api, IResourceBuilder<ProjectResource> identity)
+    {
+        ArgumentNullException.ThrowIfNull(api);
+        ArgumentNullException.ThrowIfNull(identity);
+        var prefix = $"Oidc__Clients__{SecurityConsoleClientIndex(api.ApplicationBuilder)}__";
+        var page = ReferenceExpression.Create($"{api.GetEndpoint("https")}/console/");
+        identity.WithEnvironment(prefix + "ClientId", SecurityConsoleClientId)
+            .WithEnvironment(prefix + "DisplayName", "ClippyBot security console")
+            .WithEnvironment(prefix + "GrantTypes__0", "authorization_code")
+            .WithEnvironment(prefix + "Scopes__0", "openid")
+            .WithEnvironment(prefix + "Scopes__1", ClippyBot.Contracts.ApiScopes.Api)
+            .WithEnvironment(prefix + "FirstParty", "true")
+            .WithEnvironment(prefix + "RedirectUris__0", page)
+            .WithEnvironment(prefix + "PostLogoutRedirectUris__0", page);
+        return api.WithEnvironment("SecurityConsole__Authority", identity.GetEndpoint("https"))
+            .WithEnvironment("SecurityConsole__ClientId", SecurityConsoleClientId)
+            .WithPageLink("/console/", "Security console (alerts, incidents)");
+    }
+
     /// <summary>
     /// The registry's pages sign people in at Identity as a confidential first-party client (code + PKCE, the registry
     /// scope; first-party so that reviewers' role reaches the registry), redirected back to the registry's own endpoint.

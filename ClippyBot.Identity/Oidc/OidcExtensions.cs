@@ -65,7 +65,8 @@ public static class OidcExtensions
         var browserOrigins = RefreshTokenCookie.OriginsByClient(oidc).Values.SelectMany(o => o)
             .Concat(oidc.Clients
                 .Where(c => c.ClientSecret is null && (!c.DevelopmentOnly || builder.Environment.IsDevelopment()))
-                .SelectMany(c => c.RedirectUris).Select(u => new Uri(u)).Where(u => u.Scheme == Uri.UriSchemeHttps)
+                // Plain http only for a loopback page on a developer's machine (the tests' browser, too).
+                .SelectMany(c => c.RedirectUris).Select(u => new Uri(u)).Where(u => u.Scheme == Uri.UriSchemeHttps || (u.IsLoopback && builder.Environment.IsLocal()))
                 .Select(u => u.GetLeftPart(UriPartial.Authority)))
             .Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
         builder.Services.AddCors(cors => cors.AddPolicy(RefreshTokenCookie.CorsPolicy, policy => policy

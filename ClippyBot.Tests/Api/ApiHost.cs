@@ -15,8 +15,11 @@ public static class ApiHost
     public static readonly string ApiKeyHashKey = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64);
     public static readonly string EncryptionKey = System.Security.Cryptography.RandomNumberGenerator.GetHexString(64);
 
+    /// <param name="identityOrigin">Identity listens on a real socket there (a browser test): the Api reaches it over the network.</param>
+    /// <param name="kestrelPort">The Api listens on a real socket on this port (a browser test).</param>
     public static async Task<ServiceFactory<ApiDbContext>> StartAsync(ServiceFactory<IdentityDataContext> identity, string redis, CancellationToken ct,
-        bool waitHealthy = true, Action<IServiceCollection>? configureServices = null, IReadOnlyDictionary<string, string?>? settings = null)
+        bool waitHealthy = true, Action<IServiceCollection>? configureServices = null, IReadOnlyDictionary<string, string?>? settings = null,
+        string? identityOrigin = null, int? kestrelPort = null)
     {
         var all = new Dictionary<string, string?>
         {
@@ -29,12 +32,25 @@ public static class ApiHost
             ["ServiceClient:IdentityAddress"] = "https://localhost",
             ["ServiceClient:ClientSecret"] = IdentityHost.ServiceSecret,
         };
+        if (identityOrigin is not null)
+        {
+            all["Identity:MetadataAddress"] = identityOrigin + "/.well-known/openid-configuration";
+            all["ServiceClient:IdentityAddress"] = identityOrigin;
+        }
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
             all[key] = value;
         }
-        var factory = await ServiceFactory.WithFreshDatabaseAsync<ApiDbContext>("apidb", all, Services(identity, configureServices), ct);
-        if (waitHealthy)
+        var factory = await ServiceFactory.WithFreshDatabaseAsync<ApiDbContext>("apidb", all,
+            identityOrigin is null ? Services(identity, configureServices) : services => configureServices?.Invoke(services), ct);
+        if (kestrelPort is { } port)
+        {
+            factory.UseKestrel(port);
+            factory.StartServer();
+            using var probe = new HttpClient { BaseAddress = new Uri($"http://localhost:{port}") };
+            await Poll.UntilAsync(async () => (await probe.GetAsync(new Uri("/health", UriKind.Relative), ct)).IsSuccessStatusCode, TimeSpan.FromSeconds(60), "api healthy", ct);
+        }
+        else if (waitHealthy)
         {
             await WaitHealthyAsync(factory, ct);
         }

@@ -31,7 +31,7 @@ public sealed class RegistryBrowserTests
     public async Task A_publisher_submits_a_signed_bundle_on_the_pages_and_a_reviewer_approves_it_from_the_queue_with_a_note_the_publisher_reads()
     {
         var ct = TestContext.CancellationToken;
-        var (identityPort, registryPort) = (FreePort(), FreePort());
+        var (identityPort, registryPort) = (BrowserSignIn.FreePort(), BrowserSignIn.FreePort());
         var (identityOrigin, registryOrigin) = ($"http://localhost:{identityPort}", $"http://localhost:{registryPort}");
         var clientSecret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(36));
         var reviewerEmail = OidcFlows.NewEmail();
@@ -60,7 +60,7 @@ public sealed class RegistryBrowserTests
         // The publisher: signed in at Identity with TOTP, then at the registry through Identity (code + PKCE).
         await using var publisherContext = await browser.Chromium.NewContextAsync();
         _page = await publisherContext.NewPageAsync();
-        await SignUpWithSecondFactorAsync(identity, identityOrigin, OidcFlows.NewEmail());
+        await BrowserSignIn.SignUpWithSecondFactorAsync(_page, identity, identityOrigin, OidcFlows.NewEmail());
         await _page.GotoAsync(registryOrigin + "/publish");
         await Assertions.Expect(_page).ToHaveURLAsync(registryOrigin + "/publish");
         await ShotAsync("publisher-not-yet");
@@ -126,7 +126,7 @@ public sealed class RegistryBrowserTests
         // The reviewer, in another browser.
         await using var reviewerContext = await browser.Chromium.NewContextAsync();
         _page = await reviewerContext.NewPageAsync();
-        await SignUpWithSecondFactorAsync(identity, identityOrigin, reviewerEmail);
+        await BrowserSignIn.SignUpWithSecondFactorAsync(_page, identity, identityOrigin, reviewerEmail);
         await _page.GotoAsync(registryOrigin + "/review");
         await Assertions.Expect(_page).ToHaveURLAsync(registryOrigin + "/review");
         await ShotAsync("reviewer-queue");
@@ -159,43 +159,6 @@ public sealed class RegistryBrowserTests
     }
 
     /// <summary>A verified account with TOTP, signed in on Identity's pages with a code (so the session says mfa).</summary>
-    private async Task SignUpWithSecondFactorAsync(ClippyBot.Tests.Rig.ServiceFactory<IdentityDataContext> identity, string origin, string email)
-    {
-        await _page.GotoAsync(origin + "/account/register");
-        await _page.GetByLabel("Email").FillAsync(email);
-        await _page.GetByLabel("Password").FillAsync(OidcFlows.GoodPassword);
-        await _page.GetByRole(AriaRole.Button, new() { Name = "Create account" }).ClickAsync();
-        await identity.ConfirmEmailAsync(email);
-        await SignInAsync(origin, email);
-        await _page.GotoAsync(origin + "/account/manage/two-factor");
-        await _page.GetByRole(AriaRole.Button, new() { Name = "Set up two-factor authentication" }).ClickAsync();
-        var secret = OtpNet.Base32Encoding.ToBytes(await _page.Locator("#totp-secret").InnerTextAsync());
-        await _page.GetByLabel("Code from your authenticator app").FillAsync(Totp.Compute(secret, DateTimeOffset.UtcNow));
-        await _page.GetByRole(AriaRole.Button, new() { Name = "Turn on" }).ClickAsync();
-        await Assertions.Expect(_page.Locator("#recovery-codes code").First).ToBeVisibleAsync();
-        await _page.Context.ClearCookiesAsync();
-        await SignInAsync(origin, email);
-        // The next time step's code: the one used to turn it on is spent.
-        await _page.GetByLabel("Code from your authenticator app, or one of your recovery codes").FillAsync(Totp.Compute(secret, DateTimeOffset.UtcNow.AddSeconds(30)));
-        await _page.GetByRole(AriaRole.Button, new() { Name = "Verify" }).ClickAsync();
-        await Assertions.Expect(_page).ToHaveURLAsync(origin + "/account/manage");
-    }
-
-    private async Task SignInAsync(string origin, string email)
-    {
-        await _page.GotoAsync(origin + "/account/login");
-        await _page.GetByLabel("Email").FillAsync(email);
-        await _page.GetByLabel("Password").FillAsync(OidcFlows.GoodPassword);
-        await _page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     private async Task ShotAsync(string name)
     {
         var path = Path.Combine(TestContext.TestResultsDirectory ?? Path.GetTempPath(), $"registry-{++_shot:00}-{name}.png");
