@@ -292,6 +292,28 @@ public sealed class DetectionTests
     }
 
     [TestMethod]
+    public async Task Rotating_the_signing_keys_or_a_data_key_raises_one_info_alert_each()
+    {
+        await EvaluateAsync();
+        Assert.IsEmpty(await AlertsAsync("signing-key-rotation", null));
+        Assert.IsEmpty(await AlertsAsync("encryption-key-rotation", null));
+        for (var i = 0; i < 2; i++)
+        {
+            using var signing = await s_admin.PostAsync(new Uri("/api/admin/signing-keys/rotate", UriKind.Relative), null, Ct);
+            Assert.AreEqual(HttpStatusCode.OK, signing.StatusCode, await signing.Content.ReadAsStringAsync(Ct));
+            using var data = await s_admin.PostAsync(new Uri("/api/admin/encryption/rotate", UriKind.Relative), null, Ct);
+            Assert.AreEqual(HttpStatusCode.Accepted, data.StatusCode, await data.Content.ReadAsStringAsync(Ct));
+            await EvaluateAsync();
+        }
+        foreach (var rule in new[] { "signing-key-rotation", "encryption-key-rotation" })
+        {
+            var alert = (await AlertsAsync(rule, null)).Single();
+            Assert.AreEqual("info", alert.GetProperty("severity").GetString());
+            Assert.AreEqual(2, alert.GetProperty("count").GetInt64(), rule + ": both rotations, one episode");
+        }
+    }
+
+    [TestMethod]
     public async Task Bad_alert_queries_are_problems_never_500s()
     {
         foreach (var query in new[] { "?status=open", "?pageSize=0", "?pageSize=100000", "?rule=" + new string('r', 5000), "?before=not-a-guid" })
