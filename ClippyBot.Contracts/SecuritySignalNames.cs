@@ -32,9 +32,46 @@ public static class SecuritySignalNames
     /// <summary>An incident with personal data affected whose 72 hours are up and nobody was notified (subject: the incident).</summary>
     public const string BreachNotificationOverdue = "incident.notification_overdue";
 
+    /// <summary>A scheduled or requested backup failed (AppHost; subject: the cluster).</summary>
+    public const string BackupFailed = "backup.failed";
+
+    /// <summary>A restore drill failed (AppHost; subject: the cluster).</summary>
+    public const string RestoreDrillFailed = "backup.drill_failed";
+
+    /// <summary>The WAL archive lags behind the recovery-point promise (AppHost; subject: the cluster), raised at each observation.</summary>
+    public const string ArchiveLagging = "backup.archive_lagging";
+
     /// <summary>An entry of the Api's audit chains: <c>audit:{action}:{outcome}</c> (subject: the actor).</summary>
     public static string Audit(string action, string outcome) => $"audit:{action}:{outcome}";
 
     /// <summary>The name a rule uses: <c>{source}:{name}</c>.</summary>
     public static string Qualified(string source, string name) => $"{source}:{name}";
+}
+
+/// <summary>
+/// Where security signals live in Redis — one spelling for every writer (the services' <c>SecuritySignals</c>, the
+/// AppHost's backup signals) and the Api's reader: per-minute hashes <c>{prefix}{signal}:{minute}</c> (field
+/// <see cref="TotalField"/> the total, one field per subject) and a list of recent samples <c>{prefix}{signal}:samples</c>
+/// holding <c>{ticks}|{subject}|{detail}</c>, both kept <see cref="Retention"/>.
+/// </summary>
+public static class SecuritySignalKeys
+{
+    public const string DefaultPrefix = "clippybot:signals:";
+    public const string TotalField = "*";
+    public const int SamplesKept = 50;
+
+    public static readonly TimeSpan Bucket = TimeSpan.FromMinutes(1);
+
+    /// <summary>The longest rule window plus the baseline hour.</summary>
+    public static readonly TimeSpan Retention = TimeSpan.FromHours(2);
+
+    public static long MinuteOf(DateTimeOffset at) => at.UtcTicks / Bucket.Ticks;
+
+    public static string BucketKey(string prefix, string signal, long minute) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{prefix}{signal}:{minute}");
+
+    public static string SamplesKey(string prefix, string signal) => $"{prefix}{signal}:samples";
+
+    public static string Sample(DateTimeOffset at, string subject, string detail) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{at.UtcTicks}|{subject}|{detail}");
 }

@@ -18,6 +18,15 @@ public sealed partial class AlertEvaluator(IServiceScopeFactory scopes, IConnect
 {
     public const int SamplesPerAlert = 10;
     public const int SubjectsPerAlert = 10;
+
+    /// <summary>Open alerts of one per-subject rule at most; further subjects share one roll-up alert (<see cref="ManySubjects"/>).</summary>
+    public const int MaxOpenPerRule = 20;
+
+    /// <summary>The roll-up alert's subject: an attacker who spreads over thousands of subjects gets one more alert, not thousands.</summary>
+    public const string ManySubjects = "(many subjects)";
+
+    /// <summary>A platform-wide count this many times the threshold fires whatever the baseline (a slow ramp must not hide).</summary>
+    public const int BaselineCeilingFactor = 10;
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     protected override string IntervalKey => "Detection:EvaluationInterval";
@@ -51,6 +60,8 @@ public sealed partial class AlertEvaluator(IServiceScopeFactory scopes, IConnect
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ApiDbContext>();
         var open = await db.SecurityAlerts.Where(a => a.ResolvedAt == null).ToListAsync(ct);
+        var openByKey = open.ToDictionary(a => (a.Rule, a.Subject));
+        var openByRule = open.ToLookup(a => a.Rule, StringComparer.Ordinal);
 
         var reader = new SignalReader(redis.GetDatabase(), signals);
         foreach (var (name, rule) in rules)
@@ -63,7 +74,7 @@ public sealed partial class AlertEvaluator(IServiceScopeFactory scopes, IConnect
                 {
                     reader.Field(signal, windowStart - 60, windowStart - 1, SecuritySignals.TotalField);
                 }
-                foreach (var alert in open.Where(a => a.Rule == name))
+                foreach (var alert in openByRule[name].Where(a => a.Subject != ManySubjects))
                 {
                     reader.Field(signal, Math.Max(oldest, EpisodeStart(alert, rule)), current, FieldOf(alert.Subject));
                 }
@@ -90,22 +101,40 @@ public sealed partial class AlertEvaluator(IServiceScopeFactory scopes, IConnect
             var firing = new Dictionary<string, long>(StringComparer.Ordinal);
             if (rule.PerSubject)
             {
-                foreach (var (subject, count) in bySubject.Where(s => s.Value > rule.Threshold))
+                // Subjects with an open alert keep theirs; new ones get their own while the rule has room, then share one.
+                var room = MaxOpenPerRule - openByRule[name].Count(a => a.Subject != ManySubjects);
+                foreach (var (subject, count) in bySubject.Where(s => s.Value > rule.Threshold).OrderByDescending(s => s.Value).ThenBy(s => s.Key, StringComparer.Ordinal))
                 {
-                    firing[subject] = count;
+                    if (openByKey.ContainsKey((name, subject)))
+                    {
+                        firing[subject] = count;
+                    }
+                    else if (room-- > 0)
+                    {
+                        firing[subject] = count;
+                    }
+                    else
+                    {
+                        firing[ManySubjects] = firing.GetValueOrDefault(ManySubjects) + count;
+                    }
                 }
             }
-            else if (total > rule.Threshold && total > Baseline(reader, rule, windowStart) * rule.BaselineFactor)
+            else if (total > rule.Threshold
+                     // Once open, an episode lasts while the count stays above the threshold: the attack itself must not become the baseline.
+                     && (openByKey.ContainsKey((name, SecurityAlert.PlatformSubject)) || total > Baseline(reader, rule, windowStart) * rule.BaselineFactor
+                         || total > Math.Max(1, rule.Threshold) * BaselineCeilingFactor))
             {
                 firing[SecurityAlert.PlatformSubject] = total;
             }
 
             foreach (var (subject, count) in firing)
             {
-                var subjects = rule.PerSubject
+                var rollUp = subject == ManySubjects;
+                var subjects = rule.PerSubject && !rollUp
                     ? [new AlertSubject(subject, count)]
-                    : bySubject.OrderByDescending(s => s.Value).ThenBy(s => s.Key, StringComparer.Ordinal).Take(SubjectsPerAlert).Select(s => new AlertSubject(s.Key, s.Value)).ToList();
-                var existing = open.FirstOrDefault(a => a.Rule == name && a.Subject == subject);
+                    : bySubject.Where(s => !rollUp || (s.Value > rule.Threshold && !openByKey.ContainsKey((name, s.Key)) && !firing.ContainsKey(s.Key)))
+                        .OrderByDescending(s => s.Value).ThenBy(s => s.Key, StringComparer.Ordinal).Take(SubjectsPerAlert).Select(s => new AlertSubject(s.Key, s.Value)).ToList();
+                var existing = openByKey.GetValueOrDefault((name, subject));
                 if (existing is null)
                 {
                     await OpenAsync(name, rule, subject, count, subjects, Samples(reader, rule, subject, now - rule.Window), now, ct);
@@ -114,21 +143,21 @@ public sealed partial class AlertEvaluator(IServiceScopeFactory scopes, IConnect
                 var episode = 0L;
                 foreach (var signal in rule.Signals)
                 {
-                    for (var minute = Math.Max(oldest, EpisodeStart(existing, rule)); minute <= current; minute++)
+                    for (var minute = Math.Max(oldest, EpisodeStart(existing, rule)); minute <= current && !rollUp; minute++)
                     {
                         episode += reader.Count(signal, minute, FieldOf(subject));
                     }
                 }
                 existing.LastSeen = now;
-                existing.Count = Math.Max(existing.Count, episode);
+                existing.Count = Math.Max(existing.Count, rollUp ? count : episode);
                 existing.PeakWindowCount = Math.Max(existing.PeakWindowCount, count);
                 existing.SubjectsJson = JsonSerializer.Serialize(subjects, Json);
                 existing.SamplesJson = JsonSerializer.Serialize(Samples(reader, rule, subject, existing.FirstSeen - rule.Window), Json);
             }
-            foreach (var alert in open.Where(a => a.Rule == name && !firing.ContainsKey(a.Subject) && a.LastSeen + rule.Quiet <= now))
+            foreach (var alert in openByRule[name].Where(a => !firing.ContainsKey(a.Subject) && a.LastSeen + rule.Quiet <= now))
             {
                 alert.ResolvedAt = now;
-                LogResolved(logger, name, alert.Subject, alert.Count);
+                LogResolved(logger, name, alert.Id, alert.Count);
             }
         }
         // Open alerts of rules since removed or disabled end too.
@@ -137,6 +166,9 @@ public sealed partial class AlertEvaluator(IServiceScopeFactory scopes, IConnect
             alert.ResolvedAt = now;
         }
         await db.SaveChangesAsync(ct);
+        // Resolved alerts are kept for investigation, then go (they name accounts and addresses); an incident's stay with it.
+        var keepUntil = now - options.Value.Retention;
+        await db.SecurityAlerts.Where(a => a.ResolvedAt != null && a.ResolvedAt < keepUntil && a.IncidentId == null).ExecuteDeleteAsync(ct);
         metrics.Firing = await db.SecurityAlerts.AsNoTracking().Where(a => a.ResolvedAt == null)
             .GroupBy(a => new { a.Rule, a.Severity }).Select(g => new DetectionMetrics.FiringCount(g.Key.Rule, g.Key.Severity, g.Count())).ToListAsync(ct);
     }
@@ -147,9 +179,10 @@ public sealed partial class AlertEvaluator(IServiceScopeFactory scopes, IConnect
         // Its own context: another replica may insert the same episode first, and that must not undo this round's updates.
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ApiDbContext>();
+        var id = Guid.CreateVersion7(now);
         db.SecurityAlerts.Add(new SecurityAlert
         {
-            Id = Guid.CreateVersion7(now),
+            Id = id,
             Rule = name,
             Severity = rule.Severity,
             Subject = subject,
@@ -167,12 +200,12 @@ public sealed partial class AlertEvaluator(IServiceScopeFactory scopes, IConnect
         {
             await db.SaveChangesAsync(ct);
         }
-        catch (DbUpdateException)
+        catch (DbUpdateException e) when (e.InnerException is Npgsql.PostgresException { SqlState: Npgsql.PostgresErrorCodes.UniqueViolation })
         {
             return; // another replica opened this episode a moment ago
         }
         metrics.Raised(name, rule.Severity);
-        LogFired(logger, name, rule.Severity, subject, count);
+        LogFired(logger, name, rule.Severity, id, count);
     }
 
     /// <summary>The first minute an episode counts: the window that first fired.</summary>
@@ -199,9 +232,10 @@ public sealed partial class AlertEvaluator(IServiceScopeFactory scopes, IConnect
             .Where(s => s.At >= since && (subject == SecurityAlert.PlatformSubject || s.Subject == subject))
             .OrderByDescending(s => s.At).Take(SamplesPerAlert)];
 
-    [LoggerMessage(1, LogLevel.Warning, "Security alert {Rule} ({Severity}) fired for {Subject}: {Count} in its window")]
-    private static partial void LogFired(ILogger logger, string rule, string severity, string subject, long count);
+    // The alert's id, never its subject (an account or an address): the details are behind the administrator endpoints.
+    [LoggerMessage(1, LogLevel.Warning, "Security alert {Rule} ({Severity}) fired: alert {AlertId}, {Count} in its window")]
+    private static partial void LogFired(ILogger logger, string rule, string severity, Guid alertId, long count);
 
-    [LoggerMessage(2, LogLevel.Information, "Security alert {Rule} for {Subject} resolved after {Count} occurrences")]
-    private static partial void LogResolved(ILogger logger, string rule, string subject, long count);
+    [LoggerMessage(2, LogLevel.Information, "Security alert {Rule} resolved: alert {AlertId} after {Count} occurrences")]
+    private static partial void LogResolved(ILogger logger, string rule, Guid alertId, long count);
 }

@@ -107,8 +107,9 @@ public static class DetectionEndpoints
         return TypedResults.Ok(new AlertPage(summaries, more ? summaries[^1].Id : null));
     }
 
-    private static async Task<Results<Ok<AlertDetail>, ProblemHttpResult>> GetAlertAsync(Guid alertId, ApiDbContext db, AuditLog log, CancellationToken ct)
+    private static async Task<Results<Ok<AlertDetail>, ProblemHttpResult>> GetAlertAsync(Guid alertId, [AsParameters] Incidents.IncidentServices services, CancellationToken ct)
     {
+        var (db, log) = (services.Db, services.Audit);
         if (await db.SecurityAlerts.AsNoTracking().SingleOrDefaultAsync(a => a.Id == alertId, ct) is not { } alert)
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Alert not found", type: ProblemTypes.AlertNotFound);
@@ -122,7 +123,13 @@ public static class DetectionEndpoints
         var responses = new List<AuditEndpoints.AuditEntryResponse>();
         foreach (var e in entries.Where(e => entryIds.Contains((e.ChainId, e.Id))))
         {
-            responses.Add(new AuditEndpoints.AuditEntryResponse(e.Id, e.At, e.ActorType, e.ActorId, e.Action, e.Target, e.Outcome, await log.ReadIpAddressAsync(e, ct)));
+            // People's addresses are opened for a person with a second factor only, never for the operator console.
+            var address = services.IsPerson || e.IpSealed is null ? await log.ReadIpAddressAsync(e, ct) : "";
+            responses.Add(new AuditEndpoints.AuditEntryResponse(e.Id, e.At, e.ActorType, e.ActorId, e.Action, e.Target, e.Outcome, address));
+        }
+        if (responses.Count > 0)
+        {
+            await log.RecordAsync(null, "alert.read", $"{alertId}:{responses.Count} entries{(services.IsPerson ? ":addresses" : "")}", ct: CancellationToken.None);
         }
         return TypedResults.Ok(new AlertDetail(Summary(alert), alert.Description,
             JsonSerializer.Deserialize<List<AlertSubject>>(alert.SubjectsJson, json) ?? [], samples, responses));

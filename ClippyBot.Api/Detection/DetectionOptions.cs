@@ -46,6 +46,9 @@ public sealed partial class DetectionOptions
     public const int MaxWindowMinutes = 60;
     public static readonly string[] Severities = ["info", "low", "medium", "high", "critical"];
 
+    /// <summary>How long resolved alerts are kept (those linked to an incident stay with it).</summary>
+    public TimeSpan Retention { get; set; } = TimeSpan.FromDays(90);
+
     /// <summary>Where the alert mails link to (the Api's public address); empty: no link.</summary>
     public string PublicBaseUrl { get; set; } = "";
 
@@ -116,6 +119,21 @@ public sealed partial class DetectionOptions
             Signals = [Api(SecuritySignalNames.BreachNotificationOverdue)], Threshold = 0, WindowMinutes = 5, PerSubject = true, Severity = "critical",
             Description = "An incident affected personal data more than 72 hours ago and the affected people have not been notified.",
         },
+        ["backup-failures"] = new()
+        {
+            Signals = [Qualified("apphost", SecuritySignalNames.BackupFailed)], Threshold = 0, WindowMinutes = 60, PerSubject = true, Severity = "high",
+            Description = "A backup of a cluster failed (the next scheduled one retries; the recovery point ages meanwhile).",
+        },
+        ["restore-drill-failures"] = new()
+        {
+            Signals = [Qualified("apphost", SecuritySignalNames.RestoreDrillFailed)], Threshold = 0, WindowMinutes = 60, PerSubject = true, Severity = "critical",
+            Description = "A restore drill failed: the backups of this cluster could not be restored as they are.",
+        },
+        ["backup-archive-lag"] = new()
+        {
+            Signals = [Qualified("apphost", SecuritySignalNames.ArchiveLagging)], Threshold = 0, WindowMinutes = 10, PerSubject = true, Severity = "critical",
+            Description = "The WAL archive lags behind the recovery-point promise (more than 3 minutes of commits at risk).",
+        },
         ["signing-key-rotation"] = new()
         {
             Signals = [Api(SecuritySignalNames.Audit("oidc.signing_keys_rotated", "success"))], Threshold = 0, WindowMinutes = 10, Severity = "info",
@@ -140,6 +158,10 @@ public sealed partial class DetectionOptions
     {
         ArgumentNullException.ThrowIfNull(section);
         PublicBaseUrl = section["PublicBaseUrl"] ?? PublicBaseUrl;
+        if (section["Retention"] is { } retention)
+        {
+            Retention = TimeSpan.Parse(retention, System.Globalization.CultureInfo.InvariantCulture);
+        }
         foreach (var child in section.GetSection("Rules").GetChildren())
         {
             var rule = Rules.GetValueOrDefault(child.Key) ?? new AlertRule();
@@ -155,6 +177,10 @@ public sealed partial class DetectionOptions
     /// <summary>Why the rules cannot run, or null.</summary>
     public string? Problem()
     {
+        if (Retention < TimeSpan.FromDays(1))
+        {
+            return "Detection:Retention must be at least a day.";
+        }
         foreach (var (name, rule) in Rules)
         {
             if (!RuleName().IsMatch(name))

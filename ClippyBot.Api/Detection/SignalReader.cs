@@ -47,7 +47,18 @@ internal sealed class SignalReader(IDatabase redis, SecuritySignals signals)
         batch.Execute();
         foreach (var (key, task) in whole)
         {
-            _values[key] = (await task).Where(e => e.Value.TryParse(out long _)).ToDictionary(e => e.Name.ToString(), e => (long)e.Value, StringComparer.Ordinal);
+            // Another service's hash is input like any other: over-long subjects count as "(other)".
+            var map = new Dictionary<string, long>(StringComparer.Ordinal);
+            foreach (var entry in await task)
+            {
+                if (entry.Value.TryParse(out long count))
+                {
+                    var name = entry.Name.ToString();
+                    name = name.Length > SecuritySignals.MaxSubjectLength ? SecuritySignals.OtherSubjects : name;
+                    map[name] = map.GetValueOrDefault(name) + count;
+                }
+            }
+            _values[key] = map;
         }
         foreach (var (key, fields, task) in partial)
         {

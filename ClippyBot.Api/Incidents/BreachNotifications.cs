@@ -72,6 +72,20 @@ public sealed partial class BreachNotifications(IServiceScopeFactory scopes, Tim
         }
     }
 
+    /// <summary>Affected people and owners of affected workspaces without a notification yet (the incident does not close while any).</summary>
+    public static async Task<int> UntoldAsync(ApiDbContext db, Guid incidentId, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        var subjects = await db.IncidentSubjects.AsNoTracking().Where(s => s.IncidentId == incidentId).ToListAsync(ct);
+        var workspaceIds = subjects.Where(s => s.Kind == IncidentSubject.Workspace).Select(s => Guid.Parse(s.SubjectId)).ToList();
+        var owners = await db.Memberships.AsNoTracking().Where(m => workspaceIds.Contains(m.WorkspaceId) && m.Role == WorkspaceRole.Owner)
+            .Select(m => m.UserId).Distinct().ToListAsync(ct);
+        var told = (await db.IncidentNotifications.AsNoTracking().Where(n => n.IncidentId == incidentId).Select(n => n.Audience + ":" + n.UserId).ToListAsync(ct))
+            .ToHashSet(StringComparer.Ordinal);
+        return subjects.Count(s => s.Kind == IncidentSubject.Person && Guid.TryParse(s.SubjectId, out _) && !told.Contains(IncidentNotification.Person + ":" + s.SubjectId))
+               + owners.Count(o => !told.Contains(IncidentNotification.Owner + ":" + o));
+    }
+
     /// <summary>Mails every affected person and every owner of an affected workspace not told yet; records each mail.</summary>
     internal static async Task<Results<Ok<NotifyResult>, ProblemHttpResult, ValidationProblem>> NotifyAsync(Guid incidentId, NotifyRequest request,
         [AsParameters] IncidentServices services, IdentityServiceClient identity, DurableEmailOutbox<ApiDbContext> outbox, CancellationToken ct)
@@ -120,30 +134,29 @@ public sealed partial class BreachNotifications(IServiceScopeFactory scopes, Tim
         }
         var addresses = contacts.ToDictionary(c => c.UserId.ToString(), c => c.Email, StringComparer.Ordinal);
         var now = services.Time.GetUtcNow();
-        var (sentPeople, sentOwners, withoutAddress) = (0, 0, 0);
-        async Task SendAsync(string userId, string audience, Func<string, EmailMessage> message)
+        var mails = new List<(IncidentNotification Row, string Address, EmailMessage Message)>();
+        var withoutAddress = 0;
+        void Claim(string userId, string audience, Func<string, EmailMessage> message)
         {
             if (!told.Add($"{audience}:{userId}"))
             {
                 return;
             }
-            var notification = new IncidentNotification { IncidentId = incidentId, UserId = userId, Audience = audience, QueuedAt = now };
+            var row = new IncidentNotification { IncidentId = incidentId, UserId = userId, Audience = audience, QueuedAt = now };
             if (addresses.TryGetValue(userId, out var address))
             {
-                // Security notices are never limited per recipient.
-                notification.MailId = await outbox.EnqueueTrackedAsync(message(address), MailPriority.SecurityNotice, ct);
-                _ = audience == IncidentNotification.Person ? sentPeople++ : sentOwners++;
+                mails.Add((row, address, message(address)));
             }
             else
             {
-                notification.Failure = "No verified address (or the account is gone).";
+                row.Failure = "No verified address (or the account is gone).";
                 withoutAddress++;
             }
-            services.Db.IncidentNotifications.Add(notification);
+            services.Db.IncidentNotifications.Add(row);
         }
         foreach (var person in people)
         {
-            await SendAsync(person.ToString(), IncidentNotification.Person, to => EmailMessage.Notice(to, "breach-notification",
+            Claim(person.ToString(), IncidentNotification.Person, to => EmailMessage.Notice(to, "breach-notification",
                 "Important: a security incident affected your ClippyBot data",
                 "We are writing to tell you about a security incident at ClippyBot that affected personal data of yours.",
                 "What happened: " + texts[0], "Which of your data: " + texts[1], "What we have done: " + texts[2], "What you should do: " + texts[3],
@@ -152,15 +165,31 @@ public sealed partial class BreachNotifications(IServiceScopeFactory scopes, Tim
         foreach (var owner in owners.GroupBy(o => o.UserId))
         {
             var names = string.Join(", ", owner.Select(o => $"\"{o.Name}\""));
-            await SendAsync(owner.Key, IncidentNotification.Owner, to => EmailMessage.Notice(to, "breach-notification-owner",
+            Claim(owner.Key, IncidentNotification.Owner, to => EmailMessage.Notice(to, "breach-notification-owner",
                 $"Security incident affecting your ClippyBot workspace {names}",
                 $"You own {names}, which a security incident at ClippyBot affected. The people whose personal data was affected are being told directly.",
                 "What happened: " + texts[0], "Which data: " + texts[1], "What we have done: " + texts[2], "What you and your members should do: " + texts[3],
                 $"If you have questions, reply to this mail quoting incident {incidentId}."));
         }
-        await services.Db.Incidents.Where(i => i.Id == incidentId && i.NotifiedAt == null).ExecuteUpdateAsync(s => s.SetProperty(i => i.NotifiedAt, now), ct);
+        // The rows first: of two administrators notifying at once (or a retry), one claims each person and only it mails.
+        if (await services.SaveOrConflictAsync(incidentId, "incident.notified") is { } clash)
+        {
+            return clash;
+        }
+        var (sentPeople, sentOwners) = (0, 0);
+        foreach (var (row, _, message) in mails)
+        {
+            // Claimed: queued whatever the caller does now (a hang-up must not leave people claimed but never mailed).
+            row.MailId = await outbox.EnqueueTrackedAsync(message, MailPriority.SecurityNotice, CancellationToken.None);
+            _ = row.Audience == IncidentNotification.Person ? sentPeople++ : sentOwners++;
+        }
+        if (sentPeople + sentOwners > 0)
+        {
+            // "Notified" means someone was actually mailed: an incident whose people have no address stays overdue.
+            await services.Db.Incidents.Where(i => i.Id == incidentId && i.NotifiedAt == null).ExecuteUpdateAsync(s => s.SetProperty(i => i.NotifiedAt, now), CancellationToken.None);
+        }
         services.Timeline(incidentId, "notification", $"Notified {sentPeople} affected people and {sentOwners} workspace owners ({withoutAddress} without a verified address).");
-        await services.Db.SaveChangesAsync(ct);
+        await services.Db.SaveChangesAsync(CancellationToken.None);
         await services.Audit.RecordAsync(null, "incident.notified", $"{incidentId}:{sentPeople}p:{sentOwners}o:{withoutAddress}x", ct: CancellationToken.None);
         return TypedResults.Ok(new NotifyResult(sentPeople, sentOwners, withoutAddress));
     }

@@ -45,7 +45,9 @@ public static class IncidentEndpoints
     /// <param name="Action"><c>lock-account</c>, <c>revoke-sessions</c>, <c>disable-api-key</c> or <c>quarantine-plugin</c>.</param>
     public sealed record ContainmentRequest(string? Action, Guid? UserId, Guid? KeyId, string? PluginId, string? Version, Guid? WorkspaceId, string? Reason);
 
-    public sealed record PersonalDataRequest(string? Description);
+    /// <param name="AwareSince">When the platform became aware that personal data was affected (GDPR counts the 72 hours
+    /// from then); default now, never in the future nor before the incident's first 30 days.</param>
+    public sealed record PersonalDataRequest(string? Description, DateTimeOffset? AwareSince = null);
 
     public sealed record IncidentSummary(Guid Id, string Title, string Severity, string Status, DateTimeOffset OpenedAt, string OpenedBy, DateTimeOffset? ClosedAt,
         DateTimeOffset? PersonalDataAffectedAt, DateTimeOffset? NotifyBy, DateTimeOffset? NotifiedAt, bool NotificationOverdue);
@@ -183,10 +185,11 @@ public static class IncidentEndpoints
             await services.RefusedAsync(incidentId, "incident.closed");
             return Conflict("Write the post-incident review (PUT …/review) before closing: what happened, why, what changes so it does not happen again.");
         }
-        if (next == IncidentStatus.Closed && incident is { PersonalDataAffectedAt: not null, NotifiedAt: null })
+        if (next == IncidentStatus.Closed && incident.PersonalDataAffectedAt is not null
+            && (incident.NotifiedAt is null || await BreachNotifications.UntoldAsync(services.Db, incidentId, ct) > 0))
         {
             await services.RefusedAsync(incidentId, "incident.closed");
-            return Conflict("Personal data was affected and nobody has been notified yet (POST …/notify): an incident does not close on people who were never told.");
+            return Conflict("Personal data was affected and not everyone affected has been notified yet (POST …/notify): an incident does not close on people who were never told.");
         }
         var now = services.Time.GetUtcNow();
         var from = incident.Status;
@@ -294,7 +297,10 @@ public static class IncidentEndpoints
         }
         var added = await AddSubjectsAsync(services, incidentId, workspaces.Select(w => w.ToString()), people.Select(p => p.ToString()), "selected", ct);
         services.Timeline(incidentId, "affected", $"{added.Workspaces} workspaces and {added.People} people named as affected.");
-        await services.Db.SaveChangesAsync(ct);
+        if (await services.SaveOrConflictAsync(incidentId, "incident.affected_added") is { } clash)
+        {
+            return clash;
+        }
         await services.Audit.RecordAsync(null, "incident.affected_added", $"{incidentId}:{added.Workspaces}w:{added.People}p", ct: CancellationToken.None);
         return TypedResults.NoContent();
     }
@@ -307,7 +313,7 @@ public static class IncidentEndpoints
         {
             return refused;
         }
-        if (request.From is not { } from || request.To is not { } to || to <= from || to - from > MaxDeriveRange
+        if (request.From?.ToUniversalTime() is not { } from || request.To?.ToUniversalTime() is not { } to || to <= from || to - from > MaxDeriveRange
             || request.ActorId is { Length: > AuditEntry.ActorIdLength } || request.Target is { Length: > AuditEntry.TargetLength } || request.Action is { Length: > AuditEntry.ActionLength })
         {
             await services.RefusedAsync(incidentId, "incident.affected_derived");
@@ -333,7 +339,10 @@ public static class IncidentEndpoints
         var added = await AddSubjectsAsync(services, incidentId, workspaces, people, "derived", ct);
         services.Timeline(incidentId, "affected", string.Create(CultureInfo.InvariantCulture,
             $"Derived from {found.Count} audit entries ({from.UtcDateTime:u} – {to.UtcDateTime:u}{Filters(request)}): {added.Workspaces} more workspaces, {added.People} more people."));
-        await services.Db.SaveChangesAsync(ct);
+        if (await services.SaveOrConflictAsync(incidentId, "incident.affected_derived") is { } clash)
+        {
+            return clash;
+        }
         await services.Audit.RecordAsync(null, "incident.affected_derived", $"{incidentId}:{found.Count} entries", ct: CancellationToken.None);
         return TypedResults.Ok(new DeriveResult(found.Count, people.Count, workspaces.Count));
     }
@@ -430,8 +439,15 @@ public static class IncidentEndpoints
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["description"] = [$"Say which personal data, in 1–{Incident.PersonalDataLength} characters."] });
         }
         var now = services.Time.GetUtcNow();
+        var openedAt = await services.Db.Incidents.Where(i => i.Id == incidentId).Select(i => i.OpenedAt).SingleAsync(ct);
+        var aware = request.AwareSince?.ToUniversalTime() ?? now;
+        if (aware > now || aware < openedAt.AddDays(-30))
+        {
+            await services.RefusedAsync(incidentId, "incident.personal_data_affected");
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["awareSince"] = ["When the platform became aware: not in the future, at most 30 days before the incident was opened."] });
+        }
         // The clock starts once, at the first marking; a later description refines what, not when.
-        await services.Db.Incidents.Where(i => i.Id == incidentId && i.PersonalDataAffectedAt == null).ExecuteUpdateAsync(s => s.SetProperty(i => i.PersonalDataAffectedAt, now), ct);
+        await services.Db.Incidents.Where(i => i.Id == incidentId && i.PersonalDataAffectedAt == null).ExecuteUpdateAsync(s => s.SetProperty(i => i.PersonalDataAffectedAt, aware), ct);
         await services.Db.Incidents.Where(i => i.Id == incidentId).ExecuteUpdateAsync(s => s.SetProperty(i => i.PersonalData, description), ct);
         var incident = await services.Db.Incidents.AsNoTracking().SingleAsync(i => i.Id == incidentId, ct);
         services.Timeline(incidentId, "personal-data", $"Personal data affected: {description}. Notify the affected people by {incident.NotifyBy!.Value.UtcDateTime:u}.");
@@ -515,6 +531,22 @@ public sealed class IncidentServices(ApiDbContext db, AuditLog audit, TimeProvid
             return IncidentEndpoints.Conflict("The incident is closed.");
         }
         return null;
+    }
+
+    /// <summary>Saves; when another administrator added the same rows at the same moment, a 409 (recorded) instead of a 500.</summary>
+    public async Task<ProblemHttpResult?> SaveOrConflictAsync(Guid incidentId, string action)
+    {
+        try
+        {
+            await Db.SaveChangesAsync(CancellationToken.None);
+            return null;
+        }
+        catch (DbUpdateException e) when (e.InnerException is Npgsql.PostgresException { SqlState: Npgsql.PostgresErrorCodes.UniqueViolation })
+        {
+            Db.ChangeTracker.Clear();
+            await RefusedAsync(incidentId, action);
+            return IncidentEndpoints.Conflict("Someone else changed the same part of this incident just now; read it again.");
+        }
     }
 
     public Task RefusedAsync(Guid incidentId, string action) => Audit.RecordAsync(null, action, incidentId.ToString(), "refused", CancellationToken.None);

@@ -44,7 +44,8 @@ public static class AuditSearch
         var admin = app.MapGroup("/api/admin").WithTags("Investigation").RequireAuthorization(ContainmentEndpoints.PolicyName)
             .RequireRateLimiting(RateLimiting.RateLimitingExtensions.SensitivePolicy);
         admin.MapGet("/audit/search", SearchAsync);
-        admin.MapPost("/incidents/{incidentId:guid}/audit-export", ExportAsync).ProducesProblem(StatusCodes.Status404NotFound);
+        // A JSON document (a file to keep with the incident), described as such.
+        admin.MapPost("/incidents/{incidentId:guid}/audit-export", ExportAsync).Produces<AuditExport>(StatusCodes.Status200OK, "application/json").ProducesProblem(StatusCodes.Status404NotFound);
         return app;
     }
 
@@ -53,11 +54,12 @@ public static class AuditSearch
         string? address, string? outcome = null, Guid? chain = null)
     {
         ArgumentNullException.ThrowIfNull(entries);
-        if (from is { } f)
+        // The database keeps UTC: an offset in the query (…-05:00) is the same instant, not an error.
+        if (from?.ToUniversalTime() is { } f)
         {
             entries = entries.Where(e => e.At >= f);
         }
-        if (to is { } t)
+        if (to?.ToUniversalTime() is { } t)
         {
             entries = entries.Where(e => e.At < t);
         }
@@ -83,7 +85,8 @@ public static class AuditSearch
         }
         if (!string.IsNullOrEmpty(address))
         {
-            entries = entries.Where(e => e.IpAddress == address || e.IpSealed != null);
+            var mapped = "::ffff:" + address;
+            entries = entries.Where(e => e.IpAddress == address || e.IpAddress == mapped || e.IpSealed != null);
         }
         return entries;
     }
@@ -97,6 +100,8 @@ public static class AuditSearch
             return TypedResults.ValidationProblem(errors);
         }
         var (entries, next) = await FindAsync(services.Db, services.Audit, query, size, services.IsPerson, ct);
+        // Reading the log is itself on record: who searched, how much they saw, whether addresses were opened.
+        await services.Audit.RecordAsync(null, "audit.searched", $"{entries.Count} entries{(services.IsPerson ? ":addresses" : "")}", ct: CancellationToken.None);
         return TypedResults.Ok(new SearchPage(entries, next, !services.IsPerson));
     }
 
@@ -128,6 +133,9 @@ public static class AuditSearch
         return TypedResults.File(JsonSerializer.SerializeToUtf8Bytes(export, ExportJson),
             "application/json", $"incident-{incidentId}-audit-{now.UtcDateTime:yyyyMMddTHHmmssZ}.json");
     }
+
+    private static string? Canonical(string? address) =>
+        address is not null && System.Net.IPAddress.TryParse(address, out var ip) ? (ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip).ToString() : address;
 
     private static Dictionary<string, string[]>? Invalid(AuditSearchQuery q, bool isPerson, string? pageSizeError)
     {
@@ -163,6 +171,8 @@ public static class AuditSearch
     private static async Task<(List<FoundEntry> Entries, long? NextBefore)> FindAsync(ApiDbContext db, AuditLog log, AuditSearchQuery q, int size, bool openAddresses,
         CancellationToken ct)
     {
+        // One spelling of an address: ::FFFF:10.0.0.1 and 10.0.0.1 are the same client, as are upper- and lower-case IPv6.
+        q = q with { Address = Canonical(q.Address) };
         var query = Filter(db.AuditEntries.AsNoTracking(), q.From, q.To, q.Actor, q.Target, q.Action, q.Address, q.Outcome, q.Chain);
         if (q.Before is { } before)
         {
@@ -186,7 +196,7 @@ public static class AuditSearch
                 if (q.Address is not null)
                 {
                     scanned += e.IpSealed is null ? 0 : 1;
-                    if (address != q.Address)
+                    if (Canonical(address) != q.Address)
                     {
                         continue;
                     }

@@ -130,16 +130,20 @@ internal sealed class WorkspaceAuthorizationResultHandler : IAuthorizationMiddle
         var failure = authorizeResult.AuthorizationFailure?.FailureReasons.OfType<WorkspaceAuthorizationFailure>().FirstOrDefault();
         if (!authorizeResult.Forbidden || failure is null)
         {
-            if (authorizeResult.Forbidden && context.GetEndpoint()?.Metadata.GetOrderedMetadata<Microsoft.AspNetCore.Authorization.IAuthorizeData>()
-                    .Any(a => a.Policy == Containment.ContainmentEndpoints.PolicyName) == true)
+            var guarded = context.GetEndpoint()?.Metadata.GetOrderedMetadata<Microsoft.AspNetCore.Authorization.IAuthorizeData>()
+                .Select(a => a.Policy).FirstOrDefault(p => p is Containment.ContainmentEndpoints.PolicyName or Detection.DetectionEndpoints.MetricsPolicy);
+            if (authorizeResult.Forbidden && guarded is not null)
             {
                 // Someone signed in reaching for platform administration (a person without the role or second factor, a
                 // client without the operations scope): a platform security event. Rate-limited per caller before this.
                 await context.RequestServices.GetRequiredService<Audit.AuditLog>().RecordAsync(null, "authorization.denied",
-                    $"{context.Request.Method} {context.Request.Path} needs {Containment.ContainmentEndpoints.PolicyName}", "denied", CancellationToken.None);
-                context.RequestServices.GetRequiredService<ClippyBot.ServiceDefaults.Detection.SecuritySignals>().Raise(SecuritySignalNames.AdministrationRefused,
-                    context.User.FindFirstValue(ApiKeyClaims.KeyId) ?? context.User.FindFirstValue("sub") ?? "unknown",
-                    $"{context.Request.Method} {context.Request.Path} refused (amr: {string.Join(' ', context.User.FindAll("amr").Select(c => c.Value))})");
+                    $"{context.Request.Method} {context.Request.Path} needs {guarded}", "denied", CancellationToken.None);
+                if (guarded == Containment.ContainmentEndpoints.PolicyName)
+                {
+                    context.RequestServices.GetRequiredService<ClippyBot.ServiceDefaults.Detection.SecuritySignals>().Raise(SecuritySignalNames.AdministrationRefused,
+                        context.User.FindFirstValue(ApiKeyClaims.KeyId) ?? context.User.FindFirstValue("sub") ?? "unknown",
+                        $"{context.Request.Method} {context.Request.Path} refused (amr: {string.Join(' ', context.User.FindAll("amr").Select(c => c.Value))})");
+                }
             }
             await _default.HandleAsync(next, context, policy, authorizeResult);
             return;

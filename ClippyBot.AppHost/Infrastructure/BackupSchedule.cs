@@ -1,3 +1,4 @@
+using ClippyBot.Contracts;
 using System.Globalization;
 using ClippyBot.Backup;
 using ClippyBot.Backup.PointInTime;
@@ -58,7 +59,7 @@ public static class BackupScheduleExtensions
         builder.Services.TryAddSingleton<BackupMetrics>();
         builder.Services.AddKeyedSingleton(name, (sp, _) => new BackupScheduler(resource, postgres.Resource, pgBackRest, options,
             sp.GetRequiredService<ResourceNotificationService>(), sp.GetRequiredService<ResourceLoggerService>().GetLogger(resource),
-            sp.GetRequiredService<BackupMetrics>(), TimeProvider.System));
+            sp.GetRequiredService<BackupMetrics>(), TimeProvider.System, sp.GetService<BackupSignals>()));
         builder.Services.AddSingleton<IHostedService>(sp => sp.GetRequiredKeyedService<BackupScheduler>(name));
         schedule.WithCommand("backup-full", "Full backup now", async context =>
             {
@@ -78,7 +79,7 @@ public static class BackupScheduleExtensions
 
 internal sealed partial class BackupScheduler(
     BackupScheduleResource resource, LocalPostgresServerResource postgres, PgBackRest pgBackRest, BackupCadence options,
-    ResourceNotificationService notifications, ILogger logger, BackupMetrics metrics, TimeProvider time) : BackgroundService
+    ResourceNotificationService notifications, ILogger logger, BackupMetrics metrics, TimeProvider time, BackupSignals? signals = null) : BackgroundService
 {
     private readonly SemaphoreSlim _busy = new(1, 1);
     private string _lastBackup = "none yet";
@@ -233,6 +234,7 @@ internal sealed partial class BackupScheduler(
             catch (BackupException)
             {
                 metrics.BackupFailed(postgres.Name, type, repository, time.GetElapsedTime(started));
+                signals?.Raise(SecuritySignalNames.BackupFailed, postgres.Name, $"{type} backup into repository {repository} failed");
                 throw;
             }
             metrics.BackupSucceeded(postgres.Name, type, repository, newest.Stopped, newest.Bytes, time.GetElapsedTime(started));
@@ -300,6 +302,7 @@ internal sealed partial class BackupScheduler(
         {
             RecordDrill(null, repository, $"{time.GetUtcNow():u}: FAILED: {e.Message.ReplaceLineEndings(" ")}");
             metrics.DrillFailed(postgres.Name, repository);
+            signals?.Raise(SecuritySignalNames.RestoreDrillFailed, postgres.Name, $"repository {repository}: {e.Message}");
             // An error an operator alerts on: the backups could not be restored.
             LogDrillFailed(logger, repository, e.Message);
             return e.Message;
@@ -335,6 +338,10 @@ internal sealed partial class BackupScheduler(
             var waiting = reader.GetInt64(1);
             var failed = reader.GetInt64(2);
             metrics.ArchiveObserved(postgres.Name, lag, failed);
+            if (lag > BackupSignals.LagAlarm.TotalSeconds)
+            {
+                signals?.Raise(SecuritySignalNames.ArchiveLagging, postgres.Name, string.Create(CultureInfo.InvariantCulture, $"the oldest waiting WAL segment is {lag:0} s old"));
+            }
             return string.Create(CultureInfo.InvariantCulture, $"{waiting} segment(s) waiting, the oldest for {Math.Round(lag)} s; {failed} failed attempts");
         }
         catch (NpgsqlException e)

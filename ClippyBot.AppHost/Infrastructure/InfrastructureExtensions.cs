@@ -124,6 +124,10 @@ public static class InfrastructureExtensions
                 $"The local PostgreSQL cluster runs WITHOUT continuous archiving or point-in-time recovery. {notArchiving}."));
         }
         var cache = builder.AddLocalRedis(CacheName, options, dataRoot, repositoryRoot);
+        // The backups' own signals for the Api's alert rules, as the AppHost's cache user.
+        builder.Services.AddSingleton(sp => new BackupSignals(cache.Resource.ConnectionStringFor(BackupSignals.Source),
+            builder.Configuration["Signals:KeyPrefix"] is { Length: > 0 } prefix ? prefix : ClippyBot.Contracts.SecuritySignalKeys.DefaultPrefix,
+            TimeProvider.System, sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<BackupSignals>>()));
         if (!options.Persistent)
         {
             builder.Services.AddHostedService(_ => new ThrowawayDataCleanup(dataRoot, [postgres.Resource.Cluster, keys.Resource.Cluster]));

@@ -22,6 +22,8 @@ public static class RedisUsers
         ["api"] = "~clippybot:rl:* ~clippybot:api:* ~clippybot:signals:api:* %R~clippybot:revoked-* %R~clippybot:signals:* &clippybot:revocations &clippybot:api:*",
         // The registry counts its rate limits and its signals and nothing else: no marker, no other service's key, no channel.
         ["registry"] = "~clippybot:registry:* ~clippybot:signals:registry:*",
+        // The AppHost itself, for the backups' signals (BackupSignals): those keys and nothing else.
+        ["apphost"] = "~clippybot:signals:apphost:*",
     };
 
     /// <summary>Commands every service user gets: everything but the dangerous ones (and INFO back, which the client reads
@@ -36,6 +38,7 @@ public static class RedisUsers
     private static readonly IReadOnlyDictionary<string, string> NarrowCommands = new Dictionary<string, string>(StringComparer.Ordinal)
     {
         ["registry"] = "-@all +incrby +incr +expire +pexpire +set +get +hincrby +lpush +ltrim +ping +echo +info +hello +auth +client|setname +client|id +select",
+        ["apphost"] = "-@all +hincrby +lpush +ltrim +expire +pexpire +ping +echo +info +hello +auth +client|setname +client|id +select",
     };
 
     /// <summary>redis-server's ACL lines: <paramref name="passwords"/> has one per user in <see cref="Rules"/> plus <see cref="Admin"/>.</summary>

@@ -15,7 +15,7 @@ public sealed class AdministratorRequirement : IAuthorizationRequirement
 }
 
 /// <summary>Who is an administrator — one rule for the admin pages and for the role claim in access tokens.</summary>
-public sealed class Administrators(UserManager<ApplicationUser> users, IConfiguration configuration)
+public sealed class Administrators(UserManager<ApplicationUser> users, IConfiguration configuration, TimeProvider time)
 {
     public async Task<bool> IsAdministratorAsync(ApplicationUser user)
     {
@@ -28,11 +28,13 @@ public sealed class Administrators(UserManager<ApplicationUser> users, IConfigur
     /// <summary>The verified addresses of every administrator (members of the role, and configured addresses with a verified account).</summary>
     public async Task<IReadOnlyList<string>> AddressesAsync()
     {
+        // A locked (contained) administrator's mailbox does not get the alerts about its own compromise.
+        var now = time.GetUtcNow();
         var addresses = (await users.GetUsersInRoleAsync(AdministratorRequirement.RoleName))
-            .Where(u => u.EmailConfirmed && !string.IsNullOrEmpty(u.Email)).Select(u => u.Email!).ToList();
+            .Where(u => u.EmailConfirmed && !string.IsNullOrEmpty(u.Email) && !(u.LockoutEnd > now)).Select(u => u.Email!).ToList();
         foreach (var configured in configuration.GetSection("Identity:Administrators").GetChildren().Select(c => c.Value).OfType<string>())
         {
-            if (await users.FindByEmailAsync(configured) is { EmailConfirmed: true, Email: { } email })
+            if (await users.FindByEmailAsync(configured) is { EmailConfirmed: true, Email: { } email } user && !(user.LockoutEnd > now))
             {
                 addresses.Add(email);
             }

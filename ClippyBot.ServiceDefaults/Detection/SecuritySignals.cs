@@ -1,5 +1,5 @@
 using System.Globalization;
-using ClippyBot.ServiceDefaults.Redis;
+using ClippyBot.Contracts;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -18,19 +18,15 @@ namespace ClippyBot.ServiceDefaults.Detection;
 public sealed partial class SecuritySignals(IServiceProvider services, TimeProvider time, IHostEnvironment environment, Microsoft.Extensions.Configuration.IConfiguration configuration,
     SecurityMetrics metrics, ILogger<SecuritySignals> logger)
 {
-    public const string DefaultKeyPrefix = "clippybot:signals:";
-    public const string TotalField = "*";
+    public const string DefaultKeyPrefix = SecuritySignalKeys.DefaultPrefix;
+    public const string TotalField = SecuritySignalKeys.TotalField;
     public const string OtherSubjects = "(other)";
     public const int MaxSubjectsPerMinute = 1000;
-    public const int SamplesKept = 50;
+    public const int SamplesKept = SecuritySignalKeys.SamplesKept;
     public const int MaxSubjectLength = 200;
     public const int MaxDetailLength = 300;
 
-    /// <summary>Counts are kept per minute.</summary>
-    public static readonly TimeSpan Bucket = TimeSpan.FromMinutes(1);
-
-    /// <summary>How long counts and samples are kept: the longest rule window plus the baseline hour.</summary>
-    public static readonly TimeSpan Retention = TimeSpan.FromHours(2);
+    public static readonly TimeSpan Retention = SecuritySignalKeys.Retention;
 
     private readonly Lock _lock = new();
     private readonly Dictionary<string, (long Minute, HashSet<string> Subjects)> _admitted = new(StringComparer.Ordinal);
@@ -52,12 +48,12 @@ public sealed partial class SecuritySignals(IServiceProvider services, TimeProvi
     }
 
     /// <summary>The per-minute hash of a qualified signal.</summary>
-    public string BucketKey(string signal, long minute) => FixedWindowCounter.Key(KeyPrefix, signal, minute);
+    public string BucketKey(string signal, long minute) => SecuritySignalKeys.BucketKey(KeyPrefix, signal, minute);
 
     /// <summary>The list of recent samples of a qualified signal: <c>{ticks}|{subject}|{detail}</c>, newest first.</summary>
-    public string SamplesKey(string signal) => $"{KeyPrefix}{signal}:samples";
+    public string SamplesKey(string signal) => SecuritySignalKeys.SamplesKey(KeyPrefix, signal);
 
-    public static long MinuteOf(DateTimeOffset at) => FixedWindowCounter.WindowOf(at, Bucket);
+    public static long MinuteOf(DateTimeOffset at) => SecuritySignalKeys.MinuteOf(at);
 
     /// <summary>Counts one occurrence of <paramref name="name"/> (a <see cref="ClippyBot.Contracts.SecuritySignalNames"/> name) for <paramref name="subject"/>.</summary>
     public void Raise(string name, string subject, string detail = "")
@@ -82,7 +78,7 @@ public sealed partial class SecuritySignals(IServiceProvider services, TimeProvi
             _ = db.HashIncrementAsync(key, TotalField, 1, NoWait);
             _ = db.HashIncrementAsync(key, field, 1, NoWait);
             _ = db.KeyExpireAsync(key, Retention, NoWait);
-            _ = db.ListLeftPushAsync(samples, string.Create(CultureInfo.InvariantCulture, $"{now.UtcTicks}|{subject}|{Clean(detail, MaxDetailLength)}"), flags: NoWait);
+            _ = db.ListLeftPushAsync(samples, SecuritySignalKeys.Sample(now, subject, Clean(detail, MaxDetailLength)), flags: NoWait);
             _ = db.ListTrimAsync(samples, 0, SamplesKept - 1, NoWait);
             _ = db.KeyExpireAsync(samples, Retention, NoWait);
         }

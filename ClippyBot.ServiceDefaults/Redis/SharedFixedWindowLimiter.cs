@@ -234,7 +234,8 @@ public static class RateLimitRefusal
         var user = http.User;
         return user.FindFirst("api_key_id")?.Value is { } key ? "api-key:" + key
             : user.FindFirst("sub")?.Value is { } sub ? (user.FindFirst("client_id")?.Value == sub ? "client:" : "account:") + sub
-            : "address:" + (http.Connection.RemoteIpAddress?.ToString() ?? "unknown");
+            // Per IPv4 address or IPv6 /64, as the throttles count: one attacker's /64 is one subject, not billions.
+            : "address:" + Edge.ClientAddressKey.Of(http.Connection.RemoteIpAddress);
     }
 }
 

@@ -120,12 +120,14 @@ public sealed class DetectionTests
             "the samples show where the guesses came from: " + detail);
         Assert.IsFalse(Enumerable.Range(0, 7).Any(i => detail.ToString().Contains($"guess {i}", StringComparison.Ordinal)), "never the guessed passwords");
 
-        var mail = await TestRig.Smtp.WaitForAsync(AdminEmail, "[medium] ClippyBot security alert: account-sign-in-failures", Ct);
-        StringAssert.Contains(mail.Text, victim.Subject);
+        // One digest per round for the round's new alerts, the most severe first.
+        var mail = await Poll.UntilAsync(async () => (await TestRig.Smtp.MessagesToAsync(AdminEmail, Ct))
+            .FirstOrDefault(m => m.Text.Contains(victim.Subject, StringComparison.Ordinal)), TimeSpan.FromSeconds(30), "the administrators' digest", Ct);
+        StringAssert.StartsWith(mail.Subject, "[medium] ClippyBot security alert");
+        StringAssert.Contains(mail.Text, "account-sign-in-failures");
         StringAssert.Contains(mail.Text, $"https://api.clippybot.test/api/admin/alerts/{same.GetProperty("id").GetGuid()}");
         await EvaluateAsync();
-        Assert.HasCount(1, (await TestRig.Smtp.MessagesToAsync(AdminEmail, Ct)).Where(m => m.Subject.EndsWith("account-sign-in-failures", StringComparison.Ordinal)
-                                                                                             && m.Text.Contains(victim.Subject, StringComparison.Ordinal)).ToList());
+        Assert.HasCount(1, (await TestRig.Smtp.MessagesToAsync(AdminEmail, Ct)).Where(m => m.Text.Contains(victim.Subject, StringComparison.Ordinal)).ToList());
         Assert.HasCount(1, (await TestRig.Smtp.MessagesToAsync(SecondAdminEmail, Ct)).Where(m => m.Text.Contains(victim.Subject, StringComparison.Ordinal)).ToList(),
             "every administrator with a verified address is told");
 
@@ -194,7 +196,8 @@ public sealed class DetectionTests
         var withoutMfa = (await AlertsAsync("administrator-without-mfa", secondAdmin)).Single();
         Assert.AreEqual("high", withoutMfa.GetProperty("severity").GetString());
         // The administrator with a second factor, busy reading alerts, fires nothing.
-        Assert.IsEmpty((await AlertsAsync("administration-refused", null)).Where(a => a.GetProperty("subject").GetString() != curious.Subject).ToList());
+        var adminSubject = OidcFlows.DecodeJwt(s_admin.DefaultRequestHeaders.Authorization!.Parameter!).Payload.GetProperty("sub").GetString();
+        Assert.IsEmpty(await AlertsAsync("administration-refused", adminSubject));
     }
 
     [TestMethod]
@@ -252,8 +255,12 @@ public sealed class DetectionTests
             && a.GetProperty("lastSeen").GetDateTimeOffset() > a.GetProperty("firstSeen").GetDateTimeOffset().AddSeconds(3),
             TimeSpan.FromSeconds(60), "the replicas' rounds open the alert and keep it up to date", Ct);
         Assert.HasCount(1, await AlertsAsync("mass-role-changes", null));
-        await TestRig.Smtp.WaitForAsync(AdminEmail, "[high] ClippyBot security alert: mass-role-changes", Ct);
-        Assert.HasCount(1, (await TestRig.Smtp.MessagesToAsync(AdminEmail, Ct)).Where(m => m.Subject.EndsWith("mass-role-changes", StringComparison.Ordinal)).ToList());
+        var alertId = (await AlertsAsync("mass-role-changes", null))[0].GetProperty("id").GetGuid().ToString();
+        await Poll.UntilAsync(async () => (await TestRig.Smtp.MessagesToAsync(AdminEmail, Ct)).Any(m => m.Text.Contains(alertId, StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(30), "the administrators are mailed", Ct);
+        // More rounds on both replicas: still that one mail.
+        await EvaluateAsync();
+        Assert.HasCount(1, (await TestRig.Smtp.MessagesToAsync(AdminEmail, Ct)).Where(m => m.Text.Contains(alertId, StringComparison.Ordinal)).ToList());
     }
 
     [TestMethod]
@@ -311,6 +318,25 @@ public sealed class DetectionTests
             Assert.AreEqual("info", alert.GetProperty("severity").GetString());
             Assert.AreEqual(2, alert.GetProperty("count").GetInt64(), rule + ": both rotations, one episode");
         }
+    }
+
+    [TestMethod]
+    public async Task A_failed_restore_drill_raised_by_the_AppHost_fires_a_critical_alert_for_that_cluster()
+    {
+        var prefix = s_testbed.Api.Services.GetRequiredService<ClippyBot.ServiceDefaults.Detection.SecuritySignals>().KeyPrefix;
+        await using var backups = new ClippyBot.AppHost.Infrastructure.BackupSignals(Aspire.Hosting.ApplicationModel.ReferenceExpression.Create($"{TestRig.Redis.ConnectionString}"),
+            prefix, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<ClippyBot.AppHost.Infrastructure.BackupSignals>.Instance);
+        await EvaluateAsync();
+        Assert.IsEmpty(await AlertsAsync("restore-drill-failures", null), "passing drills raise nothing");
+
+        await backups.RaiseAsync(ClippyBot.Contracts.SecuritySignalNames.RestoreDrillFailed, "postgres-subjectkeys", "repository 2: the restored cluster did not start");
+        await backups.RaiseAsync(ClippyBot.Contracts.SecuritySignalNames.ArchiveLagging, "postgres", "the oldest waiting WAL segment is 400 s old");
+        await EvaluateAsync();
+        var drill = (await AlertsAsync("restore-drill-failures", "postgres-subjectkeys")).Single();
+        Assert.AreEqual("critical", drill.GetProperty("severity").GetString());
+        var detail = await s_admin.GetFromJsonAsync<JsonElement>($"/api/admin/alerts/{drill.GetProperty("id").GetGuid()}", Ct);
+        StringAssert.Contains(detail.GetProperty("samples")[0].GetProperty("detail").GetString(), "repository 2");
+        Assert.HasCount(1, await AlertsAsync("backup-archive-lag", "postgres"));
     }
 
     [TestMethod]

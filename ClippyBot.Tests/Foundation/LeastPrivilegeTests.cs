@@ -129,6 +129,20 @@ public sealed class LeastPrivilegeTests
         await AssertNoPermAsync(() => registry.ExecuteAsync("SCAN", "0"), "the registry listing key names (SCAN ignores key patterns)");
         await AssertNoPermAsync(() => registry.ExecuteAsync("RANDOMKEY"), "the registry sampling key names");
         Assert.IsTrue(await registry.StringSetAsync("clippybot:registry:refusal-recorded:x:1", 1, TimeSpan.FromMinutes(2), StackExchange.Redis.When.NotExists), "records a refusal once");
+
+        // Security signals: each writer counts only its own; the Api, which evaluates the alert rules, reads them all.
+        var apphost = await server.AsAsync("apphost", passwords, Ct);
+        foreach (var (writer, source) in new[] { (identity, "identity"), (api, "api"), (registry, "registry"), (apphost, "apphost") })
+        {
+            Assert.AreEqual(1, await writer.HashIncrementAsync($"clippybot:signals:{source}:ratelimit.refused:1", "*"), $"{source} counts its own signals");
+            Assert.AreEqual(1, await writer.ListLeftPushAsync($"clippybot:signals:{source}:ratelimit.refused:samples", "1|x|y"), $"{source} keeps its samples");
+        }
+        Assert.AreEqual(1, (long)await api.HashGetAsync("clippybot:signals:identity:ratelimit.refused:1", "*"), "the Api reads Identity's signals");
+        await AssertNoPermAsync(() => identity.HashIncrementAsync("clippybot:signals:api:audit:account.erased:success:1", "*"), "Identity forging the Api's signals");
+        await AssertNoPermAsync(() => registry.HashIncrementAsync("clippybot:signals:identity:signin.failed:1", "*"), "the registry forging Identity's signals");
+        await AssertNoPermAsync(() => api.HashSetAsync("clippybot:signals:apphost:backup.drill_failed:1", "*", 0), "the Api hiding a failed drill");
+        await AssertNoPermAsync(() => apphost.StringGetAsync(marker), "the AppHost's signal user reading markers");
+        await AssertNoPermAsync(() => apphost.ExecuteAsync("SCAN", "0"), "the AppHost's signal user listing keys");
         await AssertServiceUsersAreBoundedAsync(server, passwords, identity, api);
     }
 
