@@ -81,6 +81,10 @@ public sealed partial class AlertEvaluator(IServiceScopeFactory scopes, IConnect
             }
         }
         await reader.LoadAsync();
+        // An erased account is named by no alert again (its signals stay in Redis for up to two hours).
+        var named = reader.AllSubjects().Where(s => s.Length <= 100).ToList();
+        var erased = (await db.AccountErasures.AsNoTracking().Where(e => named.Contains(e.SubjectId)).Select(e => e.SubjectId).ToListAsync(ct))
+            .ToHashSet(StringComparer.Ordinal);
 
         foreach (var (name, rule) in rules)
         {
@@ -92,7 +96,7 @@ public sealed partial class AlertEvaluator(IServiceScopeFactory scopes, IConnect
                 for (var minute = windowStart; minute <= current; minute++)
                 {
                     total += reader.Count(signal, minute, SecuritySignals.TotalField);
-                    foreach (var (subject, count) in reader.Subjects(signal, minute))
+                    foreach (var (subject, count) in reader.Subjects(signal, minute).Where(s => !erased.Contains(s.Key)))
                     {
                         bySubject[subject] = bySubject.GetValueOrDefault(subject) + count;
                     }
@@ -137,7 +141,7 @@ public sealed partial class AlertEvaluator(IServiceScopeFactory scopes, IConnect
                 var existing = openByKey.GetValueOrDefault((name, subject));
                 if (existing is null)
                 {
-                    await OpenAsync(name, rule, subject, count, subjects, Samples(reader, rule, subject, now - rule.Window), now, ct);
+                    await OpenAsync(name, rule, subject, count, subjects, Samples(reader, rule, subject, now - rule.Window, erased), now, ct);
                     continue;
                 }
                 var episode = 0L;
@@ -152,7 +156,7 @@ public sealed partial class AlertEvaluator(IServiceScopeFactory scopes, IConnect
                 existing.Count = Math.Max(existing.Count, rollUp ? count : episode);
                 existing.PeakWindowCount = Math.Max(existing.PeakWindowCount, count);
                 existing.SubjectsJson = JsonSerializer.Serialize(subjects, Json);
-                existing.SamplesJson = JsonSerializer.Serialize(Samples(reader, rule, subject, existing.FirstSeen - rule.Window), Json);
+                existing.SamplesJson = JsonSerializer.Serialize(Samples(reader, rule, subject, existing.FirstSeen - rule.Window, erased), Json);
             }
             foreach (var alert in openByRule[name].Where(a => !firing.ContainsKey(a.Subject) && a.LastSeen + rule.Quiet <= now))
             {
@@ -227,9 +231,9 @@ public sealed partial class AlertEvaluator(IServiceScopeFactory scopes, IConnect
         return hour * rule.WindowMinutes / 60.0;
     }
 
-    private static List<AlertSample> Samples(SignalReader reader, AlertRule rule, string subject, DateTimeOffset since) =>
+    private static List<AlertSample> Samples(SignalReader reader, AlertRule rule, string subject, DateTimeOffset since, HashSet<string> erased) =>
         [.. rule.Signals.SelectMany(signal => reader.Samples(signal).Select(s => new AlertSample(s.At, signal, s.Subject, s.Detail)))
-            .Where(s => s.At >= since && (subject == SecurityAlert.PlatformSubject || s.Subject == subject))
+            .Where(s => s.At >= since && (subject == SecurityAlert.PlatformSubject || s.Subject == subject) && !erased.Contains(s.Subject))
             .OrderByDescending(s => s.At).Take(SamplesPerAlert)];
 
     // The alert's id, never its subject (an account or an address): the details are behind the administrator endpoints.

@@ -86,6 +86,10 @@ internal sealed class SignalReader(IDatabase redis, SecuritySignals signals)
     public IEnumerable<KeyValuePair<string, long>> Subjects(string signal, long minute) =>
         _values.TryGetValue((signal, minute), out var values) ? values.Where(v => v.Key != SecuritySignals.TotalField) : [];
 
+    /// <summary>Every subject any loaded minute names.</summary>
+    public HashSet<string> AllSubjects() =>
+        [.. _values.Values.SelectMany(v => v.Keys).Where(k => k != SecuritySignals.TotalField)];
+
     public IReadOnlyList<(DateTimeOffset At, string Subject, string Detail)> Samples(string signal) =>
         _samples.TryGetValue(signal, out var samples) ? samples : [];
 }

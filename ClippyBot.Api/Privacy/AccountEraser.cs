@@ -83,6 +83,11 @@ public sealed partial class AccountEraser(ApiDbContext db, SubjectKeys keys, Aud
                 await db.Invitations.AddressedTo(address).ExecuteDeleteAsync(ct);
             }
             await db.DataExports.Where(e => e.SubjectId == subject).ExecuteDeleteAsync(ct);
+            // Security alerts about the account keep their rule, counts and times, but no longer name it or where the
+            // attempts came from (samples hold addresses). Each gets a subject of its own, so open ones stay unique.
+            await db.SecurityAlerts.Where(a => a.Subject == subject).ExecuteUpdateAsync(s => s
+                .SetProperty(a => a.Subject, a => "(erased account " + a.Id.ToString() + ")")
+                .SetProperty(a => a.SubjectsJson, "[]").SetProperty(a => a.SamplesJson, "[]"), ct);
             if (!await db.AccountErasures.AnyAsync(e => e.SubjectId == subject, ct))
             {
                 db.AccountErasures.Add(new AccountErasure { SubjectId = subject, RequestedAt = requestedAt ?? time.GetUtcNow() });

@@ -133,6 +133,18 @@ public sealed class DetectionTests
 
         // Platform-wide: seven failures in five minutes is above this deployment's threshold of five.
         Assert.HasCount(1, await AlertsAsync("sign-in-failures", SecurityAlert.PlatformSubject));
+
+        // The person erases their account: the alert keeps its rule, counts and times, never their id or the addresses again.
+        using (var erased = await victim.Client.SendJsonAsync(HttpMethod.Delete, "/api/me", new { confirmEmail = victim.Email }, Ct))
+        {
+            Assert.IsTrue(erased.IsSuccessStatusCode, await erased.Content.ReadAsStringAsync(Ct));
+        }
+        await EvaluateAsync();
+        Assert.IsEmpty(await AlertsAsync("account-sign-in-failures", victim.Subject));
+        var scrubbed = await s_admin.GetFromJsonAsync<JsonElement>($"/api/admin/alerts/{same.GetProperty("id").GetGuid()}", Ct);
+        Assert.AreEqual(0, scrubbed.GetProperty("samples").GetArrayLength());
+        StringAssert.StartsWith(scrubbed.GetProperty("alert").GetProperty("subject").GetString(), "(erased account ");
+        Assert.DoesNotContain(victim.Subject, (await s_admin.GetStringAsync(new Uri("/api/admin/alerts?pageSize=200", UriKind.Relative), Ct)));
     }
 
     [TestMethod]

@@ -377,6 +377,34 @@ public sealed class WorkspacePluginTests
         Assert.AreEqual(1, alerts.Count(a => a.GetProperty("rule").GetString() == "plugin-permission-violations" && a.GetProperty("subject").GetString() == $"{id}@1.0.0/{otherWorkspace}"));
     }
 
+    [TestMethod]
+    public async Task A_plugin_quarantined_from_an_incident_stops_in_that_workspace_and_the_incident_records_it()
+    {
+        var id = "dev.test.qi" + Guid.NewGuid().ToString("N")[..6];
+        await PublishAsync(id, "1.0.0");
+        var owner = await ApiHost.NewUserAsync(s_identity, s_api, Ct);
+        var workspaceId = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "QI", Ct);
+        var other = await ApiTestbed.CreateWorkspaceAsync(owner.Client, "QI elsewhere", Ct);
+        foreach (var workspace in new[] { workspaceId, other })
+        {
+            (await owner.Client.SendJsonAsync(HttpMethod.Post, $"/api/workspaces/{workspace}/plugins", new { pluginId = id, version = "1.0.0", acceptedPermissions = Array.Empty<string>() }, Ct)).Dispose();
+        }
+        var incident = await ClippyBot.Tests.Api.IncidentTests.OpenAsync(s_admin, "A plugin leaking data", Ct);
+
+        using (var contained = await s_admin.SendJsonAsync(HttpMethod.Post, $"/api/admin/incidents/{incident}/containment",
+                   new { action = "quarantine-plugin", pluginId = id, workspaceId, reason = "exfiltration suspected" }, Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.NoContent, contained.StatusCode, await contained.Content.ReadAsStringAsync(Ct));
+        }
+        Assert.AreEqual(HttpStatusCode.Locked, (await DeliverAsync(owner.Client, workspaceId, id)).StatusCode, "stopped where it was contained");
+        Assert.AreEqual(HttpStatusCode.OK, (await DeliverAsync(owner.Client, other, id)).StatusCode, "and nowhere else");
+        var detail = await s_admin.GetFromJsonAsync<JsonElement>($"/api/admin/incidents/{incident}", Ct);
+        Assert.IsTrue(detail.GetProperty("timeline").EnumerateArray().Any(t => t.GetProperty("kind").GetString() == "containment"
+            && t.GetProperty("text").GetString() == $"plugin {id} (every version) quarantined in workspace {workspaceId}"), detail.ToString());
+        var audit = await s_admin.GetFromJsonAsync<JsonElement>("/api/admin/audit?action=plugin.quarantined", Ct);
+        Assert.IsTrue(audit.GetProperty("entries").EnumerateArray().Any(e => e.GetProperty("target").GetString() == $"{id}:*:{workspaceId}"));
+    }
+
     private async Task<List<JsonElement>> PluginAlertsAsync(string pluginId)
     {
         var page = await s_admin.GetFromJsonAsync<JsonElement>("/api/admin/alerts?pageSize=200", Ct);
