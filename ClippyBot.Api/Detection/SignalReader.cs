@@ -10,6 +10,8 @@ namespace ClippyBot.Api.Detection;
 /// </summary>
 internal sealed class SignalReader(IDatabase redis, SecuritySignals signals)
 {
+    public const int MaxFieldsPerBucket = 10_000;
+
     private readonly HashSet<(string Signal, long Minute)> _whole = [];
     private readonly Dictionary<(string Signal, long Minute), HashSet<string>> _fields = [];
     private readonly Dictionary<(string Signal, long Minute), Dictionary<string, long>> _values = [];
@@ -38,6 +40,25 @@ internal sealed class SignalReader(IDatabase redis, SecuritySignals signals)
 
     public async Task LoadAsync()
     {
+        // A hash no honest writer could have grown this large (each replica adds at most 1,000 subjects a minute) is read
+        // as its total and the subjects asked for; the rest count as "(other)" — a compromised writer cannot make every
+        // round read millions of fields.
+        var sizes = redis.CreateBatch();
+        var lengths = _whole.Select(k => (k, sizes.HashLengthAsync(signals.BucketKey(k.Signal, k.Minute)))).ToList();
+        sizes.Execute();
+        var oversized = new HashSet<(string Signal, long Minute)>();
+        foreach (var (key, length) in lengths)
+        {
+            if (await length > MaxFieldsPerBucket)
+            {
+                oversized.Add(key);
+            }
+        }
+        foreach (var key in oversized)
+        {
+            _whole.Remove(key);
+            Field(key.Signal, key.Minute, key.Minute, SecuritySignals.TotalField);
+        }
         var batch = redis.CreateBatch();
         var whole = _whole.Select(k => (k, batch.HashGetAllAsync(signals.BucketKey(k.Signal, k.Minute)))).ToList();
         var partial = _fields.Where(f => !_whole.Contains(f.Key))
@@ -69,6 +90,14 @@ internal sealed class SignalReader(IDatabase redis, SecuritySignals signals)
                 if (values[i].TryParse(out long count))
                 {
                     map[fields[i]] = count;
+                }
+            }
+            if (oversized.Contains(key))
+            {
+                var other = map.GetValueOrDefault(SecuritySignals.TotalField) - map.Where(v => v.Key != SecuritySignals.TotalField).Sum(v => v.Value);
+                if (other > 0)
+                {
+                    map[SecuritySignals.OtherSubjects] = map.GetValueOrDefault(SecuritySignals.OtherSubjects) + other;
                 }
             }
             _values[key] = map;

@@ -352,6 +352,25 @@ public sealed class DetectionTests
     }
 
     [TestMethod]
+    public async Task A_writer_that_floods_its_signal_hash_with_subjects_costs_the_rounds_a_bounded_read_and_still_counts()
+    {
+        // What a compromised service could write under its own prefix: 20,000 subjects in one minute (honest writers add 1,000).
+        var prefix = s_testbed.Api.Services.GetRequiredService<ClippyBot.ServiceDefaults.Detection.SecuritySignals>().KeyPrefix;
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(TestRig.Redis.ConnectionString);
+        var key = ClippyBot.Contracts.SecuritySignalKeys.BucketKey(prefix, "registry:ratelimit.refused",
+            ClippyBot.Contracts.SecuritySignalKeys.MinuteOf(DateTimeOffset.UtcNow));
+        var fields = Enumerable.Range(0, 20_000).Select(i => new StackExchange.Redis.HashEntry($"address:10.{i / 65536}.{i / 256 % 256}.{i % 256}", 1))
+            .Append(new StackExchange.Redis.HashEntry("*", 20_000)).ToArray();
+        await redis.GetDatabase().HashSetAsync(key, fields);
+        await redis.GetDatabase().KeyExpireAsync(key, TimeSpan.FromMinutes(10));
+
+        await EvaluateAsync();
+        var flood = (await AlertsAsync("rate-limit-refusals", ClippyBot.Api.Detection.AlertEvaluator.ManySubjects)).Concat(await AlertsAsync("rate-limit-refusals", "(other)")).ToList();
+        Assert.HasCount(1, flood, "the flood is counted as one subject it cannot name, not read field by field");
+        Assert.IsGreaterThanOrEqualTo(20_000, flood[0].GetProperty("count").GetInt64());
+    }
+
+    [TestMethod]
     public async Task Bad_alert_queries_are_problems_never_500s()
     {
         foreach (var query in new[] { "?status=open", "?pageSize=0", "?pageSize=100000", "?rule=" + new string('r', 5000), "?before=not-a-guid" })
