@@ -25,6 +25,7 @@ public static class AuditEndpoints
         builder.Services.AddScoped<AuditLog>();
         builder.Services.AddSingleton(sp => AuditChainKey.FromConfiguration(sp.GetRequiredService<IConfiguration>()));
         builder.Services.AddHostedService<AuditAnchoring>();
+        builder.Services.AddExceptionHandler<AdministrationRefusals>();
         return builder;
     }
 

@@ -84,14 +84,7 @@ public sealed class IdentityServiceClient(HttpClient http, IOptions<ServiceClien
         foreach (var batch in userIds.Chunk(1000))
         {
             using var response = await SendAsync(HttpMethod.Post, "/internal/privacy/contacts", new { userIds = batch }, "clippybot-api", ct, PrivacyScope);
-            try
-            {
-                contacts.AddRange(await response.Content.ReadFromJsonAsync<List<Contact>>(ct) ?? []);
-            }
-            catch (System.Text.Json.JsonException e)
-            {
-                throw new IdentityUnavailableException("Identity answered without the addresses.", e);
-            }
+            contacts.AddRange(await ReadOrUnavailableAsync<List<Contact>>(response, "the addresses", ct) ?? []);
         }
         return contacts;
     }
@@ -100,13 +93,19 @@ public sealed class IdentityServiceClient(HttpClient http, IOptions<ServiceClien
     public async Task<IReadOnlyList<string>> AdministratorAddressesAsync(CancellationToken ct)
     {
         using var response = await SendAsync(HttpMethod.Get, "/internal/containment/administrators", null, "clippybot-api", ct);
+        return await ReadOrUnavailableAsync<List<string>>(response, "the administrators' addresses", ct) ?? [];
+    }
+
+    /// <summary>Identity's answer as <typeparamref name="T"/>; an answer that is not one is Identity unavailable (a 502 for the caller), never a 500.</summary>
+    private static async Task<T?> ReadOrUnavailableAsync<T>(HttpResponseMessage response, string what, CancellationToken ct)
+    {
         try
         {
-            return await response.Content.ReadFromJsonAsync<List<string>>(ct) ?? [];
+            return await response.Content.ReadFromJsonAsync<T>(ct);
         }
         catch (System.Text.Json.JsonException e)
         {
-            throw new IdentityUnavailableException("Identity answered without the administrators' addresses.", e);
+            throw new IdentityUnavailableException($"Identity answered without {what}.", e);
         }
     }
 

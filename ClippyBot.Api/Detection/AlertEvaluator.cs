@@ -27,7 +27,8 @@ public sealed partial class AlertEvaluator(IServiceScopeFactory scopes, IConnect
 
     /// <summary>A platform-wide count this many times the threshold fires whatever the baseline (a slow ramp must not hide).</summary>
     public const int BaselineCeilingFactor = 10;
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    /// <summary>How alerts store their subjects and samples (and the endpoints read them back).</summary>
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     protected override string IntervalKey => "Detection:EvaluationInterval";
 

@@ -114,8 +114,7 @@ public static class DetectionEndpoints
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Alert not found", type: ProblemTypes.AlertNotFound);
         }
-        var json = new JsonSerializerOptions(JsonSerializerDefaults.Web);
-        var samples = JsonSerializer.Deserialize<List<AlertSample>>(alert.SamplesJson, json) ?? [];
+        var samples = JsonSerializer.Deserialize<List<AlertSample>>(alert.SamplesJson, AlertEvaluator.Json) ?? [];
         // Samples of audited actions name their entry: shown as the chain holds it.
         var entryIds = samples.Select(s => ParseAuditSample(s.Detail)).OfType<(Guid Chain, long Id)>().ToList();
         var ids = entryIds.Select(e => e.Id).ToList();
@@ -132,7 +131,7 @@ public static class DetectionEndpoints
             await log.RecordAsync(null, "alert.read", $"{alertId}:{responses.Count} entries{(services.IsPerson ? ":addresses" : "")}", ct: CancellationToken.None);
         }
         return TypedResults.Ok(new AlertDetail(Summary(alert), alert.Description,
-            JsonSerializer.Deserialize<List<AlertSubject>>(alert.SubjectsJson, json) ?? [], samples, responses));
+            JsonSerializer.Deserialize<List<AlertSubject>>(alert.SubjectsJson, AlertEvaluator.Json) ?? [], samples, responses));
     }
 
     private static Ok<List<RuleResponse>> ListRules(IOptions<DetectionOptions> options) => TypedResults.Ok(options.Value.Rules.OrderBy(r => r.Key, StringComparer.Ordinal)

@@ -125,14 +125,19 @@ internal sealed class WorkspaceAuthorizationResultHandler : IAuthorizationMiddle
 {
     private readonly AuthorizationMiddlewareResultHandler _default = new();
 
+    /// <summary>The platform policy guarding the endpoint (platform administration, or the metrics scrape), if any.</summary>
+    internal static string? GuardedPolicy(Endpoint? endpoint) =>
+        endpoint?.Metadata.GetOrderedMetadata<Microsoft.AspNetCore.Authorization.IAuthorizeData>()
+            .Select(a => a.Policy).FirstOrDefault(p => p is Containment.ContainmentEndpoints.PolicyName or Detection.DetectionEndpoints.MetricsPolicy);
+
     public async Task HandleAsync(RequestDelegate next, HttpContext context, AuthorizationPolicy policy, PolicyAuthorizationResult authorizeResult)
     {
         var failure = authorizeResult.AuthorizationFailure?.FailureReasons.OfType<WorkspaceAuthorizationFailure>().FirstOrDefault();
         if (!authorizeResult.Forbidden || failure is null)
         {
-            var guarded = context.GetEndpoint()?.Metadata.GetOrderedMetadata<Microsoft.AspNetCore.Authorization.IAuthorizeData>()
-                .Select(a => a.Policy).FirstOrDefault(p => p is Containment.ContainmentEndpoints.PolicyName or Detection.DetectionEndpoints.MetricsPolicy);
-            if (authorizeResult.Forbidden && guarded is not null)
+            // Only a refusal pays for the metadata scan: every request that is let through passes here too.
+            var guarded = authorizeResult.Forbidden ? GuardedPolicy(context.GetEndpoint()) : null;
+            if (guarded is not null)
             {
                 // Someone signed in reaching for platform administration (a person without the role or second factor, a
                 // client without the operations scope): a platform security event. Rate-limited per caller before this.

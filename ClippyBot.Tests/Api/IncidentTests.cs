@@ -90,6 +90,15 @@ public sealed class IncidentTests
         {
             Assert.AreEqual(HttpStatusCode.BadRequest, truncated.StatusCode);
         }
+        // Wrong-typed JSON on an oddly spelled path: a 400 too, and like every refusal of administration, on record.
+        using (var wrongType = await s_admin.PostAsync(new Uri($"/API/Admin/Incidents/{id}/Alerts/", UriKind.Relative), new StringContent("{\"alertIds\":\"all\"}", System.Text.Encoding.UTF8, "application/json"), Ct))
+        {
+            Assert.AreEqual(HttpStatusCode.BadRequest, wrongType.StatusCode);
+            Assert.AreEqual("application/problem+json", wrongType.Content.Headers.ContentType?.MediaType);
+        }
+        var unreadable = (await PlatformAuditAsync(null)).Where(e => e.GetProperty("action").GetString() == "request.refused").Select(e => e.GetProperty("target").GetString()!).ToList();
+        Assert.IsTrue(unreadable.Any(t => t.StartsWith($"POST /api/admin/incidents/{id}/status", StringComparison.Ordinal)), string.Join('\n', unreadable));
+        Assert.IsTrue(unreadable.Any(t => t.StartsWith($"POST /API/Admin/Incidents/{id}/Alerts/", StringComparison.Ordinal)), string.Join('\n', unreadable));
         Assert.AreEqual(HttpStatusCode.NotFound, (await s_admin.GetAsync(new Uri($"/api/admin/incidents/{Guid.NewGuid()}", UriKind.Relative), Ct)).StatusCode);
 
         var detail = await DetailAsync(id);
